@@ -1,0 +1,78 @@
+"""Admin base classes: a staff user sees and changes only their org's rows."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from promotions.models import Organization
+
+
+def user_org_id(request) -> int | None:
+    """The org a staff user is bound to; None for a superuser without one (who sees every org)."""
+    return getattr(request.user, "org_id", None)
+
+
+def sees_all_orgs(request) -> bool:
+    return request.user.is_superuser and user_org_id(request) is None
+
+
+class OrgScopedAdmin(admin.ModelAdmin):
+    """Scopes the changelist, the object pages and every foreign-key choice to the user's org.
+
+    `org_lookup` names the path from the model to its org's id (`org_id` for most models).
+    """
+
+    org_lookup = "org_id"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if sees_all_orgs(request):
+            return queryset
+        org_id = user_org_id(request)
+        if org_id is None:
+            return queryset.none()
+        return queryset.filter(**{self.org_lookup: org_id})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if not sees_all_orgs(request):
+            related = db_field.related_model
+            org_id = user_org_id(request)
+            if related is Organization:
+                kwargs["queryset"] = Organization.objects.filter(pk=org_id)
+            elif any(field.name == "org" for field in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(org_id=org_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not sees_all_orgs(request) and self.org_lookup == "org_id":
+            exclude.append("org")
+        return exclude
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if sees_all_orgs(request) and self.org_lookup == "org_id":
+            filters.insert(0, "org")
+        return filters
+
+    def save_model(self, request, obj, form, change):
+        if not change and not sees_all_orgs(request):
+            obj.org_id = user_org_id(request)
+        super().save_model(request, obj, form, change)
+
+
+class ReadOnlyAdminMixin:
+    """Facts (earned instances, redemptions, audit events) are viewed here, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyOrgScopedAdmin(ReadOnlyAdminMixin, OrgScopedAdmin):
+    pass

@@ -1,0 +1,104 @@
+"""API-client authentication (HTTP Basic and OAuth token) and read/write access."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from promotions.models import ApiClient
+from promotions.services import api_client_authenticate, oauth_token_verify
+
+TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
+
+
+class ApiClientBasicAuthentication(BaseAuthentication):
+    """`Authorization: Basic base64(username:secret)`, where secret may be its MD5 hex digest."""
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"basic":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid basic header.")
+        try:
+            decoded = base64.b64decode(parts[1], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise exceptions.AuthenticationFailed(
+                "Invalid basic header: credentials not base64 encoded."
+            ) from exc
+        username, separator, secret = decoded.partition(":")
+        if not separator or not username:
+            raise exceptions.AuthenticationFailed("Invalid basic header: expected username:password.")
+        client = api_client_authenticate(username=username, secret=secret)
+        if client is None:
+            raise exceptions.AuthenticationFailed("Invalid username or password.")
+        return client, None
+
+    def authenticate_header(self, request):
+        return 'Basic realm="api"'
+
+
+class ApiClientTokenAuthentication(BaseAuthentication):
+    """An OAuth access token in `X-CAP-API-OAUTH-TOKEN` or `Authorization: Bearer`."""
+
+    def authenticate(self, request):
+        token = request.headers.get(TOKEN_HEADER, "").strip()
+        if not token:
+            parts = get_authorization_header(request).split()
+            if len(parts) == 2 and parts[0].lower() == b"bearer":
+                token = parts[1].decode("latin-1")
+            elif parts and parts[0].lower() == b"bearer":
+                raise exceptions.AuthenticationFailed("Invalid bearer header.")
+        if not token:
+            return None
+        client = oauth_token_verify(token=token)
+        if client is None:
+            raise exceptions.AuthenticationFailed("Invalid or expired access token.")
+        return client, token
+
+
+class HasApiAccess(BasePermission):
+    """Any active API client may read; writes need a client with write access (else 403)."""
+
+    message = "This API client has read access only; writes need write access."
+
+    def has_permission(self, request, view) -> bool:
+        client = request.user
+        if not isinstance(client, ApiClient):
+            return False
+        return request.method in SAFE_METHODS or client.can_write
+
+
+def request_org(request):
+    """The organization the request's credentials belong to."""
+    return request.user.org
+
+
+class BasicAuthScheme(OpenApiAuthenticationExtension):
+    target_class = ApiClientBasicAuthentication
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "API client username and password (or the MD5 hex digest of the password).",
+        }
+
+
+class TokenAuthScheme(OpenApiAuthenticationExtension):
+    target_class = ApiClientTokenAuthentication
+    name = "oauthToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": TOKEN_HEADER,
+            "description": "Token from POST /v3/oauth/token/generate (also accepted as Authorization: Bearer).",
+        }

@@ -1,0 +1,53 @@
+"""OpenAPI pieces every endpoint shares: the error envelopes and their documented examples."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from promotions_site.errors import ErrorCode
+
+ErrorEnvelopeSerializer = inline_serializer(
+    "ErrorEnvelope",
+    {
+        "errors": inline_serializer(
+            "Error", {"code": serializers.IntegerField(), "message": serializers.CharField()}, many=True
+        )
+    },
+)
+
+V2MessageSerializer = inline_serializer(
+    "V2Message",
+    {
+        "status": serializers.BooleanField(),
+        "code": serializers.IntegerField(),
+        "message": serializers.CharField(),
+    },
+)
+
+
+def error_responses(*codes: ErrorCode, auth: bool = True) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the v1/v3 envelope: one entry per HTTP status, one example per code."""
+    all_codes = list(codes)
+    if auth:
+        all_codes += [ErrorCode.UNAUTHORIZED]
+    all_codes += [ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.THROTTLED, ErrorCode.INTERNAL_ERROR]
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in all_codes:
+        by_status.setdefault(code.http_status, []).append(code)
+    return {
+        http_status: OpenApiResponse(
+            response=ErrorEnvelopeSerializer,
+            description="; ".join(f"{int(c)}: {c.message}" for c in group),
+            examples=[
+                OpenApiExample(
+                    f"{int(c)} {c.name.replace('_', ' ').lower()}",
+                    value={"errors": [{"code": int(c), "message": c.message}]},
+                    status_codes=[str(http_status)],
+                    response_only=True,
+                )
+                for c in group
+            ],
+        )
+        for http_status, group in by_status.items()
+    }

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from promotions.apis import OAuthTokenGenerateApi
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
+    path("api_gateway/v1/promotions/", include("promotions.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+admin.site.site_header = "Promotions"
+admin.site.site_title = "Promotions admin"
+admin.site.index_title = "Promotions, wallets and redemptions"

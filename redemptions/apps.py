@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RedemptionsConfig(AppConfig):
+    name = "redemptions"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,100 @@
+"""Redemptions recorded at the till, their lines, and their reversals. Facts: never updated."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion
+from wallets.models import Customer, EarnedPromotion
+
+
+class Redemption(models.Model):
+    """One recorded transaction. (org, transactionIdentifier) is the idempotency key of the redeem API."""
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="redemptions")
+    customer_identifier_type = models.CharField(max_length=20, blank=True, default="")
+    customer_identifier_value = models.CharField(max_length=254, blank=True, default="")
+    transaction_identifier = models.CharField(max_length=250)
+    transaction_number = models.CharField(max_length=250)
+    transaction_date = models.DateTimeField()
+    amount = models.DecimalField(max_digits=18, decimal_places=6)
+    request_fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the canonical request body: a replay must match it."
+    )
+    response = models.JSONField(help_text="The body first answered, returned again to a replay.")
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "transaction_identifier"],
+                name="redemption_transaction_identifier_unique_per_org",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer")]
+
+    def __str__(self) -> str:
+        return self.transaction_identifier
+
+
+class RedemptionLine(models.Model):
+    """One redeemed promotion in a transaction: a `lineItems` entry or a cart-level `redemptions` entry."""
+
+    class Level(models.TextChoices):
+        LINE_ITEM = "LINEITEM"
+        CART = "CART"
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines")
+    level = models.CharField(max_length=8, choices=Level.choices)
+    position = models.PositiveSmallIntegerField()
+    sku = models.CharField(max_length=100, blank=True, default="")
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="redemption_lines")
+    earned_promotion = models.ForeignKey(
+        EarnedPromotion, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_lines"
+    )
+    redemption_count = models.PositiveIntegerField()
+    discount = models.DecimalField(max_digits=18, decimal_places=6)
+    discount_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
+    promotion_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
+
+    class Meta:
+        ordering = ["redemption", "level", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["redemption", "level", "position"], name="redemption_line_position"
+            ),
+            models.CheckConstraint(
+                condition=Q(redemption_count__gte=1), name="redemption_line_count_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount__gte=0), name="redemption_line_discount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.redemption_id}/{self.level}/{self.position}"
+
+
+class RedemptionReversal(models.Model):
+    """A return or cancelled sale: a new fact pointing at the redemption it undoes (at most one)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemption_reversals")
+    redemption = models.OneToOneField(Redemption, on_delete=models.PROTECT, related_name="reversal")
+    reason = models.CharField(max_length=250, blank=True, default="")
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"reversal of {self.redemption_id}"

@@ -1,0 +1,201 @@
+"""factory_boy factories for every model. API clients go through the real service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from promotions.models import (
+    AuditEvent,
+    LoyaltyProgram,
+    LoyaltyPromotion,
+    Organization,
+    Promotion,
+    PromotionRestriction,
+    PromotionType,
+    User,
+)
+from promotions.services import api_client_create
+from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
+from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+
+_org_ids = itertools.count(200001)
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    id = factory.LazyFunction(lambda: next(_org_ids))
+    name = factory.Sequence(lambda n: f"Org {n}")
+    timezone = "Asia/Kolkata"
+
+
+class ApiClientFactory:
+    """Creates a client through `api_client_create` and keeps its secret as `plain_secret`."""
+
+    _seq = itertools.count(1)
+
+    def __new__(cls, org=None, access="WRITE", username=None, secret=None, **kwargs):
+        org = org or OrganizationFactory()
+        client, plain = api_client_create(
+            org=org, username=username or f"till.{next(cls._seq)}", access=access, secret=secret, **kwargs
+        )
+        client.plain_secret = plain
+        return client
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    org = factory.SubFactory(OrganizationFactory)
+    password = factory.PostGenerationMethodCall("set_password", "pass-word-123")
+
+
+class PromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Promotion
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Promotion {n}")
+    type = PromotionType.CUSTOMER
+    start_date = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    end_date = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    condition = factory.LazyFunction(
+        lambda: {
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 100},
+        }
+    )
+    action = factory.LazyFunction(
+        lambda: {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}}
+    )
+
+
+class PromotionRestrictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromotionRestriction
+
+    promotion = factory.SubFactory(PromotionFactory)
+    level = PromotionRestriction.Level.PROMOTION
+    kpi = PromotionRestriction.Kpi.REDEMPTION
+    limit = Decimal(10)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    org = factory.SubFactory(OrganizationFactory)
+    mobile = factory.Sequence(lambda n: f"9190{n:08d}")
+    email = factory.Sequence(lambda n: f"c{n}@example.com")
+    external_id = factory.Sequence(lambda n: f"EXT{n}")
+    first_name = "Asha"
+    last_name = "Rao"
+
+
+class EarnedPromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EarnedPromotion
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    promotion = factory.SubFactory(PromotionFactory, org=factory.SelfAttribute("..org"))
+    kind = EarnedPromotion.Kind.ISSUED
+    earned_from_type = EarnedPromotion.EarnedFromType.BULK_ISSUE
+    earned_from_id = factory.Sequence(lambda n: f"context-{n}")
+    event_time = factory.LazyFunction(timezone.now)
+    valid_till = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+
+
+class RedemptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Redemption
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    transaction_identifier = factory.Sequence(lambda n: f"TXN-{n}")
+    transaction_number = factory.Sequence(lambda n: f"BILL-{n}")
+    transaction_date = factory.LazyFunction(timezone.now)
+    amount = Decimal("1000")
+    request_fingerprint = "0" * 64
+    response = factory.LazyFunction(dict)
+
+
+class RedemptionLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RedemptionLine
+
+    redemption = factory.SubFactory(RedemptionFactory)
+    level = RedemptionLine.Level.LINE_ITEM
+    position = factory.Sequence(lambda n: n)
+    promotion = factory.SubFactory(PromotionFactory, org=factory.SelfAttribute("..redemption.org"))
+    redemption_count = 1
+    discount = Decimal("10")
+    discount_applied_on_quantity = Decimal(1)
+    promotion_applied_on_quantity = Decimal(1)
+
+
+class RedemptionReversalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RedemptionReversal
+
+    redemption = factory.SubFactory(RedemptionFactory)
+    org = factory.SelfAttribute("redemption.org")
+
+
+class LoyaltyProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoyaltyProgram
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Program {n}")
+
+
+class LoyaltyPromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoyaltyPromotion
+
+    org = factory.SubFactory(OrganizationFactory)
+    program = factory.SubFactory(LoyaltyProgramFactory, org=factory.SelfAttribute("..org"))
+    name = factory.Sequence(lambda n: f"Loyalty promotion {n}")
+    start_date = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    end_date = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+
+
+class IssualFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Issual
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    loyalty_promotion = factory.SubFactory(LoyaltyPromotionFactory, org=factory.SelfAttribute("..org"))
+    program = factory.SelfAttribute("loyalty_promotion.program")
+    source = "INSTORE"
+
+
+class LoyaltyEarnedPromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoyaltyEarnedPromotion
+
+    org = factory.SubFactory(OrganizationFactory)
+    issual = factory.SubFactory(IssualFactory, org=factory.SelfAttribute("..org"))
+    customer = factory.SelfAttribute("issual.customer")
+    loyalty_promotion = factory.SelfAttribute("issual.loyalty_promotion")
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEvent
+
+    org = factory.SubFactory(OrganizationFactory)
+    actor_type = AuditEvent.ActorType.SYSTEM
+    action = "test.event"
+    object_type = "Test"
