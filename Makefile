@@ -20,8 +20,10 @@ demo: install
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
+# Uses DATABASE_URL when set (CI: PostgreSQL); else the embedded SQLite, where the few
+# PostgreSQL-only tests (row locks, COPY) are skipped.
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

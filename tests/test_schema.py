@@ -1,0 +1,64 @@
+"""The OpenAPI schema describes every API route, and the docs page needs no CDN."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from django.urls import get_resolver
+from rest_framework.test import APIClient
+
+from promotions_site.errors import is_api_path
+
+
+def api_routes() -> set[str]:
+    """Every API route in the URL configuration, as an OpenAPI path."""
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                route = "/" + prefix + str(pattern.pattern)
+                if is_api_path(route) and not route.startswith("/api/"):
+                    routes.add(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + m.group(1) + "}", route))
+
+    walk(get_resolver().url_patterns)
+    return routes
+
+
+def test_schema_lists_every_api_route_with_its_errors(db):
+    # when
+    response = APIClient().get("/api/schema/")
+    # then
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert api_routes() <= set(schema["paths"]), api_routes() - set(schema["paths"])
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "401" in operation["responses"] or path.startswith("/v3/oauth"), (path, method)
+            assert "500" in operation["responses"], (path, method)
+    security = schema["components"]["securitySchemes"]
+    assert security["basicAuth"]["scheme"] == "basic"
+    assert security["oauthToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CAP-API-OAUTH-TOKEN",
+        "description": security["oauthToken"]["description"],
+    }
+
+
+def test_schema_as_json_with_credentials(api):
+    response = api.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert "/v3/oauth/token/generate" in response.json()["paths"]
+
+
+def test_docs_page_loads_its_assets_from_this_server(db):
+    response = APIClient().get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert not re.search(r"(src|href)=\"https?://", html), "the docs page must not load from a CDN"
