@@ -7,6 +7,7 @@ from promotions.apis import OAuthTokenGenerateApi
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
+    path("api_gateway/v1/promotions/", include("wallets.urls")),
     path("api_gateway/v1/promotions/", include("promotions.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
