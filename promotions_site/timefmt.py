@@ -7,15 +7,19 @@ import datetime as dt
 from django.utils import timezone
 from rest_framework import serializers
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
 
 def to_epoch_ms(value: dt.datetime | None) -> int | None:
     if value is None:
         return None
-    return int(value.timestamp() * 1000)
+    # Integer arithmetic: float timestamps can round the same instant to two different milliseconds.
+    return (value - _EPOCH) // _MILLISECOND
 
 
 def from_epoch_ms(value: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    return _EPOCH + value * _MILLISECOND
 
 
 def to_iso(value: dt.datetime | None) -> str | None:

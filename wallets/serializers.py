@@ -1,0 +1,53 @@
+"""Shapes the wallet APIs share."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
+from wallets.models import EarnedPromotion
+
+
+def earned_promotion_data(instance: EarnedPromotion) -> dict:
+    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`)."""
+    return {
+        "id": instance.id,
+        "customerId": instance.customer_id,
+        "promotionId": instance.promotion_id,
+        "earnedFromType": instance.earned_from_type,
+        "earnedFromId": instance.earned_from_id,
+        "eventTime": to_epoch_ms(instance.event_time),
+        "eventTimeISO": to_iso(instance.event_time),
+        "eventDetails": instance.event_details,
+        "validTill": to_epoch_ms(instance.valid_till),
+        "validTillISO": to_iso(instance.valid_till),
+    }
+
+
+class EarnedPromotionSerializer(serializers.Serializer):
+    """For the schema: the shape of `earned_promotion_data`."""
+
+    id = serializers.CharField()
+    customerId = serializers.IntegerField()
+    promotionId = serializers.CharField()
+    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.choices)
+    earnedFromId = serializers.CharField()
+    eventTime = serializers.IntegerField()
+    eventTimeISO = serializers.CharField()
+    eventDetails = serializers.JSONField()
+    validTill = serializers.IntegerField()
+    validTillISO = serializers.CharField()
+
+
+class EventTimeInputSerializer(serializers.Serializer):
+    """`eventTime` (epoch ms, being deprecated) or `eventTimeISO` (with its offset): one is required."""
+
+    eventTime = EpochMillisField(required=False)
+    eventTimeISO = IsoDateTimeField(required=False)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "eventTime" not in attrs and "eventTimeISO" not in attrs:
+            raise serializers.ValidationError("One of eventTime or eventTimeISO is required.")
+        attrs["event_time"] = attrs.get("eventTimeISO") or attrs["eventTime"]
+        return attrs
