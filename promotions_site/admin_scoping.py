@@ -43,6 +43,12 @@ class OrgScopedAdmin(admin.ModelAdmin):
                 kwargs["queryset"] = related._default_manager.filter(org_id=org_id)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not sees_all_orgs(request) and self.org_lookup == "org_id":
+            fields = [name for name in fields if name != "org"]
+        return fields
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
         if not sees_all_orgs(request) and self.org_lookup == "org_id":

@@ -56,7 +56,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"staff{n}")
     is_staff = True
     org = factory.SubFactory(OrganizationFactory)
-    password = factory.PostGenerationMethodCall("set_password", "pass-word-123")
+    password = factory.django.Password("pass-word-123")
 
 
 class PromotionFactory(factory.django.DjangoModelFactory):
