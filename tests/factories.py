@@ -10,6 +10,7 @@ import factory
 from django.utils import timezone
 
 from promotions.models import (
+    ApiClient,
     AuditEvent,
     LoyaltyProgram,
     LoyaltyPromotion,
@@ -199,3 +200,26 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     actor_type = AuditEvent.ActorType.SYSTEM
     action = "test.event"
     object_type = "Test"
+
+
+def make_in_org(model, org):
+    """One row of `model` belonging to `org` (for the tests that cover every model)."""
+    makers = {
+        Organization: lambda: org,
+        User: lambda: UserFactory(org=org),
+        ApiClient: lambda: ApiClientFactory(org=org),
+        Promotion: lambda: PromotionFactory(org=org),
+        LoyaltyProgram: lambda: LoyaltyProgramFactory(org=org),
+        LoyaltyPromotion: lambda: LoyaltyPromotionFactory(org=org),
+        AuditEvent: lambda: AuditEventFactory(org=org),
+        Customer: lambda: CustomerFactory(org=org),
+        EarnedPromotion: lambda: EarnedPromotionFactory(org=org),
+        Issual: lambda: IssualFactory(org=org),
+        LoyaltyEarnedPromotion: lambda: LoyaltyEarnedPromotionFactory(org=org),
+        Redemption: lambda: RedemptionFactory(org=org),
+        RedemptionLine: lambda: RedemptionLineFactory(redemption__org=org),
+        RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
+    }
+    if model not in makers:
+        raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")
+    return makers[model]()

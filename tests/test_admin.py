@@ -20,22 +20,10 @@ from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
 from tests import factories
 from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
-MAKERS = {
-    Organization: lambda org: org,
-    User: lambda org: factories.UserFactory(org=org),
-    ApiClient: lambda org: factories.ApiClientFactory(org=org),
-    Promotion: lambda org: factories.PromotionFactory(org=org),
-    LoyaltyProgram: lambda org: factories.LoyaltyProgramFactory(org=org),
-    LoyaltyPromotion: lambda org: factories.LoyaltyPromotionFactory(org=org),
-    AuditEvent: lambda org: factories.AuditEventFactory(org=org),
-    Customer: lambda org: factories.CustomerFactory(org=org),
-    EarnedPromotion: lambda org: factories.EarnedPromotionFactory(org=org),
-    Issual: lambda org: factories.IssualFactory(org=org),
-    LoyaltyEarnedPromotion: lambda org: factories.LoyaltyEarnedPromotionFactory(org=org),
-    Redemption: lambda org: factories.RedemptionFactory(org=org),
-    RedemptionLine: lambda org: factories.RedemptionLineFactory(redemption__org=org),
-    RedemptionReversal: lambda org: factories.RedemptionReversalFactory(redemption__org=org),
-}
+MODELS = [
+    Organization, User, ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer,
+    EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal,
+]  # fmt: skip
 
 
 def change_url(obj) -> str:
@@ -56,13 +44,13 @@ def staff_client(client, org):
 
 def test_every_model_is_registered():
     registered = {model for model in admin.site._registry if model._meta.app_label != "auth"}
-    assert registered == set(MAKERS)
+    assert registered == set(MODELS)
 
 
-@pytest.mark.parametrize("model", list(MAKERS), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_staff_sees_only_their_org(staff_client, org, other_org, model):
     # given
-    mine, theirs = MAKERS[model](org), MAKERS[model](other_org)
+    mine, theirs = factories.make_in_org(model, org), factories.make_in_org(model, other_org)
     # when
     listing = staff_client.get(changelist_url(model))
     # then: read

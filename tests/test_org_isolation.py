@@ -9,20 +9,11 @@ from redemptions.models import Redemption, RedemptionReversal
 from tests import factories
 from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
-# Every model that carries an org, with a factory that makes one row in a given org.
-ORG_SCOPED = {
-    ApiClient: lambda org: factories.ApiClientFactory(org=org),
-    Promotion: lambda org: factories.PromotionFactory(org=org),
-    LoyaltyProgram: lambda org: factories.LoyaltyProgramFactory(org=org),
-    LoyaltyPromotion: lambda org: factories.LoyaltyPromotionFactory(org=org),
-    AuditEvent: lambda org: factories.AuditEventFactory(org=org),
-    Customer: lambda org: factories.CustomerFactory(org=org),
-    EarnedPromotion: lambda org: factories.EarnedPromotionFactory(org=org),
-    Issual: lambda org: factories.IssualFactory(org=org),
-    LoyaltyEarnedPromotion: lambda org: factories.LoyaltyEarnedPromotionFactory(org=org),
-    Redemption: lambda org: factories.RedemptionFactory(org=org),
-    RedemptionReversal: lambda org: factories.RedemptionReversalFactory(redemption__org=org),
-}
+# Every model that carries an org.
+ORG_SCOPED = [
+    ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
+    LoyaltyEarnedPromotion, Redemption, RedemptionReversal,
+]  # fmt: skip
 
 
 def test_every_org_model_is_listed_here():
@@ -37,11 +28,11 @@ def test_every_org_model_is_listed_here():
     assert with_org == set(ORG_SCOPED)
 
 
-@pytest.mark.parametrize("model", list(ORG_SCOPED), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", ORG_SCOPED, ids=lambda m: m.__name__)
 def test_for_org_never_returns_another_orgs_rows(model, org, other_org):
     # given: one row in each org
-    mine = ORG_SCOPED[model](org)
-    theirs = ORG_SCOPED[model](other_org)
+    mine = factories.make_in_org(model, org)
+    theirs = factories.make_in_org(model, other_org)
     # when
     visible = set(model.objects.for_org(org).values_list("pk", flat=True))
     # then

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from promotions.models import PromotionType
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
-from tests.conftest import basic_auth
-from tests.factories import ApiClientFactory, CustomerFactory, OrganizationFactory, PromotionFactory
+from tests.concurrency import run_concurrently
+from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
 from wallets.examples import EARN_BULK_REQUEST_EXAMPLE, EARN_BULK_RESPONSE_EXAMPLE
 from wallets.models import EarnedPromotion
 
@@ -254,27 +251,11 @@ def test_concurrent_earns_never_exceed_max_earning_per_customer():
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=3)
     customer = CustomerFactory(org=org)
-    client = ApiClientFactory(org=org)
-    auth = basic_auth(client.username, client.plain_secret)
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
+    url = f"/api_gateway/v1/promotions/{promotion.pk}/earn"
 
-    def worker(index: int) -> None:
-        try:
-            api = APIClient()
-            api.credentials(HTTP_AUTHORIZATION=auth)
-            barrier.wait()
-            url = f"/api_gateway/v1/promotions/{promotion.pk}/earn"
-            statuses.append(
-                api.post(url, earn_body(customer, earnedFromId=f"BILL-{index}"), format="json").status_code
-            )
-        finally:
-            connection.close()
+    def call(api, index):
+        return api.post(url, earn_body(customer, earnedFromId=f"BILL-{index}"), format="json").status_code
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(20, call, org=org)
     assert sorted(statuses) == [200] * 3 + [409] * 17
     assert EarnedPromotion.objects.filter(promotion=promotion, customer=customer).count() == 3

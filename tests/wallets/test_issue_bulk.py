@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from promotions.models import AuditEvent, PromotionType
 from promotions_site.timefmt import to_epoch_ms
-from tests.conftest import basic_auth
+from tests.concurrency import run_concurrently
 from tests.factories import (
-    ApiClientFactory,
     CustomerFactory,
     EarnedPromotionFactory,
     OrganizationFactory,
@@ -209,28 +205,13 @@ def test_twenty_threads_never_exceed_max_issuance_per_customer():
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, max_issuance_per_customer=3)
     customers = [c.pk for c in CustomerFactory.create_batch(5, org=org)]
-    client = ApiClientFactory(org=org)
-    auth = basic_auth(client.username, client.plain_secret)
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
 
-    def worker(index: int) -> None:
-        try:
-            api = APIClient()
-            api.credentials(HTTP_AUTHORIZATION=auth)
-            barrier.wait()
-            # each thread issues under its own context, in a different customer order
-            order = customers[index % 5 :] + customers[: index % 5]
-            statuses.append(issue(api, promotion, order, context_id=f"ctx-{index}").status_code)
-        finally:
-            connection.close()
+    # when: each thread issues under its own context, in a different customer order
+    def call(api, index):
+        order = customers[index % 5 :] + customers[: index % 5]
+        return issue(api, promotion, order, context_id=f"ctx-{index}").status_code
 
-    # when
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_concurrently(20, call, org=org)
     # then
     assert statuses == [200] * 20
     for customer_id in customers:
@@ -243,25 +224,9 @@ def test_twenty_threads_retrying_one_context_create_each_instance_once():
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, max_issuance_per_customer=-1)
     customers = [c.pk for c in CustomerFactory.create_batch(10, org=org)]
-    client = ApiClientFactory(org=org)
-    auth = basic_auth(client.username, client.plain_secret)
-    barrier = threading.Barrier(20)
-    results: list[dict] = []
-
-    def worker() -> None:
-        try:
-            api = APIClient()
-            api.credentials(HTTP_AUTHORIZATION=auth)
-            barrier.wait()
-            results.append(issue(api, promotion, customers, context_id="same").json())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently(
+        20, lambda api, _: issue(api, promotion, customers, context_id="same").json(), org=org
+    )
     assert EarnedPromotion.objects.filter(promotion=promotion).count() == 10
     ids = {tuple(sorted(v["id"] for v in result["data"].values())) for result in results}
-    assert len(results) == 20 and len(ids) == 1
+    assert len(ids) == 1
