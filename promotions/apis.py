@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions.selectors import promotion_get
-from promotions.serializers import PromotionOutputSerializer
-from promotions.services import Actor, oauth_token_generate, promotion_activate, promotion_deactivate
+from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
+from promotions.models import PromotionType
+from promotions.selectors import promotion_get, promotion_list
+from promotions.serializers import PromotionInputSerializer, PromotionOutputSerializer
+from promotions.services import (
+    Actor,
+    RestrictionSpec,
+    oauth_token_generate,
+    promotion_activate,
+    promotion_create,
+    promotion_deactivate,
+    promotion_update,
+)
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode
 from promotions_site.schema import error_responses
@@ -78,8 +88,91 @@ BooleanEnvelope = inline_serializer(
 )
 
 
+PROMOTION_WRITE_ERRORS = (
+    ErrorCode.BAD_REQUEST,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+    ErrorCode.PROMOTION_EXPIRED,
+    ErrorCode.PROMOTION_NAME_NOT_UNIQUE,
+)
+PROMOTION_LIST_DEFAULT_LIMIT = 100
+PROMOTION_LIST_MAX_LIMIT = 1000
+
+
+class PromotionCollectionApi(APIView):
+    """`GET /api_gateway/v1/promotions?promotionIds=` (list) and `POST /api_gateway/v1/promotions` (create)."""
+
+    class ListQuerySerializer(serializers.Serializer):
+        limit = serializers.IntegerField(
+            min_value=1, max_value=PROMOTION_LIST_MAX_LIMIT, default=PROMOTION_LIST_DEFAULT_LIMIT
+        )
+
+    ListEnvelope = inline_serializer(
+        "PromotionListEnvelope",
+        {"data": PromotionOutputSerializer(many=True), "errors": serializers.ListField()},
+    )
+
+    @extend_schema(
+        operation_id="promotion_list",
+        tags=["Promotions"],
+        parameters=[
+            OpenApiParameter("promotionIds", str, description="Comma-separated ids (at most 100)."),
+            OpenApiParameter("type", str, enum=[t.value for t in PromotionType]),
+            OpenApiParameter("active", bool),
+            OpenApiParameter("includeExpired", bool, description="false leaves out ended promotions."),
+            OpenApiParameter("limit", int, description="Default 100, at most 1000."),
+        ],
+        responses={200: ListEnvelope, **error_responses(ErrorCode.BAD_REQUEST)},
+        description=(
+            "The org's cart promotions, newest first, full objects as create returns them. Ids in "
+            "`promotionIds` that do not exist in the org are left out (no error). No pagination "
+            "metadata, as in Capillary; `limit` caps the list (default 100, at most 1000)."
+        ),
+    )
+    def get(self, request):
+        query = self.ListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        promotions = promotion_list(
+            org=request_org(request), params=request.query_params, limit=query.validated_data["limit"]
+        )
+        return Response({"data": PromotionOutputSerializer(promotions, many=True).data, "errors": []})
+
+    @extend_schema(
+        operation_id="promotion_create",
+        tags=["Promotions"],
+        request=PromotionInputSerializer,
+        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS)},
+        examples=[
+            OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
+            OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Creates a cart promotion. `condition` and `action` are validated against the shapes of "
+            "Capillary's create-promotion docs (unknown keys and enum values are 400; percentages at "
+            "most 100; at most 100 values per criteria: 400 `SKU values exceed 100`). 716 when the org "
+            "already has a promotion of that name; 705 when it is created active and the org already "
+            "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
+            "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
+            "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
+            "are echoed as strings with six decimals. Fields of Capillary's create API that this "
+            "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
+            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored."
+        ),
+    )
+    def post(self, request):
+        payload = PromotionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        promotion = promotion_create(
+            org=request_org(request),
+            fields=payload.service_fields(),
+            restrictions=payload.restrictions() or [],
+            actor=Actor.for_api_client(request.user),
+        )
+        return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+
+
 class PromotionDetailApi(APIView):
-    """`GET /api_gateway/v1/promotions/{promotionId}`."""
+    """`GET` and `PUT /api_gateway/v1/promotions/{promotionId}`."""
 
     @extend_schema(
         operation_id="promotion_get",
@@ -89,6 +182,43 @@ class PromotionDetailApi(APIView):
     )
     def get(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
+        return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+
+    @extend_schema(
+        operation_id="promotion_update",
+        tags=["Promotions"],
+        request=PromotionInputSerializer,
+        responses={
+            200: PromotionEnvelope,
+            **error_responses(
+                *PROMOTION_WRITE_ERRORS, ErrorCode.NOT_FOUND, ErrorCode.RESTRICTION_SCHEMA_CHANGE
+            ),
+        },
+        examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
+        description=(
+            "Replaces the promotion's configuration. Omitted fields keep their value; "
+            "`promotionRestrictions`, when sent, replaces all limits. `type` and `active` cannot be "
+            "changed (400; use activate/deactivate). Once the promotion has started, its limits "
+            "(`promotionRestrictions`, `maxIssuancePerCustomer`, `maxEarningPerCustomer`) and "
+            "`customerActivationRequired` are frozen (400). Switching a limit between CLASSIC and "
+            "OVERALL/MOVING windows is 1011. Changing `endDate` or `earnedValidityDays` re-dates the "
+            "validTill of the promotion's ACTIVE wallet instances in the same transaction. 716 on a "
+            "name clash."
+        ),
+    )
+    def put(self, request, promotion_id: str):
+        promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
+        payload = PromotionInputSerializer(data=request.data, partial_update=True)
+        payload.is_valid(raise_exception=True)
+        restrictions = payload.restrictions()
+        if restrictions is None:
+            restrictions = [RestrictionSpec.of(row) for row in promotion.restrictions.all()]
+        promotion = promotion_update(
+            promotion=promotion,
+            fields=payload.service_fields(),
+            restrictions=restrictions,
+            actor=Actor.for_api_client(request.user),
+        )
         return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
 
 

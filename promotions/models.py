@@ -146,7 +146,6 @@ class Promotion(models.Model):
     earn_limited_to_specific_audience = models.BooleanField(default=False)
     earning_criteria = models.JSONField(null=True, blank=True)
     custom_field_values = models.JSONField(default=dict, blank=True)
-    promotion_restrictions = models.JSONField(default=dict, blank=True, help_text="As the client sent them.")
     created_by = models.CharField(max_length=150, blank=True, default="")
     created_on = models.DateTimeField(auto_now_add=True)
     last_updated_by = models.CharField(max_length=150, blank=True, default="")

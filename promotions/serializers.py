@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
-from promotions.models import Promotion
-from promotions_site.timefmt import to_epoch_ms, to_iso
+from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
+from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 
 
 class PromotionOutputSerializer(serializers.ModelSerializer):
@@ -25,7 +27,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
     startDateISO = serializers.SerializerMethodField()
     endDate = serializers.SerializerMethodField()
     endDateISO = serializers.SerializerMethodField()
-    promotionRestrictions = serializers.JSONField(source="promotion_restrictions")
+    promotionRestrictions = serializers.SerializerMethodField()
     earnLimitedToSpecificAudience = serializers.BooleanField(source="earn_limited_to_specific_audience")
     customFieldValues = serializers.JSONField(source="custom_field_values")
     customerActivationRequired = serializers.BooleanField(source="customer_activation_required")
@@ -44,6 +46,11 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "maxIssuancePerCustomer", "maxEarningPerCustomer", "earnedValidityDays", "earningCriteria",
             "isStackable",
         ]  # fmt: skip
+
+    def get_promotionRestrictions(self, obj) -> dict:
+        from promotions.services import RestrictionSpec, restrictions_data
+
+        return restrictions_data([RestrictionSpec.of(row) for row in obj.restrictions.all()])
 
     def get_createdOn(self, obj) -> int:
         return to_epoch_ms(obj.created_on)
@@ -68,3 +75,289 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
 
     def get_endDateISO(self, obj) -> str:
         return to_iso(obj.end_date)
+
+
+# --- Input shapes of the create/update API ---------------------------------------------------------
+# Capillary's create-promotion docs name these objects; we validate their shape strictly (unknown
+# enum values and missing parts are 400) so a promotion never holds a condition nothing can evaluate.
+
+CONDITION_TYPES = [
+    "CART", "PRODUCT", "COMBO_PRODUCT", "TENDER", "PAYMENT_MODE_SCOPE", "PAYMENT_MODE_COMBO_PRODUCT",
+    "PAYMENT_MODE",
+]  # fmt: skip
+ACTION_TYPES = ["CART_BASED", "PRODUCT_BASED", "TENDER", "PER_UNIT", "FREE_PRODUCT", "FIXED_PRICE"]
+CRITERIA_ENTITIES = ["SKU", "CATEGORY", "BRAND", "ATTRIBUTE", "PRODUCT_ID", "STYLE", "COLOR", "SIZE"]
+CRITERIA_VALUES_MAX = 100
+AMOUNT = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": False}
+
+
+class _Strict(serializers.Serializer):
+    """Rejects keys it does not know, so a typo ("cartCondtion") is a 400, not a silently empty rule."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: "Unknown field." for key in unknown})
+        return super().to_internal_value(data)
+
+
+class CriteriaSerializer(_Strict):
+    entity = serializers.ChoiceField(choices=CRITERIA_ENTITIES)
+    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
+    values = serializers.ListField(
+        child=serializers.CharField(max_length=255), allow_empty=False, max_length=CRITERIA_VALUES_MAX,
+        error_messages={"max_length": f"SKU values exceed {CRITERIA_VALUES_MAX}."},
+    )  # fmt: skip
+
+
+class ProductConditionSerializer(_Strict):
+    criteriaList = CriteriaSerializer(many=True, allow_empty=False)
+    kpi = serializers.ChoiceField(choices=["AMOUNT", "QUANTITY", "NONE"], default="NONE")
+    operator = serializers.ChoiceField(
+        choices=["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"], required=False
+    )
+    value = serializers.DecimalField(min_value=0, required=False, **AMOUNT)
+
+    def validate(self, attrs):
+        if attrs["kpi"] != "NONE" and ("operator" not in attrs or "value" not in attrs):
+            raise serializers.ValidationError("operator and value are required when kpi is not NONE.")
+        return attrs
+
+
+class CartConditionSerializer(_Strict):
+    kpi = serializers.ChoiceField(choices=["SUBTOTAL", "ITEMCOUNT"])
+    operator = serializers.ChoiceField(choices=["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"])
+    value = serializers.DecimalField(min_value=0, **AMOUNT)
+
+
+class ComboProductConditionSerializer(_Strict):
+    productConditions = ProductConditionSerializer(many=True, allow_empty=False, max_length=20)
+
+
+class ConditionSerializer(_Strict):
+    """`condition`: its `type` says which one of the nested conditions must be present."""
+
+    REQUIRED_PART = {
+        "CART": "cartCondition",
+        "PRODUCT": "productCondition",
+        "COMBO_PRODUCT": "comboProductCondition",
+        "PAYMENT_MODE_COMBO_PRODUCT": "comboProductCondition",
+    }
+
+    type = serializers.ChoiceField(choices=CONDITION_TYPES)
+    cartCondition = CartConditionSerializer(required=False)
+    productCondition = ProductConditionSerializer(required=False)
+    comboProductCondition = ComboProductConditionSerializer(required=False)
+    tenderCondition = serializers.DictField(required=False)
+    paymentModeCondition = serializers.DictField(required=False)
+
+    def validate(self, attrs):
+        part = self.REQUIRED_PART.get(attrs["type"])
+        if part and part not in attrs:
+            raise serializers.ValidationError({part: f"Required when condition type is {attrs['type']}."})
+        return attrs
+
+
+class ProductBasedActionSerializer(_Strict):
+    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE", "FIXED_PRICE"])
+    value = serializers.DecimalField(min_value=0, **AMOUNT)
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+    productBasedCondition = ProductConditionSerializer(required=False)
+
+    def validate(self, attrs):
+        return _check_discount(attrs)
+
+
+class CartBasedActionSerializer(_Strict):
+    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE"])
+    value = serializers.DecimalField(min_value=0, **AMOUNT)
+
+    def validate(self, attrs):
+        return _check_discount(attrs)
+
+
+class FreeProductActionSerializer(_Strict):
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+    productBasedCondition = ProductConditionSerializer(required=False)
+    quantity = serializers.IntegerField(min_value=1, required=False)
+
+
+class FixedPriceActionSerializer(_Strict):
+    value = serializers.DecimalField(min_value=0, **AMOUNT)
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+    productBasedCondition = ProductConditionSerializer(required=False)
+
+
+class PerUnitActionSerializer(_Strict):
+    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE"], default="ABSOLUTE")
+    value = serializers.DecimalField(min_value=0, **AMOUNT)
+    unit = serializers.DecimalField(min_value=0, required=False, **AMOUNT)
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+    productBasedCondition = ProductConditionSerializer(required=False)
+
+    def validate(self, attrs):
+        return _check_discount(attrs)
+
+
+def _check_discount(attrs):
+    """Percentages are 0 to 100 exclusive of 0; amounts are positive (two decimals, by the field)."""
+    if attrs["value"] <= 0:
+        raise serializers.ValidationError({"value": "Must be greater than 0."})
+    if attrs.get("type") == "PERCENTAGE" and attrs["value"] > 100:
+        raise serializers.ValidationError({"value": "A percentage must be at most 100."})
+    return attrs
+
+
+class ActionSerializer(_Strict):
+    """`action`: its `type` says which one of the nested actions must be present."""
+
+    REQUIRED_PART = {
+        "CART_BASED": "cartBasedAction",
+        "PRODUCT_BASED": "productBasedAction",
+        "FREE_PRODUCT": "freeProductAction",
+        "FIXED_PRICE": "fixedPriceAction",
+        "PER_UNIT": "perUnitAction",
+        "TENDER": "tenderBasedAction",
+    }
+
+    type = serializers.ChoiceField(choices=ACTION_TYPES)
+    cartBasedAction = CartBasedActionSerializer(required=False)
+    productBasedAction = ProductBasedActionSerializer(required=False)
+    freeProductAction = FreeProductActionSerializer(required=False)
+    fixedPriceAction = FixedPriceActionSerializer(required=False)
+    perUnitAction = PerUnitActionSerializer(required=False)
+    tenderBasedAction = serializers.DictField(required=False)
+
+    def validate(self, attrs):
+        part = self.REQUIRED_PART[attrs["type"]]
+        if part not in attrs:
+            raise serializers.ValidationError({part: f"Required when action type is {attrs['type']}."})
+        return attrs
+
+
+class RestrictionSerializer(_Strict):
+    """One limit of `promotionRestrictions.<Level>[]`."""
+
+    kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
+    limit = serializers.DecimalField(max_digits=18, decimal_places=6, min_value=Decimal("0.000001"))
+    frequency = serializers.ChoiceField(choices=["DAYS", "WEEKS", "DOES_NOT_REPEAT"], required=False)
+    minTimeBetweenRepeat = serializers.IntegerField(min_value=0, required=False)
+    windowType = serializers.ChoiceField(choices=["OVERALL", "MOVING", "FIXED", "CLASSIC"], required=False)
+    fixedWindowConfig = serializers.DictField(required=False)
+
+
+class PromotionRestrictionsSerializer(_Strict):
+    Customer = RestrictionSerializer(many=True, required=False)
+    Cart = RestrictionSerializer(many=True, required=False)
+    Promotion = RestrictionSerializer(many=True, required=False)
+    Earn = RestrictionSerializer(many=True, required=False)
+    Code = RestrictionSerializer(many=True, required=False)
+
+
+def restriction_specs(validated: dict) -> list:
+    """Validated `promotionRestrictions` as the service's RestrictionSpec list."""
+    from promotions.services import RestrictionSpec
+
+    return [
+        RestrictionSpec(
+            level=level,
+            kpi=item["kpi"],
+            limit=item["limit"],
+            frequency=item.get("frequency", ""),
+            window_type=item.get("windowType", ""),
+            min_time_between_repeat=item.get("minTimeBetweenRepeat"),
+            fixed_window_config=item.get("fixedWindowConfig"),
+        )
+        for level, items in validated.items()
+        for item in items
+    ]
+
+
+def _limit_field(value):
+    if value != -1 and not 1 <= value <= 50:
+        raise serializers.ValidationError("Must be -1 (unlimited) or between 1 and 50.")
+
+
+def _earning_limit_field(value):
+    if value is not None and value != -1 and value < 1:
+        raise serializers.ValidationError("Must be -1 (unlimited) or at least 1.")
+
+
+class PromotionInputSerializer(serializers.Serializer):
+    """The body of create (POST) and update (PUT): Capillary's field names.
+
+    Dates come as epoch ms (`startDate`, `endDate`) or ISO 8601 with an offset (`startDateISO`,
+    `endDateISO`, which win when both are sent). On update every field may be omitted and keeps
+    its value; `type` and `active` may be sent but must not change.
+    """
+
+    name = serializers.CharField(min_length=1, max_length=50)
+    type = serializers.ChoiceField(choices=PromotionType.values)
+    messageLabel = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    active = serializers.BooleanField(required=False)
+    priority = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    isStackable = serializers.BooleanField(required=False)
+    startDate = EpochMillisField(required=False)
+    startDateISO = IsoDateTimeField(required=False)
+    endDate = EpochMillisField(required=False)
+    endDateISO = IsoDateTimeField(required=False)
+    campaignId = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    mode = serializers.ChoiceField(choices=PromotionMode.values, required=False)
+    condition = ConditionSerializer()
+    action = ActionSerializer()
+    customerActivationRequired = serializers.BooleanField(required=False)
+    maxIssuancePerCustomer = serializers.IntegerField(required=False, validators=[_limit_field])
+    maxEarningPerCustomer = serializers.IntegerField(
+        required=False, allow_null=True, validators=[_earning_limit_field]
+    )
+    earnedValidityDays = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, allow_null=True
+    )
+    earnLimitedToSpecificAudience = serializers.BooleanField(required=False)
+    earningCriteria = serializers.DictField(required=False, allow_null=True)
+    customFieldValues = serializers.DictField(required=False)
+    promotionRestrictions = PromotionRestrictionsSerializer(required=False)
+
+    FIELD_NAMES = {
+        "name": "name", "type": "type", "messageLabel": "message_label", "active": "active",
+        "priority": "priority", "isStackable": "is_stackable", "campaignId": "campaign_id", "mode": "mode",
+        "customerActivationRequired": "customer_activation_required",
+        "maxIssuancePerCustomer": "max_issuance_per_customer", "maxEarningPerCustomer": "max_earning_per_customer",
+        "earnedValidityDays": "earned_validity_days",
+        "earnLimitedToSpecificAudience": "earn_limited_to_specific_audience",
+        "earningCriteria": "earning_criteria", "customFieldValues": "custom_field_values",
+    }  # fmt: skip
+
+    def __init__(self, *args, partial_update: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.partial_update = partial_update
+        if partial_update:
+            for name in ("name", "type", "condition", "action"):
+                self.fields[name].required = False
+
+    def validate(self, attrs):
+        for name in ("start", "end"):
+            value = attrs.get(f"{name}DateISO") or attrs.get(f"{name}Date")
+            if value is None and not self.partial_update:
+                raise serializers.ValidationError(f"One of {name}Date or {name}DateISO is required.")
+            attrs[f"{name}_date"] = value
+        return attrs
+
+    def service_fields(self) -> dict:
+        """The validated body as model field values; JSON parts are stored as the client sent them."""
+        data, raw = self.validated_data, self.initial_data
+        fields = {model: data[api] for api, model in self.FIELD_NAMES.items() if api in data}
+        for name in ("start_date", "end_date"):
+            if data.get(name) is not None:
+                fields[name] = data[name]
+        for name in ("condition", "action"):
+            if name in data:
+                fields[name] = raw[name]
+        return fields
+
+    def restrictions(self) -> list | None:
+        """The validated `promotionRestrictions` as RestrictionSpecs; None when not sent."""
+        if "promotionRestrictions" not in self.validated_data:
+            return None
+        return restriction_specs(self.validated_data["promotionRestrictions"])

@@ -8,16 +8,24 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promotions.models import ApiClient, AuditEvent, Organization, Promotion
+from promotions.models import (
+    ApiClient,
+    AuditEvent,
+    Organization,
+    Promotion,
+    PromotionRestriction,
+    PromotionType,
+)
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.middleware import current_request_id
 
@@ -248,3 +256,261 @@ def promotion_deactivate(*, promotion: Promotion, actor: Actor) -> Promotion:
             object_id=promotion.pk,
         )
     return promotion
+
+
+@dataclass(frozen=True)
+class RestrictionSpec:
+    """One limit of a promotion (`promotionRestrictions.<level>[]`), before it is stored."""
+
+    level: str
+    kpi: str
+    limit: Decimal
+    frequency: str = ""
+    window_type: str = ""
+    min_time_between_repeat: int | None = None
+    fixed_window_config: dict | None = None
+
+    @classmethod
+    def of(cls, row: PromotionRestriction) -> RestrictionSpec:
+        return cls(
+            level=row.level,
+            kpi=row.kpi,
+            limit=row.limit,
+            frequency=row.frequency,
+            window_type=row.window_type,
+            min_time_between_repeat=row.min_time_between_repeat,
+            fixed_window_config=row.fixed_window_config,
+        )
+
+    def as_data(self) -> dict:
+        """As the API echoes it: the limit as a string with six decimals (`"5000.000000"`)."""
+        data = {"kpi": self.kpi, "limit": f"{self.limit:.6f}"}
+        for key, value in (
+            ("frequency", self.frequency),
+            ("windowType", self.window_type),
+            ("minTimeBetweenRepeat", self.min_time_between_repeat),
+            ("fixedWindowConfig", self.fixed_window_config),
+        ):
+            if value not in ("", None):
+                data[key] = value
+        return data
+
+
+def restrictions_data(specs) -> dict:
+    """`promotionRestrictions` as the API returns it: levels in a fixed order, only those present."""
+    data: dict[str, list] = {}
+    for level in PromotionRestriction.Level.values:
+        items = [spec.as_data() for spec in specs if spec.level == level]
+        if items:
+            data[level] = items
+    return data
+
+
+# The model fields the create and update APIs (and the admin) set. `type` and `active` are set on
+# create only: update refuses to change them (activate/deactivate have their own endpoints).
+PROMOTION_FIELDS = (
+    "name", "type", "active", "priority", "is_stackable", "start_date", "end_date", "mode", "message_label",
+    "campaign_id", "condition", "action", "max_issuance_per_customer", "max_earning_per_customer",
+    "earned_validity_days", "customer_activation_required", "earn_limited_to_specific_audience",
+    "earning_criteria", "custom_field_values",
+)  # fmt: skip
+# Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
+FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
+ACTIVATION_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
+EARN_LEVEL_TYPES = {PromotionType.EARNING, PromotionType.REWARD}
+ROLLING_WINDOWS = {"MOVING"}
+FIXED_WINDOWS = {"FIXED", "CLASSIC"}
+
+
+def _bad(message: str) -> PromotionError:
+    return PromotionError(ErrorCode.BAD_REQUEST, message)
+
+
+def promotion_validate(
+    *, fields: dict, restrictions: list[RestrictionSpec], existing: Promotion | None = None, now=None
+) -> None:
+    """The rules a promotion's configuration must follow, for create (`existing` None) and update.
+
+    Raises PromotionError: 400 for an inconsistent configuration (dates, type-specific parts,
+    restriction levels and windows), 706 when a new promotion has already ended, 1011 when an
+    update switches a limit between CLASSIC and OVERALL/MOVING windows, and 400 when an update
+    changes `type` or `active`, or the limits of a promotion that has started.
+    """
+    now = now or timezone.now()
+    promotion_type = fields["type"]
+    if fields["end_date"] <= fields["start_date"]:
+        raise _bad("endDate must be after startDate.")
+    if existing is None and fields["end_date"] <= now:
+        raise PromotionError(ErrorCode.PROMOTION_EXPIRED, "Promotion has expired: endDate is in the past.")
+    if fields.get("customer_activation_required") and promotion_type not in ACTIVATION_TYPES:
+        raise _bad("customerActivationRequired is supported for CUSTOMER, EARNING and REWARD promotions.")
+    condition_type = (fields.get("condition") or {}).get("type")
+    action_type = (fields.get("action") or {}).get("type")
+    if (condition_type == "TENDER") != (action_type == "TENDER"):
+        raise _bad("A TENDER condition goes with a TENDER action, and only with it.")
+    _validate_restrictions(promotion_type, restrictions)
+
+    if existing is None:
+        return
+    if promotion_type != existing.type:
+        raise _bad("type cannot be updated.")
+    if fields["active"] != existing.active:
+        raise _bad("active cannot be updated; use the activate and deactivate endpoints.")
+    current = {(r.level, r.kpi): r for r in existing.restrictions.all()}
+    for spec in restrictions:
+        old = current.get((spec.level, spec.kpi))
+        if old is not None and (old.window_type == "CLASSIC") != (spec.window_type == "CLASSIC"):
+            raise PromotionError(ErrorCode.RESTRICTION_SCHEMA_CHANGE)
+    if existing.start_date <= now:
+        if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in current.values()]):
+            raise _bad("promotionRestrictions cannot be changed once the promotion is live.")
+        for name in FROZEN_WHEN_LIVE:
+            if fields[name] != getattr(existing, name):
+                raise _bad(f"{_api_name(name)} cannot be changed once the promotion is live.")
+
+
+def _same_restrictions(left: list[RestrictionSpec], right: list[RestrictionSpec]) -> bool:
+    def key(spec):
+        return (spec.level, spec.kpi)
+
+    return sorted(left, key=key) == sorted(right, key=key)
+
+
+def _api_name(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSpec]) -> None:
+    Level = PromotionRestriction.Level
+    levels = {spec.level for spec in restrictions}
+    keys = [(spec.level, spec.kpi) for spec in restrictions]
+    if len(keys) != len(set(keys)):
+        raise _bad("promotionRestrictions: each kpi may appear once per level.")
+    if promotion_type == PromotionType.CODE and Level.CODE not in levels:
+        raise _bad("promotionRestrictions.Code is required for CODE promotions.")
+    if promotion_type != PromotionType.CODE and Level.CODE in levels:
+        raise _bad("promotionRestrictions.Code is only for CODE promotions.")
+    if promotion_type not in EARN_LEVEL_TYPES and Level.EARN in levels:
+        raise _bad("promotionRestrictions.Earn is only for EARNING and REWARD promotions.")
+    windows = {spec.window_type for spec in restrictions}
+    if windows & ROLLING_WINDOWS and windows & FIXED_WINDOWS:
+        raise _bad("promotionRestrictions: fixed and rolling windows cannot be mixed.")
+    for spec in restrictions:
+        if spec.level == Level.CART and (
+            spec.frequency not in ("", "DOES_NOT_REPEAT") or spec.window_type not in ("", "OVERALL")
+        ):
+            raise _bad("promotionRestrictions.Cart limits are per transaction and cannot reset.")
+
+
+def _active_promotion_slot_take(org: Organization) -> Organization:
+    """Lock the org row and refuse (705) when it already has its maximum of active promotions."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    if _active_promotion_count(org) >= org.max_active_promotions:
+        raise PromotionError(ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED)
+    return org
+
+
+def _restrictions_store(promotion: Promotion, restrictions: list[RestrictionSpec]) -> None:
+    PromotionRestriction.objects.bulk_create(
+        PromotionRestriction(
+            promotion=promotion,
+            level=spec.level,
+            kpi=spec.kpi,
+            limit=spec.limit,
+            frequency=spec.frequency,
+            window_type=spec.window_type,
+            min_time_between_repeat=spec.min_time_between_repeat,
+            fixed_window_config=spec.fixed_window_config,
+        )
+        for spec in restrictions
+    )
+
+
+def _name_taken(error: IntegrityError) -> bool:
+    return "promotion_name_unique_per_org" in str(error) or "promotions_promotion.org_id" in str(error)
+
+
+def promotion_create(
+    *, org: Organization, fields: dict, restrictions: list[RestrictionSpec], actor: Actor
+) -> Promotion:
+    """Create a cart promotion with its limits, in one transaction.
+
+    Errors: those of `promotion_validate`; 705 when it is created active and the org already has
+    its maximum of active promotions (the org row is locked, so concurrent creates cannot both take
+    the last slot); 716 when the org already has a promotion of that name.
+    """
+    fields = {name: fields[name] for name in PROMOTION_FIELDS if name in fields}
+    fields.setdefault("active", True)
+    promotion_validate(fields=fields, restrictions=restrictions)
+    with transaction.atomic():
+        if fields["active"]:
+            org = _active_promotion_slot_take(org)
+        try:
+            with transaction.atomic():
+                promotion = Promotion.objects.create(
+                    org=org,
+                    **fields,
+                    created_by=actor.name,
+                    last_updated_by=actor.name,
+                )
+        except IntegrityError as error:
+            if _name_taken(error):
+                raise PromotionError(ErrorCode.PROMOTION_NAME_NOT_UNIQUE) from error
+            raise
+        _restrictions_store(promotion, restrictions)
+        audit_event_record(
+            org=org,
+            actor=actor,
+            action="promotion.create",
+            object_type="Promotion",
+            object_id=promotion.pk,
+            data={"name": promotion.name, "type": promotion.type},
+        )
+    return promotion
+
+
+def promotion_update(
+    *, promotion: Promotion, fields: dict, restrictions: list[RestrictionSpec], actor: Actor
+) -> Promotion:
+    """Replace a promotion's configuration (Capillary's PUT is a full replacement).
+
+    `type` and `active` cannot change (400); limits and opt-in are frozen once the promotion has
+    started (400, or 1011 for a window schema change). When the end date or the earned-validity
+    days change, the validTill of the promotion's ACTIVE wallet instances is recomputed in the same
+    transaction (Capillary runs an expiry-date job for this). Errors: 716 on a name clash.
+    """
+    from wallets.services import earned_promotions_redate  # wallets builds on promotions
+
+    with transaction.atomic():
+        existing = Promotion.objects.select_for_update().get(pk=promotion.pk)
+        fields = {name: fields.get(name, getattr(existing, name)) for name in PROMOTION_FIELDS}
+        promotion_validate(fields=fields, restrictions=restrictions, existing=existing)
+        redate = (fields["end_date"], fields["earned_validity_days"]) != (
+            existing.end_date,
+            existing.earned_validity_days,
+        )
+        changed = sorted(name for name in PROMOTION_FIELDS if fields[name] != getattr(existing, name))
+        for name, value in fields.items():
+            setattr(existing, name, value)
+        existing.last_updated_by = actor.name
+        try:
+            with transaction.atomic():
+                existing.save()
+        except IntegrityError as error:
+            if _name_taken(error):
+                raise PromotionError(ErrorCode.PROMOTION_NAME_NOT_UNIQUE) from error
+            raise
+        if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in existing.restrictions.all()]):
+            existing.restrictions.all().delete()
+            _restrictions_store(existing, restrictions)
+        redated = earned_promotions_redate(promotion=existing) if redate else 0
+        audit_event_record(
+            org=existing.org_id,
+            actor=actor,
+            action="promotion.update",
+            object_type="Promotion",
+            object_id=existing.pk,
+            data={"changed": changed, "redated_instances": redated},
+        )
+    return existing

@@ -156,6 +156,43 @@ EARNABLE_TYPES = {PromotionType.EARNING, PromotionType.REWARD}
 MAX_FUTURE_EVENT = dt.timedelta(hours=24)
 
 
+REDATE_BATCH = 2000
+
+
+def earned_promotions_redate(*, promotion: Promotion) -> int:
+    """Recompute validTill of the promotion's ACTIVE instances after its end date or its
+    earned-validity days changed (Capillary's expiry-date change job). Returns how many changed.
+
+    Issued instances, and earned ones of a promotion without validity days, end with the
+    promotion: one UPDATE. Earned instances with validity days depend on their event time: they
+    are recomputed in keyset-ordered batches with one UPDATE per batch. Call inside the update's
+    transaction, with the promotion row locked.
+    """
+    org = promotion.org
+    active = EarnedPromotion.objects.filter(promotion=promotion, status=EarnedPromotion.Status.ACTIVE)
+    ends_with_promotion = active.filter(kind=EarnedPromotion.Kind.ISSUED)
+    if not promotion.earned_validity_days:
+        ends_with_promotion = active
+    changed = ends_with_promotion.exclude(valid_till=promotion.end_date).update(valid_till=promotion.end_date)
+    if not promotion.earned_validity_days:
+        return changed
+    earned = active.filter(kind=EarnedPromotion.Kind.EARNED).order_by("id")
+    last_id = ""
+    while True:
+        batch = list(earned.filter(id__gt=last_id).only("id", "event_time", "valid_till")[:REDATE_BATCH])
+        if not batch:
+            return changed
+        last_id = batch[-1].id
+        stale = []
+        for instance in batch:
+            valid_till = earned_valid_till(promotion, org, instance.event_time)
+            if instance.valid_till != valid_till:
+                instance.valid_till = valid_till
+                stale.append(instance)
+        EarnedPromotion.objects.bulk_update(stale, ["valid_till"])
+        changed += len(stale)
+
+
 @dataclass
 class EarnRequest:
     """One entry of an earn: a promotion, how many instances, and the earn's idempotency key."""

@@ -20,11 +20,16 @@ from promotions.models import (
     LoyaltyPromotion,
     Organization,
     Promotion,
-    PromotionRestriction,
     PromotionType,
     User,
 )
-from promotions.services import api_client_create, organization_create
+from promotions.services import (
+    Actor,
+    RestrictionSpec,
+    api_client_create,
+    organization_create,
+    promotion_create,
+)
 from redemptions.models import Redemption, RedemptionLine
 from wallets.models import Customer, EarnedPromotion
 
@@ -142,20 +147,22 @@ class Command(BaseCommand):
             .replace(hour=23, minute=59, second=59, microsecond=999000)
         )
         promotions = {}
+        actor = Actor.system("seed_demo")
         for name, ptype, condition, action, max_issuance, validity in PROMOTIONS:
-            promotions[ptype] = Promotion.objects.create(
-                org=org, name=name, type=ptype, start_date=now - dt.timedelta(days=30), end_date=end,
-                condition=condition, action=action, message_label=name, max_issuance_per_customer=max_issuance,
-                earned_validity_days=validity, created_by="seed_demo", last_updated_by="seed_demo",
-                promotion_restrictions={"Customer": [{"kpi": "REDEMPTION", "limit": 3}],
-                                        "Promotion": [{"kpi": "DISCOUNT", "limit": 1000000}]},
+            restrictions = [
+                RestrictionSpec(level="Customer", kpi="REDEMPTION", limit=Decimal(3)),
+                RestrictionSpec(level="Promotion", kpi="DISCOUNT", limit=Decimal(1000000)),
+            ]
+            if ptype == PromotionType.CODE:
+                restrictions.append(RestrictionSpec(level="Code", kpi="REDEMPTION", limit=Decimal(1)))
+            promotions[ptype] = promotion_create(
+                org=org, actor=actor, restrictions=restrictions,
+                fields={
+                    "name": name, "type": ptype, "start_date": now - dt.timedelta(days=30), "end_date": end,
+                    "condition": condition, "action": action, "message_label": name,
+                    "max_issuance_per_customer": max_issuance, "earned_validity_days": validity,
+                },
             )  # fmt: skip
-            PromotionRestriction.objects.create(
-                promotion=promotions[ptype], level="Customer", kpi="REDEMPTION", limit=3
-            )
-            PromotionRestriction.objects.create(
-                promotion=promotions[ptype], level="Promotion", kpi="DISCOUNT", limit=1000000
-            )
 
         earned = []
         for customer in customers[: max(1, customer_count // 3)]:

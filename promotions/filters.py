@@ -1,0 +1,49 @@
+"""Query-string filters of the promotion list API."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.utils import timezone
+
+from promotions.models import Promotion, PromotionType
+
+PROMOTION_IDS_MAX = 100
+
+
+class CommaSeparatedIdsField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return []
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if len(ids) > PROMOTION_IDS_MAX:
+            raise forms.ValidationError(f"At most {PROMOTION_IDS_MAX} promotion ids.")
+        if any(len(i) > 24 for i in ids):
+            raise forms.ValidationError("A promotion id has at most 24 characters.")
+        return ids
+
+
+class CommaSeparatedIdsFilter(django_filters.Filter):
+    field_class = CommaSeparatedIdsField
+
+    def filter(self, qs, value):
+        return qs.filter(pk__in=value) if value else qs
+
+
+class PromotionFilter(django_filters.FilterSet):
+    """`?promotionIds=a,b&type=CUSTOMER&active=true&includeExpired=false`."""
+
+    promotionIds = CommaSeparatedIdsFilter(help_text="Comma-separated promotion ids (at most 100).")
+    type = django_filters.ChoiceFilter(choices=PromotionType.choices)
+    active = django_filters.BooleanFilter()
+    includeExpired = django_filters.BooleanFilter(
+        method="filter_include_expired", help_text="false leaves out promotions whose endDate has passed."
+    )
+
+    class Meta:
+        model = Promotion
+        fields = []
+
+    def filter_include_expired(self, queryset, name, value):
+        return queryset if value is not False else queryset.filter(end_date__gt=timezone.now())

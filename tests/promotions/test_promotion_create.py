@@ -1,0 +1,283 @@
+"""POST /api_gateway/v1/promotions: create, with validated condition/action shapes, 705 and 716."""
+
+import copy
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
+from promotions.models import AuditEvent, Promotion, PromotionRestriction
+from tests.concurrency import run_concurrently
+from tests.factories import PromotionFactory
+
+URL = "/api_gateway/v1/promotions"
+
+
+def body(**changes):
+    data = copy.deepcopy(PROMOTION_CREATE_EXAMPLE)
+    start = timezone.now() - dt.timedelta(days=1)
+    data.pop("startDateISO"), data.pop("endDateISO")
+    data["startDateISO"] = start.isoformat()
+    data["endDateISO"] = (start + dt.timedelta(days=60)).isoformat()
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def error_codes(response):
+    return [error["code"] for error in response.json()["errors"]]
+
+
+def test_documented_example_creates_the_documented_shape(api, org):
+    # given the documented request body
+    payload = copy.deepcopy(PROMOTION_CREATE_EXAMPLE)
+    payload["endDateISO"] = "2099-12-31T23:59:59+05:30"
+
+    # when
+    response = api.post(URL, payload, format="json")
+
+    # then the response has exactly the documented keys and echoes the configuration
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert response.json()["errors"] == []
+    assert set(data) == set(PROMOTION_RESPONSE_EXAMPLE["data"])
+    assert data["orgId"] == org.pk
+    assert data["condition"] == payload["condition"]
+    assert data["action"] == payload["action"]
+    assert data["promotionRestrictions"] == PROMOTION_RESPONSE_EXAMPLE["data"]["promotionRestrictions"]
+    assert data["startDate"] == 1767205800000
+    assert data["startDateISO"] == "2025-12-31T18:30:00Z"
+    promotion = Promotion.objects.get(pk=data["id"])
+    assert len(data["id"]) == 24
+    assert promotion.org == org
+    assert promotion.created_by == data["createdBy"] != ""
+    assert sorted(promotion.restrictions.values_list("level", "kpi")) == [
+        ("Customer", "REDEMPTION"),
+        ("Promotion", "DISCOUNT"),
+    ]
+    assert AuditEvent.objects.filter(action="promotion.create", object_id=promotion.pk).count() == 1
+
+
+def test_epoch_millisecond_dates_are_accepted(api):
+    # given
+    start = 1767205800000
+    payload = body(startDateISO=None, endDateISO=None, startDate=start, endDate=4102444800000)
+
+    # when
+    response = api.post(URL, payload, format="json")
+
+    # then
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["startDate"] == start
+    assert response.json()["data"]["endDate"] == 4102444800000
+
+
+def test_created_promotion_reads_back_the_same(api):
+    created = api.post(URL, body(), format="json").json()["data"]
+
+    fetched = api.get(f"{URL}/{created['id']}").json()["data"]
+
+    assert fetched == created
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 51}, "name"),
+        ({"type": "BOGUS"}, "type"),
+        ({"startDateISO": None}, "startDate"),
+        ({"endDateISO": "2030-01-01T00:00:00"}, "offset"),
+        ({"condition": {"type": "CART"}}, "cartCondition"),
+        ({"condition": {"type": "CART", "cartCondtion": {}}}, "cartCondtion"),
+        ({"condition": {"type": "CART", "cartCondition": {"kpi": "WEIGHT", "operator": "EQUALS", "value": 1}}}, "kpi"),
+        ({"action": {"type": "CART_BASED", "cartBasedAction": {"type": "PERCENTAGE", "value": 150}}}, "percentage"),
+        ({"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 0}}}, "greater than 0"),
+        ({"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 1.234}}}, "decimal"),
+        ({"action": {"type": "FREE_PRODUCT"}}, "freeProductAction"),
+        ({"action": {"type": "TENDER", "tenderBasedAction": {}}}, "TENDER"),
+        ({"maxIssuancePerCustomer": 51}, "maxIssuancePerCustomer"),
+        ({"maxIssuancePerCustomer": 0}, "maxIssuancePerCustomer"),
+        ({"maxEarningPerCustomer": 0}, "maxEarningPerCustomer"),
+        ({"priority": -1}, "priority"),
+        ({"promotionRestrictions": {"Customer": [{"kpi": "REDEMPTION", "limit": 0}]}}, "limit"),
+        ({"promotionRestrictions": {"Global": []}}, "Global"),
+        ({"promotionRestrictions": {"Code": [{"kpi": "REDEMPTION", "limit": 1}]}}, "Code"),
+        ({"promotionRestrictions": {"Earn": [{"kpi": "REDEMPTION", "limit": 1}]}}, "Earn"),
+        ({"promotionRestrictions": {"Cart": [{"kpi": "REDEMPTION", "limit": 1, "frequency": "DAYS"}]}}, "Cart"),
+        (
+            {"promotionRestrictions": {"Customer": [{"kpi": "REDEMPTION", "limit": 1}, {"kpi": "REDEMPTION", "limit": 2}]}},
+            "once per level",
+        ),
+        (
+            {"promotionRestrictions": {
+                "Customer": [{"kpi": "REDEMPTION", "limit": 1, "windowType": "MOVING"}],
+                "Promotion": [{"kpi": "REDEMPTION", "limit": 9, "windowType": "FIXED"}],
+            }},
+            "mixed",
+        ),
+        ({"customerActivationRequired": True, "type": "POS"}, "customerActivationRequired"),
+    ],
+)  # fmt: skip
+def test_invalid_configuration_is_400_and_writes_nothing(api, changes, fragment):
+    # when
+    response = api.post(URL, body(**changes), format="json")
+
+    # then
+    assert response.status_code == 400, response.content
+    assert error_codes(response) and set(error_codes(response)) == {400}
+    assert fragment.lower() in " ".join(e["message"] for e in response.json()["errors"]).lower()
+    assert not Promotion.objects.exists()
+    assert not PromotionRestriction.objects.exists()
+
+
+def test_more_than_100_criteria_values_is_the_documented_400(api):
+    condition = {
+        "type": "PRODUCT",
+        "productCondition": {
+            "criteriaList": [{"entity": "SKU", "operator": "IN", "values": [f"SKU{i}" for i in range(101)]}],
+            "kpi": "NONE",
+        },
+    }
+
+    response = api.post(URL, body(condition=condition), format="json")
+
+    assert response.status_code == 400
+    assert "SKU values exceed 100" in response.json()["errors"][0]["message"]
+
+
+def test_code_promotion_requires_a_code_limit(api):
+    response = api.post(URL, body(type="CODE", promotionRestrictions={}), format="json")
+    assert response.status_code == 400
+    assert "Code is required" in response.json()["errors"][0]["message"]
+
+    ok = api.post(
+        URL,
+        body(type="CODE", promotionRestrictions={"Code": [{"kpi": "REDEMPTION", "limit": 1}]}),
+        format="json",
+    )
+    assert ok.status_code == 200, ok.content
+
+
+def test_every_condition_and_action_type_round_trips(api):
+    product = {"criteriaList": [{"entity": "CATEGORY", "operator": "NOT_IN", "values": ["TOBACCO"]}], "kpi": "QUANTITY",
+               "operator": "GREATER_THAN_OR_EQUAL", "value": 2}  # fmt: skip
+    cases = [
+        ({"type": "PRODUCT", "productCondition": product},
+         {"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": 15,
+                                                           "includeItemsFromConditionSet": True}}),
+        ({"type": "COMBO_PRODUCT", "comboProductCondition": {"productConditions": [product, product]}},
+         {"type": "FREE_PRODUCT", "freeProductAction": {"includeItemsFromConditionSet": False,
+                                                         "productBasedCondition": product}}),
+        ({"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": 3}},
+         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}}),
+        ({"type": "PRODUCT", "productCondition": product},
+         {"type": "PER_UNIT", "perUnitAction": {"type": "ABSOLUTE", "value": 5}}),
+        ({"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
+         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}}),
+    ]  # fmt: skip
+    for index, (condition, action) in enumerate(cases):
+        response = api.post(
+            URL, body(name=f"case {index}", condition=condition, action=action), format="json"
+        )
+        assert response.status_code == 200, (index, response.content)
+        assert response.json()["data"]["condition"] == condition
+        assert response.json()["data"]["action"] == action
+
+
+def test_duplicate_name_is_716(api, org):
+    # given
+    PromotionFactory(org=org, name="Flat 200 off above 1500")
+
+    # when
+    response = api.post(URL, body(), format="json")
+
+    # then
+    assert response.status_code == 400
+    assert error_codes(response) == [716]
+    assert Promotion.objects.count() == 1
+
+
+def test_same_name_in_another_org_is_fine(api, other_org):
+    PromotionFactory(org=other_org, name="Flat 200 off above 1500")
+
+    assert api.post(URL, body(), format="json").status_code == 200
+
+
+def test_ended_promotion_is_706(api):
+    start = timezone.now() - dt.timedelta(days=10)
+    payload = body(startDateISO=start.isoformat(), endDateISO=(start + dt.timedelta(days=1)).isoformat())
+
+    response = api.post(URL, payload, format="json")
+
+    assert error_codes(response) == [706]
+    assert not Promotion.objects.exists()
+
+
+def test_end_before_start_is_400(api):
+    start = timezone.now() + dt.timedelta(days=10)
+    payload = body(startDateISO=start.isoformat(), endDateISO=(start - dt.timedelta(days=1)).isoformat())
+
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert "endDate must be after startDate" in response.json()["errors"][0]["message"]
+
+
+def test_active_cap_is_705_but_an_inactive_promotion_may_be_created(api, org):
+    # given an org at its cap
+    org.max_active_promotions = 2
+    org.save()
+    PromotionFactory.create_batch(2, org=org, active=True)
+
+    # when
+    refused = api.post(URL, body(), format="json")
+    inactive = api.post(URL, body(active=False), format="json")
+
+    # then
+    assert refused.status_code == 400 and error_codes(refused) == [705]
+    assert inactive.status_code == 200
+    assert inactive.json()["data"]["active"] is False
+
+
+def test_read_only_client_cannot_create(read_api):
+    response = read_api.post(URL, body(), format="json")
+
+    assert response.status_code == 403
+    assert not Promotion.objects.exists()
+
+
+def test_trailing_slash_also_creates(api):
+    assert api.post(URL + "/", body(), format="json").status_code == 200
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_never_exceed_the_active_cap(org):
+    # given an org with one slot left
+    org.max_active_promotions = 3
+    org.save()
+    PromotionFactory.create_batch(2, org=org, active=True)
+
+    # when 10 threads each create a differently named active promotion
+    responses = run_concurrently(
+        10, lambda api, i: api.post(URL, body(name=f"race {i}"), format="json"), org=org
+    )
+
+    # then exactly one took the slot
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 9
+    assert Promotion.objects.filter(org=org, active=True).count() == 3
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_name_create_one(org):
+    responses = run_concurrently(10, lambda api, i: api.post(URL, body(), format="json"), org=org)
+
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 9
+    assert {tuple(error_codes(r)) for r in responses if r.status_code == 400} == {(716,)}
+    assert Promotion.objects.filter(org=org).count() == 1
