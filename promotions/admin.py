@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpResponseRedirect
 
 from promotions.models import (
     ApiClient,
@@ -11,8 +13,20 @@ from promotions.models import (
     PromotionRestriction,
     User,
 )
-from promotions.services import Actor, api_client_create
+from promotions.serializers import ActionSerializer, ConditionSerializer
+from promotions.services import (
+    PROMOTION_FIELDS,
+    Actor,
+    RestrictionSpec,
+    api_client_create,
+    promotion_activate,
+    promotion_create,
+    promotion_deactivate,
+    promotion_update,
+    promotion_validate,
+)
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
+from promotions_site.errors import PromotionError, flatten_detail
 
 
 @admin.register(Organization)
@@ -84,19 +98,155 @@ class ApiClientAdmin(OrgScopedAdmin):
         )
 
 
+def _shape_error(serializer_class, value):
+    serializer = serializer_class(data=value)
+    if serializer.is_valid():
+        return None
+    return forms.ValidationError("; ".join(flatten_detail(serializer.errors)))
+
+
+class PromotionAdminForm(forms.ModelForm):
+    """Checks `condition` and `action` against the same shapes the create API validates."""
+
+    class Meta:
+        model = Promotion
+        fields = ["org", *PROMOTION_FIELDS]
+
+    def clean_condition(self):
+        error = _shape_error(ConditionSerializer, self.cleaned_data["condition"])
+        if error:
+            raise error
+        return self.cleaned_data["condition"]
+
+    def clean_action(self):
+        error = _shape_error(ActionSerializer, self.cleaned_data["action"])
+        if error:
+            raise error
+        return self.cleaned_data["action"]
+
+
+def _restriction_specs(formset) -> list[RestrictionSpec]:
+    specs = []
+    for form in formset.forms:
+        data = getattr(form, "cleaned_data", None)
+        if not data or data.get("DELETE"):
+            continue
+        specs.append(
+            RestrictionSpec(
+                level=data["level"],
+                kpi=data["kpi"],
+                limit=data["limit"],
+                frequency=data.get("frequency") or "",
+                window_type=data.get("window_type") or "",
+                min_time_between_repeat=data.get("min_time_between_repeat"),
+                fixed_window_config=data.get("fixed_window_config"),
+            )
+        )
+    return specs
+
+
+def _promotion_fields(promotion: Promotion) -> dict:
+    return {name: getattr(promotion, name) for name in PROMOTION_FIELDS}
+
+
+class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
+    """Runs the service's rules on the promotion with its limits, so the admin shows them as form errors."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        existing = None
+        if self.instance.pk and not self.instance._state.adding:
+            existing = Promotion.objects.prefetch_related("restrictions").get(pk=self.instance.pk)
+        try:
+            promotion_validate(
+                fields=_promotion_fields(self.instance),
+                restrictions=_restriction_specs(self),
+                existing=existing,
+            )
+        except PromotionError as error:
+            raise forms.ValidationError(f"{error.message} (code {int(error.code)})") from error
+
+
 class PromotionRestrictionInline(admin.TabularInline):
     model = PromotionRestriction
+    formset = PromotionRestrictionFormSet
     extra = 0
 
 
 @admin.register(Promotion)
 class PromotionAdmin(OrgScopedAdmin):
+    """Creates and updates promotions through `promotion_create` / `promotion_update`, like the API."""
+
+    form = PromotionAdminForm
     list_display = ["name", "id", "type", "active", "start_date", "end_date", "max_issuance_per_customer"]
     list_filter = ["type", "active", "mode"]
     search_fields = ["name", "id", "campaign_id"]
     date_hierarchy = "start_date"
-    readonly_fields = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]
     inlines = [PromotionRestrictionInline]
+    actions = ["activate_selected", "deactivate_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]
+        # type never changes; active changes only through the activate/deactivate actions.
+        return [*fixed, "type", "active"] if obj else fixed
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except PromotionError as error:
+            # A rule that only the write can check (a concurrent create took the last active slot
+            # or the name): the transaction is rolled back; show why and let the user retry.
+            messages.error(request, f"{error.message} (code {int(error.code)})")
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        """The write happens in save_related, once the restriction formset's data is known."""
+        if not change and not sees_all_orgs(request):
+            obj.org_id = user_org_id(request)
+
+    def save_formset(self, request, form, formset, change):
+        """Restrictions are written by the service (the admin's history just lists no inline changes)."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def save_related(self, request, form, formsets, change):
+        [restrictions] = [_restriction_specs(f) for f in formsets if f.model is PromotionRestriction]
+        obj, actor = form.instance, Actor.for_user(request.user)
+        if change:
+            saved = promotion_update(
+                promotion=Promotion.objects.get(pk=obj.pk),
+                fields=_promotion_fields(obj),
+                restrictions=restrictions,
+                actor=actor,
+            )
+        else:
+            saved = promotion_create(
+                org=obj.org, fields=_promotion_fields(obj), restrictions=restrictions, actor=actor
+            )
+        obj.pk, obj.created_on, obj.last_updated_on = saved.pk, saved.created_on, saved.last_updated_on
+        obj._state.adding = False
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)
+
+    @admin.action(description="Activate selected promotions")
+    def activate_selected(self, request, queryset):
+        self._apply(request, queryset, promotion_activate, "activated")
+
+    @admin.action(description="Deactivate selected promotions")
+    def deactivate_selected(self, request, queryset):
+        self._apply(request, queryset, promotion_deactivate, "deactivated")
+
+    def _apply(self, request, queryset, service, verb):
+        done, actor = 0, Actor.for_user(request.user)
+        for promotion in queryset.order_by("pk"):
+            try:
+                service(promotion=promotion, actor=actor)
+                done += 1
+            except PromotionError as error:
+                messages.error(request, f"{promotion.name}: {error.message} (code {int(error.code)})")
+        if done:
+            messages.success(request, f"{done} promotion(s) {verb}.")
 
 
 @admin.register(LoyaltyProgram)

@@ -1,0 +1,148 @@
+"""The Promotion admin writes through promotion_create / promotion_update, with the API's rules."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from promotions.models import AuditEvent, Promotion, PromotionRestriction
+from tests import factories
+
+ADD_URL = reverse("admin:promotions_promotion_add")
+CHANGELIST_URL = reverse("admin:promotions_promotion_changelist")
+
+
+@pytest.fixture
+def staff_client(client, org):
+    user = factories.UserFactory(org=org)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="promotions"))
+    client.force_login(user)
+    return client
+
+
+def form_data(**changes):
+    start = timezone.localtime(timezone.now() + dt.timedelta(days=1))
+    end = start + dt.timedelta(days=30)
+    data = {
+        "name": "Admin promotion",
+        "type": "CUSTOMER",
+        "active": "on",
+        "priority": 0,
+        "start_date_0": start.strftime("%Y-%m-%d"),
+        "start_date_1": start.strftime("%H:%M:%S"),
+        "end_date_0": end.strftime("%Y-%m-%d"),
+        "end_date_1": end.strftime("%H:%M:%S"),
+        "mode": "DISCOUNT",
+        "message_label": "",
+        "campaign_id": "",
+        "condition": '{"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 10}}',
+        "action": '{"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 5}}',
+        "max_issuance_per_customer": 1,
+        "earned_validity_days": "",
+        "max_earning_per_customer": "",
+        "earning_criteria": "null",
+        "custom_field_values": "{}",
+        "restrictions-TOTAL_FORMS": 1,
+        "restrictions-INITIAL_FORMS": 0,
+        "restrictions-MIN_NUM_FORMS": 0,
+        "restrictions-MAX_NUM_FORMS": 1000,
+        "restrictions-0-level": "Customer",
+        "restrictions-0-kpi": "REDEMPTION",
+        "restrictions-0-limit": "3",
+        "restrictions-0-frequency": "",
+        "restrictions-0-window_type": "",
+        "restrictions-0-min_time_between_repeat": "",
+        "restrictions-0-fixed_window_config": "null",
+    }
+    data.update(changes)
+    return data
+
+
+def test_admin_creates_a_promotion_through_the_service(staff_client, org):
+    # when
+    response = staff_client.post(ADD_URL, form_data())
+
+    # then
+    assert response.status_code == 302, response.content.decode()[:3000]
+    promotion = Promotion.objects.get(name="Admin promotion")
+    assert promotion.org == org
+    assert promotion.created_by != ""
+    assert list(promotion.restrictions.values_list("level", "kpi")) == [("Customer", "REDEMPTION")]
+    event = AuditEvent.objects.get(action="promotion.create", object_id=promotion.pk)
+    assert event.actor_type == AuditEvent.ActorType.ADMIN_USER
+
+
+def test_admin_shows_shape_and_rule_errors(staff_client, org):
+    # when: a bad action shape, then a Code limit on a CUSTOMER promotion
+    bad_shape = staff_client.post(
+        ADD_URL,
+        form_data(action='{"type": "CART_BASED", "cartBasedAction": {"type": "PERCENTAGE", "value": 500}}'),
+    )
+    bad_rule = staff_client.post(ADD_URL, form_data(**{"restrictions-0-level": "Code"}))
+
+    # then: both re-render the form with the reason and write nothing
+    assert bad_shape.status_code == 200
+    assert "A percentage must be at most 100." in bad_shape.content.decode()
+    assert bad_rule.status_code == 200
+    assert "Code is only for CODE promotions" in bad_rule.content.decode()
+    assert not Promotion.objects.exists()
+
+
+def test_admin_duplicate_name_is_reported_not_a_crash(staff_client, org):
+    factories.PromotionFactory(org=org, name="Admin promotion")
+
+    response = staff_client.post(ADD_URL, form_data(), follow=True)
+
+    assert response.status_code == 200
+    assert "Promotion name must be unique." in response.content.decode()
+    assert Promotion.objects.filter(org=org).count() == 1
+
+
+def test_admin_update_goes_through_the_service_and_freezes_live_limits(staff_client, org):
+    # given a live promotion with one limit
+    promotion = factories.PromotionFactory(org=org, name="Live one")
+    restriction = factories.PromotionRestrictionFactory(
+        promotion=promotion, level="Customer", kpi="REDEMPTION", limit=3
+    )
+    url = reverse("admin:promotions_promotion_change", args=[promotion.pk])
+    start = timezone.localtime(promotion.start_date)
+    end = timezone.localtime(promotion.end_date)
+    base = form_data(
+        name="Live one renamed",
+        start_date_0=start.strftime("%Y-%m-%d"), start_date_1=start.strftime("%H:%M:%S.%f"),
+        end_date_0=end.strftime("%Y-%m-%d"), end_date_1=end.strftime("%H:%M:%S.%f"),
+        **{"restrictions-INITIAL_FORMS": 1, "restrictions-0-id": restriction.pk, "restrictions-0-promotion": promotion.pk},
+    )  # fmt: skip
+    base.pop("type"), base.pop("active")
+
+    # when: raising the limit, then only renaming
+    frozen = staff_client.post(url, {**base, "restrictions-0-limit": "9"})
+    renamed = staff_client.post(url, base)
+
+    # then
+    assert frozen.status_code == 200
+    assert "cannot be changed once the promotion is live" in frozen.content.decode()
+    assert renamed.status_code == 302, renamed.content.decode()[:3000]
+    promotion.refresh_from_db()
+    assert promotion.name == "Live one renamed"
+    assert PromotionRestriction.objects.get(promotion=promotion).limit == 3
+    assert AuditEvent.objects.filter(action="promotion.update", object_id=promotion.pk).count() == 1
+
+
+def test_admin_actions_activate_and_deactivate_with_the_cap(staff_client, org):
+    org.max_active_promotions = 1
+    org.save()
+    a = factories.PromotionFactory(org=org, active=False)
+    b = factories.PromotionFactory(org=org, active=False)
+
+    response = staff_client.post(
+        CHANGELIST_URL, {"action": "activate_selected", "_selected_action": [a.pk, b.pk]}, follow=True
+    )
+
+    assert Promotion.objects.filter(pk__in=[a.pk, b.pk], active=True).count() == 1
+    assert "Exceeded maximum active promotions" in response.content.decode()
+
+    staff_client.post(CHANGELIST_URL, {"action": "deactivate_selected", "_selected_action": [a.pk, b.pk]})
+    assert not Promotion.objects.filter(active=True).exists()
