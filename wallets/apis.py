@@ -19,12 +19,20 @@ from wallets.examples import (
     EARN_BULK_RESPONSE_EXAMPLE,
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
+    REVOKE_EARN_REQUEST_EXAMPLE,
+    REVOKE_EARN_RESPONSE_EXAMPLE,
     WALLET_RESPONSE_EXAMPLE,
 )
 from wallets.models import EarnedPromotion
 from wallets.selectors import WALLET_LEVELS, RestrictionUsage, WalletEntry, customer_get, wallet_get
 from wallets.serializers import EarnedPromotionSerializer, EventTimeInputSerializer, earned_promotion_data
-from wallets.services import EarnRequest, earned_promotions_earn, earned_promotions_issue
+from wallets.services import (
+    EarnRequest,
+    RevokeRequest,
+    earned_promotions_earn,
+    earned_promotions_issue,
+    earned_promotions_revoke,
+)
 
 ISSUE_BULK_MAX_CUSTOMERS = 10_000
 
@@ -536,3 +544,115 @@ def _restriction_item(usage: RestrictionUsage) -> dict:
         "windowType": restriction.window_type or "OVERALL",
         "fixedWindowConfig": restriction.fixed_window_config,
     }
+
+
+# --- revokeEarn ------------------------------------------------------------------------------------
+
+REVOKE_EARN_MAX_IDS = 1000
+
+
+class RevokeEarnApi(APIView):
+    """`POST /api_gateway/v1/promotions/revokeEarn`: revoke a customer's unredeemed earned promotions."""
+
+    class InputSerializer(serializers.Serializer):
+        class EntrySerializer(serializers.Serializer):
+            promotionId = serializers.CharField(max_length=255)
+            earnIds = serializers.ListField(
+                child=serializers.CharField(max_length=255, allow_blank=True),
+                allow_empty=False,
+                max_length=REVOKE_EARN_MAX_IDS,
+            )
+
+        customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+        earnRevokeDetails = EntrySerializer(many=True, allow_empty=False, max_length=REVOKE_EARN_MAX_IDS)
+
+        def validate_earnRevokeDetails(self, entries):
+            if sum(len(entry["earnIds"]) for entry in entries) > REVOKE_EARN_MAX_IDS:
+                raise serializers.ValidationError(f"At most {REVOKE_EARN_MAX_IDS} earnIds per request.")
+            promotion_ids = [entry["promotionId"] for entry in entries]
+            if len(promotion_ids) != len(set(promotion_ids)):
+                raise serializers.ValidationError("Each promotionId may appear once.")
+            return entries
+
+    OutputSerializer = inline_serializer(
+        "RevokeEarnResponse",
+        {
+            "data": inline_serializer(
+                "RevokeEarnResult",
+                {
+                    "customerId": serializers.IntegerField(),
+                    "revokedDetails": inline_serializer(
+                        "RevokedDetail",
+                        {
+                            "promotionId": serializers.CharField(),
+                            "revokedEarnIds": serializers.ListField(child=serializers.CharField()),
+                            "status": serializers.ChoiceField(choices=["SUCCESS"]),
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            "errors": inline_serializer(
+                "RevokeEarnError",
+                {
+                    "promotionId": serializers.CharField(),
+                    "code": serializers.IntegerField(),
+                    "message": serializers.CharField(),
+                },
+                many=True,
+            ),
+        },
+    )
+
+    @extend_schema(
+        operation_id="promotion_revoke_earn",
+        tags=["Issuing and earning"],
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.EARN_ALREADY_REDEEMED,
+                ErrorCode.EARN_REVOKE_NOT_SUPPORTED,
+                ErrorCode.EARN_ID_INVALID,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=REVOKE_EARN_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Partial success", value=REVOKE_EARN_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Revokes the listed instances (earned or issued) of each promotion for the customer; a "
+            "revoked instance leaves the active wallet and can no longer be redeemed. Each entry of "
+            "`earnRevokeDetails` is all or nothing: an entry is refused with 404 (unknown promotion, or "
+            "another org's), 730 (POS or CODE promotion), 731 (an earn id that is not this customer's "
+            "instance of this promotion: unknown, someone else's, malformed) or 729 (an instance already "
+            "redeemed), and is then listed in `errors` as `{promotionId, code, message}` and not in "
+            "`revokedDetails`; the other entries are revoked, and the answer is 200. When every entry is "
+            "refused nothing is written and the answer has the first error's HTTP status, with every "
+            "entry's error in `errors`. Revoking an instance already revoked is a no-op reported as "
+            "revoked, so a retry is safe. Request-level faults write nothing: 400 (malformed body, empty "
+            f"lists, more than {REVOKE_EARN_MAX_IDS} earnIds in total, a promotionId listed twice), 404 "
+            "(unknown customer, or another org's), 403 (read-only API client). A revoked instance no "
+            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer."
+        ),
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        customer = customer_get(org=request_org(request), customer_id=data["customerId"])
+        outcome = earned_promotions_revoke(
+            customer=customer,
+            details=[RevokeRequest(e["promotionId"], e["earnIds"]) for e in data["earnRevokeDetails"]],
+            actor=Actor.for_api_client(request.user),
+        )
+        revoked = [
+            {"promotionId": promotion_id, "revokedEarnIds": earn_ids, "status": "SUCCESS"}
+            for promotion_id, earn_ids in outcome.revoked.items()
+        ]
+        return Response(
+            {"data": {"customerId": customer.pk, "revokedDetails": revoked}, "errors": outcome.errors}
+        )

@@ -124,3 +124,29 @@ WALLET_RESPONSE_EXAMPLE = {
     ],
     "errors": [],
 }
+REVOKE_EARN_REQUEST_EXAMPLE = {
+    "customerId": 566881933,
+    "earnRevokeDetails": [
+        {"promotionId": "6912ced9d39e256f754a83f8", "earnIds": ["6912d0256629ee07040e15f1"]},
+        {"promotionId": "6912cfff6629ee07040e15ef", "earnIds": ["6912d0256629ee07040e15f2"]},
+    ],
+}
+REVOKE_EARN_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 566881933,
+        "revokedDetails": [
+            {
+                "promotionId": "6912ced9d39e256f754a83f8",
+                "revokedEarnIds": ["6912d0256629ee07040e15f1"],
+                "status": "SUCCESS",
+            }
+        ],
+    },
+    "errors": [
+        {
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "code": 729,
+            "message": "Earn already redeemed: 6912d0256629ee07040e15f2",
+        }
+    ],
+}
