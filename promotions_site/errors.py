@@ -76,14 +76,27 @@ class ErrorCode(IntEnum):
 class PromotionError(Exception):
     """A documented failure: renders as the endpoint's envelope with `code` and `message`."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None, *, http_status: int | None = None):
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        http_status: int | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
         self.code = code
         self.message = message or code.message
         self.http_status = http_status or code.http_status
+        # Several failures reported at once (each `{code, message, ...}`), e.g. every entry of a
+        # per-entry request refused; `code` and `http_status` are then the first one's.
+        self.errors = errors
         super().__init__(f"{int(code)}: {self.message}")
 
     def as_error(self) -> dict[str, Any]:
         return {"code": int(self.code), "message": self.message}
+
+    def as_errors(self) -> list[dict[str, Any]]:
+        return self.errors or [self.as_error()]
 
 
 _STATUS_CODES = {member.http_status: member for member in ErrorCode if member.value < 600}
@@ -160,7 +173,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
 
     if isinstance(exc, PromotionError):
-        http_status, errors = exc.http_status, [exc.as_error()]
+        http_status, errors = exc.http_status, exc.as_errors()
     elif isinstance(exc, exceptions.APIException):
         http_status = exc.status_code
         code = int(code_for_status(http_status))

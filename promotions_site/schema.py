@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from promotions_site.errors import ErrorCode
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """Names the serializers nested in an API class after it (`RevokeEarnApi.InputSerializer` ->
+    `RevokeEarnApiInput`), so the `InputSerializer` of every API does not collapse into one component."""
+
+    def get_serializer_name(self, serializer, direction) -> str:
+        qualname = serializer.__class__.__qualname__
+        if "." not in qualname or "<locals>" in qualname:
+            return super().get_serializer_name(serializer, direction)
+        return "".join(part.removesuffix("Serializer") for part in qualname.split("."))
+
 
 ErrorEnvelopeSerializer = inline_serializer(
     "ErrorEnvelope",

@@ -62,3 +62,18 @@ def test_docs_page_loads_its_assets_from_this_server(db):
     html = response.content.decode()
     assert "swagger-ui" in html
     assert not re.search(r"(src|href)=\"https?://", html), "the docs page must not load from a CDN"
+
+
+def test_each_api_gets_its_own_request_component(db):
+    # given: several APIs each nesting a class named InputSerializer
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+
+    def request_properties(path):
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return set(schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"])
+
+    # then: each request body is its own API's input
+    assert "earnedPromotions" in request_properties("/api_gateway/v1/promotions/earn/bulk")
+    assert "earnedFromId" in request_properties("/api_gateway/v1/promotions/{promotion_id}/earn")
+    assert "secret" in request_properties("/v3/oauth/token/generate")
+    assert "earnRevokeDetails" in request_properties("/api_gateway/v1/promotions/revokeEarn")

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from promotions.models import PromotionRestriction
 from promotions.selectors import promotion_get
 from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.schema import error_responses
-from promotions_site.timefmt import to_epoch_ms
+from promotions_site.timefmt import to_epoch_ms, to_iso
 from wallets.examples import (
     EARN_BULK_REQUEST_EXAMPLE,
     EARN_BULK_RESPONSE_EXAMPLE,
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
+    REVOKE_EARN_REQUEST_EXAMPLE,
+    REVOKE_EARN_RESPONSE_EXAMPLE,
+    WALLET_RESPONSE_EXAMPLE,
 )
-from wallets.models import Customer, EarnedPromotion
+from wallets.models import EarnedPromotion
+from wallets.selectors import WALLET_LEVELS, RestrictionUsage, WalletEntry, customer_get, wallet_get
 from wallets.serializers import EarnedPromotionSerializer, EventTimeInputSerializer, earned_promotion_data
-from wallets.services import EarnRequest, earned_promotions_earn, earned_promotions_issue
+from wallets.services import (
+    EarnRequest,
+    RevokeRequest,
+    earned_promotions_earn,
+    earned_promotions_issue,
+    earned_promotions_revoke,
+)
 
 ISSUE_BULK_MAX_CUSTOMERS = 10_000
 
@@ -200,13 +210,6 @@ EARN_ERRORS = (
 )
 
 
-def _customer_get(org, customer_id: int) -> Customer:
-    customer = Customer.objects.for_org(org).select_related("org").filter(pk=customer_id).first()
-    if customer is None:
-        raise Http404("Customer not found")
-    return customer
-
-
 class EarnBulkApi(APIView):
     """`POST /api_gateway/v1/promotions/earn/bulk`: one customer earns several promotions."""
 
@@ -282,7 +285,7 @@ class EarnBulkApi(APIView):
         org = request_org(request)
         if data.get("orgId") not in (None, org.pk):
             raise PromotionError(ErrorCode.BAD_REQUEST, "orgId does not match the org of the credentials.")
-        customer = _customer_get(org, data["customerId"])
+        customer = customer_get(org=org, customer_id=data["customerId"])
         requests = [
             EarnRequest(
                 promotion=promotion_get(org=org, promotion_id=entry["promotionId"]),
@@ -370,7 +373,7 @@ class EarnApi(APIView):
         data = payload.validated_data
         org = request_org(request)
         promotion = promotion_get(org=org, promotion_id=promotion_id)
-        customer = _customer_get(org, data["customerId"])
+        customer = customer_get(org=org, customer_id=data["customerId"])
         details = dict(request.data["eventDetails"])
         if "supplementaryCriteria" in request.data:
             details["supplementaryCriteria"] = request.data["supplementaryCriteria"]
@@ -385,3 +388,271 @@ class EarnApi(APIView):
         if outcome.error is not None:
             raise PromotionError(outcome.error)
         return Response({"data": earned_promotion_data(outcome.instances[0]), "errors": []})
+
+
+# --- The wallet: GET customer/{customerId} ---------------------------------------------------------
+
+WALLET_LIMIT_DEFAULT = 10
+WALLET_LIMIT_MAX = 100
+
+WalletRestrictionSerializer = inline_serializer(
+    "WalletRestriction",
+    {
+        "kpi": serializers.ChoiceField(choices=PromotionRestriction.Kpi.values),
+        "maxLimit": serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").'),
+        "remainingRedemption": serializers.FloatField(
+            help_text="What is left: a whole number for REDEMPTION and TRANSACTION, an amount for DISCOUNT."
+        ),
+        "windowType": serializers.CharField(),
+        "fixedWindowConfig": serializers.JSONField(allow_null=True),
+    },
+    many=True,
+)
+
+
+class CustomerWalletApi(APIView):
+    """`GET /api_gateway/v1/promotions/customer/{customerId}`: the cart promotions in a customer's wallet."""
+
+    class QuerySerializer(serializers.Serializer):
+        limit = serializers.IntegerField(
+            min_value=1, max_value=WALLET_LIMIT_MAX, default=WALLET_LIMIT_DEFAULT
+        )
+        isIncludeActivePromotionsOnly = serializers.BooleanField(default=False)
+        includeRedemptions = serializers.BooleanField(default=False)
+
+    ItemSerializer = inline_serializer(
+        "WalletItem",
+        {
+            "earnedPromotionId": serializers.CharField(),
+            "promotionId": serializers.CharField(),
+            "promotionName": serializers.CharField(),
+            "validTill": serializers.IntegerField(),
+            "validTillISO": serializers.CharField(),
+            "unlockedDate": serializers.IntegerField(allow_null=True),
+            "unlockedDateISO": serializers.CharField(allow_null=True),
+            "customerId": serializers.IntegerField(),
+            "earnedType": serializers.ChoiceField(choices=EarnedPromotion.Kind.values),
+            "earnedStatus": serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"]),
+            "promotionStatus": serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"]),
+            "applicationMode": serializers.CharField(),
+            "redeemableFrom": serializers.IntegerField(),
+            "redeemableFromISO": serializers.CharField(),
+            "customFieldValues": serializers.JSONField(),
+            "eventTime": serializers.IntegerField(),
+            "eventTimeISO": serializers.CharField(),
+            "supplementaryCriteria": serializers.JSONField(allow_null=True),
+            "earnedFromType": serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values),
+            "earnedFromId": serializers.CharField(),
+            "status": serializers.ChoiceField(choices=EarnedPromotion.Status.values),
+            "restrictions": inline_serializer(
+                "WalletRestrictions",
+                {level.value: WalletRestrictionSerializer for level in WALLET_LEVELS},
+                required=False,
+                help_text="Only with includeRedemptions=true.",
+            ),
+        },
+        many=True,
+    )
+    OutputSerializer = inline_serializer(
+        "WalletResponse", {"data": ItemSerializer, "errors": serializers.ListField()}
+    )
+
+    @extend_schema(
+        operation_id="customer_wallet_get",
+        tags=["Wallet"],
+        parameters=[QuerySerializer],
+        responses={200: OutputSerializer, **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND)},
+        examples=[OpenApiExample("Response", value=WALLET_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "The CUSTOMER, EARNING and REWARD promotions issued to or earned by the customer, one item "
+            "per instance, latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
+            f"items (default {WALLET_LIMIT_DEFAULT}, at most {WALLET_LIMIT_MAX}; no pagination). "
+            "`isIncludeActivePromotionsOnly=true` keeps only ACTIVE instances still valid whose promotion "
+            "is active and has not ended. `status` is the instance's (ACTIVE, REDEEMED, EXPIRED, REVOKED; "
+            "an ACTIVE instance past `validTill` reads EXPIRED). `earnedType` is ISSUED (issueBulk) or "
+            "EARNED (earn APIs). `earnedStatus` is LOCKED for an instance of an EARNING promotion that was "
+            "issued and not yet earned, else UNLOCKED (`unlockedDate` = `eventTime`, null when LOCKED). "
+            "`promotionStatus` is ACTIVE when the promotion is active and has not ended. "
+            "`redeemableFrom` = `eventTime`. `includeRedemptions=true` adds `restrictions` per level: "
+            "`maxLimit` and `remainingRedemption` counted from recorded redemptions, without reversed "
+            "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
+            "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
+            "holds per transaction so all of it remains. Every window type is counted over the whole "
+            "history. `includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
+            "404 for an unknown customer or another org's; 400 for a bad query parameter."
+        ),
+    )
+    def get(self, request, customer_id: int):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        customer = customer_get(org=request_org(request), customer_id=customer_id)
+        entries = wallet_get(
+            customer=customer,
+            limit=params["limit"],
+            active_only=params["isIncludeActivePromotionsOnly"],
+            include_redemptions=params["includeRedemptions"],
+        )
+        items = [_wallet_item(entry, with_restrictions=params["includeRedemptions"]) for entry in entries]
+        return Response({"data": items, "errors": []})
+
+
+def _wallet_item(entry: WalletEntry, *, with_restrictions: bool) -> dict:
+    instance, promotion = entry.instance, entry.instance.promotion
+    unlocked = entry.earned_status == "UNLOCKED"
+    details = instance.event_details if isinstance(instance.event_details, dict) else {}
+    item = {
+        "earnedPromotionId": instance.pk,
+        "promotionId": promotion.pk,
+        "promotionName": promotion.name,
+        "validTill": to_epoch_ms(instance.valid_till),
+        "validTillISO": to_iso(instance.valid_till),
+        "unlockedDate": to_epoch_ms(instance.event_time) if unlocked else None,
+        "unlockedDateISO": to_iso(instance.event_time) if unlocked else None,
+        "customerId": instance.customer_id,
+        "earnedType": instance.kind,
+        "earnedStatus": entry.earned_status,
+        "promotionStatus": entry.promotion_status,
+        "applicationMode": promotion.mode,
+        "redeemableFrom": to_epoch_ms(instance.event_time),
+        "redeemableFromISO": to_iso(instance.event_time),
+        "customFieldValues": promotion.custom_field_values,
+        "eventTime": to_epoch_ms(instance.event_time),
+        "eventTimeISO": to_iso(instance.event_time),
+        "supplementaryCriteria": details.get("supplementaryCriteria"),
+        "earnedFromType": instance.earned_from_type,
+        "earnedFromId": instance.earned_from_id,
+        "status": entry.status,
+    }
+    if with_restrictions:
+        item["restrictions"] = {
+            level: [_restriction_item(usage) for usage in usages]
+            for level, usages in entry.restrictions.items()
+        }
+    return item
+
+
+def _restriction_item(usage: RestrictionUsage) -> dict:
+    restriction = usage.restriction
+    remaining = usage.remaining
+    return {
+        "kpi": restriction.kpi,
+        "maxLimit": f"{restriction.limit:.6f}",
+        "remainingRedemption": float(remaining)
+        if restriction.kpi == PromotionRestriction.Kpi.DISCOUNT
+        else int(remaining),
+        "windowType": restriction.window_type or "OVERALL",
+        "fixedWindowConfig": restriction.fixed_window_config,
+    }
+
+
+# --- revokeEarn ------------------------------------------------------------------------------------
+
+REVOKE_EARN_MAX_IDS = 1000
+
+
+class RevokeEarnApi(APIView):
+    """`POST /api_gateway/v1/promotions/revokeEarn`: revoke a customer's unredeemed earned promotions."""
+
+    class InputSerializer(serializers.Serializer):
+        class EntrySerializer(serializers.Serializer):
+            promotionId = serializers.CharField(max_length=255)
+            earnIds = serializers.ListField(
+                child=serializers.CharField(max_length=255, allow_blank=True),
+                allow_empty=False,
+                max_length=REVOKE_EARN_MAX_IDS,
+            )
+
+        customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+        earnRevokeDetails = EntrySerializer(many=True, allow_empty=False, max_length=REVOKE_EARN_MAX_IDS)
+
+        def validate_earnRevokeDetails(self, entries):
+            if sum(len(entry["earnIds"]) for entry in entries) > REVOKE_EARN_MAX_IDS:
+                raise serializers.ValidationError(f"At most {REVOKE_EARN_MAX_IDS} earnIds per request.")
+            promotion_ids = [entry["promotionId"] for entry in entries]
+            if len(promotion_ids) != len(set(promotion_ids)):
+                raise serializers.ValidationError("Each promotionId may appear once.")
+            return entries
+
+    OutputSerializer = inline_serializer(
+        "RevokeEarnResponse",
+        {
+            "data": inline_serializer(
+                "RevokeEarnResult",
+                {
+                    "customerId": serializers.IntegerField(),
+                    "revokedDetails": inline_serializer(
+                        "RevokedDetail",
+                        {
+                            "promotionId": serializers.CharField(),
+                            "revokedEarnIds": serializers.ListField(child=serializers.CharField()),
+                            "status": serializers.ChoiceField(choices=["SUCCESS"]),
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            "errors": inline_serializer(
+                "RevokeEarnError",
+                {
+                    "promotionId": serializers.CharField(),
+                    "code": serializers.IntegerField(),
+                    "message": serializers.CharField(),
+                },
+                many=True,
+            ),
+        },
+    )
+
+    @extend_schema(
+        operation_id="promotion_revoke_earn",
+        tags=["Issuing and earning"],
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.EARN_ALREADY_REDEEMED,
+                ErrorCode.EARN_REVOKE_NOT_SUPPORTED,
+                ErrorCode.EARN_ID_INVALID,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=REVOKE_EARN_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Partial success", value=REVOKE_EARN_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Revokes the listed instances (earned or issued) of each promotion for the customer; a "
+            "revoked instance leaves the active wallet and can no longer be redeemed. Each entry of "
+            "`earnRevokeDetails` is all or nothing: an entry is refused with 404 (unknown promotion, or "
+            "another org's), 730 (POS or CODE promotion), 731 (an earn id that is not this customer's "
+            "instance of this promotion: unknown, someone else's, malformed) or 729 (an instance already "
+            "redeemed), and is then listed in `errors` as `{promotionId, code, message}` and not in "
+            "`revokedDetails`; the other entries are revoked, and the answer is 200. When every entry is "
+            "refused nothing is written and the answer has the first error's HTTP status, with every "
+            "entry's error in `errors`. Revoking an instance already revoked is a no-op reported as "
+            "revoked, so a retry is safe. Request-level faults write nothing: 400 (malformed body, empty "
+            f"lists, more than {REVOKE_EARN_MAX_IDS} earnIds in total, a promotionId listed twice), 404 "
+            "(unknown customer, or another org's), 403 (read-only API client). A revoked instance no "
+            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer."
+        ),
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        customer = customer_get(org=request_org(request), customer_id=data["customerId"])
+        outcome = earned_promotions_revoke(
+            customer=customer,
+            details=[RevokeRequest(e["promotionId"], e["earnIds"]) for e in data["earnRevokeDetails"]],
+            actor=Actor.for_api_client(request.user),
+        )
+        revoked = [
+            {"promotionId": promotion_id, "revokedEarnIds": earn_ids, "status": "SUCCESS"}
+            for promotion_id, earn_ids in outcome.revoked.items()
+        ]
+        return Response(
+            {"data": {"customerId": customer.pk, "revokedDetails": revoked}, "errors": outcome.errors}
+        )

@@ -66,3 +66,87 @@ EARN_RESPONSE_EXAMPLE = {
     },
     "errors": [],
 }
+WALLET_RESPONSE_EXAMPLE = {
+    "data": [
+        {
+            "earnedPromotionId": "6912d0256629ee07040e15f1",
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "promotionName": "Flat 10 on 100",
+            "validTill": 1767205799999,
+            "validTillISO": "2025-12-31T18:29:59Z",
+            "unlockedDate": 1761750000000,
+            "unlockedDateISO": "2025-10-29T15:00:00Z",
+            "customerId": 566881933,
+            "earnedType": "EARNED",
+            "earnedStatus": "UNLOCKED",
+            "promotionStatus": "ACTIVE",
+            "applicationMode": "DISCOUNT",
+            "redeemableFrom": 1761750000000,
+            "redeemableFromISO": "2025-10-29T15:00:00Z",
+            "customFieldValues": {},
+            "eventTime": 1761750000000,
+            "eventTimeISO": "2025-10-29T15:00:00Z",
+            "supplementaryCriteria": None,
+            "earnedFromType": "ACTIVITY",
+            "earnedFromId": "BILL-2025-10-29-0042",
+            "status": "ACTIVE",
+            "restrictions": {
+                "Cart": [
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "1.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Customer": [
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "2.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Promotion": [
+                    {
+                        "kpi": "DISCOUNT",
+                        "maxLimit": "5000.000000",
+                        "remainingRedemption": 4890.5,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Earn": [],
+            },
+        }
+    ],
+    "errors": [],
+}
+REVOKE_EARN_REQUEST_EXAMPLE = {
+    "customerId": 566881933,
+    "earnRevokeDetails": [
+        {"promotionId": "6912ced9d39e256f754a83f8", "earnIds": ["6912d0256629ee07040e15f1"]},
+        {"promotionId": "6912cfff6629ee07040e15ef", "earnIds": ["6912d0256629ee07040e15f2"]},
+    ],
+}
+REVOKE_EARN_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 566881933,
+        "revokedDetails": [
+            {
+                "promotionId": "6912ced9d39e256f754a83f8",
+                "revokedEarnIds": ["6912d0256629ee07040e15f1"],
+                "status": "SUCCESS",
+            }
+        ],
+    },
+    "errors": [
+        {
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "code": 729,
+            "message": "Earn already redeemed: 6912d0256629ee07040e15f2",
+        }
+    ],
+}

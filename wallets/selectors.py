@@ -1,0 +1,193 @@
+"""Reads of customers and their wallets, scoped to the caller's org."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from promotions.models import Organization, PromotionRestriction, PromotionType
+from redemptions.models import RedemptionLine
+from wallets.models import Customer, EarnedPromotion
+
+# Type matrix (PRODUCT.md): POS and CODE promotions never sit in a wallet.
+WALLET_TYPES = (PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD)
+WALLET_LEVELS = (
+    PromotionRestriction.Level.CART,
+    PromotionRestriction.Level.CUSTOMER,
+    PromotionRestriction.Level.PROMOTION,
+    PromotionRestriction.Level.EARN,
+)
+_BIGINT_MAX = 2**63 - 1
+
+
+def customer_get(*, org: Organization, customer_id: int) -> Customer:
+    """The org's customer with this id; another org's customer (or an impossible id) is 404."""
+    customer = None
+    if 0 < customer_id <= _BIGINT_MAX:
+        customer = Customer.objects.for_org(org).select_related("org").filter(pk=customer_id).first()
+    if customer is None:
+        raise Http404("Customer not found")
+    return customer
+
+
+@dataclass(frozen=True)
+class RestrictionUsage:
+    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...)."""
+
+    restriction: PromotionRestriction
+    used: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(Decimal(0), self.restriction.limit - self.used)
+
+
+@dataclass
+class WalletEntry:
+    """One instance in a customer's wallet with the states the wallet API shows."""
+
+    instance: EarnedPromotion
+    status: str
+    earned_status: str
+    promotion_status: str
+    restrictions: dict[str, list[RestrictionUsage]] = field(default_factory=dict)
+
+
+def wallet_get(
+    *,
+    customer: Customer,
+    limit: int,
+    active_only: bool = False,
+    include_redemptions: bool = False,
+    now: dt.datetime | None = None,
+) -> list[WalletEntry]:
+    """The customer's issued and earned promotions, latest `validTill` first (then by id), at most `limit`.
+
+    - `active_only`: only ACTIVE instances still valid whose promotion is active and has not ended.
+    - `status`: the instance's status, except that an ACTIVE instance past its validTill reads EXPIRED
+      (the expiry job may not have run yet).
+    - `earned_status`: LOCKED for an instance issued of an EARNING promotion (issued, to be earned),
+      UNLOCKED otherwise.
+    - `promotion_status`: ACTIVE when the promotion is active and has not ended, else INACTIVE.
+    - `include_redemptions`: each entry gets its promotion's limits per level with the amount used,
+      counted from the redemption lines of unreversed redemptions (see `_restriction_usage`).
+
+    A fixed number of queries, however many entries: the instances with their promotions, the
+    promotions' restrictions, and at most three aggregates over the redemption lines.
+    """
+    now = now or timezone.now()
+    instances = (
+        EarnedPromotion.objects.for_org(customer.org_id)
+        .filter(customer=customer, promotion__type__in=WALLET_TYPES)
+        .select_related("promotion")
+        .order_by("-valid_till", "id")
+    )
+    if active_only:
+        instances = instances.filter(
+            status=EarnedPromotion.Status.ACTIVE,
+            valid_till__gt=now,
+            promotion__active=True,
+            promotion__end_date__gt=now,
+        )
+    if include_redemptions:
+        instances = instances.prefetch_related(
+            Prefetch(
+                "promotion__restrictions",
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi"),
+            )
+        )
+    instances = list(instances[:limit])
+    usage = _restriction_usage(customer, instances) if include_redemptions else {}
+    return [
+        WalletEntry(
+            instance=instance,
+            status=_instance_status(instance, now),
+            earned_status="LOCKED"
+            if instance.kind == EarnedPromotion.Kind.ISSUED
+            and instance.promotion.type == PromotionType.EARNING
+            else "UNLOCKED",
+            promotion_status="ACTIVE"
+            if instance.promotion.active and instance.promotion.end_date > now
+            else "INACTIVE",
+            restrictions=usage.get(instance.pk, {}),
+        )
+        for instance in instances
+    ]
+
+
+def _instance_status(instance: EarnedPromotion, now: dt.datetime) -> str:
+    if instance.status == EarnedPromotion.Status.ACTIVE and instance.valid_till <= now:
+        return EarnedPromotion.Status.EXPIRED
+    return instance.status
+
+
+def _kpi_aggregates() -> dict:
+    return {
+        PromotionRestriction.Kpi.REDEMPTION: Sum("redemption_count"),
+        PromotionRestriction.Kpi.TRANSACTION: Count("redemption", distinct=True),
+        PromotionRestriction.Kpi.DISCOUNT: Sum("discount"),
+    }
+
+
+def _usage_key(restriction: PromotionRestriction, instance: EarnedPromotion) -> str:
+    """What a level's counter is kept per: the earned instance for Earn limits, else the promotion."""
+    return instance.pk if restriction.level == PromotionRestriction.Level.EARN else instance.promotion_id
+
+
+def _used(lines, group_by: str, keys: set) -> dict:
+    """{key: {kpi: used}} over the lines of unreversed redemptions, one query (none when no keys)."""
+    if not keys:
+        return {}
+    rows = (
+        lines.filter(**{f"{group_by}__in": keys}, redemption__reversal__isnull=True)
+        .values(group_by)
+        .annotate(**_kpi_aggregates())
+    )
+    return {row[group_by]: {kpi: Decimal(row[kpi] or 0) for kpi in PromotionRestriction.Kpi} for row in rows}
+
+
+def _restriction_usage(
+    customer: Customer, instances: list[EarnedPromotion]
+) -> dict[str, dict[str, list[RestrictionUsage]]]:
+    """For each instance: {level: [usage per kpi]} of its promotion's restrictions.
+
+    Customer level counts this customer's lines of the promotion, Promotion level every line of the
+    promotion, Earn level the lines that redeemed this instance; a Cart limit holds per transaction,
+    so all of it remains for the next one. REDEMPTION sums redemptionCount, TRANSACTION counts
+    distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
+    Every window type is counted over the whole history (windows that reset are not tracked yet).
+    """
+    by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
+    for instance in instances:
+        for restriction in instance.promotion.restrictions.all():
+            by_level[restriction.level].add(_usage_key(restriction, instance))
+
+    lines = RedemptionLine.objects.all()
+    used = {
+        PromotionRestriction.Level.CUSTOMER: _used(
+            lines.filter(redemption__customer=customer),
+            "promotion_id",
+            by_level[PromotionRestriction.Level.CUSTOMER],
+        ),
+        PromotionRestriction.Level.PROMOTION: _used(
+            lines, "promotion_id", by_level[PromotionRestriction.Level.PROMOTION]
+        ),
+        PromotionRestriction.Level.EARN: _used(
+            lines, "earned_promotion_id", by_level[PromotionRestriction.Level.EARN]
+        ),
+    }  # Cart limits hold per transaction: nothing is used before the next one.
+
+    usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
+    for instance in instances:
+        levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
+        for restriction in instance.promotion.restrictions.all():
+            counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
+            amount = counted.get(restriction.kpi, Decimal(0))
+            levels[restriction.level].append(RestrictionUsage(restriction, amount))
+        usage[instance.pk] = levels
+    return usage
