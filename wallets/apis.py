@@ -1,10 +1,16 @@
-"""Wallet endpoints: issuing and earning cart promotions."""
+"""Wallet endpoints: issuing and earning cart promotions, and customers."""
 
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,14 +21,29 @@ from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.schema import error_responses
 from promotions_site.timefmt import to_epoch_ms
 from wallets.examples import (
+    CUSTOMER_CREATE_REQUEST_EXAMPLE,
+    CUSTOMER_RESPONSE_EXAMPLE,
     EARN_BULK_REQUEST_EXAMPLE,
     EARN_BULK_RESPONSE_EXAMPLE,
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
 )
+from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
-from wallets.serializers import EarnedPromotionSerializer, EventTimeInputSerializer, earned_promotion_data
-from wallets.services import EarnRequest, earned_promotions_earn, earned_promotions_issue
+from wallets.selectors import customer_get_by_identifier
+from wallets.serializers import (
+    CustomerSerializer,
+    EarnedPromotionSerializer,
+    EventTimeInputSerializer,
+    customer_data,
+    earned_promotion_data,
+)
+from wallets.services import (
+    EarnRequest,
+    customer_create,
+    earned_promotions_earn,
+    earned_promotions_issue,
+)
 
 ISSUE_BULK_MAX_CUSTOMERS = 10_000
 
@@ -385,3 +406,122 @@ class EarnApi(APIView):
         if outcome.error is not None:
             raise PromotionError(outcome.error)
         return Response({"data": earned_promotion_data(outcome.instances[0]), "errors": []})
+
+
+# --- Customers -----------------------------------------------------------------------------------
+
+CustomerEnvelope = inline_serializer(
+    "CustomerResponse", {"data": CustomerSerializer(), "errors": serializers.ListField()}
+)
+
+
+class CustomerCreateApi(APIView):
+    """`POST /api_gateway/v1/promotions/customers`: create a customer of the caller's org."""
+
+    @extend_schema_serializer(component_name="CustomerCreate")
+    class InputSerializer(serializers.Serializer):
+        mobile = serializers.CharField(required=False, allow_null=True, max_length=20)
+        email = serializers.EmailField(required=False, allow_null=True, max_length=254)
+        externalId = serializers.CharField(required=False, allow_null=True, max_length=100)
+        firstName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        lastName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        source = serializers.ChoiceField(choices=SOURCES, default="INSTORE")
+
+        def validate_mobile(self, value):
+            if value is None:
+                return None
+            mobile = mobile_normalize(value)
+            if mobile is None:
+                raise serializers.ValidationError("Must be 8 to 15 digits, optionally after a leading +.")
+            return mobile
+
+        def validate_email(self, value):
+            return None if value is None else email_normalize(value)
+
+    @extend_schema(
+        operation_id="customer_create",
+        tags=["Customers"],
+        request=InputSerializer,
+        responses={
+            201: CustomerEnvelope,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+        },
+        examples=[
+            OpenApiExample("Request", value=CUSTOMER_CREATE_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Created", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+            OpenApiExample(
+                "Identifier taken",
+                value={
+                    "errors": [
+                        {
+                            "code": 409,
+                            "message": "mobile 18767431754 is already used by another customer of this org.",
+                        }
+                    ]
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+        description=(
+            "Creates a customer so a client can set up its own data (Capillary's customer API is not "
+            "part of this service). At least one identifier (`mobile`, `email`, `externalId`) is "
+            "required; each is unique in the org. `mobile`: 8 to 15 digits with the country code, an "
+            "optional leading `+` (stored without it); `email` is stored lower-case; `externalId` at "
+            "most 100 characters; `source` one of Capillary's sources (default INSTORE). An identifier "
+            "already used by another customer of the org answers 409 naming it; nothing is written."
+        ),
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        customer = customer_create(
+            org=request_org(request),
+            mobile=data.get("mobile"),
+            email=data.get("email"),
+            external_id=data.get("externalId"),
+            first_name=data["firstName"],
+            last_name=data["lastName"],
+            source=data["source"],
+            actor=Actor.for_api_client(request.user),
+        )
+        return Response({"data": customer_data(customer), "errors": []}, status=status.HTTP_201_CREATED)
+
+
+class CustomerGetApi(APIView):
+    """`GET /api_gateway/v1/promotions/customers?identifierName=&identifierValue=`."""
+
+    class QuerySerializer(serializers.Serializer):
+        identifierName = serializers.ChoiceField(choices=IDENTIFIER_NAMES)
+        identifierValue = serializers.CharField(max_length=254)
+
+    @extend_schema(
+        operation_id="customer_get",
+        tags=["Customers"],
+        parameters=[QuerySerializer],
+        responses={200: CustomerEnvelope, **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND)},
+        examples=[OpenApiExample("Found", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "One customer of the caller's org by `mobile` (with or without `+`), `email` (any case), "
+            "`externalId` or `id` (the customerId). 404 `Customer not found` when none matches, or "
+            "when it is another org's."
+        ),
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = customer_get_by_identifier(
+            org=request_org(request),
+            identifier_name=query.validated_data["identifierName"],
+            identifier_value=query.validated_data["identifierValue"],
+        )
+        if customer is None:
+            raise Http404("Customer not found")
+        return Response({"data": customer_data(customer), "errors": []})
+
+
+class CustomersApi(CustomerGetApi, CustomerCreateApi):
+    """`/customers`: Django routes one view per path, so the lookup (GET) and the create (POST) meet here."""

@@ -66,3 +66,27 @@ EARN_RESPONSE_EXAMPLE = {
     },
     "errors": [],
 }
+
+# --- Customers (our API: Capillary's customer API is not among the seeds) -----------------------------
+CUSTOMER_CREATE_REQUEST_EXAMPLE = {
+    "mobile": "+18767431754",
+    "email": "asha.rao@example.com",
+    "externalId": "LOY-000123",
+    "firstName": "Asha",
+    "lastName": "Rao",
+    "source": "INSTORE",
+}
+CUSTOMER_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 564332013,
+        "mobile": "18767431754",
+        "email": "asha.rao@example.com",
+        "externalId": "LOY-000123",
+        "firstName": "Asha",
+        "lastName": "Rao",
+        "source": "INSTORE",
+        "createdOn": 1747126842954,
+        "createdOnISO": "2025-05-13T09:00:42Z",
+    },
+    "errors": [],
+}
