@@ -9,6 +9,7 @@ urlpatterns = [
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
     path("api_gateway/v1/promotions/", include("wallets.urls")),
     path("api_gateway/v1/promotions/", include("promotions.urls")),
+    path("v2/promotion/", include("wallets.urls_v2")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -90,3 +90,52 @@ CUSTOMER_RESPONSE_EXAMPLE = {
     },
     "errors": [],
 }
+
+# --- POST /v2/promotion/issue (seed 004), the documented bodies as they are ---------------------------
+LOYALTY_ISSUE_REQUEST_EXAMPLE = {"programId": 469, "promotionId": 65777}
+LOYALTY_ISSUE_RESPONSE_EXAMPLE = {
+    "warnings": [],
+    "errors": [],
+    "sideEffects": [
+        {
+            "programId": 2750,
+            "issualId": 809,
+            "earnedId": 764,
+            "promotionId": 201436,
+            "type": "Points promotion",
+        }
+    ],
+}
+LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE = {
+    "warnings": [
+        {
+            "status": False,
+            "code": 8890,
+            "message": "promotion not issued due to config issues or customer exhausted limits",
+        }
+    ],
+    "errors": [],
+    "sideEffects": [],
+}
+LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "invalid programId passed", "code": 1101}],
+}
+LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "promotion id passed is invalid", "code": 8874}],
+}
+LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE = {
+    "warnings": [],
+    "errors": [
+        {
+            "message": "identifierName, identifierValue, source can not be empty",
+            "code": 11013,
+            "status": False,
+        }
+    ],
+}
+LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "code": 8015, "message": "Customer not found for the given identifiers"}],
+}
