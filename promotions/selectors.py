@@ -1,11 +1,12 @@
-"""Reads of promotions, scoped to the caller's org."""
+"""Reads of promotions and loyalty programs, scoped to the caller's org."""
 
 from __future__ import annotations
 
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
-from promotions.models import Organization, Promotion
+from promotions.models import LoyaltyProgram, LoyaltyPromotion, Organization, Promotion
+from promotions_site.errors import ErrorCode, PromotionError
 
 
 def promotion_get(*, org: Organization, promotion_id: str) -> Promotion:
@@ -28,3 +29,26 @@ def promotion_list(*, org: Organization, params, limit: int) -> list[Promotion]:
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     return list(filterset.qs[:limit])
+
+
+def loyalty_program_get(*, org: Organization, program_id: int | None) -> LoyaltyProgram:
+    """The org's loyalty program with this id; missing, unparsable (None) or another org's: 1101."""
+    program = (
+        None if program_id is None else LoyaltyProgram.objects.for_org(org).filter(pk=program_id).first()
+    )
+    if program is None:
+        raise PromotionError(ErrorCode.INVALID_PROGRAM_ID)
+    return program
+
+
+def loyalty_promotion_get(*, program: LoyaltyProgram, promotion_id: int | None) -> LoyaltyPromotion:
+    """The program's loyalty promotion with this id; missing, unparsable (None) or in another program
+    (or org): 8874. Whether it can be issued now is the issuing service's question (8890)."""
+    promotion = (
+        None
+        if promotion_id is None
+        else LoyaltyPromotion.objects.for_org(program.org_id).filter(program=program, pk=promotion_id).first()
+    )
+    if promotion is None:
+        raise PromotionError(ErrorCode.INVALID_LOYALTY_PROMOTION_ID)
+    return promotion

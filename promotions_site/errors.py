@@ -5,7 +5,9 @@ Services raise `PromotionError(ErrorCode.X)`; `api_exception_handler` (for DRF v
 oversized bodies, crashes) render the envelope the endpoint documents:
 
 - v1 data calls and v3 calls: ``{"errors": [{"code": 706, "message": "..."}]}``
-- v2 calls: ``{"warnings": [], "errors": [{"status": false, "code": ..., "message": ...}], "sideEffects": []}``
+- v2 calls: ``{"warnings": [], "errors": [{"status": false, "code": ..., "message": ...}]}`` (the seed's
+  error bodies carry no ``sideEffects``); a v2 code whose HTTP status is 200 (8890) is a warning, not an
+  error: ``{"warnings": [{"status": false, "code": 8890, "message": ...}], "errors": [], "sideEffects": []}``
 """
 
 from __future__ import annotations
@@ -112,15 +114,20 @@ def is_api_path(path: str) -> bool:
     return path.startswith(settings.API_PATH_PREFIXES)
 
 
+def _v2_item(error: dict[str, Any]) -> dict[str, Any]:
+    return {"status": False, "code": error["code"], "message": error["message"]}
+
+
 def envelope(path: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
     """The error body the endpoint at `path` documents."""
     if path.startswith("/v2/"):
-        return {
-            "warnings": [],
-            "errors": [{"status": False, "code": e["code"], "message": e["message"]} for e in errors],
-            "sideEffects": [],
-        }
+        return {"warnings": [], "errors": [_v2_item(e) for e in errors]}
     return {"errors": errors}
+
+
+def v2_warning_body(error: dict[str, Any]) -> dict[str, Any]:
+    """A v2 call that did nothing for a documented reason (8890): a 200 with the reason as a warning."""
+    return {"warnings": [_v2_item(error)], "errors": [], "sideEffects": []}
 
 
 def error_response(path: str, http_status: int, errors: list[dict[str, Any]], headers=None) -> JsonResponse:
@@ -172,6 +179,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
 
+    if isinstance(exc, PromotionError) and exc.http_status < 400 and path.startswith("/v2/"):
+        # Nothing was written (the service raised), yet v2 documents this outcome as a warning.
+        set_rollback()
+        return Response(v2_warning_body(exc.as_error()), status=exc.http_status)
     if isinstance(exc, PromotionError):
         http_status, errors = exc.http_status, exc.as_errors()
     elif isinstance(exc, exceptions.APIException):

@@ -6,7 +6,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from promotions_site.errors import ErrorCode
+from promotions_site.errors import ErrorCode, envelope
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -29,18 +29,26 @@ ErrorEnvelopeSerializer = inline_serializer(
     },
 )
 
-V2MessageSerializer = inline_serializer(
-    "V2Message",
-    {
-        "status": serializers.BooleanField(),
-        "code": serializers.IntegerField(),
-        "message": serializers.CharField(),
-    },
+
+class V2MessageSerializer(serializers.Serializer):
+    """One entry of a v2 call's `warnings` or `errors`."""
+
+    status = serializers.BooleanField()
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+V2ErrorEnvelopeSerializer = inline_serializer(
+    "V2ErrorEnvelope",
+    {"warnings": V2MessageSerializer(many=True), "errors": V2MessageSerializer(many=True)},
 )
 
 
-def error_responses(*codes: ErrorCode, auth: bool = True) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for the v1/v3 envelope: one entry per HTTP status, one example per code."""
+def error_responses(
+    *codes: ErrorCode, auth: bool = True, v2: bool = False, examples: dict[ErrorCode, dict] | None = None
+) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses in the endpoint's envelope (v1/v3, or v2 with `v2=True`): one entry per HTTP
+    status, one example per code; `examples` replaces a code's generated body (with a seed's own)."""
     all_codes = list(codes)
     if auth:
         all_codes += [ErrorCode.UNAUTHORIZED]
@@ -48,14 +56,16 @@ def error_responses(*codes: ErrorCode, auth: bool = True) -> dict[int, OpenApiRe
     by_status: dict[int, list[ErrorCode]] = {}
     for code in all_codes:
         by_status.setdefault(code.http_status, []).append(code)
+    path = "/v2/" if v2 else "/api_gateway/"
+    examples = examples or {}
     return {
         http_status: OpenApiResponse(
-            response=ErrorEnvelopeSerializer,
+            response=V2ErrorEnvelopeSerializer if v2 else ErrorEnvelopeSerializer,
             description="; ".join(f"{int(c)}: {c.message}" for c in group),
             examples=[
                 OpenApiExample(
                     f"{int(c)} {c.name.replace('_', ' ').lower()}",
-                    value={"errors": [{"code": int(c), "message": c.message}]},
+                    value=examples.get(c) or envelope(path, [{"code": int(c), "message": c.message}]),
                     status_codes=[str(http_status)],
                     response_only=True,
                 )

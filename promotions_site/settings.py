@@ -156,7 +156,7 @@ SPECTACULAR_SETTINGS = {
         "token from `POST /v3/oauth/token/generate`, sent as `X-CAP-API-OAUTH-TOKEN` or "
         "`Authorization: Bearer`. The credentials decide the organization: another org's objects "
         'answer 404. Errors use the documented envelope: `{"errors": [{"code", "message"}]}` on '
-        'v1 and v3 calls, `{"warnings", "errors", "sideEffects"}` on v2 calls.'
+        'v1 and v3 calls, `{"warnings": [], "errors": [{"status": false, "code", "message"}]}` on v2 calls.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

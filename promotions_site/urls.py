@@ -11,6 +11,7 @@ urlpatterns = [
     path("api_gateway/v1/promotions", PromotionCollectionApi.as_view(), name="promotion-collection-bare"),
     path("api_gateway/v1/promotions/", include("wallets.urls")),
     path("api_gateway/v1/promotions/", include("promotions.urls")),
+    path("v2/promotion/", include("wallets.urls_v2")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -35,7 +35,6 @@ def test_unknown_v2_url_uses_the_v2_envelope(api):
     assert response.json() == {
         "warnings": [],
         "errors": [{"status": False, "code": 404, "message": "Not found."}],
-        "sideEffects": [],
     }
 
 

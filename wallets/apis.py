@@ -1,40 +1,82 @@
-"""Wallet endpoints: issuing and earning cart promotions."""
+"""Wallet endpoints: issuing and earning cart promotions, customers, and the v2 loyalty issue."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promotions.models import PromotionRestriction
-from promotions.selectors import promotion_get
+from promotions.selectors import loyalty_program_get, loyalty_promotion_get, promotion_get
 from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
-from promotions_site.schema import error_responses
+from promotions_site.schema import V2MessageSerializer, error_responses
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from wallets.examples import (
+    CUSTOMER_CREATE_REQUEST_EXAMPLE,
+    CUSTOMER_RESPONSE_EXAMPLE,
     EARN_BULK_REQUEST_EXAMPLE,
     EARN_BULK_RESPONSE_EXAMPLE,
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
+    LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE,
+    LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE,
+    LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE,
+    LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE,
+    LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
+    LOYALTY_ISSUE_REQUEST_EXAMPLE,
+    LOYALTY_ISSUE_RESPONSE_EXAMPLE,
     REVOKE_EARN_REQUEST_EXAMPLE,
     REVOKE_EARN_RESPONSE_EXAMPLE,
     WALLET_RESPONSE_EXAMPLE,
 )
+from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize
 from wallets.models import EarnedPromotion
-from wallets.selectors import WALLET_LEVELS, RestrictionUsage, WalletEntry, customer_get, wallet_get
-from wallets.serializers import EarnedPromotionSerializer, EventTimeInputSerializer, earned_promotion_data
+from wallets.selectors import (
+    WALLET_LEVELS,
+    RestrictionUsage,
+    WalletEntry,
+    customer_get,
+    customer_get_by_identifier,
+    wallet_get,
+)
+from wallets.serializers import (
+    CustomerSerializer,
+    EarnedPromotionSerializer,
+    EventTimeInputSerializer,
+    customer_data,
+    earned_promotion_data,
+)
 from wallets.services import (
     EarnRequest,
     RevokeRequest,
+    customer_create,
     earned_promotions_earn,
     earned_promotions_issue,
     earned_promotions_revoke,
+    loyalty_promotion_issue,
 )
 
 ISSUE_BULK_MAX_CUSTOMERS = 10_000
+
+
+def parse_long_id(value) -> int | None:
+    """A `Long` id (customerId, programId, ...): a positive integer or a string of digits, else None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        return None
+    return value
 
 
 def parse_customer_ids(body) -> list[int]:
@@ -53,9 +95,8 @@ def parse_customer_ids(body) -> list[int]:
         )
     ids = []
     for item in body:
-        if isinstance(item, str) and item.isascii() and item.isdigit() and len(item) <= 18:
-            item = int(item)
-        if isinstance(item, bool) or not isinstance(item, int) or not 0 < item < 2**63:
+        item = parse_long_id(item)
+        if item is None:
             raise PromotionError(
                 ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
                 "Invalid customer identifier. The customer IDs array contains null values or invalid identifiers.",
@@ -656,3 +697,265 @@ class RevokeEarnApi(APIView):
         return Response(
             {"data": {"customerId": customer.pk, "revokedDetails": revoked}, "errors": outcome.errors}
         )
+
+
+# --- Customers -----------------------------------------------------------------------------------
+
+CustomerEnvelope = inline_serializer(
+    "CustomerResponse", {"data": CustomerSerializer(), "errors": serializers.ListField()}
+)
+
+
+class CustomerCreateApi(APIView):
+    """`POST /api_gateway/v1/promotions/customers`: create a customer of the caller's org."""
+
+    @extend_schema_serializer(component_name="CustomerCreate")
+    class InputSerializer(serializers.Serializer):
+        mobile = serializers.CharField(required=False, allow_null=True, max_length=20)
+        email = serializers.EmailField(required=False, allow_null=True, max_length=254)
+        externalId = serializers.CharField(required=False, allow_null=True, max_length=100)
+        firstName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        lastName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        source = serializers.ChoiceField(choices=SOURCES, default="INSTORE")
+
+        def validate_mobile(self, value):
+            if value is None:
+                return None
+            mobile = mobile_normalize(value)
+            if mobile is None:
+                raise serializers.ValidationError("Must be 8 to 15 digits, optionally after a leading +.")
+            return mobile
+
+        def validate_email(self, value):
+            return None if value is None else email_normalize(value)
+
+    @extend_schema(
+        operation_id="customer_create",
+        tags=["Customers"],
+        request=InputSerializer,
+        responses={
+            201: CustomerEnvelope,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+        },
+        examples=[
+            OpenApiExample("Request", value=CUSTOMER_CREATE_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Created", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+            OpenApiExample(
+                "Identifier taken",
+                value={
+                    "errors": [
+                        {
+                            "code": 409,
+                            "message": "mobile 18767431754 is already used by another customer of this org.",
+                        }
+                    ]
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+        description=(
+            "Creates a customer so a client can set up its own data (Capillary's customer API is not "
+            "part of this service). At least one identifier (`mobile`, `email`, `externalId`) is "
+            "required; each is unique in the org. `mobile`: 8 to 15 digits with the country code, an "
+            "optional leading `+` (stored without it); `email` is stored lower-case; `externalId` at "
+            "most 100 characters; `source` one of Capillary's sources (default INSTORE). An identifier "
+            "already used by another customer of the org answers 409 naming it; nothing is written."
+        ),
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        customer = customer_create(
+            org=request_org(request),
+            mobile=data.get("mobile"),
+            email=data.get("email"),
+            external_id=data.get("externalId"),
+            first_name=data["firstName"],
+            last_name=data["lastName"],
+            source=data["source"],
+            actor=Actor.for_api_client(request.user),
+        )
+        return Response({"data": customer_data(customer), "errors": []}, status=status.HTTP_201_CREATED)
+
+
+class CustomerGetApi(APIView):
+    """`GET /api_gateway/v1/promotions/customers?identifierName=&identifierValue=`."""
+
+    class QuerySerializer(serializers.Serializer):
+        identifierName = serializers.ChoiceField(choices=IDENTIFIER_NAMES)
+        identifierValue = serializers.CharField(max_length=254)
+
+    @extend_schema(
+        operation_id="customer_get",
+        tags=["Customers"],
+        parameters=[QuerySerializer],
+        responses={200: CustomerEnvelope, **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND)},
+        examples=[OpenApiExample("Found", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "One customer of the caller's org by `mobile` (with or without `+`), `email` (any case), "
+            "`externalId` or `id` (the customerId). 404 `Customer not found` when none matches, or "
+            "when it is another org's."
+        ),
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = customer_get_by_identifier(
+            org=request_org(request),
+            identifier_name=query.validated_data["identifierName"],
+            identifier_value=query.validated_data["identifierValue"],
+        )
+        if customer is None:
+            raise Http404("Customer not found")
+        return Response({"data": customer_data(customer), "errors": []})
+
+
+class CustomersApi(CustomerGetApi, CustomerCreateApi):
+    """`/customers`: Django routes one view per path, so the lookup (GET) and the create (POST) meet here."""
+
+
+# --- POST /v2/promotion/issue --------------------------------------------------------------------
+
+LOYALTY_SIDE_EFFECT_TYPE = "Points promotion"
+
+
+def parse_loyalty_issue_query(params) -> tuple[str, str, str]:
+    """`identifierName`, `identifierValue` and `source`, checked in the order Capillary documents them.
+
+    Errors: 11013 any of the three missing or blank; 1212 `type` given and not CUSTOMER; 400 an
+    `identifierName` or `source` outside the documented values. `accountId` is accepted and unused.
+    """
+    name, value, source = (
+        params.get(key, "").strip() for key in ("identifierName", "identifierValue", "source")
+    )
+    if not (name and value and source):
+        raise PromotionError(ErrorCode.MANDATORY_PARAMETERS_MISSING)
+    entity_type = params.get("type", "").strip()
+    if entity_type and entity_type != "CUSTOMER":
+        raise PromotionError(ErrorCode.INVALID_ENTITY_TYPE)
+    if name not in IDENTIFIER_NAMES:
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST, f"identifierName must be one of: {', '.join(IDENTIFIER_NAMES)}."
+        )
+    if source not in SOURCES:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"source must be one of: {', '.join(SOURCES)}.")
+    return name, value, source
+
+
+class LoyaltyPromotionIssueApi(APIView):
+    """`POST /v2/promotion/issue?identifierName=&identifierValue=&source=&type=&accountId=`."""
+
+    InputSerializer = inline_serializer(
+        "LoyaltyIssueRequest",
+        {"programId": serializers.IntegerField(), "promotionId": serializers.IntegerField()},
+    )
+    OutputSerializer = inline_serializer(
+        "LoyaltyIssueResponse",
+        {
+            "warnings": V2MessageSerializer(many=True),
+            "errors": V2MessageSerializer(many=True),
+            "sideEffects": inline_serializer(
+                "LoyaltyIssueSideEffect",
+                {
+                    "programId": serializers.IntegerField(),
+                    "issualId": serializers.IntegerField(),
+                    "earnedId": serializers.IntegerField(allow_null=True),
+                    "promotionId": serializers.IntegerField(),
+                    "type": serializers.CharField(),
+                },
+                many=True,
+            ),
+        },
+    )
+
+    @extend_schema(
+        operation_id="loyalty_promotion_issue",
+        tags=["Loyalty promotions (v2)"],
+        parameters=[
+            OpenApiParameter("identifierName", str, required=True, enum=IDENTIFIER_NAMES),
+            OpenApiParameter("identifierValue", str, required=True),
+            OpenApiParameter("source", str, required=True, enum=SOURCES),
+            OpenApiParameter("type", str, enum=["CUSTOMER"]),
+            OpenApiParameter("accountId", str, description="Accepted for compatibility; not used."),
+        ],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                response=OutputSerializer,
+                description="Issued (or enrolled); or not issued, with warning 8890 and no sideEffects.",
+                examples=[
+                    OpenApiExample("Response 200", value=LOYALTY_ISSUE_RESPONSE_EXAMPLE, response_only=True),
+                    OpenApiExample(
+                        "Not issued: config issues or limit",
+                        value=LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE,
+                        response_only=True,
+                    ),
+                ],
+            ),
+            **error_responses(
+                ErrorCode.MANDATORY_PARAMETERS_MISSING,
+                ErrorCode.INVALID_ENTITY_TYPE,
+                ErrorCode.INVALID_PROGRAM_ID,
+                ErrorCode.INVALID_LOYALTY_PROMOTION_ID,
+                ErrorCode.CUSTOMER_NOT_FOUND,
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                v2=True,
+                examples={
+                    ErrorCode.MANDATORY_PARAMETERS_MISSING: LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
+                    ErrorCode.INVALID_PROGRAM_ID: LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE,
+                    ErrorCode.INVALID_LOYALTY_PROMOTION_ID: LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE,
+                    ErrorCode.CUSTOMER_NOT_FOUND: LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE,
+                },
+            ),
+        },
+        examples=[OpenApiExample("Request Body", value=LOYALTY_ISSUE_REQUEST_EXAMPLE, request_only=True)],
+        description=(
+            "Issues a loyalty promotion to one customer (Capillary's older v2 API). LOYALTY promotions "
+            "(direct issue): each call enrols the customer if needed (`issualId`, one per customer and "
+            "promotion) and issues once more (`earnedId`); it is **not idempotent**, as in Capillary: "
+            "every call issues again until `maxIssuancePerCustomer` (-1 unlimited) is reached, then "
+            "answers 200 with warning 8890 and no sideEffects. LOYALTY_EARNING promotions (enrol and "
+            "issue): enrols only (the earn follows the promotion's criteria later): `earnedId` is null "
+            "and enrolling again returns the same `issualId`. Checked in order: 11013 identifierName, "
+            "identifierValue or source missing; 1212 `type` other than CUSTOMER; 400 identifierName or "
+            "source outside the documented values; 1101 programId missing, not an integer or not the "
+            "org's; 8874 promotionId missing, not an integer or not in that program; 8015 no customer "
+            "with that identifier in the org; 8890 (warning) the promotion is inactive, not started or "
+            "ended, or the customer's limit is exhausted. Nothing is written on any error or warning."
+        ),
+    )
+    def post(self, request):
+        identifier_name, identifier_value, source = parse_loyalty_issue_query(request.query_params)
+        body = request.data
+        if not isinstance(body, dict):
+            raise PromotionError(ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
+        org = request_org(request)
+        program = loyalty_program_get(org=org, program_id=parse_long_id(body.get("programId")))
+        loyalty_promotion = loyalty_promotion_get(
+            program=program, promotion_id=parse_long_id(body.get("promotionId"))
+        )
+        customer = customer_get_by_identifier(
+            org=org, identifier_name=identifier_name, identifier_value=identifier_value
+        )
+        if customer is None:
+            raise PromotionError(ErrorCode.CUSTOMER_NOT_FOUND)
+        outcome = loyalty_promotion_issue(
+            customer=customer,
+            program=program,
+            loyalty_promotion=loyalty_promotion,
+            source=source,
+            actor=Actor.for_api_client(request.user),
+        )
+        side_effect = {
+            "programId": program.pk,
+            "issualId": outcome.issual.pk,
+            "earnedId": outcome.earned.pk if outcome.earned else None,
+            "promotionId": loyalty_promotion.pk,
+            "type": LOYALTY_SIDE_EFFECT_TYPE,
+        }
+        return Response({"warnings": [], "errors": [], "sideEffects": [side_effect]})

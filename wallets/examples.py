@@ -150,3 +150,76 @@ REVOKE_EARN_RESPONSE_EXAMPLE = {
         }
     ],
 }
+
+# --- Customers (our API: Capillary's customer API is not among the seeds) -----------------------------
+CUSTOMER_CREATE_REQUEST_EXAMPLE = {
+    "mobile": "+18767431754",
+    "email": "asha.rao@example.com",
+    "externalId": "LOY-000123",
+    "firstName": "Asha",
+    "lastName": "Rao",
+    "source": "INSTORE",
+}
+CUSTOMER_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 564332013,
+        "mobile": "18767431754",
+        "email": "asha.rao@example.com",
+        "externalId": "LOY-000123",
+        "firstName": "Asha",
+        "lastName": "Rao",
+        "source": "INSTORE",
+        "createdOn": 1747126842954,
+        "createdOnISO": "2025-05-13T09:00:42Z",
+    },
+    "errors": [],
+}
+
+# --- POST /v2/promotion/issue (seed 004), the documented bodies as they are ---------------------------
+LOYALTY_ISSUE_REQUEST_EXAMPLE = {"programId": 469, "promotionId": 65777}
+LOYALTY_ISSUE_RESPONSE_EXAMPLE = {
+    "warnings": [],
+    "errors": [],
+    "sideEffects": [
+        {
+            "programId": 2750,
+            "issualId": 809,
+            "earnedId": 764,
+            "promotionId": 201436,
+            "type": "Points promotion",
+        }
+    ],
+}
+LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE = {
+    "warnings": [
+        {
+            "status": False,
+            "code": 8890,
+            "message": "promotion not issued due to config issues or customer exhausted limits",
+        }
+    ],
+    "errors": [],
+    "sideEffects": [],
+}
+LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "invalid programId passed", "code": 1101}],
+}
+LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "promotion id passed is invalid", "code": 8874}],
+}
+LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE = {
+    "warnings": [],
+    "errors": [
+        {
+            "message": "identifierName, identifierValue, source can not be empty",
+            "code": 11013,
+            "status": False,
+        }
+    ],
+}
+LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "code": 8015, "message": "Customer not found for the given identifiers"}],
+}

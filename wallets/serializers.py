@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
-from wallets.models import EarnedPromotion
+from wallets.models import Customer, EarnedPromotion
 
 
 def earned_promotion_data(instance: EarnedPromotion) -> dict:
@@ -51,3 +51,32 @@ class EventTimeInputSerializer(serializers.Serializer):
             raise serializers.ValidationError("One of eventTime or eventTimeISO is required.")
         attrs["event_time"] = attrs.get("eventTimeISO") or attrs["eventTime"]
         return attrs
+
+
+def customer_data(customer: Customer) -> dict:
+    """A customer as the customer APIs return it (`data`)."""
+    return {
+        "customerId": customer.pk,
+        "mobile": customer.mobile,
+        "email": customer.email,
+        "externalId": customer.external_id,
+        "firstName": customer.first_name,
+        "lastName": customer.last_name,
+        "source": customer.source,
+        "createdOn": to_epoch_ms(customer.created_at),
+        "createdOnISO": to_iso(customer.created_at),
+    }
+
+
+class CustomerSerializer(serializers.Serializer):
+    """For the schema: the shape of `customer_data`."""
+
+    customerId = serializers.IntegerField()
+    mobile = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True)
+    externalId = serializers.CharField(allow_null=True)
+    firstName = serializers.CharField()
+    lastName = serializers.CharField()
+    source = serializers.CharField()
+    createdOn = serializers.IntegerField()
+    createdOnISO = serializers.CharField()

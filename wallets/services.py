@@ -1,18 +1,19 @@
-"""Writes to customers' wallets: issuing (issueBulk) and earning (earn, earn/bulk) cart promotions."""
+"""Writes to customers and their wallets: issuing (issueBulk) and earning (earn, earn/bulk) cart
+promotions, creating customers, and issuing loyalty promotions (v2 issue)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from promotions.models import Organization, Promotion, PromotionType
+from promotions.models import LoyaltyProgram, LoyaltyPromotion, Organization, Promotion, PromotionType
 from promotions.services import Actor, audit_event_record
 from promotions_site.errors import ErrorCode, PromotionError
-from wallets.models import Customer, EarnedPromotion
+from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.validity import earned_valid_till, issued_valid_till
 
 ISSUABLE_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING}
@@ -438,3 +439,179 @@ def _revoke_refusal(
 def _id_list(ids: list[str], shown: int = 10) -> str:
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return ", ".join(ids[:shown]) + more
+
+
+# --- Customers -----------------------------------------------------------------------------------
+
+# The identifier each unique constraint guards: its API name and its model field.
+_CUSTOMER_IDENTIFIER_CONSTRAINTS = {
+    "customer_mobile_unique_per_org": ("mobile", "mobile"),
+    "customer_email_unique_per_org": ("email", "email"),
+    "customer_external_id_unique_per_org": ("externalId", "external_id"),
+}
+
+
+def customer_create(
+    *,
+    org: Organization,
+    mobile: str | None = None,
+    email: str | None = None,
+    external_id: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    source: str = "INSTORE",
+    actor: Actor,
+) -> Customer:
+    """Create a customer of `org`, findable by at least one identifier.
+
+    Identifiers come validated and in their stored spelling (`wallets.identifiers`: mobile digits
+    without `+`, email lower-case). Errors: 400 no identifier at all; 409 (CONFLICT) an identifier
+    is already another customer's in this org, the message naming it. Uniqueness is the database's
+    (`customer_*_unique_per_org`): the insert runs and its IntegrityError is the answer, so two
+    concurrent creates with one identifier give exactly one customer. The audit event names the
+    identifiers given, not their values.
+    """
+    if not (mobile or email or external_id):
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST, "At least one of mobile, email or externalId is required."
+        )
+    customer = Customer(
+        org=org,
+        mobile=mobile or None,
+        email=email or None,
+        external_id=external_id or None,
+        first_name=first_name,
+        last_name=last_name,
+        source=source,
+    )
+    try:
+        with transaction.atomic():
+            customer.save(force_insert=True)
+            audit_event_record(
+                org=org,
+                actor=actor,
+                action="customer.create",
+                object_type="Customer",
+                object_id=customer.pk,
+                data={
+                    "identifiers": [
+                        name
+                        for name, value in (("mobile", mobile), ("email", email), ("externalId", external_id))
+                        if value
+                    ],
+                    "source": source,
+                },
+            )
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint not in _CUSTOMER_IDENTIFIER_CONSTRAINTS:
+            raise
+        name, field_name = _CUSTOMER_IDENTIFIER_CONSTRAINTS[constraint]
+        raise PromotionError(
+            ErrorCode.CONFLICT,
+            f"{name} {getattr(customer, field_name)} is already used by another customer of this org.",
+        ) from exc
+    return customer
+
+
+# --- Loyalty promotions (v2 issue) ---------------------------------------------------------------
+
+
+@dataclass
+class LoyaltyIssueOutcome:
+    """The customer's issual (enrolment) and, for a direct issue, the earn it created."""
+
+    issual: Issual
+    earned: LoyaltyEarnedPromotion | None
+    enrolled: bool
+
+
+def _issual_get_or_create(
+    *, customer: Customer, program: LoyaltyProgram, loyalty_promotion: LoyaltyPromotion, source: str
+) -> tuple[Issual, bool]:
+    """The customer's one issual for the promotion, and whether this call created it.
+
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING` on `issual_unique_per_customer`: never a
+    "does it exist?" read first, so a concurrent writer can only lose the insert, not duplicate it.
+    """
+    meta = Issual._meta
+    columns = [
+        meta.get_field(name).column
+        for name in ("org", "customer", "program", "loyalty_promotion", "source", "created_at")
+    ]
+    conflict = [meta.get_field(name).column for name in ("customer", "loyalty_promotion")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({', '.join(columns)}) VALUES (%s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {meta.pk.column}",
+            [customer.org_id, customer.pk, program.pk, loyalty_promotion.pk, source, timezone.now()],
+        )
+        created = cursor.fetchone() is not None
+    return Issual.objects.get(customer=customer, loyalty_promotion=loyalty_promotion), created
+
+
+def loyalty_promotion_issue(
+    *,
+    customer: Customer,
+    program: LoyaltyProgram,
+    loyalty_promotion: LoyaltyPromotion,
+    source: str,
+    actor: Actor,
+) -> LoyaltyIssueOutcome:
+    """Issue a loyalty promotion to a customer (`POST /v2/promotion/issue`).
+
+    LOYALTY (direct issue): enrols the customer (one `Issual` per customer and promotion, created on
+    the first issue, reused after) and creates one `LoyaltyEarnedPromotion` per call: not idempotent,
+    as in Capillary, every call issues again until `max_issuance_per_customer` (-1 unlimited) earns
+    exist. LOYALTY_EARNING (enrol and issue): enrols only; the earn comes later from the promotion's
+    own criteria, so `earned` is None, the limit is not consulted and enrolling again returns the
+    same issual.
+
+    Errors (nothing written): 1101 the program is not the customer's org's; 8874 the promotion is
+    not in that program; 8890 (answered as a warning) the promotion is inactive, not started or
+    ended, or the customer already holds the limit. The customer row is locked before counting, so
+    the limit holds under any concurrency.
+    """
+    org_id = customer.org_id
+    if program.org_id != org_id:
+        raise PromotionError(ErrorCode.INVALID_PROGRAM_ID)
+    if loyalty_promotion.org_id != org_id or loyalty_promotion.program_id != program.pk:
+        raise PromotionError(ErrorCode.INVALID_LOYALTY_PROMOTION_ID)
+    now = timezone.now()
+    if not (loyalty_promotion.active and loyalty_promotion.start_date <= now < loyalty_promotion.end_date):
+        raise PromotionError(ErrorCode.PROMOTION_NOT_ISSUED)
+    direct_issue = loyalty_promotion.type == LoyaltyPromotion.Type.LOYALTY
+
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+        limit = loyalty_promotion.max_issuance_per_customer
+        if direct_issue and limit != -1:
+            held = LoyaltyEarnedPromotion.objects.filter(
+                customer=customer, loyalty_promotion=loyalty_promotion
+            ).count()
+            if held >= limit:
+                raise PromotionError(ErrorCode.PROMOTION_NOT_ISSUED)
+        issual, enrolled = _issual_get_or_create(
+            customer=customer, program=program, loyalty_promotion=loyalty_promotion, source=source
+        )
+        earned = None
+        if direct_issue:
+            earned = LoyaltyEarnedPromotion.objects.create(
+                org_id=org_id, issual=issual, customer=customer, loyalty_promotion=loyalty_promotion
+            )
+        audit_event_record(
+            org=org_id,
+            actor=actor,
+            action="loyalty_promotion.issue" if direct_issue else "loyalty_promotion.enrol",
+            object_type="LoyaltyPromotion",
+            object_id=loyalty_promotion.pk,
+            data={
+                "customerId": customer.pk,
+                "programId": program.pk,
+                "issualId": issual.pk,
+                "earnedId": earned.pk if earned else None,
+                "enrolled": enrolled,
+                "source": source,
+            },
+        )
+    return LoyaltyIssueOutcome(issual=issual, earned=earned, enrolled=enrolled)
