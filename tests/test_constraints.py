@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promotions.models import ApiClient, Promotion, new_object_id
+from promotions.models import ApiClient, Promotion, new_object_id, new_object_ids
 from tests import factories
 from wallets.models import EarnedPromotion
 
@@ -27,6 +27,17 @@ def test_object_ids_are_24_hex_and_unique():
     ids = {new_object_id() for _ in range(10_000)}
     assert len(ids) == 10_000
     assert all(re.fullmatch(r"[0-9a-f]{24}", value) for value in ids)
+
+
+def test_object_ids_made_in_bulk_are_shaped_alike_and_unique():
+    # given: the time part of a single id, taken just before
+    prefix = new_object_id()[:8]
+    # when
+    ids = new_object_ids(10_000)
+    # then
+    assert len(ids) == len(set(ids)) == 10_000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", value) for value in ids)
+    assert {value[:8] for value in ids} <= {prefix, f"{int(prefix, 16) + 1:08x}"}
 
 
 def test_promotion_name_unique_per_org(org, other_org):

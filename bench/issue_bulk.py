@@ -1,0 +1,282 @@
+"""issueBulk of 10,000 customers in one HTTP request, against COPY of the same rows into the same table.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/issue_bulk.py
+
+DATABASE_URL names the PostgreSQL server (its database is only used to create and drop the bench
+database). The bench runs in its own database, BENCH_DATABASE_NAME (default `promotions_bench`),
+which it creates and migrates at the start and drops at the end. It only ever drops a database it
+created itself (marked with a comment), never another of that name.
+
+Each run issues one fresh CUSTOMER promotion to BENCH_CUSTOMERS (default 10,000) customers through
+the whole request path: Basic auth, JSON parsing, the service (locks, limits, insert, audit event)
+and rendering, via Django's test client. The reference writes the same rows, same columns and same
+shape of values, with psycopg 3 `COPY ... FROM STDIN` into the same table (for another fresh
+promotion), timed the same way (the rows are built before the clock starts, so the reference is the
+bare database write plus commit). Runs alternate so both see the same table size; the medians are
+compared. Target: issueBulk at least 0.5 of the COPY rate. Exits 1 when the target is missed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET_RATIO = 0.5
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "10000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+PROTECTED_DATABASES = {"postgres", "template0", "template1"}
+MARKER = "scratch database of bench/issue_bulk.py"
+
+COPY_COLUMNS = (
+    "id",
+    "org_id",
+    "customer_id",
+    "promotion_id",
+    "kind",
+    "earned_from_type",
+    "earned_from_id",
+    "seq",
+    "event_time",
+    "event_details",
+    "valid_till",
+    "status",
+    "redemption_count",
+    "transaction_count",
+    "discount_total",
+    "created_at",
+    "status_changed_at",
+)
+
+
+def fail(message: str) -> None:
+    print(f"bench/issue_bulk.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def bench_database_url() -> tuple[str, str, str]:
+    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        fail(f"this benchmark needs PostgreSQL (COPY, row locks); DATABASE_URL is {parts.scheme}://...")
+    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench")
+    server_db = parts.path.lstrip("/")
+    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
+        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
+    return url, urlunsplit(parts._replace(path="/" + name)), name
+
+
+def recreate_database(server_url: str, name: str, *, create: bool) -> None:
+    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
+    import psycopg
+    from psycopg import sql
+
+    ident = sql.Identifier(name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if found is not None:
+            if found[0] != MARKER:
+                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
+
+
+def setup_django(bench_url: str) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+    os.environ["DEBUG"] = "0"  # DEBUG would keep every query in memory
+    os.environ["SECURE_SSL_REDIRECT"] = "0"
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promotions_site.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def make_fixtures():
+    from promotions.models import Organization
+    from promotions.services import api_client_create
+    from wallets.models import Customer
+
+    org = Organization.objects.create(id=100001, name="Bench org", timezone="Asia/Kolkata")
+    client, secret = api_client_create(org=org, username="bench.till")
+    customers = Customer.objects.bulk_create(
+        [Customer(org=org, mobile=f"9{n:09d}") for n in range(CUSTOMERS)], batch_size=5000
+    )
+    auth = "Basic " + base64.b64encode(f"{client.username}:{secret}".encode()).decode()
+    return org, auth, [c.pk for c in customers]
+
+
+def new_promotion(org, label: str):
+    from django.utils import timezone
+
+    from promotions.models import Promotion, PromotionType
+
+    now = timezone.now()
+    return Promotion.objects.create(
+        org=org,
+        name=label,
+        type=PromotionType.CUSTOMER,
+        start_date=now - dt.timedelta(days=1),
+        end_date=now + dt.timedelta(days=30),
+        max_issuance_per_customer=-1,
+        condition={
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
+        },
+        action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}},
+    )
+
+
+def issue_once(http, auth: str, promotion, body: bytes, context_id: str) -> float:
+    """Seconds for one issueBulk request; checks it answered every customer."""
+    path = f"/api_gateway/v1/promotions/{promotion.pk}/issueBulk?contextId={context_id}"
+    started = time.perf_counter()
+    response = http.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=auth)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        fail(f"issueBulk answered {response.status_code}: {response.content[:300]!r}")
+    answered = len(json.loads(response.content)["data"])
+    if answered != CUSTOMERS:
+        fail(f"issueBulk answered {answered} customers, expected {CUSTOMERS}")
+    return elapsed
+
+
+def copy_once(bench_url: str, org, promotion, customer_ids: list[int]) -> float:
+    """Seconds to COPY the rows issueBulk would write (fresh promotion) and commit."""
+    import psycopg
+    from django.utils import timezone
+
+    from promotions.models import new_object_id
+
+    now = timezone.now()
+    rows = [
+        (
+            new_object_id(),
+            org.pk,
+            customer_id,
+            promotion.pk,
+            "ISSUED",
+            "BULK_ISSUE",
+            "copy",
+            1,
+            now,
+            "{}",
+            promotion.end_date,
+            "ACTIVE",
+            0,
+            0,
+            0,
+            now,
+            None,
+        )
+        for customer_id in customer_ids
+    ]
+    statement = f"COPY wallets_earnedpromotion ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    with psycopg.connect(bench_url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        written = conn.execute(
+            "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
+        ).fetchone()[0]
+    if written != len(customer_ids):
+        fail(f"COPY wrote {written} rows, expected {len(customer_ids)}")
+    return elapsed
+
+
+def memory_of_one_request(http, auth: str, org, body: bytes) -> tuple[float, float]:
+    """(peak of the Python allocations one request makes, in MiB; the process's max RSS, in MiB).
+
+    tracemalloc slows Python down, so it runs on a request of its own, after the timed ones. The
+    max RSS is the whole process's high-water mark (Django, the fixtures, every run), for scale.
+    """
+    promotion = new_promotion(org, "memory")
+    tracemalloc.start()
+    issue_once(http, auth, promotion, body, "memory")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    max_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return peak / 2**20, max_rss_kib / 1024
+
+
+def main() -> int:
+    server_url, bench_url, name = bench_database_url()
+    recreate_database(server_url, name, create=True)
+    try:
+        setup_django(bench_url)
+        from django.db import connection
+        from django.test import Client
+
+        org, auth, customer_ids = make_fixtures()
+        http = Client()
+        body = json.dumps(customer_ids).encode()
+        # Warm-up: the first check of a secret runs the slow password hash, later ones hit the cache
+        # (as in production, once per client per process); it also warms the code paths.
+        issue_once(http, auth, new_promotion(org, "warm-up"), body, "warm-up")
+        copy_once(bench_url, org, new_promotion(org, "warm-up copy"), customer_ids)
+
+        issue_times, copy_times = [], []
+        for run in range(RUNS):
+            issue_times.append(issue_once(http, auth, new_promotion(org, f"issue {run}"), body, f"run-{run}"))
+            copy_times.append(copy_once(bench_url, org, new_promotion(org, f"copy {run}"), customer_ids))
+        replay_promotion = new_promotion(org, "replay")
+        issue_once(http, auth, replay_promotion, body, "replay")
+        replay_time = min(issue_once(http, auth, replay_promotion, body, "replay") for _ in range(3))
+        peak_mib, max_rss_mib = memory_of_one_request(http, auth, org, body)
+        connection.close()
+    finally:
+        recreate_database(server_url, name, create=False)
+
+    issue_rate = CUSTOMERS / statistics.median(issue_times)
+    copy_rate = CUSTOMERS / statistics.median(copy_times)
+    ratio = issue_rate / copy_rate
+    print(
+        f"issueBulk of {CUSTOMERS:,} customers in one request, {RUNS} runs (PostgreSQL, {os.cpu_count()} cores)"
+    )
+    print(
+        f"  issueBulk: {issue_rate:>9,.0f} customers/s  (median {statistics.median(issue_times) * 1000:.0f} ms,"
+        f" best {min(issue_times) * 1000:.0f} ms)"
+    )
+    print(
+        f"  COPY:      {copy_rate:>9,.0f} rows/s       (median {statistics.median(copy_times) * 1000:.0f} ms,"
+        f" best {min(copy_times) * 1000:.0f} ms)"
+    )
+    print(
+        f"  replay (same contextId, creates nothing): {CUSTOMERS / replay_time:,.0f} customers/s (best of 3)"
+    )
+    print(
+        f"  memory: {peak_mib:.1f} MiB allocated at the peak of one request (tracemalloc);"
+        f" process max RSS {max_rss_mib:.0f} MiB"
+    )
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    print(f"  ratio issueBulk/COPY: {ratio:.2f}  {verdict} (target >= {TARGET_RATIO})")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
