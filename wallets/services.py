@@ -582,6 +582,18 @@ _CUSTOMER_IDENTIFIER_CONSTRAINTS = {
 }
 
 
+def _customer_constraint(error: IntegrityError) -> str | None:
+    """The violated constraint: PostgreSQL names it; SQLite names the columns (`wallets_customer.mobile`)."""
+    name = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    if name:
+        return name
+    text = str(error)
+    for constraint, (_, field_name) in _CUSTOMER_IDENTIFIER_CONSTRAINTS.items():
+        if text.endswith(f"wallets_customer.{field_name}"):
+            return constraint
+    return None
+
+
 def customer_create(
     *,
     org: Organization,
@@ -634,7 +646,7 @@ def customer_create(
                 },
             )
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        constraint = _customer_constraint(exc)
         if constraint not in _CUSTOMER_IDENTIFIER_CONSTRAINTS:
             raise
         name, field_name = _CUSTOMER_IDENTIFIER_CONSTRAINTS[constraint]
