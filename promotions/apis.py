@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -169,6 +175,14 @@ class PromotionCollectionApi(APIView):
             actor=Actor.for_api_client(request.user),
         )
         return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="promotion_list_without_slash"),
+    post=extend_schema(operation_id="promotion_create_without_slash"),
+)
+class PromotionCollectionWithoutSlashApi(PromotionCollectionApi):
+    """`/api_gateway/v1/promotions` as Capillary documents create: the same API without the trailing slash."""
 
 
 class PromotionDetailApi(APIView):

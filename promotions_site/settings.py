@@ -166,7 +166,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One component per choice set that several serializers share (else drf-spectacular guesses names).
+    "ENUM_NAME_OVERRIDES": {
+        "PromotionTypeEnum": ["POS", "CODE", "CUSTOMER", "EARNING", "REWARD"],
+        "RestrictionKpiEnum": ["REDEMPTION", "TRANSACTION", "DISCOUNT"],
+        "EarnedFromTypeEnum": ["BULK_ISSUE", "ACTIVITY", "MILESTONE", "REWARD"],
+        "ConditionTypeEnum": "promotions.serializers.CONDITION_TYPES",
+        "ActionTypeEnum": "promotions.serializers.ACTION_TYPES",
+        "ComparisonOperatorEnum": ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"],
+        "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
+    },
 }
 
 # --- Security (production-safe when DEBUG is off) --------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -30,6 +32,7 @@ def to_iso(value: dt.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@extend_schema_field(OpenApiTypes.INT64)
 class EpochMillisField(serializers.Field):
     """A datetime carried as epoch milliseconds (Capillary's `Long` timestamps)."""
 

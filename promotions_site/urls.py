@@ -2,13 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionApi
+from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
     # Capillary documents create as `/api_gateway/v1/promotions` and the list with a trailing slash.
-    path("api_gateway/v1/promotions", PromotionCollectionApi.as_view(), name="promotion-collection-bare"),
+    path(
+        "api_gateway/v1/promotions",
+        PromotionCollectionWithoutSlashApi.as_view(),
+        name="promotion-collection-bare",
+    ),
     path("api_gateway/v1/promotions/", include("wallets.urls")),
     path("api_gateway/v1/promotions/", include("promotions.urls")),
     path("v2/promotion/", include("wallets.urls_v2")),

@@ -30,7 +30,7 @@ class EarnedPromotionSerializer(serializers.Serializer):
     id = serializers.CharField()
     customerId = serializers.IntegerField()
     promotionId = serializers.CharField()
-    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.choices)
+    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
     earnedFromId = serializers.CharField()
     eventTime = serializers.IntegerField()
     eventTimeISO = serializers.CharField()
