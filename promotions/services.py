@@ -7,7 +7,8 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 from typing import Any
 
@@ -272,15 +273,8 @@ class RestrictionSpec:
 
     @classmethod
     def of(cls, row: PromotionRestriction) -> RestrictionSpec:
-        return cls(
-            level=row.level,
-            kpi=row.kpi,
-            limit=row.limit,
-            frequency=row.frequency,
-            window_type=row.window_type,
-            min_time_between_repeat=row.min_time_between_repeat,
-            fixed_window_config=row.fixed_window_config,
-        )
+        """The spec of a stored limit (the field names are the model's)."""
+        return cls(**{spec_field.name: getattr(row, spec_field.name) for spec_field in dataclass_fields(cls)})
 
     def as_data(self) -> dict:
         """As the API echoes it: the limit as a string with six decimals (`"5000.000000"`)."""
@@ -413,17 +407,7 @@ def _active_promotion_slot_take(org: Organization) -> Organization:
 
 def _restrictions_store(promotion: Promotion, restrictions: list[RestrictionSpec]) -> None:
     PromotionRestriction.objects.bulk_create(
-        PromotionRestriction(
-            promotion=promotion,
-            level=spec.level,
-            kpi=spec.kpi,
-            limit=spec.limit,
-            frequency=spec.frequency,
-            window_type=spec.window_type,
-            min_time_between_repeat=spec.min_time_between_repeat,
-            fixed_window_config=spec.fixed_window_config,
-        )
-        for spec in restrictions
+        PromotionRestriction(promotion=promotion, **asdict(spec)) for spec in restrictions
     )
 
 
