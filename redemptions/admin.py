@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from promotions_site.admin_scoping import ReadOnlyAdminMixin, ReadOnlyOrgScopedAdmin
-from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 
 
 class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -40,3 +40,10 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
 @admin.register(RedemptionReversal)
 class RedemptionReversalAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["redemption", "reason", "created_at"]
+
+
+@admin.register(RedemptionCounter)
+class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
+    list_display = ["restriction", "scope", "used", "limit", "updated_at"]
+    list_select_related = ["restriction"]
+    search_fields = ["scope"]

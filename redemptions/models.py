@@ -98,3 +98,37 @@ class RedemptionReversal(models.Model):
 
     def __str__(self) -> str:
         return f"reversal of {self.redemption_id}"
+
+
+class RedemptionCounter(models.Model):
+    """How much of one limit is used, for one scope: the unit a redemption takes under concurrency.
+
+    One row per (restriction, scope): the Promotion level has one scope (""), the Customer level one
+    per customer id, the Earn level one per earned-promotion id. A redemption takes its units with
+    one conditional UPDATE (`used + delta <= limit`); zero rows updated means the limit is reached.
+    A reversal gives the units back. The database refuses `used > limit` whatever the code does.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemption_counters")
+    restriction = models.ForeignKey(
+        "promotions.PromotionRestriction", on_delete=models.CASCADE, related_name="counters"
+    )
+    scope = models.CharField(max_length=64, blank=True, default="")
+    used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    limit = models.DecimalField(max_digits=18, decimal_places=6)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["restriction", "scope"]
+        constraints = [
+            models.UniqueConstraint(fields=["restriction", "scope"], name="redemption_counter_scope"),
+            models.CheckConstraint(
+                condition=Q(used__gte=0) & Q(used__lte=models.F("limit")),
+                name="redemption_counter_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.restriction_id}/{self.scope or '-'}: {self.used} of {self.limit}"

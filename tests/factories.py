@@ -21,7 +21,7 @@ from promotions.models import (
     User,
 )
 from promotions.services import api_client_create
-from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 _org_ids = itertools.count(200001)
@@ -152,6 +152,15 @@ class RedemptionReversalFactory(factory.django.DjangoModelFactory):
     org = factory.SelfAttribute("redemption.org")
 
 
+class RedemptionCounterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RedemptionCounter
+
+    restriction = factory.SubFactory(PromotionRestrictionFactory)
+    org = factory.SelfAttribute("restriction.promotion.org")
+    limit = factory.SelfAttribute("restriction.limit")
+
+
 class LoyaltyProgramFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = LoyaltyProgram
@@ -219,6 +228,7 @@ def make_in_org(model, org):
         Redemption: lambda: RedemptionFactory(org=org),
         RedemptionLine: lambda: RedemptionLineFactory(redemption__org=org),
         RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
+        RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

@@ -16,13 +16,13 @@ from promotions.models import (
     Promotion,
     User,
 )  # fmt: skip
-from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from tests import factories
 from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 MODELS = [
     Organization, User, ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer,
-    EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal,
+    EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal, RedemptionCounter,
 ]  # fmt: skip
 
 

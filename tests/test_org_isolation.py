@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from promotions.models import ApiClient, AuditEvent, LoyaltyProgram, LoyaltyPromotion, Promotion
-from redemptions.models import Redemption, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionReversal
 from tests import factories
 from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
-    LoyaltyEarnedPromotion, Redemption, RedemptionReversal,
+    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter,
 ]  # fmt: skip
 
 
