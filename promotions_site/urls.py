@@ -13,6 +13,7 @@ urlpatterns = [
         PromotionCollectionWithoutSlashApi.as_view(),
         name="promotion-collection-bare",
     ),
+    path("api_gateway/v1/promotions/", include("redemptions.urls")),
     path("api_gateway/v1/promotions/", include("wallets.urls")),
     path("api_gateway/v1/promotions/", include("promotions.urls")),
     path("v2/promotion/", include("wallets.urls_v2")),
