@@ -21,9 +21,10 @@ class Redemption(models.Model):
     transaction_date = models.DateTimeField()
     amount = models.DecimalField(max_digits=18, decimal_places=6)
     request_fingerprint = models.CharField(
-        max_length=64, help_text="SHA-256 of the canonical request body: a replay must match it."
+        max_length=64,
+        help_text="SHA-256 of the canonical request body: a replay must match it. A replay's answer is "
+        "rendered again from the recorded rows, so it is the first answer byte for byte.",
     )
-    response = models.JSONField(help_text="The body first answered, returned again to a replay.")
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

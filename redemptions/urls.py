@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401  (routes are added by the redemption APIs)
+from django.urls import path
 
-urlpatterns: list = []
+from redemptions import apis
+
+urlpatterns = [
+    path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-collection"),
+    path("redemptions/reverse", apis.RedemptionReverseApi.as_view(), name="redemption-reverse"),
+]

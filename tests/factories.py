@@ -127,7 +127,6 @@ class RedemptionFactory(factory.django.DjangoModelFactory):
     transaction_date = factory.LazyFunction(timezone.now)
     amount = Decimal("1000")
     request_fingerprint = "0" * 64
-    response = factory.LazyFunction(dict)
 
 
 class RedemptionLineFactory(factory.django.DjangoModelFactory):

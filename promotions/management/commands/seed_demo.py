@@ -200,7 +200,6 @@ class Command(BaseCommand):
                 transaction_date=now - dt.timedelta(days=rng.randint(0, 14), minutes=rng.randint(0, 600)),
                 amount=amount,
                 request_fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-                response={"seeded": True},
             )  # fmt: skip
             RedemptionLine.objects.create(
                 redemption=redemption, level=RedemptionLine.Level.LINE_ITEM, position=0, sku="COFFEE-REG",

@@ -1,0 +1,54 @@
+"""The body of the redeem API's answer, built from what was recorded (so a replay renders the same)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from promotions_site.timefmt import to_epoch_ms, to_iso
+
+
+def decimal_text(value: Decimal) -> str:
+    """Capillary's decimal strings: six decimals (`"500.000000"`)."""
+    return f"{Decimal(value):.6f}"
+
+
+def redemption_data(*, org_id: int, redemption, lines) -> dict:
+    """`data` of `POST /redemptions`, in the documented field order: the request echoed with `orgId`,
+    the resolved `customerId` and `transactionDateISO`; the amount as a number (`1000.0`), discounts
+    and quantities as six-decimal strings. `lineItems[].earnedPromotionId` is the instance redeemed
+    (chosen by the service when the till did not name one)."""
+    cart = [line for line in lines if line.level == "CART"]
+    items = [line for line in lines if line.level == "LINEITEM"]
+    return {
+        "orgId": org_id,
+        "customerIdentifierValue": redemption.customer_identifier_value or None,
+        "customerIdentifierType": redemption.customer_identifier_type or None,
+        "customerId": redemption.customer_id,
+        "transactionIdentifier": redemption.transaction_identifier,
+        "transactionNumber": redemption.transaction_number,
+        "transactionDate": to_epoch_ms(redemption.transaction_date),
+        "transactionDateISO": to_iso(redemption.transaction_date),
+        "amount": float(redemption.amount),
+        "redemptions": [
+            {
+                "promotionId": line.promotion_id,
+                "redemptionCount": line.redemption_count,
+                "discount": decimal_text(line.discount),
+                "discountAppliedOnQuantity": decimal_text(line.discount_applied_on_quantity),
+                "promotionAppliedOnQuantity": decimal_text(line.promotion_applied_on_quantity),
+            }
+            for line in cart
+        ],
+        "lineItems": [
+            {
+                "sku": line.sku,
+                "promotionId": line.promotion_id,
+                "earnedPromotionId": line.earned_promotion_id,
+                "redemptionCount": line.redemption_count,
+                "discount": decimal_text(line.discount),
+                "discountAppliedOnQuantity": decimal_text(line.discount_applied_on_quantity),
+                "promotionAppliedOnQuantity": decimal_text(line.promotion_applied_on_quantity),
+            }
+            for line in items
+        ],
+    }

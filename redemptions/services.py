@@ -1,0 +1,449 @@
+"""Recording and reversing redemptions.
+
+A redemption is idempotent per (org, transactionIdentifier): the Redemption row is inserted first, so
+a concurrent or later replay meets the unique constraint, waits for the first to commit, and gets the
+recorded answer (or 800 when its body differs). Every limit is taken inside the same transaction with
+one conditional UPDATE per counter, so limits hold under any concurrency:
+
+- the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
+  carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
+- RedemptionCounter rows carry the Customer (scope: customer id) and Promotion (scope: "") limits;
+- Cart limits apply to the one transaction and need no counter.
+
+Locks are taken in one order (the transaction's key, the customer row, earned instances, counters
+sorted by restriction and scope), so concurrent redemptions never deadlock. A reversal gives back
+exactly what the recording took, computed from the recorded lines by the same function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
+from promotions.services import Actor, audit_event_record
+from promotions_site.errors import ErrorCode, PromotionError
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from wallets.models import Customer, EarnedPromotion
+
+# Promotions redeemed through an earned instance in the customer's wallet (PRODUCT.md type matrix).
+WALLET_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
+COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
+Kpi = PromotionRestriction.Kpi
+Level = PromotionRestriction.Level
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One `lineItems[]` (level LINEITEM) or `redemptions[]` (level CART) entry, validated."""
+
+    level: str
+    position: int
+    promotion_id: str
+    redemption_count: int
+    discount: Decimal
+    discount_applied_on_quantity: Decimal
+    promotion_applied_on_quantity: Decimal
+    sku: str = ""
+    earned_promotion_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RedemptionInput:
+    """A validated redeem request, its customer resolved."""
+
+    customer: Customer
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: dt.datetime
+    amount: Decimal
+    lines: list[LineInput]
+    customer_identifier_type: str = ""
+    customer_identifier_value: str = ""
+
+
+@dataclass
+class RecordOutcome:
+    redemption: Redemption
+    lines: list[RedemptionLine]
+    replayed: bool = False
+
+
+@dataclass
+class _Usage:
+    """What one promotion, or one earned instance, takes from its limits in one transaction."""
+
+    redemptions: int = 0
+    discount: Decimal = Decimal(0)
+    transactions: int = 1
+
+    def add(self, line) -> None:
+        self.redemptions += line.redemption_count
+        self.discount += line.discount
+
+    def of(self, kpi: str) -> Decimal:
+        return {
+            Kpi.REDEMPTION: Decimal(self.redemptions),
+            Kpi.TRANSACTION: Decimal(1),
+            Kpi.DISCOUNT: self.discount,
+        }[kpi]
+
+
+@dataclass
+class _Plan:
+    promotions: dict[str, Promotion]
+    by_promotion: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
+    by_instance: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
+
+
+def redemption_record(
+    *, org: Organization, data: RedemptionInput, fingerprint: str, actor: Actor, api_client: ApiClient | None
+) -> RecordOutcome:
+    """Record a redemption (`POST /redemptions`), or return the one already recorded under its key.
+
+    Errors (nothing written): 800 (409) the transactionIdentifier was recorded with another body;
+    400 a promotion not in the org, or `earnedPromotionId` on a POS/CODE promotion; 709 a promotion
+    inactive or not started at transactionDate; 706 ended at transactionDate, or the earned instance
+    expired; 715 an earned instance that is not this customer's instance of the line's promotion, or
+    a wallet promotion (CUSTOMER, EARNING, REWARD) the customer holds no usable instance of; 731 the
+    instance was revoked; 729 (409) the instance is used up; 409 a Cart, Customer or Promotion limit
+    would be exceeded (the message names it).
+    """
+    with transaction.atomic():
+        redemption = Redemption(
+            org=org,
+            customer=data.customer,
+            customer_identifier_type=data.customer_identifier_type,
+            customer_identifier_value=data.customer_identifier_value,
+            transaction_identifier=data.transaction_identifier,
+            transaction_number=data.transaction_number,
+            transaction_date=data.transaction_date,
+            amount=data.amount,
+            request_fingerprint=fingerprint,
+            api_client=api_client,
+        )
+        try:
+            with transaction.atomic():
+                redemption.save(force_insert=True)
+        except IntegrityError as error:
+            existing = Redemption.objects.for_org(org).filter(
+                transaction_identifier=data.transaction_identifier
+            )
+            existing = existing.first()
+            if existing is None:
+                raise
+            if existing.request_fingerprint != fingerprint:
+                raise PromotionError(
+                    ErrorCode.REDEMPTION_ALREADY_PRESENT,
+                    f"Promotion redemption already present: transactionIdentifier "
+                    f"{data.transaction_identifier} was recorded with a different body.",
+                ) from error
+            return RecordOutcome(existing, list(existing.lines.order_by("level", "position")), replayed=True)
+
+        Customer.objects.select_for_update().filter(pk=data.customer.pk).values_list("pk").get()
+        plan = _Plan(promotions=_promotions_check(org, data))
+        earned = _instances_take(data, plan)
+        _limits_check_cart(plan)
+        _counters_take(org, data.customer, plan)
+        lines = RedemptionLine.objects.bulk_create(
+            RedemptionLine(
+                redemption=redemption,
+                level=line.level,
+                position=line.position,
+                sku=line.sku,
+                promotion_id=line.promotion_id,
+                earned_promotion_id=earned[line.position, line.level],
+                redemption_count=line.redemption_count,
+                discount=line.discount,
+                discount_applied_on_quantity=line.discount_applied_on_quantity,
+                promotion_applied_on_quantity=line.promotion_applied_on_quantity,
+            )
+            for line in data.lines
+        )
+        audit_event_record(
+            org=org,
+            actor=actor,
+            action="redemption.record",
+            object_type="Redemption",
+            object_id=redemption.pk,
+            data={
+                "transactionIdentifier": redemption.transaction_identifier,
+                "customerId": data.customer.pk,
+                "promotions": sorted(plan.promotions),
+                "earnedPromotions": sorted(plan.by_instance),
+            },
+        )
+    return RecordOutcome(redemption, lines)
+
+
+def _promotions_check(org: Organization, data: RedemptionInput) -> dict[str, Promotion]:
+    ids = list(dict.fromkeys(line.promotion_id for line in data.lines))
+    promotions = Promotion.objects.for_org(org).prefetch_related("restrictions").in_bulk(ids)
+    missing = [pid for pid in ids if pid not in promotions]
+    if missing:
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST, f"Promotion with ids : {', '.join(missing)} not found for org : {org.pk} ."
+        )
+    when = data.transaction_date
+    for promotion in promotions.values():
+        if promotion.end_date <= when:
+            raise PromotionError(
+                ErrorCode.PROMOTION_EXPIRED, f"Promotion {promotion.pk} had ended at transactionDate."
+            )
+        if not promotion.active or promotion.start_date > when:
+            raise PromotionError(
+                ErrorCode.PROMOTION_NOT_RUNNING,
+                f"Promotion {promotion.pk} is not running (inactive or not started).",
+            )
+    for line in data.lines:
+        if line.earned_promotion_id and promotions[line.promotion_id].type not in WALLET_TYPES:
+            raise PromotionError(
+                ErrorCode.BAD_REQUEST,
+                f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
+                f"({line.promotion_id} is {promotions[line.promotion_id].type}).",
+            )
+    return promotions
+
+
+def _earn_limits(promotion: Promotion) -> dict[str, Decimal]:
+    """The Earn-level limits of an instance; an instance is single-use unless Earn REDEMPTION says otherwise."""
+    limits = {r.kpi: r.limit for r in promotion.restrictions.all() if r.level == Level.EARN}
+    limits.setdefault(Kpi.REDEMPTION, Decimal(1))
+    return limits
+
+
+def _instances_take(data: RedemptionInput, plan: _Plan) -> dict[tuple[int, str], str | None]:
+    """Take each wallet line's earned instance (its own limits included); the instance id per line."""
+    explicit: dict[str, list[LineInput]] = defaultdict(list)
+    automatic: dict[str, list[LineInput]] = defaultdict(list)
+    chosen: dict[tuple[int, str], str | None] = {}
+    for line in data.lines:
+        plan.by_promotion[line.promotion_id].add(line)
+        chosen[line.position, line.level] = None
+        if plan.promotions[line.promotion_id].type in WALLET_TYPES:
+            (
+                explicit[line.earned_promotion_id]
+                if line.earned_promotion_id
+                else automatic[line.promotion_id]
+            ).append(line)
+    for instance_id in sorted(explicit):
+        lines = explicit[instance_id]
+        promotion = plan.promotions[lines[0].promotion_id]
+        if any(line.promotion_id != promotion.pk for line in lines):
+            raise _not_issued(instance_id, data.customer, promotion)
+        usage = _usage_of(lines)
+        if not _instance_take(instance_id, data, promotion, usage):
+            raise _instance_refusal(instance_id, data, promotion)
+        plan.by_instance[instance_id] = usage
+        for line in lines:
+            chosen[line.position, line.level] = instance_id
+    for promotion_id in sorted(automatic):
+        lines, promotion = automatic[promotion_id], plan.promotions[promotion_id]
+        usage = _usage_of(lines)
+        candidates = (
+            EarnedPromotion.objects.filter(
+                customer=data.customer,
+                promotion=promotion,
+                status=EarnedPromotion.Status.ACTIVE,
+                valid_till__gt=data.transaction_date,
+            )
+            .exclude(pk__in=list(plan.by_instance))
+            .order_by("valid_till", "pk")
+            .values_list("pk", flat=True)
+        )
+        # The first instance (soonest to expire) whose limits still allow this use; a concurrent
+        # redemption that took one moves us to the next, because each take is conditional.
+        instance_id = next((pk for pk in candidates if _instance_take(pk, data, promotion, usage)), None)
+        if instance_id is None:
+            raise PromotionError(
+                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+                f"Promotion {promotion.pk} was not issued to customer {data.customer.pk}, or every instance "
+                "of it is used up or expired.",
+            )
+        plan.by_instance[instance_id] = usage
+        for line in lines:
+            chosen[line.position, line.level] = instance_id
+    return chosen
+
+
+def _usage_of(lines) -> _Usage:
+    usage = _Usage()
+    for line in lines:
+        usage.add(line)
+    return usage
+
+
+def _instance_take(instance_id: str, data: RedemptionInput, promotion: Promotion, usage: _Usage) -> bool:
+    """One conditional UPDATE: the instance is this customer's, ACTIVE, valid at transactionDate and has
+    room under its Earn limits; it becomes REDEEMED when this use exhausts one of them."""
+    limits = _earn_limits(promotion)
+    room = Q()
+    exhausted = Q()
+    for kpi, column in (
+        (Kpi.REDEMPTION, "redemption_count"),
+        (Kpi.TRANSACTION, "transaction_count"),
+        (Kpi.DISCOUNT, "discount_total"),
+    ):
+        if kpi in limits:
+            room &= Q(**{f"{column}__lte": limits[kpi] - usage.of(kpi)})
+            exhausted |= Q(**{f"{column}__gte": limits[kpi] - usage.of(kpi)})
+    return bool(
+        EarnedPromotion.objects.filter(
+            room,
+            pk=instance_id,
+            customer=data.customer,
+            promotion=promotion,
+            status=EarnedPromotion.Status.ACTIVE,
+            valid_till__gt=data.transaction_date,
+        ).update(
+            redemption_count=F("redemption_count") + usage.redemptions,
+            transaction_count=F("transaction_count") + 1,
+            discount_total=F("discount_total") + usage.discount,
+            status=Case(When(exhausted, then=Value(EarnedPromotion.Status.REDEEMED)), default=F("status")),
+            status_changed_at=Case(
+                When(exhausted, then=Value(timezone.now())), default=F("status_changed_at")
+            ),
+        )
+    )
+
+
+def _not_issued(instance_id: str, customer: Customer, promotion: Promotion) -> PromotionError:
+    return PromotionError(
+        ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+        f"Earned promotion {instance_id} is not an instance of promotion {promotion.pk} held by customer "
+        f"{customer.pk}.",
+    )
+
+
+def _instance_refusal(instance_id: str, data: RedemptionInput, promotion: Promotion) -> PromotionError:
+    """Why `_instance_take` refused an instance the till named."""
+    instance = EarnedPromotion.objects.filter(
+        pk=instance_id, customer=data.customer, promotion=promotion
+    ).first()
+    if instance is None:
+        return _not_issued(instance_id, data.customer, promotion)
+    if instance.status == EarnedPromotion.Status.REVOKED:
+        return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
+    if instance.status == EarnedPromotion.Status.EXPIRED or instance.valid_till <= data.transaction_date:
+        return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
+    return PromotionError(
+        ErrorCode.EARN_ALREADY_REDEEMED,
+        f"Earned promotion {instance_id} is already redeemed (its Earn limits are used up).",
+        http_status=409,
+    )
+
+
+def _limits_check_cart(plan: _Plan) -> None:
+    for promotion_id, usage in plan.by_promotion.items():
+        for restriction in plan.promotions[promotion_id].restrictions.all():
+            if restriction.level == Level.CART and usage.of(restriction.kpi) > restriction.limit:
+                raise _limit_reached(restriction, promotion_id)
+
+
+def _limit_reached(restriction: PromotionRestriction, promotion_id: str) -> PromotionError:
+    return PromotionError(
+        ErrorCode.CONFLICT,
+        f"{restriction.level} {restriction.kpi} limit of {restriction.limit.normalize():f} reached for "
+        f"promotion {promotion_id}.",
+    )
+
+
+def _counter_deltas(customer_id: int, plan: _Plan) -> list[tuple[PromotionRestriction, str, Decimal]]:
+    """(restriction, scope, amount) for every Customer and Promotion limit, in lock order."""
+    deltas = []
+    for promotion_id, usage in plan.by_promotion.items():
+        for restriction in plan.promotions[promotion_id].restrictions.all():
+            if restriction.level in COUNTED_LEVELS:
+                scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
+                deltas.append((restriction, scope, usage.of(restriction.kpi)))
+    return sorted(deltas, key=lambda item: (item[0].pk, item[1]))
+
+
+def _counters_take(org: Organization, customer: Customer, plan: _Plan) -> None:
+    deltas = _counter_deltas(customer.pk, plan)
+    if not deltas:
+        return
+    RedemptionCounter.objects.bulk_create(
+        [RedemptionCounter(org=org, restriction=r, scope=scope, limit=r.limit) for r, scope, _ in deltas],
+        ignore_conflicts=True,
+    )
+    for restriction, scope, amount in deltas:
+        taken = RedemptionCounter.objects.filter(
+            restriction=restriction, scope=scope, used__lte=F("limit") - amount
+        ).update(used=F("used") + amount)
+        if not taken:
+            raise _limit_reached(restriction, restriction.promotion_id)
+
+
+@dataclass
+class ReverseOutcome:
+    redemption: Redemption
+    reversal: RedemptionReversal
+    replayed: bool = False
+
+
+def redemption_reverse(
+    *, org: Organization, transaction_identifier: str, reason: str, actor: Actor, api_client: ApiClient | None
+) -> ReverseOutcome:
+    """Reverse a whole recorded transaction (a return or a cancelled sale).
+
+    Gives back what the recording took: the Customer and Promotion counters, and each earned
+    instance's counters (a REDEEMED instance is ACTIVE again; it still reads expired past validTill).
+    Reversing twice is a no-op that returns the first reversal. Errors: 404 no such transaction in
+    the org. The redemption row is locked, so two concurrent reversals give back once.
+    """
+    with transaction.atomic():
+        redemption = (
+            Redemption.objects.for_org(org)
+            .select_for_update()
+            .filter(transaction_identifier=transaction_identifier)
+            .first()
+        )
+        if redemption is None:
+            raise PromotionError(ErrorCode.NOT_FOUND, "Redemption not found for this transactionIdentifier.")
+        existing = RedemptionReversal.objects.filter(redemption=redemption).first()
+        if existing is not None:
+            return ReverseOutcome(redemption, existing, replayed=True)
+        Customer.objects.select_for_update().filter(pk=redemption.customer_id).values_list("pk").get()
+        reversal = RedemptionReversal.objects.create(
+            org=org, redemption=redemption, reason=reason, api_client=api_client
+        )
+        lines = list(redemption.lines.all())
+        promotions = Promotion.objects.prefetch_related("restrictions").in_bulk(
+            {line.promotion_id for line in lines}
+        )
+        plan = _Plan(promotions=promotions)
+        for line in lines:
+            plan.by_promotion[line.promotion_id].add(line)
+            if line.earned_promotion_id:
+                plan.by_instance[line.earned_promotion_id].add(line)
+        for restriction, scope, amount in _counter_deltas(redemption.customer_id, plan):
+            RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(
+                used=F("used") - amount
+            )
+        for instance_id in sorted(plan.by_instance):
+            usage = plan.by_instance[instance_id]
+            EarnedPromotion.objects.filter(pk=instance_id).update(
+                redemption_count=F("redemption_count") - usage.redemptions,
+                transaction_count=F("transaction_count") - 1,
+                discount_total=F("discount_total") - usage.discount,
+                status=Case(
+                    When(status=EarnedPromotion.Status.REDEEMED, then=Value(EarnedPromotion.Status.ACTIVE)),
+                    default=F("status"),
+                ),
+            )
+        audit_event_record(
+            org=org,
+            actor=actor,
+            action="redemption.reverse",
+            object_type="Redemption",
+            object_id=redemption.pk,
+            data={"transactionIdentifier": transaction_identifier, "reason": reason},
+        )
+    return ReverseOutcome(redemption, reversal)

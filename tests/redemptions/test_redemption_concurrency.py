@@ -1,0 +1,146 @@
+"""Limits and idempotency of the redeem API under real concurrency (threads, PostgreSQL transactions)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from tests.concurrency import run_concurrently
+from tests.factories import (
+    CustomerFactory,
+    EarnedPromotionFactory,
+    OrganizationFactory,
+    PromotionFactory,
+    PromotionRestrictionFactory,
+)
+from tests.redemptions.support import body, codes, line, redeem
+from wallets.models import EarnedPromotion
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+def test_100_redemptions_racing_for_a_global_limit_of_10_give_exactly_10():
+    # given a POS promotion whose global limit is 10 redemptions, and 100 customers
+    org = OrganizationFactory()
+    promotion = PromotionFactory(org=org, type="POS")
+    PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=10)
+    customers = CustomerFactory.create_batch(100, org=org)
+
+    # when 100 distinct transactions are sent at once (40 connections)
+    def call(api, index):
+        response = redeem(api, body(customers[index], txn=f"T{index}", redemptions=[line(promotion)]))
+        return response.status_code, tuple(codes(response)) if response.status_code != 200 else ()
+
+    results = run_concurrently(100, call, org=org, threads=40)
+
+    # then exactly 10 succeed and 90 are refused with the limit's 409
+    assert Counter(results) == {(200, ()): 10, (409, (409,)): 90}
+    assert Redemption.objects.filter(org=org).count() == 10
+    assert RedemptionCounter.objects.get(restriction__promotion=promotion).used == 10
+
+
+def test_50_concurrent_replays_record_once_and_answer_identically():
+    org = OrganizationFactory()
+    customer = CustomerFactory(org=org)
+    promotion = PromotionFactory(org=org, type="CUSTOMER")
+    instance = EarnedPromotionFactory(org=org, customer=customer, promotion=promotion)
+    data = body(customer, txn="SAME", line_items=[line(promotion, instance)])
+
+    results = run_concurrently(
+        50, lambda api, _: (lambda r: (r.status_code, r.content))(redeem(api, data)), org=org, threads=25
+    )
+
+    assert {status for status, _ in results} == {200}
+    assert len({content for _, content in results}) == 1
+    assert Redemption.objects.filter(org=org).count() == 1
+    assert RedemptionLine.objects.count() == 1
+    instance.refresh_from_db()
+    assert (instance.redemption_count, instance.status) == (1, "REDEEMED")
+
+
+def test_one_single_use_instance_raced_by_20_transactions_is_redeemed_once():
+    org = OrganizationFactory()
+    customer = CustomerFactory(org=org)
+    promotion = PromotionFactory(org=org, type="EARNING")
+    instance = EarnedPromotionFactory(org=org, customer=customer, promotion=promotion, kind="EARNED")
+
+    results = run_concurrently(
+        20,
+        lambda api, i: (
+            redeem(api, body(customer, txn=f"T{i}", line_items=[line(promotion, instance)])).status_code
+        ),
+        org=org,
+    )
+
+    assert Counter(results) == {200: 1, 409: 19}
+    instance.refresh_from_db()
+    assert instance.redemption_count == 1
+
+
+def test_one_instance_raced_by_its_owner_and_another_customer():
+    org = OrganizationFactory()
+    owner, other = CustomerFactory.create_batch(2, org=org)
+    promotion = PromotionFactory(org=org, type="CUSTOMER")
+    instance = EarnedPromotionFactory(org=org, customer=owner, promotion=promotion)
+
+    results = run_concurrently(
+        2,
+        lambda api, i: redeem(
+            api, body([owner, other][i], txn=f"T{i}", line_items=[line(promotion, instance)])
+        ),
+        org=org,
+    )
+
+    assert results[0].status_code == 200
+    assert results[1].status_code == 400 and codes(results[1]) == [715]
+    assert RedemptionLine.objects.get().redemption.customer == owner
+
+
+def test_instances_chosen_concurrently_are_each_used_once():
+    # given a customer holding 5 instances, and 20 transactions naming none
+    org = OrganizationFactory()
+    customer = CustomerFactory(org=org)
+    promotion = PromotionFactory(org=org, type="CUSTOMER", max_issuance_per_customer=-1)
+    instances = EarnedPromotionFactory.create_batch(5, org=org, customer=customer, promotion=promotion)
+
+    results = run_concurrently(
+        20,
+        lambda api, i: redeem(api, body(customer, txn=f"T{i}", redemptions=[line(promotion)])).status_code,
+        org=org,
+    )
+
+    assert Counter(results) == {200: 5, 400: 15}
+    used = RedemptionLine.objects.values_list("earned_promotion_id", flat=True)
+    assert sorted(used) == sorted(i.pk for i in instances)
+    assert set(EarnedPromotion.objects.values_list("status", flat=True)) == {"REDEEMED"}
+
+
+def test_concurrent_reversals_give_back_once():
+    org = OrganizationFactory()
+    customer = CustomerFactory(org=org)
+    promotion = PromotionFactory(org=org, type="POS")
+    PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="DISCOUNT", limit=1000)
+    setup = run_concurrently(
+        1,
+        lambda api, _: redeem(api, body(customer, txn="R", redemptions=[line(promotion, discount=300)])),
+        org=org,
+    )
+    assert setup[0].status_code == 200
+
+    results = run_concurrently(
+        10,
+        lambda api, _: (
+            api.post(
+                "/api_gateway/v1/promotions/redemptions/reverse",
+                {"transactionIdentifier": "R"},
+                format="json",
+            ).status_code
+        ),
+        org=org,
+    )
+
+    assert results == [200] * 10
+    assert RedemptionReversal.objects.count() == 1
+    assert RedemptionCounter.objects.get().used == 0
