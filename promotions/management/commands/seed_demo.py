@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import random
 from decimal import Decimal
 
@@ -30,7 +29,7 @@ from promotions.services import (
     organization_create,
     promotion_create,
 )
-from redemptions.models import Redemption, RedemptionLine
+from redemptions.services import LineInput, RedemptionInput, redemption_record
 from wallets.models import Customer, EarnedPromotion
 
 DEMO_ORG_ID = 100737
@@ -190,25 +189,24 @@ class Command(BaseCommand):
                 )  # fmt: skip
         EarnedPromotion.objects.bulk_create(earned, batch_size=2000)
 
+        # Redemptions go through the redeem service, so limits, counters and instances agree.
         for index, instance in enumerate(earned[:40]):
             discount = Decimal(rng.choice([50, 100, 200]))
-            amount = Decimal(rng.randint(1200, 5000))
-            body = {"customerId": instance.customer_id, "transactionIdentifier": f"DEMO-TXN-{index:04d}"}
-            redemption = Redemption.objects.create(
-                org=org, customer_id=instance.customer_id, transaction_identifier=f"DEMO-TXN-{index:04d}",
-                transaction_number=f"BILL-{index:04d}",
-                transaction_date=now - dt.timedelta(days=rng.randint(0, 14), minutes=rng.randint(0, 600)),
-                amount=amount,
-                request_fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-            )  # fmt: skip
-            RedemptionLine.objects.create(
-                redemption=redemption, level=RedemptionLine.Level.LINE_ITEM, position=0, sku="COFFEE-REG",
-                promotion=instance.promotion, earned_promotion=instance, redemption_count=1, discount=discount,
-                discount_applied_on_quantity=1, promotion_applied_on_quantity=1,
-            )  # fmt: skip
-            EarnedPromotion.objects.filter(pk=instance.pk).update(
-                status=EarnedPromotion.Status.REDEEMED, redemption_count=1, transaction_count=1,
-                discount_total=discount, status_changed_at=now,
+            when = min(now, instance.event_time + dt.timedelta(hours=rng.randint(1, 72)))
+            transaction_identifier = f"DEMO-TXN-{index:04d}"
+            redemption_record(
+                org=org, actor=actor, api_client=None,
+                fingerprint=hashlib.sha256(transaction_identifier.encode()).hexdigest(),
+                data=RedemptionInput(
+                    customer=instance.customer, transaction_identifier=transaction_identifier,
+                    transaction_number=f"BILL-{index:04d}", transaction_date=when,
+                    amount=Decimal(rng.randint(1200, 5000)),
+                    lines=[LineInput(
+                        level="LINEITEM", position=0, sku="COFFEE-REG", promotion_id=instance.promotion_id,
+                        earned_promotion_id=instance.pk, redemption_count=1, discount=discount,
+                        discount_applied_on_quantity=Decimal(1), promotion_applied_on_quantity=Decimal(1),
+                    )],
+                ),
             )  # fmt: skip
 
         program = LoyaltyProgram.objects.create(id=469, org=org, name="Demo Rewards Club")
