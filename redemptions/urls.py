@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401  (routes are added by the redemption APIs)
+from django.urls import path
 
-urlpatterns: list = []
+from redemptions import apis
+
+urlpatterns = [
+    path("redemptions", apis.RedemptionListApi.as_view(), name="redemption-list"),
+]
