@@ -39,7 +39,11 @@ class Redemption(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount_not_negative"),
         ]
-        indexes = [models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer")]
+        indexes = [
+            models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer"),
+            # The redemption list: an org's redemptions by transaction date, in either direction.
+            models.Index(fields=["org", "transaction_date"], name="redemption_org_txn_date"),
+        ]
 
     def __str__(self) -> str:
         return self.transaction_identifier

@@ -3,6 +3,6 @@ from django.urls import path
 from redemptions import apis
 
 urlpatterns = [
-    path("redemptions", apis.RedemptionCreateApi.as_view(), name="redemption-collection"),
+    path("redemptions", apis.RedemptionsApi.as_view(), name="redemption-collection"),
     path("redemptions/reverse", apis.RedemptionReverseApi.as_view(), name="redemption-reverse"),
 ]
