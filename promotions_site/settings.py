@@ -115,6 +115,15 @@ else:
 # --- Background jobs -------------------------------------------------------------------------------
 # Unset: jobs run in-process (the embedded default). Set to redis://... or amqp://... for Celery workers.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# Without a broker every task runs in the caller's process at once (same code, no worker needed).
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+# A chunk is acknowledged when done, so a crashed worker's chunk is delivered again (chunks are idempotent).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "promotions"
+CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
