@@ -124,6 +124,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "promotions"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
+# larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the
+# background, so the progress bar moves; "sync": before the request returns).
+BULK_JOB_INLINE_MAX = int(os.environ.get("BULK_JOB_INLINE_MAX", "1000"))
+BULK_JOBS_IN_PROCESS = os.environ.get("BULK_JOBS_IN_PROCESS", "thread")
 
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 
 @admin.register(Customer)
@@ -35,3 +35,27 @@ class IssualAdmin(ReadOnlyOrgScopedAdmin):
 class LoyaltyEarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["id", "issual_id", "customer_id", "loyalty_promotion", "created_at"]
     search_fields = ["=id", "=customer__id"]
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "promotion",
+        "total",
+        "done",
+        "failed",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    list_select_related = ["promotion", "created_by"]
+
+
+@admin.register(BulkJobItem)
+class BulkJobItemAdmin(ReadOnlyOrgScopedAdmin):
+    org_lookup = "job__org_id"
+    list_display = ["job", "line", "identifier", "customer_id", "status", "code", "message"]
+    list_filter = ["status"]

@@ -1,0 +1,13 @@
+"""Celery tasks of the wallets app: each fetches its input, calls one service, nothing else."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from wallets.services import bulk_job_chunk_run
+
+
+@shared_task(acks_late=True)
+def bulk_job_chunk_task(job_id: int, low: int, high: int) -> int:
+    """One chunk of a bulk job (items with id in [low, high)); safe to run again."""
+    return bulk_job_chunk_run(job_id=job_id, low=low, high=high)
