@@ -64,6 +64,7 @@ class LoyaltyEarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
 DRAFT_SALT = "wallets.admin.bulk_job_draft"
 DRAFT_MAX_AGE = 24 * 3600  # seconds a preview can be confirmed
 ERROR_REPORT_COLUMNS = ["line", "identifier", "customerId", "code", "message"]
+CUSTOMERS_FIELDSET = ("Customers", {"fields": ["identifier_type", "identifiers", "csv_file"]})
 
 
 def _refusal(error: PromotionError) -> str:
@@ -326,38 +327,25 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             initial={"context_id": IssueForm.default_context_id(promotion)},
         )
         if posted and form.is_valid():
-            data = form.cleaned_data
-            params = {"contextId": data["context_id"]}
-            try:
-                preview = bulk_job_preview(
-                    org=promotion.org,
-                    kind=BulkJob.Kind.ISSUE,
-                    promotion=promotion,
-                    identifier_type=data["identifier_type"],
-                    values=data["values"],
-                    params=params,
-                )
-            except PromotionError as error:
-                form.add_error(None, _refusal(error))
-            else:
-                draft = self._draft(
-                    request,
-                    form,
-                    kind=BulkJob.Kind.ISSUE,
-                    org=promotion.org,
-                    promotion=promotion,
-                    params=params,
-                )
-                return self._render_preview(
-                    request, form, preview, draft, title=f"Issue “{promotion.name}”?", promotion=promotion
-                )
+            params = {"contextId": form.cleaned_data["context_id"]}
+            preview = self._preview(
+                request,
+                form,
+                kind=BulkJob.Kind.ISSUE,
+                org=promotion.org,
+                promotion=promotion,
+                params=params,
+                title=f"Issue “{promotion.name}”?",
+            )
+            if preview is not None:
+                return preview
         return self._render_form(
             request,
             form,
             title=f"Issue “{promotion.name}” to customers",
             promotion=promotion,
             fieldsets=[
-                ("Customers", {"fields": ["identifier_type", "identifiers", "csv_file"]}),
+                CUSTOMERS_FIELDSET,
                 ("Issue", {"fields": ["context_id"]}),
             ],
         )
@@ -389,32 +377,25 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
                 "earnedFromId": data["earned_from_id"],
                 "entries": [{"promotionId": p.pk, "earnCount": count} for p, count in entries],
             }
-            promotion = entries[0][0] if len(entries) == 1 else None
-            try:
-                preview = bulk_job_preview(
-                    org=org,
-                    kind=BulkJob.Kind.EARN,
-                    promotion=promotion,
-                    identifier_type=data["identifier_type"],
-                    values=data["values"],
-                    params=params,
-                )
-            except PromotionError as error:
-                form.add_error(None, _refusal(error))
-            else:
-                draft = self._draft(
-                    request, form, kind=BulkJob.Kind.EARN, org=org, promotion=promotion, params=params
-                )
-                return self._render_preview(
-                    request, form, preview, draft, title="Bulk earn?", entries=entries
-                )
+            preview = self._preview(
+                request,
+                form,
+                kind=BulkJob.Kind.EARN,
+                org=org,
+                promotion=entries[0][0] if len(entries) == 1 else None,
+                params=params,
+                title="Bulk earn?",
+                entries=entries,
+            )
+            if preview is not None:
+                return preview
         return self._render_form(
             request,
             form,
             title="Bulk earn",
             formset=formset,
             fieldsets=[
-                ("Customers", {"fields": ["identifier_type", "identifiers", "csv_file"]}),
+                CUSTOMERS_FIELDSET,
                 ("Earn", {"fields": ["earned_from_type", "earned_from_id"]}),
             ],
         )
@@ -444,6 +425,25 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             media=self.media + adminform.media,
         )
         return TemplateResponse(request, "admin/wallets/bulkjob/bulk_job_form.html", context)
+
+    def _preview(self, request, form, *, kind, org, promotion, params, **page):
+        """The preview page of a valid form; None when the service refuses (the refusal is then on
+        the form, and nothing is stored)."""
+        data = form.cleaned_data
+        try:
+            preview = bulk_job_preview(
+                org=org,
+                kind=kind,
+                promotion=promotion,
+                identifier_type=data["identifier_type"],
+                values=data["values"],
+                params=params,
+            )
+        except PromotionError as error:
+            form.add_error(None, _refusal(error))
+            return None
+        draft = self._draft(request, form, kind=kind, org=org, promotion=promotion, params=params)
+        return self._render_preview(request, form, preview, draft, promotion=promotion, **page)
 
     def _draft(self, request, form, *, kind, org, promotion, params) -> str:
         """Keep the previewed input (the uploaded file, or the pasted list as a text file) where the
