@@ -167,15 +167,16 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     """The redemption audit: recorded transactions, read-only; reversing goes through the service."""
 
     list_display = [
-        "transaction_identifier",
-        "transaction_number",
+        "transaction",
+        "number",
         "customer_link",
         "amount_display",
         "discount_display",
         "promotion_names",
-        "transaction_date",
+        "date_display",
         "reversed_flag",
     ]
+    list_display_links = ["transaction"]
     list_filter = [PromotionFilter, CustomerFilter, ReversalFilter, TransactionDateRangeFilter]
     # Shown as the search box's fields; `get_search_results` matches each exactly, in its stored spelling.
     search_fields = [
@@ -218,10 +219,24 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
 
     # --- columns ---------------------------------------------------------------------------------
 
+    @admin.display(description="Transaction", ordering="transaction_identifier")
+    def transaction(self, redemption):
+        return redemption.transaction_identifier
+
+    @admin.display(description="Number", ordering="transaction_number")
+    def number(self, redemption):
+        return redemption.transaction_number
+
     @admin.display(description="Customer", ordering="customer_id")
     def customer_link(self, redemption):
-        url = reverse("admin:wallets_customer_change", args=[redemption.customer_id])
-        return format_html('<a href="{}">{}</a>', url, redemption.customer)
+        customer = redemption.customer
+        name = (
+            f"{customer.first_name} {customer.last_name}".strip() or customer.mobile or customer.email or ""
+        )
+        url = reverse("admin:wallets_customer_change", args=[customer.pk])
+        return format_html(
+            '<a href="{}">{}</a><br><span class="mini quiet">{}</span>', url, customer.pk, name
+        )
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, redemption):
@@ -235,6 +250,10 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     def promotion_names(self, redemption):
         names = dict.fromkeys(line.promotion.name for line in redemption.lines.all())
         return ", ".join(names)
+
+    @admin.display(description="Date", ordering="transaction_date")
+    def date_display(self, redemption):
+        return f"{timezone.localtime(redemption.transaction_date):%Y-%m-%d %H:%M}"
 
     @admin.display(description="Reversed", boolean=True, ordering="is_reversed")
     def reversed_flag(self, redemption):
