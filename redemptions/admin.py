@@ -12,7 +12,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -214,8 +214,8 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
             return queryset, False
         org_id = None if sees_all_orgs(request) else user_org_id(request)
         customers = customers_matching(value=term, org_id=org_id)
-        matches = queryset.filter(transaction_identifier=term) | queryset.filter(transaction_number=term)
-        return matches | queryset.filter(customer__in=customers), False
+        match = Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer__in=customers)
+        return queryset.filter(match), False
 
     # --- columns ---------------------------------------------------------------------------------
 
