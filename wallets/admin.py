@@ -11,6 +11,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -19,11 +20,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from promotions.models import Organization, Promotion
+from promotions_site.admin_filters import CustomerFilter
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.errors import PromotionError
 from wallets.forms import LABELS, EarnEntryFormSet, EarnForm, IssueForm, read_stored_values
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.selectors import wallet_get
 from wallets.services import bulk_job_create, bulk_job_preview, bulk_job_retry, bulk_job_start
+
+WALLET_ROWS = 50  # the customer page shows this many earned promotions; a link leads to all of them
 
 
 @admin.register(Customer)
@@ -33,6 +38,17 @@ class CustomerAdmin(OrgScopedAdmin):
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
     show_full_result_count = False
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The customer's page also shows their wallet (as the wallet API reads it) and redemptions."""
+        if obj is not None and obj.pk:
+            entries = wallet_get(customer=obj, limit=WALLET_ROWS + 1)
+            context["wallet"] = entries[:WALLET_ROWS]
+            context["wallet_has_more"] = len(entries) > WALLET_ROWS
+            context["redemptions"] = obj.redemptions.aggregate(
+                total=Count("id"), reversed=Count("id", filter=Q(reversal__isnull=False))
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
 
 @admin.register(EarnedPromotion)
 class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
@@ -40,7 +56,7 @@ class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
         "id", "customer_id", "promotion", "kind", "earned_from_type", "earned_from_id", "status",
         "valid_till", "redemption_count",
     ]  # fmt: skip
-    list_filter = ["status", "kind", "earned_from_type"]
+    list_filter = ["status", "kind", "earned_from_type", CustomerFilter]
     search_fields = ["=id", "=customer__id", "earned_from_id", "promotion__name"]
     list_select_related = ["promotion"]
     date_hierarchy = "created_at"
