@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from promotions.models import AuditEvent, PromotionType
+from tests.admin_support import staff_login
 from tests.factories import (
     BulkJobFactory,
     BulkJobItemFactory,
@@ -58,10 +59,8 @@ def marketer(client, org):
 
 @pytest.fixture
 def auditor(client, org):
-    """A staff user of the org with every view permission and nothing else."""
-    user = UserFactory(org=org)
-    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
-    client.force_login(user)
+    """A staff user of the org in the Auditors group (view permissions only)."""
+    staff_login(client, org, group="Auditors")
     return client
 
 
