@@ -201,6 +201,13 @@ class BulkJob(models.Model):
     input_file = models.FileField(upload_to="bulk_jobs/%Y/%m/", blank=True)
     input_name = models.CharField(max_length=255, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    idempotency_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The key of the request that created the job (the admin's confirm form): the same "
+        "request sent twice finds this job instead of creating another.",
+    )
     created_by = models.ForeignKey(
         "promotions.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_jobs"
     )
@@ -217,6 +224,11 @@ class BulkJob(models.Model):
             models.CheckConstraint(
                 condition=Q(done__lte=models.F("total")) & Q(failed__lte=models.F("total")),
                 name="bulk_job_progress_within_total",
+            ),
+            models.UniqueConstraint(
+                fields=["org", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="bulk_job_idempotency_key",
             ),
         ]
 

@@ -7,13 +7,15 @@ import datetime as dt
 import functools
 import itertools
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -29,6 +31,8 @@ from promotions.services import Actor, audit_event_record
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.validity import earned_valid_till, issued_valid_till
+
+logger = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ISSUABLE_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING}
@@ -778,7 +782,24 @@ class BulkJobPreview:
     unknown: int = 0
     duplicates: int = 0
     already_holding: int = 0
-    over_limit: int = 0
+    over_limit: int = 0  # at maxIssuancePerCustomer, and not holding it with this contextId
+    same_context: int = 0  # hold it with this contextId already: a replay, nothing new for them
+    unknown_values: list[str] = field(default_factory=list)  # the first PREVIEW_UNKNOWN_SHOWN of them
+
+    @property
+    def to_give(self) -> int:
+        """The customers who would get something new (for an earn: every customer found)."""
+        return self.found - self.same_context - self.over_limit
+
+
+PREVIEW_UNKNOWN_SHOWN = 10
+BULK_EARNED_FROM_TYPES = (
+    EarnedPromotion.EarnedFromType.ACTIVITY,
+    EarnedPromotion.EarnedFromType.MILESTONE,
+    EarnedPromotion.EarnedFromType.REWARD,
+)
+MAX_EARN_ENTRIES = 100
+MAX_EARN_COUNT = 100
 
 
 def _customers_resolve(org: Organization, identifier_type: str, values: list[str]) -> dict[str, int]:
@@ -808,11 +829,67 @@ def _customers_resolve(org: Organization, identifier_type: str, values: list[str
     return found
 
 
+def bulk_job_check(
+    *, org: Organization, kind: str, promotion: Promotion | None, params: dict | None = None
+) -> None:
+    """Refuse a bulk job that cannot run, before anything is written.
+
+    Issue: 707 the type is not issuable (only CUSTOMER and EARNING are); 706, 709, 705 from
+    `promotion_check_running`; 400 no contextId (when `params` are given).
+    Earn (`params`: earnedFromType ACTIVITY | MILESTONE | REWARD, earnedFromId, and 1..100 entries of
+    {promotionId, earnCount 1..100}, each promotion once): 400 for a malformed entry, 404 a promotion
+    that is not the org's, 714 a type that cannot be earned (only EARNING and REWARD can), 706, 709, 705.
+    """
+    now = timezone.now()
+    if kind == BulkJob.Kind.ISSUE:
+        if promotion is None or promotion.org_id != org.pk:
+            raise PromotionError(ErrorCode.NOT_FOUND, "Promotion not found.")
+        if promotion.type not in ISSUABLE_TYPES:
+            raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
+        promotion_check_running(promotion=promotion, org=org, now=now)
+        if params is not None and not 0 < len(str(params.get("contextId") or "")) <= 255:
+            raise PromotionError(ErrorCode.BAD_REQUEST, "contextId is required (at most 255 characters).")
+        return
+    if kind != BulkJob.Kind.EARN:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"Unknown bulk job kind {kind!r}.")
+    params = params or {}
+    if params.get("earnedFromType") not in BULK_EARNED_FROM_TYPES:
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST, f"earnedFromType must be one of {', '.join(BULK_EARNED_FROM_TYPES)}."
+        )
+    if not 0 < len(str(params.get("earnedFromId") or "")) <= 255:
+        raise PromotionError(ErrorCode.BAD_REQUEST, "earnedFromId is required (at most 255 characters).")
+    entries = params.get("entries") or []
+    if not 0 < len(entries) <= MAX_EARN_ENTRIES:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"Give 1 to {MAX_EARN_ENTRIES} promotions to earn.")
+    counts = [entry.get("earnCount") for entry in entries]
+    if not all(type(count) is int and 0 < count <= MAX_EARN_COUNT for count in counts):
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"earnCount must be 1 to {MAX_EARN_COUNT}.")
+    ids = [entry.get("promotionId") for entry in entries]
+    if len(set(ids)) != len(ids):
+        raise PromotionError(ErrorCode.BAD_REQUEST, "Each promotion can be listed once.")
+    found = Promotion.objects.for_org(org).in_bulk([i for i in ids if isinstance(i, str)])
+    for promotion_id in ids:
+        if promotion_id not in found:
+            raise PromotionError(ErrorCode.NOT_FOUND, f"Promotion {promotion_id} not found.")
+        _check_earnable(found[promotion_id], org, now, now)
+
+
 def bulk_job_preview(
-    *, org: Organization, kind: str, promotion: Promotion | None, identifier_type: str, values: list[str]
+    *,
+    org: Organization,
+    kind: str,
+    promotion: Promotion | None,
+    identifier_type: str,
+    values: list[str],
+    params: dict | None = None,
 ) -> BulkJobPreview:
-    """Counts for the confirmation page: found, unknown, duplicated in the input, and (issue) customers
-    already holding the promotion and customers at their maxIssuancePerCustomer."""
+    """Counts for the confirmation page: found, unknown (and the first few unknown values), duplicated
+    in the input, and (issue) customers already holding the promotion, holding it with this contextId
+    (a replay: nothing new for them) and at their maxIssuancePerCustomer. Refuses what `bulk_job_create` would refuse (`bulk_job_check`; an earn is
+    checked when its `params` are given). Writes nothing."""
+    if kind == BulkJob.Kind.ISSUE or params is not None:
+        bulk_job_check(org=org, kind=kind, promotion=promotion, params=params)
     preview = BulkJobPreview(total=len(values))
     resolved = _customers_resolve(org, identifier_type, values)
     customer_ids = []
@@ -821,29 +898,39 @@ def bulk_job_preview(
         customer_id = resolved.get(value)
         if customer_id is None:
             preview.unknown += 1
+            if len(preview.unknown_values) < PREVIEW_UNKNOWN_SHOWN:
+                preview.unknown_values.append(value)
         elif customer_id in seen:
             preview.duplicates += 1
         else:
             seen.add(customer_id)
             customer_ids.append(customer_id)
     preview.found = len(customer_ids)
-    if kind == "ISSUE" and promotion is not None:
+    if kind == BulkJob.Kind.ISSUE and promotion is not None:
+        context_id = (params or {}).get("contextId")
         limit = promotion.max_issuance_per_customer
         for start in range(0, len(customer_ids), _RESOLVE_BATCH):
+            batch = customer_ids[start : start + _RESOLVE_BATCH]
+            replayed = set()
+            if context_id:
+                replayed = set(
+                    EarnedPromotion.objects.filter(
+                        promotion=promotion, customer_id__in=batch, earned_from_id=context_id, seq=1
+                    ).values_list("customer_id", flat=True)
+                )
+            preview.same_context += len(replayed)
             held = (
                 EarnedPromotion.objects.filter(
-                    promotion=promotion,
-                    customer_id__in=customer_ids[start : start + _RESOLVE_BATCH],
-                    kind=EarnedPromotion.Kind.ISSUED,
+                    promotion=promotion, customer_id__in=batch, kind=EarnedPromotion.Kind.ISSUED
                 )
                 .exclude(status=EarnedPromotion.Status.REVOKED)
                 .values("customer_id")
                 .annotate(n=Count("id"))
-                .values_list("n", flat=True)
+                .values_list("customer_id", "n")
             )
-            for count in held:
+            for customer_id, count in held:
                 preview.already_holding += 1
-                if limit != -1 and count >= limit:
+                if limit != -1 and count >= limit and customer_id not in replayed:
                     preview.over_limit += 1
     return preview
 
@@ -859,27 +946,39 @@ def bulk_job_create(
     user,
     input_file=None,
     input_name: str = "",
+    idempotency_key: str = "",
 ) -> BulkJob:
     """Record a bulk job and its items (one per input value, in input order); unknown customers are
     FAILED items (1007) from the start, a customer listed twice is processed once (the later lines
-    are DONE as duplicates). Nothing is issued or earned yet: `bulk_job_start` runs it."""
-    if kind == BulkJob.Kind.ISSUE:
-        promotion_check_running(promotion=promotion, org=org)
-        if promotion.type not in ISSUABLE_TYPES:
-            raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
+    are DONE as duplicates). Nothing is issued or earned yet: `bulk_job_start` runs it.
+
+    Errors (nothing written): those of `bulk_job_check`. With an `idempotency_key`, a second call
+    with the same key (a double-clicked confirm) returns the job the first one created, even when
+    both race: the key is unique per org.
+    """
+    bulk_job_check(org=org, kind=kind, promotion=promotion, params=params)
+    if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
+        return existing
     resolved = _customers_resolve(org, identifier_type, values)
     with transaction.atomic():
-        job = BulkJob.objects.create(
-            org=org,
-            kind=kind,
-            promotion=promotion,
-            params=params,
-            identifier_type=identifier_type,
-            total=len(values),
-            created_by=user,
-            input_file=input_file or "",
-            input_name=input_name,
-        )
+        try:
+            with transaction.atomic():  # a savepoint: the twin of a raced confirm fails here
+                job = BulkJob.objects.create(
+                    org=org,
+                    kind=kind,
+                    promotion=promotion,
+                    params=params,
+                    identifier_type=identifier_type,
+                    total=len(values),
+                    created_by=user,
+                    input_file=input_file or "",
+                    input_name=input_name,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
+                return existing
+            raise
         seen: set[int] = set()
         items = []
         failed = duplicates = 0
@@ -908,6 +1007,10 @@ def bulk_job_create(
         )
     job.refresh_from_db()
     return job
+
+
+def _bulk_job_by_key(org: Organization, key: str) -> BulkJob | None:
+    return BulkJob.objects.for_org(org).filter(idempotency_key=key).first()
 
 
 def bulk_job_chunks(*, job) -> list[tuple[int, int]]:
@@ -1022,14 +1125,53 @@ def bulk_job_start(*, job: BulkJob) -> None:
     transaction.on_commit(lambda: _bulk_job_dispatch(job.pk, chunks, inline=inline))
 
 
+def bulk_job_retry(*, job: BulkJob, user) -> None:
+    """Run a FAILED job again: the failure left its unprocessed items PENDING, and only those run,
+    through the same idempotent chunks, so nothing already done is done twice.
+
+    Errors: 409 the job has not failed (it is pending, running or done).
+    """
+    with transaction.atomic():
+        retried = BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.FAILED).update(
+            status=BulkJob.Status.RUNNING,
+            error="",
+            finished_at=None,
+            started_at=Coalesce(F("started_at"), Value(timezone.now())),
+        )
+        if not retried:
+            raise PromotionError(ErrorCode.CONFLICT, "Only a failed job can be retried.")
+        job.refresh_from_db()
+        audit_event_record(
+            org=job.org_id,
+            actor=Actor.for_user(user) if user else Actor.system("bulk_job"),
+            action="bulk_job.retry",
+            object_type="BulkJob",
+            object_id=job.pk,
+            data={"pending": job.total - job.processed},
+        )
+        bulk_job_start(job=job)
+
+
 def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bool) -> None:
     from wallets.tasks import bulk_job_chunk_task
 
     if inline or settings.BULK_JOBS_IN_PROCESS == "sync":
-        _bulk_job_run_all(job_id, chunks)
+        try:
+            _bulk_job_run_all(job_id, chunks)
+        except Exception:
+            # The job records the failure (FAILED, with the reason) for the page that started it.
+            logger.exception("bulk job %s failed", job_id)
     elif settings.CELERY_BROKER_URL:
-        for low, high in chunks:
-            bulk_job_chunk_task.delay(job_id, low, high)
+        try:
+            for low, high in chunks:
+                bulk_job_chunk_task.delay(job_id, low, high)
+        except Exception as error:  # the broker is unreachable: the job can be retried once it is back
+            logger.exception("bulk job %s could not be queued", job_id)
+            BulkJob.objects.filter(pk=job_id).update(
+                status=BulkJob.Status.FAILED,
+                error=f"Could not queue the job: {type(error).__name__}: {error}"[:2000],
+                finished_at=timezone.now(),
+            )
     else:
         threading.Thread(
             target=_bulk_job_run_all, args=(job_id, chunks), kwargs={"own_connection": True}, daemon=True

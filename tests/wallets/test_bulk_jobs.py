@@ -221,3 +221,72 @@ def test_two_workers_on_the_same_chunk_process_each_item_once():
     assert sum(taken) == 50
     assert (job.done, job.failed, job.status) == (50, 0, "DONE")
     assert EarnedPromotion.objects.filter(promotion=promotion).count() == 50
+
+
+def earn_params(promotion_id, earn_count=1, earned_from_type="ACTIVITY", earned_from_id="campaign"):
+    return {
+        "earnedFromId": earned_from_id,
+        "earnedFromType": earned_from_type,
+        "entries": [{"promotionId": promotion_id, "earnCount": earn_count}],
+    }
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"type": PromotionType.CUSTOMER}, 714),
+        ({"active": False}, 709),
+        ({"params": {"earn_count": 0}}, 400),
+        ({"params": {"earn_count": 101}}, 400),
+        ({"params": {"earned_from_type": "BULK_ISSUE"}}, 400),
+        ({"params": {"earned_from_id": ""}}, 400),
+        ({"other_org": True}, 404),
+    ],
+)
+def test_earn_job_refusals(org, other_org, change, code):
+    # given
+    owner = other_org if change.get("other_org") else org
+    promotion_kwargs = {k: v for k, v in change.items() if k in ("type", "active")}
+    promotion = PromotionFactory(org=owner, **{"type": PromotionType.EARNING, **promotion_kwargs})
+    params = earn_params(promotion.pk, **change.get("params", {}))
+
+    # when
+    with pytest.raises(services.PromotionError) as error:
+        bulk_job_create(
+            org=org, kind="EARN", promotion=None, params=params, identifier_type="id", values=["1"], user=None
+        )
+
+    # then
+    assert int(error.value.code) == code
+    assert not BulkJob.objects.exists()
+
+
+def test_the_same_idempotency_key_returns_the_first_job(org, promotion):
+    customers = CustomerFactory.create_batch(2, org=org)
+    values = [str(c.pk) for c in customers]
+
+    def create(key):
+        return bulk_job_create(
+            org=org,
+            kind="ISSUE",
+            promotion=promotion,
+            params={"contextId": "ctx"},
+            identifier_type="id",
+            values=values,
+            user=None,
+            idempotency_key=key,
+        )
+
+    first, again, other = create("k1"), create("k1"), create("k2")
+
+    assert first.pk == again.pk != other.pk
+    assert BulkJobItem.objects.filter(job=first).count() == 2
+
+
+def test_only_a_failed_job_is_retried(org, promotion):
+    job = issue_job(org, promotion, ["1"])
+
+    with pytest.raises(services.PromotionError) as error:
+        services.bulk_job_retry(job=job, user=None)
+
+    assert int(error.value.code) == 409
