@@ -19,11 +19,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from promotions.models import AuditEvent, PromotionType
 from tests.factories import CustomerFactory, EarnedPromotionFactory, OrganizationFactory, PromotionFactory
-from wallets.models import EarnedPromotion
+from wallets.models import Customer, EarnedPromotion
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -302,6 +303,9 @@ def test_missing_file_and_unwritable_rejects_file(org, promotion, tmp_path):
     path = write(tmp_path / "customers.txt", "1\n")
     with pytest.raises(CommandError, match="Cannot write the rejects file"):
         issue(promotion, path, rejects=str(tmp_path / "missing-dir" / "rejects.csv"))
+    with pytest.raises(CommandError, match="--rejects must not be the customer file itself"):
+        issue(promotion, path, rejects=str(path))
+    assert path.read_text() == "1\n"
     assert not AuditEvent.objects.exists()
 
 
@@ -404,3 +408,35 @@ def _backend_waiting() -> bool:
             ["%wallets_customer%FOR UPDATE%"],
         )
         return cursor.fetchone()[0] > 0
+
+
+# --- a chunk's cost does not grow with what the promotion already holds -----------------------------
+
+
+@pytest.mark.postgres_only
+def test_per_customer_lookups_probe_by_customer_even_with_stale_statistics(org, tmp_path):
+    # given: statistics taken when every instance belonged to other promotions (the issued promotion
+    # is absent from them, so the planner expects it to hold about one row), then a first chunk issued
+    old = PromotionFactory(org=org)
+    customers = [c.pk for c in Customer.objects.bulk_create([Customer(org=org) for _ in range(300)])]
+    EarnedPromotion.objects.bulk_create(
+        EarnedPromotionFactory.build(org=org, customer_id=pk, promotion=old) for pk in customers
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE wallets_earnedpromotion")
+    promotion = PromotionFactory(org=org, max_issuance_per_customer=1)
+    write(tmp_path / "first.txt", "".join(f"{pk}\n" for pk in customers[:200]))
+    issue(promotion, tmp_path / "first.txt")
+    # when: the next chunk looks up what its customers hold
+    path = write(tmp_path / "next.txt", "".join(f"{pk}\n" for pk in customers[200:]))
+    with CaptureQueriesContext(connection) as queries:
+        issue(promotion, path)
+    # then: each lookup finds a customer's instances through an index on the customer, rather than
+    # reading every instance the promotion already holds for each customer
+    lookups = [q["sql"] for q in queries.captured_queries if "CROSS JOIN LATERAL" in q["sql"]]
+    assert len(lookups) == 2  # the contextId's instances, the issued counts
+    for sql in lookups:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "customer_id = c.id" in plan.split("Index Cond:", 1)[1].split("\n", 1)[0], plan

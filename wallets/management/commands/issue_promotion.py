@@ -170,6 +170,8 @@ class Command(BaseCommand):
 
         path = options["customers"]
         rejects_path = options["rejects"] or f"{path}.rejects.csv"
+        if os.path.realpath(rejects_path) == os.path.realpath(path):
+            raise CommandError("--rejects must not be the customer file itself.")
         try:
             source = open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
         except OSError as exc:
