@@ -24,7 +24,7 @@ from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch
 from redemptions.examples import REDEEM_REQUEST_EXAMPLE, REDEEM_RESPONSE_EXAMPLE, REVERSE_REQUEST_EXAMPLE
 from redemptions.models import RedemptionLine
 from redemptions.selectors import redemption_line_list
-from redemptions.serializers import redemption_data
+from redemptions.serializers import redemption_data, redemption_record_data
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
 from wallets.selectors import customer_get, customer_get_by_identifier
@@ -338,42 +338,6 @@ REDEMPTION_RECORD_EXAMPLE = {
 }
 
 
-def _decimal(value) -> str:
-    return f"{value:.6f}"
-
-
-def _redemption_record(line: RedemptionLine) -> dict:
-    """One line of a recorded redemption as the list returns it (`data[]`)."""
-    redemption, promotion = line.redemption, line.promotion
-    cart_level = line.level == RedemptionLine.Level.CART
-    return {
-        "id": str(line.pk),
-        "orgId": redemption.org_id,
-        "promotionId": line.promotion_id,
-        "promoCode": None,
-        "earnedPromotionId": line.earned_promotion_id,
-        "customerId": redemption.customer_id,
-        "redemptionDate": to_epoch_ms(redemption.transaction_date),
-        "redemptionDateISO": to_iso(redemption.transaction_date),
-        "transactionIdentifier": redemption.transaction_identifier,
-        "transactionNumber": redemption.transaction_number,
-        "promotionName": promotion.name,
-        "promotionMessageLabel": promotion.message_label or None,
-        "transactionEntityIdentifier": f"REGULAR_b_{redemption.pk}" if cart_level else f"REGULAR_l_{line.pk}",
-        "cartEvaluationId": None,
-        "redemptionTill": redemption.api_client.username if redemption.api_client else None,
-        "discount": _decimal(line.discount),
-        "redemptionCount": line.redemption_count,
-        "amount": _decimal(redemption.amount),
-        "redemptionType": line.level,
-        "discountAppliedQuantity": _decimal(line.discount_applied_on_quantity),
-        "promotionAppliedQuantity": _decimal(line.promotion_applied_on_quantity),
-        "sku": line.sku or None,
-        "productId": None,
-        "reversed": line.is_reversed,
-    }
-
-
 class RedemptionListApi(APIView):
     """`GET /api_gateway/v1/promotions/redemptions`: the org's recorded redemptions, one record per line."""
 
@@ -526,7 +490,7 @@ class RedemptionListApi(APIView):
         )
         return Response(
             {
-                "data": [_redemption_record(line) for line in page.lines],
+                "data": [redemption_record_data(line) for line in page.lines],
                 "errors": [],
                 "pagination": {
                     "limit": params["limit"],

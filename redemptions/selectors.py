@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization
@@ -32,6 +34,8 @@ REDEMPTION_RECORD_FIELDS = (
     "promotion__name",
     "promotion__message_label",
 )
+# Lines fetched per round trip by the export.
+EXPORT_CHUNK_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,22 @@ class RedemptionLinePage:
 
     lines: list[RedemptionLine]
     total: int
+
+
+def _redemption_lines(org: Organization, params: Mapping):
+    """The org's lines matching the filters of `RedemptionLineFilter`; ValidationError for a bad value."""
+    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
+def _with_record_fields(lines):
+    return (
+        lines.select_related("redemption__api_client", "promotion")
+        .only(*REDEMPTION_RECORD_FIELDS)
+        .annotate(is_reversed=reversal_exists())
+    )
 
 
 def redemption_line_list(
@@ -56,18 +76,45 @@ def redemption_line_list(
 
     Raises ValidationError (400) for a malformed filter value.
     """
-    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    lines = filterset.qs
+    lines = _redemption_lines(org, params)
     direction = "-" if descending else ""
     offset = limit * page_number
     page = list(
-        lines.select_related("redemption__api_client", "promotion")
-        .only(*REDEMPTION_RECORD_FIELDS)
-        .annotate(is_reversed=reversal_exists())
-        .order_by(f"{direction}redemption__transaction_date", f"{direction}id")[offset : offset + limit]
+        _with_record_fields(lines).order_by(f"{direction}redemption__transaction_date", f"{direction}id")[
+            offset : offset + limit
+        ]
     )
     # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
     page_is_last = 0 < len(page) < limit or (not page and page_number == 0)
     return RedemptionLinePage(lines=page, total=offset + len(page) if page_is_last else lines.count())
+
+
+def redemption_line_iter(
+    *,
+    org: Organization,
+    start: dt.datetime,
+    end: dt.datetime,
+    include_reversed: bool,
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[RedemptionLine]:
+    """Every line of the org's redemptions whose transaction date is within [start, end] (both
+    inclusive, `end` to its whole millisecond, as the list's endDate), oldest first, then by line id.
+
+    The same filters as the list (`RedemptionLineFilter`), so the export and the API agree on what a
+    range and "reversed" mean. Lines are fetched `chunk_size` at a time: on PostgreSQL through a
+    server-side cursor (inside a transaction, so the server streams rather than materializes the
+    result), elsewhere by the driver's cursor; memory does not grow with the number of lines.
+    Raises ValidationError for a bound outside 1970 to 9999.
+    """
+    params = {
+        "startDateISO": start.isoformat(),
+        "endDateISO": end.isoformat(),
+        "includeReversed": "true" if include_reversed else "false",
+    }
+    lines = _with_record_fields(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
+    return _stream(lines, chunk_size)
+
+
+def _stream(lines, chunk_size: int) -> Iterator[RedemptionLine]:
+    with transaction.atomic():
+        yield from lines.iterator(chunk_size=chunk_size)
