@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import copy
 import csv
-import datetime as dt
 import io
 import json
 import re
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
-from promotions.examples import PROMOTION_CREATE_EXAMPLE
 from promotions.models import AuditEvent, Promotion
 from promotions.serializers import PromotionOutputSerializer
 from tests.factories import PromotionFactory
+from tests.promotions.test_promotion_create import body as create_body
 
 URL = "/api_gateway/v1/promotions"
 
 
 def body(name: str, **changes) -> dict:
-    """The documented create body, running from yesterday for 60 days, named `name`."""
-    data = copy.deepcopy(PROMOTION_CREATE_EXAMPLE)
-    start = timezone.now().replace(microsecond=0) - dt.timedelta(days=1)
-    data.update(
-        name=name, startDateISO=start.isoformat(), endDateISO=(start + dt.timedelta(days=60)).isoformat()
-    )
-    for key, value in changes.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return data
+    """The create tests' body (running from yesterday for 60 days), named `name`."""
+    return create_body(name=name, **changes)
 
 
 def write_json(tmp_path, document, name="promotions.json"):

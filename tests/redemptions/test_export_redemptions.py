@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from redemptions.models import RedemptionLine
 from tests.factories import (
     ApiClientFactory,
     CustomerFactory,
@@ -20,6 +19,7 @@ from tests.factories import (
     RedemptionLineFactory,
     RedemptionReversalFactory,
 )
+from tests.redemptions.test_redemption_list import line_on
 
 URL = "/api_gateway/v1/promotions/redemptions"
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))  # the factories' orgs are in Asia/Kolkata
@@ -30,10 +30,6 @@ def export(org, *args: str) -> tuple[list[dict], str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("export_redemptions", "--org", str(org.pk), "--no-progress", *args, stdout=out, stderr=err)
     return list(csv.DictReader(io.StringIO(out.getvalue()))), out.getvalue(), err.getvalue()
-
-
-def line_on(org, when: dt.datetime, **kwargs) -> RedemptionLine:
-    return RedemptionLineFactory(redemption__org=org, redemption__transaction_date=when, **kwargs)
 
 
 def ids(rows: list[dict]) -> list[str]:
