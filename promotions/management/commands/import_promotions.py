@@ -149,7 +149,10 @@ class Command(BaseCommand):
 
         # The whole file is read and validated before the first write: a malformed file imports
         # nothing, even with --partial. (Promotions files are small: an org runs a few hundred.)
-        entries = reader(path)
+        try:
+            entries = reader(path)
+        except OSError as exc:
+            raise CommandError(f"{path}: cannot be read ({exc.strerror}).") from None
         progress = tqdm(
             entries,
             desc="promotions",
