@@ -30,7 +30,6 @@ from promotions_site.admin_scoping import (
 )
 from promotions_site.errors import PromotionError
 from redemptions.charts import redemptions_per_day_svg
-from redemptions.examples import REDEMPTION_RECORD_EXAMPLE
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
     org_activity_totals,
@@ -38,7 +37,7 @@ from redemptions.selectors import (
     redemption_lines_export,
     redemptions_per_day,
 )
-from redemptions.serializers import redemption_line_record
+from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
 from redemptions.services import redemption_reverse
 from wallets.selectors import customers_matching
 
@@ -389,7 +388,7 @@ _TEXT_COLUMNS = {
 }  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The list API's record fields, in its order.
-EXPORT_COLUMNS = list(REDEMPTION_RECORD_EXAMPLE)
+EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
 
 
 def _cell(column: str, value) -> str:

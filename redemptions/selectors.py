@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -38,6 +39,8 @@ REDEMPTION_RECORD_FIELDS = (
     "promotion__name",
     "promotion__message_label",
 )
+# Lines fetched per round trip by the export.
+EXPORT_CHUNK_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,14 @@ class RedemptionLinePage:
 
     lines: list[RedemptionLine]
     total: int
+
+
+def _redemption_lines(org: Organization, params: Mapping):
+    """The org's lines matching the filters of `RedemptionLineFilter`; ValidationError for a bad value."""
+    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
 
 
 def redemption_line_list(
@@ -62,10 +73,7 @@ def redemption_line_list(
 
     Raises ValidationError (400) for a malformed filter value.
     """
-    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    lines = filterset.qs
+    lines = _redemption_lines(org, params)
     direction = "-" if descending else ""
     offset = limit * page_number
     page = list(
@@ -88,8 +96,6 @@ def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
 
 
 # --- The admin: CSV export and dashboard ----------------------------------------------------------
-
-EXPORT_CHUNK_SIZE = 2000
 
 
 def redemption_lines_export(
@@ -236,3 +242,34 @@ def redemptions_per_day(
             DayRedemptions(day=day, redeemed=row.get("redeemed", 0), reversed=row.get("reversed", 0))
         )
     return result
+
+
+def redemption_line_iter(
+    *,
+    org: Organization,
+    start: dt.datetime,
+    end: dt.datetime,
+    include_reversed: bool,
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[RedemptionLine]:
+    """Every line of the org's redemptions whose transaction date is within [start, end] (both
+    inclusive, `end` to its whole millisecond, as the list's endDate), oldest first, then by line id.
+
+    The same filters as the list (`RedemptionLineFilter`), so the export and the API agree on what a
+    range and "reversed" mean. Lines are fetched `chunk_size` at a time: on PostgreSQL through a
+    server-side cursor (inside a transaction, so the server streams rather than materializes the
+    result), elsewhere by the driver's cursor; memory does not grow with the number of lines.
+    Raises ValidationError for a bound outside 1970 to 9999.
+    """
+    params = {
+        "startDateISO": start.isoformat(),
+        "endDateISO": end.isoformat(),
+        "includeReversed": "true" if include_reversed else "false",
+    }
+    lines = _records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
+    return _stream(lines, chunk_size)
+
+
+def _stream(lines, chunk_size: int) -> Iterator[RedemptionLine]:
+    with transaction.atomic():
+        yield from lines.iterator(chunk_size=chunk_size)

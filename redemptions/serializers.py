@@ -1,5 +1,5 @@
-"""Bodies built from recorded redemptions: the redeem API's answer (so a replay renders the same) and
-the list API's records (also the rows of the admin's CSV export)."""
+"""The body of the redeem API's answer, built from what was recorded (so a replay renders the same),
+and one record of the redemption list (also a row of the CSV exports)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,20 @@ def redemption_data(*, org_id: int, redemption, lines) -> dict:
     }
 
 
+# The keys of one record of the redemption list (`GET /redemptions`, `data[]`), in their order: also
+# the header of `export_redemptions`, which writes the same records as CSV.
+REDEMPTION_RECORD_KEYS = (
+    "id", "orgId", "promotionId", "promoCode", "earnedPromotionId", "customerId", "redemptionDate",
+    "redemptionDateISO", "transactionIdentifier", "transactionNumber", "promotionName",
+    "promotionMessageLabel", "transactionEntityIdentifier", "cartEvaluationId", "redemptionTill", "discount",
+    "redemptionCount", "amount", "redemptionType", "discountAppliedQuantity", "promotionAppliedQuantity",
+    "sku", "productId", "reversed",
+)  # fmt: skip
+
+
 def redemption_line_record(line) -> dict:
-    """One line of a recorded redemption as the list API returns it (`data[]`) and the admin exports it.
+    """One redemption line as the list returns it (`data[]`), and as the export command and the admin's
+    CSV export write it (one row).
 
     `line` comes from `redemptions.selectors` (its redemption, api client and promotion joined, and
     `is_reversed` annotated).

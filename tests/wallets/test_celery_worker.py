@@ -45,6 +45,7 @@ def worker(settings):
     # Send from this process to the same broker and queue.
     old = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager", "task_default_queue")}
     celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
+    _forget_connections()
     settings.CELERY_BROKER_URL = BROKER
     settings.BULK_JOBS_IN_PROCESS = "thread"
     settings.BULK_JOB_INLINE_MAX = 0
@@ -56,7 +57,15 @@ def worker(settings):
         process.kill()
         output, _ = process.communicate()
     celery_app.conf.update(old)
+    _forget_connections()
     print(output)
+
+
+def _forget_connections():
+    """Celery caches its producer pool and queue routing from the config at first use: drop them so
+    the new broker and queue apply (as a forked worker does)."""
+    celery_app.close()
+    celery_app.__dict__.pop("amqp", None)
 
 
 def test_worker_runs_every_chunk_of_a_bulk_job(worker, monkeypatch):
