@@ -1249,7 +1249,11 @@ def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bo
             )
     else:
         threading.Thread(
-            target=_bulk_job_run_all, args=(job_id, chunks), kwargs={"own_connection": True}, daemon=True
+            target=_bulk_job_run_all,
+            args=(job_id, chunks),
+            kwargs={"own_connection": True},
+            name=f"bulk-job-{job_id}",
+            daemon=True,
         ).start()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def test_marketer_issues_to_an_uploaded_csv_and_exports_the_audit(server, page, 
     assert "/admin/wallets/bulkjob/" in page.url
     page.wait_for_selector("#bulk-job-progress[data-status=DONE]", timeout=120_000)
     page.screenshot(path=str(OUTPUT / "e2e-2-job-done.png"), full_page=True)
+    for thread in threading.enumerate():  # the job's thread closes its connection as it ends
+        if thread.name.startswith("bulk-job-"):
+            thread.join(timeout=30)
     job = BulkJob.objects.get(org=org)
     assert (job.status, job.total, job.done, job.failed) == ("DONE", CUSTOMERS, CUSTOMERS, 0)
     assert EarnedPromotion.objects.filter(promotion=promotion).count() == CUSTOMERS
