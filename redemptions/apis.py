@@ -23,7 +23,6 @@ from redemptions.examples import REDEEM_REQUEST_EXAMPLE, REDEEM_RESPONSE_EXAMPLE
 from redemptions.serializers import redemption_data
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
-from wallets.selectors import customer_get, customer_get_by_identifier
 
 LINES_MAX = 500
 QUANTITY = {
@@ -191,7 +190,7 @@ class RedemptionCreateApi(APIView):
         outcome = redemption_record(
             org=org,
             data=RedemptionInput(
-                customer=_customer(org, data),
+                customer_lookup=_customer_lookup(data),
                 customer_identifier_type=data.get("customerIdentifierType") or "",
                 customer_identifier_value=data.get("customerIdentifierValue") or "",
                 transaction_identifier=data["transactionIdentifier"],
@@ -208,22 +207,15 @@ class RedemptionCreateApi(APIView):
         return Response({"data": body, "errors": []})
 
 
-def _customer(org, data):
+def _customer_lookup(data) -> tuple[str, str]:
+    """How the request names its customer: `customerId` when sent, else the identifier (the service
+    finds and locks the customer in one query; an unknown one is 404)."""
     customer_id = (data.get("customerId") or "").strip()
     if customer_id:
         if customer_id == "-1":
             raise Http404("Customer not found: anonymous (-1) redemptions are not supported.")
-        if not (customer_id.isascii() and customer_id.isdigit()):
-            raise Http404("Customer not found")
-        return customer_get(org=org, customer_id=int(customer_id))
-    customer = customer_get_by_identifier(
-        org=org,
-        identifier_name=data["customerIdentifierType"],
-        identifier_value=data["customerIdentifierValue"],
-    )
-    if customer is None:
-        raise Http404("Customer not found")
-    return customer
+        return "id", customer_id
+    return data["customerIdentifierType"], data["customerIdentifierValue"]
 
 
 class RedemptionReverseApi(APIView):
