@@ -149,7 +149,6 @@ def redemption_record(
             plan = _plan_for(_promotions_check(org, data))
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
-            _counters_take(org, customer_id, plan)
             lines = RedemptionLine.objects.bulk_create(
                 RedemptionLine(
                     redemption=redemption,
@@ -178,6 +177,9 @@ def redemption_record(
                     "earnedPromotions": sorted(plan.by_instance),
                 },
             )
+            # Last: a Promotion counter is one row every redemption of the promotion updates, so it
+            # is held only from here to the commit (a refusal still rolls back everything above).
+            _counters_take(org, customer_id, plan)
     except IntegrityError as error:
         if key_inserted:
             raise
