@@ -556,7 +556,7 @@ def main() -> int:
     report("bare", bare)
     report("redeem", redeem)
     print(
-        f"  ratio redeem/bare: {ratio:.2f}  {'PASS' if verdicts['ratio'] else 'FAIL'} (target >= {TARGET_RATIO})"
+        f"  ratio redeem/bare: {ratio:.3f}  {'PASS' if verdicts['ratio'] else 'FAIL'} (target >= {TARGET_RATIO})"
     )
     print(
         f"  redeem p99: {p99:.1f} ms  {'PASS' if verdicts['p99'] else 'FAIL'} (target < {TARGET_P99_MS:g} ms)"

@@ -107,7 +107,9 @@ class RedemptionCreateApi(APIView):
                 ("lineItems", RedemptionCreateApi.LineItemSerializer, "LINEITEM"),
                 ("redemptions", RedemptionCreateApi.CartRedemptionSerializer, "CART"),
             ):
-                items = serializer_class(data=attrs.get(key) or [], many=True)
+                if not attrs.get(key):
+                    continue  # nothing to validate (most tills send one of the two lists)
+                items = serializer_class(data=attrs[key], many=True)
                 if not items.is_valid():
                     errors[key] = items.errors
                     continue
