@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
@@ -39,7 +39,15 @@ WALLET_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REW
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
-PROMOTION_CHECKED_FIELDS = ("id", "org_id", "type", "active", "start_date", "end_date")
+
+
+def _columns(model, names: set[str]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+# The columns a redemption reads (`Model.from_db` wants them in the model's order): not the JSON rules.
+PROMOTION_COLUMNS = _columns(Promotion, {"id", "org_id", "type", "active", "start_date", "end_date"})
+RESTRICTION_COLUMNS = _columns(PromotionRestriction, {"id", "promotion_id", "level", "kpi", "limit"})
 # An earned instance's own counter of each kpi its Earn limits bound.
 EARN_COLUMNS = (
     (Kpi.REDEMPTION, "redemption_count"),
@@ -146,7 +154,8 @@ def redemption_record(
             # answered below, from the redemption recorded under that key.
             redemption.save(force_insert=True)
             key_inserted = True
-            plan = _plan_for(_promotions_check(org, data))
+            plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in data.lines})
+            _promotions_check(org, data, plan.promotions)
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
             lines = RedemptionLine.objects.bulk_create(
@@ -219,18 +228,29 @@ def _recorded(
     return RecordOutcome(existing, list(existing.lines.order_by("level", "position")), replayed=True)
 
 
-def _plan_for(promotions: dict[str, Promotion]) -> _Plan:
-    """A plan over these promotions, with their restrictions (one query)."""
-    restrictions = defaultdict(list)
-    for restriction in PromotionRestriction.objects.filter(promotion_id__in=list(promotions)):
-        restrictions[restriction.promotion_id].append(restriction)
-    return _Plan(promotions=promotions, restrictions=restrictions)
+def _plan_load(promotions: QuerySet, ids: set[str]) -> _Plan:
+    """A plan over the promotions of `promotions` with these ids and their restrictions, read in one
+    query (promotions LEFT JOIN restrictions). The instances hold PROMOTION_COLUMNS and
+    RESTRICTION_COLUMNS; any other field is loaded on access, as with `.only()`."""
+    plan = _Plan(promotions={}, restrictions=defaultdict(list))
+    rows = (
+        promotions.filter(pk__in=ids)
+        .order_by("pk", "restrictions__level", "restrictions__kpi")
+        .values_list(*PROMOTION_COLUMNS, *(f"restrictions__{name}" for name in RESTRICTION_COLUMNS))
+    )
+    split = len(PROMOTION_COLUMNS)
+    for row in rows:
+        promotion_id = row[PROMOTION_COLUMNS.index("id")]
+        if promotion_id not in plan.promotions:
+            plan.promotions[promotion_id] = Promotion.from_db(rows.db, PROMOTION_COLUMNS, row[:split])
+        if row[split] is not None:  # a promotion without restrictions comes with NULLs
+            restriction = PromotionRestriction.from_db(rows.db, RESTRICTION_COLUMNS, row[split:])
+            plan.restrictions[promotion_id].append(restriction)
+    return plan
 
 
-def _promotions_check(org: Organization, data: RedemptionInput) -> dict[str, Promotion]:
+def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict[str, Promotion]) -> None:
     ids = list(dict.fromkeys(line.promotion_id for line in data.lines))
-    # Only the columns the checks read (the JSON rule columns are not needed to record a redemption).
-    promotions = Promotion.objects.for_org(org).only(*PROMOTION_CHECKED_FIELDS).in_bulk(ids)
     missing = [pid for pid in ids if pid not in promotions]
     if missing:
         raise PromotionError(
@@ -254,7 +274,6 @@ def _promotions_check(org: Organization, data: RedemptionInput) -> dict[str, Pro
                 f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
                 f"({line.promotion_id} is {promotions[line.promotion_id].type}).",
             )
-    return promotions
 
 
 def _earn_limits(restrictions: list[PromotionRestriction]) -> dict[str, Decimal]:
@@ -507,7 +526,7 @@ def redemption_reverse(
             org=org, redemption=redemption, reason=reason, api_client=api_client
         )
         lines = list(redemption.lines.all())
-        plan = _plan_for(Promotion.objects.in_bulk({line.promotion_id for line in lines}))
+        plan = _plan_load(Promotion.objects.all(), {line.promotion_id for line in lines})
         for line in lines:
             plan.by_promotion[line.promotion_id].add(line)
             if line.earned_promotion_id:

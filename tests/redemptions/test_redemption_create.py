@@ -484,10 +484,10 @@ def test_a_wallet_redemption_takes_a_fixed_handful_of_queries(
     PromotionRestrictionFactory(promotion=wallet_promotion, level="Customer", kpi="REDEMPTION", limit=5)
     PromotionRestrictionFactory(promotion=wallet_promotion, level="Promotion", kpi="REDEMPTION", limit=100)
 
-    # when it is redeemed: authentication, the customer locked, the key, the promotions and their
-    # restrictions, the instance, every counter at once, the lines, the audit event (+ the savepoint
-    # pair of the service's transaction inside the test's)
-    with django_assert_max_num_queries(11):
+    # when it is redeemed: authentication, the customer locked, the key, the promotions with their
+    # restrictions (one join), the instance, the lines, the audit event, every counter at once (+ the
+    # savepoint pair of the service's transaction inside the test's)
+    with django_assert_max_num_queries(10):
         response = redeem(api, body(customer, line_items=[line(wallet_promotion, instance)]))
 
     # then it is recorded, and both counters were created holding this use
