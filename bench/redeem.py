@@ -576,4 +576,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # gunicorn is stopped and the database dropped by then
+        print("bench/redeem.py: interrupted", file=sys.stderr)
+        sys.exit(130)
