@@ -26,10 +26,11 @@ test: install
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/pytest $(PYTEST_ARGS)
 
 # The benchmarks need PostgreSQL: DATABASE_URL names the server; each script creates, uses and drops
-# its own database (BENCH_DATABASE_NAME, default promotions_bench).
+# its own database (BENCH_DATABASE_NAME, default promotions_bench*). Modules starting with `_` in
+# bench/ are shared code, not benchmarks.
 bench: install
 	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make bench needs DATABASE_URL=postgres://..." >&2; exit 2;; esac
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,7 +18,6 @@ compared. Target: issueBulk at least 0.5 of the COPY rate. Exits 1 when the targ
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import os
@@ -28,14 +27,13 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import basic_auth, bench_database_url, fail, recreate_database, setup_django
 
 TARGET_RATIO = 0.5
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "10000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-PROTECTED_DATABASES = {"postgres", "template0", "template1"}
 MARKER = "scratch database of bench/issue_bulk.py"
 
 COPY_COLUMNS = (
@@ -59,61 +57,6 @@ COPY_COLUMNS = (
 )
 
 
-def fail(message: str) -> None:
-    print(f"bench/issue_bulk.py: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def bench_database_url() -> tuple[str, str, str]:
-    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        fail(f"this benchmark needs PostgreSQL (COPY, row locks); DATABASE_URL is {parts.scheme}://...")
-    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench")
-    server_db = parts.path.lstrip("/")
-    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
-        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
-    return url, urlunsplit(parts._replace(path="/" + name)), name
-
-
-def recreate_database(server_url: str, name: str, *, create: bool) -> None:
-    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
-    import psycopg
-    from psycopg import sql
-
-    ident = sql.Identifier(name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        found = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if found is not None:
-            if found[0] != MARKER:
-                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
-
-
-def setup_django(bench_url: str) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
-    os.environ["DEBUG"] = "0"  # DEBUG would keep every query in memory
-    os.environ["SECURE_SSL_REDIRECT"] = "0"
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promotions_site.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
 def make_fixtures():
     from promotions.models import Organization
     from promotions.services import api_client_create
@@ -124,8 +67,7 @@ def make_fixtures():
     customers = Customer.objects.bulk_create(
         [Customer(org=org, mobile=f"9{n:09d}") for n in range(CUSTOMERS)], batch_size=5000
     )
-    auth = "Basic " + base64.b64encode(f"{client.username}:{secret}".encode()).decode()
-    return org, auth, [c.pk for c in customers]
+    return org, basic_auth(client.username, secret), [c.pk for c in customers]
 
 
 def new_promotion(org, label: str):
@@ -225,8 +167,8 @@ def memory_of_one_request(http, auth: str, org, body: bytes) -> tuple[float, flo
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url()
-    recreate_database(server_url, name, create=True)
+    server_url, bench_url, name = bench_database_url("promotions_bench")
+    recreate_database(server_url, name, marker=MARKER, create=True)
     try:
         setup_django(bench_url)
         from django.db import connection
@@ -250,7 +192,7 @@ def main() -> int:
         peak_mib, max_rss_mib = memory_of_one_request(http, auth, org, body)
         connection.close()
     finally:
-        recreate_database(server_url, name, create=False)
+        recreate_database(server_url, name, marker=MARKER, create=False)
 
     issue_rate = CUSTOMERS / statistics.median(issue_times)
     copy_rate = CUSTOMERS / statistics.median(copy_times)

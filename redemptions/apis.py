@@ -32,7 +32,6 @@ from redemptions.selectors import redemption_line_list
 from redemptions.serializers import redemption_data, redemption_line_record
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
-from wallets.selectors import customer_get, customer_get_by_identifier
 
 # --- POST /redemptions: record, and POST /redemptions/reverse ---------------------------------------
 
@@ -119,7 +118,9 @@ class RedemptionCreateApi(APIView):
                 ("lineItems", RedemptionCreateApi.LineItemSerializer, "LINEITEM"),
                 ("redemptions", RedemptionCreateApi.CartRedemptionSerializer, "CART"),
             ):
-                items = serializer_class(data=attrs.get(key) or [], many=True)
+                if not attrs.get(key):
+                    continue  # nothing to validate (most tills send one of the two lists)
+                items = serializer_class(data=attrs[key], many=True)
                 if not items.is_valid():
                     errors[key] = items.errors
                     continue
@@ -202,7 +203,7 @@ class RedemptionCreateApi(APIView):
         outcome = redemption_record(
             org=org,
             data=RedemptionInput(
-                customer=_customer(org, data),
+                customer_lookup=_customer_lookup(data),
                 customer_identifier_type=data.get("customerIdentifierType") or "",
                 customer_identifier_value=data.get("customerIdentifierValue") or "",
                 transaction_identifier=data["transactionIdentifier"],
@@ -219,22 +220,15 @@ class RedemptionCreateApi(APIView):
         return Response({"data": body, "errors": []})
 
 
-def _customer(org, data):
+def _customer_lookup(data) -> tuple[str, str]:
+    """How the request names its customer: `customerId` when sent, else the identifier (the service
+    finds and locks the customer in one query; an unknown one is 404)."""
     customer_id = (data.get("customerId") or "").strip()
     if customer_id:
         if customer_id == "-1":
             raise Http404("Customer not found: anonymous (-1) redemptions are not supported.")
-        if not (customer_id.isascii() and customer_id.isdigit()):
-            raise Http404("Customer not found")
-        return customer_get(org=org, customer_id=int(customer_id))
-    customer = customer_get_by_identifier(
-        org=org,
-        identifier_name=data["customerIdentifierType"],
-        identifier_value=data["customerIdentifierValue"],
-    )
-    if customer is None:
-        raise Http404("Customer not found")
-    return customer
+        return "id", customer_id
+    return data["customerIdentifierType"], data["customerIdentifierValue"]
 
 
 class RedemptionReverseApi(APIView):

@@ -206,19 +206,28 @@ def customer_get_by_identifier(
     that cannot be such an identifier (an `id` that is not a number) finds nobody. Another org's
     customer is None, exactly like a missing one. Callers turn None into their API's not-found answer.
     """
-    lookups = Customer.objects.for_org(org).select_related("org")
+    return (
+        customers_by_identifier(org=org, identifier_name=identifier_name, identifier_value=identifier_value)
+        .select_related("org")
+        .first()
+    )
+
+
+def customers_by_identifier(*, org: Organization, identifier_name: str, identifier_value: str) -> QuerySet:
+    """The queryset behind `customer_get_by_identifier` (at most one customer), for callers that lock it."""
+    customers = Customer.objects.for_org(org)
     value = identifier_value.strip()
     if identifier_name == "id":
         if not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
-            return None
-        return lookups.filter(pk=int(value)).first()
+            return customers.none()
+        return customers.filter(pk=int(value))
     if identifier_name == "mobile":
         mobile = mobile_normalize(value)
-        return lookups.filter(mobile=mobile).first() if mobile else None
+        return customers.filter(mobile=mobile) if mobile else customers.none()
     if identifier_name == "email":
-        return lookups.filter(email=email_normalize(value)).first() if value else None
+        return customers.filter(email=email_normalize(value)) if value else customers.none()
     if identifier_name == "externalId":
-        return lookups.filter(external_id=value).first() if value else None
+        return customers.filter(external_id=value) if value else customers.none()
     raise ValueError(f"unknown identifier name: {identifier_name}")
 
 

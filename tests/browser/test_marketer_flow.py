@@ -80,7 +80,7 @@ def test_marketer_issues_to_an_uploaded_csv_and_exports_the_audit(server, page, 
     redemption_record(
         org=org, fingerprint="e2e", actor=Actor.system("test"), api_client=None,
         data=RedemptionInput(
-            customer=CustomerFactory(org=org), transaction_identifier="E2E-TXN-1", transaction_number="BILL-1",
+            customer_lookup=("id", str(CustomerFactory(org=org).pk)), transaction_identifier="E2E-TXN-1", transaction_number="BILL-1",
             transaction_date=timezone.now() - dt.timedelta(hours=1), amount=Decimal(900),
             lines=[LineInput(level="CART", position=0, promotion_id=pos.pk, redemption_count=1, discount=Decimal(90),
                              discount_applied_on_quantity=Decimal(1), promotion_applied_on_quantity=Decimal(1))],

@@ -389,3 +389,110 @@ def test_same_transaction_identifier_in_another_org_is_independent(api, other_or
 def test_read_only_client_cannot_redeem(read_api, customer, pos_promotion):
     assert redeem(read_api, body(customer, redemptions=[line(pos_promotion)])).status_code == 403
     assert_nothing_written()
+
+
+def test_customer_by_unknown_or_foreign_identifier_is_404(api, other_org, customer, pos_promotion):
+    stranger = CustomerFactory(org=other_org, mobile="919811111111", email="stranger@example.com")
+    lookups = [
+        ("mobile", "919899999999"),
+        ("mobile", "+919811111111"),
+        ("email", "stranger@example.com"),
+        ("externalId", "nobody"),
+        ("id", str(stranger.pk)),
+        ("id", "not-a-number"),
+    ]
+
+    for name, value in lookups:
+        data = body(customer, redemptions=[line(pos_promotion)], customerId=None)
+        data |= {"customerIdentifierType": name, "customerIdentifierValue": value}
+        response = redeem(api, data)
+        assert response.status_code == 404, (name, value)
+        assert response.json()["errors"] == [{"code": 404, "message": "Customer not found"}]
+    assert_nothing_written()
+
+
+def test_earn_discount_limit_bounds_an_instance_and_uses_it_up(
+    api, org, customer, wallet_promotion, instance
+):
+    # given an instance that may be redeemed 5 times for at most 150 of discount in all
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="REDEMPTION", limit=5)
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="DISCOUNT", limit=150)
+
+    # when 100, then 60 (over), then 50 (exactly the rest) of discount are redeemed through it
+    first = redeem(api, body(customer, txn="1", line_items=[line(wallet_promotion, instance, discount=100)]))
+    instance.refresh_from_db()
+    after_first = (instance.status, instance.discount_total, instance.status_changed_at)
+    over = redeem(api, body(customer, txn="2", line_items=[line(wallet_promotion, instance, discount=60)]))
+    rest = redeem(api, body(customer, txn="3", line_items=[line(wallet_promotion, instance, discount=50)]))
+
+    # then the instance stays ACTIVE until the discount limit is used up, refuses what would pass it,
+    # and is REDEEMED by the use that reaches it
+    assert (first.status_code, over.status_code, rest.status_code) == (200, 409, 200)
+    assert codes(over) == [729]
+    assert after_first == ("ACTIVE", Decimal(100), None)
+    instance.refresh_from_db()
+    assert (instance.status, instance.redemption_count, instance.transaction_count, instance.discount_total) == (
+        "REDEEMED", 2, 2, Decimal(150),
+    )  # fmt: skip
+    assert instance.status_changed_at is not None
+
+
+def test_earn_transaction_limit_counts_transactions_not_units(api, org, customer, wallet_promotion, instance):
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="REDEMPTION", limit=10)
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="TRANSACTION", limit=2)
+
+    results = [
+        redeem(
+            api, body(customer, txn=f"t{i}", line_items=[line(wallet_promotion, instance, redemptionCount=3)])
+        )
+        for i in range(3)
+    ]
+
+    assert [r.status_code for r in results] == [200, 200, 409]
+    instance.refresh_from_db()
+    assert (instance.status, instance.redemption_count, instance.transaction_count) == ("REDEEMED", 6, 2)
+
+
+def test_a_use_larger_than_a_fresh_limit_is_refused_and_creates_no_counter(api, customer, pos_promotion):
+    PromotionRestrictionFactory(promotion=pos_promotion, level="Promotion", kpi="DISCOUNT", limit=50)
+
+    response = redeem(api, body(customer, redemptions=[line(pos_promotion, discount=100)]))
+
+    assert response.status_code == 409 and codes(response) == [409]
+    assert "Promotion DISCOUNT limit of 50 reached" in response.json()["errors"][0]["message"]
+    assert not RedemptionCounter.objects.exists()
+    assert_nothing_written()
+
+
+def test_of_two_limits_reached_the_first_in_lock_order_is_named(api, customer, pos_promotion):
+    # given a Customer and a Promotion limit of 1 each (the Customer one created first), both used up
+    PromotionRestrictionFactory(promotion=pos_promotion, level="Customer", kpi="REDEMPTION", limit=1)
+    PromotionRestrictionFactory(promotion=pos_promotion, level="Promotion", kpi="REDEMPTION", limit=1)
+    assert redeem(api, body(customer, txn="1", redemptions=[line(pos_promotion)])).status_code == 200
+
+    response = redeem(api, body(customer, txn="2", redemptions=[line(pos_promotion)]))
+
+    assert response.status_code == 409
+    assert "Customer REDEMPTION limit of 1 reached" in response.json()["errors"][0]["message"]
+    assert list(RedemptionCounter.objects.order_by("restriction").values_list("used", flat=True)) == [1, 1]
+
+
+def test_a_wallet_redemption_takes_a_fixed_handful_of_queries(
+    api, org, customer, wallet_promotion, instance, django_assert_max_num_queries
+):
+    # given a wallet promotion with a Customer and a Promotion limit, whose counters do not exist yet
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Customer", kpi="REDEMPTION", limit=5)
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Promotion", kpi="REDEMPTION", limit=100)
+
+    # when it is redeemed: authentication, the customer locked, the key, the promotions with their
+    # restrictions (one join), the instance, the lines, the audit event, every counter at once (+ the
+    # savepoint pair of the service's transaction inside the test's)
+    with django_assert_max_num_queries(10):
+        response = redeem(api, body(customer, line_items=[line(wallet_promotion, instance)]))
+
+    # then it is recorded, and both counters were created holding this use
+    assert response.status_code == 200, response.content
+    assert sorted(RedemptionCounter.objects.values_list("scope", "used")) == [
+        ("", Decimal(1)),
+        (str(customer.pk), Decimal(1)),
+    ]

@@ -305,7 +305,6 @@ class Command(BaseCommand):
         """The first customers redeem their issued and their earned instance, through the redeem
         service, so limits, counters and instances agree."""
         instances = [i for pair in itertools.zip_longest(issued, earned) for i in pair if i is not None]
-        customers = Customer.objects.in_bulk([instance[0] for instance in instances])
         for index, (customer_id, promotion_id, instance_id, event_time) in enumerate(instances):
             discount = Decimal(self.rng.choice([50, 100, 200]))
             when = min(timezone.now(), event_time + dt.timedelta(hours=self.rng.randint(1, 72)))
@@ -314,7 +313,7 @@ class Command(BaseCommand):
                 org=org, actor=actor, api_client=None,
                 fingerprint=hashlib.sha256(transaction_identifier.encode()).hexdigest(),
                 data=RedemptionInput(
-                    customer=customers[customer_id], transaction_identifier=transaction_identifier,
+                    customer_lookup=("id", str(customer_id)), transaction_identifier=transaction_identifier,
                     transaction_number=f"BILL-{index:04d}", transaction_date=when,
                     amount=Decimal(self.rng.randint(1200, 5000)),
                     lines=[LineInput(
