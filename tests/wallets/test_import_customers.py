@@ -326,6 +326,24 @@ def test_spreadsheet_exports_are_read(org, tmp_path):
     ]
 
 
+def test_values_are_stored_as_written_whatever_their_characters(org, tmp_path):
+    # given: names with a tab, a backslash, a line break, backslash-N (NULL in COPY) and non-ASCII letters
+    names = ["Tab\there", "Back\\slash", "Line\nbreak", "\\N", "Zoë Ürünü 山田"]
+    path = tmp_path / "customers.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER.split(","))
+        for n, name in enumerate(names):
+            writer.writerow(["", f"91910000000{n}", f'"a\\\tb{n}"@example.com', f"X\\{n}", name, name, ""])
+    # when
+    figures = run_import(path, org)
+    # then
+    assert figures["inserted"] == len(names)
+    assert [row[2:6] for row in stored(org)] == [
+        (f'"a\\\tb{n}"@example.com', f"X\\{n}", name, name) for n, name in enumerate(names)
+    ]
+
+
 # A file whose rows meet again across chunks: read with one row per chunk, three per chunk and all
 # in one chunk, it must give the same customers and the same rejects.
 CROSS_CHUNK_ROWS = [
