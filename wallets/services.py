@@ -8,10 +8,11 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import psycopg
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
@@ -882,8 +883,11 @@ def customers_import(*, org: Organization, actor: Actor, label: str = "") -> Ite
                 cursor.execute(f"DROP TABLE IF EXISTS {_IMPORT_STAGE}")
 
 
-def customers_import_prepare(rows: list[CustomerImportRow]) -> CustomerImportChunk:
+def customers_import_prepare(
+    rows: list[CustomerImportRow], *, new_rows_text: bool = True
+) -> CustomerImportChunk:
     """Check and normalise a chunk of rows; no database access (safe in another thread).
+    `new_rows_text`: also format the rows that look new for COPY (when they will be tried as new).
 
     A row is `malformed: ...` when its customerId is not a positive integer, its mobile not 8 to 15
     digits (an optional leading +), its email invalid or over 254 characters, its externalId,
@@ -919,21 +923,8 @@ def customers_import_prepare(rows: list[CustomerImportRow]) -> CustomerImportChu
             rest.append(row)
     lines = [row.line for row in rows] or [0]
     chunk = CustomerImportChunk(min(lines), max(lines), alone, rest, rejects)
-    if _postgres():
-        default_source, null, special = CUSTOMER_IMPORT_DEFAULT_SOURCE, _COPY_NULL, _COPY_SPECIAL.search
-        lines = []
-        for row in alone:
-            mobile, email, external_id, first_name, last_name, source = row.stored
-            source = source or default_source
-            if special("".join(row.values)):  # rare: a tab, line break or backslash to escape
-                values = (mobile, email, external_id, first_name, last_name, source)
-                lines.append("\t".join([str(row.line), *map(_copy_text, values)]) + "\n")
-            else:
-                lines.append(
-                    f"{row.line}\t{mobile or null}\t{email or null}\t{external_id or null}\t"
-                    f"{first_name}\t{last_name}\t{source}\n"
-                )
-        chunk.alone_copy = "".join(lines)
+    if new_rows_text and _postgres():
+        chunk.alone_copy = _import_new_rows_text(alone)
     return chunk
 
 
@@ -942,9 +933,30 @@ _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(value: str | None) -> str:
+def _copy_text(value: str | int | None) -> str:
     """A value in COPY's text format (tab-separated, \\N for NULL, backslash escapes)."""
-    return _COPY_NULL if value is None else value.translate(_COPY_ESCAPES)
+    return _COPY_NULL if value is None else str(value).translate(_COPY_ESCAPES)
+
+
+def _copy_rows(rows) -> str:
+    return "".join(["\t".join(map(_copy_text, row)) + "\n" for row in rows])
+
+
+def _import_new_rows_text(rows: list[_ParsedRow]) -> str:
+    """The rows as COPY text for the staging table: line, then the stored values (source defaulted)."""
+    default_source, null, special = CUSTOMER_IMPORT_DEFAULT_SOURCE, _COPY_NULL, _COPY_SPECIAL.search
+    lines = []
+    for row in rows:
+        mobile, email, external_id, first_name, last_name, source = row.stored
+        source = source or default_source
+        if special("".join(row.values)):  # rare: a tab, line break or backslash to escape
+            lines.append(_copy_rows([(row.line, mobile, email, external_id, first_name, last_name, source)]))
+        else:
+            lines.append(
+                f"{row.line}\t{mobile or null}\t{email or null}\t{external_id or null}\t"
+                f"{first_name}\t{last_name}\t{source}\n"
+            )
+    return "".join(lines)
 
 
 def customers_import_chunk(*, run: CustomerImport, chunk: CustomerImportChunk) -> ChunkOutcome:
@@ -1115,7 +1127,7 @@ def _import_insert_new(org: Organization, chunk: CustomerImportChunk) -> int:
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(f"TRUNCATE {_IMPORT_STAGE}")
         with cursor.copy(f"COPY {_IMPORT_STAGE} (line, {columns}) FROM STDIN") as copy_in:
-            copy_in.write(chunk.alone_copy)
+            copy_in.write(chunk.alone_copy or _import_new_rows_text(rows))
         cursor.execute(
             f"INSERT INTO {table} (id, org_id, created_at, {columns})"
             f" SELECT id, %s, %s, {columns} FROM {_IMPORT_STAGE}",
@@ -1124,20 +1136,6 @@ def _import_insert_new(org: Organization, chunk: CustomerImportChunk) -> int:
         inserted = cursor.rowcount
         cursor.execute(f"INSERT INTO {_IMPORT_SEEN} (customer_id, line) SELECT id, line FROM {_IMPORT_STAGE}")
     return inserted
-
-
-def _customer_ids_draw(cursor, count: int) -> Sequence[int]:
-    """`count` new customer ids from the table's sequence, ascending. One row comes back: the
-    bounds, and the list itself only when another session drew ids in between."""
-    cursor.execute(
-        "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq),"
-        " drawn AS MATERIALIZED (SELECT nextval(s.seq) AS id FROM s, generate_series(1, %s))"
-        " SELECT min(id), max(id), CASE WHEN max(id) - min(id) + 1 <> count(*)"
-        " THEN array_agg(id ORDER BY id) END FROM drawn",
-        [Customer._meta.db_table, count],
-    )
-    low, high, ids = cursor.fetchone()
-    return ids if ids is not None else range(low, high + 1)
 
 
 def _import_values(stored: tuple) -> dict:
@@ -1249,7 +1247,7 @@ def _import_lookup_postgres(
     connection: Django's cursors bind on the client, quoting 150,000 strings per chunk).
     """
     columns = ", ".join(f"c.{Customer._meta.get_field(name).column}" for name in _IMPORT_FIELDS)
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
             f"SELECT c.id, {columns}, s.line FROM {Customer._meta.db_table} c"
             f" LEFT JOIN {_IMPORT_SEEN} s ON s.customer_id = c.id"
@@ -1289,22 +1287,27 @@ def _import_lookup_orm(
 
 
 def _import_write_postgres(org: Organization, plan: _ImportPlan, outcome: ChunkOutcome) -> None:
-    """Write the plan: one COPY of the decided rows into the staging table, then set-based statements."""
+    """Write the plan: the inserted and updated rows into the staging table (COPY; new rows draw
+    their ids there), then set-based statements; the unchanged rows straight into the imported
+    customers."""
     table = Customer._meta.db_table
     columns = [Customer._meta.get_field(name).column for name in _IMPORT_FIELDS]
-    with connection.cursor() as cursor:
-        new_ids: Sequence[int] = []
-        if plan.inserts:
-            new_ids = _customer_ids_draw(cursor, len(plan.inserts))
+    listed = ", ".join(columns)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(f"TRUNCATE {_IMPORT_STAGE}")
-        statement = f"COPY {_IMPORT_STAGE} (id, line, action, release, {', '.join(columns)}) FROM STDIN"
-        with connection.wrap_database_errors, cursor.copy(statement) as copy_in:
-            for new_id, (_, line, stored) in zip(new_ids, plan.inserts, strict=True):
-                copy_in.write_row((new_id, line, "I", False, *stored))
-            for customer_id, line, stored in plan.updates:
-                copy_in.write_row((customer_id, line, "U", customer_id in plan.release, *stored))
-            for customer_id, line in plan.unchanged:
-                copy_in.write_row((customer_id, line, "N", False, None, None, None, None, None, None))
+        if plan.inserts:
+            with cursor.copy(f"COPY {_IMPORT_STAGE} (line, {listed}) FROM STDIN") as copy_in:
+                copy_in.write(_copy_rows((line, *stored) for _, line, stored in plan.inserts))
+        if plan.updates:
+            with cursor.copy(
+                f"COPY {_IMPORT_STAGE} (id, line, action, release, {listed}) FROM STDIN"
+            ) as copy_in:
+                copy_in.write(
+                    _copy_rows(
+                        (customer_id, line, "U", "t" if customer_id in plan.release else "f", *stored)
+                        for customer_id, line, stored in plan.updates
+                    )
+                )
         if plan.release:
             # Identifiers are unique row by row, not at the statement's end: a customer whose old
             # identifier another customer of the chunk takes lets go of it first.
@@ -1328,12 +1331,18 @@ def _import_write_postgres(org: Organization, plan: _ImportPlan, outcome: ChunkO
             outcome.unchanged += len(plan.updates) - cursor.rowcount
         if plan.inserts:
             cursor.execute(
-                f"INSERT INTO {table} (id, org_id, {', '.join(columns)}, created_at)"
-                f" SELECT id, %s, {', '.join(columns)}, %s FROM {_IMPORT_STAGE} WHERE action = 'I'",
+                f"INSERT INTO {table} (id, org_id, created_at, {listed})"
+                f" SELECT id, %s, %s, {listed} FROM {_IMPORT_STAGE} WHERE action = 'I'",
                 [org.pk, timezone.now()],
             )
             outcome.inserted += cursor.rowcount
-        cursor.execute(f"INSERT INTO {_IMPORT_SEEN} (customer_id, line) SELECT id, line FROM {_IMPORT_STAGE}")
+        if plan.inserts or plan.updates:
+            cursor.execute(
+                f"INSERT INTO {_IMPORT_SEEN} (customer_id, line) SELECT id, line FROM {_IMPORT_STAGE}"
+            )
+        if plan.unchanged:
+            with cursor.copy(f"COPY {_IMPORT_SEEN} (customer_id, line) FROM STDIN") as copy_in:
+                copy_in.write("".join([f"{customer_id}\t{line}\n" for customer_id, line in plan.unchanged]))
 
 
 def _import_write_orm(org: Organization, plan: _ImportPlan, outcome: ChunkOutcome) -> None:

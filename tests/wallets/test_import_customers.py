@@ -326,22 +326,28 @@ def test_spreadsheet_exports_are_read(org, tmp_path):
     ]
 
 
-def test_values_are_stored_as_written_whatever_their_characters(org, tmp_path):
-    # given: names with a tab, a backslash, a line break, backslash-N (NULL in COPY) and non-ASCII letters
+@pytest.mark.parametrize("path_taken", ["new rows", "general"])
+def test_values_are_stored_as_written_whatever_their_characters(org, tmp_path, path_taken):
+    # given: names with a tab, a backslash, a line break, backslash-N (NULL in COPY) and non-ASCII
+    # letters; on the general path, because the first row's mobile is an existing customer's
     names = ["Tab\there", "Back\\slash", "Line\nbreak", "\\N", "Zoë Ürünü 山田"]
+    existing = CustomerFactory(org=org, mobile="919100000009", email=None, external_id=None)
     path = tmp_path / "customers.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER.split(","))
+        if path_taken == "general":
+            writer.writerow(["", existing.mobile, "", "", "Tab\tthere", "", ""])
         for n, name in enumerate(names):
             writer.writerow(["", f"91910000000{n}", f'"a\\\tb{n}"@example.com', f"X\\{n}", name, name, ""])
     # when
     figures = run_import(path, org)
     # then
-    assert figures["inserted"] == len(names)
-    assert [row[2:6] for row in stored(org)] == [
+    assert figures["inserted"] == len(names) and figures["rejected"] == 0
+    assert [row[2:6] for row in stored(org)[1:]] == [
         (f'"a\\\tb{n}"@example.com', f"X\\{n}", name, name) for n, name in enumerate(names)
     ]
+    assert stored(org)[0][4] == ("Tab\tthere" if path_taken == "general" else "Asha")
 
 
 # A file whose rows meet again across chunks: read with one row per chunk, three per chunk and all

@@ -19,6 +19,7 @@ from promotions.models import Organization
 from promotions.services import Actor
 from wallets.services import (
     CUSTOMER_IMPORT_COLUMNS,
+    CustomerImport,
     CustomerImportChunk,
     CustomerImportReject,
     CustomerImportRow,
@@ -104,9 +105,9 @@ class Command(BaseCommand):
             # One thread reads and checks the next chunk (no database) while this one is written.
             chunks = _chunks(path, order, options["chunk_size"])
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as reader:
-                upcoming = reader.submit(_next_chunk, chunks)
+                upcoming = reader.submit(_next_chunk, chunks, run)
                 while (current := upcoming.result()) is not None:
-                    upcoming = reader.submit(_next_chunk, chunks)
+                    upcoming = reader.submit(_next_chunk, chunks, run)
                     chunk, bad_rows, first_line = current
                     try:
                         outcome = customers_import_chunk(run=run, chunk=chunk)
@@ -140,7 +141,7 @@ class Command(BaseCommand):
 
 
 def _next_chunk(
-    chunks: Iterator[tuple[list[CustomerImportRow], list[CustomerImportReject]]],
+    chunks: Iterator[tuple[list[CustomerImportRow], list[CustomerImportReject]]], run: CustomerImport
 ) -> tuple[CustomerImportChunk, list[CustomerImportReject], int] | None:
     """The next chunk of the file checked (`customers_import_prepare`), its misshapen rows, and
     its first line."""
@@ -149,7 +150,9 @@ def _next_chunk(
         return None
     rows, bad_rows = rows_and_bad
     first_line = min(row.line for row in (*rows[:1], *bad_rows[:1]))
-    return customers_import_prepare(rows), bad_rows, first_line
+    # The COPY text of the rows that look new is only wanted while the import meets new customers
+    # (a hint: if it changes meanwhile, the chunk's writer formats the text itself).
+    return customers_import_prepare(rows, new_rows_text=run.expect_new), bad_rows, first_line
 
 
 def _open(path: Path):
