@@ -28,7 +28,7 @@ from wallets.services import (
     customers_import_prepare,
 )
 
-DEFAULT_CHUNK_SIZE = 50_000
+DEFAULT_CHUNK_SIZE = 25_000
 
 
 class Command(BaseCommand):
