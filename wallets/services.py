@@ -796,6 +796,8 @@ class CustomerImportRow(NamedTuple):
 
 
 class CustomerImportReject(NamedTuple):
+    """A row that was not imported: its line, its values as written in the file, and why."""
+
     line: int
     values: tuple[str, ...]
     reason: str
@@ -886,15 +888,15 @@ def customers_import(*, org: Organization, actor: Actor, label: str = "") -> Ite
 def customers_import_prepare(
     rows: list[CustomerImportRow], *, new_rows_text: bool = True
 ) -> CustomerImportChunk:
-    """Check and normalise a chunk of rows; no database access (safe in another thread).
-    `new_rows_text`: also format the rows that look new for COPY (when they will be tried as new).
+    """Check and normalise a chunk of rows. No database access: safe in another thread.
 
     A row is `malformed: ...` when its customerId is not a positive integer, its mobile not 8 to 15
     digits (an optional leading +), its email invalid or over 254 characters, its externalId,
     firstName or lastName over 100 characters, its source not one of Capillary's, a value holds a
     NUL character, or it has no identifier at all (no customerId, mobile, email or externalId).
     Values are trimmed and put in the customers API's spelling (`wallets.identifiers`: mobile
-    digits without +, email lower-case).
+    digits without +, email lower-case). `new_rows_text`: on PostgreSQL, also format the rows that
+    look new as COPY text (worth it while the import meets new customers).
     """
     parsed: list[_ParsedRow] = []
     rejects: list[CustomerImportReject] = []
@@ -1042,6 +1044,7 @@ def _import_row_parse(row: CustomerImportRow) -> _ParsedRow | str:
             return "malformed: customerId must be a positive integer"
         customer_id = int(raw_id)
     mobile = None
+    raw_mobile = raw_mobile.strip()
     if raw_mobile:
         mobile = mobile_normalize(raw_mobile)
         if mobile is None:

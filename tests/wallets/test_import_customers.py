@@ -53,7 +53,7 @@ def test_inserts_new_customers_in_the_customers_api_spelling(org, tmp_path):
     path = write_file(
         tmp_path,
         ",+919876543210, Asha.Rao@Example.COM ,POS-1,Asha,Rao,WEBSITE",
-        ",,,POS-2,Ravi,,",
+        ", ,,POS-2,Ravi,,",  # a blank mobile is no mobile
     )
     # when
     figures = run_import(path, org)
@@ -451,3 +451,27 @@ def test_an_interrupted_import_is_completed_by_running_it_again(tmp_path):
     # then: it completes the import and changes nothing else
     assert (figures["inserted"], figures["unchanged"], figures["rejected"]) == (2, 4, 0)
     assert sorted(row[1] for row in stored(org)) == [f"91910000000{n}" for n in range(1, 7)]
+
+
+@pytest.mark.postgres_only
+def test_a_chunk_that_meets_a_concurrent_writer_is_decided_again(org, tmp_path):
+    # given: a database whose unique checks fail twice (as when another writer takes an identifier
+    # between the chunk's lookup and its insert), then pass
+    path = write_file(tmp_path, ",919100000001,,,One,,", ",919100000002,,,Two,,")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE test_clashes")
+        cursor.execute(
+            "CREATE FUNCTION test_clash_twice() RETURNS trigger AS $$ BEGIN"
+            " IF nextval('test_clashes') <= 2 THEN RAISE unique_violation USING MESSAGE = 'taken'; END IF;"
+            " RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_clash_twice BEFORE INSERT ON wallets_customer"
+            " FOR EACH ROW EXECUTE FUNCTION test_clash_twice()"
+        )
+    # when
+    figures = run_import(path, org)
+    # then: the third attempt imports the chunk, once
+    assert (figures["inserted"], figures["rejected"]) == (2, 0)
+    assert [row[4] for row in stored(org)] == ["One", "Two"]
+    assert AuditEvent.objects.filter(org=org, action="customer.import").count() == 1
