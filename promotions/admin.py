@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from promotions.models import (
     ApiClient,
@@ -185,7 +186,7 @@ class PromotionAdmin(OrgScopedAdmin):
     search_fields = ["name", "id", "campaign_id"]
     date_hierarchy = "start_date"
     inlines = [PromotionRestrictionInline]
-    actions = ["activate_selected", "deactivate_selected"]
+    actions = ["activate_selected", "deactivate_selected", "issue_to_customers"]
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]
@@ -229,13 +230,25 @@ class PromotionAdmin(OrgScopedAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change)
 
-    @admin.action(description="Activate selected promotions")
+    @admin.action(description="Activate selected promotions", permissions=["change"])
     def activate_selected(self, request, queryset):
         self._apply(request, queryset, promotion_activate, "activated")
 
-    @admin.action(description="Deactivate selected promotions")
+    @admin.action(description="Deactivate selected promotions", permissions=["change"])
     def deactivate_selected(self, request, queryset):
         self._apply(request, queryset, promotion_deactivate, "deactivated")
+
+    def has_run_bulk_job_permission(self, request) -> bool:
+        return request.user.has_perm("wallets.run_bulk_job")
+
+    @admin.action(description="Issue the selected promotion to customers", permissions=["run_bulk_job"])
+    def issue_to_customers(self, request, queryset):
+        """Opens the issue screen (wallets' bulk-job admin) of the one selected promotion."""
+        selected = list(queryset.values_list("pk", flat=True)[:2])
+        if len(selected) != 1:
+            messages.warning(request, "Select exactly one promotion to issue.")
+            return None
+        return HttpResponseRedirect(reverse("admin:wallets_bulkjob_issue", args=[selected[0]]))
 
     def _apply(self, request, queryset, service, verb):
         done, actor = 0, Actor.for_user(request.user)

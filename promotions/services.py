@@ -7,7 +7,8 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 from typing import Any
@@ -498,3 +499,134 @@ def promotion_update(
             data={"changed": changed, "redated_instances": redated},
         )
     return existing
+
+
+# --- Importing promotions from a file (the import_promotions command) -------------------------------
+
+
+@dataclass
+class PromotionImportEntry:
+    """One promotion of an import file: where it is (`label`, e.g. "line 4"), the name it gives,
+    and either its validated fields and limits (as the create API passes them to `promotion_create`)
+    or the create API's validation messages for it."""
+
+    label: str
+    name: str
+    fields: dict | None = None
+    restrictions: list[RestrictionSpec] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PromotionImportResult:
+    """What became of one entry: CREATED, EXISTS (an identical promotion of that name was already
+    there: skipped) or FAILED (`code` and `messages` as the create API would answer)."""
+
+    CREATED = "CREATED"
+    EXISTS = "EXISTS"
+    FAILED = "FAILED"
+
+    entry: PromotionImportEntry
+    status: str
+    promotion_id: str = ""
+    code: int | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PromotionImportOutcome:
+    results: list[PromotionImportResult] = field(default_factory=list)
+    committed: bool = True
+
+    def count(self, status: str) -> int:
+        return sum(1 for result in self.results if result.status == status)
+
+
+def promotions_import(
+    *, org: Organization, entries: Iterable[PromotionImportEntry], partial: bool, actor: Actor
+) -> PromotionImportOutcome:
+    """Create the promotions of an import file, in file order, each through `promotion_create`.
+
+    All or nothing unless `partial`: every entry runs inside one transaction (each in its own
+    savepoint, so one failure does not hide the next entry's) and the transaction is rolled back
+    when any entry failed; every failure is reported, and `committed` is False. With `partial`,
+    each promotion is committed on its own and the failures are reported next to the successes.
+
+    Per entry: 400 the validation messages it came with; 716 a name given by an earlier entry of
+    the same file, or the name of an existing promotion of the org whose configuration differs
+    (the message names the differing fields); then the errors of `promotion_create` (400, 705
+    when the org's cap of active promotions is reached, counting the promotions created before it
+    in this file, 706, 716). An entry whose name is taken by a promotion with the same
+    configuration is EXISTS and skipped, so importing a file again changes nothing.
+    """
+    outcome = PromotionImportOutcome()
+    first_of_name: dict[str, str] = {}
+
+    def run() -> None:
+        for entry in entries:
+            outcome.results.append(_promotion_import_one(org, entry, first_of_name, actor))
+
+    if partial:
+        run()
+        return outcome
+    with transaction.atomic():
+        run()
+        if outcome.count(PromotionImportResult.FAILED):
+            transaction.set_rollback(True)
+            outcome.committed = False
+    return outcome
+
+
+def _promotion_import_one(
+    org: Organization, entry: PromotionImportEntry, first_of_name: dict[str, str], actor: Actor
+) -> PromotionImportResult:
+    def failed(code: ErrorCode, *messages: str) -> PromotionImportResult:
+        return PromotionImportResult(
+            entry, PromotionImportResult.FAILED, code=int(code), messages=list(messages) or [code.message]
+        )
+
+    if entry.fields is None:
+        return failed(ErrorCode.BAD_REQUEST, *entry.errors)
+    name = entry.fields["name"]
+    if name in first_of_name:
+        return failed(
+            ErrorCode.PROMOTION_NAME_NOT_UNIQUE,
+            f"{ErrorCode.PROMOTION_NAME_NOT_UNIQUE.message} {first_of_name[name]} of this file has the "
+            f"name {name!r} too.",
+        )
+    first_of_name[name] = entry.label
+    existing = Promotion.objects.for_org(org).filter(name=name).prefetch_related("restrictions").first()
+    if existing is not None:
+        differences = _promotion_differences(existing, entry.fields, entry.restrictions)
+        if not differences:
+            return PromotionImportResult(entry, PromotionImportResult.EXISTS, promotion_id=existing.pk)
+        return failed(
+            ErrorCode.PROMOTION_NAME_NOT_UNIQUE,
+            f"{ErrorCode.PROMOTION_NAME_NOT_UNIQUE.message} Promotion {existing.pk} of the org is named "
+            f"{name!r} and differs in {', '.join(differences)}.",
+        )
+    try:
+        promotion = promotion_create(
+            org=org, fields=entry.fields, restrictions=entry.restrictions, actor=actor
+        )
+    except PromotionError as error:
+        return failed(error.code, error.message)
+    return PromotionImportResult(entry, PromotionImportResult.CREATED, promotion_id=promotion.pk)
+
+
+def _promotion_differences(
+    promotion: Promotion, fields: dict, restrictions: list[RestrictionSpec]
+) -> list[str]:
+    """The API names of what `promotion` would differ in from a new one made of `fields` and
+    `restrictions` (absent fields take the model's defaults). `active` is state, not configuration:
+    a promotion deactivated since it was imported is still the same promotion."""
+    differences = [
+        _api_name(name)
+        for name in PROMOTION_FIELDS
+        if name != "active"
+        and getattr(promotion, name)
+        != (fields[name] if name in fields else Promotion._meta.get_field(name).get_default())
+    ]
+    if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in promotion.restrictions.all()]):
+        differences.append("promotionRestrictions")
+    return differences

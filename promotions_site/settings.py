@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -123,7 +124,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "promotions"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # `celery -A promotions_site beat`: ACTIVE earned promotions past their validTill become EXPIRED.
+    "expire-earned-promotions": {
+        "task": "wallets.tasks.earned_promotions_expire_task",
+        "schedule": crontab(minute=0),  # hourly, on the hour
+    },
+}
+# Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
+# larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the
+# background, so the progress bar moves; "sync": before the request returns).
+BULK_JOB_INLINE_MAX = int(os.environ.get("BULK_JOB_INLINE_MAX", "1000"))
+BULK_JOBS_IN_PROCESS = os.environ.get("BULK_JOBS_IN_PROCESS", "thread")
 
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

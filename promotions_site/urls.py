@@ -3,8 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from redemptions.admin import dashboard_view
 
 urlpatterns = [
+    # The marketer dashboard, inside the admin (its login, its look); before the admin's own routes.
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
     # Capillary documents create as `/api_gateway/v1/promotions` and the list with a trailing slash.

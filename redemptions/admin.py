@@ -1,7 +1,52 @@
-from django.contrib import admin
+"""The redemption audit (a read-only list with filters, search, CSV export and the reverse action) and
+the marketer dashboard. Reads go through `redemptions.selectors`, reversals through the service."""
 
-from promotions_site.admin_scoping import ReadOnlyAdminMixin, ReadOnlyOrgScopedAdmin
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from promotions.models import Organization, Promotion
+from promotions.services import Actor
+from promotions_site.admin_filters import CustomerFilter
+from promotions_site.admin_scoping import (
+    ReadOnlyAdminMixin,
+    ReadOnlyOrgScopedAdmin,
+    sees_all_orgs,
+    user_org_id,
+)
+from promotions_site.errors import PromotionError
+from redemptions.charts import redemptions_per_day_svg
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.selectors import (
+    org_activity_totals,
+    promotion_activity_list,
+    redemption_lines_export,
+    redemptions_per_day,
+)
+from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
+from redemptions.services import redemption_reverse
+from wallets.selectors import customers_matching
+
+REVERSE_MAX = 500  # redemptions one run of the reverse action takes (each is its own transaction)
+REVERSE_PREVIEW_ROWS = 100
+
+
+def _money(value) -> str:
+    return f"{value:,.2f}"
 
 
 class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -13,20 +58,361 @@ class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     ]  # fmt: skip
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("promotion", "earned_promotion")
+
+
+def _has_line_of(promotion_id: str) -> Exists:
+    return Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion_id=promotion_id))
+
+
+def _reversal() -> Exists:
+    return Exists(RedemptionReversal.objects.filter(redemption=OuterRef("pk")))
+
+
+class PromotionFilter(admin.SimpleListFilter):
+    """Transactions that redeemed a promotion; the choices are the org's promotions ever redeemed."""
+
+    title = "promotion"
+    parameter_name = "promotion"
+
+    def lookups(self, request, model_admin):
+        promotions = Promotion.objects.filter(Exists(RedemptionLine.objects.filter(promotion=OuterRef("pk"))))
+        if not sees_all_orgs(request):
+            promotions = promotions.filter(org_id=user_org_id(request))
+        return [(pk, name) for pk, name in promotions.order_by("name", "pk").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(_has_line_of(self.value()))
+
+
+class ReversalFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("not_reversed", "Not reversed"), ("reversed", "Reversed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "reversed":
+            return queryset.filter(_reversal())
+        if self.value() == "not_reversed":
+            return queryset.filter(~_reversal())
+        return queryset
+
+
+class TransactionDateRangeFilter(admin.ListFilter):
+    """`?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD`, both days included, in the admin's time zone (the one
+    the list shows dates in, like the date hierarchy above it)."""
+
+    title = "transaction date"
+    template = "admin/redemptions/redemption/date_range_filter.html"
+    parameters = ("date_from", "date_to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameters:
+            value = params.pop(name, [""])[-1]
+            if not value:
+                continue
+            try:
+                self.used_parameters[name] = dt.date.fromisoformat(value)
+            except ValueError as error:
+                raise IncorrectLookupParameters(f"{name} must be a date (YYYY-MM-DD).") from error
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return list(self.parameters)
+
+    def queryset(self, request, queryset):
+        tz = timezone.get_current_timezone()
+        date_from, date_to = (self.used_parameters.get(name) for name in self.parameters)
+        if date_from:
+            queryset = queryset.filter(transaction_date__gte=dt.datetime.combine(date_from, dt.time.min, tz))
+        if date_to and date_to < dt.date.max:
+            after = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tz)
+            queryset = queryset.filter(transaction_date__lt=after)
+        return queryset
+
+    def choices(self, changelist):
+        # One "choice": the state of the little form the template draws, and what it must keep.
+        kept = [
+            (name, value)
+            for name, values in changelist.filter_params.items()
+            if name not in self.parameters
+            for value in values
+        ]
+        yield {
+            "date_from": self.used_parameters.get("date_from"),
+            "date_to": self.used_parameters.get("date_to"),
+            "kept": kept,
+            "selected": bool(self.used_parameters),
+            "clear_query_string": changelist.get_query_string(remove=self.parameters),
+        }
+
+
+class ReverseForm(forms.Form):
+    reason = forms.CharField(
+        max_length=250,
+        help_text="Recorded on each reversal and in the audit trail (a return, a cancelled sale, ...).",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
 
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
+    """The redemption audit: recorded transactions, read-only; reversing goes through the service."""
+
     list_display = [
-        "transaction_identifier",
-        "transaction_number",
-        "customer_id",
-        "amount",
-        "transaction_date",
+        "transaction",
+        "number",
+        "customer_link",
+        "amount_display",
+        "discount_display",
+        "promotion_names",
+        "date_display",
+        "reversed_flag",
     ]
-    search_fields = ["transaction_identifier", "transaction_number", "=customer__id", "customer__mobile"]
+    list_display_links = ["transaction"]
+    list_filter = [PromotionFilter, CustomerFilter, ReversalFilter, TransactionDateRangeFilter]
+    # Shown as the search box's fields; `get_search_results` matches each exactly, in its stored spelling.
+    search_fields = [
+        "=transaction_identifier", "=transaction_number", "=customer__id", "=customer__mobile",
+        "=customer__email", "=customer__external_id",
+    ]  # fmt: skip
+    search_help_text = "An exact transactionIdentifier or transactionNumber, or a customer's id, mobile, email or externalId."
     date_hierarchy = "transaction_date"
-    exclude = ["request_fingerprint", "response"]
+    ordering = ["-transaction_date", "-id"]
+    show_full_result_count = False
+    fields = [
+        "org", "transaction_identifier", "transaction_number", "transaction_date", "customer",
+        "customer_identifier_type", "customer_identifier_value", "amount", "api_client", "created_at",
+        "reversal_summary",
+    ]  # fmt: skip
+    readonly_fields = ["created_at", "reversal_summary"]
     inlines = [RedemptionLineInline]
+    actions = ["reverse_selected"]
+
+    def get_queryset(self, request):
+        lines = RedemptionLine.objects.select_related("promotion").only(
+            "redemption", "level", "position", "discount", "promotion__name"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer")
+            .annotate(is_reversed=_reversal())
+            .prefetch_related(Prefetch("lines", queryset=lines.order_by("level", "position")))
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        org_id = None if sees_all_orgs(request) else user_org_id(request)
+        customers = customers_matching(value=term, org_id=org_id)
+        match = Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer__in=customers)
+        return queryset.filter(match), False
+
+    # --- columns ---------------------------------------------------------------------------------
+
+    @admin.display(description="Transaction", ordering="transaction_identifier")
+    def transaction(self, redemption):
+        return redemption.transaction_identifier
+
+    @admin.display(description="Number", ordering="transaction_number")
+    def number(self, redemption):
+        return redemption.transaction_number
+
+    @admin.display(description="Customer", ordering="customer_id")
+    def customer_link(self, redemption):
+        customer = redemption.customer
+        name = (
+            f"{customer.first_name} {customer.last_name}".strip() or customer.mobile or customer.email or ""
+        )
+        url = reverse("admin:wallets_customer_change", args=[customer.pk])
+        return format_html(
+            '<a href="{}">{}</a><br><span class="mini quiet">{}</span>', url, customer.pk, name
+        )
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, redemption):
+        return _money(redemption.amount)
+
+    @admin.display(description="Total discount")
+    def discount_display(self, redemption):
+        return _money(sum(line.discount for line in redemption.lines.all()))
+
+    @admin.display(description="Promotions")
+    def promotion_names(self, redemption):
+        names = dict.fromkeys(line.promotion.name for line in redemption.lines.all())
+        return ", ".join(names)
+
+    @admin.display(description="Date", ordering="transaction_date")
+    def date_display(self, redemption):
+        return f"{timezone.localtime(redemption.transaction_date):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Reversed", boolean=True, ordering="is_reversed")
+    def reversed_flag(self, redemption):
+        return redemption.is_reversed
+
+    @admin.display(description="Reversal")
+    def reversal_summary(self, redemption):
+        reversal = (
+            RedemptionReversal.objects.filter(redemption=redemption).select_related("api_client").first()
+        )
+        if reversal is None:
+            return "Not reversed"
+        by = f" by {reversal.api_client.username}" if reversal.api_client else ""
+        when = timezone.localtime(reversal.created_at)
+        return f"Reversed {when:%Y-%m-%d %H:%M}{by}: {reversal.reason or '(no reason given)'}"
+
+    # --- reverse action --------------------------------------------------------------------------
+
+    def has_reverse_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.reverse_redemption")
+
+    @admin.action(description="Reverse selected redemptions", permissions=["reverse"])
+    def reverse_selected(self, request, queryset):
+        """Django's delete_selected pattern: the first POST shows what will happen and asks for a
+        reason; the confirmation (`post=yes`) reverses each through `redemption_reverse`."""
+        if not self.has_reverse_permission(request):
+            raise PermissionDenied
+        selected = queryset.order_by("pk")
+        count = selected.count()
+        if count > REVERSE_MAX:
+            self.message_user(
+                request,
+                f"Select at most {REVERSE_MAX} redemptions to reverse at once ({count:,} selected).",
+                messages.ERROR,
+            )
+            return None
+        form = ReverseForm(request.POST if request.POST.get("post") == "yes" else None)
+        if form.is_valid():
+            self._reverse(request, selected, form.cleaned_data["reason"])
+            return None
+        preview = list(selected[:REVERSE_PREVIEW_ROWS])
+        already = selected.filter(is_reversed=True).count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reverse redemptions",
+            "opts": self.opts,
+            "form": form,
+            "selected": selected.values_list("pk", flat=True),
+            "preview": [
+                {
+                    "redemption": r,
+                    "discount": self.discount_display(r),
+                    "amount": self.amount_display(r),
+                    "promotions": self.promotion_names(r),
+                }
+                for r in preview
+            ],
+            "more": count - len(preview),
+            "count": count,
+            "to_reverse": count - already,
+            "already_reversed": already,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "admin/redemptions/redemption/reverse_selected_confirmation.html", context
+        )
+
+    def _reverse(self, request, selected, reason: str) -> None:
+        actor, done, unchanged = Actor.for_user(request.user), 0, []
+        for redemption in selected.prefetch_related(None).select_related("org"):
+            try:
+                outcome = redemption_reverse(
+                    org=redemption.org,
+                    transaction_identifier=redemption.transaction_identifier,
+                    reason=reason,
+                    actor=actor,
+                    api_client=None,
+                )
+            except PromotionError as error:
+                self.message_user(request, f"{redemption}: {error.message}", messages.ERROR)
+                continue
+            if outcome.replayed:
+                unchanged.append(redemption.transaction_identifier)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                f"{done} redemption(s) reversed: their limits and earned promotions were given back.",
+                messages.SUCCESS,
+            )
+        if unchanged:
+            shown = ", ".join(unchanged[:10]) + (" ..." if len(unchanged) > 10 else "")
+            self.message_user(
+                request, f"{len(unchanged)} already reversed, left as they were: {shown}", messages.INFO
+            )
+
+    # --- CSV export ------------------------------------------------------------------------------
+
+    def get_urls(self):
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The changelist's rows (its filters, date hierarchy and search) as CSV, one row per redemption
+        line with the list API's fields, streamed."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:redemptions_redemption_changelist") + "?e=1")
+        promotion_id = next(
+            (spec.value() for spec in changelist.filter_specs if isinstance(spec, PromotionFilter)), None
+        )
+        lines = redemption_lines_export(redemptions=changelist.queryset, promotion_id=promotion_id)
+        response = StreamingHttpResponse(_csv_rows(lines), content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="redemptions-{stamp}.csv"'
+        return response
+
+
+# Free text from tills and marketers: a cell starting like a formula is kept as text by spreadsheets.
+_TEXT_COLUMNS = {
+    "transactionIdentifier", "transactionNumber", "promotionName", "promotionMessageLabel", "redemptionTill",
+    "sku",
+}  # fmt: skip
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The list API's record fields, in its order.
+EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if column in _TEXT_COLUMNS and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_rows(lines):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    for line in lines:
+        record = redemption_line_record(line)
+        yield writer.writerow([_cell(column, record[column]) for column in EXPORT_COLUMNS])
 
 
 @admin.register(RedemptionLine)
@@ -47,3 +433,71 @@ class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["restriction", "scope", "used", "limit", "updated_at"]
     list_select_related = ["restriction"]
     search_fields = ["scope"]
+
+
+# --- The dashboard --------------------------------------------------------------------------------
+
+DASHBOARD_PROMOTIONS_PER_PAGE = 50
+CHART_DAYS = 30
+
+
+class DashboardForm(forms.Form):
+    org = forms.ModelChoiceField(
+        queryset=Organization.objects.order_by("id"), required=False, empty_label=None, label="Organization"
+    )
+    promotion = forms.ModelChoiceField(
+        queryset=Promotion.objects.none(), required=False, empty_label="All promotions", label="Promotion"
+    )
+
+    def __init__(self, data, *, org: Organization | None, choose_org: bool):
+        super().__init__(data)
+        if not choose_org:
+            del self.fields["org"]
+        self.fields["promotion"].queryset = Promotion.objects.filter(org=org).order_by("name", "pk")
+
+
+def _dashboard_org(request) -> Organization | None:
+    if not sees_all_orgs(request):
+        return request.user.org
+    chosen = request.GET.get("org", "")
+    orgs = Organization.objects.order_by("id")
+    return (orgs.filter(pk=chosen).first() if chosen.isdigit() else None) or orgs.first()
+
+
+def dashboard_view(request):
+    """Per promotion of the org: issued / earned / redeemed / reversed and total discount; the org's
+    totals; redemptions per day over the last 30 days, for every promotion or one. A fixed number of
+    queries, however many promotions the org has."""
+    user = request.user
+    if not (user.has_perm("promotions.view_promotion") and user.has_perm("redemptions.view_redemption")):
+        raise PermissionDenied
+    if not sees_all_orgs(request) and user_org_id(request) is None:
+        raise PermissionDenied("Your account belongs to no organization.")
+    org = _dashboard_org(request)
+    context = {**admin.site.each_context(request), "title": "Dashboard", "org": org}
+    if org is None:
+        return TemplateResponse(request, "admin/dashboard.html", context)
+    form = DashboardForm(request.GET or None, org=org, choose_org=sees_all_orgs(request))
+    promotion = form.cleaned_data.get("promotion") if form.is_valid() else None
+    promotions = Promotion.objects.for_org(org).only(
+        "id", "org", "name", "type", "active", "start_date", "end_date"
+    )
+    page = Paginator(
+        promotions.order_by("-active", "-start_date", "pk"), DASHBOARD_PROMOTIONS_PER_PAGE
+    ).get_page(request.GET.get("p"))
+    days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion)
+    query = request.GET.copy()
+    query.pop("p", None)
+    context.update(
+        form=form,
+        promotion=promotion,
+        page=page,
+        page_query=query.urlencode(),
+        activity=promotion_activity_list(org=org, promotions=list(page.object_list)),
+        totals=org_activity_totals(org=org),
+        days=days,
+        days_total=sum(day.redeemed + day.reversed for day in days),
+        chart=redemptions_per_day_svg(days, x_title=f"Transaction date ({org.timezone})"),
+        now=timezone.now(),
+    )
+    return TemplateResponse(request, "admin/dashboard.html", context)

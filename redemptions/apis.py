@@ -21,10 +21,15 @@ from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode
 from promotions_site.schema import error_responses
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
-from redemptions.examples import REDEEM_REQUEST_EXAMPLE, REDEEM_RESPONSE_EXAMPLE, REVERSE_REQUEST_EXAMPLE
+from redemptions.examples import (
+    REDEEM_REQUEST_EXAMPLE,
+    REDEEM_RESPONSE_EXAMPLE,
+    REDEMPTION_RECORD_EXAMPLE,
+    REVERSE_REQUEST_EXAMPLE,
+)
 from redemptions.models import RedemptionLine
 from redemptions.selectors import redemption_line_list
-from redemptions.serializers import redemption_data
+from redemptions.serializers import redemption_data, redemption_line_record
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
 from wallets.selectors import customer_get, customer_get_by_identifier
@@ -310,69 +315,6 @@ REDEMPTION_LIST_DEFAULT_LIMIT = 10
 REDEMPTION_LIST_MAX_LIMIT = 100
 REDEMPTION_LIST_MAX_PAGE_NUMBER = 1_000_000
 
-REDEMPTION_RECORD_EXAMPLE = {
-    "id": "81",
-    "orgId": 100737,
-    "promotionId": "6912ced9d39e256f754a83f8",
-    "promoCode": None,
-    "earnedPromotionId": "68230a3af1ebc84977d9ea2c",
-    "customerId": 564332013,
-    "redemptionDate": 1765875645000,
-    "redemptionDateISO": "2025-12-16T09:00:45Z",
-    "transactionIdentifier": "TXN-2025-12-16-0042",
-    "transactionNumber": "BILL-0042",
-    "promotionName": "Flat 500 off",
-    "promotionMessageLabel": "Flat 500 off on 2000",
-    "transactionEntityIdentifier": "REGULAR_l_81",
-    "cartEvaluationId": None,
-    "redemptionTill": "store.server",
-    "discount": "500.000000",
-    "redemptionCount": 1,
-    "amount": "2000.000000",
-    "redemptionType": "LINEITEM",
-    "discountAppliedQuantity": "1.000000",
-    "promotionAppliedQuantity": "1.000000",
-    "sku": "SKU-1001",
-    "productId": None,
-    "reversed": False,
-}
-
-
-def _decimal(value) -> str:
-    return f"{value:.6f}"
-
-
-def _redemption_record(line: RedemptionLine) -> dict:
-    """One line of a recorded redemption as the list returns it (`data[]`)."""
-    redemption, promotion = line.redemption, line.promotion
-    cart_level = line.level == RedemptionLine.Level.CART
-    return {
-        "id": str(line.pk),
-        "orgId": redemption.org_id,
-        "promotionId": line.promotion_id,
-        "promoCode": None,
-        "earnedPromotionId": line.earned_promotion_id,
-        "customerId": redemption.customer_id,
-        "redemptionDate": to_epoch_ms(redemption.transaction_date),
-        "redemptionDateISO": to_iso(redemption.transaction_date),
-        "transactionIdentifier": redemption.transaction_identifier,
-        "transactionNumber": redemption.transaction_number,
-        "promotionName": promotion.name,
-        "promotionMessageLabel": promotion.message_label or None,
-        "transactionEntityIdentifier": f"REGULAR_b_{redemption.pk}" if cart_level else f"REGULAR_l_{line.pk}",
-        "cartEvaluationId": None,
-        "redemptionTill": redemption.api_client.username if redemption.api_client else None,
-        "discount": _decimal(line.discount),
-        "redemptionCount": line.redemption_count,
-        "amount": _decimal(redemption.amount),
-        "redemptionType": line.level,
-        "discountAppliedQuantity": _decimal(line.discount_applied_on_quantity),
-        "promotionAppliedQuantity": _decimal(line.promotion_applied_on_quantity),
-        "sku": line.sku or None,
-        "productId": None,
-        "reversed": line.is_reversed,
-    }
-
 
 class RedemptionListApi(APIView):
     """`GET /api_gateway/v1/promotions/redemptions`: the org's recorded redemptions, one record per line."""
@@ -526,7 +468,7 @@ class RedemptionListApi(APIView):
         )
         return Response(
             {
-                "data": [_redemption_record(line) for line in page.lines],
+                "data": [redemption_line_record(line) for line in page.lines],
                 "errors": [],
                 "pagination": {
                     "limit": params["limit"],

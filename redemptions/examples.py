@@ -68,3 +68,31 @@ REVERSE_REQUEST_EXAMPLE = {
     "transactionIdentifier": "TXN-2025-05-13-000123",
     "reason": "Returned at the store",
 }
+
+# One record of the redemption list (GET /redemptions); its keys, in order, are the admin export's columns.
+REDEMPTION_RECORD_EXAMPLE = {
+    "id": "81",
+    "orgId": 100737,
+    "promotionId": "6912ced9d39e256f754a83f8",
+    "promoCode": None,
+    "earnedPromotionId": "68230a3af1ebc84977d9ea2c",
+    "customerId": 564332013,
+    "redemptionDate": 1765875645000,
+    "redemptionDateISO": "2025-12-16T09:00:45Z",
+    "transactionIdentifier": "TXN-2025-12-16-0042",
+    "transactionNumber": "BILL-0042",
+    "promotionName": "Flat 500 off",
+    "promotionMessageLabel": "Flat 500 off on 2000",
+    "transactionEntityIdentifier": "REGULAR_l_81",
+    "cartEvaluationId": None,
+    "redemptionTill": "store.server",
+    "discount": "500.000000",
+    "redemptionCount": 1,
+    "amount": "2000.000000",
+    "redemptionType": "LINEITEM",
+    "discountAppliedQuantity": "1.000000",
+    "promotionAppliedQuantity": "1.000000",
+    "sku": "SKU-1001",
+    "productId": None,
+    "reversed": False,
+}

@@ -44,6 +44,8 @@ class Redemption(models.Model):
             # The redemption list: an org's redemptions by transaction date, in either direction.
             models.Index(fields=["org", "transaction_date"], name="redemption_org_txn_date"),
         ]
+        # Reversing gives limits back: the admin's reverse action needs this beyond view permission.
+        permissions = [("reverse_redemption", "Can reverse redemptions")]
 
     def __str__(self) -> str:
         return self.transaction_identifier

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from promotions.models import Organization
+from promotions.models import Organization, Promotion
 from redemptions.filters import RedemptionLineFilter, reversal_exists
-from redemptions.models import RedemptionLine
+from redemptions.models import Redemption, RedemptionLine
+from wallets.models import EarnedPromotion
 
 # What a record of the list reads: the line, its redemption, the promotion and the recording client.
 # Leaves out the stored response body and the promotions' condition/action JSON.
@@ -32,6 +39,8 @@ REDEMPTION_RECORD_FIELDS = (
     "promotion__name",
     "promotion__message_label",
 )
+# Lines fetched per round trip by the export.
+EXPORT_CHUNK_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,14 @@ class RedemptionLinePage:
 
     lines: list[RedemptionLine]
     total: int
+
+
+def _redemption_lines(org: Organization, params: Mapping):
+    """The org's lines matching the filters of `RedemptionLineFilter`; ValidationError for a bad value."""
+    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
 
 
 def redemption_line_list(
@@ -56,18 +73,203 @@ def redemption_line_list(
 
     Raises ValidationError (400) for a malformed filter value.
     """
-    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    lines = filterset.qs
+    lines = _redemption_lines(org, params)
     direction = "-" if descending else ""
     offset = limit * page_number
     page = list(
-        lines.select_related("redemption__api_client", "promotion")
-        .only(*REDEMPTION_RECORD_FIELDS)
-        .annotate(is_reversed=reversal_exists())
-        .order_by(f"{direction}redemption__transaction_date", f"{direction}id")[offset : offset + limit]
+        _records(lines).order_by(f"{direction}redemption__transaction_date", f"{direction}id")[
+            offset : offset + limit
+        ]
     )
     # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
     page_is_last = 0 < len(page) < limit or (not page and page_number == 0)
     return RedemptionLinePage(lines=page, total=offset + len(page) if page_is_last else lines.count())
+
+
+def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
+    """Lines ready for `redemption_line_record`: their joins, only the fields it reads, `is_reversed`."""
+    return (
+        lines.select_related("redemption__api_client", "promotion")
+        .only(*REDEMPTION_RECORD_FIELDS)
+        .annotate(is_reversed=reversal_exists())
+    )
+
+
+# --- The admin: CSV export and dashboard ----------------------------------------------------------
+
+
+def redemption_lines_export(
+    *, redemptions: QuerySet[Redemption], promotion_id: str | None = None
+) -> Iterator[RedemptionLine]:
+    """The lines of `redemptions` (the admin changelist's filtered and searched queryset, already
+    scoped to the user's org), one record each as the list API has them, streamed in chunks so an
+    export of any size runs in constant memory.
+
+    With `promotion_id` (the changelist's promotion filter) only that promotion's lines, as the list
+    API's `promotionId` filter gives them. Newest transaction first, then each transaction's lines
+    in their recorded order.
+    """
+    lines = RedemptionLine.objects.filter(redemption__in=redemptions.values("pk"))
+    if promotion_id is not None:
+        lines = lines.filter(promotion_id=promotion_id)
+    ordered = _records(lines).order_by("-redemption__transaction_date", "-redemption_id", "level", "position")
+    return ordered.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+@dataclass(frozen=True)
+class PromotionActivity:
+    """What happened to a promotion (or, with `promotion` None, to the whole org).
+
+    `redeemed` counts the transactions (redemptions) that redeemed it and are not reversed,
+    `reversed` those reversed since, `discount` the discount of the unreversed ones.
+    """
+
+    promotion: Promotion | None
+    issued: int = 0
+    earned: int = 0
+    redeemed: int = 0
+    reversed: int = 0
+    discount: Decimal = Decimal(0)
+
+
+def _issue_counts() -> dict:
+    return {
+        "issued": Count("id", filter=Q(kind=EarnedPromotion.Kind.ISSUED)),
+        "earned": Count("id", filter=Q(kind=EarnedPromotion.Kind.EARNED)),
+    }
+
+
+def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion]) -> list[PromotionActivity]:
+    """The activity of each of the org's `promotions`, in their order. Two grouped queries, however
+    many promotions: the earned instances per promotion and kind, the redemption lines per promotion."""
+    ids = [promotion.pk for promotion in promotions if promotion.org_id == org.pk]
+    if not ids:
+        return []
+    issued = {
+        row["promotion_id"]: row
+        for row in EarnedPromotion.objects.for_org(org)
+        .filter(promotion_id__in=ids)
+        .values("promotion_id")
+        .annotate(**_issue_counts())
+        .order_by()
+    }
+    unreversed, reversed_ = Q(redemption__reversal__isnull=True), Q(redemption__reversal__isnull=False)
+    redeemed = {
+        row["promotion_id"]: row
+        for row in RedemptionLine.objects.filter(redemption__org=org, promotion_id__in=ids)
+        .values("promotion_id")
+        .annotate(
+            redeemed=Count("redemption", distinct=True, filter=unreversed),
+            reversed=Count("redemption", distinct=True, filter=reversed_),
+            discount=Sum("discount", filter=unreversed),
+        )
+        .order_by()
+    }
+    activity = []
+    for promotion in promotions:
+        if promotion.pk not in ids:
+            continue
+        counts, lines = issued.get(promotion.pk, {}), redeemed.get(promotion.pk, {})
+        activity.append(
+            PromotionActivity(
+                promotion=promotion,
+                issued=counts.get("issued", 0),
+                earned=counts.get("earned", 0),
+                redeemed=lines.get("redeemed", 0),
+                reversed=lines.get("reversed", 0),
+                discount=lines.get("discount") or Decimal(0),
+            )
+        )
+    return activity
+
+
+def org_activity_totals(*, org: Organization) -> PromotionActivity:
+    """The org's totals: a transaction that redeemed two promotions counts once here. Three queries."""
+    instances = EarnedPromotion.objects.for_org(org).aggregate(**_issue_counts())
+    transactions = Redemption.objects.for_org(org).aggregate(
+        redeemed=Count("id", filter=Q(reversal__isnull=True)),
+        reversed=Count("id", filter=Q(reversal__isnull=False)),
+    )
+    discount = RedemptionLine.objects.filter(
+        redemption__org=org, redemption__reversal__isnull=True
+    ).aggregate(total=Sum("discount"))["total"]
+    return PromotionActivity(promotion=None, **instances, **transactions, discount=discount or Decimal(0))
+
+
+@dataclass(frozen=True)
+class DayRedemptions:
+    """The redemptions of one day (by transaction date, in the org's time zone)."""
+
+    day: dt.date
+    redeemed: int = 0
+    reversed: int = 0
+
+
+def redemptions_per_day(
+    *, org: Organization, days: int, promotion: Promotion | None = None, today: dt.date | None = None
+) -> list[DayRedemptions]:
+    """The org's redemptions per day over the last `days` days up to `today` (the org's today by
+    default), every day present (zero when nothing happened), oldest first. Days are the org's local
+    days. `reversed` counts the transactions of that day reversed since; `redeemed` the others. With
+    `promotion`, only the transactions that redeemed it. One query.
+    """
+    tz = org.tz
+    today = today or timezone.localdate(timezone=tz)
+    first = today - dt.timedelta(days=days - 1)
+    redemptions = Redemption.objects.for_org(org).filter(
+        transaction_date__gte=dt.datetime.combine(first, dt.time.min, tzinfo=tz),
+        transaction_date__lt=dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
+    )
+    if promotion is not None:
+        redemptions = redemptions.filter(
+            Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion=promotion))
+        )
+    rows = (
+        redemptions.annotate(day=TruncDate("transaction_date", tzinfo=tz))
+        .values("day")
+        .annotate(
+            redeemed=Count("id", filter=Q(reversal__isnull=True)),
+            reversed=Count("id", filter=Q(reversal__isnull=False)),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    result = []
+    for offset in range(days):
+        day = first + dt.timedelta(days=offset)
+        row = by_day.get(day, {})
+        result.append(
+            DayRedemptions(day=day, redeemed=row.get("redeemed", 0), reversed=row.get("reversed", 0))
+        )
+    return result
+
+
+def redemption_line_iter(
+    *,
+    org: Organization,
+    start: dt.datetime,
+    end: dt.datetime,
+    include_reversed: bool,
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[RedemptionLine]:
+    """Every line of the org's redemptions whose transaction date is within [start, end] (both
+    inclusive, `end` to its whole millisecond, as the list's endDate), oldest first, then by line id.
+
+    The same filters as the list (`RedemptionLineFilter`), so the export and the API agree on what a
+    range and "reversed" mean. Lines are fetched `chunk_size` at a time: on PostgreSQL through a
+    server-side cursor (inside a transaction, so the server streams rather than materializes the
+    result), elsewhere by the driver's cursor; memory does not grow with the number of lines.
+    Raises ValidationError for a bound outside 1970 to 9999.
+    """
+    params = {
+        "startDateISO": start.isoformat(),
+        "endDateISO": end.isoformat(),
+        "includeReversed": "true" if include_reversed else "false",
+    }
+    lines = _records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
+    return _stream(lines, chunk_size)
+
+
+def _stream(lines, chunk_size: int) -> Iterator[RedemptionLine]:
+    with transaction.atomic():
+        yield from lines.iterator(chunk_size=chunk_size)

@@ -51,6 +51,8 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
     # The test client speaks plain HTTP; production redirects it to HTTPS.
     settings.SECURE_SSL_REDIRECT = False
+    # Bulk jobs run before the request returns (the browser test turns the background thread back on).
+    settings.BULK_JOBS_IN_PROCESS = "sync"
 
 
 @pytest.fixture(autouse=True)

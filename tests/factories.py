@@ -22,7 +22,7 @@ from promotions.models import (
 )
 from promotions.services import api_client_create
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 _org_ids = itertools.count(200001)
 
@@ -210,6 +210,25 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     object_type = "Test"
 
 
+class BulkJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BulkJob
+
+    org = factory.SubFactory(OrganizationFactory)
+    kind = BulkJob.Kind.ISSUE
+    promotion = factory.SubFactory(PromotionFactory, org=factory.SelfAttribute("..org"))
+    params = factory.LazyFunction(lambda: {"contextId": "job"})
+
+
+class BulkJobItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BulkJobItem
+
+    job = factory.SubFactory(BulkJobFactory)
+    line = factory.Sequence(lambda n: n + 1)
+    identifier = "1"
+
+
 def make_in_org(model, org):
     """One row of `model` belonging to `org` (for the tests that cover every model)."""
     makers = {
@@ -228,6 +247,8 @@ def make_in_org(model, org):
         RedemptionLine: lambda: RedemptionLineFactory(redemption__org=org),
         RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
+        BulkJob: lambda: BulkJobFactory(org=org),
+        BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

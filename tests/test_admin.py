@@ -18,11 +18,11 @@ from promotions.models import (
 )  # fmt: skip
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from tests import factories
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 MODELS = [
     Organization, User, ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer,
-    EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal, RedemptionCounter,
+    EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal, RedemptionCounter, BulkJob, BulkJobItem,
 ]  # fmt: skip
 
 

@@ -7,12 +7,12 @@ import pytest
 from promotions.models import ApiClient, AuditEvent, LoyaltyProgram, LoyaltyPromotion, Promotion
 from redemptions.models import Redemption, RedemptionCounter, RedemptionReversal
 from tests import factories
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
-    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter,
+    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob,
 ]  # fmt: skip
 
 

@@ -1,7 +1,34 @@
-from django.contrib import admin
+import csv
+import os
+import re
+import secrets
 
-from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from promotions.models import Organization, Promotion
+from promotions_site.admin_filters import CustomerFilter
+from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
+from promotions_site.errors import PromotionError
+from wallets.forms import LABELS, EarnEntryFormSet, EarnForm, IssueForm, read_stored_values
+from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.selectors import wallet_get
+from wallets.services import bulk_job_create, bulk_job_preview, bulk_job_retry, bulk_job_start
+
+WALLET_ROWS = 50  # the customer page shows this many earned promotions; a link leads to all of them
 
 
 @admin.register(Customer)
@@ -11,6 +38,17 @@ class CustomerAdmin(OrgScopedAdmin):
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
     show_full_result_count = False
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The customer's page also shows their wallet (as the wallet API reads it) and redemptions."""
+        if obj is not None and obj.pk:
+            entries = wallet_get(customer=obj, limit=WALLET_ROWS + 1)
+            context["wallet"] = entries[:WALLET_ROWS]
+            context["wallet_has_more"] = len(entries) > WALLET_ROWS
+            context["redemptions"] = obj.redemptions.aggregate(
+                total=Count("id"), reversed=Count("id", filter=Q(reversal__isnull=False))
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
 
 @admin.register(EarnedPromotion)
 class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
@@ -18,7 +56,7 @@ class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
         "id", "customer_id", "promotion", "kind", "earned_from_type", "earned_from_id", "status",
         "valid_till", "redemption_count",
     ]  # fmt: skip
-    list_filter = ["status", "kind", "earned_from_type"]
+    list_filter = ["status", "kind", "earned_from_type", CustomerFilter]
     search_fields = ["=id", "=customer__id", "earned_from_id", "promotion__name"]
     list_select_related = ["promotion"]
     date_hierarchy = "created_at"
@@ -35,3 +73,487 @@ class IssualAdmin(ReadOnlyOrgScopedAdmin):
 class LoyaltyEarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["id", "issual_id", "customer_id", "loyalty_promotion", "created_at"]
     search_fields = ["=id", "=customer__id"]
+
+
+# --- Bulk jobs: the issue and bulk-earn screens, the job list and the job page ----------------------
+
+DRAFT_SALT = "wallets.admin.bulk_job_draft"
+DRAFT_MAX_AGE = 24 * 3600  # seconds a preview can be confirmed
+ERROR_REPORT_COLUMNS = ["line", "identifier", "customerId", "code", "message"]
+CUSTOMERS_FIELDSET = ("Customers", {"fields": ["identifier_type", "identifiers", "csv_file"]})
+
+
+def _refusal(error: PromotionError) -> str:
+    return f"{error.message} (code {int(error.code)})"
+
+
+def _progress_text(job: BulkJob) -> str:
+    return f"{job.processed:,} of {job.total:,} ({job.percent}%) · failed {job.failed:,}"
+
+
+def _org_promotions(request):
+    """The promotions the staff user may give out: their org's (every org's for a superuser without one)."""
+    promotions = Promotion.objects.select_related("org")
+    return promotions if sees_all_orgs(request) else promotions.filter(org_id=user_org_id(request))
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+_FORMULA_START = re.compile(r"^[=@\t\r]|^[+-](?![0-9 .]*$)")
+
+
+def _csv_cell(value) -> str:
+    """Text a spreadsheet shows as text: a cell that would start a formula gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if _FORMULA_START.match(text) else text
+
+
+def _csv_stream(header: list[str], rows):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([_csv_cell(value) for value in row])
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
+    """The jobs (list and page: progress, error report, input file, retry) and the screens that start
+    them: issue a promotion and bulk earn, each a form, a preview and a confirmation (Django's
+    delete_selected pattern: the preview's form posts `post=yes`). The work is done by the services.
+
+    Permissions: starting or retrying a job needs `wallets.run_bulk_job`; seeing jobs, their progress,
+    error reports and input files needs view permission on jobs (or `run_bulk_job`). Every page is
+    scoped to the staff user's org: another org's job or promotion is a 404.
+    """
+
+    list_display = [
+        "__str__",
+        "kind",
+        "status",
+        "promotions_display",
+        "progress_display",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    list_select_related = ["promotion", "created_by"]
+    fields = [
+        "kind",
+        "promotions_display",
+        "params_display",
+        "identifier_type_display",
+        "input_display",
+        "items_display",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["wallets/bulk_jobs.css"]}
+        js = ["wallets/bulk_job_progress.js"]
+
+    # --- permissions --------------------------------------------------------------------------------
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("wallets.run_bulk_job")
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or self.has_run_permission(request)
+
+    def _require_run_permission(self, request) -> None:
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+
+    def _job(self, request, job_id: int) -> BulkJob:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = self.get_queryset(request).filter(pk=job_id).first()
+        if job is None:
+            raise Http404("No such job.")
+        return job
+
+    # --- list and page ------------------------------------------------------------------------------
+
+    @admin.display(description="Promotion")
+    def promotions_display(self, job: BulkJob):
+        if job.promotion_id:
+            url = reverse("admin:promotions_promotion_change", args=[job.promotion_id])
+            return format_html('<a href="{}">{}</a>', url, job.promotion.name)
+        entries = job.params.get("entries") or []
+        return f"{len(entries)} promotions" if entries else "-"
+
+    @admin.display(description="Progress")
+    def progress_display(self, job: BulkJob):
+        return format_html(
+            '<span class="bulk-job-bar small{}"><span style="width: {}%"></span></span> {}',
+            " failed" if job.status == BulkJob.Status.FAILED else "",
+            job.percent,
+            _progress_text(job),
+        )
+
+    @admin.display(description="What")
+    def params_display(self, job: BulkJob):
+        params = job.params or {}
+        if job.kind == BulkJob.Kind.ISSUE:
+            return format_html("contextId <code>{}</code>", params.get("contextId", ""))
+        entries = params.get("entries") or []
+        names = dict(
+            Promotion.objects.filter(pk__in=[e["promotionId"] for e in entries]).values_list("pk", "name")
+        )
+        return format_html(
+            "earnedFromType <code>{}</code> · earnedFromId <code>{}</code>{}",
+            params.get("earnedFromType", ""),
+            params.get("earnedFromId", ""),
+            format_html_join(
+                "",
+                "<br>{} &times; {}",
+                ((names.get(e["promotionId"], e["promotionId"]), e["earnCount"]) for e in entries),
+            ),
+        )
+
+    @admin.display(description="Customers identified by")
+    def identifier_type_display(self, job: BulkJob):
+        return LABELS.get(job.identifier_type, job.identifier_type)
+
+    @admin.display(description="Input")
+    def input_display(self, job: BulkJob):
+        if not job.input_file:
+            return job.input_name or "-"
+        url = reverse("admin:wallets_bulkjob_input", args=[job.pk])
+        return format_html('<a href="{}">{}</a>', url, job.input_name or job.input_file.name)
+
+    @admin.display(description="Items")
+    def items_display(self, job: BulkJob):
+        url = reverse("admin:wallets_bulkjobitem_changelist") + f"?job__id__exact={job.pk}"
+        return format_html(
+            '<a href="{}">All {}</a> · <a href="{}&amp;status__exact=FAILED">failed {}</a>',
+            url,
+            job.total,
+            url,
+            job.failed,
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "progress_text": _progress_text(job) if job else "",
+            "pending": job.total - job.processed if job else 0,
+            "inline_max": settings.BULK_JOB_INLINE_MAX,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- URLs ---------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("issue/<str:promotion_id>/", view(self.issue_view), name="wallets_bulkjob_issue"),
+            path("earn/", view(self.earn_view), name="wallets_bulkjob_earn"),
+            path("<int:job_id>/progress/", view(self.progress_view), name="wallets_bulkjob_progress"),
+            path(
+                "<int:job_id>/error-report/",
+                view(self.error_report_view),
+                name="wallets_bulkjob_error_report",
+            ),
+            path("<int:job_id>/input/", view(self.input_file_view), name="wallets_bulkjob_input"),
+            path("<int:job_id>/retry/", view(self.retry_view), name="wallets_bulkjob_retry"),
+            *super().get_urls(),
+        ]
+
+    # --- job endpoints ------------------------------------------------------------------------------
+
+    def progress_view(self, request, job_id: int):
+        """The job page's progress bar polls this every second until the job is DONE or FAILED."""
+        job = self._job(request, job_id)
+        return JsonResponse(
+            {
+                "id": job.pk,
+                "status": job.status,
+                "total": job.total,
+                "done": job.done,
+                "failed": job.failed,
+                "processed": job.processed,
+                "percent": job.percent,
+                "text": _progress_text(job),
+                "error": job.error,
+                "finished": job.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED),
+            }
+        )
+
+    def error_report_view(self, request, job_id: int):
+        """The failed items as CSV (line, identifier, customerId, code, message), streamed."""
+        job = self._job(request, job_id)
+        rows = (
+            job.items.filter(status=BulkJobItem.Status.FAILED)
+            .order_by("id")
+            .values_list("line", "identifier", "customer_id", "code", "message")
+            .iterator(chunk_size=2000)
+        )
+        response = StreamingHttpResponse(
+            _csv_stream(ERROR_REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="bulk-job-{job.pk}-errors.csv"'
+        return response
+
+    def input_file_view(self, request, job_id: int):
+        job = self._job(request, job_id)
+        if not job.input_file:
+            raise Http404("This job has no input file.")
+        try:
+            handle = job.input_file.open("rb")
+        except FileNotFoundError as error:
+            raise Http404("The input file is no longer stored.") from error
+        name = job.input_name or os.path.basename(job.input_file.name)
+        return FileResponse(handle, as_attachment=True, filename=name)
+
+    def retry_view(self, request, job_id: int):
+        self._require_run_permission(request)
+        job = self._job(request, job_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            bulk_job_retry(job=job, user=request.user)
+        except PromotionError as error:
+            messages.error(request, _refusal(error))
+        else:
+            messages.success(request, f"{job} runs again: only the customers it had not processed.")
+        return redirect("admin:wallets_bulkjob_change", job.pk)
+
+    # --- issue a promotion --------------------------------------------------------------------------
+
+    def issue_view(self, request, promotion_id: str):
+        """Issue a promotion to a customer list: form, then preview, then confirm (post=yes)."""
+        self._require_run_permission(request)
+        promotion = get_object_or_404(_org_promotions(request), pk=promotion_id)
+        if request.method == "POST" and request.POST.get("post") == "yes":
+            return self._confirm(request)
+        posted = request.method == "POST"
+        form = IssueForm(
+            request.POST if posted else None,
+            request.FILES if posted else None,
+            initial={"context_id": IssueForm.default_context_id(promotion)},
+        )
+        if posted and form.is_valid():
+            params = {"contextId": form.cleaned_data["context_id"]}
+            preview = self._preview(
+                request,
+                form,
+                kind=BulkJob.Kind.ISSUE,
+                org=promotion.org,
+                promotion=promotion,
+                params=params,
+                title=f"Issue “{promotion.name}”?",
+            )
+            if preview is not None:
+                return preview
+        return self._render_form(
+            request,
+            form,
+            title=f"Issue “{promotion.name}” to customers",
+            promotion=promotion,
+            fieldsets=[
+                CUSTOMERS_FIELDSET,
+                ("Issue", {"fields": ["context_id"]}),
+            ],
+        )
+
+    # --- bulk earn ----------------------------------------------------------------------------------
+
+    def earn_view(self, request):
+        """Customers earn one or more promotions: form, then preview, then confirm (post=yes)."""
+        self._require_run_permission(request)
+        if request.method == "POST" and request.POST.get("post") == "yes":
+            return self._confirm(request)
+        promotions = _org_promotions(request)
+        posted = request.method == "POST"
+        chosen = request.GET.get("promotion")
+        initial = (
+            [{"promotion": chosen, "earn_count": 1}]
+            if chosen and promotions.filter(pk=chosen).exists()
+            else []
+        )
+        form = EarnForm(request.POST if posted else None, request.FILES if posted else None)
+        formset = EarnEntryFormSet(
+            request.POST if posted else None, prefix="entries", promotions=promotions, initial=initial
+        )
+        if posted and form.is_valid() and formset.is_valid():
+            data, entries = form.cleaned_data, formset.entries()
+            org = entries[0][0].org
+            params = {
+                "earnedFromType": data["earned_from_type"],
+                "earnedFromId": data["earned_from_id"],
+                "entries": [{"promotionId": p.pk, "earnCount": count} for p, count in entries],
+            }
+            preview = self._preview(
+                request,
+                form,
+                kind=BulkJob.Kind.EARN,
+                org=org,
+                promotion=entries[0][0] if len(entries) == 1 else None,
+                params=params,
+                title="Bulk earn?",
+                entries=entries,
+            )
+            if preview is not None:
+                return preview
+        return self._render_form(
+            request,
+            form,
+            title="Bulk earn",
+            formset=formset,
+            fieldsets=[
+                CUSTOMERS_FIELDSET,
+                ("Earn", {"fields": ["earned_from_type", "earned_from_id"]}),
+            ],
+        )
+
+    # --- the steps both screens share ---------------------------------------------------------------
+
+    def _context(self, request, **extra) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+            "media": self.media,
+            **extra,
+        }
+
+    def _render_form(self, request, form, *, title, fieldsets, formset=None, promotion=None):
+        adminform = helpers.AdminForm(form, fieldsets, {})
+        errors = helpers.AdminErrorList(form, [formset] if formset is not None else [])
+        context = self._context(
+            request,
+            title=title,
+            adminform=adminform,
+            form=form,
+            formset=formset,
+            errors=errors,
+            promotion=promotion,
+            media=self.media + adminform.media,
+        )
+        return TemplateResponse(request, "admin/wallets/bulkjob/bulk_job_form.html", context)
+
+    def _preview(self, request, form, *, kind, org, promotion, params, **page):
+        """The preview page of a valid form; None when the service refuses (the refusal is then on
+        the form, and nothing is stored)."""
+        data = form.cleaned_data
+        try:
+            preview = bulk_job_preview(
+                org=org,
+                kind=kind,
+                promotion=promotion,
+                identifier_type=data["identifier_type"],
+                values=data["values"],
+                params=params,
+            )
+        except PromotionError as error:
+            form.add_error(None, _refusal(error))
+            return None
+        draft = self._draft(request, form, kind=kind, org=org, promotion=promotion, params=params)
+        return self._render_preview(request, form, preview, draft, promotion=promotion, **page)
+
+    def _draft(self, request, form, *, kind, org, promotion, params) -> str:
+        """Keep the previewed input (the uploaded file, or the pasted list as a text file) where the
+        job will find it, and sign what the confirmation needs: the preview's form cannot be altered.
+        The draft's random key becomes the job's idempotency key, so confirming twice starts one job."""
+        data = form.cleaned_data
+        key = secrets.token_hex(16)
+        if data["source"] == "csv":
+            content, name, extension = data["csv_file"], data["csv_file"].name, "csv"
+        else:
+            content, name, extension = ContentFile(data["identifiers"].encode()), "pasted.txt", "txt"
+        stored = default_storage.save(f"bulk_jobs/{timezone.now():%Y/%m}/{key}.{extension}", content)
+        draft = {
+            "key": key,
+            "kind": kind,
+            "org": org.pk,
+            "promotion": promotion.pk if promotion else None,
+            "params": params,
+            "identifier_type": data["identifier_type"],
+            "source": data["source"],
+            "path": stored,
+            "name": name[:255],
+            "user": request.user.pk,
+        }
+        return signing.dumps(draft, salt=DRAFT_SALT, compress=True)
+
+    def _render_preview(self, request, form, preview, draft, *, title, promotion=None, entries=None):
+        data = form.cleaned_data
+        context = self._context(
+            request,
+            title=title,
+            preview=preview,
+            draft=draft,
+            promotion=promotion,
+            entries=entries,
+            identifier_label=LABELS[data["identifier_type"]],
+            input_name=data["csv_file"].name if data["source"] == "csv" else "pasted list",
+            context_id=data.get("context_id"),
+            earned_from_type=data.get("earned_from_type"),
+            earned_from_id=data.get("earned_from_id"),
+            runs_at_once=preview.total <= settings.BULK_JOB_INLINE_MAX,
+        )
+        return TemplateResponse(request, "admin/wallets/bulkjob/bulk_job_confirmation.html", context)
+
+    def _confirm(self, request):
+        """The preview's confirmation: create the job from the stored input and start it, once."""
+        try:
+            draft = signing.loads(request.POST.get("draft", ""), salt=DRAFT_SALT, max_age=DRAFT_MAX_AGE)
+        except signing.BadSignature:
+            messages.error(request, "This confirmation has expired or is not valid: fill in the form again.")
+            return redirect(request.get_full_path())
+        if draft["user"] != request.user.pk or not (
+            sees_all_orgs(request) or draft["org"] == user_org_id(request)
+        ):
+            raise PermissionDenied
+        org = Organization.objects.get(pk=draft["org"])
+        existing = BulkJob.objects.for_org(org).filter(idempotency_key=draft["key"]).first()
+        if existing is not None:
+            messages.info(request, f"This confirmation was already sent: {existing} is the job it started.")
+            return redirect("admin:wallets_bulkjob_change", existing.pk)
+        promotion = Promotion.objects.for_org(org).filter(pk=draft["promotion"]).first()
+        try:
+            with default_storage.open(draft["path"], "rb") as stored:
+                values = read_stored_values(stored, draft["source"], draft["identifier_type"])
+        except FileNotFoundError:
+            messages.error(request, "The previewed list is no longer stored: fill in the form again.")
+            return redirect(request.get_full_path())
+        try:
+            job = bulk_job_create(
+                org=org,
+                kind=draft["kind"],
+                promotion=promotion,
+                params=draft["params"],
+                identifier_type=draft["identifier_type"],
+                values=values,
+                user=request.user,
+                input_file=draft["path"],
+                input_name=draft["name"],
+                idempotency_key=draft["key"],
+            )
+        except PromotionError as error:
+            messages.error(request, f"Nothing was started: {_refusal(error)}")
+            return redirect(request.get_full_path())
+        bulk_job_start(job=job)
+        job.refresh_from_db()
+        if job.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED):
+            messages.success(request, f"{job}: {job.get_status_display()}, {_progress_text(job)}.")
+        else:
+            messages.success(request, f"{job} started: follow its progress here.")
+        return redirect("admin:wallets_bulkjob_change", job.pk)
+
+
+@admin.register(BulkJobItem)
+class BulkJobItemAdmin(ReadOnlyOrgScopedAdmin):
+    org_lookup = "job__org_id"
+    list_display = ["job", "line", "identifier", "customer_id", "status", "code", "message"]
+    list_filter = ["status"]

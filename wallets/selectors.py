@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -220,3 +220,22 @@ def customer_get_by_identifier(
     if identifier_name == "externalId":
         return lookups.filter(external_id=value).first() if value else None
     raise ValueError(f"unknown identifier name: {identifier_name}")
+
+
+def customers_matching(*, value: str, org_id: int | None) -> QuerySet[Customer]:
+    """The customers whose id, mobile, email or externalId is `value`, each compared in its stored
+    spelling (the admin's search box takes any of them); `org_id` None means every org (a superuser).
+
+    Exact matches only, so each part of the lookup can use the identifier's unique index.
+    """
+    value = value.strip()
+    if not value:
+        return Customer.objects.none()
+    match = Q(external_id=value) | Q(email=email_normalize(value))
+    mobile = mobile_normalize(value)
+    if mobile:
+        match |= Q(mobile=mobile)
+    if value.isascii() and value.isdigit() and 0 < int(value) <= _BIGINT_MAX:
+        match |= Q(pk=int(value))
+    customers = Customer.objects.filter(match)
+    return customers if org_id is None else customers.filter(org_id=org_id)

@@ -6,17 +6,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import json
+import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -31,8 +36,10 @@ from promotions.models import (
 from promotions.services import Actor, audit_event_record
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
-from wallets.models import Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.validity import earned_valid_till, issued_valid_till
+
+logger = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 ISSUABLE_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING}
@@ -50,11 +57,17 @@ class IssuedInstance(NamedTuple):
 
 @dataclass
 class IssueOutcome:
-    """The instances a bulk issue produced or found (by customer id) and the customers it refused."""
+    """The instances a bulk issue produced or found (by customer id) and the customers it refused.
+
+    `created_ids` are the customers given a new instance by this call (ascending); the others not
+    in `errors` already held one for the contextId. `issued` stays empty when the caller asked for
+    no instances (`earned_promotions_issue(instances=False)`).
+    """
 
     issued: dict[int, IssuedInstance] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
     created: int = 0
+    created_ids: list[int] = field(default_factory=list)
 
 
 def promotion_check_running(*, promotion: Promotion, org: Organization, now=None) -> None:
@@ -73,13 +86,30 @@ def promotion_check_running(*, promotion: Promotion, org: Organization, now=None
         raise PromotionError(ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED)
 
 
+def earned_promotions_issue_check(*, promotion: Promotion, now=None) -> None:
+    """Refuse a promotion that issueBulk cannot issue at all, before anything is written.
+
+    Errors: 707 the type is not issuable (only CUSTOMER and EARNING are); 706, 709, 705 from
+    `promotion_check_running`.
+    """
+    if promotion.type not in ISSUABLE_TYPES:
+        raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
+    promotion_check_running(promotion=promotion, org=promotion.org, now=now)
+
+
 def earned_promotions_issue(
-    *, promotion: Promotion, customer_ids: list[int], context_id: str, actor: Actor
+    *,
+    promotion: Promotion,
+    customer_ids: list[int],
+    context_id: str,
+    actor: Actor,
+    instances: bool = True,
+    audit_data: dict | None = None,
 ) -> IssueOutcome:
     """Issue `promotion` to each customer (issueBulk), once per (promotion, customer, contextId).
 
-    Request-level errors (nothing written): 707 the type is not issuable (only CUSTOMER and
-    EARNING are); 706, 709, 705 from `promotion_check_running`.
+    Request-level errors (nothing written): those of `earned_promotions_issue_check` (707, 706,
+    709, 705).
     Per-customer errors (reported next to the successes): 1007 no such customer in the org;
     713 the contextId is already used by an instance earned with another earnedFromType;
     708 the customer already holds `maxIssuancePerCustomer` issued instances.
@@ -90,22 +120,27 @@ def earned_promotions_issue(
     ones. On PostgreSQL the number of statements does not grow with the customers: each id list
     travels as one array and the rows as one COPY (timed by bench/issue_bulk.py); other databases
     take the ORM path (bulk_create in the batches they allow).
+
+    `instances=False` (the issue_promotion command) skips reading and building the instances the
+    API answers with: the outcome then says only which customers got a new instance
+    (`created_ids`) and which were refused. `audit_data` is added to the audit event's data.
     """
     org = promotion.org
-    if promotion.type not in ISSUABLE_TYPES:
-        raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
     now = timezone.now()
-    promotion_check_running(promotion=promotion, org=org, now=now)
+    earned_promotions_issue_check(promotion=promotion, now=now)
 
     wanted = sorted(set(customer_ids))
     outcome = IssueOutcome()
     with transaction.atomic():
         known = _customers_lock(org, wanted)
-        existing = _issued_for_context(promotion, known, context_id) if known else {}
+        existing = _issued_for_context(promotion, known, context_id, instances) if known else {}
         limit = promotion.max_issuance_per_customer
-        held = _issued_counts(promotion, known) if known and limit != -1 else {}
+        # Only customers without an instance for this contextId can be given one: a replay counts nothing.
+        candidates = known - existing.keys()
+        held = _issued_counts(promotion, candidates) if candidates and limit != -1 else {}
         valid_till = issued_valid_till(promotion)
         to_create: list[int] = []
+        replayed = 0
         for customer_id in wanted:
             if customer_id not in known:
                 outcome.errors.append(
@@ -116,7 +151,9 @@ def earned_promotions_issue(
                 if earned_from_type != EarnedPromotion.EarnedFromType.BULK_ISSUE:
                     outcome.errors.append(_error(customer_id, ErrorCode.EARNED_FROM_TYPE_CHANGED))
                 else:
-                    outcome.issued[customer_id] = instance
+                    replayed += 1
+                    if instances:
+                        outcome.issued[customer_id] = instance
             elif limit != -1 and held.get(customer_id, 0) >= limit:
                 outcome.errors.append(
                     _error(
@@ -140,9 +177,11 @@ def earned_promotions_issue(
                 "event_details": {},
             }
             ids = _earned_promotions_insert(values, to_create)
-            for customer_id, instance_id in zip(to_create, ids, strict=True):
-                outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
+            if instances:
+                for customer_id, instance_id in zip(to_create, ids, strict=True):
+                    outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
         outcome.created = len(to_create)
+        outcome.created_ids = to_create
         audit_event_record(
             org=org,
             actor=actor,
@@ -153,8 +192,9 @@ def earned_promotions_issue(
                 "contextId": context_id,
                 "requested": len(wanted),
                 "created": outcome.created,
-                "replayed": len(outcome.issued) - outcome.created,
+                "replayed": replayed,
                 "failed": len(outcome.errors),
+                **(audit_data or {}),
             },
         )
     return outcome
@@ -170,6 +210,12 @@ def _postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _bigint_array(ids) -> str:
+    """Integer ids as one array literal for `%s::bigint[]`: formatting it costs a tenth of what
+    binding a list of 10,000 ints does (the driver dumps a list element by element in Python)."""
+    return "{" + ",".join(map(str, map(int, ids))) + "}"
+
+
 def _customers_lock(org: Organization, customer_ids: list[int]) -> set[int]:
     """Lock the org's customers among `customer_ids`, in id order; the ids found."""
     if _postgres():
@@ -177,7 +223,7 @@ def _customers_lock(org: Organization, customer_ids: list[int]) -> set[int]:
             cursor.execute(
                 f"SELECT id FROM {Customer._meta.db_table} WHERE org_id = %s AND id = ANY(%s::bigint[])"
                 " ORDER BY id FOR UPDATE",
-                [org.pk, customer_ids],
+                [org.pk, _bigint_array(customer_ids)],
             )
             return {row[0] for row in cursor.fetchall()}
     return set(
@@ -190,26 +236,30 @@ def _customers_lock(org: Organization, customer_ids: list[int]) -> set[int]:
 
 
 def _issued_for_context(
-    promotion: Promotion, customer_ids: set[int], context_id: str
-) -> dict[int, tuple[str, IssuedInstance]]:
-    """The instances already created for `context_id` (seq 1), by customer: (earned_from_type, instance)."""
+    promotion: Promotion, customer_ids: set[int], context_id: str, instances: bool = True
+) -> dict[int, tuple[str, IssuedInstance | None]]:
+    """The instances already created for `context_id` (seq 1), by customer: (earned_from_type, instance);
+    without `instances`, (earned_from_type, None): only that column is read."""
     if not _postgres():
         rows = EarnedPromotion.objects.filter(
             promotion=promotion, customer_id__in=customer_ids, earned_from_id=context_id, seq=1
         ).values_list("customer_id", "earned_from_type", "id", "earned_from_id", "event_time", "valid_till")
-        return {row[0]: (row[1], IssuedInstance(*row[2:])) for row in rows}
+        return {row[0]: (row[1], IssuedInstance(*row[2:]) if instances else None) for row in rows}
     # Times as epoch microseconds: loading 20,000 timestamptz values through Django's loader
     # costs more than the query, and a retried request's instances share one or two times.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT customer_id, earned_from_type, id, earned_from_id,"
-            " (extract(epoch FROM event_time) * 1000000)::bigint,"
-            " (extract(epoch FROM valid_till) * 1000000)::bigint"
-            f" FROM {EarnedPromotion._meta.db_table}"
-            " WHERE promotion_id = %s AND customer_id = ANY(%s::bigint[]) AND earned_from_id = %s AND seq = 1",
-            [promotion.pk, list(customer_ids), context_id],
-        )
-        rows = cursor.fetchall()
+    columns = (
+        "earned_from_type, id, earned_from_id,"
+        " (extract(epoch FROM event_time) * 1000000)::bigint AS event_us,"
+        " (extract(epoch FROM valid_till) * 1000000)::bigint AS valid_us"
+    )
+    rows = _per_customer(
+        customer_ids,
+        f"SELECT {columns if instances else 'earned_from_type'} FROM {EarnedPromotion._meta.db_table}"
+        " WHERE promotion_id = %s AND customer_id = c.id AND earned_from_id = %s AND seq = 1 LIMIT 1",
+        [promotion.pk, context_id],
+    )
+    if not instances:
+        return {customer_id: (earned_from_type, None) for customer_id, earned_from_type in rows}
     moment = functools.cache(_from_epoch_us)
     return {
         customer_id: (
@@ -220,6 +270,23 @@ def _issued_for_context(
     }
 
 
+def _per_customer(customer_ids: set[int], subquery: str, params: list) -> list[tuple]:
+    """Run `subquery` (which names the customer `c.id`) once per customer id: (customer id, *its row).
+
+    A LATERAL probe per id rather than `customer_id = ANY(ids)`: with that form the planner may
+    read every instance of the promotion and filter them (it does while the table's statistics
+    still say it is small), which grows with each chunk a large issuance has already written; a
+    probe costs the same whatever the promotion already holds. The subquery's LIMIT or aggregate
+    keeps it from being flattened into a join.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, s.* FROM unnest(%s::bigint[]) AS c(id) CROSS JOIN LATERAL ({subquery}) s",
+            [_bigint_array(customer_ids), *params],
+        )
+        return cursor.fetchall()
+
+
 def _from_epoch_us(micros: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=micros)
 
@@ -227,19 +294,14 @@ def _from_epoch_us(micros: int) -> dt.datetime:
 def _issued_counts(promotion: Promotion, customer_ids: set[int]) -> dict[int, int]:
     """Issued, not revoked instances of `promotion` held by each of the customers (absent: none)."""
     if _postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT customer_id, count(*) FROM {EarnedPromotion._meta.db_table}"
-                " WHERE promotion_id = %s AND customer_id = ANY(%s::bigint[]) AND kind = %s AND status <> %s"
-                " GROUP BY customer_id",
-                [
-                    promotion.pk,
-                    list(customer_ids),
-                    EarnedPromotion.Kind.ISSUED.value,
-                    EarnedPromotion.Status.REVOKED.value,
-                ],
-            )
-            return dict(cursor.fetchall())
+        rows = _per_customer(
+            customer_ids,
+            f"SELECT count(*) AS held FROM {EarnedPromotion._meta.db_table}"
+            " WHERE promotion_id = %s AND customer_id = c.id AND kind = %s AND status <> %s"
+            " HAVING count(*) > 0",
+            [promotion.pk, EarnedPromotion.Kind.ISSUED.value, EarnedPromotion.Status.REVOKED.value],
+        )
+        return dict(rows)
     return dict(
         EarnedPromotion.objects.filter(
             promotion=promotion, customer_id__in=customer_ids, kind=EarnedPromotion.Kind.ISSUED
@@ -269,22 +331,42 @@ def _earned_promotions_insert(values: dict, customer_ids: list[int]) -> list[str
         return ids
     template = EarnedPromotion(**values)
     fields = [f for f in EarnedPromotion._meta.concrete_fields if f.attname not in ("id", "customer_id")]
-    constant = tuple(
-        _copy_value(f.get_db_prep_save(f.pre_save(template, add=True), connection)) for f in fields
+    # The other columns are the same on every row: rendered once in COPY's text format, so a row
+    # costs one string format rather than a dump of each of its values.
+    constant = "\t".join(
+        _copy_text(f.get_db_prep_save(f.pre_save(template, add=True), connection)) for f in fields
     )
     columns = ", ".join(["id", "customer_id", *(f.column for f in fields)])
     statement = f"COPY {EarnedPromotion._meta.db_table} ({columns}) FROM STDIN"
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.copy(statement) as copy_in:
-        for instance_id, customer_id in zip(ids, customer_ids, strict=True):
-            copy_in.write_row((instance_id, customer_id, *constant))
+        for start in range(0, len(ids), INSERT_BATCH):
+            copy_in.write(
+                "".join(
+                    f"{instance_id}\t{customer_id:d}\t{constant}\n"
+                    for instance_id, customer_id in zip(
+                        ids[start : start + INSERT_BATCH],
+                        customer_ids[start : start + INSERT_BATCH],
+                        strict=True,
+                    )
+                )
+            )
     return ids
 
 
-def _copy_value(value):
-    """A prepared value as COPY takes it: JSON as its text, encoded once rather than once per row."""
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """A prepared value in COPY's text format: NULL as \\N, JSON as its text, times in ISO 8601."""
+    if value is None:
+        return "\\N"
     if isinstance(value, Jsonb):
-        return (value.dumps or json.dumps)(value.obj)
-    return value
+        value = (value.dumps or json.dumps)(value.obj)
+    elif isinstance(value, bool):
+        value = "t" if value else "f"
+    elif isinstance(value, dt.date | dt.time):
+        value = value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
 
 
 def _error(customer_id: int, code: ErrorCode, message: str | None = None) -> dict:
@@ -767,6 +849,506 @@ def loyalty_promotion_issue(
     return LoyaltyIssueOutcome(issual=issual, earned=earned, enrolled=enrolled)
 
 
+# --- Bulk jobs (the admin's issue and bulk-earn runs) ------------------------------------------------
+
+BULK_JOB_CHUNK_SIZE = 2000
+_RESOLVE_BATCH = 5000
+
+
+@dataclass
+class BulkJobPreview:
+    """What a bulk job would do, before it is confirmed (nothing is written to compute it)."""
+
+    total: int = 0
+    found: int = 0
+    unknown: int = 0
+    duplicates: int = 0
+    already_holding: int = 0
+    over_limit: int = 0  # at maxIssuancePerCustomer, and not holding it with this contextId
+    same_context: int = 0  # hold it with this contextId already: a replay, nothing new for them
+    unknown_values: list[str] = field(default_factory=list)  # the first PREVIEW_UNKNOWN_SHOWN of them
+
+    @property
+    def to_give(self) -> int:
+        """The customers who would get something new (for an earn: every customer found)."""
+        return self.found - self.same_context - self.over_limit
+
+
+PREVIEW_UNKNOWN_SHOWN = 10
+BULK_EARNED_FROM_TYPES = (
+    EarnedPromotion.EarnedFromType.ACTIVITY,
+    EarnedPromotion.EarnedFromType.MILESTONE,
+    EarnedPromotion.EarnedFromType.REWARD,
+)
+MAX_EARN_ENTRIES = 100
+MAX_EARN_COUNT = 100
+
+
+def _customers_resolve(org: Organization, identifier_type: str, values: list[str]) -> dict[str, int]:
+    """identifier value (as given) -> customer id, for the values that name one of the org's customers."""
+    from wallets.identifiers import email_normalize, mobile_normalize
+
+    column, normalise = {
+        "id": ("pk", lambda v: int(v) if v.isascii() and v.isdigit() and 0 < int(v) < 2**63 else None),
+        "mobile": ("mobile", mobile_normalize),
+        "email": ("email", lambda v: email_normalize(v) or None),
+        "externalId": ("external_id", lambda v: v or None),
+    }[identifier_type]
+    keys = {}
+    for value in values:
+        key = normalise(value.strip())
+        if key is not None:
+            keys.setdefault(key, []).append(value)
+    found: dict[str, int] = {}
+    wanted = list(keys)
+    for start in range(0, len(wanted), _RESOLVE_BATCH):
+        batch = wanted[start : start + _RESOLVE_BATCH]
+        for key, customer_id in (
+            Customer.objects.for_org(org).filter(**{f"{column}__in": batch}).values_list(column, "pk")
+        ):
+            for value in keys[key]:
+                found[value] = customer_id
+    return found
+
+
+def bulk_job_check(
+    *, org: Organization, kind: str, promotion: Promotion | None, params: dict | None = None
+) -> None:
+    """Refuse a bulk job that cannot run, before anything is written.
+
+    Issue: 707 the type is not issuable (only CUSTOMER and EARNING are); 706, 709, 705 from
+    `promotion_check_running`; 400 no contextId (when `params` are given).
+    Earn (`params`: earnedFromType ACTIVITY | MILESTONE | REWARD, earnedFromId, and 1..100 entries of
+    {promotionId, earnCount 1..100}, each promotion once): 400 for a malformed entry, 404 a promotion
+    that is not the org's, 714 a type that cannot be earned (only EARNING and REWARD can), 706, 709, 705.
+    """
+    now = timezone.now()
+    if kind == BulkJob.Kind.ISSUE:
+        if promotion is None or promotion.org_id != org.pk:
+            raise PromotionError(ErrorCode.NOT_FOUND, "Promotion not found.")
+        if promotion.type not in ISSUABLE_TYPES:
+            raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
+        promotion_check_running(promotion=promotion, org=org, now=now)
+        if params is not None and not 0 < len(str(params.get("contextId") or "")) <= 255:
+            raise PromotionError(ErrorCode.BAD_REQUEST, "contextId is required (at most 255 characters).")
+        return
+    if kind != BulkJob.Kind.EARN:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"Unknown bulk job kind {kind!r}.")
+    params = params or {}
+    if params.get("earnedFromType") not in BULK_EARNED_FROM_TYPES:
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST, f"earnedFromType must be one of {', '.join(BULK_EARNED_FROM_TYPES)}."
+        )
+    if not 0 < len(str(params.get("earnedFromId") or "")) <= 255:
+        raise PromotionError(ErrorCode.BAD_REQUEST, "earnedFromId is required (at most 255 characters).")
+    entries = params.get("entries") or []
+    if not 0 < len(entries) <= MAX_EARN_ENTRIES:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"Give 1 to {MAX_EARN_ENTRIES} promotions to earn.")
+    counts = [entry.get("earnCount") for entry in entries]
+    if not all(type(count) is int and 0 < count <= MAX_EARN_COUNT for count in counts):
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"earnCount must be 1 to {MAX_EARN_COUNT}.")
+    ids = [entry.get("promotionId") for entry in entries]
+    if len(set(ids)) != len(ids):
+        raise PromotionError(ErrorCode.BAD_REQUEST, "Each promotion can be listed once.")
+    found = Promotion.objects.for_org(org).in_bulk([i for i in ids if isinstance(i, str)])
+    for promotion_id in ids:
+        if promotion_id not in found:
+            raise PromotionError(ErrorCode.NOT_FOUND, f"Promotion {promotion_id} not found.")
+        _check_earnable(found[promotion_id], org, now, now)
+
+
+def bulk_job_preview(
+    *,
+    org: Organization,
+    kind: str,
+    promotion: Promotion | None,
+    identifier_type: str,
+    values: list[str],
+    params: dict | None = None,
+) -> BulkJobPreview:
+    """Counts for the confirmation page: found, unknown (and the first few unknown values), duplicated
+    in the input, and (issue) customers already holding the promotion, holding it with this contextId
+    (a replay: nothing new for them) and at their maxIssuancePerCustomer. Refuses what `bulk_job_create` would refuse (`bulk_job_check`; an earn is
+    checked when its `params` are given). Writes nothing."""
+    if kind == BulkJob.Kind.ISSUE or params is not None:
+        bulk_job_check(org=org, kind=kind, promotion=promotion, params=params)
+    preview = BulkJobPreview(total=len(values))
+    resolved = _customers_resolve(org, identifier_type, values)
+    customer_ids = []
+    seen = set()
+    for value in values:
+        customer_id = resolved.get(value)
+        if customer_id is None:
+            preview.unknown += 1
+            if len(preview.unknown_values) < PREVIEW_UNKNOWN_SHOWN:
+                preview.unknown_values.append(value)
+        elif customer_id in seen:
+            preview.duplicates += 1
+        else:
+            seen.add(customer_id)
+            customer_ids.append(customer_id)
+    preview.found = len(customer_ids)
+    if kind == BulkJob.Kind.ISSUE and promotion is not None:
+        context_id = (params or {}).get("contextId")
+        limit = promotion.max_issuance_per_customer
+        for start in range(0, len(customer_ids), _RESOLVE_BATCH):
+            batch = customer_ids[start : start + _RESOLVE_BATCH]
+            replayed = set()
+            if context_id:
+                replayed = set(
+                    EarnedPromotion.objects.filter(
+                        promotion=promotion, customer_id__in=batch, earned_from_id=context_id, seq=1
+                    ).values_list("customer_id", flat=True)
+                )
+            preview.same_context += len(replayed)
+            held = (
+                EarnedPromotion.objects.filter(
+                    promotion=promotion, customer_id__in=batch, kind=EarnedPromotion.Kind.ISSUED
+                )
+                .exclude(status=EarnedPromotion.Status.REVOKED)
+                .values("customer_id")
+                .annotate(n=Count("id"))
+                .values_list("customer_id", "n")
+            )
+            for customer_id, count in held:
+                preview.already_holding += 1
+                if limit != -1 and count >= limit and customer_id not in replayed:
+                    preview.over_limit += 1
+    return preview
+
+
+def bulk_job_create(
+    *,
+    org: Organization,
+    kind: str,
+    promotion: Promotion | None,
+    params: dict,
+    identifier_type: str,
+    values: list[str],
+    user,
+    input_file=None,
+    input_name: str = "",
+    idempotency_key: str = "",
+) -> BulkJob:
+    """Record a bulk job and its items (one per input value, in input order); unknown customers are
+    FAILED items (1007) from the start, a customer listed twice is processed once (the later lines
+    are DONE as duplicates). Nothing is issued or earned yet: `bulk_job_start` runs it.
+
+    Errors (nothing written): those of `bulk_job_check`. With an `idempotency_key`, a second call
+    with the same key (a double-clicked confirm) returns the job the first one created, even when
+    both race: the key is unique per org.
+    """
+    bulk_job_check(org=org, kind=kind, promotion=promotion, params=params)
+    if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
+        return existing
+    resolved = _customers_resolve(org, identifier_type, values)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # a savepoint: the twin of a raced confirm fails here
+                job = BulkJob.objects.create(
+                    org=org,
+                    kind=kind,
+                    promotion=promotion,
+                    params=params,
+                    identifier_type=identifier_type,
+                    total=len(values),
+                    created_by=user,
+                    input_file=input_file or "",
+                    input_name=input_name,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
+                return existing
+            raise
+        seen: set[int] = set()
+        items = []
+        failed = duplicates = 0
+        for line, value in enumerate(values, start=1):
+            customer_id = resolved.get(value)
+            item = BulkJobItem(job=job, line=line, identifier=value[:254], customer_id=customer_id)
+            if customer_id is None:
+                item.status, item.code = BulkJobItem.Status.FAILED, int(ErrorCode.CUSTOMER_FETCH_FAILED)
+                item.message = "Customer not found."
+                failed += 1
+            elif customer_id in seen:
+                item.status, item.message = BulkJobItem.Status.DONE, "Listed earlier in the input."
+                duplicates += 1
+            if customer_id is not None:
+                seen.add(customer_id)
+            items.append(item)
+        BulkJobItem.objects.bulk_create(items, batch_size=5000)
+        BulkJob.objects.filter(pk=job.pk).update(failed=failed, done=duplicates)
+        audit_event_record(
+            org=org,
+            actor=Actor.for_user(user) if user else Actor.system("bulk_job"),
+            action="bulk_job.create",
+            object_type="BulkJob",
+            object_id=job.pk,
+            data={"kind": kind, "promotion": promotion.pk if promotion else None, "total": len(values)},
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _bulk_job_by_key(org: Organization, key: str) -> BulkJob | None:
+    return BulkJob.objects.for_org(org).filter(idempotency_key=key).first()
+
+
+def bulk_job_chunks(*, job) -> list[tuple[int, int]]:
+    """The job's pending items as id ranges [low, high) of at most BULK_JOB_CHUNK_SIZE items each."""
+    ids = BulkJobItem.objects.filter(job=job, status=BulkJobItem.Status.PENDING).order_by("id")
+    bounds = list(ids.values_list("id", flat=True)[::BULK_JOB_CHUNK_SIZE])
+    last = ids.order_by("-id").values_list("id", flat=True).first()
+    if last is None:
+        return []
+    edges = [*bounds, last + 1]
+    return list(itertools.pairwise(edges))
+
+
+def bulk_job_run_chunk(*, job_id: int, low: int, high: int) -> int:
+    """Process the job's PENDING items with id in [low, high) through the issue or earn service.
+
+    Idempotent: only PENDING items are taken (locked, SKIP LOCKED so two workers handed the same
+    chunk do not wait on each other), the services are idempotent per contextId / earnedFromId, and
+    the job's counters grow by the items this call moved out of PENDING. Returns that number.
+    """
+    with transaction.atomic():
+        job = BulkJob.objects.select_related("org", "promotion", "created_by").get(pk=job_id)
+        items = list(
+            BulkJobItem.objects.select_for_update(skip_locked=True)
+            .filter(job=job, status=BulkJobItem.Status.PENDING, id__gte=low, id__lt=high)
+            .order_by("id")
+        )
+        if not items:
+            return 0
+        if job.status == BulkJob.Status.PENDING:
+            BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.PENDING).update(
+                status=BulkJob.Status.RUNNING, started_at=timezone.now()
+            )
+        actor = Actor.for_user(job.created_by) if job.created_by else Actor.system("bulk_job")
+        results = _bulk_job_apply(job, [item.customer_id for item in items], actor)
+        done = failed = 0
+        for item in items:
+            code, message = results.get(item.customer_id, (None, ""))
+            item.status = BulkJobItem.Status.FAILED if code else BulkJobItem.Status.DONE
+            item.code, item.message = code, message[:255]
+            failed += bool(code)
+            done += not code
+        BulkJobItem.objects.bulk_update(items, ["status", "code", "message"], batch_size=2000)
+        BulkJob.objects.filter(pk=job.pk).update(done=F("done") + done, failed=F("failed") + failed)
+        BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.RUNNING).exclude(
+            items__status=BulkJobItem.Status.PENDING
+        ).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
+    return len(items)
+
+
+def _bulk_job_apply(job, customer_ids: list[int], actor: Actor) -> dict[int, tuple[int, str]]:
+    """Run one chunk's customers through the service; customer id -> (error code, message) for failures."""
+    failures: dict[int, tuple[int, str]] = {}
+    if job.kind == "ISSUE":
+        try:
+            outcome = earned_promotions_issue(
+                promotion=job.promotion,
+                customer_ids=list(dict.fromkeys(customer_ids)),
+                context_id=job.params["contextId"],
+                actor=actor,
+            )
+        except PromotionError as error:  # the promotion stopped running mid-job: the chunk fails
+            return {customer_id: (int(error.code), error.message) for customer_id in customer_ids}
+        for error in outcome.errors:
+            failures[error["customerId"]] = (error["code"], error["message"])
+        return failures
+    entries = job.params["entries"]
+    promotions = {
+        p.pk: p for p in Promotion.objects.for_org(job.org).filter(pk__in=[e["promotionId"] for e in entries])
+    }
+    customers = Customer.objects.for_org(job.org).select_related("org").in_bulk(customer_ids)
+    for customer_id in dict.fromkeys(customer_ids):
+        requests = [
+            EarnRequest(
+                promotion=promotions[entry["promotionId"]],
+                earn_count=entry["earnCount"],
+                earned_from_id=job.params["earnedFromId"],
+            )
+            for entry in entries
+        ]
+        try:
+            outcomes = earned_promotions_earn(
+                customer=customers[customer_id],
+                requests=requests,
+                earned_from_type=job.params["earnedFromType"],
+                event_time=timezone.now(),
+                event_details={"id": job.params["earnedFromId"], "type": job.params["earnedFromType"]},
+                actor=actor,
+            )
+        except PromotionError as error:
+            failures[customer_id] = (int(error.code), error.message)
+            continue
+        refused = [o for o in outcomes if o.error is not None]
+        if refused:
+            failures[customer_id] = (int(refused[0].error), refused[0].error.message)
+    return failures
+
+
+def bulk_job_start(*, job: BulkJob) -> None:
+    """Run a created job: small jobs (BULK_JOB_INLINE_MAX items or fewer) at once, in this request;
+    larger ones as one Celery task per chunk, which any number of workers take in parallel. With no
+    broker (the embedded default) the same chunks run in-process, in a background thread
+    (`BULK_JOBS_IN_PROCESS=thread`, the default) or before returning (`sync`). Dispatch happens after
+    the caller's transaction commits."""
+    chunks = bulk_job_chunks(job=job)
+    if not chunks:
+        BulkJob.objects.filter(pk=job.pk).exclude(status=BulkJob.Status.DONE).update(
+            status=BulkJob.Status.DONE, started_at=timezone.now(), finished_at=timezone.now()
+        )
+        return
+    inline = job.total <= settings.BULK_JOB_INLINE_MAX
+    transaction.on_commit(lambda: _bulk_job_dispatch(job.pk, chunks, inline=inline))
+
+
+def bulk_job_retry(*, job: BulkJob, user) -> None:
+    """Run a FAILED job again: the failure left its unprocessed items PENDING, and only those run,
+    through the same idempotent chunks, so nothing already done is done twice.
+
+    Errors: 409 the job has not failed (it is pending, running or done).
+    """
+    with transaction.atomic():
+        retried = BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.FAILED).update(
+            status=BulkJob.Status.RUNNING,
+            error="",
+            finished_at=None,
+            started_at=Coalesce(F("started_at"), Value(timezone.now())),
+        )
+        if not retried:
+            raise PromotionError(ErrorCode.CONFLICT, "Only a failed job can be retried.")
+        job.refresh_from_db()
+        audit_event_record(
+            org=job.org_id,
+            actor=Actor.for_user(user) if user else Actor.system("bulk_job"),
+            action="bulk_job.retry",
+            object_type="BulkJob",
+            object_id=job.pk,
+            data={"pending": job.total - job.processed},
+        )
+        bulk_job_start(job=job)
+
+
+def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bool) -> None:
+    from wallets.tasks import bulk_job_chunk_task
+
+    if inline or settings.BULK_JOBS_IN_PROCESS == "sync":
+        try:
+            _bulk_job_run_all(job_id, chunks)
+        except Exception:
+            # The job records the failure (FAILED, with the reason) for the page that started it.
+            logger.exception("bulk job %s failed", job_id)
+    elif settings.CELERY_BROKER_URL:
+        try:
+            for low, high in chunks:
+                bulk_job_chunk_task.delay(job_id, low, high)
+        except Exception as error:  # the broker is unreachable: the job can be retried once it is back
+            logger.exception("bulk job %s could not be queued", job_id)
+            BulkJob.objects.filter(pk=job_id).update(
+                status=BulkJob.Status.FAILED,
+                error=f"Could not queue the job: {type(error).__name__}: {error}"[:2000],
+                finished_at=timezone.now(),
+            )
+    else:
+        threading.Thread(
+            target=_bulk_job_run_all,
+            args=(job_id, chunks),
+            kwargs={"own_connection": True},
+            name=f"bulk-job-{job_id}",
+            daemon=True,
+        ).start()
+
+
+def _bulk_job_run_all(job_id: int, chunks: list[tuple[int, int]], *, own_connection: bool = False) -> None:
+    try:
+        for low, high in chunks:
+            bulk_job_chunk_run(job_id=job_id, low=low, high=high)
+    finally:
+        if own_connection:
+            connection.close()
+
+
+def bulk_job_chunk_run(*, job_id: int, low: int, high: int) -> int:
+    """One chunk, as a worker runs it: an unexpected failure marks the job FAILED (with the reason)
+    and is raised again; the chunk's items stay PENDING, so running the chunk again resumes it."""
+    try:
+        return bulk_job_run_chunk(job_id=job_id, low=low, high=high)
+    except Exception as error:
+        BulkJob.objects.filter(pk=job_id).update(
+            status=BulkJob.Status.FAILED,
+            error=f"{type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+
+
+# --- Expiry (expire_promotions, the hourly task) -------------------------------------------------
+
+EXPIRE_BATCH = 5000
+
+
+def earned_promotions_expire(
+    *,
+    org: Organization | None = None,
+    now: dt.datetime | None = None,
+    batch_size: int = EXPIRE_BATCH,
+    actor: Actor | None = None,
+) -> int:
+    """Mark ACTIVE earned promotions whose validTill has passed (`valid_till <= now`) as EXPIRED, with
+    `status_changed_at = now`; of one org, or of every org. Returns how many changed.
+
+    The wallet already shows an ACTIVE instance past its validTill as EXPIRED, and a redemption
+    dated after its validTill already refuses it (706); the one change is for a redemption
+    backdated to before its validTill (a late till upload): it is refused once the instance is
+    EXPIRED. An EXPIRED instance stays expired, like REDEEMED and REVOKED ones: a later end-date
+    change re-dates only ACTIVE instances.
+
+    Set-based, in batches of `batch_size`, each its own transaction: one SELECT of the next batch
+    (through the (status, validTill) index; an expired row leaves that range, so no cursor is
+    needed) with `FOR UPDATE SKIP LOCKED`, so an instance being redeemed right now is left to the
+    next run rather than waited for or overwritten, then one UPDATE of those ids. Running it again
+    changes nothing. One audit event per org whose instances expired, with the count, after the
+    last batch (none when nothing expired, so the hourly task does not fill the audit log).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    now = now or timezone.now()
+    actor = actor or Actor.system("expire_promotions")
+    due = EarnedPromotion.objects.filter(status=EarnedPromotion.Status.ACTIVE, valid_till__lte=now)
+    if org is not None:
+        due = due.for_org(org)
+    # No ORDER BY (the model orders by validTill): the batch is any `batch_size` due rows.
+    due = due.order_by().select_for_update(skip_locked=True).values_list("id", "org_id")
+    expired: dict[int, int] = {}
+    while True:
+        with transaction.atomic():
+            batch = list(due[:batch_size])
+            if batch:
+                EarnedPromotion.objects.filter(
+                    pk__in=[pk for pk, _ in batch], status=EarnedPromotion.Status.ACTIVE
+                ).update(status=EarnedPromotion.Status.EXPIRED, status_changed_at=now)
+        for _, org_id in batch:
+            expired[org_id] = expired.get(org_id, 0) + 1
+        if len(batch) < batch_size:
+            break
+    with transaction.atomic():
+        for org_id, count in sorted(expired.items()):
+            audit_event_record(
+                org=org_id,
+                actor=actor,
+                action="earned_promotion.expire",
+                object_type="Organization",
+                object_id=org_id,
+                data={"expired": count, "now": now.isoformat(), "batchSize": batch_size},
+            )
+    return sum(expired.values())
+
+
 # --- Customer import (import_customers) ----------------------------------------------------------
 #
 # A file is imported in chunks, each in its own transaction. Within a chunk the rows are decided in
@@ -932,15 +1514,10 @@ def customers_import_prepare(
 
 _COPY_NULL = "\\N"
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | int | None) -> str:
-    """A value in COPY's text format (tab-separated, \\N for NULL, backslash escapes)."""
-    return _COPY_NULL if value is None else str(value).translate(_COPY_ESCAPES)
 
 
 def _copy_rows(rows) -> str:
+    """Rows of values as COPY text (`_copy_text` for each value)."""
     return "".join(["\t".join(map(_copy_text, row)) + "\n" for row in rows])
 
 

@@ -16,7 +16,8 @@ URL = "/api_gateway/v1/promotions"
 
 def body(**changes):
     data = copy.deepcopy(PROMOTION_CREATE_EXAMPLE)
-    start = timezone.now() - dt.timedelta(days=1)
+    # Whole seconds: two bodies built a moment apart describe the same promotion.
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(days=1)
     data.pop("startDateISO"), data.pop("endDateISO")
     data["startDateISO"] = start.isoformat()
     data["endDateISO"] = (start + dt.timedelta(days=60)).isoformat()

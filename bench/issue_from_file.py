@@ -1,0 +1,338 @@
+"""`manage.py issue_promotion` of 1,000,000 customers from a file, against COPY of the same rows.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/issue_from_file.py
+
+DATABASE_URL names the PostgreSQL server (its database is only used to create and drop the bench
+database). The bench runs in its own database, BENCH_DATABASE_NAME (default
+`promotions_bench_issue_file`), which it creates and migrates at the start and drops at the end. It only
+ever drops a database it created itself (marked with a comment), never another of that name.
+
+Setup (untimed): BENCH_CUSTOMERS (default 1,000,000) customers are COPYed into the bench database and
+their ids written to a file, one per line. Then:
+
+- reference: psycopg 3 `COPY ... FROM STDIN` of the rows the command writes (same columns, same
+  shape of values, one fresh promotion) into wallets_earnedpromotion, from COPY text prepared before
+  the clock starts, plus the commit: the bare database write. Run twice (before and after the
+  command, on an emptied table each time, as the command sees it) and the faster run is kept.
+- the command: `python manage.py issue_promotion` as a child process (Python and Django start-up
+  included) on a fresh CUSTOMER promotion (maxIssuancePerCustomer 1, so the limit is checked), with
+  its wall time and its own peak RSS (getrusage of a small launcher's children).
+- the resumed re-run: the same command again, same contextId: every customer is already held.
+
+Targets: the command's rate at least 0.5 of the COPY rate, and its peak RSS under 300 MB.
+Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 0.5
+TARGET_RSS_MB = 300
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
+FIRST_CUSTOMER_ID = 564332013
+PROTECTED_DATABASES = {"postgres", "template0", "template1"}
+MARKER = "scratch database of bench/issue_from_file.py"
+SCRIPT = "bench/issue_from_file.py"
+
+COPY_COLUMNS = (
+    "id",
+    "org_id",
+    "customer_id",
+    "promotion_id",
+    "kind",
+    "earned_from_type",
+    "earned_from_id",
+    "seq",
+    "event_time",
+    "event_details",
+    "valid_till",
+    "status",
+    "redemption_count",
+    "transaction_count",
+    "discount_total",
+    "created_at",
+    "status_changed_at",
+)
+
+
+def fail(message: str) -> None:
+    print(f"{SCRIPT}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# --- bench database (as bench/issue_bulk.py; copied, not shared: no bench/_common.py yet) ---------
+
+
+def bench_database_url() -> tuple[str, str, str]:
+    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        fail(f"this benchmark needs PostgreSQL (COPY); DATABASE_URL is {parts.scheme}://...")
+    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench_issue_file")
+    server_db = parts.path.lstrip("/")
+    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
+        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
+    return url, urlunsplit(parts._replace(path="/" + name)), name
+
+
+def recreate_database(server_url: str, name: str, *, create: bool) -> None:
+    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
+    import psycopg
+    from psycopg import sql
+
+    ident = sql.Identifier(name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if found is not None:
+            if found[0] != MARKER:
+                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
+
+
+def django_env(bench_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=bench_url,
+        DEBUG="0",  # DEBUG would keep every query in memory
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="promotions_site.settings",
+    )
+    env.setdefault("SECRET_KEY", "bench-only-secret-key")
+    return env
+
+
+def setup_django(bench_url: str) -> None:
+    os.environ.update(django_env(bench_url))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+
+def make_customers(bench_url: str, org_id: int, ids_path: Path) -> None:
+    """COPY the customers in and write their ids to `ids_path`, one per line."""
+    import psycopg
+
+    now = dt.datetime.now(dt.UTC)
+    columns = "id, org_id, mobile, email, external_id, first_name, last_name, source, created_at"
+    with psycopg.connect(bench_url) as conn, conn.cursor() as cursor:
+        with cursor.copy(f"COPY wallets_customer ({columns}) FROM STDIN") as copy:
+            for n in range(CUSTOMERS):
+                copy.write_row(
+                    (FIRST_CUSTOMER_ID + n, org_id, f"91{n:010d}", None, None, "Asha", "Rao", "INSTORE", now)
+                )
+        conn.commit()
+        conn.autocommit = True
+        cursor.execute("VACUUM ANALYZE wallets_customer")
+    with ids_path.open("w") as handle:
+        for n in range(CUSTOMERS):
+            handle.write(f"{FIRST_CUSTOMER_ID + n}\n")
+
+
+def new_promotion(org, label: str):
+    from django.utils import timezone
+
+    from promotions.models import Promotion, PromotionType
+
+    now = timezone.now()
+    return Promotion.objects.create(
+        org=org,
+        name=label,
+        type=PromotionType.CUSTOMER,
+        start_date=now - dt.timedelta(days=1),
+        end_date=now + dt.timedelta(days=30),
+        max_issuance_per_customer=1,
+        condition={
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
+        },
+        action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}},
+    )
+
+
+def empty_earned_promotions(bench_url: str) -> None:
+    """Both writers start from an empty table (nothing else references its rows in the bench database)."""
+    import psycopg
+
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE wallets_earnedpromotion CASCADE")
+        conn.execute("VACUUM ANALYZE wallets_earnedpromotion")
+        conn.execute("CHECKPOINT")
+
+
+# --- the two writers ------------------------------------------------------------------------------
+
+
+def copy_once(bench_url: str, org, promotion, work: Path) -> float:
+    """Seconds to COPY the rows the command would write (fresh promotion) and commit."""
+    import psycopg
+
+    from promotions.models import new_object_ids
+
+    now = dt.datetime.now(dt.UTC).isoformat()
+    valid_till = promotion.end_date.isoformat()
+    data = work / "copy.txt"
+    with data.open("w") as handle:
+        for n, instance_id in enumerate(new_object_ids(CUSTOMERS)):
+            handle.write(
+                f"{instance_id}\t{org.pk}\t{FIRST_CUSTOMER_ID + n}\t{promotion.pk}\tISSUED\tBULK_ISSUE\t"
+                f"copy\t1\t{now}\t{{}}\t{valid_till}\tACTIVE\t0\t0\t0\t{now}\t\\N\n"
+            )
+    statement = f"COPY wallets_earnedpromotion ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    with psycopg.connect(bench_url) as conn, data.open("rb") as source:
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            while block := source.read(1 << 20):
+                copy.write(block)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        written = conn.execute(
+            "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
+        ).fetchone()[0]
+    data.unlink()
+    if written != CUSTOMERS:
+        fail(f"COPY wrote {written} rows, expected {CUSTOMERS}")
+    return elapsed
+
+
+# The command runs under this small launcher, which reports its child's peak RSS. Measuring it
+# from the bench process itself would not do: a child's max RSS starts from that of the process
+# it was forked from (Linux carries the high-water mark across exec), and the bench holds more.
+LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def command_once(bench_url: str, promotion, ids_path: Path, context_id: str) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, stdout) of one `manage.py issue_promotion` child process."""
+    command = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "issue_promotion",
+        promotion.pk,
+        "--customers",
+        str(ids_path),
+        "--context-id",
+        context_id,
+        "--no-progress",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_path = Path(tmp) / "maxrss"
+        started = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(rss_path), *command],
+            cwd=ROOT,
+            env=django_env(bench_url),
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.perf_counter() - started
+        max_rss_kib = int(rss_path.read_text()) if rss_path.exists() else 0
+    if child.returncode != 0:
+        fail(f"issue_promotion exited {child.returncode}:\n{child.stdout}\n{child.stderr}")
+    return elapsed, max_rss_kib / 1024, child.stdout  # ru_maxrss: KiB on Linux
+
+
+def summary_count(stdout: str, label: str) -> int:
+    match = re.search(rf"{re.escape(label)}:\s+([\d,]+)", stdout)
+    if match is None:
+        fail(f"no {label!r} in the command's summary:\n{stdout}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main() -> int:
+    server_url, bench_url, name = bench_database_url()
+    recreate_database(server_url, name, create=True)
+    try:
+        setup_django(bench_url)
+        from django.db import connection
+
+        from promotions.models import Organization
+        from wallets.models import EarnedPromotion
+
+        org = Organization.objects.create(id=100001, name="Bench org", timezone="Asia/Kolkata")
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            ids_path = work / "customers.txt"
+            make_customers(bench_url, org.pk, ids_path)
+            connection.close()
+
+            copy_times = [copy_once(bench_url, org, new_promotion(org, "copy 1"), work)]
+            empty_earned_promotions(bench_url)
+
+            promotion = new_promotion(org, "from file")
+            issue_time, issue_rss, first = command_once(bench_url, promotion, ids_path, "bench")
+            written = EarnedPromotion.objects.filter(promotion=promotion).count()
+            if written != CUSTOMERS or summary_count(first, "issued (new)") != CUSTOMERS:
+                fail(f"the command wrote {written} instances, expected {CUSTOMERS}:\n{first}")
+            rerun_time, rerun_rss, second = command_once(bench_url, promotion, ids_path, "bench")
+            if summary_count(second, "already held") != CUSTOMERS:
+                fail(f"the re-run did not find every customer already holding the promotion:\n{second}")
+            if EarnedPromotion.objects.filter(promotion=promotion).count() != CUSTOMERS:
+                fail("the re-run wrote instances")
+            connection.close()
+
+            empty_earned_promotions(bench_url)
+            copy_times.append(copy_once(bench_url, org, new_promotion(org, "copy 2"), work))
+        connection.close()
+    finally:
+        recreate_database(server_url, name, create=False)
+
+    copy_time = min(copy_times)
+    issue_rate, copy_rate = CUSTOMERS / issue_time, CUSTOMERS / copy_time
+    ratio = issue_rate / copy_rate
+    print(f"issue_promotion of {CUSTOMERS:,} customers from a file (PostgreSQL, {os.cpu_count()} cores)")
+    print(
+        f"  command: {issue_rate:>9,.0f} customers/s  ({issue_time:.1f} s wall, process start-up included;"
+        f" peak RSS {issue_rss:.0f} MiB)"
+    )
+    print(
+        f"  COPY:    {copy_rate:>9,.0f} rows/s       (best of {len(copy_times)}:"
+        f" {', '.join(f'{t:.1f} s' for t in copy_times)})"
+    )
+    print(
+        f"  resumed re-run (all already held): {CUSTOMERS / rerun_time:,.0f} customers/s"
+        f" ({rerun_time:.1f} s; peak RSS {rerun_rss:.0f} MiB)"
+    )
+    ratio_ok = ratio >= TARGET_RATIO
+    memory_ok = max(issue_rss, rerun_rss) < TARGET_RSS_MB
+    print(f"  ratio command/COPY: {ratio:.2f}  {'PASS' if ratio_ok else 'FAIL'} (target >= {TARGET_RATIO})")
+    print(
+        f"  peak RSS: {max(issue_rss, rerun_rss):.0f} MiB  {'PASS' if memory_ok else 'FAIL'}"
+        f" (target < {TARGET_RSS_MB} MB)"
+    )
+    return 0 if ratio_ok and memory_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Forms of the marketer admin's bulk screens (issue a promotion, bulk earn) and how they read a
+customer list: pasted identifiers or an uploaded CSV file.
+
+A customer list is read the same way when it is previewed and when the confirmed job is created (from
+the stored copy of the input), so the two always agree.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from typing import IO
+
+from django import forms
+from django.utils import timezone
+
+from promotions.models import Promotion
+from wallets.services import BULK_EARNED_FROM_TYPES, EARNABLE_TYPES, MAX_EARN_COUNT, MAX_EARN_ENTRIES
+
+# How a list names its customers: the value stored in BulkJob.identifier_type, and its label.
+IDENTIFIER_TYPES = [
+    ("id", "customerId"),
+    ("mobile", "mobile"),
+    ("email", "email"),
+    ("externalId", "externalId"),
+]
+# A CSV header cell (lower case, without spaces, "_" and "-") naming an identifier column.
+HEADER_NAMES = {
+    "customerid": "id",
+    "id": "id",
+    "mobile": "mobile",
+    "email": "email",
+    "externalid": "externalId",
+}
+LABELS = dict(IDENTIFIER_TYPES)
+MAX_LINES = 1_000_000
+_SEPARATORS = re.compile(r"[\r\n,]+")
+
+
+def customer_values_from_text(text: str) -> list[str]:
+    """Pasted identifiers: one per line, commas also separate; blanks are ignored."""
+    values = [value.strip() for value in _SEPARATORS.split(text)]
+    values = [value for value in values if value]
+    if len(values) > MAX_LINES:
+        raise forms.ValidationError(f"At most {MAX_LINES:,} customers per job.")
+    return values
+
+
+def _header_key(cell: str) -> str:
+    return re.sub(r"[\s_-]", "", cell).lower()
+
+
+def customer_values_from_csv(file: IO[bytes], identifier_type: str) -> tuple[list[str], str]:
+    """The identifiers of a UTF-8 CSV file and the identifier type they are.
+
+    A first row naming an identifier column (customerId, mobile, email, externalId; any case) is a
+    header: the column of the chosen `identifier_type` is read; if the header has no such column but
+    exactly one identifier column, that column is read and its type returned. Without a header the file
+    must have a single column. Blank rows and blank cells are skipped.
+    """
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+    try:
+        return _read_csv(csv.reader(text), identifier_type)
+    except UnicodeDecodeError as error:
+        raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from error
+    except csv.Error as error:
+        raise forms.ValidationError(f"The file is not a readable CSV file: {error}") from error
+    finally:
+        text.detach()  # leave the uploaded file open: the view stores it as the job's input
+
+
+def _read_csv(rows, identifier_type: str) -> tuple[list[str], str]:
+    values: list[str] = []
+    column, has_header = None, False
+    for number, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if column is None:
+            types: dict[str, int] = {}
+            for index, cell in enumerate(cells):
+                types.setdefault(HEADER_NAMES.get(_header_key(cell), ""), index)
+            types.pop("", None)
+            column, has_header = 0, bool(types)
+            if has_header:
+                column, identifier_type = _header_column(types, identifier_type)
+                continue
+        if not has_header and any(cells[1:]):
+            raise forms.ValidationError(
+                f"Row {number} has several columns. A file without a header row must have one column; "
+                "or add a header row naming the identifier column (customerId, mobile, email or externalId)."
+            )
+        value = cells[column] if column < len(cells) else ""
+        if value:
+            values.append(value)
+            if len(values) > MAX_LINES:
+                raise forms.ValidationError(f"At most {MAX_LINES:,} customers per job.")
+    return values, identifier_type
+
+
+def _header_column(types: dict[str, int], identifier_type: str) -> tuple[int, str]:
+    if identifier_type in types:
+        return types[identifier_type], identifier_type
+    if len(types) == 1:
+        [(found, column)] = types.items()
+        return column, found
+    names = ", ".join(LABELS[t] for t in types)
+    raise forms.ValidationError(
+        f"The header has several identifier columns ({names}) but none for {LABELS[identifier_type]}: "
+        "choose which one in “Customers are identified by”."
+    )
+
+
+class CustomerListForm(forms.Form):
+    """Who: customers by one kind of identifier, pasted or in a CSV file (not both)."""
+
+    identifier_type = forms.ChoiceField(
+        label="Customers are identified by",
+        choices=IDENTIFIER_TYPES,
+        initial="id",
+        help_text="Mobile numbers are matched with or without the leading +, emails without case.",
+    )
+    identifiers = forms.CharField(
+        label="Customer identifiers",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 60, "placeholder": "564332013\n564332014\n..."}),
+        help_text="One per line (commas also separate). For long lists, upload a file instead.",
+    )
+    csv_file = forms.FileField(
+        label="…or a CSV file",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
+        help_text="UTF-8. One identifier per row; or a header row naming the column to read "
+        "(customerId, mobile, email or externalId), which then may have other columns too. "
+        "A header naming a single identifier column also sets the identifier type.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        text, upload = cleaned.get("identifiers", ""), cleaned.get("csv_file")
+        identifier_type = cleaned.get("identifier_type")
+        if identifier_type is None:
+            return cleaned
+        if text.strip() and upload:
+            raise forms.ValidationError("Paste identifiers or upload a file, not both.")
+        if upload:
+            values, identifier_type = customer_values_from_csv(upload, identifier_type)
+            upload.seek(0)
+            source = "csv"
+        else:
+            values, source = customer_values_from_text(text), "paste"
+        if not values:
+            raise forms.ValidationError("No customer identifiers: paste some or upload a CSV file.")
+        cleaned.update(values=values, identifier_type=identifier_type, source=source)
+        return cleaned
+
+
+class IssueForm(CustomerListForm):
+    context_id = forms.CharField(
+        label="contextId",
+        max_length=255,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+        help_text="Names this issue; each instance keeps it as its earnedFromId. Issuing again with the "
+        "same contextId gives no customer a second instance (those who have it count as done): use a new "
+        "contextId for a new wave.",
+    )
+
+    field_order = ["identifier_type", "identifiers", "csv_file", "context_id"]
+
+    @staticmethod
+    def default_context_id(promotion: Promotion) -> str:
+        return f"admin-{timezone.localdate():%Y%m%d}-{promotion.pk}"
+
+
+class EarnForm(CustomerListForm):
+    earned_from_type = forms.ChoiceField(
+        label="earnedFromType",
+        choices=[(t, t) for t in BULK_EARNED_FROM_TYPES],
+        initial="ACTIVITY",
+        help_text="What the customers earned these for.",
+    )
+    earned_from_id = forms.CharField(
+        label="earnedFromId",
+        max_length=255,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+        help_text="Names this earn (e.g. the campaign or the activity). Running it again with the same "
+        "earnedFromId creates only the instances still missing, never more.",
+    )
+
+    field_order = ["identifier_type", "identifiers", "csv_file", "earned_from_type", "earned_from_id"]
+
+
+class EarnEntryForm(forms.Form):
+    promotion = forms.ModelChoiceField(queryset=Promotion.objects.none(), required=False, label="Promotion")
+    earn_count = forms.IntegerField(
+        label="earnCount", min_value=1, max_value=MAX_EARN_COUNT, initial=1, required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("promotion") and not cleaned.get("earn_count"):
+            self.add_error("earn_count", f"How many instances (1 to {MAX_EARN_COUNT}).")
+        return cleaned
+
+
+class BaseEarnEntryFormSet(forms.BaseFormSet):
+    """The promotions to earn: rows without a promotion are ignored; each promotion once."""
+
+    def __init__(self, *args, promotions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        queryset = (promotions if promotions is not None else Promotion.objects.none()).filter(
+            type__in=EARNABLE_TYPES, end_date__gt=timezone.now()
+        )
+        for form in self.forms:
+            form.fields["promotion"].queryset = queryset.order_by("name")
+            form.fields["promotion"].label_from_instance = lambda p: f"{p.name} ({p.type}, {p.pk})"
+
+    def clean(self):
+        if any(self.errors):
+            return
+        chosen = [form.cleaned_data["promotion"] for form in self.forms if form.cleaned_data.get("promotion")]
+        if not chosen:
+            raise forms.ValidationError("Choose at least one promotion to earn.")
+        if len({p.pk for p in chosen}) != len(chosen):
+            raise forms.ValidationError("Each promotion can be chosen once.")
+        if len({p.org_id for p in chosen}) > 1:
+            raise forms.ValidationError("Choose promotions of one organization.")
+
+    def entries(self) -> list[tuple[Promotion, int]]:
+        return [
+            (form.cleaned_data["promotion"], form.cleaned_data["earn_count"])
+            for form in self.forms
+            if form.cleaned_data.get("promotion")
+        ]
+
+
+EarnEntryFormSet = forms.formset_factory(
+    EarnEntryForm, formset=BaseEarnEntryFormSet, extra=5, max_num=MAX_EARN_ENTRIES, validate_max=True
+)
+
+
+def read_stored_values(file: IO[bytes], source: str, identifier_type: str) -> list[str]:
+    """The customer list of a stored input (the confirmed preview's copy), read as it was previewed."""
+    if source == "csv":
+        values, _ = customer_values_from_csv(file, identifier_type)
+        return values
+    return customer_values_from_text(codecs.getreader("utf-8")(file).read())
