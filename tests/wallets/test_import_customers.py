@@ -37,7 +37,10 @@ def run_import(path: Path, org, *args: str) -> dict[str, int]:
 
 
 def rejects_of(path: Path) -> list[list[str]]:
-    """The rejects file's rows (without its header), each [line, reason, customerId, ..., source]."""
+    """The rejects file's rows (without its header), each [line, reason, customerId, ..., source];
+    there is no file when nothing was rejected."""
+    if not Path(f"{path}.rejects.csv").exists():
+        return []
     with open(f"{path}.rejects.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["line", "reason", *HEADER.split(",")]

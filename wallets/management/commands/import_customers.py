@@ -1,4 +1,11 @@
-"""import_customers FILE.csv --org ID: upsert an org's customers from a CSV file, chunk by chunk."""
+"""import_customers FILE.csv --org ID: insert or update an org's customers from a CSV file.
+
+The file is checked whole first (UTF-8, CSV, header), so a malformed file imports nothing; then it is
+streamed in chunks, each decided and written by `wallets.services.customers_import_chunk` in its own
+transaction. Rows that cannot be imported go to a rejects CSV (`line,reason,` then the row's values as
+written). Ctrl-C rolls back the chunk under way, prints the summary so far and exits 130; running the
+same command again completes the import (what is already in counts as unchanged).
+"""
 
 from __future__ import annotations
 
@@ -89,55 +96,83 @@ class Command(BaseCommand):
             rejects_file = rejects_path.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
-        with (
-            rejects_file,
-            tqdm(
-                total=total,
-                unit=" rows",
-                unit_scale=True,
-                file=sys.stderr,
-                disable=True if options["no_progress"] else None,
-            ) as progress,
-            customers_import(org=org, actor=Actor.system("import_customers"), label=path.name) as run,
-        ):
-            rejects = csv.writer(rejects_file)
-            rejects.writerow(("line", "reason", *CUSTOMER_IMPORT_COLUMNS))
-            # One thread reads and checks the next chunk (no database) while this one is written.
-            chunks = _chunks(path, order, options["chunk_size"])
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as reader:
-                upcoming = reader.submit(_next_chunk, chunks, run)
-                while (current := upcoming.result()) is not None:
-                    upcoming = reader.submit(_next_chunk, chunks, run)
-                    chunk, bad_rows, first_line = current
-                    try:
-                        outcome = customers_import_chunk(run=run, chunk=chunk)
-                    except IntegrityError as exc:
-                        raise CommandError(
-                            f"The rows from line {first_line} on clashed with concurrent writes to the "
-                            "same customers three times and were not imported; the rows before line "
-                            f"{first_line} are. Run the same command again to complete the import ({exc})."
-                        ) from exc
-                    read = len(chunk.alone) + len(chunk.rest) + len(chunk.rejects)
-                    counts["read"] += read + len(bad_rows)
+        stopped: CommandError | None = None
+        try:
+            with (
+                rejects_file,
+                tqdm(
+                    total=total,
+                    unit=" rows",
+                    unit_scale=True,
+                    file=sys.stderr,
+                    disable=True if options["no_progress"] else None,
+                ) as progress,
+                customers_import(org=org, actor=Actor.system("import_customers"), label=path.name) as run,
+            ):
+                rejects = csv.writer(rejects_file)
+                rejects.writerow(("line", "reason", *CUSTOMER_IMPORT_COLUMNS))
+                for outcome, read, chunk_rejects in self._chunks_imported(path, order, options, run):
+                    counts["read"] += read
                     counts["inserted"] += outcome.inserted
                     counts["updated"] += outcome.updated
                     counts["unchanged"] += outcome.unchanged
-                    chunk_rejects = sorted([*bad_rows, *outcome.rejects], key=lambda reject: reject.line)
                     counts["rejected"] += len(chunk_rejects)
                     rejects.writerows((r.line, r.reason, *r.values) for r in chunk_rejects)
-                    progress.update(read + len(bad_rows))
+                    progress.update(read)
+        except KeyboardInterrupt:
+            stopped = CommandError(
+                "Interrupted: the rows counted above are imported (the chunk under way was rolled back). "
+                "Run the same command again to complete the import.",
+                returncode=130,
+            )
+        except _ChunkClash as clash:
+            stopped = CommandError(
+                f"The rows from line {clash.first_line} on clashed with concurrent writes to the same "
+                f"customers three times and were not imported; the rows before line {clash.first_line} "
+                f"are. Run the same command again to complete the import ({clash.__cause__})."
+            )
+        finally:
+            if not counts["rejected"]:
+                rejects_path.unlink(missing_ok=True)
 
         elapsed = time.perf_counter() - started
         rate = counts["read"] / elapsed if elapsed else 0.0
+        where = f" (in {rejects_path})" if counts["rejected"] else ""
         self.stdout.write(
             f"rows read: {counts['read']}\n"
             f"inserted: {counts['inserted']}\n"
             f"updated: {counts['updated']}\n"
             f"unchanged: {counts['unchanged']}\n"
-            f"rejected: {counts['rejected']} (in {rejects_path})\n"
+            f"rejected: {counts['rejected']}{where}\n"
             f"elapsed: {elapsed:.2f} s\n"
             f"rows/s: {rate:.0f}"
         )
+        if stopped is not None:
+            raise stopped
+
+    def _chunks_imported(self, path: Path, order: list[int], options, run: CustomerImport):
+        """Import the file chunk by chunk: (outcome, rows read, rejects) for each.
+
+        One thread reads and checks the next chunk (no database) while this one is written.
+        """
+        chunks = _chunks(path, order, options["chunk_size"])
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as reader:
+            upcoming = reader.submit(_next_chunk, chunks, run)
+            while (current := upcoming.result()) is not None:
+                upcoming = reader.submit(_next_chunk, chunks, run)
+                chunk, bad_rows, first_line = current
+                try:
+                    outcome = customers_import_chunk(run=run, chunk=chunk)
+                except IntegrityError as exc:
+                    raise _ChunkClash(first_line) from exc
+                read = len(chunk.alone) + len(chunk.rest) + len(chunk.rejects) + len(bad_rows)
+                yield outcome, read, sorted([*bad_rows, *outcome.rejects], key=lambda reject: reject.line)
+
+
+class _ChunkClash(Exception):
+    def __init__(self, first_line: int):
+        super().__init__(first_line)
+        self.first_line = first_line
 
 
 def _next_chunk(
