@@ -1,0 +1,262 @@
+"""import_customers of 1,000,000 new customers, against a plain COPY of the same rows into the same table.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/import_customers.py
+
+DATABASE_URL names the PostgreSQL server (its database is only used to create and drop the bench
+database). The bench runs in its own database, BENCH_DATABASE_NAME (default
+`promotions_bench_import`), which it creates and migrates at the start and drops at the end; it only
+ever drops a database it created itself (marked with a comment).
+
+It writes a CSV of BENCH_CUSTOMERS (default 1,000,000) customers to a temporary file, streamed (every
+row has a mobile, half of them with a leading +; most have an email, in mixed case; many an
+externalId; names and a source). The reference is a plain psycopg 3 `COPY ... FROM STDIN` that reads
+the same file with the csv module and writes its rows, as they are, into wallets_customer for a
+fresh org (same columns: org, the three identifiers, names, source, created_at), in one transaction.
+Then `manage.py import_customers` imports the file for another fresh org, in a child process whose
+peak memory (max RSS) is read with os.wait4; its rate is the rows read over the command's own
+elapsed time (file check, all chunks, commits; not the interpreter's start-up). The two alternate
+BENCH_RUNS times (default 3) and the medians are compared. Last, the file is imported again into
+the last org (every row unchanged). Targets: import at least 0.5 of the COPY rate, peak memory
+under 300 MB. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 0.5
+TARGET_RSS_MB = 300
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+CHUNK_SIZE = os.environ.get("BENCH_CHUNK_SIZE", "")
+PROTECTED_DATABASES = {"postgres", "template0", "template1"}
+MARKER = "scratch database of bench/import_customers.py"
+FIRST_NAMES = ["Asha", "Ravi", "Meera", "Arjun", "Priya", "Kiran", "Neha", "Vikram", "Anita", "Rahul"]
+LAST_NAMES = ["Sharma", "Iyer", "Patel", "Khan", "Reddy", "Das", "Nair", "Gupta", "Mehta", "Rao"]
+SOURCES = ["INSTORE", "WEBSITE", "MOBILE_APP", "ECOMMERCE"]
+
+
+def fail(message: str) -> None:
+    print(f"bench/import_customers.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def bench_database_url() -> tuple[str, str, str]:
+    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        fail(f"this benchmark needs PostgreSQL (COPY); DATABASE_URL is {parts.scheme}://...")
+    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench_import")
+    server_db = parts.path.lstrip("/")
+    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
+        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
+    return url, urlunsplit(parts._replace(path="/" + name)), name
+
+
+def recreate_database(server_url: str, name: str, *, create: bool) -> None:
+    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
+    import psycopg
+    from psycopg import sql
+
+    ident = sql.Identifier(name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if found is not None:
+            if found[0] != MARKER:
+                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
+
+
+def django_env(bench_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=bench_url,
+        DEBUG="0",  # DEBUG would keep queries in memory
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="promotions_site.settings",
+    )
+    env.setdefault("SECRET_KEY", "bench-only-secret-key")
+    return env
+
+
+def setup_django(bench_url: str) -> None:
+    os.environ.update(django_env(bench_url))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def write_csv(path: Path) -> None:
+    """BENCH_CUSTOMERS new customers, streamed to `path`."""
+    pick = random.Random(6).choice
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customerId", "mobile", "email", "externalId", "firstName", "lastName", "source"])
+        for n in range(CUSTOMERS):
+            first, last = pick(FIRST_NAMES), pick(LAST_NAMES)
+            writer.writerow(
+                [
+                    "",
+                    f"{'+' if n % 2 else ''}91{9000000000 + n}",
+                    f"{first}.{last}{n}@Example.com" if n % 5 else "",
+                    f"EXT-{n:08d}" if n % 3 else "",
+                    first,
+                    last,
+                    pick(SOURCES),
+                ]
+            )
+
+
+def copy_reference(bench_url: str, org_id: int, path: Path) -> float:
+    """Seconds to COPY the file's rows, as they are, into wallets_customer for `org_id`, and commit."""
+    import psycopg
+    from django.utils import timezone
+
+    now = timezone.now()
+    statement = (
+        "COPY wallets_customer (org_id, mobile, email, external_id, first_name, last_name, source, created_at)"
+        " FROM STDIN"
+    )
+    with psycopg.connect(bench_url) as conn:
+        started = time.perf_counter()
+        with path.open(encoding="utf-8", newline="") as handle, conn.cursor() as cursor:
+            reader = csv.reader(handle)
+            next(reader)
+            with cursor.copy(statement) as copy:
+                for _, mobile, email, external_id, first, last, source in reader:
+                    copy.write_row(
+                        (org_id, mobile, email or None, external_id or None, first, last, source, now)
+                    )
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        written = conn.execute(
+            "SELECT count(*) FROM wallets_customer WHERE org_id = %s", [org_id]
+        ).fetchone()[0]
+    if written != CUSTOMERS:
+        fail(f"COPY wrote {written} rows, expected {CUSTOMERS}")
+    return elapsed
+
+
+def run_import(bench_url: str, org_id: int, path: Path) -> dict:
+    """Run the command in a child process: its summary figures, wall time and max RSS (MiB)."""
+    command = [sys.executable, str(ROOT / "manage.py"), "import_customers", str(path), "--org", str(org_id)]
+    command += ["--no-progress", *(["--chunk-size", CHUNK_SIZE] if CHUNK_SIZE else [])]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=django_env(bench_url), stdout=out, stderr=err)
+        # os.wait4 rather than Popen.wait: it also answers the child's own resource usage (max RSS).
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if child.returncode != 0:
+        fail(f"import_customers failed:\n{stderr[-2000:]}")
+    figures = {key: value for key, value in re.findall(r"^([a-z/ ]+): ([0-9.]+)", stdout, re.M)}
+    return {
+        "read": int(figures["rows read"]),
+        "inserted": int(figures["inserted"]),
+        "updated": int(figures["updated"]),
+        "unchanged": int(figures["unchanged"]),
+        "rejected": int(figures["rejected"]),
+        "elapsed": float(figures["elapsed"]),
+        "wall": wall,
+        "max_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+    }
+
+
+def main() -> int:
+    server_url, bench_url, name = bench_database_url()
+    recreate_database(server_url, name, create=True)
+    workdir = tempfile.TemporaryDirectory(prefix="bench-import-customers-")
+    try:
+        setup_django(bench_url)
+        from django.db import connection
+
+        from promotions.models import Organization
+
+        orgs = [
+            Organization.objects.create(id=100001 + n, name=f"bench {n}", timezone="Asia/Kolkata").pk
+            for n in range(2 * RUNS)
+        ]
+        connection.close()
+        path = Path(workdir.name) / "customers.csv"
+        started = time.perf_counter()
+        write_csv(path)
+        generated = time.perf_counter() - started
+        size_mb = path.stat().st_size / 1e6
+
+        # Alternate, so that both see the table at the same sizes (each run adds a fresh org's rows).
+        copy_times, imports = [], []
+        for run in range(RUNS):
+            copy_times.append(copy_reference(bench_url, orgs[2 * run], path))
+            imports.append(run_import(bench_url, orgs[2 * run + 1], path))
+            if imports[-1]["inserted"] != CUSTOMERS or imports[-1]["read"] != CUSTOMERS:
+                fail(f"the import read and inserted {imports[-1]}, expected {CUSTOMERS} rows")
+        again = run_import(bench_url, orgs[-1], path)
+        if again["unchanged"] != CUSTOMERS:
+            fail(f"the re-run left {again['unchanged']} rows unchanged, expected all {CUSTOMERS}: {again}")
+    finally:
+        workdir.cleanup()
+        recreate_database(server_url, name, create=False)
+
+    copy_time = statistics.median(copy_times)
+    import_time = statistics.median(run["elapsed"] for run in imports)
+    ratio = copy_time / import_time
+    peak = max(run["max_rss_mib"] for run in [*imports, again])
+    print(
+        f"import_customers of {CUSTOMERS:,} new customers, {RUNS} runs (PostgreSQL, {os.cpu_count()} cores,"
+        f" chunk size {CHUNK_SIZE or 'default'}); CSV of {size_mb:.0f} MB generated in {generated:.1f} s"
+    )
+    print(
+        f"  COPY:    {CUSTOMERS / copy_time:>9,.0f} rows/s  (median {copy_time:.1f} s,"
+        f" best {min(copy_times):.1f} s)"
+    )
+    print(
+        f"  import:  {CUSTOMERS / import_time:>9,.0f} rows/s  (median {import_time:.1f} s in the command,"
+        f" best {min(run['elapsed'] for run in imports):.1f} s; with start-up"
+        f" {statistics.median(run['wall'] for run in imports):.1f} s)"
+    )
+    print(
+        f"  re-run of the same file (all unchanged): {CUSTOMERS / again['elapsed']:,.0f} rows/s"
+        f" ({again['elapsed']:.1f} s)"
+    )
+    print(
+        "  peak memory (max RSS of the command): "
+        + ", ".join(f"{run['max_rss_mib']:.0f}" for run in imports)
+        + f" MiB; re-run {again['max_rss_mib']:.0f} MiB"
+    )
+    ratio_ok, memory_ok = ratio >= TARGET_RATIO, peak < TARGET_RSS_MB
+    print(f"  ratio import/COPY: {ratio:.2f}  {'PASS' if ratio_ok else 'FAIL'} (target >= {TARGET_RATIO})")
+    print(f"  peak memory: {peak:.0f} MiB  {'PASS' if memory_ok else 'FAIL'} (target < {TARGET_RSS_MB} MB)")
+    return 0 if ratio_ok and memory_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
