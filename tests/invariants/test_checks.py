@@ -7,14 +7,17 @@ from decimal import Decimal
 import pytest
 
 from tests.factories import (
+    AuditEventFactory,
     CustomerFactory,
     EarnedPromotionFactory,
     PromotionFactory,
     PromotionRestrictionFactory,
     RedemptionCounterFactory,
+    RedemptionLineFactory,
 )
 from tests.invariants.checks import violations
 from tests.redemptions.support import URL, body, line
+from wallets.models import EarnedPromotion
 
 pytestmark = pytest.mark.postgres_only
 
@@ -63,6 +66,33 @@ def test_an_instance_marked_redeemed_with_room_left(org):
     assert names(violations([org.pk])) == {
         "earned instance counters equal its non-reversed lines, within its Earn limits, REDEEMED exactly when used up"
     }
+
+
+def test_an_instance_still_active_with_its_discount_limit_used_up(org):
+    # given: Earn limits of 3 redemptions and 40 of discount, the 40 used up by one redemption line
+    instance = EarnedPromotionFactory(org=org, promotion__type="EARNING")
+    PromotionRestrictionFactory(promotion=instance.promotion, level="Earn", kpi="REDEMPTION", limit=3)
+    PromotionRestrictionFactory(promotion=instance.promotion, level="Earn", kpi="DISCOUNT", limit=40)
+    redeemed = RedemptionLineFactory(
+        redemption__org=org,
+        redemption__customer=instance.customer,
+        promotion=instance.promotion,
+        earned_promotion=instance,
+        discount=Decimal(40),
+    )
+    AuditEventFactory(
+        org=org, action="redemption.record", object_type="Redemption", object_id=redeemed.redemption_id
+    )
+    EarnedPromotion.objects.filter(pk=instance.pk).update(
+        redemption_count=1, transaction_count=1, discount_total=40
+    )
+    assert names(violations([org.pk])) == {
+        "earned instance counters equal its non-reversed lines, within its Earn limits, REDEEMED exactly when used up"
+    }
+    # when
+    EarnedPromotion.objects.filter(pk=instance.pk).update(status="REDEEMED")
+    # then
+    assert violations([org.pk]) == []
 
 
 def test_more_issued_instances_than_max_issuance_per_customer(org):

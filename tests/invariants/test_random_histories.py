@@ -112,16 +112,22 @@ TALLY: Counter[str] = Counter()
 
 
 def promotion_configs(role: str):
+    """A promotion's limits: up to three of the Cart, Customer and Promotion ones and, for the
+    promotions that can be earned, Earn limits drawn on their own so that instances usable more than
+    once, with a discount budget, are common."""
     levels = [Level.CART, Level.CUSTOMER, Level.PROMOTION]
-    if role in ("earning", "reward"):
-        levels.append(Level.EARN)
     restriction = st.tuples(st.sampled_from(levels), st.sampled_from(list(Kpi)), st.integers(1, 3))
+    earn_limit = st.tuples(st.just(Level.EARN), st.sampled_from(list(Kpi)), st.integers(1, 3))
+    earnable = role in ("earning", "reward")
     return st.fixed_dictionaries(
         {
             "max_issuance": st.sampled_from([1, 2, -1]),
             "max_earning": st.sampled_from([None, 1, 2]),
             "validity_days": st.sampled_from([None, 1, 5]),
-            "restrictions": st.lists(restriction, max_size=4, unique_by=lambda r: (r[0], r[1])),
+            "restrictions": st.lists(restriction, max_size=3, unique_by=lambda r: (r[0], r[1])),
+            "earn_limits": st.lists(earn_limit, max_size=3, unique_by=lambda r: r[1])
+            if earnable
+            else st.just([]),
         }
     )
 
@@ -285,7 +291,7 @@ class RandomHistories(RuleBasedStateMachine):
                     PromotionRestrictionFactory(
                         promotion=promotion, level=level, kpi=kpi, limit=limit_value(kpi, n)
                     )
-                    for level, kpi, n in spec["restrictions"]
+                    for level, kpi, n in spec["restrictions"] + spec["earn_limits"]
                 ]
                 promotions[role] = promotion
             customers = [CustomerFactory(org=org) for _ in range(CUSTOMERS_PER_ORG)]
