@@ -34,7 +34,11 @@ task_var: ContextVar[tuple[str, str] | None] = ContextVar("log_task", default=No
 REQUEST_ID_HEADER = "request_id"
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is written out.
-_RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request",  # Django's HttpRequest (or the dev server's socket) in `extra`: its fields are taken
+}
 _CONTEXT_FIELDS = ("request_id", "method", "path", "org", "client", "user", "task", "task_id")
 
 
@@ -72,9 +76,14 @@ class RequestContextFilter(logging.Filter):
     """Adds `request_id` to every record, and the request's or task's context when there is one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Django logs a 4xx/5xx answer (`django.request`) after the middleware has finished, with
+        # the request itself as `extra`: its id and path come from it.
+        logged_request = getattr(record, "request", None)
+        if getattr(logged_request, "META", None) is None:
+            logged_request = None
         if not getattr(record, "request_id", ""):
-            record.request_id = _request_id()
-        request = request_var.get()
+            record.request_id = _request_id() or getattr(logged_request, "request_id", "")
+        request = request_var.get() or logged_request
         if request is not None:
             if not hasattr(record, "method"):
                 record.method = request.method
