@@ -178,6 +178,15 @@ def test_a_task_without_a_request_uses_its_task_id(db):
     )
 
 
+def _wait_until_finished(job) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED):
+            return
+        time.sleep(0.1)
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_gets_the_request_id_through_the_broker(worker):  # noqa: F811
@@ -189,16 +198,32 @@ def test_a_real_worker_gets_the_request_id_through_the_broker(worker):  # noqa: 
         bulk_job_start(job=job)
     finally:
         request_id_var.reset(token)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.status in (BulkJob.Status.DONE, BulkJob.Status.FAILED):
-            break
-        time.sleep(0.2)
+    _wait_until_finished(job)
     # then: the audit event written in the worker carries the request's id
     assert (job.status, job.done) == ("DONE", 4), job.error
     event = AuditEvent.objects.get(action="promotion.issue_bulk", object_id=promotion.pk)
     assert event.request_id == "admin-req-99"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_job_run_in_a_background_thread_keeps_the_request_id(settings):
+    # given: no broker, jobs in a background thread of the web process (the embedded default)
+    settings.CELERY_BROKER_URL = ""
+    settings.BULK_JOBS_IN_PROCESS = "thread"
+    settings.BULK_JOB_INLINE_MAX = 0
+    promotion, job = _job(OrganizationFactory(), n=2, context_id="in-thread")
+    token = request_id_var.set("admin-req-100")
+    try:
+        # when
+        bulk_job_start(job=job)
+    finally:
+        request_id_var.reset(token)
+    _wait_until_finished(job)
+    # then
+    assert (job.status, job.done) == ("DONE", 2), job.error
+    event = AuditEvent.objects.get(action="promotion.issue_bulk", object_id=promotion.pk)
+    assert event.request_id == "admin-req-100"
 
 
 @pytest.mark.parametrize(("debug", "log_format", "json_expected"), [("0", "", True), ("1", "", False)])
