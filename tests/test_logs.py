@@ -17,6 +17,7 @@ import pytest
 from promotions.models import AuditEvent, PromotionType
 from promotions_site.logs import JsonFormatter, RequestContextFilter
 from promotions_site.middleware import request_id_var
+from tests.admin_support import staff_login
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
 from tests.wallets.test_celery_worker import worker  # noqa: F401 (a real Celery worker, a fixture)
 from wallets.models import BulkJob
@@ -111,6 +112,17 @@ def test_django_error_logs_carry_the_request_id(api, log_lines):
     assert warnings and all(line["request_id"] == "nf-1" for line in warnings)
     assert warnings[0]["path"] == "/api_gateway/v1/promotions/customer/999999999"
     assert "request" not in warnings[0]  # the HttpRequest object itself is not dumped
+
+
+def test_admin_access_lines_name_the_staff_user_and_org(client, org, log_lines):
+    # given
+    user = staff_login(client, org)
+    # when
+    assert client.get("/admin/").status_code == 200
+    # then
+    (line,) = [line for line in log_lines() if line["logger"] == "promotions_site.access"]
+    assert (line["user"], line["org"], line["route"]) == (user.username, org.pk, "admin:index")
+    assert "client" not in line
 
 
 def test_exceptions_are_logged_with_their_traceback(log_lines):
