@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from promotions_site.health import health_live, health_ready
+from promotions_site.metrics import metrics_view
 from redemptions.admin import dashboard_view
 
 urlpatterns = [
@@ -22,6 +24,10 @@ urlpatterns = [
     path("v2/promotion/", include("wallets.urls_v2")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Operations: probes and the Prometheus scrape (plain Django views: no API auth, no throttling).
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 admin.site.site_header = "Promotions"
