@@ -134,6 +134,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "wallets.tasks.earned_promotions_expire_task",
         "schedule": crontab(minute=0),  # hourly, on the hour
     },
+    # Idempotency-Key rows past their retention are deleted (promotions_site/idempotency.py).
+    "purge-idempotency-keys": {
+        "task": "promotions.tasks.idempotency_keys_purge_task",
+        "schedule": crontab(minute=30),  # hourly, at half past
+    },
 }
 # Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
 # larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the
@@ -168,6 +173,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
+
+# Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
+IDEMPOTENCY_KEY_RETENTION_HOURS = 72
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300
