@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from promotions_site.auth import AdminLoginForm
 from redemptions.admin import dashboard_view
 
 urlpatterns = [
@@ -27,3 +28,5 @@ urlpatterns = [
 admin.site.site_header = "Promotions"
 admin.site.site_title = "Promotions admin"
 admin.site.index_title = "Promotions, wallets and redemptions"
+# Failed logins are throttled per username and per address (README "Limits and rate limiting").
+admin.site.login_form = AdminLoginForm
