@@ -84,9 +84,7 @@ class SlidingWindow:
 
     def check(self, ident: str) -> float | None:
         """None when one more event fits now, else the seconds to wait. Counts nothing."""
-        current_key, previous_key, offset = self._keys(ident, time.time())
-        values = cache.get_many([current_key, previous_key])
-        return self._wait(values.get(current_key, 0), values.get(previous_key, 0), offset)
+        return check_all([(self, ident)])[0]
 
     def record(self, ident: str) -> None:
         """Count one event."""
@@ -104,6 +102,17 @@ class SlidingWindow:
         if wait is not None:
             cache.decr(current_key)
         return wait
+
+
+def check_all(checks: list[tuple[SlidingWindow, str]]) -> list[float | None]:
+    """`window.check(ident)` for each pair, reading every counter in one cache round trip."""
+    now = time.time()
+    keys = [window._keys(ident, now) for window, ident in checks]
+    values = cache.get_many([key for current, previous, _ in keys for key in (current, previous)])
+    return [
+        window._wait(values.get(current, 0), values.get(previous, 0), offset)
+        for (window, _), (current, previous, offset) in zip(checks, keys, strict=True)
+    ]
 
 
 class ApiClientRateThrottle(BaseThrottle):
@@ -170,7 +179,7 @@ def sign_in_check(*, realm: str, username: str, ip: str) -> None:
     `realm` keeps API clients (`api`) and admin users (`admin`) apart. A locked username is refused
     even with the right secret, so guessing cannot go on behind the lock.
     """
-    waits = [wait for window, ident in _sign_in_windows(realm, username, ip) if (wait := window.check(ident))]
+    waits = [wait for wait in check_all(_sign_in_windows(realm, username, ip)) if wait is not None]
     if waits:
         raise SignInLocked(max(waits))
 
