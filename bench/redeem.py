@@ -52,7 +52,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import ROOT, basic_auth, bench_database_url, fail, recreate_database, setup_django
+from bench._common import (
+    BENCH_RATE_LIMIT,
+    ROOT,
+    basic_auth,
+    bench_database_url,
+    fail,
+    recreate_database,
+    setup_django,
+)
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
@@ -218,6 +226,7 @@ def gunicorn(bench_url: str) -> Iterator[tuple[int, int]]:
         "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
+        "API_RATE_LIMIT": BENCH_RATE_LIMIT,
     }
     command = [
         *(sys.executable, "-m", "gunicorn", "promotions_site.wsgi:application"),

@@ -21,14 +21,14 @@ from promotions.serializers import PromotionInputSerializer, PromotionOutputSeri
 from promotions.services import (
     Actor,
     RestrictionSpec,
-    oauth_token_generate,
+    oauth_token_issue,
     promotion_activate,
     promotion_create,
     promotion_deactivate,
     promotion_update,
 )
-from promotions_site.auth import request_org
-from promotions_site.errors import ErrorCode
+from promotions_site.auth import api_client_sign_in, request_org
+from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
 from promotions_site.schema import error_responses
 
@@ -83,7 +83,12 @@ class OAuthTokenGenerateApi(APIView):
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        token, ttl = oauth_token_generate(**payload.validated_data)
+        client = api_client_sign_in(
+            request, username=payload.validated_data["key"], secret=payload.validated_data["secret"]
+        )
+        if client is None:
+            raise PromotionError(ErrorCode.UNAUTHORIZED, "Invalid key or secret.")
+        token, ttl = oauth_token_issue(client=client)
         return Response({"data": {"accessToken": token, "ttlSeconds": ttl}, "errors": None})
 
 

@@ -147,10 +147,15 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
     hash runs once per client per process, not once per request; rotating the secret changes the
     stored hash and so forgets it.
     """
+    candidates = [_md5_hex(secret)]
+    if _MD5_HEX.match(secret):
+        candidates.append(secret.lower())
     client = ApiClient.objects.select_related("org").filter(username=username, is_active=True).first()
     if client is None:
-        # Same work as a real check, so timing does not tell which usernames exist.
-        check_password(_md5_hex(secret), make_password(None))
+        # As many runs of the password hasher as a wrong secret costs (an unusable hash makes
+        # check_password run it once), so timing does not tell which usernames exist.
+        for candidate in candidates:
+            check_password(candidate, make_password(None))
         return None
     cache_key = (
         "api-client-verified:"
@@ -160,11 +165,11 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
             hashlib.sha256,
         ).hexdigest()
     )
+    # The key is an HMAC under SECRET_KEY, which a client cannot compute, so how the cache compares
+    # keys reveals nothing; the secret itself is only ever compared inside check_password (in
+    # constant time).
     if cache.get(cache_key) == client.pk:
         return client
-    candidates = [_md5_hex(secret)]
-    if _MD5_HEX.match(secret):
-        candidates.append(secret.lower())
     if any(check_password(candidate, client.secret_hash) for candidate in candidates):
         cache.set(cache_key, client.pk, _VERIFIED_TTL_SECONDS)
         return client
@@ -180,6 +185,15 @@ def oauth_token_generate(*, key: str, secret: str) -> tuple[str, int]:
     client = api_client_authenticate(username=key, secret=secret)
     if client is None:
         raise PromotionError(ErrorCode.UNAUTHORIZED, "Invalid key or secret.")
+    return oauth_token_issue(client=client)
+
+
+def oauth_token_issue(*, client: ApiClient) -> tuple[str, int]:
+    """A signed access token for an authenticated client, and its lifetime in seconds.
+
+    The token carries the client, its org, a fingerprint of its stored secret hash and the expiry
+    time; `oauth_token_verify` checks the signature (HMAC with `SECRET_KEY`) before reading them.
+    """
     ttl = min(client.token_ttl_seconds, settings.OAUTH_TOKEN_MAX_TTL_SECONDS)
     token = signing.dumps(
         {
@@ -206,7 +220,7 @@ def oauth_token_verify(*, token: str) -> ApiClient | None:
     if (
         client is None
         or client.org_id != payload.get("org")
-        or _secret_fingerprint(client) != payload.get("sv")
+        or not hmac.compare_digest(_secret_fingerprint(client), str(payload.get("sv", "")))
     ):
         return None
     return client

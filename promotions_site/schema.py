@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from promotions_site.errors import ErrorCode, envelope
@@ -18,6 +18,19 @@ class AutoSchema(SpectacularAutoSchema):
         if "." not in qualname or "<locals>" in qualname:
             return super().get_serializer_name(serializer, direction)
         return "".join(part.removesuffix("Serializer") for part in qualname.split("."))
+
+    def get_override_parameters(self):
+        # Every operation may answer 429 (rate limit, sign-in throttle) and 503, both with Retry-After.
+        return [
+            *super().get_override_parameters(),
+            OpenApiParameter(
+                "Retry-After",
+                int,
+                OpenApiParameter.HEADER,
+                response=[429, 503],
+                description="Seconds to wait before retrying.",
+            ),
+        ]
 
 
 ErrorEnvelopeSerializer = inline_serializer(
@@ -52,9 +65,15 @@ def error_responses(
     all_codes = list(codes)
     if auth:
         all_codes += [ErrorCode.UNAUTHORIZED]
-    all_codes += [ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.THROTTLED, ErrorCode.INTERNAL_ERROR]
+    all_codes += [
+        ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.REQUEST_TOO_LARGE,
+        ErrorCode.THROTTLED,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    ]
     by_status: dict[int, list[ErrorCode]] = {}
-    for code in all_codes:
+    for code in dict.fromkeys(all_codes):
         by_status.setdefault(code.http_status, []).append(code)
     path = "/v2/" if v2 else "/api_gateway/"
     examples = examples or {}

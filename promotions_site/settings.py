@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "promotions_site.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "promotions_site.middleware.JsonErrorMiddleware",
+    "promotions_site.limits.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,9 +167,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["promotions_site.auth.HasApiAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["promotions_site.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "promotions_site.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["promotions_site.throttling.ApiClientRateThrottle"],
+    # Proxies in front of the app that append to X-Forwarded-For: the client's address (for the
+    # per-address sign-in throttle) is the one the nearest trusted proxy saw. 0: REMOTE_ADDR.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "1" if env_bool("BEHIND_TLS_PROXY", True) else "0")),
     "DEFAULT_SCHEMA_CLASS": "promotions_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
@@ -176,6 +181,18 @@ REST_FRAMEWORK = {
 
 # Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
 IDEMPOTENCY_KEY_RETENTION_HOURS = 72
+# --- Limits (README "Limits and rate limiting") ------------------------------------------------------
+# A request body on an API path larger than this is refused with 413 before it is read.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# Free-form JSON objects stored as sent (eventDetails.eventPayload, customFieldValues, earningCriteria,
+# tenderCondition, ...): at most this many bytes each, serialized.
+API_MAX_FREE_JSON_BYTES = int(os.environ.get("API_MAX_FREE_JSON_BYTES", "16384"))
+# Customer ids per issueBulk request (each request locks its customers in one transaction).
+ISSUE_BULK_MAX_CUSTOMERS = int(os.environ.get("ISSUE_BULK_MAX_CUSTOMERS", "10000"))
+# "N/period" (period: s, m, h, d, optionally with a count: 5m); "off" disables the limit.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, every API call
+LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
+LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300
@@ -220,7 +237,9 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# `preload` only lets the domain be submitted to the browsers' preload list (hstspreload.org); it is
+# part of what `check --deploy` asks for. SECURE_HSTS_PRELOAD=0 leaves it out.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

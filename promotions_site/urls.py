@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from promotions_site.auth import AdminLoginForm
 from promotions_site.health import health_live, health_ready
 from promotions_site.metrics import metrics_view
 from redemptions.admin import dashboard_view
@@ -33,3 +34,5 @@ urlpatterns = [
 admin.site.site_header = "Promotions"
 admin.site.site_title = "Promotions admin"
 admin.site.index_title = "Promotions, wallets and redemptions"
+# Failed logins are throttled per username and per address (README "Limits and rate limiting").
+admin.site.login_form = AdminLoginForm

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -23,6 +24,7 @@ from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
+from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer, error_responses
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from wallets.examples import (
@@ -70,7 +72,8 @@ from wallets.services import (
     loyalty_promotion_issue,
 )
 
-ISSUE_BULK_MAX_CUSTOMERS = 10_000
+# A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
+ISSUE_BULK_MAX_CUSTOMERS = settings.ISSUE_BULK_MAX_CUSTOMERS
 
 
 def parse_long_id(value) -> int | None:
@@ -92,9 +95,9 @@ def parse_customer_ids(body) -> list[int]:
         raise PromotionError(ErrorCode.BAD_REQUEST, "The body must be a JSON array of customer ids.")
     if not body:
         raise PromotionError(ErrorCode.INVALID_CUSTOMER_IDENTIFIER, "The customer IDs array is empty.")
-    if len(body) > ISSUE_BULK_MAX_CUSTOMERS:
+    if len(body) > settings.ISSUE_BULK_MAX_CUSTOMERS:
         raise PromotionError(
-            ErrorCode.BAD_REQUEST, f"At most {ISSUE_BULK_MAX_CUSTOMERS} customer ids per request."
+            ErrorCode.BAD_REQUEST, f"At most {settings.ISSUE_BULK_MAX_CUSTOMERS} customer ids per request."
         )
     ids = []
     for item in body:
@@ -207,7 +210,8 @@ class IssueBulkApi(APIView):
             "`errors` array, present only when not empty, next to the successes: 1007 unknown customer, "
             "713 the contextId was used by an earn of another earnedFromType, 708 the customer already "
             "holds `maxIssuancePerCustomer` issued instances. Request-level faults write nothing: 1006 "
-            "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids, no contextId), "
+            "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids by default "
+            "(setting `ISSUE_BULK_MAX_CUSTOMERS`), no contextId), "
             "404, 706 ended, 709 inactive or not started, 705 org over its active-promotion cap. "
             "`validTill` is the promotion's end."
         ),
@@ -260,7 +264,7 @@ class EarnBulkApi(APIView):
     """`POST /api_gateway/v1/promotions/earn/bulk`: one customer earns several promotions."""
 
     class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(serializers.Serializer):
+        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
             id = serializers.CharField(max_length=255)
             type = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
             eventPayload = serializers.JSONField(required=False)
@@ -370,14 +374,14 @@ class EarnApi(APIView):
     """`POST /api_gateway/v1/promotions/{promotionId}/earn`: one earn for one customer."""
 
     class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(serializers.Serializer):
+        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
             id = serializers.CharField(max_length=255)
             type = serializers.ChoiceField(
                 choices=["TransactionAdd", "CustomerRegistration", "CustomerUpdate"]
             )
             eventPayload = serializers.JSONField(required=False)
 
-        class SupplementaryCriteriaSerializer(serializers.Serializer):
+        class SupplementaryCriteriaSerializer(StoredAsSentMixin, serializers.Serializer):
             loyaltyProgramId = serializers.IntegerField()
             programType = serializers.ChoiceField(choices=["TIER", "SUBSCRIPTION"])
             partnerProgramId = serializers.IntegerField()

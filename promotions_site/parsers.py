@@ -1,0 +1,29 @@
+"""The JSON parser of every API: bounded in size and nesting."""
+
+from __future__ import annotations
+
+import io
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from promotions_site.limits import JSON_MAX_DEPTH, RequestTooLarge, json_depth_exceeds
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSONParser reading at most `API_MAX_BODY_BYTES` (413 beyond) and refusing JSON nested
+    deeper than `JSON_MAX_DEPTH` levels (400), so no body can exhaust memory or the recursion limit."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise RequestTooLarge()
+        try:
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.") from exc
+        if json_depth_exceeds(data):
+            raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.")
+        return data
