@@ -111,7 +111,7 @@ class AppServer:
         with log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "promotions_site.wsgi", "--bind", f"fd://{listener.fileno()}",
-                 "--workers", "1", "--timeout", "60", "--graceful-timeout", "5"],
+                 "--workers", "1", "--timeout", "60", "--graceful-timeout", "5", "--no-control-socket"],
                 cwd=ROOT, env=base_env(**env), stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
             )  # fmt: skip
         listener.close()
