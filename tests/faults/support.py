@@ -121,7 +121,7 @@ class AppServer:
     def _answers(self) -> bool:
         assert self.process.poll() is None, "gunicorn exited"
         try:
-            return self.request("GET", "/api_gateway/v1/not-a-route", timeout=1)[0] == 404
+            return self.request("GET", "/api_gateway/v1/not-a-route", timeout=10)[0] == 404
         except OSError:
             return False
 
