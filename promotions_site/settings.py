@@ -104,6 +104,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"
     )
+    # An unreachable database fails a request within seconds (a JSON 503), instead of hanging it.
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_promotions")}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -128,6 +130,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis only (RabbitMQ redelivers as soon as the dead worker's connection drops): a task a worker took
+# and never acknowledged (the whole worker died) is delivered again after this many seconds. A chunk
+# delivered twice is harmless, so this can be much shorter than kombu's default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600"))
+}
 CELERY_TASK_DEFAULT_QUEUE = "promotions"
 CELERY_BEAT_SCHEDULE: dict = {
     # `celery -A promotions_site beat`: ACTIVE earned promotions past their validTill become EXPIRED.

@@ -1116,14 +1116,16 @@ def bulk_job_chunks(*, job) -> list[tuple[int, int]]:
 def bulk_job_run_chunk(*, job_id: int, low: int, high: int) -> int:
     """Process the job's PENDING items with id in [low, high) through the issue or earn service.
 
-    Idempotent: only PENDING items are taken (locked, SKIP LOCKED so two workers handed the same
-    chunk do not wait on each other), the services are idempotent per contextId / earnedFromId, and
-    the job's counters grow by the items this call moved out of PENDING. Returns that number.
+    Idempotent: only PENDING items are taken, the services are idempotent per contextId /
+    earnedFromId, and the job's counters grow by the items this call moved out of PENDING. Returns
+    that number. The items are locked waiting, not skipping: a chunk delivered again while another
+    run of it still holds them (a killed worker's transaction lives on until its statement ends)
+    takes over what that run leaves PENDING, instead of skipping it and leaving the job unfinished.
     """
     with transaction.atomic():
         job = BulkJob.objects.select_related("org", "promotion", "created_by").get(pk=job_id)
         items = list(
-            BulkJobItem.objects.select_for_update(skip_locked=True)
+            BulkJobItem.objects.select_for_update()
             .filter(job=job, status=BulkJobItem.Status.PENDING, id__gte=low, id__lt=high)
             .order_by("id")
         )
