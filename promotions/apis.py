@@ -29,6 +29,7 @@ from promotions.services import (
 )
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
 from promotions_site.schema import error_responses
 
 
@@ -147,7 +148,8 @@ class PromotionCollectionApi(APIView):
         operation_id="promotion_create",
         tags=["Promotions"],
         request=PromotionInputSerializer,
-        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS)},
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
         examples=[
             OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
             OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
@@ -162,9 +164,11 @@ class PromotionCollectionApi(APIView):
             "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
             "are echoed as strings with six decimals. Fields of Capillary's create API that this "
             "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
-            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored."
+            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
+            "`Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = PromotionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -202,10 +206,14 @@ class PromotionDetailApi(APIView):
         operation_id="promotion_update",
         tags=["Promotions"],
         request=PromotionInputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: PromotionEnvelope,
             **error_responses(
-                *PROMOTION_WRITE_ERRORS, ErrorCode.NOT_FOUND, ErrorCode.RESTRICTION_SCHEMA_CHANGE
+                *PROMOTION_WRITE_ERRORS,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.RESTRICTION_SCHEMA_CHANGE,
+                *IDEMPOTENCY_ERRORS,
             ),
         },
         examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
@@ -217,9 +225,10 @@ class PromotionDetailApi(APIView):
             "`customerActivationRequired` are frozen (400). Switching a limit between CLASSIC and "
             "OVERALL/MOVING windows is 1011. Changing `endDate` or `earnedValidityDays` re-dates the "
             "validTill of the promotion's ACTIVE wallet instances in the same transaction. 716 on a "
-            "name clash."
+            "name clash. Retry safely with an `Idempotency-Key` header."
         ),
     )
+    @idempotent
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         payload = PromotionInputSerializer(data=request.data, partial_update=True)

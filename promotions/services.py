@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -23,12 +24,14 @@ from django.utils import timezone
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    IdempotencyKey,
     Organization,
     Promotion,
     PromotionRestriction,
     PromotionType,
 )
 from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.idempotency import retention
 from promotions_site.middleware import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -630,3 +633,38 @@ def _promotion_differences(
     if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in promotion.restrictions.all()]):
         differences.append("promotionRestrictions")
     return differences
+
+
+# --- Idempotency keys ----------------------------------------------------------------------------
+
+IDEMPOTENCY_PURGE_BATCH = 5000
+
+
+def idempotency_keys_purge(
+    *, now: dt.datetime | None = None, batch_size: int = IDEMPOTENCY_PURGE_BATCH
+) -> int:
+    """Delete the `Idempotency-Key` rows older than the retention (72 hours); returns how many.
+
+    After the retention a key may be used again: a request meeting a row past it replaces it (see
+    promotions_site/idempotency.py), so the purge only keeps the table small. In batches, each its
+    own transaction, with `FOR UPDATE SKIP LOCKED`: a row locked by a request reusing its key right
+    now is left for the next run. Running it again deletes nothing. Not audited: keys are request
+    bookkeeping, not data of an org.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = (now or timezone.now()) - retention()
+    due = (
+        IdempotencyKey.objects.filter(created_at__lt=cutoff)
+        .order_by()
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
+    purged = 0
+    while True:
+        with transaction.atomic():
+            batch = list(due[:batch_size])
+            if batch:
+                purged += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+        if len(batch) < batch_size:
+            return purged

@@ -4,12 +4,15 @@ Unset variables give the embedded default (SQLite file, in-process jobs) so a fr
 app with no services; production sets DATABASE_URL to PostgreSQL and turns DEBUG off.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from promotions_site.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "promotions_site.middleware.RequestIdMiddleware",
+    "promotions_site.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "promotions_site.middleware.JsonErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -130,6 +134,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "wallets.tasks.earned_promotions_expire_task",
         "schedule": crontab(minute=0),  # hourly, on the hour
     },
+    # Idempotency-Key rows past their retention are deleted (promotions_site/idempotency.py).
+    "purge-idempotency-keys": {
+        "task": "promotions.tasks.idempotency_keys_purge_task",
+        "schedule": crontab(minute=30),  # hourly, at half past
+    },
 }
 # Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
 # larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the
@@ -164,6 +173,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
+
+# Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
+IDEMPOTENCY_KEY_RETENTION_HOURS = 72
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300
@@ -202,7 +214,8 @@ SPECTACULAR_SETTINGS = {
 # --- Security (production-safe when DEBUG is off) --------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", True) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Probes and the Prometheus scraper talk plain HTTP to a worker (TLS ends at the load balancer).
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
@@ -222,11 +235,24 @@ AUTH_PASSWORD_VALIDATORS = [
 # Paths whose errors are rendered as JSON (never Django's HTML pages).
 API_PATH_PREFIXES = ("/api_gateway/", "/v2/", "/v3/", "/api/")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations: logs, health, metrics ---------------------------------------------------------------
+# One JSON object per line (json, the default when DEBUG is off) or a readable line (plain).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+
+# /health/ready: how long each check (database, broker) may take before it counts as failed.
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+
+# /metrics: a bearer token and/or the networks a scraper may come from (REMOTE_ADDR); each one set
+# must match. With neither, /metrics is open in DEBUG and refused (403) otherwise.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network."
+        ) from _error

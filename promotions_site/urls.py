@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from promotions_site.health import health_live, health_ready
+from promotions_site.metrics import metrics_view
 from redemptions.admin import dashboard_view
 
 urlpatterns = [
@@ -27,6 +29,10 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", http_method_names=["get", "head"]),
         name="api-docs",
     ),
+    # Operations: probes and the Prometheus scrape (plain Django views: no API auth, no throttling).
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 admin.site.site_header = "Promotions"

@@ -30,7 +30,7 @@ def _database_is_postgres_in_ci(django_db_setup, django_db_blocker):
 
 @contextlib.contextmanager
 def audit_triggers_suspended(db_connection):
-    """The audit table's append-only triggers (promotions migration 0003) off, inside the caller's
+    """The audit table's append-only triggers (promotions migration 0004_audit_event_append_only) off, inside the caller's
     transaction: the statements run in between may empty the table. Test support only."""
     table = "promotions_auditevent"
     with db_connection.cursor() as cursor:

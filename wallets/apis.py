@@ -22,6 +22,7 @@ from promotions.selectors import loyalty_program_get, loyalty_promotion_get, pro
 from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
 from promotions_site.schema import V2MessageSerializer, error_responses
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from wallets.examples import (
@@ -653,6 +654,7 @@ class RevokeEarnApi(APIView):
         operation_id="promotion_revoke_earn",
         tags=["Issuing and earning"],
         request=InputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: OutputSerializer,
             **error_responses(
@@ -662,6 +664,7 @@ class RevokeEarnApi(APIView):
                 ErrorCode.EARN_ALREADY_REDEEMED,
                 ErrorCode.EARN_REVOKE_NOT_SUPPORTED,
                 ErrorCode.EARN_ID_INVALID,
+                *IDEMPOTENCY_ERRORS,
             ),
         },
         examples=[
@@ -681,9 +684,11 @@ class RevokeEarnApi(APIView):
             "revoked, so a retry is safe. Request-level faults write nothing: 400 (malformed body, empty "
             f"lists, more than {REVOKE_EARN_MAX_IDS} earnIds in total, a promotionId listed twice), 404 "
             "(unknown customer, or another org's), 403 (read-only API client). A revoked instance no "
-            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer."
+            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer. Accepts an "
+            "`Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -737,9 +742,12 @@ class CustomerCreateApi(APIView):
         operation_id="customer_create",
         tags=["Customers"],
         request=InputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             201: CustomerEnvelope,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+            **error_responses(
+                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, *IDEMPOTENCY_ERRORS
+            ),
         },
         examples=[
             OpenApiExample("Request", value=CUSTOMER_CREATE_REQUEST_EXAMPLE, request_only=True),
@@ -766,9 +774,11 @@ class CustomerCreateApi(APIView):
             "required; each is unique in the org. `mobile`: 8 to 15 digits with the country code, an "
             "optional leading `+` (stored without it); `email` is stored lower-case; `externalId` at "
             "most 100 characters; `source` one of Capillary's sources (default INSTORE). An identifier "
-            "already used by another customer of the org answers 409 naming it; nothing is written."
+            "already used by another customer of the org answers 409 naming it; nothing is written. "
+            "Retry safely with an `Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -885,6 +895,7 @@ class LoyaltyPromotionIssueApi(APIView):
             OpenApiParameter("source", str, required=True, enum=SOURCES),
             OpenApiParameter("type", str, enum=["CUSTOMER"]),
             OpenApiParameter("accountId", str, description="Accepted for compatibility; not used."),
+            *IDEMPOTENCY_PARAMETERS,
         ],
         request=InputSerializer,
         responses={
@@ -908,6 +919,7 @@ class LoyaltyPromotionIssueApi(APIView):
                 ErrorCode.CUSTOMER_NOT_FOUND,
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.FORBIDDEN,
+                *IDEMPOTENCY_ERRORS,
                 v2=True,
                 examples={
                     ErrorCode.MANDATORY_PARAMETERS_MISSING: LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
@@ -930,9 +942,11 @@ class LoyaltyPromotionIssueApi(APIView):
             "source outside the documented values; 1101 programId missing, not an integer or not the "
             "org's; 8874 promotionId missing, not an integer or not in that program; 8015 no customer "
             "with that identifier in the org; 8890 (warning) the promotion is inactive, not started or "
-            "ended, or the customer's limit is exhausted. Nothing is written on any error or warning."
+            "ended, or the customer's limit is exhausted. Nothing is written on any error or warning. "
+            "A retry with the same `Idempotency-Key` header replays the first answer and issues nothing."
         ),
     )
+    @idempotent
     def post(self, request):
         identifier_name, identifier_value, source = parse_loyalty_issue_query(request.query_params)
         body = request.data

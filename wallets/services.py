@@ -4,6 +4,7 @@ promotions, creating customers, and issuing loyalty promotions (v2 issue)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import functools
 import itertools
@@ -11,6 +12,7 @@ import json
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -34,6 +36,7 @@ from promotions.models import (
     new_object_ids,
 )
 from promotions.services import Actor, audit_event_record
+from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
@@ -182,6 +185,7 @@ def earned_promotions_issue(
                     outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
         outcome.created = len(to_create)
         outcome.created_ids = to_create
+        metrics.issued_count(outcome.created, promotion_type=promotion.type)
         audit_event_record(
             org=org,
             actor=actor,
@@ -526,6 +530,8 @@ def earned_promotions_earn(
                     ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED,
                 )
         EarnedPromotion.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
+        for promotion_type, count in Counter(i.promotion.type for i in to_create).items():
+            metrics.earned_count(count, promotion_type=promotion_type)
         audit_event_record(
             org=org,
             actor=actor,
@@ -831,6 +837,7 @@ def loyalty_promotion_issue(
             earned = LoyaltyEarnedPromotion.objects.create(
                 org_id=org_id, issual=issual, customer=customer, loyalty_promotion=loyalty_promotion
             )
+            metrics.issued_count(1, promotion_type="LOYALTY")
         audit_event_record(
             org=org_id,
             actor=actor,
@@ -1137,6 +1144,7 @@ def bulk_job_run_chunk(*, job_id: int, low: int, high: int) -> int:
             done += not code
         BulkJobItem.objects.bulk_update(items, ["status", "code", "message"], batch_size=2000)
         BulkJob.objects.filter(pk=job.pk).update(done=F("done") + done, failed=F("failed") + failed)
+        metrics.bulk_job_items_count(kind=job.kind, done=done, failed=failed)
         BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.RUNNING).exclude(
             items__status=BulkJobItem.Status.PENDING
         ).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
@@ -1255,9 +1263,10 @@ def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bo
                 finished_at=timezone.now(),
             )
     else:
+        # In the caller's context: the thread's logs and audit events keep the request id.
         threading.Thread(
-            target=_bulk_job_run_all,
-            args=(job_id, chunks),
+            target=contextvars.copy_context().run,
+            args=(_bulk_job_run_all, job_id, chunks),
             kwargs={"own_connection": True},
             name=f"bulk-job-{job_id}",
             daemon=True,

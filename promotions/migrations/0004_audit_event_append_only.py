@@ -73,6 +73,6 @@ def triggers_drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("promotions", "0002_drop_promotion_restrictions_json")]
+    dependencies = [("promotions", "0003_idempotency_key")]
 
     operations = [migrations.RunPython(triggers_create, triggers_drop, elidable=False)]
