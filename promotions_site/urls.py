@@ -24,7 +24,12 @@ urlpatterns = [
     path("api_gateway/v1/promotions/", include("promotions.urls")),
     path("v2/promotion/", include("wallets.urls_v2")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # GET only: DRF's OPTIONS would render its metadata through the Swagger page's template (a 500).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", http_method_names=["get", "head"]),
+        name="api-docs",
+    ),
     # Operations: probes and the Prometheus scrape (plain Django views: no API auth, no throttling).
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),

@@ -528,7 +528,7 @@ def redemption_reverse(
             org=org, redemption=redemption, reason=reason, api_client=api_client
         )
         lines = list(redemption.lines.all())
-        plan = _plan_load(Promotion.objects.all(), {line.promotion_id for line in lines})
+        plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in lines})
         for line in lines:
             plan.by_promotion[line.promotion_id].add(line)
             if line.earned_promotion_id:
