@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import http.client
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -181,6 +182,70 @@ def gunicorn_workers(master_pid: int) -> list[int]:
             return [int(pid) for pid in children.read().split()]
     except OSError:
         return []
+
+
+# --- CPU ---------------------------------------------------------------------------------------------
+
+
+CPU_GROUPS = ("gunicorn", "PostgreSQL", "load generator", "other")
+
+
+class CpuMeter:
+    """CPU seconds used by the gunicorn workers, the bench database's PostgreSQL backends, this
+    process (the load generator) and everything else on the machine (Linux /proc; zeros elsewhere)."""
+
+    def __init__(self, gunicorn_pid: int, bench_url: str):
+        import psycopg
+
+        self.gunicorn_pid = gunicorn_pid
+        self.database = psycopg.connect(bench_url, autocommit=True)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.database.close()
+
+    def _process_seconds(self, pids) -> dict[int, float]:
+        seconds = {}
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                seconds[pid] = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return seconds
+
+    def sample(self) -> tuple[dict[int, float], dict[int, float], float, float]:
+        workers = gunicorn_workers(self.gunicorn_pid)
+        backends = [
+            pid
+            for (pid,) in self.database.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(v) for v in stat.readline().split()[1:]]
+            machine = (sum(values) - values[3] - values[4]) / self.tick  # all but idle and iowait
+        except OSError:
+            machine = 0.0
+        return (
+            self._process_seconds(workers),
+            self._process_seconds(backends),
+            own.ru_utime + own.ru_stime,
+            machine,
+        )
+
+    @staticmethod
+    def spent(before, after) -> Counter:
+        def grown(first: dict[int, float], last: dict[int, float]) -> float:
+            return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
+
+        server, database = grown(before[0], after[0]), grown(before[1], after[1])
+        generator = after[2] - before[2]
+        other = max(0.0, (after[3] - before[3]) - server - database - generator)
+        return Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
 
 
 # --- The HTTP load -------------------------------------------------------------------------------------
