@@ -9,11 +9,11 @@ one this script created: it carries a marker comment).
 The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default 4, or gthread workers
 with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
 database connections) and rate limits set out of reach (API_THROTTLE_RATE, THROTTLE_RATES). Two orgs,
-each with BENCH_CUSTOMERS customers (default 300), an API client and three promotions: a CUSTOMER one
+each with BENCH_CUSTOMERS customers (default 200), an API client and three promotions: a CUSTOMER one
 (each customer issued one instance at the start; at most 3 issued; Customer REDEMPTION limit 2), an
 EARNING one (each customer holds one earned instance at the start; at most 4 earned; an instance
 serves 2 redemptions and at most 40 of discount; Customer DISCOUNT limit 100) and a POS one
-(Promotion REDEMPTION limit 150, Customer TRANSACTION limit 3). Limits are small on purpose: they are
+(Promotion REDEMPTION limit 60, Customer TRANSACTION limit 3). Limits are small on purpose: they are
 reached during the run, so refusals (expected 4xx) and reversals giving units back happen at the
 limit, under concurrency.
 
@@ -80,7 +80,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "10"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
-CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "300"))  # per org
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
 SEED = int(os.environ.get("BENCH_SEED", "1"))
 MARKER = "scratch database of bench/soak.py"
 ORG_IDS = (100001, 100002)
@@ -175,7 +175,7 @@ def make_fixtures() -> list[Org]:
                 (earning, Level.EARN, Kpi.REDEMPTION, 2),
                 (earning, Level.EARN, Kpi.DISCOUNT, 40),
                 (earning, Level.CUSTOMER, Kpi.DISCOUNT, 100),
-                (pos, Level.PROMOTION, Kpi.REDEMPTION, 150),
+                (pos, Level.PROMOTION, Kpi.REDEMPTION, 60),
                 (pos, Level.CUSTOMER, Kpi.TRANSACTION, 3),
             ]
         )
@@ -597,10 +597,14 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
     reversed_count = rows(f"SELECT count(*) FROM {t.reversal}")[0][0]
     problems[f"each reversed redemption gave its units back ({reversed_count:,} reversed)"] = listed(
         rows(
-            f"""SELECT g.* FROM ({counter_gaps}) g JOIN {t.restriction} r ON r.id = g.restriction_id
-                WHERE r.promotion_id IN (SELECT promotion_id FROM ({reversed_lines}) rl)"""
+            f"""SELECT g.* FROM ({counter_gaps}) g
+                WHERE (g.restriction_id, g.scope) IN (
+                    SELECT r.id, CASE r.level WHEN 'Customer' THEN red.customer_id::text ELSE '' END
+                    FROM ({reversed_lines}) rl JOIN {t.redemption} red ON red.id = rl.redemption_id
+                    JOIN {t.restriction} r ON r.promotion_id = rl.promotion_id
+                    WHERE r.level IN ('Customer', 'Promotion'))"""
         ),
-        "limit counters of promotions with reversed redemptions <> the non-reversed redemptions",
+        "limit counters that reversed redemptions took from <> the non-reversed redemptions",
     ) + listed(
         rows(
             f"""SELECT g.* FROM ({instance_gaps}) g
@@ -660,13 +664,13 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
         )
         if events != facts:
             replays.append(f"{events} {action} audit events for {facts} rows of {table}")
-    problems["replays created nothing extra"] = replays + [
-        v for org in orgs for v in org.violations if not v.startswith(("cross-org", "the wallet"))
-    ]
+    crossing = [v for org in orgs for v in org.violations if v.startswith(("cross-org", "the wallet"))]
+    differing = [v for org in orgs for v in org.violations if v not in crossing]
+    problems["replays created nothing extra"] = replays + listed(
+        differing, "replays answered otherwise than the first time"
+    )
 
-    problems["nothing crosses orgs"] = [
-        v for org in orgs for v in org.violations if v.startswith(("cross-org", "the wallet"))
-    ] + listed(
+    problems["nothing crosses orgs"] = listed(crossing, "answers with another org's data") + listed(
         rows(
             f"""SELECT 'redemption', red.id::text FROM {t.redemption} red
                     JOIN {t.customer} c ON c.id = red.customer_id
@@ -736,7 +740,9 @@ def main() -> int:
         ]
         # Rate limits out of reach (per API client): the soak measures the app, not the throttle.
         # The variable's name is settling: each one is set unless the environment sets it already.
-        generous = {name: "1000000/s" for name in ("API_RATE_LIMIT", "API_THROTTLE_RATE", "THROTTLE_RATES")}
+        generous = {
+            variable: "1000000/s" for variable in ("API_RATE_LIMIT", "API_THROTTLE_RATE", "THROTTLE_RATES")
+        }
         with gunicorn(
             bench_url,
             workers=WORKERS,
@@ -761,14 +767,14 @@ def main() -> int:
 
     tally = load.tally
     failures, ok, refusals, unexpected = summary(clients, warm.tally, tally)
-    unexpected_4xx = sum(n for (_, status, _), n in unexpected.items() if 0 < status < 500)
+    unexpected_other = sum(n for (_, status, _), n in unexpected.items() if 0 < status < 500)
     redeem_p99 = percentile(tally.latencies[REDEEM], 99) * 1000 if tally.latencies[REDEEM] else float("inf")
     same_workers = rss_start.keys() == rss_end.keys() and bool(rss_start)
     growth = sum(rss_end.values()) / sum(rss_start.values()) - 1 if same_workers else float("inf")
     violations = sum(len(found) for found in problems.values())
     verdicts = {
         "5xx": failures == 0,
-        "unexpected": unexpected_4xx == 0,
+        "unexpected": unexpected_other == 0,
         "p99": redeem_p99 < TARGET_P99_MS,
         "rss": growth < TARGET_RSS_GROWTH,
         "invariants": violations == 0,
@@ -798,7 +804,7 @@ def main() -> int:
         )
     print(f"  answers, warm-up included: {ok:,} 200")
     print(f"    5xx and connection errors: {failures}  {mark(verdicts['5xx'])} (target 0)")
-    print(f"    unexpected 4xx: {unexpected_4xx}  {mark(verdicts['unexpected'])} (target 0)")
+    print(f"    other unexpected answers: {unexpected_other}  {mark(verdicts['unexpected'])} (target 0)")
     for (route, status, code), n in sorted(unexpected.items(), key=str):
         print(f"      {route} {status} (code {code}): {n:,}")
     for sample in (warm.tally.samples + tally.samples)[:5]:
