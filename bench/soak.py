@@ -8,10 +8,10 @@ one this script created: it carries a marker comment).
 
 The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default 4, or gthread workers
 with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
-database connections) and rate limits set out of reach (API_THROTTLE_RATE, THROTTLE_RATES). Two orgs,
-each with BENCH_CUSTOMERS customers (default 200), an API client and three promotions: a CUSTOMER one
-(each customer issued one instance at the start; at most 3 issued; Customer REDEMPTION limit 2), an
-EARNING one (each customer holds one earned instance at the start; at most 4 earned; an instance
+database connections) and rate limits set out of reach (API_RATE_LIMIT, API_THROTTLE_RATE and
+THROTTLE_RATES, unless the environment sets them). Two orgs, each with BENCH_CUSTOMERS customers
+(default 200), an API client and three promotions: a CUSTOMER one (each customer issued one instance
+at the start; at most 3 issued; Customer REDEMPTION limit 2), an EARNING one (each customer holds one earned instance at the start; at most 4 earned; an instance
 serves 2 redemptions and at most 40 of discount; Customer DISCOUNT limit 100) and a POS one
 (Promotion REDEMPTION limit 60, Customer TRANSACTION limit 3). Limits are small on purpose: they are
 reached during the run, so refusals (expected 4xx) and reversals giving units back happen at the
