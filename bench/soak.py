@@ -11,11 +11,11 @@ with BENCH_THREADS > 1) with the production settings (DEBUG off, real password h
 database connections) and rate limits set out of reach (API_RATE_LIMIT, API_THROTTLE_RATE and
 THROTTLE_RATES, unless the environment sets them). Two orgs, each with BENCH_CUSTOMERS customers
 (default 200), an API client and three promotions: a CUSTOMER one (each customer issued one instance
-at the start; at most 3 issued; Customer REDEMPTION limit 2), an EARNING one (each customer holds one earned instance at the start; at most 4 earned; an instance
-serves 2 redemptions and at most 40 of discount; Customer DISCOUNT limit 100) and a POS one
-(Promotion REDEMPTION limit 60, Customer TRANSACTION limit 3). Limits are small on purpose: they are
-reached during the run, so refusals (expected 4xx) and reversals giving units back happen at the
-limit, under concurrency.
+at the start; at most 3 issued; Customer REDEMPTION limit 2), an EARNING one (each customer holds
+one earned instance at the start; at most 4 earned; an instance serves 2 redemptions and at most 40
+of discount; Customer DISCOUNT limit 100) and a POS one (Promotion REDEMPTION limit 60, Customer
+TRANSACTION limit 3). Limits are small on purpose: they are reached during the run, so refusals
+(expected 4xx) and reversals giving units back happen at the limit, under concurrency.
 
 BENCH_CLIENTS threads (default 8; even ones use the first org's credentials, odd ones the second's),
 each with its own HTTP/1.1 connection, send a random mix for BENCH_WARMUP_SECONDS (default 10) of
