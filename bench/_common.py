@@ -310,12 +310,21 @@ def http_load(
     next_call: Callable[[int], Call | None],
     expected: Callable[[int, Call, int, bytes], bool] = lambda client, call, status, content: status == 200,
     before_start: Callable[[], object] | None = None,
+    rate: float | None = None,
 ) -> Load:
     """`clients` threads, each with its own HTTP/1.1 connection (kept alive when the server allows),
     released together by a barrier, send `next_call(client)` until `seconds` have passed (a request
     started in time is finished and counted) or it returns None.
 
-    Every answer is timed (from asking `next_call` to the last byte; a connection error is status 0)
+    Without `rate` (closed loop) each client sends its next request as soon as the last is answered,
+    so the server is saturated and the latency is mostly queueing. With `rate` (requests per second,
+    all clients together; open loop) each client sends on a fixed schedule of its own (one request
+    every `clients / rate` seconds, the clients' schedules staggered), and a request is timed from
+    when it was due, not from when it went out: a server that falls behind delays every request
+    after it, and that delay counts (no coordinated omission).
+
+    Every answer is timed (from asking `next_call`, or the time it was due, to the last byte; a
+    connection error is status 0)
     and given to `expected(client, call, status, content)` in the client's thread; the first three
     unexpected answers of each client are kept as samples. `before_start` runs once the threads
     are up, just before they are released. An exception in a client stops it and is raised here.
@@ -323,7 +332,7 @@ def http_load(
     tally = Tally()
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
-    deadline = 0.0
+    deadline = start = 0.0
     last_answer = [0.0]
     exhausted = [False]
     crashes: list[BaseException] = []
@@ -332,8 +341,20 @@ def http_load(
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         own = Tally()
         barrier.wait()
+        interval = clients / rate if rate else 0.0
+        due = 0.0
         try:
-            while (started := time.perf_counter()) < deadline:
+            while True:
+                if rate:
+                    due = (due or start + interval * index / clients) + interval
+                    if due >= deadline:
+                        break
+                    pause = due - time.perf_counter()
+                    if pause > 0:
+                        time.sleep(pause)
+                    started = due
+                elif (started := time.perf_counter()) >= deadline:
+                    break
                 call = next_call(index)
                 if call is None:
                     exhausted[0] = True

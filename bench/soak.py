@@ -78,6 +78,8 @@ TARGET_RSS_GROWTH = 0.10
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "10"))
+# Requests per second offered by all clients together (open loop, see http_load); 0: closed loop.
+RATE = float(os.environ.get("BENCH_RATE", "80"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
@@ -445,6 +447,7 @@ def drive(port: int, clients: list[Client], seconds: float, meter: CpuMeter) -> 
         next_call=lambda n: clients[n].next_call(),
         expected=lambda n, call, status, content: clients[n].answered(call, status, content),
         before_start=lambda: before.append(meter.sample()),
+        rate=RATE or None,
     )
     return load, CpuMeter.spent(before[0], meter.sample())
 

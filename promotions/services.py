@@ -150,7 +150,11 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
     candidates = [_md5_hex(secret)]
     if _MD5_HEX.match(secret):
         candidates.append(secret.lower())
-    client = ApiClient.objects.select_related("org").filter(username=username, is_active=True).first()
+    try:
+        # get(), not first(): no ORDER BY to build on every request (username is unique).
+        client = ApiClient.objects.select_related("org").get(username=username, is_active=True)
+    except ApiClient.DoesNotExist:
+        client = None
     if client is None:
         # As many runs of the password hasher as a wrong secret costs (an unusable hash makes
         # check_password run it once), so timing does not tell which usernames exist.
@@ -216,7 +220,10 @@ def oauth_token_verify(*, token: str) -> ApiClient | None:
         return None
     if not isinstance(payload, dict) or payload.get("exp", 0) <= time.time():
         return None
-    client = ApiClient.objects.select_related("org").filter(pk=payload.get("cid"), is_active=True).first()
+    try:
+        client = ApiClient.objects.select_related("org").get(pk=payload.get("cid"), is_active=True)
+    except (ApiClient.DoesNotExist, TypeError, ValueError):
+        client = None
     if (
         client is None
         or client.org_id != payload.get("org")
