@@ -19,12 +19,14 @@ exactly what the recording took, computed from the recorded lines by the same fu
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
@@ -494,6 +496,21 @@ def _counters_take(org: Organization, customer_id: int, plan: _Plan) -> None:
             raise _limit_reached(restriction, restriction.promotion_id)
 
 
+def _used_up_after_giving_back(usage: _Usage, limits: dict[str, Decimal]) -> Q:
+    """An instance whose Earn limits stay used up once `usage` is given back (another redemption
+    used them up: a reversal without discount gives no discount room back), as a condition on the
+    counters before the update; it stays REDEEMED."""
+    # Never empty: every instance has a REDEMPTION limit (1 by default).
+    return functools.reduce(
+        operator.or_,
+        (
+            Q(**{f"{column}__gte": limits[kpi] + usage.of(kpi)})
+            for kpi, column in EARN_COLUMNS
+            if kpi in limits
+        ),
+    )
+
+
 @dataclass
 class ReverseOutcome:
     redemption: Redemption
@@ -507,7 +524,8 @@ def redemption_reverse(
     """Reverse a whole recorded transaction (a return or a cancelled sale).
 
     Gives back what the recording took: the Customer and Promotion counters, and each earned
-    instance's counters (a REDEEMED instance is ACTIVE again; it still reads expired past validTill).
+    instance's counters (a REDEEMED instance is ACTIVE again unless one of its Earn limits is still
+    used up by other redemptions; it still reads expired past validTill).
     Reversing twice is a no-op that returns the first reversal. Errors: 404 no such transaction in
     the org. The redemption row is locked, so two concurrent reversals give back once.
     """
@@ -529,22 +547,29 @@ def redemption_reverse(
         )
         lines = list(redemption.lines.all())
         plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in lines})
+        promotion_of: dict[str, str] = {}
         for line in lines:
             plan.by_promotion[line.promotion_id].add(line)
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
+                promotion_of[line.earned_promotion_id] = line.promotion_id
         for restriction, scope, amount in _counter_deltas(redemption.customer_id, plan):
             RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(
                 used=F("used") - amount
             )
         for instance_id in sorted(plan.by_instance):
             usage = plan.by_instance[instance_id]
+            limits = _earn_limits(plan.restrictions[promotion_of[instance_id]])
             EarnedPromotion.objects.filter(pk=instance_id).update(
                 redemption_count=F("redemption_count") - usage.redemptions,
                 transaction_count=F("transaction_count") - 1,
                 discount_total=F("discount_total") - usage.discount,
                 status=Case(
-                    When(status=EarnedPromotion.Status.REDEEMED, then=Value(EarnedPromotion.Status.ACTIVE)),
+                    When(
+                        Q(status=EarnedPromotion.Status.REDEEMED)
+                        & ~_used_up_after_giving_back(usage, limits),
+                        then=Value(EarnedPromotion.Status.ACTIVE),
+                    ),
                     default=F("status"),
                 ),
             )

@@ -434,9 +434,8 @@ class EarnApi(APIView):
             event_time=data["event_time"],
             event_details=details,
             actor=Actor.for_api_client(request.user),
+            all_or_nothing=True,
         )
-        if outcome.error is not None:
-            raise PromotionError(outcome.error)
         return Response({"data": earned_promotion_data(outcome.instances[0]), "errors": []})
 
 

@@ -458,6 +458,7 @@ def earned_promotions_earn(
     event_time: dt.datetime,
     event_details: dict,
     actor: Actor,
+    all_or_nothing: bool = False,
 ) -> list[EarnOutcome]:
     """Earn `earn_count` instances of each promotion for the customer (earn and earn/bulk).
 
@@ -466,7 +467,9 @@ def earned_promotions_earn(
     started (or not started at eventTime); 705 org over its active-promotion cap; 400 eventTime
     more than 24 h ahead.
     Per-entry errors: 713 the earnedFromId was already used with another earnedFromType;
-    708 instances beyond `maxEarningPerCustomer` (counted, as failedEarnCount).
+    708 instances beyond `maxEarningPerCustomer` (counted, as failedEarnCount). With
+    `all_or_nothing` (the single earn, which answers an error rather than a partial result) the
+    first per-entry error is raised instead, and nothing is written, not even the audit event.
 
     Idempotent per (customer, promotion, earnedFromId): a replay returns the instances already
     created and creates only those missing up to `earn_count`. The customer row is locked first,
@@ -529,6 +532,9 @@ def earned_promotions_earn(
                     len(missing) - allowed,
                     ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED,
                 )
+        refused = next((o for o in outcomes if o.error is not None), None)
+        if all_or_nothing and refused is not None:
+            raise PromotionError(refused.error)
         EarnedPromotion.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
         for promotion_type, count in Counter(i.promotion.type for i in to_create).items():
             metrics.earned_count(count, promotion_type=promotion_type)

@@ -125,3 +125,34 @@ def test_wallet_remaining_counts_ignore_reversed_redemptions(
     after = remaining()
 
     assert (before, after) == (2, 3)
+
+
+def test_reversal_leaves_an_instance_redeemed_while_another_redemption_uses_up_its_limit(
+    api, org, customer, wallet_promotion, instance
+):
+    # given: an instance good for 3 redemptions and 40 of discount; a first sale without discount,
+    # then a second that takes the whole 40 and so uses it up
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="REDEMPTION", limit=3)
+    PromotionRestrictionFactory(promotion=wallet_promotion, level="Earn", kpi="DISCOUNT", limit=40)
+    for txn, discount in (("T1", 0), ("T2", 40)):
+        sale = body(customer, txn=txn, line_items=[line(wallet_promotion, instance, discount=discount)])
+        assert redeem(api, sale).status_code == 200
+    instance.refresh_from_db()
+    assert (instance.status, instance.discount_total) == ("REDEEMED", Decimal(40))
+
+    # when: the first sale, which took no discount, is reversed
+    assert reverse(api, "T1").status_code == 200
+
+    # then: the discount limit is still used up by T2, so the instance stays REDEEMED
+    # (the invariant "REDEEMED exactly when used up" of tests/invariants: the reversal used to make
+    # every REDEEMED instance ACTIVE again)
+    instance.refresh_from_db()
+    assert (instance.status, instance.redemption_count, instance.discount_total) == (
+        "REDEEMED",
+        1,
+        Decimal(40),
+    )
+    # and reversing T2 gives the discount back: ACTIVE again
+    assert reverse(api, "T2").status_code == 200
+    instance.refresh_from_db()
+    assert (instance.status, instance.redemption_count, instance.discount_total) == ("ACTIVE", 0, Decimal(0))

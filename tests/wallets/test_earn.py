@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from promotions.models import PromotionType
+from promotions.models import AuditEvent, PromotionType
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
@@ -221,6 +221,25 @@ def test_single_earn_limit_is_409_708(api, org, seeded):
     assert api.post(url, earn_body(customer), format="json").status_code == 200
     response = api.post(url, earn_body(customer, earnedFromId="BILL-2"), format="json")
     assert response.status_code == 409 and response.json()["errors"][0]["code"] == 708
+
+
+def test_refused_single_earn_writes_nothing_not_even_an_audit_event(api, org, seeded):
+    # given: the customer holds the one instance maxEarningPerCustomer allows
+    # (found by tests/invariants: the 409 was answered after the audit event had been committed)
+    customer, promotions = seeded
+    promotions[0].max_earning_per_customer = 1
+    promotions[0].save()
+    url = f"/api_gateway/v1/promotions/{promotions[0].pk}/earn"
+    assert api.post(url, earn_body(customer), format="json").status_code == 200
+    events = AuditEvent.objects.filter(org=org).count()
+    # when: a second earn (708) and a replay of the first with another earnedFromType (713)
+    over_limit = api.post(url, earn_body(customer, earnedFromId="BILL-2"), format="json")
+    other_type = api.post(url, earn_body(customer, earnedFromType="MILESTONE"), format="json")
+    # then
+    assert [over_limit.status_code, other_type.status_code] == [409, 409]
+    assert [r.json()["errors"][0]["code"] for r in (over_limit, other_type)] == [708, 713]
+    assert AuditEvent.objects.filter(org=org).count() == events
+    assert EarnedPromotion.objects.filter(customer=customer).count() == 1
 
 
 def test_single_earn_supplementary_criteria_all_or_nothing(api, org, seeded):

@@ -1,0 +1,248 @@
+"""The invariants of issue 8 (point 2), checked by SQL against what is stored.
+
+Each check returns a list of violations (empty when the invariant holds), as readable strings.
+`org_ids` limits a check to those orgs (the state machine's two); None checks every org (the soak
+benchmark can call `violations()` at the end of its run). Every stored counter is compared with the
+facts it counts, and every limit with what was recorded:
+
+- RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts;
+  each within its limit, holding its restriction's limit, in its restriction's org;
+- EarnedPromotion redemption_count / transaction_count / discount_total == its non-reversed lines;
+  within its Earn limits (REDEMPTION defaults to 1: single use); REDEEMED exactly when one of them is
+  used up (for ACTIVE and REDEEMED instances); a REVOKED instance has no redemption that counts;
+- Cart limits held by every recorded transaction; maxIssuancePerCustomer and maxEarningPerCustomer
+  held by the instances that are not revoked;
+- a wallet line redeems an instance of its own promotion held by the redeeming customer, a POS or
+  CODE line none;
+- nothing crosses orgs: every row that belongs to an org references only rows of the same org
+  (derived from the models, so a new foreign key is covered without editing this file), and every
+  redemption and reversal has exactly one audit event, in its own org.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.apps import apps
+from django.db import connection
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Cast
+
+from promotions.models import AuditEvent, Promotion, PromotionRestriction
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from wallets.models import Customer, EarnedPromotion
+
+APPS = ("promotions", "wallets", "redemptions")
+WALLET_TYPES = ("CUSTOMER", "EARNING", "REWARD")
+
+T = {
+    "promotion": Promotion._meta.db_table,
+    "restriction": PromotionRestriction._meta.db_table,
+    "earned": EarnedPromotion._meta.db_table,
+    "redemption": Redemption._meta.db_table,
+    "line": RedemptionLine._meta.db_table,
+    "reversal": RedemptionReversal._meta.db_table,
+    "counter": RedemptionCounter._meta.db_table,
+    "audit": AuditEvent._meta.db_table,
+    "customer": Customer._meta.db_table,
+}
+IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
+
+# The non-reversed lines of the orgs' redemptions, with the redeeming customer.
+LIVE_LINES = f"""
+    SELECT l.*, red.customer_id
+    FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
+    WHERE NOT EXISTS (SELECT 1 FROM {T["reversal"]} rv WHERE rv.redemption_id = red.id)
+      AND {IN_ORGS.format(column="red.org_id")}
+"""
+
+# What one kpi measures over a group of lines.
+KPI_MEASURE = """CASE {kpi}
+    WHEN 'REDEMPTION' THEN sum({lines}.redemption_count)::numeric
+    WHEN 'DISCOUNT' THEN sum({lines}.discount)
+    ELSE count(DISTINCT {lines}.redemption_id)::numeric END"""
+
+SQL_CHECKS = {
+    "counter equals the non-reversed redemptions it counts, within its limit": f"""
+        WITH live AS ({LIVE_LINES}),
+        facts AS (
+            SELECT r.id AS restriction_id,
+                   CASE WHEN r.level = 'Customer' THEN live.customer_id::text ELSE '' END AS scope,
+                   {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
+            FROM {T["restriction"]} r JOIN live ON live.promotion_id = r.promotion_id
+            WHERE r.level IN ('Customer', 'Promotion')
+            GROUP BY r.id, 2
+        ),
+        counters AS (
+            SELECT * FROM {T["counter"]} c WHERE {IN_ORGS.format(column="c.org_id")}
+        )
+        SELECT coalesce(c.restriction_id, f.restriction_id) AS restriction_id,
+               coalesce(c.scope, f.scope) AS scope, c.used AS counter, f.used AS facts,
+               r."limit" AS restriction_limit, c."limit" AS counter_limit
+        FROM counters c FULL JOIN facts f ON f.restriction_id = c.restriction_id AND f.scope = c.scope
+        JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
+        WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
+           OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion')
+    """,
+    "counter in its restriction's org, scoped to a customer of that org (Customer) or to all (Promotion)": f"""
+        SELECT c.id, c.org_id, p.org_id AS promotion_org, r.level, c.scope
+        FROM {T["counter"]} c JOIN {T["restriction"]} r ON r.id = c.restriction_id
+        JOIN {T["promotion"]} p ON p.id = r.promotion_id
+        WHERE {IN_ORGS.format(column="c.org_id")}
+          AND (c.org_id <> p.org_id
+               OR (r.level = 'Promotion' AND c.scope <> '')
+               OR (r.level = 'Customer' AND NOT EXISTS (
+                   SELECT 1 FROM {T["customer"]} cu WHERE cu.id::text = c.scope AND cu.org_id = c.org_id)))
+    """,
+    "earned instance counters equal its non-reversed lines, within its Earn limits, REDEEMED exactly when used up": f"""
+        WITH live AS ({LIVE_LINES}),
+        usage AS (
+            SELECT earned_promotion_id AS id, sum(redemption_count) AS redemptions,
+                   count(DISTINCT redemption_id) AS transactions, sum(discount) AS discount
+            FROM live WHERE earned_promotion_id IS NOT NULL GROUP BY 1
+        ),
+        limits AS (
+            SELECT promotion_id,
+                   max("limit") FILTER (WHERE kpi = 'REDEMPTION') AS redemptions,
+                   max("limit") FILTER (WHERE kpi = 'TRANSACTION') AS transactions,
+                   max("limit") FILTER (WHERE kpi = 'DISCOUNT') AS discount
+            FROM {T["restriction"]} WHERE level = 'Earn' GROUP BY 1
+        ),
+        instances AS (
+            SELECT e.id, e.status, e.redemption_count, e.transaction_count, e.discount_total,
+                   coalesce(u.redemptions, 0) AS u_redemptions, coalesce(u.transactions, 0) AS u_transactions,
+                   coalesce(u.discount, 0) AS u_discount,
+                   coalesce(lim.redemptions, 1) AS max_redemptions, lim.transactions AS max_transactions,
+                   lim.discount AS max_discount
+            FROM {T["earned"]} e LEFT JOIN usage u ON u.id = e.id
+            LEFT JOIN limits lim ON lim.promotion_id = e.promotion_id
+            WHERE {IN_ORGS.format(column="e.org_id")}
+        )
+        SELECT * FROM instances i
+        WHERE (i.redemption_count, i.transaction_count, i.discount_total)
+                  IS DISTINCT FROM (i.u_redemptions, i.u_transactions, i.u_discount)
+           OR i.redemption_count > i.max_redemptions
+           OR i.transaction_count > coalesce(i.max_transactions, i.transaction_count)
+           OR i.discount_total > coalesce(i.max_discount, i.discount_total)
+           OR (i.status IN ('ACTIVE', 'REDEEMED') AND (i.status = 'REDEEMED') IS DISTINCT FROM (
+                   i.redemption_count >= i.max_redemptions
+                   OR i.transaction_count >= coalesce(i.max_transactions, i.transaction_count + 1)
+                   OR i.discount_total >= coalesce(i.max_discount, i.discount_total + 1)))
+           OR (i.status = 'REVOKED' AND i.u_transactions > 0)
+    """,
+    "every recorded transaction within its Cart limits": f"""
+        SELECT red.id AS redemption_id, r.promotion_id, r.kpi, r."limit",
+               {KPI_MEASURE.format(kpi="r.kpi", lines="l")} AS used
+        FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
+        JOIN {T["restriction"]} r ON r.promotion_id = l.promotion_id AND r.level = 'Cart'
+        WHERE {IN_ORGS.format(column="red.org_id")}
+        GROUP BY red.id, r.id
+        HAVING {KPI_MEASURE.format(kpi="r.kpi", lines="l")} > r."limit"
+    """,
+    "maxIssuancePerCustomer and maxEarningPerCustomer held by the instances not revoked": f"""
+        SELECT e.promotion_id, e.customer_id, e.kind, count(*) AS held,
+               p.max_issuance_per_customer, p.max_earning_per_customer
+        FROM {T["earned"]} e JOIN {T["promotion"]} p ON p.id = e.promotion_id
+        WHERE e.status <> 'REVOKED' AND {IN_ORGS.format(column="e.org_id")}
+        GROUP BY e.promotion_id, e.customer_id, e.kind, p.id
+        HAVING (e.kind = 'ISSUED' AND p.max_issuance_per_customer <> -1
+                AND count(*) > p.max_issuance_per_customer)
+            OR (e.kind = 'EARNED' AND coalesce(p.max_earning_per_customer, -1) <> -1
+                AND count(*) > p.max_earning_per_customer)
+    """,
+    "a wallet line redeems the customer's own instance of its promotion, a POS or CODE line none": f"""
+        SELECT l.id, l.promotion_id, p.type, l.earned_promotion_id, red.customer_id,
+               e.customer_id AS instance_customer, e.promotion_id AS instance_promotion
+        FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
+        JOIN {T["promotion"]} p ON p.id = l.promotion_id
+        LEFT JOIN {T["earned"]} e ON e.id = l.earned_promotion_id
+        WHERE {IN_ORGS.format(column="red.org_id")}
+          AND CASE WHEN p.type IN {WALLET_TYPES}
+                   THEN e.id IS NULL OR e.customer_id <> red.customer_id OR e.promotion_id <> l.promotion_id
+                   ELSE l.earned_promotion_id IS NOT NULL END
+    """,
+    "one audit event per redemption and per reversal, in its org": f"""
+        SELECT red.id, red.org_id, x.action, x.events, x.elsewhere
+        FROM {T["redemption"]} red
+        CROSS JOIN LATERAL (
+            SELECT v.action,
+                   count(*) FILTER (WHERE a.org_id = red.org_id) AS events,
+                   count(*) FILTER (WHERE a.org_id <> red.org_id) AS elsewhere
+            FROM (VALUES ('redemption.record'), ('redemption.reverse')) AS v(action)
+            LEFT JOIN {T["audit"]} a ON a.action = v.action AND a.object_type = 'Redemption'
+                 AND a.object_id = red.id::text
+            GROUP BY v.action
+        ) x
+        WHERE {IN_ORGS.format(column="red.org_id")}
+          AND (x.elsewhere > 0 OR x.events <> CASE
+               WHEN x.action = 'redemption.record' THEN 1
+               WHEN EXISTS (SELECT 1 FROM {T["reversal"]} rv WHERE rv.redemption_id = red.id) THEN 1
+               ELSE 0 END)
+    """,
+}
+
+
+def _sql_violations(org_ids: list[int] | None) -> list[str]:
+    found = []
+    with connection.cursor() as cursor:
+        for name, statement in SQL_CHECKS.items():
+            cursor.execute(statement, {"orgs": org_ids})
+            columns = [c.name for c in cursor.description]
+            found += [f"{name}: {dict(zip(columns, row, strict=True))}" for row in cursor.fetchall()[:5]]
+    return found
+
+
+def _has_org(model) -> bool:
+    return any(f.name == "org" and f.is_relation for f in model._meta.concrete_fields)
+
+
+def _org_references() -> Iterable[tuple[type, str, str]]:
+    """(model, path to one org, path to another org) for every pair of rows that must share an org:
+    a model with `org` and each foreign key to a model with `org`; a model without `org` and each pair
+    of its foreign keys to models with `org` (the first against each other one)."""
+    for model in apps.get_models():
+        if model._meta.app_label not in APPS:
+            continue
+        keys = [
+            f.name
+            for f in model._meta.concrete_fields
+            if f.many_to_one and f.name != "org" and _has_org(f.related_model)
+        ]
+        if _has_org(model):
+            yield from ((model, "org_id", f"{key}__org_id") for key in keys)
+        elif len(keys) > 1:
+            yield from ((model, f"{keys[0]}__org_id", f"{key}__org_id") for key in keys[1:])
+
+
+def _cross_org_query(org_ids: list[int] | None) -> tuple[str, tuple]:
+    """One UNION query over every reference: (label, row id) of each row whose org differs. Each row is
+    read from its own org's side (`one`), so only the orgs' own rows are scanned."""
+    queries = []
+    for model, one, other in _org_references():
+        rows = model._default_manager.filter(Q(**{f"{other}__lt": F(one)}) | Q(**{f"{other}__gt": F(one)}))
+        if org_ids is not None:
+            rows = rows.filter(**{f"{one}__in": org_ids})
+        label = f"{model._meta.label}: {one} vs {other}"
+        queries.append(rows.order_by().values_list(Value(label), Cast("pk", TextField())))
+    union = queries[0].union(*queries[1:], all=True)[:20]
+    return union.query.get_compiler(connection=connection).as_sql()
+
+
+_compiled: dict[tuple[int, ...] | None, tuple[str, tuple]] = {}
+
+
+def _cross_org_violations(org_ids: list[int] | None) -> list[str]:
+    # Compiled once per set of orgs: a state machine checks after every step.
+    key = tuple(org_ids) if org_ids is not None else None
+    if key not in _compiled:
+        _compiled.clear()
+        _compiled[key] = _cross_org_query(org_ids)
+    statement, params = _compiled[key]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [f"nothing crosses orgs: {label} differ in row {pk}" for label, pk in cursor.fetchall()]
+
+
+def violations(org_ids: list[int] | None = None) -> list[str]:
+    """Every invariant violated by the stored rows of `org_ids` (every org when None)."""
+    return _sql_violations(org_ids) + _cross_org_violations(org_ids)
