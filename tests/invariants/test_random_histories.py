@@ -784,8 +784,14 @@ class RandomHistories(RuleBasedStateMachine):
             }
             return world.api.post(f"{API}/{promotion.pk}/earn", body, format="json")
 
-        theirs_recorded = [r for r in self.recorded.values() if r.org_index != index]
-        their_txn = theirs_recorded[0].body["transactionIdentifier"] if theirs_recorded else "none"
+        # A transactionIdentifier only they have (the same key can be a transaction of both orgs).
+        own_txns = {r.body["transactionIdentifier"] for r in self.recorded.values() if r.org_index == index}
+        their_txns = sorted(
+            r.body["transactionIdentifier"]
+            for r in self.recorded.values()
+            if r.org_index != index and r.body["transactionIdentifier"] not in own_txns
+        )
+        their_txn = their_txns[0] if their_txns else "none"
         calls = {
             "redeem for their customer": (lambda: redeem(their_customer, world.promotions["pos"]), 404),
             "redeem their promotion": (lambda: redeem(mine, other.promotions["pos"]), 400),
