@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
+from promotions.filters import IntegerFormField, NotBlankMixin, StrictBooleanFilter
 from promotions.models import PromotionMode
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from redemptions.models import RedemptionLine, RedemptionReversal
@@ -19,7 +20,7 @@ LAST_MICROSECOND_OF_MS = dt.timedelta(microseconds=999)
 ENTITY_IDENTIFIER = re.compile(r"REGULAR_([bl])_([1-9][0-9]{0,17})")
 
 
-class EpochMillisFormField(forms.IntegerField):
+class EpochMillisFormField(NotBlankMixin, forms.IntegerField):
     """Epoch milliseconds in a query string, as an aware datetime."""
 
     def __init__(self, **kwargs):
@@ -30,7 +31,7 @@ class EpochMillisFormField(forms.IntegerField):
         return None if millis is None else from_epoch_ms(millis)
 
 
-class IsoDateTimeFormField(forms.CharField):
+class IsoDateTimeFormField(NotBlankMixin, forms.CharField):
     """ISO 8601 with its offset. An unencoded `+` arrives as a space and is read back as `+`."""
 
     def clean(self, value):
@@ -52,25 +53,6 @@ class IsoDateTimeFormField(forms.CharField):
         return parsed
 
 
-class StrictBooleanField(forms.Field):
-    """`true` or `false` (any case), `1` or `0`; anything else is an error, not a silent default."""
-
-    def __init__(self, *, empty_value: bool | None = None, **kwargs):
-        self.empty_value = empty_value
-        super().__init__(**kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in (None, ""):
-            return self.empty_value
-        text = str(value).lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
-        raise forms.ValidationError("Must be true or false.")
-
-
 class EntityIdentifierField(forms.CharField):
     """`REGULAR_b_<redemption id>` (the cart-level lines of a redemption) or `REGULAR_l_<line id>`."""
 
@@ -90,7 +72,7 @@ def reversal_exists() -> Exists:
 
 
 class IntegerFilter(django_filters.Filter):
-    field_class = forms.IntegerField
+    field_class = IntegerFormField
 
 
 class EpochMillisFilter(django_filters.Filter):
@@ -99,10 +81,6 @@ class EpochMillisFilter(django_filters.Filter):
 
 class IsoDateTimeFilter(django_filters.Filter):
     field_class = IsoDateTimeFormField
-
-
-class StrictBooleanFilter(django_filters.Filter):
-    field_class = StrictBooleanField
 
 
 class EntityIdentifierFilter(django_filters.Filter):

@@ -1,0 +1,221 @@
+"""Schemathesis against the app's own OpenAPI schema (`/api/schema/`), in-process through WSGI.
+
+Every operation of the schema is one test: schemathesis sends the schema's examples, its coverage
+cases (boundaries and each constraint violated in turn) and `FUZZ_MAX_EXAMPLES` random cases per
+operation, valid and invalid (bodies, query strings, path parameters, the token header), as the
+write API client of a seeded org, on the real PostgreSQL test database (each request commits, as in
+production). Generated ids are often swapped for the seeded org's real ones (`map_case` below), so
+the requests get past the 404 and reach the rules behind it.
+
+Checks: no 5xx; every error is JSON in the endpoint's documented envelope; status code, content type,
+headers and body as the schema documents them; schema-violating requests rejected; 405 for an
+undocumented method; 401 without credentials.
+
+`FUZZ_MAX_EXAMPLES` (default 25: the bounded CI pass) sets the random cases per operation;
+`make fuzz` runs 1,000 and the stateful pass (tests/fuzz/test_api_stateful.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from typing import Any
+
+import pytest
+import schemathesis
+from django.test.utils import override_settings
+from hypothesis import HealthCheck, settings
+from schemathesis import checks as st_checks
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.meta import TestPhase
+
+from promotions_site.wsgi import application
+from tests.fuzz import seed
+
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+# The coverage phase is deterministic but large (~1,400 cases for each promotion write): the bounded
+# pass sends one in FUZZ_COVERAGE_EVERY of its cases, `make fuzz` all of them.
+COVERAGE_EVERY = int(os.environ.get("FUZZ_COVERAGE_EVERY", "8"))
+# The bounded pass draws the same cases on every run (a CI failure reproduces); `make fuzz` explores.
+DERANDOMIZE = os.environ.get("FUZZ_DERANDOMIZE", "1") == "1"
+
+
+def behind_tls_proxy(environ, start_response):
+    """The app as production runs it: behind a TLS-terminating proxy (no redirect to https)."""
+    environ["HTTP_X_FORWARDED_PROTO"] = "https"
+    return application(environ, start_response)
+
+
+# The schema is loaded at collection, before pytest-django adds its test host to ALLOWED_HOSTS.
+with override_settings(ALLOWED_HOSTS=["localhost"]):
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", behind_tls_proxy)
+
+
+def error_envelope(ctx, response, case) -> bool | None:
+    """Every 4xx/5xx is JSON: `{"errors": [{code, message}]}`, or on v2 `{"warnings", "errors"}` with
+    `{status: false, code, message}` entries; the first code is the HTTP status or a documented code."""
+    if response.status_code < 400:
+        return None
+
+    def fail(message: str):
+        raise AssertionError(f"Error not in the documented JSON envelope: [{response.status_code}] {message}")
+
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if not content_type.startswith("application/json"):
+        fail(f"Content-Type {content_type!r}: {response.text[:200]!r}")
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        fail(f"not JSON: {response.text[:200]!r}")
+    v2 = case.path.startswith("/v2/")
+    keys = {"warnings", "errors"} if v2 else {"errors"}
+    if not isinstance(body, dict) or set(body) != keys or not body["errors"]:
+        fail(f"body {body!r}")
+    for error in body["errors"]:
+        # Per-entry errors may also name their entry (revokeEarn: `promotionId`), as documented.
+        expected = {"status", "code", "message"} if v2 else {"code", "message"}
+        if (
+            not isinstance(error, dict)
+            or not expected <= set(error)
+            or not isinstance(error["code"], int)
+            or not isinstance(error["message"], str)
+            or (v2 and error["status"] is not False)
+        ):
+            fail(f"error entry {error!r}")
+    return True
+
+
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_headers_conformance,
+    st_checks.response_schema_conformance,
+    st_checks.negative_data_rejection,
+    st_checks.missing_required_header,
+    st_checks.unsupported_method,
+    st_checks.ignored_auth,
+    error_envelope,
+]
+
+
+# --- Real ids in generated requests ----------------------------------------------------------------
+
+
+def _pick(original: Any, choices: tuple) -> Any:
+    """One of `choices` most of the time, else the generated value; decided by the value itself, so
+    a case and its replay (Hypothesis shrinking, the CI re-run) get the same id."""
+    index = zlib.crc32(repr(original).encode()) % (len(choices) + 1)
+    return original if index == len(choices) else choices[index]
+
+
+PROMOTION_IDS = tuple(seed.PROMOTION_IDS.values())
+STRING_ID_FIELDS = {
+    "promotionId": PROMOTION_IDS,
+    "earnedPromotionId": seed.EARNED_IDS,
+    "transactionIdentifier": seed.TRANSACTION_IDS,
+}
+
+
+def _with_real_ids(value: Any, v2: bool) -> Any:
+    if isinstance(value, list):
+        return [_with_real_ids(item, v2) for item in value]
+    if not isinstance(value, dict):
+        return value
+    replaced = {}
+    for key, item in value.items():
+        if key == "customerId" and isinstance(item, int | str) and not isinstance(item, bool):
+            item = type(item)(_pick(item, seed.CUSTOMER_IDS))
+        elif (
+            v2
+            and key in ("programId", "promotionId")
+            and isinstance(item, int)
+            and not isinstance(item, bool)
+        ):
+            item = _pick(item, (seed.PROGRAM_ID if key == "programId" else seed.LOYALTY_PROMOTION_ID,))
+        elif key in STRING_ID_FIELDS and isinstance(item, str):
+            item = _pick(item, STRING_ID_FIELDS[key])
+        elif key == "earnIds" and isinstance(item, list):
+            item = [
+                _pick(earn_id, seed.EARNED_IDS) if isinstance(earn_id, str) else earn_id for earn_id in item
+            ]
+        else:
+            item = _with_real_ids(item, v2)
+        replaced[key] = item
+    return replaced
+
+
+@schema.hook
+def map_case(context, case):
+    """Swap generated ids for the seeded org's, in every part of the case generated as valid (a part
+    generated invalid on purpose is left as it is, so the negative checks still hold)."""
+    meta = case.meta
+
+    def valid(location: ParameterLocation) -> bool:
+        return (
+            meta is None
+            or meta.generation.mode == GenerationMode.POSITIVE
+            or not meta.is_negative_at(location)
+        )
+
+    if case.path_parameters and valid(ParameterLocation.PATH):
+        if "promotion_id" in case.path_parameters:
+            case.path_parameters["promotion_id"] = _pick(case.path_parameters["promotion_id"], PROMOTION_IDS)
+        if "customer_id" in case.path_parameters:
+            case.path_parameters["customer_id"] = _pick(
+                case.path_parameters["customer_id"], seed.CUSTOMER_IDS
+            )
+    if case.query and valid(ParameterLocation.QUERY):
+        query = case.query
+        if query.get("identifierName") in seed.CUSTOMER_IDENTIFIERS and isinstance(
+            query.get("identifierValue"), str
+        ):
+            name = query["identifierName"]
+            query["identifierValue"] = _pick(query["identifierValue"], (seed.CUSTOMER_IDENTIFIERS[name],))
+        elif query.get("identifierName") == "id" and isinstance(query.get("identifierValue"), str):
+            query["identifierValue"] = str(_pick(query["identifierValue"], seed.CUSTOMER_IDS))
+        if isinstance(query.get("customerId"), int | str) and not isinstance(query.get("customerId"), bool):
+            query["customerId"] = type(query["customerId"])(_pick(query["customerId"], seed.CUSTOMER_IDS))
+        if isinstance(query.get("promotionId"), str):
+            query["promotionId"] = _pick(query["promotionId"], PROMOTION_IDS)
+    if case.body is not None and valid(ParameterLocation.BODY):
+        case.body = _with_real_ids(case.body, v2=case.path.startswith("/v2/"))
+    return case
+
+
+@schema.hook
+def filter_case(context, case):
+    meta = case.meta
+    if COVERAGE_EVERY <= 1 or meta is None or meta.phase.name != TestPhase.COVERAGE:
+        return True
+    drawn = repr((case.method, case.path_parameters, case.query, case.headers, case.body))
+    return zlib.crc32(drawn.encode()) % COVERAGE_EVERY == 0
+
+
+@pytest.fixture
+def seeded_org(transactional_db, settings):
+    # Requests come from schemathesis's WSGI client, which names the host `localhost`.
+    settings.ALLOWED_HOSTS = ["localhost"]
+    seed.seed()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    database=None,
+    # The seeded org is one fixture per operation: every generated case of that operation shares it.
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_api(case, seeded_org):
+    from tests.fuzz.conftest import record_case
+
+    record_case(case)
+    case.call_and_validate(headers={"Authorization": seed.BASIC_AUTH}, checks=CHECKS)
