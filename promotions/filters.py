@@ -11,20 +11,7 @@ from promotions.models import Promotion, PromotionType
 PROMOTION_IDS_MAX = 100
 
 
-class NotBlankMixin:
-    """A typed query parameter sent empty (`?active=`) is an error, as its schema says; absent is fine."""
-
-    def clean(self, value):
-        if value == "":
-            raise forms.ValidationError("Must not be empty.")
-        return super().clean(value)
-
-
-class IntegerFormField(NotBlankMixin, forms.IntegerField):
-    pass
-
-
-class StrictBooleanField(NotBlankMixin, forms.Field):
+class StrictBooleanField(forms.Field):
     """`true` or `false` (any case), `1` or `0`; anything else is an error, not a silent default."""
 
     def __init__(self, *, empty_value: bool | None = None, **kwargs):

@@ -9,7 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
-from promotions.filters import IntegerFormField, NotBlankMixin, StrictBooleanFilter
+from promotions.filters import StrictBooleanFilter
 from promotions.models import PromotionMode
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from redemptions.models import RedemptionLine, RedemptionReversal
@@ -20,7 +20,7 @@ LAST_MICROSECOND_OF_MS = dt.timedelta(microseconds=999)
 ENTITY_IDENTIFIER = re.compile(r"REGULAR_([bl])_([1-9][0-9]{0,17})")
 
 
-class EpochMillisFormField(NotBlankMixin, forms.IntegerField):
+class EpochMillisFormField(forms.IntegerField):
     """Epoch milliseconds in a query string, as an aware datetime."""
 
     def __init__(self, **kwargs):
@@ -31,7 +31,7 @@ class EpochMillisFormField(NotBlankMixin, forms.IntegerField):
         return None if millis is None else from_epoch_ms(millis)
 
 
-class IsoDateTimeFormField(NotBlankMixin, forms.CharField):
+class IsoDateTimeFormField(forms.CharField):
     """ISO 8601 with its offset. An unencoded `+` arrives as a space and is read back as `+`."""
 
     def clean(self, value):
@@ -72,7 +72,7 @@ def reversal_exists() -> Exists:
 
 
 class IntegerFilter(django_filters.Filter):
-    field_class = IntegerFormField
+    field_class = forms.IntegerField
 
 
 class EpochMillisFilter(django_filters.Filter):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import collections
 
 CASES: collections.Counter = collections.Counter()
+STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
-def record_case(case) -> None:
+def record_case(case, status_code: int) -> None:
     meta = case.meta
     phase = meta.phase.name.value if meta else "explicit"
     mode = meta.generation.mode.value if meta else "positive"
-    CASES[(f"{case.operation.method.upper()} {case.operation.path}", phase, mode)] += 1
+    operation = f"{case.operation.method.upper()} {case.operation.path}"
+    CASES[(operation, phase, mode)] += 1
+    STATUSES[operation][status_code] += 1
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -26,4 +29,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line("  " + ", ".join(f"{name}: {n}" for name, n in sorted(per_phase.items())))
     if terminalreporter.verbosity > 0:
         for operation, count in sorted(per_operation.items()):
-            terminalreporter.write_line(f"  {count:6d}  {operation}")
+            statuses = " ".join(f"{code}x{n}" for code, n in sorted(STATUSES[operation].items()))
+            terminalreporter.write_line(f"  {count:6d}  {operation}  [{statuses}]")

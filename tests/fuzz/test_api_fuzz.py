@@ -33,6 +33,7 @@ from schemathesis.generation.meta import TestPhase
 
 from promotions_site.wsgi import application
 from tests.fuzz import seed
+from tests.fuzz.conftest import record_case
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 # The coverage phase is deterministic but large (~1,400 cases for each promotion write): the bounded
@@ -104,13 +105,6 @@ CHECKS = [
 # --- Real ids in generated requests ----------------------------------------------------------------
 
 
-def _pick(original: Any, choices: tuple) -> Any:
-    """One of `choices` most of the time, else the generated value; decided by the value itself, so
-    a case and its replay (Hypothesis shrinking, the CI re-run) get the same id."""
-    index = zlib.crc32(repr(original).encode()) % (len(choices) + 1)
-    return original if index == len(choices) else choices[index]
-
-
 PROMOTION_IDS = tuple(seed.PROMOTION_IDS.values())
 STRING_ID_FIELDS = {
     "promotionId": PROMOTION_IDS,
@@ -119,32 +113,49 @@ STRING_ID_FIELDS = {
 }
 
 
-def _with_real_ids(value: Any, v2: bool) -> Any:
-    if isinstance(value, list):
-        return [_with_real_ids(item, v2) for item in value]
-    if not isinstance(value, dict):
-        return value
-    replaced = {}
-    for key, item in value.items():
-        if key == "customerId" and isinstance(item, int | str) and not isinstance(item, bool):
-            item = type(item)(_pick(item, seed.CUSTOMER_IDS))
-        elif (
-            v2
-            and key in ("programId", "promotionId")
-            and isinstance(item, int)
-            and not isinstance(item, bool)
-        ):
-            item = _pick(item, (seed.PROGRAM_ID if key == "programId" else seed.LOYALTY_PROMOTION_ID,))
-        elif key in STRING_ID_FIELDS and isinstance(item, str):
-            item = _pick(item, STRING_ID_FIELDS[key])
-        elif key == "earnIds" and isinstance(item, list):
-            item = [
-                _pick(earn_id, seed.EARNED_IDS) if isinstance(earn_id, str) else earn_id for earn_id in item
-            ]
-        else:
-            item = _with_real_ids(item, v2)
-        replaced[key] = item
-    return replaced
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class IdPicker:
+    """Decides, from the generated case itself, which generated ids become seeded ones (three in four):
+    a case and its replays (shrinking, a CI re-run) get the same ids."""
+
+    def __init__(self, case):
+        drawn = repr((case.path_parameters, case.query, case.body))
+        self.salt = zlib.crc32(drawn.encode())
+
+    def __call__(self, original: Any, choices: tuple) -> Any:
+        draw = zlib.crc32(repr(original).encode(), self.salt)
+        if draw % 4 == 0:
+            return original
+        chosen = choices[(draw // 4) % len(choices)]
+        return str(chosen) if isinstance(original, str) else chosen
+
+    def body(self, value: Any, v2: bool) -> Any:
+        if isinstance(value, list):
+            return [self.body(item, v2) for item in value]
+        if not isinstance(value, dict):
+            return value
+        replaced = {}
+        for key, item in value.items():
+            if key == "customerId" and (_is_int(item) or isinstance(item, str)):
+                item = self(item, seed.CUSTOMER_IDS)
+            elif v2 and key == "programId" and _is_int(item):
+                item = self(item, (seed.PROGRAM_ID,))
+            elif v2 and key == "promotionId" and _is_int(item):
+                item = self(item, (seed.LOYALTY_PROMOTION_ID,))
+            elif key in STRING_ID_FIELDS and isinstance(item, str):
+                item = self(item, STRING_ID_FIELDS[key])
+            elif key == "earnIds" and isinstance(item, list):
+                item = [
+                    self(earn_id, seed.EARNED_IDS) if isinstance(earn_id, str) else earn_id
+                    for earn_id in item
+                ]
+            else:
+                item = self.body(item, v2)
+            replaced[key] = item
+        return replaced
 
 
 @schema.hook
@@ -152,6 +163,7 @@ def map_case(context, case):
     """Swap generated ids for the seeded org's, in every part of the case generated as valid (a part
     generated invalid on purpose is left as it is, so the negative checks still hold)."""
     meta = case.meta
+    pick = IdPicker(case)
 
     def valid(location: ParameterLocation) -> bool:
         return (
@@ -160,28 +172,25 @@ def map_case(context, case):
             or not meta.is_negative_at(location)
         )
 
-    if case.path_parameters and valid(ParameterLocation.PATH):
-        if "promotion_id" in case.path_parameters:
-            case.path_parameters["promotion_id"] = _pick(case.path_parameters["promotion_id"], PROMOTION_IDS)
-        if "customer_id" in case.path_parameters:
-            case.path_parameters["customer_id"] = _pick(
-                case.path_parameters["customer_id"], seed.CUSTOMER_IDS
-            )
-    if case.query and valid(ParameterLocation.QUERY):
-        query = case.query
-        if query.get("identifierName") in seed.CUSTOMER_IDENTIFIERS and isinstance(
-            query.get("identifierValue"), str
-        ):
-            name = query["identifierName"]
-            query["identifierValue"] = _pick(query["identifierValue"], (seed.CUSTOMER_IDENTIFIERS[name],))
-        elif query.get("identifierName") == "id" and isinstance(query.get("identifierValue"), str):
-            query["identifierValue"] = str(_pick(query["identifierValue"], seed.CUSTOMER_IDS))
-        if isinstance(query.get("customerId"), int | str) and not isinstance(query.get("customerId"), bool):
-            query["customerId"] = type(query["customerId"])(_pick(query["customerId"], seed.CUSTOMER_IDS))
+    path = case.path_parameters
+    if path and valid(ParameterLocation.PATH):
+        if "promotion_id" in path:
+            path["promotion_id"] = pick(path["promotion_id"], PROMOTION_IDS)
+        if "customer_id" in path:
+            path["customer_id"] = pick(path["customer_id"], seed.CUSTOMER_IDS)
+    query = case.query
+    if query and valid(ParameterLocation.QUERY):
+        name, value = query.get("identifierName"), query.get("identifierValue")
+        if name in seed.CUSTOMER_IDENTIFIERS and isinstance(value, str):
+            query["identifierValue"] = pick(value, (seed.CUSTOMER_IDENTIFIERS[name],))
+        elif name == "id" and isinstance(value, str):
+            query["identifierValue"] = pick(value, seed.CUSTOMER_IDS)
+        if _is_int(query.get("customerId")) or isinstance(query.get("customerId"), str):
+            query["customerId"] = pick(query["customerId"], seed.CUSTOMER_IDS)
         if isinstance(query.get("promotionId"), str):
-            query["promotionId"] = _pick(query["promotionId"], PROMOTION_IDS)
+            query["promotionId"] = pick(query["promotionId"], PROMOTION_IDS)
     if case.body is not None and valid(ParameterLocation.BODY):
-        case.body = _with_real_ids(case.body, v2=case.path.startswith("/v2/"))
+        case.body = pick.body(case.body, v2=case.path.startswith("/v2/"))
     return case
 
 
@@ -215,7 +224,7 @@ def seeded_org(transactional_db, settings):
     ],
 )
 def test_api(case, seeded_org):
-    from tests.fuzz.conftest import record_case
-
-    record_case(case)
-    case.call_and_validate(headers={"Authorization": seed.BASIC_AUTH}, checks=CHECKS)
+    response = case.call(headers={"Authorization": seed.BASIC_AUTH})
+    record_case(case, response.status_code)
+    auth = {"Authorization": seed.BASIC_AUTH}
+    case.validate_response(response, checks=CHECKS, headers=auth, transport_kwargs={"headers": auth})
