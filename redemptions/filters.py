@@ -50,7 +50,8 @@ class IsoDateTimeFormField(forms.CharField):
             raise forms.ValidationError("Must include a time zone offset, e.g. 2025-12-16T14:30:45+05:30.")
         if not 0 <= to_epoch_ms(parsed) < EPOCH_MS_MAX:
             raise forms.ValidationError("Must be between 1970 and 9999.")
-        return parsed
+        # In UTC: Python reads offsets up to ±23:59, PostgreSQL refuses those beyond ±15:59 (a 500).
+        return parsed.astimezone(dt.UTC)
 
 
 class EntityIdentifierField(forms.CharField):

@@ -228,3 +228,27 @@ def test_api(case, seeded_org):
     record_case(case, response.status_code)
     auth = {"Authorization": seed.BASIC_AUTH}
     case.validate_response(response, checks=CHECKS, headers=auth, transport_kwargs={"headers": auth})
+
+
+class Workflow(schema.as_state_machine()):
+    def get_call_kwargs(self, case):
+        return {"headers": {"Authorization": seed.BASIC_AUTH}}
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        record_case(case, response.status_code)
+        case.validate_response(
+            response, checks=CHECKS, headers=kwargs.get("headers"), transport_kwargs=kwargs
+        )
+
+
+def test_stateful(seeded_org):
+    print("LINKS", schema.statistic.links if hasattr(schema, "statistic") else None)
+    Workflow.run(
+        settings=settings(
+            max_examples=int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "10")),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            stateful_step_count=6,
+        )
+    )
