@@ -17,7 +17,11 @@ from rest_framework.views import APIView
 from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from promotions.models import PromotionType
 from promotions.selectors import promotion_get, promotion_list
-from promotions.serializers import PromotionInputSerializer, PromotionOutputSerializer
+from promotions.serializers import (
+    PromotionInputSerializer,
+    PromotionOutputSerializer,
+    PromotionUpdateSerializer,
+)
 from promotions.services import (
     Actor,
     RestrictionSpec,
@@ -201,7 +205,7 @@ class PromotionDetailApi(APIView):
     @extend_schema(
         operation_id="promotion_update",
         tags=["Promotions"],
-        request=PromotionInputSerializer,
+        request=PromotionUpdateSerializer,
         responses={
             200: PromotionEnvelope,
             **error_responses(
@@ -222,7 +226,7 @@ class PromotionDetailApi(APIView):
     )
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
-        payload = PromotionInputSerializer(data=request.data, partial_update=True)
+        payload = PromotionUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         restrictions = payload.restrictions()
         if restrictions is None:

@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
         "ActionTypeEnum": "promotions.serializers.ACTION_TYPES",
         "ComparisonOperatorEnum": ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"],
         "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
+        "PromotionModeEnum": ["DISCOUNT", "PAYMENT_VOUCHER"],
     },
 }
 
