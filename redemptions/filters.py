@@ -34,6 +34,10 @@ class EpochMillisFormField(forms.IntegerField):
 class IsoDateTimeFormField(forms.CharField):
     """ISO 8601 with its offset. An unencoded `+` arrives as a space and is read back as `+`."""
 
+    def __init__(self, **kwargs):
+        # Not stripped: `?startDateISO=%1F` is a bad date, not an absent one.
+        super().__init__(strip=False, **kwargs)
+
     def clean(self, value):
         value = super().clean(value)
         if not value:

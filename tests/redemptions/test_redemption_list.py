@@ -280,6 +280,14 @@ def test_an_offset_beyond_what_postgresql_stores_is_read_as_its_instant(api, org
     assert ids(response) == line_ids(inside)
 
 
+def test_a_control_character_is_a_bad_date_not_an_absent_one(api, org):
+    # found by the fuzzer: `\x1f` was stripped as whitespace, so the filter was silently dropped
+    response = api.get(URL, {"startDateISO": "\x1f"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("startDateISO: Must be an ISO 8601 timestamp")
+
+
 def test_filters_combine(api, org, now):
     customer = CustomerFactory(org=org)
     promotion = PromotionFactory(org=org)
