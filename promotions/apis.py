@@ -17,7 +17,11 @@ from rest_framework.views import APIView
 from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from promotions.models import PromotionType
 from promotions.selectors import promotion_get, promotion_list
-from promotions.serializers import PromotionInputSerializer, PromotionOutputSerializer
+from promotions.serializers import (
+    PromotionInputSerializer,
+    PromotionOutputSerializer,
+    PromotionUpdateSerializer,
+)
 from promotions.services import (
     Actor,
     RestrictionSpec,
@@ -210,7 +214,7 @@ class PromotionDetailApi(APIView):
     @extend_schema(
         operation_id="promotion_update",
         tags=["Promotions"],
-        request=PromotionInputSerializer,
+        request=PromotionUpdateSerializer,
         parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: PromotionEnvelope,
@@ -236,7 +240,7 @@ class PromotionDetailApi(APIView):
     @idempotent
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
-        payload = PromotionInputSerializer(data=request.data, partial_update=True)
+        payload = PromotionUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         restrictions = payload.restrictions()
         if restrictions is None:

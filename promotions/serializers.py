@@ -367,3 +367,11 @@ class PromotionInputSerializer(serializers.Serializer):
         if "promotionRestrictions" not in self.validated_data:
             return None
         return restriction_specs(self.validated_data["promotionRestrictions"])
+
+
+class PromotionUpdateSerializer(PromotionInputSerializer):
+    """The update's body: the create's fields, none required (an omitted field keeps its value, so
+    an empty or absent body changes nothing)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial_update=True, **kwargs)

@@ -93,3 +93,48 @@ def error_responses(
         )
         for http_status, group in by_status.items()
     }
+
+
+def allow_empty_optional_query_parameters(result, generator, request, public):
+    """drf-spectacular postprocessing hook: an optional query parameter sent empty (`?limit=`) reads
+    as not sent (DRF's and django-filter's rule for every query string here), so the schema says
+    `allowEmptyValue` on each; clients and fuzzers then know `?type=` is not an invalid enum value."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
+def document_negotiation_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the errors DRF's content negotiation can answer on any
+    operation, in the operation's envelope: 406 (an `Accept` header JSON cannot satisfy) everywhere,
+    415 (a body that is not `application/json`) wherever there is a request body."""
+    for path, operations in result.get("paths", {}).items():
+        component = "V2ErrorEnvelope" if path.startswith("/v2/") else "ErrorEnvelope"
+        for operation in operations.values():
+            codes = [ErrorCode.NOT_ACCEPTABLE]
+            if "requestBody" in operation:
+                codes.append(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+            for code in codes:
+                operation["responses"].setdefault(
+                    str(code.http_status),
+                    {
+                        "description": f"{int(code)}: {code.message}",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{component}"},
+                                "examples": {
+                                    code.name.title().replace("_", ""): {
+                                        "value": envelope(
+                                            path, [{"code": int(code), "message": code.message}]
+                                        ),
+                                        "summary": f"{int(code)} {code.name.replace('_', ' ').lower()}",
+                                    }
+                                },
+                            }
+                        },
+                    },
+                )
+    return result

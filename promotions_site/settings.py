@@ -224,6 +224,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "promotions_site.schema.allow_empty_optional_query_parameters",
+        "promotions_site.schema.document_negotiation_errors",
+    ],
     # One component per choice set that several serializers share (else drf-spectacular guesses names).
     "ENUM_NAME_OVERRIDES": {
         "PromotionTypeEnum": ["POS", "CODE", "CUSTOMER", "EARNING", "REWARD"],
@@ -233,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "ActionTypeEnum": "promotions.serializers.ACTION_TYPES",
         "ComparisonOperatorEnum": ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"],
         "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
+        "PromotionModeEnum": ["DISCOUNT", "PAYMENT_VOUCHER"],
     },
 }
 

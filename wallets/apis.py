@@ -59,6 +59,7 @@ from wallets.serializers import (
     CustomerSerializer,
     EarnedPromotionSerializer,
     EventTimeInputSerializer,
+    StrictCharField,
     customer_data,
     earned_promotion_data,
 )
@@ -723,11 +724,11 @@ class CustomerCreateApi(APIView):
 
     @extend_schema_serializer(component_name="CustomerCreate")
     class InputSerializer(serializers.Serializer):
-        mobile = serializers.CharField(required=False, allow_null=True, max_length=20)
+        mobile = StrictCharField(required=False, allow_null=True, max_length=20)
         email = serializers.EmailField(required=False, allow_null=True, max_length=254)
-        externalId = serializers.CharField(required=False, allow_null=True, max_length=100)
-        firstName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
-        lastName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        externalId = StrictCharField(required=False, allow_null=True, max_length=100)
+        firstName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
+        lastName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
         source = serializers.ChoiceField(choices=SOURCES, default="INSTORE")
 
         def validate_mobile(self, value):

@@ -24,6 +24,16 @@ def earned_promotion_data(instance: EarnedPromotion) -> dict:
     }
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField also takes a number (`"lastName": 12`) and keeps
+    its text, which the schema (`type: string`) refuses."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class EarnedPromotionSerializer(serializers.Serializer):
     """For the schema: the shape of `earned_promotion_data`."""
 

@@ -74,6 +74,17 @@ def test_omitted_fields_keep_their_value(api, org):
     assert (promotion.priority, promotion.message_label, promotion.restrictions.count()) == (7, "Keep me", 1)
 
 
+def test_an_absent_body_changes_nothing(api, org):
+    # every field is optional in an update (the schema says so), so no body at all is a no-op
+    promotion = future_promotion(org, message_label="Keep me", priority=3)
+
+    response = api.put(url(promotion))
+
+    assert response.status_code == 200
+    promotion.refresh_from_db()
+    assert (promotion.priority, promotion.message_label) == (3, "Keep me")
+
+
 def test_type_cannot_change(api, org):
     promotion = future_promotion(org, type="CUSTOMER")
 
