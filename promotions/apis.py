@@ -227,7 +227,8 @@ class PromotionDetailApi(APIView):
         },
         examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
         description=(
-            "Replaces the promotion's configuration. Omitted fields keep their value; "
+            "Replaces the promotion's configuration. Omitted fields keep their value (none is required: "
+            "`{}` changes nothing; no body at all is 400); "
             "`promotionRestrictions`, when sent, replaces all limits. `type` and `active` cannot be "
             "changed (400; use activate/deactivate). Once the promotion has started, its limits "
             "(`promotionRestrictions`, `maxIssuancePerCustomer`, `maxEarningPerCustomer`) and "
@@ -240,6 +241,8 @@ class PromotionDetailApi(APIView):
     @idempotent
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
+        if request.stream is None:  # no body at all (`{}` is a body: it changes nothing)
+            raise PromotionError(ErrorCode.BAD_REQUEST, "Send the fields to change as a JSON object.")
         payload = PromotionUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         restrictions = payload.restrictions()

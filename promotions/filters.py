@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
 from django.utils import timezone
@@ -9,6 +11,12 @@ from django.utils import timezone
 from promotions.models import Promotion, PromotionType
 
 PROMOTION_IDS_MAX = 100
+
+
+class StrictIntegerField(forms.IntegerField):
+    """An integer as written in the query string: Django's also reads `5.0` as 5, the schema does not."""
+
+    re_decimal = re.compile(r"(?!)")  # matches nothing: no decimal part is dropped
 
 
 class StrictBooleanField(forms.Field):

@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "promotions_site.schema.allow_empty_optional_query_parameters",
         "promotions_site.schema.document_negotiation_errors",
+        "promotions_site.schema.require_request_bodies",
     ],
     # One component per choice set that several serializers share (else drf-spectacular guesses names).
     "ENUM_NAME_OVERRIDES": {

@@ -9,7 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
-from promotions.filters import StrictBooleanFilter
+from promotions.filters import StrictBooleanFilter, StrictIntegerField
 from promotions.models import PromotionMode
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from redemptions.models import RedemptionLine, RedemptionReversal
@@ -20,7 +20,7 @@ LAST_MICROSECOND_OF_MS = dt.timedelta(microseconds=999)
 ENTITY_IDENTIFIER = re.compile(r"REGULAR_([bl])_([1-9][0-9]{0,17})")
 
 
-class EpochMillisFormField(forms.IntegerField):
+class EpochMillisFormField(StrictIntegerField):
     """Epoch milliseconds in a query string, as an aware datetime."""
 
     def __init__(self, **kwargs):
@@ -77,7 +77,7 @@ def reversal_exists() -> Exists:
 
 
 class IntegerFilter(django_filters.Filter):
-    field_class = forms.IntegerField
+    field_class = StrictIntegerField
 
 
 class EpochMillisFilter(django_filters.Filter):

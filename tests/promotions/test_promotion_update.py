@@ -74,13 +74,16 @@ def test_omitted_fields_keep_their_value(api, org):
     assert (promotion.priority, promotion.message_label, promotion.restrictions.count()) == (7, "Keep me", 1)
 
 
-def test_an_absent_body_changes_nothing(api, org):
-    # every field is optional in an update (the schema says so), so no body at all is a no-op
+def test_an_empty_body_changes_nothing_and_no_body_is_400(api, org):
+    # every field is optional in an update, so `{}` is a no-op; no body at all is a client mistake
     promotion = future_promotion(org, message_label="Keep me", priority=3)
 
-    response = api.put(url(promotion))
+    empty = api.put(url(promotion), {}, format="json")
+    absent = api.put(url(promotion))
 
-    assert response.status_code == 200
+    assert empty.status_code == 200
+    assert absent.status_code == 400
+    assert codes(absent) == [400]
     promotion.refresh_from_db()
     assert (promotion.priority, promotion.message_label) == (3, "Keep me")
 

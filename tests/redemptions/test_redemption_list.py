@@ -288,6 +288,13 @@ def test_a_control_character_is_a_bad_date_not_an_absent_one(api, org):
     assert response.json()["errors"][0]["message"].startswith("startDateISO: Must be an ISO 8601 timestamp")
 
 
+def test_integers_in_the_query_are_written_as_integers(api, org, now):
+    # Django's form field would read `5.0` as 5; the schema says integer
+    for params in ({"customerId": "5.0"}, {"startDate": f"{to_epoch_ms(now)}.0"}):
+        response = api.get(URL, params)
+        assert response.status_code == 400, params
+
+
 def test_filters_combine(api, org, now):
     customer = CustomerFactory(org=org)
     promotion = PromotionFactory(org=org)
