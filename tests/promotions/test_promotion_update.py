@@ -88,6 +88,18 @@ def test_an_empty_body_changes_nothing_and_no_body_is_400(api, org):
     assert (promotion.priority, promotion.message_label) == (3, "Keep me")
 
 
+def test_a_nul_character_in_free_json_is_400_not_a_500(api, org):
+    # found by the fuzzer: PostgreSQL's jsonb refuses \u0000, the update answered 500
+    promotion = future_promotion(org)
+
+    response = api.put(url(promotion), {"customFieldValues": {"note\x00": "a\x00b"}}, format="json")
+
+    assert response.status_code == 400
+    assert codes(response) == [400]
+    promotion.refresh_from_db()
+    assert promotion.custom_field_values == {}
+
+
 def test_type_cannot_change(api, org):
     promotion = future_promotion(org, type="CUSTOMER")
 
