@@ -18,8 +18,10 @@ TRANSACTION limit 3). Limits are small on purpose: they are reached during the r
 (expected 4xx) and reversals giving units back happen at the limit, under concurrency.
 
 BENCH_CLIENTS threads (default 8; even ones use the first org's credentials, odd ones the second's),
-each with its own HTTP/1.1 connection, send a random mix for BENCH_WARMUP_SECONDS (default 10) of
-warm-up, then for BENCH_SECONDS (default 60), the figures:
+each with its own HTTP/1.1 connection, send a random mix at BENCH_RATE requests per second in all
+(default 80; an open loop, each request timed from when it was due; 0: a closed loop, each client
+sending again as soon as it is answered) for BENCH_WARMUP_SECONDS (default 10) of warm-up, then for
+BENCH_SECONDS (default 60), the figures:
 
     wallet         30%  GET .../customer/{id} (half with includeRedemptions=true)
     earn           14%  POST .../{EARNING}/earn, a new earnedFromId (a fifth replay an earlier one)
@@ -783,6 +785,7 @@ def main() -> int:
     total = sum(len(latencies) for latencies in tally.latencies.values())
     print(
         f"soak: {gunicorn_description(WORKERS, THREADS)}, {CLIENTS} client threads over 2 orgs"
+        f" ({f'offering {RATE:g} requests/s in all' if RATE else 'closed loop'})"
         f" ({CUSTOMERS:,} customers each), {SECONDS:g} s after {WARMUP_SECONDS:g} s warm-up"
         f" (PostgreSQL, {os.cpu_count()} cores shared by server, database and load generator)"
     )
