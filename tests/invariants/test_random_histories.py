@@ -67,10 +67,10 @@ from wallets.services import (
 )
 
 PROFILES = {
-    # CI: about a minute on the 2-core machine (40 histories of up to 30 steps).
+    # CI: about a minute on the 2-core machine (25 histories of up to 50 steps).
     "ci": settings(
-        max_examples=40,
-        stateful_step_count=30,
+        max_examples=25,
+        stateful_step_count=50,
         deadline=None,
         database=None,
         print_blob=True,
@@ -78,8 +78,8 @@ PROFILES = {
     ),
     # A long exploration, by hand or nightly: HYPOTHESIS_PROFILE=deep.
     "deep": settings(
-        max_examples=500,
-        stateful_step_count=60,
+        max_examples=300,
+        stateful_step_count=100,
         deadline=None,
         database=None,
         print_blob=True,
@@ -98,11 +98,13 @@ WALLET_ROLES = ("customer", "earning", "reward")
 Level = PromotionRestriction.Level
 Kpi = PromotionRestriction.Kpi
 Status = EarnedPromotion.Status
-CUSTOMERS_PER_ORG = 3
+# Few customers and promotions, so that histories meet the limits often.
+CUSTOMERS_PER_ORG = 2
 # One pool for issueBulk contextIds and earn earnedFromIds: both key the instances (713 when mixed).
 EVENT_IDS = ("E1", "E2", "E3")
 # A customer named by a step: one of the acting org's, the other org's, or nobody's.
-CUSTOMER_PICKS = ("c0", "c1", "c2", "foreign", "unknown")
+CUSTOMER_PICKS = ("c0", "c1", "c0", "c1", "foreign", "unknown")
+OWN_CUSTOMERS = ("c0", "c1")
 UNKNOWN_CUSTOMER_ID = 999_999_999_999
 # What the histories did (printed at the end): how often each kind of step wrote or was refused.
 TALLY: Counter[str] = Counter()
@@ -113,27 +115,30 @@ TALLY: Counter[str] = Counter()
 
 def promotion_configs(role: str):
     """A promotion's limits: up to three of the Cart, Customer and Promotion ones and, for the
-    promotions that can be earned, Earn limits drawn on their own so that instances usable more than
-    once, with a discount budget, are common."""
+    promotions that can be earned, its Earn limits."""
     levels = [Level.CART, Level.CUSTOMER, Level.PROMOTION]
     restriction = st.tuples(st.sampled_from(levels), st.sampled_from(list(Kpi)), st.integers(1, 3))
-    earn_limit = st.tuples(st.just(Level.EARN), st.sampled_from(list(Kpi)), st.integers(1, 3))
-    earnable = role in ("earning", "reward")
+    # Each Earn limit present or not (None), drawn apart: instances usable 2 or 3 times with a
+    # discount budget of 40 or 80 are common.
+    earn_limits = st.tuples(
+        st.sampled_from([2, 3, None, 1]).map(lambda n: (Level.EARN, Kpi.REDEMPTION, n)),
+        st.sampled_from([1, 2, None]).map(lambda n: (Level.EARN, Kpi.DISCOUNT, n)),
+        st.sampled_from([None, 2, 3]).map(lambda n: (Level.EARN, Kpi.TRANSACTION, n)),
+    ).map(lambda limits: [limit for limit in limits if limit[2] is not None])
     return st.fixed_dictionaries(
         {
             "max_issuance": st.sampled_from([1, 2, -1]),
             "max_earning": st.sampled_from([None, 1, 2]),
             "validity_days": st.sampled_from([None, 1, 5]),
             "restrictions": st.lists(restriction, max_size=3, unique_by=lambda r: (r[0], r[1])),
-            "earn_limits": st.lists(earn_limit, max_size=3, unique_by=lambda r: r[1])
-            if earnable
-            else st.just([]),
+            "earn_limits": earn_limits if role in ("earning", "reward") else st.just([]),
         }
     )
 
 
 org_configs = st.fixed_dictionaries({role: promotion_configs(role) for role in ROLES})
-discounts = st.sampled_from([0, 10, 40])
+# No discount and 40 (an Earn DISCOUNT budget is 40 or 80) most of the time.
+discounts = st.sampled_from([0, 40, 0, 40, 10])
 # An explicit earnedPromotionId: the k-th instance the customer holds of the line's promotion
 # ("own"), the k-th instance of anyone in either org ("any"), or None (the service chooses).
 instance_picks = st.one_of(
@@ -393,7 +398,7 @@ class RandomHistories(RuleBasedStateMachine):
     @rule(
         index=orgs,
         role=st.sampled_from(list(ROLES)),
-        pick=st.sampled_from(("c0", "c1", "c2", "foreign")),
+        pick=st.sampled_from((*OWN_CUSTOMERS, "foreign")),
         earned_from_id=st.sampled_from(EVENT_IDS),
         earned_from_type=st.sampled_from(["ACTIVITY", "ACTIVITY", "MILESTONE"]),
         event_hours_ago=st.sampled_from([0, 24, 96]),
@@ -420,7 +425,7 @@ class RandomHistories(RuleBasedStateMachine):
 
     @rule(
         index=orgs,
-        pick=st.sampled_from(("c0", "c1", "c2", "foreign")),
+        pick=st.sampled_from((*OWN_CUSTOMERS, "foreign")),
         entries=st.lists(
             st.tuples(st.sampled_from(["earning", "reward"]), st.sampled_from(EVENT_IDS), st.integers(1, 3)),
             min_size=1,
@@ -521,19 +526,28 @@ class RandomHistories(RuleBasedStateMachine):
 
     @rule(
         index=orgs,
-        pick=st.sampled_from(("c0", "c1", "c2")),
-        role=st.sampled_from(list(ROLES)),
-        count=st.integers(1, 2),
-        discount=discounts,
-        cart_level=st.booleans(),
+        pick=st.sampled_from(OWN_CUSTOMERS),
+        role=st.sampled_from(["pos", "customer", "earning", "reward", "earning", "reward"]),
+        sales=st.lists(
+            st.fixed_dictionaries(
+                {"count": st.integers(1, 2), "discount": discounts, "cart_level": st.booleans()}
+            ),
+            min_size=1,
+            max_size=3,
+        ),
     )
-    def redeem_one_promotion(self, index, pick, role, count, discount, cart_level):
-        """The common sale: one promotion, the instance (if any) chosen by the service."""
-        line = {"role": role, "count": count, "discount": discount}
-        if cart_level:
-            self.record(index, pick, False, [], [line], 0, False)
-        else:
-            self.record(index, pick, False, [line | {"instance": None}], [], 0, False)
+    def redeem_one_promotion(self, index, pick, role, sales):
+        """The common case: a customer's sales of one promotion in a row, each its own transaction,
+        the instance (if any) chosen by the service, so an instance usable more than once is met
+        again. Each sale is checked as a step of its own."""
+        for i, sale in enumerate(sales):
+            if i:
+                self.check_invariants_now()
+            line = {"role": role, "count": sale["count"], "discount": sale["discount"]}
+            if sale["cart_level"]:
+                self.record(index, pick, False, [], [line], 0, False)
+            else:
+                self.record(index, pick, False, [line | {"instance": None}], [], 0, False)
 
     def record(self, index, pick, by_mobile, items, carts, days_ago, reuse_other_orgs_key):
         """Redeem through the API; a recorded redemption is remembered with what it touched."""
@@ -608,20 +622,20 @@ class RandomHistories(RuleBasedStateMachine):
         return self.recorded[keys[pick % len(keys)]]
 
     @precondition(lambda self: self.recorded)
-    @rule(pick=picks)
-    def replay(self, pick):
+    @rule(
+        pick=picks,
+        change=st.sampled_from([None, None, "amount", "transactionNumber", "redemptionCount"]),
+    )
+    def replay(self, pick, change):
+        """The same request again (a till's retry), or another body under the same key (800)."""
         recorded = self.pick_recorded(pick)
-        response = self.worlds[recorded.org_index].api.post(
-            f"{API}/redemptions", recorded.body, format="json"
-        )
-        assert response.status_code == 200
-        assert response.content == recorded.content, "a replay answered something else"
-        self.assert_nothing_written("replay: same answer")
-
-    @precondition(lambda self: self.recorded)
-    @rule(pick=picks, change=st.sampled_from(["amount", "transactionNumber", "redemptionCount"]))
-    def replay_with_another_body(self, pick, change):
-        recorded = self.pick_recorded(pick)
+        api = self.worlds[recorded.org_index].api
+        if change is None:
+            response = api.post(f"{API}/redemptions", recorded.body, format="json")
+            assert response.status_code == 200
+            assert response.content == recorded.content, "a replay answered something else"
+            self.assert_nothing_written("replay: same answer")
+            return
         body = copy.deepcopy(recorded.body)
         if change == "amount":
             body["amount"] += 1
@@ -629,20 +643,18 @@ class RandomHistories(RuleBasedStateMachine):
             body["transactionNumber"] += "-2"
         else:
             (body.get("lineItems") or body["redemptions"])[0]["redemptionCount"] += 1
-        response = self.worlds[recorded.org_index].api.post(f"{API}/redemptions", body, format="json")
+        response = api.post(f"{API}/redemptions", body, format="json")
         assert assert_error_envelope(response, 409) == [800]
         self.assert_nothing_written("replay with another body: 800")
 
-    @precondition(lambda self: any(not r.reversed for r in self.recorded.values()))
-    @rule()
-    def reverse_the_latest(self):
-        """A return right after the sale: the reversal must restore the state exactly."""
-        latest = [key for key, r in self.recorded.items() if not r.reversed][-1]
-        self.reverse_recorded(self.recorded[latest])
-
     @precondition(lambda self: self.recorded)
-    @rule(pick=picks)
+    @rule(pick=st.one_of(st.sampled_from(["latest", "earliest"]), picks))
     def reverse(self, pick):
+        """A return: of the latest sale not reversed (the reversal must then restore the state
+        exactly), of the earliest (while later sales stand), or of any, reversed already or not."""
+        if pick in ("latest", "earliest"):
+            unreversed = [key for key, r in self.recorded.items() if not r.reversed] or list(self.recorded)
+            pick = sorted(self.recorded).index(unreversed[-1 if pick == "latest" else 0])
         self.reverse_recorded(self.pick_recorded(pick))
 
     def reverse_recorded(self, recorded: Recorded):
@@ -678,7 +690,7 @@ class RandomHistories(RuleBasedStateMachine):
 
     @rule(
         index=orgs,
-        pick=st.sampled_from(("c0", "c1", "c2")),
+        pick=st.sampled_from(OWN_CUSTOMERS),
         entries=st.lists(
             st.tuples(st.sampled_from(list(ROLES)), st.lists(instance_picks, min_size=1, max_size=2)),
             min_size=1,
@@ -707,7 +719,7 @@ class RandomHistories(RuleBasedStateMachine):
         assert statuses <= {Status.REVOKED}
         self.step("revoke: revoked")
 
-    @rule(scope=st.sampled_from(["org0", "org1", "all"]), days_ahead=st.sampled_from([0, 0, 2]))
+    @rule(scope=st.sampled_from(["org0", "org1", "all"]), days_ahead=st.sampled_from([0, 0, 0, 2]))
     def expire(self, scope, days_ahead):
         now = timezone.now() + dt.timedelta(days=days_ahead)
         org = None if scope == "all" else self.worlds[int(scope[-1])].org
@@ -831,6 +843,10 @@ class RandomHistories(RuleBasedStateMachine):
         self.assert_nothing_written("reach into the other org: refused")
 
     # --- after every step -----------------------------------------------------------------------
+
+    def check_invariants_now(self):
+        self.stored_rows_keep_the_invariants()
+        self.redemptions_are_those_the_history_recorded()
 
     @invariant()
     def stored_rows_keep_the_invariants(self):
