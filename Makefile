@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test fuzz lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ demo: install
 # PostgreSQL-only tests (row locks, COPY) are skipped.
 test: install
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/pytest $(PYTEST_ARGS)
+
+# The deep fuzzing pass (README "Fuzzing"): 1,000 random cases per operation, every coverage case, a
+# random seed, then stateful sequences along the links schemathesis infers. `make test` runs a bounded
+# pass of the same tests. Like CI it wants DATABASE_URL=postgres://...
+fuzz: install
+	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-1000} \
+	FUZZ_COVERAGE_EVERY=1 FUZZ_DERANDOMIZE=0 FUZZ_STATEFUL_EXAMPLES=$${FUZZ_STATEFUL_EXAMPLES:-200} \
+	$(BIN)/pytest tests/fuzz -p no:logging $(PYTEST_ARGS)
 
 # The benchmarks need PostgreSQL: DATABASE_URL names the server; each script creates, uses and drops
 # its own database (BENCH_DATABASE_NAME, default promotions_bench*). Modules starting with `_` in

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: their own scratch database, and Django set up against it.
+"""What the benchmark scripts share: their own scratch database, Django set up against it, gunicorn
+serving the app, and client threads driving it over HTTP.
 
 Not a benchmark itself (`make bench` skips modules starting with `_`).
 """
@@ -6,13 +7,26 @@ Not a benchmark itself (`make bench` skips modules starting with `_`).
 from __future__ import annotations
 
 import base64
+import http.client
 import os
+import resource
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTECTED_DATABASES = {"postgres", "template0", "template1"}
+# The per-API-client rate limit stays in the measured path, far above any benchmark's rate.
+BENCH_RATE_LIMIT = "100000000/s"
 
 
 def fail(message: str) -> None:
@@ -67,6 +81,7 @@ def setup_django(bench_url: str) -> None:
     os.environ["SECURE_SSL_REDIRECT"] = "0"
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["API_RATE_LIMIT"] = BENCH_RATE_LIMIT
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promotions_site.settings")
     import django
 
@@ -79,3 +94,301 @@ def setup_django(bench_url: str) -> None:
 def basic_auth(username: str, secret: str) -> str:
     """The `Authorization` header value for an API client."""
     return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
+# --- gunicorn ------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_description(workers: int, threads: int = 1) -> str:
+    if threads > 1:
+        return f"gunicorn, {workers} gthread workers x {threads} threads"
+    return f"gunicorn, {workers} sync workers"
+
+
+@contextmanager
+def gunicorn(
+    bench_url: str,
+    *,
+    workers: int,
+    threads: int = 1,
+    settings: str = "promotions_site.settings",
+    ready_path: str = "/",
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """gunicorn serving the app with the production settings (DEBUG off) on a free port of 127.0.0.1:
+    (port, master pid); always stopped, Ctrl-C included. `workers` sync workers, or gthread workers
+    when `threads` > 1; `settings` the Django settings module; `env` added to the environment."""
+    port = free_port()
+    server_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": bench_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    command = [
+        *(sys.executable, "-m", "gunicorn", "promotions_site.wsgi:application"),
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--chdir", str(ROOT)),
+        *(
+            ("--worker-class", "gthread", "--threads", str(threads))
+            if threads > 1
+            else ("--worker-class", "sync")
+        ),
+        *("--preload", "--no-control-socket", "--log-level", "warning", "--graceful-timeout", "5"),
+    ]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_ready(process, port, ready_path, log)
+            yield port, process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen, port: int, path: str, log) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            fail(f"gunicorn exited with status {process.returncode}:\n{log.read()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            conn.getresponse().read()  # any answer (405, 401) means a worker serves the app
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    fail("gunicorn did not answer within 60 s")
+
+
+def gunicorn_workers(master_pid: int) -> list[int]:
+    """The pids of the master's worker processes (Linux /proc; [] elsewhere)."""
+    try:
+        with open(f"/proc/{master_pid}/task/{master_pid}/children") as children:
+            return [int(pid) for pid in children.read().split()]
+    except OSError:
+        return []
+
+
+# --- CPU ---------------------------------------------------------------------------------------------
+
+
+CPU_GROUPS = ("gunicorn", "PostgreSQL", "load generator", "other")
+
+
+class CpuMeter:
+    """CPU seconds used by the gunicorn workers, the bench database's PostgreSQL backends, this
+    process (the load generator) and everything else on the machine (Linux /proc; zeros elsewhere)."""
+
+    def __init__(self, gunicorn_pid: int, bench_url: str):
+        import psycopg
+
+        self.gunicorn_pid = gunicorn_pid
+        self.database = psycopg.connect(bench_url, autocommit=True)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.database.close()
+
+    def _process_seconds(self, pids) -> dict[int, float]:
+        seconds = {}
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                seconds[pid] = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return seconds
+
+    def sample(self) -> tuple[dict[int, float], dict[int, float], float, float]:
+        workers = gunicorn_workers(self.gunicorn_pid)
+        backends = [
+            pid
+            for (pid,) in self.database.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(v) for v in stat.readline().split()[1:]]
+            machine = (sum(values) - values[3] - values[4]) / self.tick  # all but idle and iowait
+        except OSError:
+            machine = 0.0
+        return (
+            self._process_seconds(workers),
+            self._process_seconds(backends),
+            own.ru_utime + own.ru_stime,
+            machine,
+        )
+
+    @staticmethod
+    def spent(before, after) -> Counter:
+        def grown(first: dict[int, float], last: dict[int, float]) -> float:
+            return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
+
+        server, database = grown(before[0], after[0]), grown(before[1], after[1])
+        generator = after[2] - before[2]
+        other = max(0.0, (after[3] - before[3]) - server - database - generator)
+        return Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
+
+
+# --- The HTTP load -------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], percent: float) -> float:
+    """The nearest-rank percentile of `values` (not empty)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[int(rank) - 1]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request a client sends; `route` names it in the figures."""
+
+    route: str
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Tally:
+    """What the answers were, per route."""
+
+    latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # seconds
+    statuses: defaultdict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    samples: list[str] = field(default_factory=list)  # a few unexpected answers, to show
+
+    def add(self, other: Tally) -> None:
+        for route, latencies in other.latencies.items():
+            self.latencies[route] += latencies
+        for route, statuses in other.statuses.items():
+            self.statuses[route].update(statuses)
+        self.samples += other.samples
+
+
+@dataclass
+class Load:
+    """One timed run of the clients."""
+
+    tally: Tally
+    start: float  # perf_counter when the clients were released
+    last_answer: float  # perf_counter when the last client stopped
+    exhausted: bool  # a client stopped because `next_call` had nothing more
+
+    @property
+    def elapsed(self) -> float:
+        return self.last_answer - self.start
+
+
+def http_load(
+    port: int,
+    *,
+    clients: int,
+    seconds: float,
+    next_call: Callable[[int], Call | None],
+    expected: Callable[[int, Call, int, bytes], bool] = lambda client, call, status, content: status == 200,
+    before_start: Callable[[], object] | None = None,
+    rate: float | None = None,
+) -> Load:
+    """`clients` threads, each with its own HTTP/1.1 connection (kept alive when the server allows),
+    released together by a barrier, send `next_call(client)` until `seconds` have passed (a request
+    started in time is finished and counted) or it returns None.
+
+    Without `rate` (closed loop) each client sends its next request as soon as the last is answered,
+    so the server is saturated and the latency is mostly queueing. With `rate` (requests per second,
+    all clients together; open loop) each client sends on a fixed schedule of its own (one request
+    every `clients / rate` seconds, the clients' schedules staggered), and a request is timed from
+    when it was due, not from when it went out: a server that falls behind delays every request
+    after it, and that delay counts (no coordinated omission).
+
+    Every answer is timed (from asking `next_call`, or the time it was due, to the last byte; a
+    connection error is status 0)
+    and given to `expected(client, call, status, content)` in the client's thread; the first three
+    unexpected answers of each client are kept as samples. `before_start` runs once the threads
+    are up, just before they are released. An exception in a client stops it and is raised here.
+    """
+    tally = Tally()
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+    deadline = start = 0.0
+    last_answer = [0.0]
+    exhausted = [False]
+    crashes: list[BaseException] = []
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        own = Tally()
+        barrier.wait()
+        interval = clients / rate if rate else 0.0
+        due = 0.0
+        try:
+            while True:
+                if rate:
+                    due = (due or start + interval * index / clients) + interval
+                    if due >= deadline:
+                        break
+                    pause = due - time.perf_counter()
+                    if pause > 0:
+                        time.sleep(pause)
+                    started = due
+                elif (started := time.perf_counter()) >= deadline:
+                    break
+                call = next_call(index)
+                if call is None:
+                    exhausted[0] = True
+                    break
+                try:
+                    conn.request(call.method, call.path, call.body, call.headers)
+                    response = conn.getresponse()
+                    content = response.read()
+                    status = response.status
+                except (OSError, http.client.HTTPException) as error:
+                    conn.close()
+                    status, content = 0, repr(error).encode()
+                own.latencies[call.route].append(time.perf_counter() - started)
+                own.statuses[call.route][status] += 1
+                if not expected(index, call, status, content) and len(own.samples) < 3:
+                    own.samples.append(f"{status}: {content[:300]!r}")
+        except BaseException as error:  # a bug of the bench: raised in the main thread below
+            crashes.append(error)
+        finally:
+            conn.close()
+            with lock:
+                tally.add(own)
+                last_answer[0] = max(last_answer[0], time.perf_counter())
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    if before_start is not None:
+        before_start()
+    start = time.perf_counter()
+    deadline = start + seconds
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    if crashes:
+        raise crashes[0]
+    return Load(tally, start, last_answer[0], exhausted[0])

@@ -32,60 +32,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import ROOT, bench_database_url, fail, recreate_database
 
 TARGET_RATIO = 0.5
 TARGET_RSS_MB = 300
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 CHUNK_SIZE = os.environ.get("BENCH_CHUNK_SIZE", "")
-PROTECTED_DATABASES = {"postgres", "template0", "template1"}
 MARKER = "scratch database of bench/import_customers.py"
 FIRST_NAMES = ["Asha", "Ravi", "Meera", "Arjun", "Priya", "Kiran", "Neha", "Vikram", "Anita", "Rahul"]
 LAST_NAMES = ["Sharma", "Iyer", "Patel", "Khan", "Reddy", "Das", "Nair", "Gupta", "Mehta", "Rao"]
 SOURCES = ["INSTORE", "WEBSITE", "MOBILE_APP", "ECOMMERCE"]
-
-
-def fail(message: str) -> None:
-    print(f"bench/import_customers.py: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def bench_database_url() -> tuple[str, str, str]:
-    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        fail(f"this benchmark needs PostgreSQL (COPY); DATABASE_URL is {parts.scheme}://...")
-    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench_import")
-    server_db = parts.path.lstrip("/")
-    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
-        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
-    return url, urlunsplit(parts._replace(path="/" + name)), name
-
-
-def recreate_database(server_url: str, name: str, *, create: bool) -> None:
-    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
-    import psycopg
-    from psycopg import sql
-
-    ident = sql.Identifier(name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        found = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if found is not None:
-            if found[0] != MARKER:
-                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
 
 
 def django_env(bench_url: str) -> dict[str, str]:
@@ -192,8 +151,8 @@ def run_import(bench_url: str, org_id: int, path: Path) -> dict:
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url()
-    recreate_database(server_url, name, create=True)
+    server_url, bench_url, name = bench_database_url("promotions_bench_import")
+    recreate_database(server_url, name, marker=MARKER, create=True)
     workdir = tempfile.TemporaryDirectory(prefix="bench-import-customers-")
     try:
         setup_django(bench_url)
@@ -224,7 +183,7 @@ def main() -> int:
             fail(f"the re-run left {again['unchanged']} rows unchanged, expected all {CUSTOMERS}: {again}")
     finally:
         workdir.cleanup()
-        recreate_database(server_url, name, create=False)
+        recreate_database(server_url, name, marker=MARKER, create=False)
 
     copy_time = statistics.median(copy_times)
     import_time = statistics.median(run["elapsed"] for run in imports)

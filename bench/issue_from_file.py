@@ -33,16 +33,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import ROOT, bench_database_url, fail, recreate_database
 
 TARGET_RATIO = 0.5
 TARGET_RSS_MB = 300
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
 FIRST_CUSTOMER_ID = 564332013
-PROTECTED_DATABASES = {"postgres", "template0", "template1"}
 MARKER = "scratch database of bench/issue_from_file.py"
 SCRIPT = "bench/issue_from_file.py"
 
@@ -65,48 +63,6 @@ COPY_COLUMNS = (
     "created_at",
     "status_changed_at",
 )
-
-
-def fail(message: str) -> None:
-    print(f"{SCRIPT}: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-# --- bench database (as bench/issue_bulk.py; copied, not shared: no bench/_common.py yet) ---------
-
-
-def bench_database_url() -> tuple[str, str, str]:
-    """(server URL as given, bench database URL, bench database name); PostgreSQL only."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail("set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        fail(f"this benchmark needs PostgreSQL (COPY); DATABASE_URL is {parts.scheme}://...")
-    name = os.environ.get("BENCH_DATABASE_NAME", "promotions_bench_issue_file")
-    server_db = parts.path.lstrip("/")
-    if name in PROTECTED_DATABASES or name == server_db or name.startswith("test"):
-        fail(f"refusing to drop and recreate database {name!r}: set BENCH_DATABASE_NAME to a bench-only name")
-    return url, urlunsplit(parts._replace(path="/" + name)), name
-
-
-def recreate_database(server_url: str, name: str, *, create: bool) -> None:
-    """Drop the bench database (only one this script created: it carries MARKER) and optionally recreate it."""
-    import psycopg
-    from psycopg import sql
-
-    ident = sql.Identifier(name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        found = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if found is not None:
-            if found[0] != MARKER:
-                fail(f"database {name!r} exists and was not created by this benchmark: not dropping it")
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(MARKER)))
 
 
 def django_env(bench_url: str) -> dict[str, str]:
@@ -271,8 +227,8 @@ def summary_count(stdout: str, label: str) -> int:
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url()
-    recreate_database(server_url, name, create=True)
+    server_url, bench_url, name = bench_database_url("promotions_bench_issue_file")
+    recreate_database(server_url, name, marker=MARKER, create=True)
     try:
         setup_django(bench_url)
         from django.db import connection
@@ -306,7 +262,7 @@ def main() -> int:
             copy_times.append(copy_once(bench_url, org, new_promotion(org, "copy 2"), work))
         connection.close()
     finally:
-        recreate_database(server_url, name, create=False)
+        recreate_database(server_url, name, marker=MARKER, create=False)
 
     copy_time = min(copy_times)
     issue_rate, copy_rate = CUSTOMERS / issue_time, CUSTOMERS / copy_time

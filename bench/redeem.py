@@ -34,25 +34,31 @@ cannot run.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import os
-import resource
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import ROOT, basic_auth, bench_database_url, fail, recreate_database, setup_django
+from bench._common import (
+    CPU_GROUPS,
+    Call,
+    CpuMeter,
+    basic_auth,
+    bench_database_url,
+    fail,
+    gunicorn,
+    gunicorn_description,
+    http_load,
+    percentile,
+    recreate_database,
+    setup_django,
+)
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
@@ -188,82 +194,7 @@ def make_fixtures() -> Fixtures:
     )
 
 
-# --- The server ----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_description() -> str:
-    if THREADS > 1:
-        return f"gunicorn, {WORKERS} gthread workers x {THREADS} threads"
-    return f"gunicorn, {WORKERS} sync workers"
-
-
-@contextmanager
-def gunicorn(bench_url: str) -> Iterator[tuple[int, int]]:
-    """gunicorn serving the app (bench settings) on a free port: (port, master pid); always stopped,
-    Ctrl-C included."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench._app.settings",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": bench_url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [
-        *(sys.executable, "-m", "gunicorn", "promotions_site.wsgi:application"),
-        *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--chdir", str(ROOT)),
-        *(
-            ("--worker-class", "gthread", "--threads", str(THREADS))
-            if THREADS > 1
-            else ("--worker-class", "sync")
-        ),
-        *("--preload", "--no-control-socket", "--log-level", "warning", "--graceful-timeout", "5"),
-    ]
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_ready(process, port, log)
-            yield port, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_ready(process: subprocess.Popen, port: int, log) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            fail(f"gunicorn exited with status {process.returncode}:\n{log.read()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", BARE_PATH)
-            conn.getresponse().read()  # any answer (405, 401) means a worker serves the app
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    fail("gunicorn did not answer within 60 s")
-
-
 # --- The load ------------------------------------------------------------------------------------------
-
-
-CPU_GROUPS = ("gunicorn", "PostgreSQL", "load generator", "other")
 
 
 @dataclass
@@ -290,9 +221,7 @@ class Phase:
         return len(self.latencies) / self.elapsed
 
     def percentile_ms(self, percent: float) -> float:
-        ordered = sorted(self.latencies)
-        rank = max(1, -(-len(ordered) * percent // 100))  # nearest rank
-        return ordered[int(rank) - 1] * 1000
+        return percentile(self.latencies, percent) * 1000
 
     def add(self, other: Phase) -> None:
         self.latencies += other.latencies
@@ -303,121 +232,32 @@ class Phase:
         self.exhausted |= other.exhausted
 
 
-class CpuMeter:
-    """CPU seconds used by the gunicorn workers, the bench database's PostgreSQL backends, this
-    process (the load generator) and everything else on the machine (Linux /proc; zeros elsewhere)."""
-
-    def __init__(self, gunicorn_pid: int, bench_url: str):
-        import psycopg
-
-        self.gunicorn_pid = gunicorn_pid
-        self.database = psycopg.connect(bench_url, autocommit=True)
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def close(self) -> None:
-        self.database.close()
-
-    def _process_seconds(self, pids) -> dict[int, float]:
-        seconds = {}
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                seconds[pid] = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return seconds
-
-    def sample(self) -> tuple[dict[int, float], dict[int, float], float, float]:
-        try:
-            with open(f"/proc/{self.gunicorn_pid}/task/{self.gunicorn_pid}/children") as children:
-                workers = [int(pid) for pid in children.read().split()]
-        except OSError:
-            workers = []
-        backends = [
-            pid
-            for (pid,) in self.database.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ]
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        try:
-            with open("/proc/stat") as stat:
-                values = [int(v) for v in stat.readline().split()[1:]]
-            machine = (sum(values) - values[3] - values[4]) / self.tick  # all but idle and iowait
-        except OSError:
-            machine = 0.0
-        return (
-            self._process_seconds(workers),
-            self._process_seconds(backends),
-            own.ru_utime + own.ru_stime,
-            machine,
-        )
-
-    @staticmethod
-    def spent(before, after) -> Counter:
-        def grown(first: dict[int, float], last: dict[int, float]) -> float:
-            return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
-
-        server, database = grown(before[0], after[0]), grown(before[1], after[1])
-        generator = after[2] - before[2]
-        other = max(0.0, (after[3] - before[3]) - server - database - generator)
-        return Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
-
-
 def drive(
     port: int, auth: str, path: str, next_body: Callable[[], bytes | None], seconds: float, meter: CpuMeter
 ) -> Phase:
     """CLIENTS threads, each with its own keep-alive connection, send requests for `seconds`."""
-    phase = Phase()
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS + 1)
     headers = {"Authorization": auth, "Content-Type": "application/json"}
-    deadline = 0.0
-    last_answer = [0.0]
 
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        latencies, statuses, samples = [], Counter(), []
-        barrier.wait()
-        try:
-            while (started := time.perf_counter()) < deadline:
-                body = next_body()
-                if body is None:
-                    phase.exhausted = True
-                    break
-                try:
-                    conn.request("POST", path, body, headers)
-                    response = conn.getresponse()
-                    content = response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException) as error:
-                    conn.close()
-                    status, content = 0, repr(error).encode()
-                latencies.append(time.perf_counter() - started)
-                statuses[status] += 1
-                if status != 200 and len(samples) < 3:
-                    samples.append(f"{status}: {content[:300]!r}")
-        finally:
-            conn.close()
-            with lock:
-                phase.latencies.extend(latencies)
-                phase.statuses.update(statuses)
-                phase.samples.extend(samples)
-                last_answer[0] = max(last_answer[0], time.perf_counter())
+    def next_call(client: int) -> Call | None:
+        body = next_body()
+        return None if body is None else Call(path, "POST", path, body, headers)
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    before = meter.sample()
-    start = time.perf_counter()
-    deadline = start + seconds
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    phase.elapsed = last_answer[0] - start
-    phase.cpu = CpuMeter.spent(before, meter.sample())
-    return phase
+    before = []
+    load = http_load(
+        port,
+        clients=CLIENTS,
+        seconds=seconds,
+        next_call=next_call,
+        before_start=lambda: before.append(meter.sample()),
+    )
+    return Phase(
+        latencies=load.tally.latencies[path],
+        statuses=load.tally.statuses[path],
+        samples=load.tally.samples,
+        elapsed=load.elapsed,
+        cpu=CpuMeter.spent(before[0], meter.sample()),
+        exhausted=load.exhausted,
+    )
 
 
 def redeem_bodies(bodies: list[bytes]) -> Callable[[], bytes | None]:
@@ -515,7 +355,9 @@ def main() -> int:
             return fixtures.bare_body
 
         warm_bare, warm_redeem, bare, redeem = Phase(), Phase(), Phase(), Phase()
-        with gunicorn(bench_url) as (port, pid):
+        with gunicorn(
+            bench_url, workers=WORKERS, threads=THREADS, settings="bench._app.settings", ready_path=BARE_PATH
+        ) as (port, pid):
             meter = CpuMeter(pid, bench_url)
             try:
                 # Warm-up: each worker checks the client's secret once (the slow password hash, then
@@ -549,7 +391,7 @@ def main() -> int:
         "over-redemption": not problems,
     }
     print(
-        f"redeem against a bare UPDATE + INSERT endpoint: {server_description()}, {CLIENTS} client threads,"
+        f"redeem against a bare UPDATE + INSERT endpoint: {gunicorn_description(WORKERS, THREADS)}, {CLIENTS} client threads,"
         f" {SECONDS:g} s each in {ROUNDS} alternating slices after {WARMUP_SECONDS:g} s warm-up"
         f" (PostgreSQL, {os.cpu_count()} cores shared by server, database and load generator)"
     )

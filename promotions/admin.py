@@ -26,12 +26,18 @@ from promotions.services import (
     promotion_update,
     promotion_validate,
 )
-from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
+from promotions_site.admin_scoping import (
+    AuditedAdminMixin,
+    OrgScopedAdmin,
+    ReadOnlyOrgScopedAdmin,
+    sees_all_orgs,
+    user_org_id,
+)
 from promotions_site.errors import PromotionError, flatten_detail
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "name", "timezone", "max_active_promotions", "created_at"]
     search_fields = ["name"]
 
@@ -77,6 +83,7 @@ class ApiClientAdmin(OrgScopedAdmin):
     list_filter = ["access", "is_active"]
     search_fields = ["username"]
     fields = ["org", "username", "access", "is_active", "token_ttl_seconds"]
+    audited_by_services = frozenset({"create"})  # api_client_create
 
     def get_readonly_fields(self, request, obj=None):
         return ["username"] if obj else []
@@ -187,6 +194,7 @@ class PromotionAdmin(OrgScopedAdmin):
     date_hierarchy = "start_date"
     inlines = [PromotionRestrictionInline]
     actions = ["activate_selected", "deactivate_selected", "issue_to_customers"]
+    audited_by_services = frozenset({"create", "update"})  # promotion_create, promotion_update
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]

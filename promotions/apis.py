@@ -17,18 +17,23 @@ from rest_framework.views import APIView
 from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from promotions.models import PromotionType
 from promotions.selectors import promotion_get, promotion_list
-from promotions.serializers import PromotionInputSerializer, PromotionOutputSerializer
+from promotions.serializers import (
+    PromotionInputSerializer,
+    PromotionOutputSerializer,
+    PromotionUpdateSerializer,
+)
 from promotions.services import (
     Actor,
     RestrictionSpec,
-    oauth_token_generate,
+    oauth_token_issue,
     promotion_activate,
     promotion_create,
     promotion_deactivate,
     promotion_update,
 )
-from promotions_site.auth import request_org
-from promotions_site.errors import ErrorCode
+from promotions_site.auth import api_client_sign_in, request_org
+from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
 from promotions_site.schema import error_responses
 
 
@@ -82,7 +87,12 @@ class OAuthTokenGenerateApi(APIView):
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        token, ttl = oauth_token_generate(**payload.validated_data)
+        client = api_client_sign_in(
+            request, username=payload.validated_data["key"], secret=payload.validated_data["secret"]
+        )
+        if client is None:
+            raise PromotionError(ErrorCode.UNAUTHORIZED, "Invalid key or secret.")
+        token, ttl = oauth_token_issue(client=client)
         return Response({"data": {"accessToken": token, "ttlSeconds": ttl}, "errors": None})
 
 
@@ -147,7 +157,8 @@ class PromotionCollectionApi(APIView):
         operation_id="promotion_create",
         tags=["Promotions"],
         request=PromotionInputSerializer,
-        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS)},
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
         examples=[
             OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
             OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
@@ -162,9 +173,11 @@ class PromotionCollectionApi(APIView):
             "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
             "are echoed as strings with six decimals. Fields of Capillary's create API that this "
             "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
-            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored."
+            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
+            "`Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = PromotionInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -201,28 +214,36 @@ class PromotionDetailApi(APIView):
     @extend_schema(
         operation_id="promotion_update",
         tags=["Promotions"],
-        request=PromotionInputSerializer,
+        request=PromotionUpdateSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: PromotionEnvelope,
             **error_responses(
-                *PROMOTION_WRITE_ERRORS, ErrorCode.NOT_FOUND, ErrorCode.RESTRICTION_SCHEMA_CHANGE
+                *PROMOTION_WRITE_ERRORS,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.RESTRICTION_SCHEMA_CHANGE,
+                *IDEMPOTENCY_ERRORS,
             ),
         },
         examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
         description=(
-            "Replaces the promotion's configuration. Omitted fields keep their value; "
+            "Replaces the promotion's configuration. Omitted fields keep their value (none is required: "
+            "`{}` changes nothing; no body at all is 400); "
             "`promotionRestrictions`, when sent, replaces all limits. `type` and `active` cannot be "
             "changed (400; use activate/deactivate). Once the promotion has started, its limits "
             "(`promotionRestrictions`, `maxIssuancePerCustomer`, `maxEarningPerCustomer`) and "
             "`customerActivationRequired` are frozen (400). Switching a limit between CLASSIC and "
             "OVERALL/MOVING windows is 1011. Changing `endDate` or `earnedValidityDays` re-dates the "
             "validTill of the promotion's ACTIVE wallet instances in the same transaction. 716 on a "
-            "name clash."
+            "name clash. Retry safely with an `Idempotency-Key` header."
         ),
     )
+    @idempotent
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
-        payload = PromotionInputSerializer(data=request.data, partial_update=True)
+        if request.stream is None:  # no body at all (`{}` is a body: it changes nothing)
+            raise PromotionError(ErrorCode.BAD_REQUEST, "Send the fields to change as a JSON object.")
+        payload = PromotionUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         restrictions = payload.restrictions()
         if restrictions is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
 from django.utils import timezone
@@ -9,6 +11,35 @@ from django.utils import timezone
 from promotions.models import Promotion, PromotionType
 
 PROMOTION_IDS_MAX = 100
+
+
+class StrictIntegerField(forms.IntegerField):
+    """An integer as written in the query string: Django's also reads `5.0` as 5, the schema does not."""
+
+    re_decimal = re.compile(r"(?!)")  # matches nothing: no decimal part is dropped
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (any case), `1` or `0`; anything else is an error, not a silent default."""
+
+    def __init__(self, *, empty_value: bool | None = None, **kwargs):
+        self.empty_value = empty_value
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return self.empty_value
+        text = str(value).lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise forms.ValidationError("Must be true or false.")
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
 
 
 class CommaSeparatedIdsField(forms.CharField):
@@ -36,8 +67,8 @@ class PromotionFilter(django_filters.FilterSet):
 
     promotionIds = CommaSeparatedIdsFilter(help_text="Comma-separated promotion ids (at most 100).")
     type = django_filters.ChoiceFilter(choices=PromotionType.choices)
-    active = django_filters.BooleanFilter()
-    includeExpired = django_filters.BooleanFilter(
+    active = StrictBooleanFilter()
+    includeExpired = StrictBooleanFilter(
         method="filter_include_expired", help_text="false leaves out promotions whose endDate has passed."
     )
 

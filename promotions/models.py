@@ -309,3 +309,41 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class IdempotencyKey(models.Model):
+    """An API client's `Idempotency-Key` and the answer kept for it (retry safety of writes that have
+    no natural key; see promotions_site/idempotency.py).
+
+    One row per (client, key). `fingerprint` identifies the request that used the key (method, path,
+    query and canonical body); `response_status` and `response_body` are the kept answer, replayed
+    byte for byte, and `completed_at` is set once there is one. A row without an answer was left by
+    a request that kept nothing (invalid input, a crash): the next request with the key runs.
+    """
+
+    # No index of its own: the unique (api_client, key) index serves lookups by client.
+    api_client = models.ForeignKey(
+        ApiClient, on_delete=models.CASCADE, related_name="idempotency_keys", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["api_client", "key"], name="idempotency_key_unique_per_client"),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True)
+                | Q(response_status__isnull=False, response_body__isnull=False),
+                name="idempotency_key_completed_has_response",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_client_id}: {self.key}"

@@ -7,6 +7,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
+from promotions_site.limits import free_json_size
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 
 
@@ -88,6 +89,7 @@ CONDITION_TYPES = [
 ACTION_TYPES = ["CART_BASED", "PRODUCT_BASED", "TENDER", "PER_UNIT", "FREE_PRODUCT", "FIXED_PRICE"]
 CRITERIA_ENTITIES = ["SKU", "CATEGORY", "BRAND", "ATTRIBUTE", "PRODUCT_ID", "STYLE", "COLOR", "SIZE"]
 CRITERIA_VALUES_MAX = 100
+CRITERIA_LIST_MAX = 20  # criteria per product condition (Capillary documents no maximum)
 AMOUNT = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": False}
 
 
@@ -112,7 +114,7 @@ class CriteriaSerializer(_Strict):
 
 
 class ProductConditionSerializer(_Strict):
-    criteriaList = CriteriaSerializer(many=True, allow_empty=False)
+    criteriaList = CriteriaSerializer(many=True, allow_empty=False, max_length=CRITERIA_LIST_MAX)
     kpi = serializers.ChoiceField(choices=["AMOUNT", "QUANTITY", "NONE"], default="NONE")
     operator = serializers.ChoiceField(
         choices=["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"], required=False
@@ -149,8 +151,8 @@ class ConditionSerializer(_Strict):
     cartCondition = CartConditionSerializer(required=False)
     productCondition = ProductConditionSerializer(required=False)
     comboProductCondition = ComboProductConditionSerializer(required=False)
-    tenderCondition = serializers.DictField(required=False)
-    paymentModeCondition = serializers.DictField(required=False)
+    tenderCondition = serializers.DictField(required=False, validators=[free_json_size])
+    paymentModeCondition = serializers.DictField(required=False, validators=[free_json_size])
 
     def validate(self, attrs):
         part = self.REQUIRED_PART.get(attrs["type"])
@@ -227,7 +229,7 @@ class ActionSerializer(_Strict):
     freeProductAction = FreeProductActionSerializer(required=False)
     fixedPriceAction = FixedPriceActionSerializer(required=False)
     perUnitAction = PerUnitActionSerializer(required=False)
-    tenderBasedAction = serializers.DictField(required=False)
+    tenderBasedAction = serializers.DictField(required=False, validators=[free_json_size])
 
     def validate(self, attrs):
         part = self.REQUIRED_PART[attrs["type"]]
@@ -244,15 +246,19 @@ class RestrictionSerializer(_Strict):
     frequency = serializers.ChoiceField(choices=["DAYS", "WEEKS", "DOES_NOT_REPEAT"], required=False)
     minTimeBetweenRepeat = serializers.IntegerField(min_value=0, required=False)
     windowType = serializers.ChoiceField(choices=["OVERALL", "MOVING", "FIXED", "CLASSIC"], required=False)
-    fixedWindowConfig = serializers.DictField(required=False)
+    fixedWindowConfig = serializers.DictField(required=False, validators=[free_json_size])
+
+
+# One limit per level and kpi: at most one entry per kpi in each level's list.
+_LEVEL_LIMITS = {"many": True, "required": False, "max_length": len(PromotionRestriction.Kpi.values)}
 
 
 class PromotionRestrictionsSerializer(_Strict):
-    Customer = RestrictionSerializer(many=True, required=False)
-    Cart = RestrictionSerializer(many=True, required=False)
-    Promotion = RestrictionSerializer(many=True, required=False)
-    Earn = RestrictionSerializer(many=True, required=False)
-    Code = RestrictionSerializer(many=True, required=False)
+    Customer = RestrictionSerializer(**_LEVEL_LIMITS)
+    Cart = RestrictionSerializer(**_LEVEL_LIMITS)
+    Promotion = RestrictionSerializer(**_LEVEL_LIMITS)
+    Earn = RestrictionSerializer(**_LEVEL_LIMITS)
+    Code = RestrictionSerializer(**_LEVEL_LIMITS)
 
 
 def restriction_specs(validated: dict) -> list:
@@ -315,8 +321,8 @@ class PromotionInputSerializer(serializers.Serializer):
         min_value=1, max_value=3650, required=False, allow_null=True
     )
     earnLimitedToSpecificAudience = serializers.BooleanField(required=False)
-    earningCriteria = serializers.DictField(required=False, allow_null=True)
-    customFieldValues = serializers.DictField(required=False)
+    earningCriteria = serializers.DictField(required=False, allow_null=True, validators=[free_json_size])
+    customFieldValues = serializers.DictField(required=False, validators=[free_json_size])
     promotionRestrictions = PromotionRestrictionsSerializer(required=False)
 
     FIELD_NAMES = {
@@ -361,3 +367,11 @@ class PromotionInputSerializer(serializers.Serializer):
         if "promotionRestrictions" not in self.validated_data:
             return None
         return restriction_specs(self.validated_data["promotionRestrictions"])
+
+
+class PromotionUpdateSerializer(PromotionInputSerializer):
+    """The update's body: the create's fields, none required (an omitted field keeps its value, so
+    an empty or absent body changes nothing)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial_update=True, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -23,12 +24,14 @@ from django.utils import timezone
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    IdempotencyKey,
     Organization,
     Promotion,
     PromotionRestriction,
     PromotionType,
 )
 from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.idempotency import retention
 from promotions_site.middleware import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -144,10 +147,19 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
     hash runs once per client per process, not once per request; rotating the secret changes the
     stored hash and so forgets it.
     """
-    client = ApiClient.objects.select_related("org").filter(username=username, is_active=True).first()
+    candidates = [_md5_hex(secret)]
+    if _MD5_HEX.match(secret):
+        candidates.append(secret.lower())
+    try:
+        # get(), not first(): no ORDER BY to build on every request (username is unique).
+        client = ApiClient.objects.select_related("org").get(username=username, is_active=True)
+    except ApiClient.DoesNotExist:
+        client = None
     if client is None:
-        # Same work as a real check, so timing does not tell which usernames exist.
-        check_password(_md5_hex(secret), make_password(None))
+        # As many runs of the password hasher as a wrong secret costs (an unusable hash makes
+        # check_password run it once), so timing does not tell which usernames exist.
+        for candidate in candidates:
+            check_password(candidate, make_password(None))
         return None
     cache_key = (
         "api-client-verified:"
@@ -157,11 +169,11 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
             hashlib.sha256,
         ).hexdigest()
     )
+    # The key is an HMAC under SECRET_KEY, which a client cannot compute, so how the cache compares
+    # keys reveals nothing; the secret itself is only ever compared inside check_password (in
+    # constant time).
     if cache.get(cache_key) == client.pk:
         return client
-    candidates = [_md5_hex(secret)]
-    if _MD5_HEX.match(secret):
-        candidates.append(secret.lower())
     if any(check_password(candidate, client.secret_hash) for candidate in candidates):
         cache.set(cache_key, client.pk, _VERIFIED_TTL_SECONDS)
         return client
@@ -177,6 +189,15 @@ def oauth_token_generate(*, key: str, secret: str) -> tuple[str, int]:
     client = api_client_authenticate(username=key, secret=secret)
     if client is None:
         raise PromotionError(ErrorCode.UNAUTHORIZED, "Invalid key or secret.")
+    return oauth_token_issue(client=client)
+
+
+def oauth_token_issue(*, client: ApiClient) -> tuple[str, int]:
+    """A signed access token for an authenticated client, and its lifetime in seconds.
+
+    The token carries the client, its org, a fingerprint of its stored secret hash and the expiry
+    time; `oauth_token_verify` checks the signature (HMAC with `SECRET_KEY`) before reading them.
+    """
     ttl = min(client.token_ttl_seconds, settings.OAUTH_TOKEN_MAX_TTL_SECONDS)
     token = signing.dumps(
         {
@@ -199,11 +220,14 @@ def oauth_token_verify(*, token: str) -> ApiClient | None:
         return None
     if not isinstance(payload, dict) or payload.get("exp", 0) <= time.time():
         return None
-    client = ApiClient.objects.select_related("org").filter(pk=payload.get("cid"), is_active=True).first()
+    try:
+        client = ApiClient.objects.select_related("org").get(pk=payload.get("cid"), is_active=True)
+    except (ApiClient.DoesNotExist, TypeError, ValueError):
+        client = None
     if (
         client is None
         or client.org_id != payload.get("org")
-        or _secret_fingerprint(client) != payload.get("sv")
+        or not hmac.compare_digest(_secret_fingerprint(client), str(payload.get("sv", "")))
     ):
         return None
     return client
@@ -630,3 +654,38 @@ def _promotion_differences(
     if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in promotion.restrictions.all()]):
         differences.append("promotionRestrictions")
     return differences
+
+
+# --- Idempotency keys ----------------------------------------------------------------------------
+
+IDEMPOTENCY_PURGE_BATCH = 5000
+
+
+def idempotency_keys_purge(
+    *, now: dt.datetime | None = None, batch_size: int = IDEMPOTENCY_PURGE_BATCH
+) -> int:
+    """Delete the `Idempotency-Key` rows older than the retention (72 hours); returns how many.
+
+    After the retention a key may be used again: a request meeting a row past it replaces it (see
+    promotions_site/idempotency.py), so the purge only keeps the table small. In batches, each its
+    own transaction, with `FOR UPDATE SKIP LOCKED`: a row locked by a request reusing its key right
+    now is left for the next run. Running it again deletes nothing. Not audited: keys are request
+    bookkeeping, not data of an org.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = (now or timezone.now()) - retention()
+    due = (
+        IdempotencyKey.objects.filter(created_at__lt=cutoff)
+        .order_by()
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
+    purged = 0
+    while True:
+        with transaction.atomic():
+            batch = list(due[:batch_size])
+            if batch:
+                purged += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+        if len(batch) < batch_size:
+            return purged

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 
 from promotions.models import Organization
+from promotions.services import Actor, audit_event_record
 
 
 def user_org_id(request) -> int | None:
@@ -16,7 +19,45 @@ def sees_all_orgs(request) -> bool:
     return request.user.is_superuser and user_org_id(request) is None
 
 
-class OrgScopedAdmin(admin.ModelAdmin):
+class AuditedAdminMixin:
+    """Admin writes of plain model forms (customers, API clients' settings, loyalty programs, users,
+    orgs) append an audit event naming the staff user, as a service's write does, in the same
+    transaction as Django's own admin log entry. `audited_by_services` names the verbs (create,
+    update, delete) whose writes already go through a service that records its own event.
+
+    Rows of no org (a platform superuser) have no org to record an event on; Django's admin log keeps them.
+    """
+
+    audited_by_services: frozenset[str] = frozenset()
+
+    def _audit(self, request, obj, verb: str, data: dict) -> None:
+        org_id = obj.pk if isinstance(obj, Organization) else getattr(obj, "org_id", None)
+        if verb in self.audited_by_services or org_id is None:
+            return
+        audit_event_record(
+            org=org_id,
+            actor=Actor.for_user(request.user),
+            action=f"{re.sub(r'(?<!^)(?=[A-Z])', '_', type(obj).__name__).lower()}.{verb}",
+            object_type=type(obj).__name__,
+            object_id=obj.pk,
+            data={"via": "admin", **data},
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "create", {})
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "update", {"changes": message})
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "delete", {"repr": str(obj)})
+        return super().log_deletions(request, queryset)
+
+
+class OrgScopedAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Scopes the changelist, the object pages and every foreign-key choice to the user's org.
 
     `org_lookup` names the path from the model to its org's id (`org_id` for most models).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -12,6 +15,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from promotions.models import ApiClient
 from promotions.services import api_client_authenticate, oauth_token_verify
+from promotions_site.throttling import SignInLocked, client_ip, sign_in_check, sign_in_failure_record
 
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 
@@ -34,13 +38,30 @@ class ApiClientBasicAuthentication(BaseAuthentication):
         username, separator, secret = decoded.partition(":")
         if not separator or not username:
             raise exceptions.AuthenticationFailed("Invalid basic header: expected username:password.")
-        client = api_client_authenticate(username=username, secret=secret)
+        client = api_client_sign_in(request, username=username, secret=secret)
         if client is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         return client, None
 
     def authenticate_header(self, request):
         return 'Basic realm="api"'
+
+
+def api_client_sign_in(request, *, username: str, secret: str) -> ApiClient | None:
+    """`api_client_authenticate` behind the sign-in throttle (HTTP Basic and the token endpoint).
+
+    While the username or the caller's address has used up its failed sign-ins, answers 429
+    (`Throttled`, with `Retry-After`) without checking the secret; a failed check counts.
+    """
+    ip = client_ip(request)
+    try:
+        sign_in_check(realm="api", username=username, ip=ip)
+    except SignInLocked as locked:
+        raise exceptions.Throttled(wait=locked.wait, detail=locked.message) from None
+    client = api_client_authenticate(username=username, secret=secret)
+    if client is None:
+        sign_in_failure_record(realm="api", username=username, ip=ip)
+    return client
 
 
 class ApiClientTokenAuthentication(BaseAuthentication):
@@ -60,6 +81,35 @@ class ApiClientTokenAuthentication(BaseAuthentication):
         if client is None:
             raise exceptions.AuthenticationFailed("Invalid or expired access token.")
         return client, token
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin login behind the sign-in throttle (realm `admin`): while the username or the address
+    has used up its failed logins, the form answers a clear error before checking the password."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "locked": (
+            "Too many failed login attempts for this username or from this address. "
+            "Try again in %(minutes)s minute(s)."
+        ),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        ip = client_ip(self.request) if self.request is not None else ""
+        try:
+            sign_in_check(realm="admin", username=username, ip=ip)
+        except SignInLocked as locked:
+            raise ValidationError(
+                self.error_messages["locked"], code="locked", params={"minutes": math.ceil(locked.wait / 60)}
+            ) from None
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if getattr(error, "code", None) == "invalid_login":
+                sign_in_failure_record(realm="admin", username=username, ip=ip)
+            raise
 
 
 class HasApiAccess(BasePermission):

@@ -66,6 +66,19 @@ class ErrorCode(IntEnum):
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."
 
+    # Retry safety (Idempotency-Key header; ours, after the IETF draft's 409 and 422).
+    IDEMPOTENCY_KEY_IN_USE = (
+        4091,
+        409,
+        "A request with this Idempotency-Key is still being processed; retry after it has completed.",
+    )
+    IDEMPOTENCY_KEY_REUSED = (
+        4221,
+        422,
+        "This Idempotency-Key was already used for a different request (another body, query, method "
+        "or path); send a new key.",
+    )
+
     # Loyalty promotions (v2).
     CUSTOMER_NOT_FOUND = 8015, 400, "Customer not found for the given identifiers"
     INVALID_PROGRAM_ID = 1101, 400, "invalid programId passed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from contextvars import ContextVar
 
@@ -37,6 +38,50 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
+        return response
+
+
+access_logger = logging.getLogger("promotions_site.access")
+# Probes and scrapes every few seconds: their access lines are DEBUG, not INFO.
+_QUIET_PATHS = ("/health/", "/metrics")
+
+
+class AccessLogMiddleware:
+    """One access-log line and one latency observation per request.
+
+    Sits right after RequestIdMiddleware: the line carries the request id, and every log record
+    written while the request runs carries its method, path and, once authenticated, its org and
+    API client (`promotions_site.logs.RequestContextFilter`). The path is logged without its query
+    string (it can hold customer identifiers).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from promotions_site import logs, metrics
+
+        token = logs.request_var.set(request)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            duration = time.perf_counter() - started
+            route = metrics.route_of(request)
+            metrics.request_observe(
+                route=route, method=request.method, status=response.status_code, seconds=duration
+            )
+            duration_ms = round(duration * 1000, 2)
+            access_logger.log(
+                logging.DEBUG if request.path.startswith(_QUIET_PATHS) else logging.INFO,
+                "%s %s %s %.2fms",
+                request.method,
+                request.path,
+                response.status_code,
+                duration_ms,
+                extra={"status": response.status_code, "duration_ms": duration_ms, "route": route},
+            )
+        finally:
+            logs.request_var.reset(token)
         return response
 
 

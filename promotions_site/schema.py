@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from promotions_site.errors import ErrorCode, envelope
@@ -18,6 +18,19 @@ class AutoSchema(SpectacularAutoSchema):
         if "." not in qualname or "<locals>" in qualname:
             return super().get_serializer_name(serializer, direction)
         return "".join(part.removesuffix("Serializer") for part in qualname.split("."))
+
+    def get_override_parameters(self):
+        # Every operation may answer 429 (rate limit, sign-in throttle) and 503, both with Retry-After.
+        return [
+            *super().get_override_parameters(),
+            OpenApiParameter(
+                "Retry-After",
+                int,
+                OpenApiParameter.HEADER,
+                response=[429, 503],
+                description="Seconds to wait before retrying.",
+            ),
+        ]
 
 
 ErrorEnvelopeSerializer = inline_serializer(
@@ -52,9 +65,15 @@ def error_responses(
     all_codes = list(codes)
     if auth:
         all_codes += [ErrorCode.UNAUTHORIZED]
-    all_codes += [ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.THROTTLED, ErrorCode.INTERNAL_ERROR]
+    all_codes += [
+        ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.REQUEST_TOO_LARGE,
+        ErrorCode.THROTTLED,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    ]
     by_status: dict[int, list[ErrorCode]] = {}
-    for code in all_codes:
+    for code in dict.fromkeys(all_codes):
         by_status.setdefault(code.http_status, []).append(code)
     path = "/v2/" if v2 else "/api_gateway/"
     examples = examples or {}
@@ -74,3 +93,58 @@ def error_responses(
         )
         for http_status, group in by_status.items()
     }
+
+
+def allow_empty_optional_query_parameters(result, generator, request, public):
+    """drf-spectacular postprocessing hook: an optional query parameter sent empty (`?limit=`) reads
+    as not sent (DRF's and django-filter's rule for every query string here), so the schema says
+    `allowEmptyValue` on each; clients and fuzzers then know `?type=` is not an invalid enum value."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
+def document_negotiation_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the errors DRF's content negotiation can answer on any
+    operation, in the operation's envelope: 406 (an `Accept` header JSON cannot satisfy) everywhere,
+    415 (a body that is not `application/json`) wherever there is a request body."""
+    for path, operations in result.get("paths", {}).items():
+        component = "V2ErrorEnvelope" if path.startswith("/v2/") else "ErrorEnvelope"
+        for operation in operations.values():
+            codes = [ErrorCode.NOT_ACCEPTABLE]
+            if "requestBody" in operation:
+                codes.append(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+            for code in codes:
+                operation["responses"].setdefault(
+                    str(code.http_status),
+                    {
+                        "description": f"{int(code)}: {code.message}",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{component}"},
+                                "examples": {
+                                    code.name.title().replace("_", ""): {
+                                        "value": envelope(
+                                            path, [{"code": int(code), "message": code.message}]
+                                        ),
+                                        "summary": f"{int(code)} {code.name.replace('_', ' ').lower()}",
+                                    }
+                                },
+                            }
+                        },
+                    },
+                )
+    return result
+
+
+def require_request_bodies(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every documented request body must be sent, even one whose
+    fields are all optional (a promotion update: `{}` is a no-op, no body is 400)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return result

@@ -4,12 +4,15 @@ Unset variables give the embedded default (SQLite file, in-process jobs) so a fr
 app with no services; production sets DATABASE_URL to PostgreSQL and turns DEBUG off.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from promotions_site.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,8 +60,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "promotions_site.middleware.RequestIdMiddleware",
+    "promotions_site.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "promotions_site.middleware.JsonErrorMiddleware",
+    "promotions_site.limits.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,6 +104,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"
     )
+    # An unreachable database fails a request within seconds (a JSON 503), instead of hanging it.
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_promotions")}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -123,12 +130,23 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis only (RabbitMQ redelivers as soon as the dead worker's connection drops): a task a worker took
+# and never acknowledged (the whole worker died) is delivered again after this many seconds. A chunk
+# delivered twice is harmless, so this can be much shorter than kombu's default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600"))
+}
 CELERY_TASK_DEFAULT_QUEUE = "promotions"
 CELERY_BEAT_SCHEDULE: dict = {
     # `celery -A promotions_site beat`: ACTIVE earned promotions past their validTill become EXPIRED.
     "expire-earned-promotions": {
         "task": "wallets.tasks.earned_promotions_expire_task",
         "schedule": crontab(minute=0),  # hourly, on the hour
+    },
+    # Idempotency-Key rows past their retention are deleted (promotions_site/idempotency.py).
+    "purge-idempotency-keys": {
+        "task": "promotions.tasks.idempotency_keys_purge_task",
+        "schedule": crontab(minute=30),  # hourly, at half past
     },
 }
 # Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
@@ -157,13 +175,32 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["promotions_site.auth.HasApiAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["promotions_site.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "promotions_site.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["promotions_site.throttling.ApiClientRateThrottle"],
+    # Proxies in front of the app that append to X-Forwarded-For: the client's address (for the
+    # per-address sign-in throttle) is the one the nearest trusted proxy saw. 0: REMOTE_ADDR.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "1" if env_bool("BEHIND_TLS_PROXY", True) else "0")),
     "DEFAULT_SCHEMA_CLASS": "promotions_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
+
+# Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
+IDEMPOTENCY_KEY_RETENTION_HOURS = 72
+# --- Limits (README "Limits and rate limiting") ------------------------------------------------------
+# A request body on an API path larger than this is refused with 413 before it is read.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# Free-form JSON objects stored as sent (eventDetails.eventPayload, customFieldValues, earningCriteria,
+# tenderCondition, ...): at most this many bytes each, serialized.
+API_MAX_FREE_JSON_BYTES = int(os.environ.get("API_MAX_FREE_JSON_BYTES", "16384"))
+# Customer ids per issueBulk request (each request locks its customers in one transaction).
+ISSUE_BULK_MAX_CUSTOMERS = int(os.environ.get("ISSUE_BULK_MAX_CUSTOMERS", "10000"))
+# "N/period" (period: s, m, h, d, optionally with a count: 5m); "off" disables the limit.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, every API call
+LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
+LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300
@@ -187,6 +224,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "promotions_site.schema.allow_empty_optional_query_parameters",
+        "promotions_site.schema.document_negotiation_errors",
+        "promotions_site.schema.require_request_bodies",
+    ],
     # One component per choice set that several serializers share (else drf-spectacular guesses names).
     "ENUM_NAME_OVERRIDES": {
         "PromotionTypeEnum": ["POS", "CODE", "CUSTOMER", "EARNING", "REWARD"],
@@ -196,18 +239,22 @@ SPECTACULAR_SETTINGS = {
         "ActionTypeEnum": "promotions.serializers.ACTION_TYPES",
         "ComparisonOperatorEnum": ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"],
         "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
+        "PromotionModeEnum": ["DISCOUNT", "PAYMENT_VOUCHER"],
     },
 }
 
 # --- Security (production-safe when DEBUG is off) --------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", True) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Probes and the Prometheus scraper talk plain HTTP to a worker (TLS ends at the load balancer).
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# `preload` only lets the domain be submitted to the browsers' preload list (hstspreload.org); it is
+# part of what `check --deploy` asks for. SECURE_HSTS_PRELOAD=0 leaves it out.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -222,11 +269,24 @@ AUTH_PASSWORD_VALIDATORS = [
 # Paths whose errors are rendered as JSON (never Django's HTML pages).
 API_PATH_PREFIXES = ("/api_gateway/", "/v2/", "/v3/", "/api/")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations: logs, health, metrics ---------------------------------------------------------------
+# One JSON object per line (json, the default when DEBUG is off) or a readable line (plain).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+
+# /health/ready: how long each check (database, broker) may take before it counts as failed.
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+
+# /metrics: a bearer token and/or the networks a scraper may come from (REMOTE_ADDR); each one set
+# must match. With neither, /metrics is open in DEBUG and refused (403) otherwise.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network."
+        ) from _error

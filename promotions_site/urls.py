@@ -3,6 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
+from promotions_site.auth import AdminLoginForm
+from promotions_site.health import health_live, health_ready
+from promotions_site.metrics import metrics_view
 from redemptions.admin import dashboard_view
 
 urlpatterns = [
@@ -21,9 +24,20 @@ urlpatterns = [
     path("api_gateway/v1/promotions/", include("promotions.urls")),
     path("v2/promotion/", include("wallets.urls_v2")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # GET only: DRF's OPTIONS would render its metadata through the Swagger page's template (a 500).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", http_method_names=["get", "head"]),
+        name="api-docs",
+    ),
+    # Operations: probes and the Prometheus scrape (plain Django views: no API auth, no throttling).
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 admin.site.site_header = "Promotions"
 admin.site.site_title = "Promotions admin"
 admin.site.index_title = "Promotions, wallets and redemptions"
+# Failed logins are throttled per username and per address (README "Limits and rate limiting").
+admin.site.login_form = AdminLoginForm

@@ -19,6 +19,7 @@ from promotions.models import PromotionMode
 from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
 from promotions_site.schema import error_responses
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from redemptions.examples import (
@@ -260,9 +261,12 @@ class RedemptionReverseApi(APIView):
         operation_id="redemption_reverse",
         tags=["Redemptions"],
         request=InputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: OutputSerializer,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
+            **error_responses(
+                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, *IDEMPOTENCY_ERRORS
+            ),
         },
         examples=[OpenApiExample("Request", value=REVERSE_REQUEST_EXAMPLE, request_only=True)],
         description=(
@@ -273,9 +277,11 @@ class RedemptionReverseApi(APIView):
             "(it still reads expired past its validTill). The redemption and "
             "its lines stay as recorded; the reversal is a new fact pointing at them, and reversed "
             "redemptions no longer count in the wallet's remaining limits. Reversing twice is a no-op "
-            "that answers the first reversal. 404 when the org has no such transaction."
+            "that answers the first reversal. 404 when the org has no such transaction. Accepts an "
+            "`Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
+from promotions.filters import StrictBooleanFilter, StrictIntegerField
 from promotions.models import PromotionMode
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from redemptions.models import RedemptionLine, RedemptionReversal
@@ -19,7 +20,7 @@ LAST_MICROSECOND_OF_MS = dt.timedelta(microseconds=999)
 ENTITY_IDENTIFIER = re.compile(r"REGULAR_([bl])_([1-9][0-9]{0,17})")
 
 
-class EpochMillisFormField(forms.IntegerField):
+class EpochMillisFormField(StrictIntegerField):
     """Epoch milliseconds in a query string, as an aware datetime."""
 
     def __init__(self, **kwargs):
@@ -32,6 +33,10 @@ class EpochMillisFormField(forms.IntegerField):
 
 class IsoDateTimeFormField(forms.CharField):
     """ISO 8601 with its offset. An unencoded `+` arrives as a space and is read back as `+`."""
+
+    def __init__(self, **kwargs):
+        # Not stripped: `?startDateISO=%1F` is a bad date, not an absent one.
+        super().__init__(strip=False, **kwargs)
 
     def clean(self, value):
         value = super().clean(value)
@@ -49,26 +54,8 @@ class IsoDateTimeFormField(forms.CharField):
             raise forms.ValidationError("Must include a time zone offset, e.g. 2025-12-16T14:30:45+05:30.")
         if not 0 <= to_epoch_ms(parsed) < EPOCH_MS_MAX:
             raise forms.ValidationError("Must be between 1970 and 9999.")
-        return parsed
-
-
-class StrictBooleanField(forms.Field):
-    """`true` or `false` (any case), `1` or `0`; anything else is an error, not a silent default."""
-
-    def __init__(self, *, empty_value: bool | None = None, **kwargs):
-        self.empty_value = empty_value
-        super().__init__(**kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in (None, ""):
-            return self.empty_value
-        text = str(value).lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
-        raise forms.ValidationError("Must be true or false.")
+        # In UTC: Python reads offsets up to ±23:59, PostgreSQL refuses those beyond ±15:59 (a 500).
+        return parsed.astimezone(dt.UTC)
 
 
 class EntityIdentifierField(forms.CharField):
@@ -90,7 +77,7 @@ def reversal_exists() -> Exists:
 
 
 class IntegerFilter(django_filters.Filter):
-    field_class = forms.IntegerField
+    field_class = StrictIntegerField
 
 
 class EpochMillisFilter(django_filters.Filter):
@@ -99,10 +86,6 @@ class EpochMillisFilter(django_filters.Filter):
 
 class IsoDateTimeFilter(django_filters.Filter):
     field_class = IsoDateTimeFormField
-
-
-class StrictBooleanFilter(django_filters.Filter):
-    field_class = StrictBooleanField
 
 
 class EntityIdentifierFilter(django_filters.Filter):

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
 from promotions.services import Actor, audit_event_record
+from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import Customer, EarnedPromotion
@@ -188,6 +189,7 @@ def redemption_record(
                     "earnedPromotions": sorted(plan.by_instance),
                 },
             )
+            metrics.redeemed_count()
             # Last: a Promotion counter is one row every redemption of the promotion updates, so it
             # is held only from here to the commit (a refusal still rolls back everything above).
             _counters_take(org, customer_id, plan)
@@ -544,7 +546,7 @@ def redemption_reverse(
             org=org, redemption=redemption, reason=reason, api_client=api_client
         )
         lines = list(redemption.lines.all())
-        plan = _plan_load(Promotion.objects.all(), {line.promotion_id for line in lines})
+        plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in lines})
         promotion_of: dict[str, str] = {}
         for line in lines:
             plan.by_promotion[line.promotion_id].add(line)
@@ -579,4 +581,5 @@ def redemption_reverse(
             object_id=redemption.pk,
             data={"transactionIdentifier": transaction_identifier, "reason": reason},
         )
+        metrics.reversed_count()
     return ReverseOutcome(redemption, reversal)

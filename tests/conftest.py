@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from rest_framework.test import APIClient
 
 from tests.factories import ApiClientFactory, OrganizationFactory
@@ -24,6 +26,45 @@ def pytest_report_header(config):
 def _database_is_postgres_in_ci(django_db_setup, django_db_blocker):
     if REQUIRE_POSTGRES and connection.vendor != "postgresql":
         pytest.exit(f"REQUIRE_POSTGRES=1 but the database under test is {connection.vendor}", returncode=3)
+
+
+@contextlib.contextmanager
+def audit_triggers_suspended(db_connection):
+    """The audit table's append-only triggers (promotions migration 0004_audit_event_append_only) off, inside the caller's
+    transaction: the statements run in between may empty the table. Test support only."""
+    table = "promotions_auditevent"
+    with db_connection.cursor() as cursor:
+        if db_connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            yield
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            return
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table]
+        )
+        triggers = cursor.fetchall()
+        for name, _ in triggers:
+            cursor.execute(f'DROP TRIGGER "{name}"')
+        yield
+        for _, sql in triggers:
+            cursor.execute(sql)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_empty_the_audit_trail():
+    """After a transactional test pytest-django empties every table with Django's `flush` (TRUNCATE on
+    PostgreSQL, DELETE on SQLite), which the audit table's triggers refuse, as they should everywhere
+    else. The flush alone runs with them suspended, in its own transaction (DDL is transactional on
+    both databases, so the triggers are back when it commits, or were never off if it fails)."""
+    execute_sql_flush = BaseDatabaseOperations.execute_sql_flush
+
+    def flush_with_audit_triggers_suspended(self, sql_list):
+        with transaction.atomic(using=self.connection.alias), audit_triggers_suspended(self.connection):
+            execute_sql_flush(self, sql_list)
+
+    BaseDatabaseOperations.execute_sql_flush = flush_with_audit_triggers_suspended
+    yield
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
 def pytest_sessionfinish(session, exitstatus):

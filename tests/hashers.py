@@ -5,3 +5,13 @@ class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
     """The production algorithm with few iterations, so fixtures are cheap."""
 
     iterations = 1000
+
+
+class CountingPBKDF2PasswordHasher(FastPBKDF2PasswordHasher):
+    """Counts the runs of the hash function, for the tests that compare how much work checks cost."""
+
+    runs = 0
+
+    def encode(self, password, salt, iterations=None):
+        type(self).runs += 1
+        return super().encode(password, salt, iterations)

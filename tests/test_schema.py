@@ -8,7 +8,7 @@ import yaml
 from django.urls import get_resolver
 from rest_framework.test import APIClient
 
-from promotions_site.errors import is_api_path
+from promotions_site.errors import ErrorCode, is_api_path
 
 
 def api_routes() -> set[str]:
@@ -85,3 +85,33 @@ def test_schema_generates_without_warnings_and_validates(db, tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 10_000
+
+
+def test_schema_documents_negotiation_errors_and_empty_query_parameters(db):
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    for path, operations in schema["paths"].items():
+        envelope = "V2ErrorEnvelope" if path.startswith("/v2/") else "ErrorEnvelope"
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            # 406 anywhere (an Accept header JSON cannot satisfy), 415 wherever a body is read
+            assert responses["406"]["content"]["application/json"]["schema"]["$ref"].endswith(envelope)
+            assert ("415" in responses) == ("requestBody" in operation), (path, method)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    # an optional query parameter sent empty reads as not sent
+                    assert parameter.get("allowEmptyValue") is not parameter.get("required", False)
+
+
+def test_negotiation_errors_are_answered_in_the_envelope(api):
+    # when
+    not_acceptable = api.get("/api_gateway/v1/promotions", HTTP_ACCEPT="text/html")
+    unsupported = api.post(
+        "/v2/promotion/issue?identifierName=mobile&identifierValue=1&source=INSTORE",
+        "programId=1",
+        content_type="text/plain",
+    )
+    # then
+    assert not_acceptable.status_code == 406
+    assert not_acceptable.json() == {"errors": [{"code": 406, "message": ErrorCode.NOT_ACCEPTABLE.message}]}
+    assert unsupported.status_code == 415
+    assert unsupported.json()["errors"][0]["code"] == 415 and unsupported.json()["warnings"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -22,6 +23,8 @@ from promotions.selectors import loyalty_program_get, loyalty_promotion_get, pro
 from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
+from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer, error_responses
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from wallets.examples import (
@@ -56,6 +59,7 @@ from wallets.serializers import (
     CustomerSerializer,
     EarnedPromotionSerializer,
     EventTimeInputSerializer,
+    StrictCharField,
     customer_data,
     earned_promotion_data,
 )
@@ -69,7 +73,8 @@ from wallets.services import (
     loyalty_promotion_issue,
 )
 
-ISSUE_BULK_MAX_CUSTOMERS = 10_000
+# A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
+ISSUE_BULK_MAX_CUSTOMERS = settings.ISSUE_BULK_MAX_CUSTOMERS
 
 
 def parse_long_id(value) -> int | None:
@@ -91,9 +96,9 @@ def parse_customer_ids(body) -> list[int]:
         raise PromotionError(ErrorCode.BAD_REQUEST, "The body must be a JSON array of customer ids.")
     if not body:
         raise PromotionError(ErrorCode.INVALID_CUSTOMER_IDENTIFIER, "The customer IDs array is empty.")
-    if len(body) > ISSUE_BULK_MAX_CUSTOMERS:
+    if len(body) > settings.ISSUE_BULK_MAX_CUSTOMERS:
         raise PromotionError(
-            ErrorCode.BAD_REQUEST, f"At most {ISSUE_BULK_MAX_CUSTOMERS} customer ids per request."
+            ErrorCode.BAD_REQUEST, f"At most {settings.ISSUE_BULK_MAX_CUSTOMERS} customer ids per request."
         )
     ids = []
     for item in body:
@@ -206,7 +211,8 @@ class IssueBulkApi(APIView):
             "`errors` array, present only when not empty, next to the successes: 1007 unknown customer, "
             "713 the contextId was used by an earn of another earnedFromType, 708 the customer already "
             "holds `maxIssuancePerCustomer` issued instances. Request-level faults write nothing: 1006 "
-            "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids, no contextId), "
+            "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids by default "
+            "(setting `ISSUE_BULK_MAX_CUSTOMERS`), no contextId), "
             "404, 706 ended, 709 inactive or not started, 705 org over its active-promotion cap. "
             "`validTill` is the promotion's end."
         ),
@@ -259,7 +265,7 @@ class EarnBulkApi(APIView):
     """`POST /api_gateway/v1/promotions/earn/bulk`: one customer earns several promotions."""
 
     class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(serializers.Serializer):
+        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
             id = serializers.CharField(max_length=255)
             type = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
             eventPayload = serializers.JSONField(required=False)
@@ -369,14 +375,14 @@ class EarnApi(APIView):
     """`POST /api_gateway/v1/promotions/{promotionId}/earn`: one earn for one customer."""
 
     class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(serializers.Serializer):
+        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
             id = serializers.CharField(max_length=255)
             type = serializers.ChoiceField(
                 choices=["TransactionAdd", "CustomerRegistration", "CustomerUpdate"]
             )
             eventPayload = serializers.JSONField(required=False)
 
-        class SupplementaryCriteriaSerializer(serializers.Serializer):
+        class SupplementaryCriteriaSerializer(StoredAsSentMixin, serializers.Serializer):
             loyaltyProgramId = serializers.IntegerField()
             programType = serializers.ChoiceField(choices=["TIER", "SUBSCRIPTION"])
             partnerProgramId = serializers.IntegerField()
@@ -652,6 +658,7 @@ class RevokeEarnApi(APIView):
         operation_id="promotion_revoke_earn",
         tags=["Issuing and earning"],
         request=InputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             200: OutputSerializer,
             **error_responses(
@@ -661,6 +668,7 @@ class RevokeEarnApi(APIView):
                 ErrorCode.EARN_ALREADY_REDEEMED,
                 ErrorCode.EARN_REVOKE_NOT_SUPPORTED,
                 ErrorCode.EARN_ID_INVALID,
+                *IDEMPOTENCY_ERRORS,
             ),
         },
         examples=[
@@ -680,9 +688,11 @@ class RevokeEarnApi(APIView):
             "revoked, so a retry is safe. Request-level faults write nothing: 400 (malformed body, empty "
             f"lists, more than {REVOKE_EARN_MAX_IDS} earnIds in total, a promotionId listed twice), 404 "
             "(unknown customer, or another org's), 403 (read-only API client). A revoked instance no "
-            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer."
+            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer. Accepts an "
+            "`Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -714,11 +724,11 @@ class CustomerCreateApi(APIView):
 
     @extend_schema_serializer(component_name="CustomerCreate")
     class InputSerializer(serializers.Serializer):
-        mobile = serializers.CharField(required=False, allow_null=True, max_length=20)
+        mobile = StrictCharField(required=False, allow_null=True, max_length=20)
         email = serializers.EmailField(required=False, allow_null=True, max_length=254)
-        externalId = serializers.CharField(required=False, allow_null=True, max_length=100)
-        firstName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
-        lastName = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        externalId = StrictCharField(required=False, allow_null=True, max_length=100)
+        firstName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
+        lastName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
         source = serializers.ChoiceField(choices=SOURCES, default="INSTORE")
 
         def validate_mobile(self, value):
@@ -736,9 +746,12 @@ class CustomerCreateApi(APIView):
         operation_id="customer_create",
         tags=["Customers"],
         request=InputSerializer,
+        parameters=IDEMPOTENCY_PARAMETERS,
         responses={
             201: CustomerEnvelope,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+            **error_responses(
+                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, *IDEMPOTENCY_ERRORS
+            ),
         },
         examples=[
             OpenApiExample("Request", value=CUSTOMER_CREATE_REQUEST_EXAMPLE, request_only=True),
@@ -765,9 +778,11 @@ class CustomerCreateApi(APIView):
             "required; each is unique in the org. `mobile`: 8 to 15 digits with the country code, an "
             "optional leading `+` (stored without it); `email` is stored lower-case; `externalId` at "
             "most 100 characters; `source` one of Capillary's sources (default INSTORE). An identifier "
-            "already used by another customer of the org answers 409 naming it; nothing is written."
+            "already used by another customer of the org answers 409 naming it; nothing is written. "
+            "Retry safely with an `Idempotency-Key` header."
         ),
     )
+    @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -884,6 +899,7 @@ class LoyaltyPromotionIssueApi(APIView):
             OpenApiParameter("source", str, required=True, enum=SOURCES),
             OpenApiParameter("type", str, enum=["CUSTOMER"]),
             OpenApiParameter("accountId", str, description="Accepted for compatibility; not used."),
+            *IDEMPOTENCY_PARAMETERS,
         ],
         request=InputSerializer,
         responses={
@@ -907,6 +923,7 @@ class LoyaltyPromotionIssueApi(APIView):
                 ErrorCode.CUSTOMER_NOT_FOUND,
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.FORBIDDEN,
+                *IDEMPOTENCY_ERRORS,
                 v2=True,
                 examples={
                     ErrorCode.MANDATORY_PARAMETERS_MISSING: LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
@@ -929,9 +946,11 @@ class LoyaltyPromotionIssueApi(APIView):
             "source outside the documented values; 1101 programId missing, not an integer or not the "
             "org's; 8874 promotionId missing, not an integer or not in that program; 8015 no customer "
             "with that identifier in the org; 8890 (warning) the promotion is inactive, not started or "
-            "ended, or the customer's limit is exhausted. Nothing is written on any error or warning."
+            "ended, or the customer's limit is exhausted. Nothing is written on any error or warning. "
+            "A retry with the same `Idempotency-Key` header replays the first answer and issues nothing."
         ),
     )
+    @idempotent
     def post(self, request):
         identifier_name, identifier_value, source = parse_loyalty_issue_query(request.query_params)
         body = request.data

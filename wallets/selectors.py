@@ -203,7 +203,7 @@ def customer_get_by_identifier(
     """The org's customer with this identifier (`mobile`, `email`, `externalId` or `id`), else None.
 
     Values are compared in their stored spelling (mobile digits without `+`, email lower-case); a value
-    that cannot be such an identifier (an `id` that is not a number) finds nobody. Another org's
+    that cannot be such an identifier (an `id` that is not a number, a NUL character) finds nobody. Another org's
     customer is None, exactly like a missing one. Callers turn None into their API's not-found answer.
     """
     return (
@@ -217,6 +217,9 @@ def customers_by_identifier(*, org: Organization, identifier_name: str, identifi
     """The queryset behind `customer_get_by_identifier` (at most one customer), for callers that lock it."""
     customers = Customer.objects.for_org(org)
     value = identifier_value.strip()
+    if "\x00" in value:
+        # No stored identifier holds a NUL (PostgreSQL text cannot): nobody, not a database error.
+        return customers.none()
     if identifier_name == "id":
         if not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
             return customers.none()

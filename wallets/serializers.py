@@ -24,6 +24,19 @@ def earned_promotion_data(instance: EarnedPromotion) -> dict:
     }
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField also takes a number (`"lastName": 12`) and keeps
+    its text, which the schema (`type: string`) refuses; `max_length` counts before trimming."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        # The limit holds for what was sent (the schema's maxLength), before whitespace is trimmed.
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class EarnedPromotionSerializer(serializers.Serializer):
     """For the schema: the shape of `earned_promotion_data`."""
 

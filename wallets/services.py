@@ -4,6 +4,7 @@ promotions, creating customers, and issuing loyalty promotions (v2 issue)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import functools
 import itertools
@@ -11,6 +12,7 @@ import json
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -34,6 +36,7 @@ from promotions.models import (
     new_object_ids,
 )
 from promotions.services import Actor, audit_event_record
+from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
@@ -182,6 +185,7 @@ def earned_promotions_issue(
                     outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
         outcome.created = len(to_create)
         outcome.created_ids = to_create
+        metrics.issued_count(outcome.created, promotion_type=promotion.type)
         audit_event_record(
             org=org,
             actor=actor,
@@ -532,6 +536,8 @@ def earned_promotions_earn(
         if all_or_nothing and refused is not None:
             raise PromotionError(refused.error)
         EarnedPromotion.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
+        for promotion_type, count in Counter(i.promotion.type for i in to_create).items():
+            metrics.earned_count(count, promotion_type=promotion_type)
         audit_event_record(
             org=org,
             actor=actor,
@@ -837,6 +843,7 @@ def loyalty_promotion_issue(
             earned = LoyaltyEarnedPromotion.objects.create(
                 org_id=org_id, issual=issual, customer=customer, loyalty_promotion=loyalty_promotion
             )
+            metrics.issued_count(1, promotion_type="LOYALTY")
         audit_event_record(
             org=org_id,
             actor=actor,
@@ -1115,14 +1122,16 @@ def bulk_job_chunks(*, job) -> list[tuple[int, int]]:
 def bulk_job_run_chunk(*, job_id: int, low: int, high: int) -> int:
     """Process the job's PENDING items with id in [low, high) through the issue or earn service.
 
-    Idempotent: only PENDING items are taken (locked, SKIP LOCKED so two workers handed the same
-    chunk do not wait on each other), the services are idempotent per contextId / earnedFromId, and
-    the job's counters grow by the items this call moved out of PENDING. Returns that number.
+    Idempotent: only PENDING items are taken, the services are idempotent per contextId /
+    earnedFromId, and the job's counters grow by the items this call moved out of PENDING. Returns
+    that number. The items are locked waiting, not skipping: a chunk delivered again while another
+    run of it still holds them (a killed worker's transaction lives on until its statement ends)
+    takes over what that run leaves PENDING, instead of skipping it and leaving the job unfinished.
     """
     with transaction.atomic():
         job = BulkJob.objects.select_related("org", "promotion", "created_by").get(pk=job_id)
         items = list(
-            BulkJobItem.objects.select_for_update(skip_locked=True)
+            BulkJobItem.objects.select_for_update()
             .filter(job=job, status=BulkJobItem.Status.PENDING, id__gte=low, id__lt=high)
             .order_by("id")
         )
@@ -1143,6 +1152,7 @@ def bulk_job_run_chunk(*, job_id: int, low: int, high: int) -> int:
             done += not code
         BulkJobItem.objects.bulk_update(items, ["status", "code", "message"], batch_size=2000)
         BulkJob.objects.filter(pk=job.pk).update(done=F("done") + done, failed=F("failed") + failed)
+        metrics.bulk_job_items_count(kind=job.kind, done=done, failed=failed)
         BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.RUNNING).exclude(
             items__status=BulkJobItem.Status.PENDING
         ).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
@@ -1261,9 +1271,10 @@ def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bo
                 finished_at=timezone.now(),
             )
     else:
+        # In the caller's context: the thread's logs and audit events keep the request id.
         threading.Thread(
-            target=_bulk_job_run_all,
-            args=(job_id, chunks),
+            target=contextvars.copy_context().run,
+            args=(_bulk_job_run_all, job_id, chunks),
             kwargs={"own_connection": True},
             name=f"bulk-job-{job_id}",
             daemon=True,

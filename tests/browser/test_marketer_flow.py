@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,6 +66,9 @@ def page(browser_settings):
         yield context.new_page()
         context.close()
         browser.close()
+        # Under Playwright's sync API the test's ORM calls open a connection of their own (a context
+        # apart from pytest-django's); closed here, so the test database can be dropped at the end.
+        connections.close_all()
 
 
 def test_marketer_issues_to_an_uploaded_csv_and_exports_the_audit(server, page, tmp_path):

@@ -63,10 +63,26 @@ def test_limit_caps_the_list(api, org):
 
 
 def test_bad_filters_are_400(api, org):
-    for params in ({"limit": 0}, {"limit": 1001}, {"type": "NOPE"}, {"promotionIds": ",".join(["a"] * 101)}):
+    for params in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"type": "NOPE"},
+        {"promotionIds": ",".join(["a"] * 101)},
+        {"includeExpired": "null"},
+        {"active": "maybe"},
+    ):
         response = api.get(URL, params)
         assert response.status_code == 400, params
         assert response.json()["errors"][0]["code"] == 400
+
+
+def test_an_empty_optional_filter_reads_as_not_sent(api, org):
+    promotion = PromotionFactory(org=org)
+
+    response = api.get(f"{URL}?type=&active=&includeExpired=&limit=&promotionIds=")
+
+    assert response.status_code == 200
+    assert ids(response) == [promotion.pk]
 
 
 def test_query_count_does_not_grow_with_the_list(api, org, django_assert_max_num_queries):

@@ -74,6 +74,32 @@ def test_omitted_fields_keep_their_value(api, org):
     assert (promotion.priority, promotion.message_label, promotion.restrictions.count()) == (7, "Keep me", 1)
 
 
+def test_an_empty_body_changes_nothing_and_no_body_is_400(api, org):
+    # every field is optional in an update, so `{}` is a no-op; no body at all is a client mistake
+    promotion = future_promotion(org, message_label="Keep me", priority=3)
+
+    empty = api.put(url(promotion), {}, format="json")
+    absent = api.put(url(promotion))
+
+    assert empty.status_code == 200
+    assert absent.status_code == 400
+    assert codes(absent) == [400]
+    promotion.refresh_from_db()
+    assert (promotion.priority, promotion.message_label) == (3, "Keep me")
+
+
+def test_a_nul_character_in_free_json_is_400_not_a_500(api, org):
+    # found by the fuzzer: PostgreSQL's jsonb refuses \u0000, the update answered 500
+    promotion = future_promotion(org)
+
+    response = api.put(url(promotion), {"customFieldValues": {"note\x00": "a\x00b"}}, format="json")
+
+    assert response.status_code == 400
+    assert codes(response) == [400]
+    promotion.refresh_from_db()
+    assert promotion.custom_field_values == {}
+
+
 def test_type_cannot_change(api, org):
     promotion = future_promotion(org, type="CUSTOMER")
 

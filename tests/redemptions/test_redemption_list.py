@@ -266,6 +266,35 @@ def test_filters_by_transaction_date_in_iso_with_offset(api, org):
     assert ids(raw) == line_ids(inside)
 
 
+def test_an_offset_beyond_what_postgresql_stores_is_read_as_its_instant(api, org):
+    # given: 05:00:19 at -22:27 is 03:27:19 UTC the next day (found by the fuzzer: it was a 500)
+    instant = dt.datetime(2025, 12, 17, 3, 27, 19, tzinfo=dt.UTC)
+    inside = line_on(org, instant)
+    line_on(org, instant + dt.timedelta(seconds=1))
+
+    # when
+    response = api.get(URL, {"endDateISO": "2025-12-16T05:00:19.0-22:27"})
+
+    # then
+    assert response.status_code == 200
+    assert ids(response) == line_ids(inside)
+
+
+def test_a_control_character_is_a_bad_date_not_an_absent_one(api, org):
+    # found by the fuzzer: `\x1f` was stripped as whitespace, so the filter was silently dropped
+    response = api.get(URL, {"startDateISO": "\x1f"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("startDateISO: Must be an ISO 8601 timestamp")
+
+
+def test_integers_in_the_query_are_written_as_integers(api, org, now):
+    # Django's form field would read `5.0` as 5; the schema says integer
+    for params in ({"customerId": "5.0"}, {"startDate": f"{to_epoch_ms(now)}.0"}):
+        response = api.get(URL, params)
+        assert response.status_code == 400, params
+
+
 def test_filters_combine(api, org, now):
     customer = CustomerFactory(org=org)
     promotion = PromotionFactory(org=org)

@@ -100,6 +100,9 @@ def test_no_identifier_is_400_and_writes_nothing(api, body):
         ({"externalId": "x" * 101}, "externalId: Ensure this field has no more than 100 characters."),
         ({"externalId": "x", "source": "POS"}, 'source: "POS" is not a valid choice.'),
         ({"externalId": "x", "firstName": "a" * 101}, "firstName: Ensure this field has no more than 100 characters."),
+        ({"externalId": "x", "lastName": -642787}, "lastName: Not a valid string."),
+        ({"mobile": 919800000001}, "mobile: Not a valid string."),
+        ({"externalId": "x", "lastName": "\t" + "a" * 100}, "lastName: Ensure this field has no more than 100 characters."),
     ],
 )  # fmt: skip
 def test_invalid_values_are_400_naming_the_field(api, body, message):

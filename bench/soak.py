@@ -1,0 +1,846 @@
+"""Soak: a fixed-time mixed load on the app under gunicorn, then the invariants checked in the database.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/soak.py
+
+DATABASE_URL names the PostgreSQL server; the soak runs in its own database, BENCH_DATABASE_NAME
+(default `promotions_bench_soak`), created and migrated at the start and dropped at the end (only
+one this script created: it carries a marker comment).
+
+The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default 4, or gthread workers
+with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
+database connections) and the per-client rate limit set out of reach (API_RATE_LIMIT, as every
+bench sets it). Two orgs, each with BENCH_CUSTOMERS customers
+(default 200), an API client and three promotions: a CUSTOMER one (each customer issued one instance
+at the start; at most 3 issued; Customer REDEMPTION limit 2), an EARNING one (each customer holds
+one earned instance at the start; at most 4 earned; an instance serves 2 redemptions and at most 40
+of discount; Customer DISCOUNT limit 100) and a POS one (Promotion REDEMPTION limit 60, Customer
+TRANSACTION limit 3). Limits are small on purpose: they are reached during the run, so refusals
+(expected 4xx) and reversals giving units back happen at the limit, under concurrency.
+
+BENCH_CLIENTS threads (default 8; even ones use the first org's credentials, odd ones the second's),
+each with its own HTTP/1.1 connection, send a random mix at BENCH_RATE requests per second in all
+(default 80; an open loop, each request timed from when it was due; 0: a closed loop, each client
+sending again as soon as it is answered) for BENCH_WARMUP_SECONDS (default 10) of warm-up, then for
+BENCH_SECONDS (default 60), the figures:
+
+    wallet         30%  GET .../customer/{id} (half with includeRedemptions=true)
+    earn           14%  POST .../{EARNING}/earn, a new earnedFromId (a fifth replay an earlier one)
+    issueBulk       5%  POST .../{CUSTOMER}/issueBulk, 10 customers, a new contextId (a fifth replayed)
+    redeem         33%  POST .../redemptions, a new transactionIdentifier: a CUSTOMER or EARNING line
+                        (the instance chosen by the server), with a POS line in 3 of 10
+    redeem replay   7%  the same body again under an answered transactionIdentifier: same answer
+    reverse         7%  POST .../redemptions/reverse of an answered transaction (sometimes again)
+    cross-org       4%  the other org's customer, promotion or transaction: must be 404
+
+Prints throughput and p50/p99 per route, the answers (5xx and connection errors, unexpected answers,
+expected refusals by code), the gunicorn workers' RSS (VmRSS) after the warm-up and at the end, and
+the invariants checked by SQL: counters (limit counters and the earned instances' own) equal the
+non-reversed redemptions they count; no limit exceeded (redemption, issuance and earning limits);
+each reversed redemption's units given back; exactly one Redemption per transactionIdentifier answered
+200, replays answered byte for byte the same and creating nothing (nor earn/issueBulk replays); nothing
+crosses orgs. Targets: no 5xx (nor connection errors or unexpected answers), no invariant violation,
+redeem p99 < 100 ms, RSS growth < 10%. Exits 1 on any FAIL, 2 when the soak itself cannot run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import (
+    CPU_GROUPS,
+    Call,
+    CpuMeter,
+    Load,
+    Tally,
+    basic_auth,
+    bench_database_url,
+    gunicorn,
+    gunicorn_description,
+    gunicorn_workers,
+    http_load,
+    percentile,
+    recreate_database,
+    setup_django,
+)
+
+TARGET_P99_MS = 100.0
+TARGET_RSS_GROWTH = 0.10
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "10"))
+# Requests per second offered by all clients together (open loop, see http_load); 0: closed loop.
+RATE = float(os.environ.get("BENCH_RATE", "80"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
+SEED = int(os.environ.get("BENCH_SEED", "1"))
+MARKER = "scratch database of bench/soak.py"
+ORG_IDS = (100001, 100002)
+BASE = "/api_gateway/v1/promotions"
+ISSUE_BULK_SIZE = 10
+
+WALLET, EARN, ISSUE, REDEEM, REPLAY, REVERSE, CROSS = (
+    "wallet",
+    "earn",
+    "issueBulk",
+    "redeem",
+    "redeem replay",
+    "reverse",
+    "cross-org",
+)
+MIX = {WALLET: 30, EARN: 14, ISSUE: 5, REDEEM: 33, REPLAY: 7, REVERSE: 7, CROSS: 4}
+# What each route may answer besides 200: (HTTP status, error code) of a documented refusal.
+REFUSALS = {
+    EARN: {(409, 708)},  # maxEarningPerCustomer reached
+    REDEEM: {(409, 409), (400, 715)},  # a Customer/Promotion limit reached; no usable instance left
+    CROSS: {(404, 404)},
+}
+
+
+# --- Fixtures ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Org:
+    """One org's fixtures and what its clients were answered (shared by its client threads)."""
+
+    org_id: int
+    headers: dict[str, str]
+    customers: list[int]
+    customer_promotion: str  # CUSTOMER: issued
+    earning_promotion: str  # EARNING: earned
+    pos_promotion: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    redeemed: list[str] = field(default_factory=list)  # transactionIdentifiers answered 200
+    bodies: dict[str, bytes] = field(default_factory=dict)  # their request bodies
+    answers: dict[str, bytes] = field(default_factory=dict)  # their first 200 answer
+    line_counts: dict[str, int] = field(default_factory=dict)  # their lines
+    reversed: set[str] = field(default_factory=set)  # transactionIdentifiers reversed with 200
+    earns: list[bytes] = field(default_factory=list)  # earn bodies answered 200
+    earned: dict[str, str] = field(default_factory=dict)  # earnedFromId -> instance id answered
+    issues: list[tuple[str, bytes]] = field(default_factory=list)  # issueBulk (path, body) answered 200
+    issued: dict[str, dict[str, str]] = field(default_factory=dict)  # contextId -> {customerId: id}
+    violations: list[str] = field(default_factory=list)  # answers that break an invariant
+
+
+def make_fixtures() -> list[Org]:
+    from django.utils import timezone
+
+    from promotions.models import Organization, Promotion, PromotionRestriction, PromotionType
+    from promotions.services import api_client_create
+    from wallets.models import Customer, EarnedPromotion
+
+    now = timezone.now()
+    Level, Kpi = PromotionRestriction.Level, PromotionRestriction.Kpi
+    orgs = []
+    for org_id in ORG_IDS:
+        org = Organization.objects.create(id=org_id, name=f"Soak org {org_id}", timezone="Asia/Kolkata")
+        client, secret = api_client_create(org=org, username=f"soak.till.{org_id}")
+
+        def promotion(name: str, kind: str, org=org, **limits) -> Promotion:
+            return Promotion.objects.create(
+                org=org,
+                name=name,
+                type=kind,
+                start_date=now - dt.timedelta(days=1),
+                end_date=now + dt.timedelta(days=30),
+                condition={
+                    "type": "CART",
+                    "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
+                },
+                action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 100}},
+                **limits,
+            )
+
+        issued = promotion("Soak customer promotion", PromotionType.CUSTOMER, max_issuance_per_customer=3)
+        earning = promotion(
+            "Soak earning promotion",
+            PromotionType.EARNING,
+            max_issuance_per_customer=-1,
+            max_earning_per_customer=4,
+        )
+        pos = promotion("Soak POS promotion", PromotionType.POS, max_issuance_per_customer=-1)
+        PromotionRestriction.objects.bulk_create(
+            PromotionRestriction(promotion=p, level=level, kpi=kpi, limit=limit)
+            for p, level, kpi, limit in [
+                (issued, Level.CUSTOMER, Kpi.REDEMPTION, 2),
+                (earning, Level.EARN, Kpi.REDEMPTION, 2),
+                (earning, Level.EARN, Kpi.DISCOUNT, 40),
+                (earning, Level.CUSTOMER, Kpi.DISCOUNT, 100),
+                (pos, Level.PROMOTION, Kpi.REDEMPTION, 60),
+                (pos, Level.CUSTOMER, Kpi.TRANSACTION, 3),
+            ]
+        )
+        customers = Customer.objects.bulk_create(
+            [Customer(org=org, mobile=f"9{org_id % 10}{n:08d}") for n in range(CUSTOMERS)]
+        )
+        EarnedPromotion.objects.bulk_create(
+            EarnedPromotion(
+                org=org,
+                customer=customer,
+                promotion=p,
+                kind=kind,
+                earned_from_type=source,
+                earned_from_id="seed",
+                event_time=now,
+                valid_till=p.end_date,
+            )
+            for customer in customers
+            for p, kind, source in [
+                (issued, EarnedPromotion.Kind.ISSUED, EarnedPromotion.EarnedFromType.BULK_ISSUE),
+                (earning, EarnedPromotion.Kind.EARNED, EarnedPromotion.EarnedFromType.ACTIVITY),
+            ]
+        )
+        orgs.append(
+            Org(
+                org_id=org.pk,
+                headers={
+                    "Authorization": basic_auth(client.username, secret),
+                    "Content-Type": "application/json",
+                },
+                customers=[c.pk for c in customers],
+                customer_promotion=issued.pk,
+                earning_promotion=earning.pk,
+                pos_promotion=pos.pk,
+            )
+        )
+    return orgs
+
+
+# --- The load ------------------------------------------------------------------------------------------
+
+
+def epoch_ms(seconds_ago: float = 0) -> int:
+    return int((time.time() - seconds_ago) * 1000)
+
+
+def error_code(content: bytes) -> int | None:
+    """The first error code of an error envelope; None when the body is not one."""
+    try:
+        return json.loads(content)["errors"][0]["code"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+@dataclass
+class Client:
+    """One client thread's own state: its org, its random stream, the call in flight, what it saw."""
+
+    index: int
+    org: Org
+    other: Org
+    rng: random.Random
+    sent: int = 0
+    pending: tuple = ()  # what the call in flight is about, for `answered`
+    refusals: Counter = field(default_factory=Counter)  # (route, status, code) of expected refusals
+    unexpected: Counter = field(default_factory=Counter)  # (route, status, code) of the others
+
+    def unique(self, prefix: str) -> str:
+        self.sent += 1
+        return f"{prefix}-{self.org.org_id}-{self.index}-{self.sent}"
+
+    # -- The calls --
+
+    def next_call(self) -> Call:
+        route = self.rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        with self.org.lock:
+            answered = list(self.org.redeemed[-2000:]) if route in (REPLAY, REVERSE) else []
+        if route in (REPLAY, REVERSE) and not answered:
+            route = REDEEM
+        org, rng = self.org, self.rng
+        if route == WALLET:
+            customer = rng.choice(org.customers)
+            query = "?includeRedemptions=true" if rng.random() < 0.5 else ""
+            self.pending = (route, customer)
+            return Call(route, "GET", f"{BASE}/customer/{customer}{query}", None, org.headers)
+        if route == EARN:
+            with org.lock:
+                earns = org.earns[-2000:]
+            if earns and rng.random() < 0.2:
+                body = rng.choice(earns)
+                self.pending = (route, json.loads(body)["earnedFromId"], body, False)
+            else:
+                earned_from = self.unique("E")
+                body = json.dumps(
+                    {
+                        "customerId": rng.choice(org.customers),
+                        "earnedFromType": "ACTIVITY",
+                        "earnedFromId": earned_from,
+                        "eventTime": epoch_ms(60),
+                        "eventDetails": {"id": earned_from, "type": "TransactionAdd"},
+                    }
+                ).encode()
+                self.pending = (route, earned_from, body, True)
+            return Call(route, "POST", f"{BASE}/{org.earning_promotion}/earn", body, org.headers)
+        if route == ISSUE:
+            with org.lock:
+                issues = org.issues[-500:]
+            replay = bool(issues) and rng.random() < 0.2
+            if replay:
+                path, body = rng.choice(issues)
+            else:
+                customers = rng.sample(org.customers, ISSUE_BULK_SIZE)
+                path = f"{BASE}/{org.customer_promotion}/issueBulk?contextId={self.unique('C')}"
+                body = json.dumps(customers).encode()
+            self.pending = (route, path.rsplit("=", 1)[1], path, body, not replay)
+            return Call(route, "POST", path, body, org.headers)
+        if route == REDEEM:
+            return self.redeem_call(org, rng.choice(org.customers), route)
+        if route == REPLAY:
+            transaction = rng.choice(answered)
+            with org.lock:
+                body = org.bodies[transaction]
+            self.pending = (route, transaction)
+            return Call(route, "POST", f"{BASE}/redemptions", body, org.headers)
+        if route == REVERSE:
+            transaction = rng.choice(answered)
+            body = json.dumps({"transactionIdentifier": transaction, "reason": "soak"}).encode()
+            self.pending = (route, transaction)
+            return Call(route, "POST", f"{BASE}/redemptions/reverse", body, org.headers)
+        return self.cross_org_call()
+
+    def redeem_call(self, org: Org, customer: int, route: str) -> Call:
+        rng = self.rng
+        transaction = self.unique("T")
+        wallet_promotion = rng.choice([org.customer_promotion, org.earning_promotion])
+        discount = 100 if wallet_promotion == org.customer_promotion else rng.choice([10, 20, 30])
+        lines = [(wallet_promotion, discount)]
+        if rng.random() < 0.3:
+            lines.append((org.pos_promotion, 5))
+        body = json.dumps(
+            {
+                "customerId": str(customer),
+                "transactionIdentifier": transaction,
+                "transactionNumber": f"BILL-{transaction}",
+                "transactionDate": epoch_ms(60),
+                "amount": 1000,
+                "lineItems": [
+                    {
+                        "sku": f"SKU-{n}",
+                        "promotionId": promotion,
+                        "redemptionCount": 1,
+                        "discount": discount,
+                        "discountAppliedOnQuantity": 1,
+                        "promotionAppliedOnQuantity": 1,
+                    }
+                    for n, (promotion, discount) in enumerate(lines)
+                ],
+            }
+        ).encode()
+        self.pending = (route, transaction, body, len(lines))
+        return Call(route, "POST", f"{BASE}/redemptions", body, org.headers)
+
+    def cross_org_call(self) -> Call:
+        """This org's credentials, the other org's ids: 404 whatever the route, and nothing written."""
+        org, other, rng = self.org, self.other, self.rng
+        kind = rng.choice(["wallet", "earn", "issueBulk", "redeem", "reverse"])
+        self.pending = (CROSS, kind)
+        if kind == "wallet":
+            path, body = f"{BASE}/customer/{rng.choice(other.customers)}", None
+            return Call(CROSS, "GET", path, body, org.headers)
+        if kind == "earn":  # this org's customer, the other org's promotion
+            body = {
+                "customerId": rng.choice(org.customers),
+                "earnedFromType": "ACTIVITY",
+                "earnedFromId": self.unique("X"),
+                "eventTime": epoch_ms(60),
+                "eventDetails": {"id": "cross", "type": "TransactionAdd"},
+            }
+            path = f"{BASE}/{other.earning_promotion}/earn"
+        elif kind == "issueBulk":  # the other org's promotion and customers
+            path = f"{BASE}/{other.customer_promotion}/issueBulk?contextId={self.unique('X')}"
+            body = rng.sample(other.customers, 2)
+        elif kind == "redeem":  # the other org's customer
+            call = self.redeem_call(org, rng.choice(other.customers), CROSS)
+            self.pending = (CROSS, kind)
+            return call
+        else:  # the other org's transaction
+            with other.lock:
+                transaction = rng.choice(other.redeemed) if other.redeemed else "T-none"
+            path, body = f"{BASE}/redemptions/reverse", {"transactionIdentifier": transaction}
+        return Call(CROSS, "POST", path, json.dumps(body).encode(), org.headers)
+
+    # -- The answers --
+
+    def answered(self, call: Call, status: int, content: bytes) -> bool:
+        """Record the answer; True when it is one the route may give."""
+        route, *about = self.pending
+        org = self.org
+        if status == 200 and route != CROSS:
+            self.recorded(route, about, content)
+            return True
+        code = error_code(content) if 400 <= status < 500 else None
+        if (status, code) in REFUSALS.get(route, ()):
+            self.refusals[route, status, code] += 1
+            return True
+        self.unexpected[route, status, code] += 1
+        if route == CROSS and status < 500:
+            with org.lock:
+                org.violations.append(f"cross-org {about[0]} answered {status}: {content[:120]!r}")
+        return False
+
+    def recorded(self, route: str, about: list, content: bytes) -> None:
+        org = self.org
+        data = json.loads(content)["data"]
+        problem = None
+        if route == WALLET:
+            (customer,) = about
+            others = [item["customerId"] for item in data if item["customerId"] != customer]
+            if others:
+                problem = f"the wallet of {customer} listed customers {others[:3]}"
+        elif route == EARN:
+            earned_from, body, new = about
+            with org.lock:
+                first = org.earned.setdefault(earned_from, data["id"])
+                if new:
+                    org.earns.append(body)
+            if first != data["id"]:
+                problem = f"earn {earned_from} answered {data['id']}, first {first}"
+        elif route == ISSUE:
+            context, path, body, new = about
+            instances = {customer: item["id"] for customer, item in data.items()}
+            with org.lock:
+                first = org.issued.setdefault(context, instances)
+                if new:
+                    org.issues.append((path, body))
+            if first != instances:
+                problem = f"issueBulk {context} answered {instances}, first {first}"
+        elif route == REDEEM:
+            transaction, body, lines = about
+            with org.lock:
+                org.redeemed.append(transaction)
+                org.bodies[transaction] = body
+                org.answers[transaction] = content
+                org.line_counts[transaction] = lines
+        elif route == REPLAY:
+            (transaction,) = about
+            with org.lock:
+                first = org.answers[transaction]
+            if content != first:
+                problem = f"the replay of {transaction} answered another body: {content[:120]!r}"
+        elif route == REVERSE:
+            (transaction,) = about
+            with org.lock:
+                org.reversed.add(transaction)
+        if problem:
+            with org.lock:
+                org.violations.append(problem)
+
+
+def drive(port: int, clients: list[Client], seconds: float, meter: CpuMeter) -> tuple[Load, Counter]:
+    """The clients' mix for `seconds`: what was answered, and the CPU seconds spent (per CPU_GROUPS)."""
+    before = []
+    load = http_load(
+        port,
+        clients=len(clients),
+        seconds=seconds,
+        next_call=lambda n: clients[n].next_call(),
+        expected=lambda n, call, status, content: clients[n].answered(call, status, content),
+        before_start=lambda: before.append(meter.sample()),
+        rate=RATE or None,
+    )
+    return load, CpuMeter.spent(before[0], meter.sample())
+
+
+# --- Memory --------------------------------------------------------------------------------------------
+
+
+def workers_rss(master_pid: int) -> dict[int, int]:
+    """VmRSS in kB of each gunicorn worker (Linux /proc)."""
+    rss = {}
+    for pid in gunicorn_workers(master_pid):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        rss[pid] = int(line.split()[1])
+        except OSError:
+            pass
+    return rss
+
+
+# --- The invariants ------------------------------------------------------------------------------------
+
+
+def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
+    """Each invariant's violations (counted, with a few examples), checked by SQL: [] when it holds."""
+    from django.db import connection
+
+    from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction
+    from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+    from wallets.models import Customer, EarnedPromotion
+
+    t = SimpleNamespace(  # the tables
+        promotion=Promotion._meta.db_table,
+        restriction=PromotionRestriction._meta.db_table,
+        customer=Customer._meta.db_table,
+        instance=EarnedPromotion._meta.db_table,
+        redemption=Redemption._meta.db_table,
+        line=RedemptionLine._meta.db_table,
+        reversal=RedemptionReversal._meta.db_table,
+        counter=RedemptionCounter._meta.db_table,
+        audit=AuditEvent._meta.db_table,
+        client=ApiClient._meta.db_table,
+    )
+
+    def rows(sql: str, params=None) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def listed(found: list, what: str) -> list[str]:
+        return [f"{len(found)} {what}, e.g. {found[:3]}"] if found else []
+
+    not_reversed = f"NOT EXISTS (SELECT 1 FROM {t.reversal} v WHERE v.redemption_id = l.redemption_id)"
+    # What the non-reversed redemptions took from each Customer and Promotion limit (per counter).
+    counter_facts = f"""
+        SELECT restriction_id, scope,
+               CASE kpi WHEN 'REDEMPTION' THEN sum(redemption_count) WHEN 'DISCOUNT' THEN sum(discount)
+                        ELSE count(DISTINCT redemption_id) END AS used
+        FROM (SELECT r.id AS restriction_id, r.kpi, l.redemption_count, l.discount, l.redemption_id,
+                     CASE r.level WHEN 'Customer' THEN red.customer_id::text ELSE '' END AS scope
+              FROM {t.restriction} r
+              JOIN {t.line} l ON l.promotion_id = r.promotion_id
+              JOIN {t.redemption} red ON red.id = l.redemption_id
+              WHERE r.level IN ('Customer', 'Promotion') AND {not_reversed}) taken
+        GROUP BY restriction_id, kpi, scope"""
+    counter_gaps = f"""
+        SELECT coalesce(c.restriction_id, f.restriction_id) AS restriction_id,
+               coalesce(c.scope, f.scope) AS scope, c.used AS counter_used, f.used AS facts_used
+        FROM {t.counter} c
+        FULL JOIN ({counter_facts}) f ON f.restriction_id = c.restriction_id AND f.scope = c.scope
+        WHERE coalesce(c.used, 0) <> coalesce(f.used, 0)"""
+    # What the non-reversed lines naming each earned instance took, next to its own counters and
+    # its Earn limits (REDEMPTION 1 when none is set: single-use).
+    instance_facts = f"""
+        SELECT e.id, e.status, e.redemption_count, e.transaction_count, e.discount_total,
+               coalesce(taken.redemptions, 0) AS redemptions, coalesce(taken.transactions, 0) AS transactions,
+               coalesce(taken.discount, 0) AS discount, coalesce(earn.redemption_limit, 1) AS redemption_limit,
+               earn.transaction_limit, earn.discount_limit
+        FROM {t.instance} e
+        LEFT JOIN (SELECT l.earned_promotion_id, sum(l.redemption_count) AS redemptions,
+                          count(DISTINCT l.redemption_id) AS transactions, sum(l.discount) AS discount
+                   FROM {t.line} l WHERE {not_reversed} GROUP BY l.earned_promotion_id) taken
+             ON taken.earned_promotion_id = e.id
+        LEFT JOIN (SELECT promotion_id,
+                          max("limit") FILTER (WHERE kpi = 'REDEMPTION') AS redemption_limit,
+                          max("limit") FILTER (WHERE kpi = 'TRANSACTION') AS transaction_limit,
+                          max("limit") FILTER (WHERE kpi = 'DISCOUNT') AS discount_limit
+                   FROM {t.restriction} WHERE level = 'Earn' GROUP BY promotion_id) earn
+             ON earn.promotion_id = e.promotion_id"""
+    # An instance becomes REDEEMED when a use reaches one of its Earn limits, ACTIVE again when a
+    # reversal gives the use back.
+    instance_gaps = f"""
+        SELECT id, status, redemption_count, transaction_count, discount_total,
+               redemptions, transactions, discount
+        FROM ({instance_facts}) i
+        WHERE redemption_count <> redemptions OR transaction_count <> transactions
+           OR discount_total <> discount
+           OR (status IN ('ACTIVE', 'REDEEMED')
+               AND (status = 'REDEEMED') <> (redemption_count >= redemption_limit
+                                             OR coalesce(transaction_count >= transaction_limit, false)
+                                             OR coalesce(discount_total >= discount_limit, false)))"""
+    reversed_lines = f"SELECT l.* FROM {t.line} l JOIN {t.reversal} v USING (redemption_id)"
+    problems: dict[str, list[str]] = {}
+
+    problems["counters equal the facts they count"] = listed(
+        rows(counter_gaps), "limit counters <> the non-reversed redemptions (counter, facts)"
+    ) + listed(rows(instance_gaps), "earned instances' counters or status <> their non-reversed redemptions")
+
+    problems["no limit exceeded"] = (
+        listed(
+            rows(f'SELECT id, used, "limit" FROM {t.counter} WHERE used > "limit"'),
+            "counters over their limit",
+        )
+        + listed(
+            rows(
+                f"""SELECT c.id, c."limit", r."limit" FROM {t.counter} c
+                    JOIN {t.restriction} r ON r.id = c.restriction_id WHERE c."limit" <> r."limit" """
+            ),
+            "counters whose limit is not their restriction's",
+        )
+        + listed(
+            rows(
+                f"""SELECT f.restriction_id, f.scope, f.used, r."limit" FROM ({counter_facts}) f
+                    JOIN {t.restriction} r ON r.id = f.restriction_id WHERE f.used > r."limit" """
+            ),
+            "Customer or Promotion limits exceeded by the recorded redemptions",
+        )
+        + listed(
+            rows(
+                f"""SELECT id, redemptions, transactions, discount FROM ({instance_facts}) i
+                    WHERE redemptions > redemption_limit OR transactions > transaction_limit
+                       OR discount > discount_limit"""
+            ),
+            "earned instances redeemed beyond their Earn limits",
+        )
+        + listed(
+            rows(
+                f"""SELECT e.customer_id, e.promotion_id, e.kind, count(*) FROM {t.instance} e
+                    JOIN {t.promotion} p ON p.id = e.promotion_id WHERE e.status <> 'REVOKED'
+                    GROUP BY e.customer_id, e.promotion_id, e.kind,
+                             p.max_issuance_per_customer, p.max_earning_per_customer
+                    HAVING count(*) > CASE e.kind WHEN 'ISSUED' THEN nullif(p.max_issuance_per_customer, -1)
+                                                  ELSE nullif(p.max_earning_per_customer, -1) END"""
+            ),
+            "customers holding more instances than maxIssuance/maxEarningPerCustomer",
+        )
+    )
+
+    reversed_count = rows(f"SELECT count(*) FROM {t.reversal}")[0][0]
+    problems[f"each reversed redemption gave its units back ({reversed_count:,} reversed)"] = listed(
+        rows(
+            f"""SELECT g.* FROM ({counter_gaps}) g
+                WHERE (g.restriction_id, g.scope) IN (
+                    SELECT r.id, CASE r.level WHEN 'Customer' THEN red.customer_id::text ELSE '' END
+                    FROM ({reversed_lines}) rl JOIN {t.redemption} red ON red.id = rl.redemption_id
+                    JOIN {t.restriction} r ON r.promotion_id = rl.promotion_id
+                    WHERE r.level IN ('Customer', 'Promotion'))"""
+        ),
+        "limit counters that reversed redemptions took from <> the non-reversed redemptions",
+    ) + listed(
+        rows(
+            f"""SELECT g.* FROM ({instance_gaps}) g
+                WHERE g.id IN (SELECT earned_promotion_id FROM ({reversed_lines}) rl)"""
+        ),
+        "earned instances of reversed redemptions <> their non-reversed redemptions",
+    )
+
+    replays = []
+    for org in orgs:
+        label = f"org {org.org_id}:"
+        recorded = dict(
+            rows(
+                f"""SELECT red.transaction_identifier, count(l.id) FROM {t.redemption} red
+                    LEFT JOIN {t.line} l ON l.redemption_id = red.id WHERE red.org_id = %s
+                    GROUP BY red.transaction_identifier""",
+                [org.org_id],
+            )
+        )
+        replays += listed(
+            sorted(recorded.keys() - org.line_counts.keys()),
+            f"{label} redemptions recorded without an answer 200",
+        )
+        replays += listed(
+            sorted(org.line_counts.keys() - recorded.keys()),
+            f"{label} answers 200 without a redemption recorded",
+        )
+        replays += listed(
+            sorted(t_id for t_id, n in org.line_counts.items() if recorded.get(t_id, n) != n),
+            f"{label} redemptions recorded with another number of lines than sent",
+        )
+        reversals = rows(
+            f"""SELECT red.transaction_identifier FROM {t.reversal} v
+                JOIN {t.redemption} red ON red.id = v.redemption_id WHERE v.org_id = %s""",
+            [org.org_id],
+        )
+        replays += listed(
+            sorted({r for (r,) in reversals} ^ org.reversed),
+            f"{label} reversals recorded <> reversals answered 200",
+        )
+        for kind, answered, what in (
+            ("EARNED", set(org.earned.values()), "earns"),
+            ("ISSUED", {i for ids in org.issued.values() for i in ids.values()}, "issueBulks"),
+        ):
+            found = rows(
+                f"""SELECT id FROM {t.instance} WHERE org_id = %s AND kind = %s AND earned_from_id <> 'seed'""",
+                [org.org_id, kind],
+            )
+            replays += listed(
+                sorted({i for (i,) in found} ^ answered),
+                f"{label} {kind} instances <> those {what} answered 200",
+            )
+    for action, table in (("redemption.record", t.redemption), ("redemption.reverse", t.reversal)):
+        [(events, facts)] = rows(
+            f"SELECT (SELECT count(*) FROM {t.audit} WHERE action = %s), (SELECT count(*) FROM {table})",
+            [action],
+        )
+        if events != facts:
+            replays.append(f"{events} {action} audit events for {facts} rows of {table}")
+    crossing = [v for org in orgs for v in org.violations if v.startswith(("cross-org", "the wallet"))]
+    differing = [v for org in orgs for v in org.violations if v not in crossing]
+    problems["replays created nothing extra"] = replays + listed(
+        differing, "replays answered otherwise than the first time"
+    )
+
+    problems["nothing crosses orgs"] = listed(crossing, "answers with another org's data") + listed(
+        rows(
+            f"""SELECT 'redemption', red.id::text FROM {t.redemption} red
+                    JOIN {t.customer} c ON c.id = red.customer_id
+                    LEFT JOIN {t.client} a ON a.id = red.api_client_id
+                    WHERE c.org_id <> red.org_id OR a.org_id <> red.org_id
+                UNION ALL
+                SELECT 'line', l.id::text FROM {t.line} l JOIN {t.redemption} red ON red.id = l.redemption_id
+                    JOIN {t.promotion} p ON p.id = l.promotion_id
+                    LEFT JOIN {t.instance} e ON e.id = l.earned_promotion_id
+                    WHERE p.org_id <> red.org_id OR e.org_id <> red.org_id
+                       OR e.customer_id <> red.customer_id OR e.promotion_id <> l.promotion_id
+                UNION ALL
+                SELECT 'earned instance', e.id FROM {t.instance} e
+                    JOIN {t.customer} c ON c.id = e.customer_id JOIN {t.promotion} p ON p.id = e.promotion_id
+                    WHERE c.org_id <> e.org_id OR p.org_id <> e.org_id
+                UNION ALL
+                SELECT 'reversal', v.id::text FROM {t.reversal} v
+                    JOIN {t.redemption} red ON red.id = v.redemption_id
+                    LEFT JOIN {t.client} a ON a.id = v.api_client_id
+                    WHERE v.org_id <> red.org_id OR a.org_id <> v.org_id
+                UNION ALL
+                SELECT 'counter', c.id::text FROM {t.counter} c
+                    JOIN {t.restriction} r ON r.id = c.restriction_id
+                    JOIN {t.promotion} p ON p.id = r.promotion_id
+                    LEFT JOIN {t.customer} cu ON r.level = 'Customer' AND cu.id::text = c.scope
+                    WHERE p.org_id <> c.org_id
+                       OR (r.level = 'Customer' AND cu.org_id IS DISTINCT FROM c.org_id)
+                UNION ALL
+                SELECT 'audit event', ev.id::text FROM {t.audit} ev
+                    JOIN {t.client} a ON a.id::text = ev.actor_id
+                    WHERE ev.actor_type = 'API_CLIENT' AND a.org_id <> ev.org_id"""
+        ),
+        "rows of one org pointing at another org's (table, id)",
+    )
+    return problems
+
+
+# --- Main ----------------------------------------------------------------------------------------------
+
+
+def summary(clients: list[Client], *tallies: Tally) -> tuple[int, int, Counter, Counter]:
+    """(5xx and connection errors, answers 200, expected refusals, unexpected answers) over the tallies."""
+    failures = ok = 0
+    for tally in tallies:
+        for statuses in tally.statuses.values():
+            failures += sum(n for status, n in statuses.items() if status == 0 or status >= 500)
+            ok += statuses[200]
+    refusals, unexpected = Counter(), Counter()
+    for client in clients:
+        refusals.update(client.refusals)
+        unexpected.update(client.unexpected)
+    return failures, ok, refusals, unexpected
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn, drop
+    server_url, bench_url, name = bench_database_url("promotions_bench_soak")
+    recreate_database(server_url, name, marker=MARKER, create=True)
+    try:
+        setup_django(bench_url)
+        from django.db import connection
+
+        orgs = make_fixtures()
+        connection.close()
+        clients = [
+            Client(n, orgs[n % 2], orgs[(n + 1) % 2], random.Random(SEED * 1000 + n)) for n in range(CLIENTS)
+        ]
+        with gunicorn(
+            bench_url,
+            workers=WORKERS,
+            threads=THREADS,
+            ready_path=f"{BASE}/redemptions",
+        ) as (port, pid):
+            meter = CpuMeter(pid, bench_url)
+            try:
+                # Warm-up: each worker checks each client's secret once (the slow hash, then cached
+                # per process), opens its database connection and runs every route's code.
+                warm, _ = drive(port, clients, WARMUP_SECONDS, meter)
+                rss_start = workers_rss(pid)
+                load, cpu = drive(port, clients, SECONDS, meter)
+                rss_end = workers_rss(pid)
+            finally:
+                meter.close()
+        problems = invariant_problems(orgs)
+        connection.close()
+    finally:
+        recreate_database(server_url, name, marker=MARKER, create=False)
+
+    tally = load.tally
+    failures, ok, refusals, unexpected = summary(clients, warm.tally, tally)
+    unexpected_other = sum(n for (_, status, _), n in unexpected.items() if 0 < status < 500)
+    redeem_p99 = percentile(tally.latencies[REDEEM], 99) * 1000 if tally.latencies[REDEEM] else float("inf")
+    same_workers = rss_start.keys() == rss_end.keys() and bool(rss_start)
+    growth = sum(rss_end.values()) / sum(rss_start.values()) - 1 if same_workers else float("inf")
+    violations = sum(len(found) for found in problems.values())
+    verdicts = {
+        "5xx": failures == 0,
+        "unexpected": unexpected_other == 0,
+        "p99": redeem_p99 < TARGET_P99_MS,
+        "rss": growth < TARGET_RSS_GROWTH,
+        "invariants": violations == 0,
+    }
+
+    def mark(passed: bool) -> str:
+        return "PASS" if passed else "FAIL"
+
+    total = sum(len(latencies) for latencies in tally.latencies.values())
+    print(
+        f"soak: {gunicorn_description(WORKERS, THREADS)}, {CLIENTS} client threads over 2 orgs"
+        f" ({f'offering {RATE:g} requests/s in all' if RATE else 'closed loop'})"
+        f" ({CUSTOMERS:,} customers each), {SECONDS:g} s after {WARMUP_SECONDS:g} s warm-up"
+        f" (PostgreSQL, {os.cpu_count()} cores shared by server, database and load generator)"
+    )
+    print(f"  all routes {total / load.elapsed:7,.0f} req/s   {total:>7,} requests")
+    cores = ", ".join(f"{group} {cpu[group] / load.elapsed:.2f}" for group in CPU_GROUPS)
+    per_request = (cpu["gunicorn"] + cpu["PostgreSQL"]) / max(1, total) * 1000
+    print(f"    CPU in cores: {cores}; gunicorn + PostgreSQL {per_request:.1f} ms per request")
+    for route in MIX:
+        latencies = tally.latencies[route]
+        if not latencies:
+            continue
+        statuses = ", ".join(f"{status}: {n:,}" for status, n in sorted(tally.statuses[route].items()))
+        print(
+            f"  {route:<13} {len(latencies) / load.elapsed:6,.0f} req/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
+            f"   p99 {percentile(latencies, 99) * 1000:6.1f} ms   {len(latencies):>6,} requests ({statuses})"
+        )
+    print(f"  answers, warm-up included: {ok:,} 200")
+    print(f"    5xx and connection errors: {failures}  {mark(verdicts['5xx'])} (target 0)")
+    print(f"    other unexpected answers: {unexpected_other}  {mark(verdicts['unexpected'])} (target 0)")
+    for (route, status, code), n in sorted(unexpected.items(), key=str):
+        print(f"      {route} {status} (code {code}): {n:,}")
+    for sample in (warm.tally.samples + tally.samples)[:5]:
+        print(f"      {sample}")
+    print(f"    expected refusals: {sum(refusals.values()):,}")
+    for (route, status, code), n in sorted(refusals.items(), key=str):
+        print(f"      {route} {status} (code {code}): {n:,}")
+    print(
+        f"  redeem p99: {redeem_p99:.1f} ms  {mark(verdicts['p99'])} (target < {TARGET_P99_MS:g} ms;"
+        " new transactions, replays not included)"
+    )
+    workers = ", ".join(
+        f"{rss_start[pid] / 1024:.1f} -> {rss_end[pid] / 1024:.1f}"
+        for pid in sorted(rss_start)
+        if pid in rss_end
+    )
+    print(
+        f"  worker RSS after warm-up -> at the end (MiB): {workers or 'not readable'};"
+        f" total growth {growth:+.1%}  {mark(verdicts['rss'])} (target < {TARGET_RSS_GROWTH:.0%})"
+    )
+    if not same_workers:
+        print(f"    the workers changed during the run: {sorted(rss_start)} -> {sorted(rss_end)}")
+    for org in orgs:
+        print(
+            f"  org {org.org_id}: {len(org.line_counts):,} redemptions answered 200, {len(org.reversed):,}"
+            f" reversed, {len(org.earned):,} earns, {sum(len(i) for i in org.issued.values()):,} issued"
+        )
+    print(f"  invariants (SQL, after the run): {mark(verdicts['invariants'])}")
+    for invariant, found in problems.items():
+        print(f"    {invariant}: {'PASS' if not found else 'FAIL: ' + '; '.join(found)}")
+    return 0 if all(verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # gunicorn is stopped and the database dropped by then
+        print("bench/soak.py: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,45 @@
+"""The JSON parser of every API: bounded in size and nesting, and no NUL character anywhere."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from promotions_site.limits import JSON_MAX_DEPTH, RequestTooLarge, json_depth_exceeds
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSONParser reading at most `API_MAX_BODY_BYTES` (413 beyond), refusing JSON nested
+    deeper than `JSON_MAX_DEPTH` levels (400), so no body can exhaust memory or the recursion limit,
+    and refusing a NUL character anywhere in the body (400): PostgreSQL stores none in text or
+    jsonb, so no field can hold one, and free JSON (`customFieldValues`, `eventDetails`) would
+    otherwise reach the database with it (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise RequestTooLarge()
+        try:
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.") from exc
+        if json_depth_exceeds(data):
+            raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.")
+        if _holds_nul(data):
+            raise ParseError("JSON parse error - null characters (\\u0000) are not allowed.")
+        return data

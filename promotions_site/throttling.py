@@ -1,0 +1,194 @@
+"""Rate limits per API client, and sign-in throttles against password guessing.
+
+Both count in the default cache: Redis when `REDIS_URL` is set (shared by every process), else local
+memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m`); see README
+"Limits and rate limiting".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.throttling import BaseThrottle
+
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    seconds: int
+
+    @staticmethod
+    @lru_cache(maxsize=32)
+    def parse(text: str) -> Rate | None:
+        """`"6000/m"`, `"10/5m"`, `"100/h"` -> Rate; `""`, `"off"` or `"none"` -> None (no limit)."""
+        if text.strip().lower() in {"", "off", "none"}:
+            return None
+        match = _RATE_RE.match(text.lower())
+        if not match or match.group(3) not in _UNITS or int(match.group(1)) < 1:
+            raise ImproperlyConfigured(f"Invalid rate {text!r}: expected N/period, e.g. 6000/m or 10/5m.")
+        seconds = int(match.group(2) or 1) * _UNITS[match.group(3)]
+        if seconds < 1:
+            raise ImproperlyConfigured(f"Invalid rate {text!r}: the period must be at least one second.")
+        return Rate(int(match.group(1)), seconds)
+
+
+class SlidingWindow:
+    """Events of one kind per identity over the last `rate.seconds`, estimated from two counters.
+
+    The estimate is this window's count plus the previous window's, weighted by the share of the
+    previous window still inside the last `rate.seconds` (the sliding-window counter). Two small
+    integers per identity, whatever the rate; DRF's SimpleRateThrottle keeps every request's
+    timestamp in one cache value instead, which at thousands of requests a minute is read and
+    rewritten whole on every request.
+    """
+
+    def __init__(self, name: str, rate: Rate):
+        self.name = name
+        self.rate = rate
+
+    def _keys(self, ident: str, now: float) -> tuple[str, str, float]:
+        window, offset = divmod(now, self.rate.seconds)
+        prefix = f"throttle:{self.name}:{ident}:"
+        return f"{prefix}{int(window)}", f"{prefix}{int(window) - 1}", offset
+
+    def _wait(self, current: int, previous: int, offset: float) -> float | None:
+        """None when one more event fits; else the seconds until it does (at least 1)."""
+        limit, period = self.rate.limit, self.rate.seconds
+        remaining = period - offset  # of the current window
+        if current + previous * remaining / period + 1 <= limit:
+            return None
+        if current + 1 <= limit:  # fits once enough of the previous window has slid out
+            wait = remaining - period * (limit - 1 - current) / previous
+        else:  # fits only once this window is the previous one and has partly slid out
+            wait = remaining + period * (1 - (limit - 1) / current)
+        return max(1.0, wait)
+
+    def _increment(self, key: str) -> int:
+        try:
+            return cache.incr(key)
+        except ValueError:  # first event of the window (the key outlives the window: 2 periods)
+            if cache.add(key, 1, timeout=2 * self.rate.seconds + 1):
+                return 1
+            return cache.incr(key)
+
+    def check(self, ident: str) -> float | None:
+        """None when one more event fits now, else the seconds to wait. Counts nothing."""
+        return check_all([(self, ident)])[0]
+
+    def record(self, ident: str) -> None:
+        """Count one event."""
+        self._increment(self._keys(ident, time.time())[0])
+
+    def take(self, ident: str) -> float | None:
+        """Count one event if it fits (None); else count nothing and return the seconds to wait.
+
+        The counter is incremented first and given back on refusal, so concurrent requests cannot
+        all see the last free unit.
+        """
+        current_key, previous_key, offset = self._keys(ident, time.time())
+        current = self._increment(current_key)
+        wait = self._wait(current - 1, cache.get(previous_key, 0), offset)
+        if wait is not None:
+            cache.decr(current_key)
+        return wait
+
+
+def check_all(checks: list[tuple[SlidingWindow, str]]) -> list[float | None]:
+    """`window.check(ident)` for each pair, reading every counter in one cache round trip."""
+    now = time.time()
+    keys = [window._keys(ident, now) for window, ident in checks]
+    values = cache.get_many([key for current, previous, _ in keys for key in (current, previous)])
+    return [
+        window._wait(values.get(current, 0), values.get(previous, 0), offset)
+        for (window, _), (current, previous, offset) in zip(checks, keys, strict=True)
+    ]
+
+
+class ApiClientRateThrottle(BaseThrottle):
+    """Scope `api_client`: every API call of one API client counts against `API_RATE_LIMIT`.
+
+    Requests without an API client (the token endpoint, the schema) are not counted here; failed
+    sign-ins are limited by `sign_in_check`.
+    """
+
+    scope = "api_client"
+
+    def allow_request(self, request, view) -> bool:
+        from promotions.models import ApiClient
+
+        self._wait = None
+        rate = Rate.parse(settings.API_RATE_LIMIT)
+        if rate is None or not isinstance(request.user, ApiClient):
+            return True
+        self._wait = SlidingWindow(self.scope, rate).take(str(request.user.pk))
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+# --- Sign-in throttle ---------------------------------------------------------------------------------
+
+
+class SignInLocked(Exception):
+    """Too many failed sign-ins for this username or from this address: refuse before checking."""
+
+    message = "Too many failed sign-in attempts for this username or from this address."
+
+    def __init__(self, wait: float):
+        self.wait = math.ceil(wait)
+        super().__init__(self.message)
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For as seen by the `NUM_PROXIES` nearest proxies."""
+    return BaseThrottle().get_ident(request) or ""
+
+
+def _fingerprint(value: str) -> str:
+    # Cache keys stay short and safe whatever a client sends as a username.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _sign_in_windows(realm: str, username: str, ip: str) -> list[tuple[SlidingWindow, str]]:
+    # An API client's username is counted per address: a till's secret is long and random, so the
+    # lock only has to slow guessing down, and a stranger elsewhere must not be able to lock the
+    # tills out. An admin user's password is chosen by a person, so it is counted everywhere.
+    username_ident = f"{username}\0{ip}" if realm == "api" else username
+    windows = []
+    for scope, setting, value in (
+        ("username", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME, username_ident),
+        ("ip", settings.LOGIN_FAILURE_LIMIT_PER_IP, ip),
+    ):
+        rate = Rate.parse(setting)
+        if rate is not None:
+            windows.append((SlidingWindow(f"sign-in-failures:{realm}:{scope}", rate), _fingerprint(value)))
+    return windows
+
+
+def sign_in_check(*, realm: str, username: str, ip: str) -> None:
+    """Raise SignInLocked while this username or address has used up its failed sign-ins.
+
+    `realm` keeps API clients (`api`) and admin users (`admin`) apart. A locked username is refused
+    even with the right secret, so guessing cannot go on behind the lock.
+    """
+    waits = [wait for wait in check_all(_sign_in_windows(realm, username, ip)) if wait is not None]
+    if waits:
+        raise SignInLocked(max(waits))
+
+
+def sign_in_failure_record(*, realm: str, username: str, ip: str) -> None:
+    """Count one failed sign-in against the username and the address."""
+    for window, ident in _sign_in_windows(realm, username, ip):
+        window.record(ident)
