@@ -3,9 +3,9 @@
 A Hypothesis state machine plays random histories across two orgs, each with its own API client,
 customers and promotions (POS, CUSTOMER, EARNING, REWARD; their limits drawn at random): it issues
 (the issueBulk service), earns (earn and earn/bulk), redeems (line items and cart-level lines, with
-or without an `earnedPromotionId`), replays a redemption (same body; and another body under the same
-transactionIdentifier), reverses, revokes (revokeEarn), expires (the expire service) and reaches
-into the other org. After every step it checks the stored invariants of `tests/invariants/checks.py`
+or without an `earnedPromotionId`; a customer's sales of one promotion in a row), replays a
+redemption (same body; and another body under the same transactionIdentifier), reverses, revokes
+(revokeEarn), expires (the expire service) and reaches into the other org. After every step it checks the stored invariants of `tests/invariants/checks.py`
 (counters equal the facts they count, no limit exceeded, nothing crosses orgs) and, in the steps,
 what only the history knows: a replay answers the same bytes and changes nothing; a reversal gives
 back exactly what its redemption took; a refused request writes nothing; a limit refusal is true;
@@ -94,7 +94,6 @@ ROLES = {
     "earning": PromotionType.EARNING,
     "reward": PromotionType.REWARD,
 }
-WALLET_ROLES = ("customer", "earning", "reward")
 Level = PromotionRestriction.Level
 Kpi = PromotionRestriction.Kpi
 Status = EarnedPromotion.Status
