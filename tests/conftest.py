@@ -88,8 +88,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
-    # The production hasher costs ~0.4 s per check; tests/test_auth.py checks it for real once.
-    settings.PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
+    # The production hasher costs ~0.4 s per check; tests/promotions_site/test_auth.py checks it for real once.
+    settings.PASSWORD_HASHERS = ["tests.promotions_site.hashers.FastPBKDF2PasswordHasher"]
     # The test client speaks plain HTTP; production redirects it to HTTPS.
     settings.SECURE_SSL_REDIRECT = False
     # Bulk jobs run before the request returns (the browser test turns the background thread back on).

@@ -1,10 +1,10 @@
 """Every API route and method, and how to call it: the table the authorization matrix
-(tests/test_authorization.py) and the audit-trail walk (tests/test_audit_trail.py) run.
+(tests/promotions_site/test_authorization.py) and the audit-trail walk (tests/promotions_site/test_audit_trail.py) run.
 
 A route is found in the URL configuration (`api_routes`); its case in `CASES` says how to call it for
 an org seeded by `org_seed`, what the org's own call answers, and what a call naming another org's
 ids answers (`Foreign`). Adding a route or a method to a view without a case here fails
-tests/test_authorization.py::test_every_api_route_has_a_case.
+tests/promotions_site/test_authorization.py::test_every_api_route_has_a_case.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.factories import (
 # public by decision; everything else needs an API client's credentials.
 API_PREFIXES = ("api_gateway/", "v2/", "v3/", "api/")
 # Not separate cases: DRF answers OPTIONS (metadata) and HEAD (as GET) for every route, behind the
-# same authentication; tests/test_authorization.py checks that anonymously they are refused too.
+# same authentication; tests/promotions_site/test_authorization.py checks that anonymously they are refused too.
 IMPLICIT_METHODS = {"options", "head"}
 
 _names = itertools.count(1)

@@ -1,7 +1,7 @@
 """The authorization matrix: every API route and method (found in the URL configuration) called
 anonymously, with a read-only client, as its own org, and naming another org's ids.
 
-The cases live in tests/api_routes.py; a route or method without one fails the first test.
+The cases live in tests/promotions_site/api_routes.py; a route or method without one fails the first test.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from django.apps import apps
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.test import APIClient
 
-from tests.api_routes import CASES, MISSING, Ids, api_routes, case_id, org_seed, send
 from tests.conftest import basic_auth
+from tests.promotions_site.api_routes import CASES, MISSING, Ids, api_routes, case_id, org_seed, send
 
 PROTECTED = sorted(key for key, case in CASES.items() if not case.public)
 FOREIGN = [(key, index) for key in sorted(CASES) for index in range(len(CASES[key].foreign))]
@@ -61,7 +61,7 @@ def theirs(other_org):
 def test_every_api_route_has_a_case():
     routes = api_routes()
     missing = sorted(set(routes) - set(CASES))
-    assert not missing, f"API routes without a case in tests/api_routes.py CASES: {missing}"
+    assert not missing, f"API routes without a case in tests/promotions_site/api_routes.py CASES: {missing}"
     assert not set(CASES) - set(routes), f"cases of routes that do not exist: {set(CASES) - set(routes)}"
 
 

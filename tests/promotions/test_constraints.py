@@ -1,4 +1,4 @@
-"""What must never be duplicated or out of range is refused by the database itself."""
+"""What must never be duplicated or out of range in the catalogue is refused by the database itself."""
 
 from __future__ import annotations
 
@@ -6,21 +6,11 @@ import datetime as dt
 import re
 
 import pytest
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from promotions.models import ApiClient, Promotion, new_object_id, new_object_ids
 from tests import factories
-from wallets.models import EarnedPromotion
-
-
-def refused(make) -> bool:
-    try:
-        with transaction.atomic():
-            make()
-    except IntegrityError:
-        return True
-    return False
+from tests.refusals import refused
 
 
 def test_object_ids_are_24_hex_and_unique():
@@ -73,60 +63,12 @@ def test_promotion_ends_after_it_starts(org):
     )
 
 
-@pytest.mark.parametrize("field", ["mobile", "email", "external_id"])
-def test_customer_identifiers_unique_per_org(org, other_org, field):
-    value = {"mobile": "919800000001", "email": "a@example.com", "external_id": "X1"}[field]
-    factories.CustomerFactory(org=org, **{field: value})
-    assert refused(lambda: factories.CustomerFactory(org=org, **{field: value}))
-    assert not refused(lambda: factories.CustomerFactory(org=other_org, **{field: value}))
-    # several customers without the identifier are fine
-    factories.CustomerFactory(org=org, **{field: None})
-    assert not refused(lambda: factories.CustomerFactory(org=org, **{field: None}))
-
-
-def test_earned_promotion_idempotency_key(org):
-    first = factories.EarnedPromotionFactory(org=org, earned_from_id="ctx")
-    same_key = dict(org=org, customer=first.customer, promotion=first.promotion, earned_from_id="ctx")
-    assert refused(lambda: factories.EarnedPromotionFactory(**same_key, seq=1))
-    assert not refused(lambda: factories.EarnedPromotionFactory(**same_key, seq=2))
-    assert refused(lambda: EarnedPromotion.objects.filter(pk=first.pk).update(seq=0))
-    assert len(first.pk) == 24
-
-
-def test_transaction_identifier_unique_per_org(org, other_org):
-    factories.RedemptionFactory(org=org, transaction_identifier="T-1")
-    assert refused(lambda: factories.RedemptionFactory(org=org, transaction_identifier="T-1"))
-    assert not refused(lambda: factories.RedemptionFactory(org=other_org, transaction_identifier="T-1"))
-
-
-def test_one_reversal_per_redemption(org):
-    redemption = factories.RedemptionFactory(org=org)
-    factories.RedemptionReversalFactory(redemption=redemption)
-    assert refused(lambda: factories.RedemptionReversalFactory(redemption=redemption))
-
-
-def test_redemption_line_rules(org):
-    line = factories.RedemptionLineFactory(redemption__org=org, position=0)
-    assert refused(lambda: factories.RedemptionLineFactory(redemption=line.redemption, position=0))
-    assert refused(lambda: factories.RedemptionLineFactory(redemption=line.redemption, redemption_count=0))
-    assert refused(lambda: factories.RedemptionLineFactory(redemption=line.redemption, discount=-1))
-
-
 def test_restriction_unique_per_level_and_kpi_and_positive(org):
     restriction = factories.PromotionRestrictionFactory(promotion__org=org)
     assert refused(lambda: factories.PromotionRestrictionFactory(promotion=restriction.promotion))
     assert refused(
         lambda: factories.PromotionRestrictionFactory(
             promotion=restriction.promotion, kpi="DISCOUNT", limit=0
-        )
-    )
-
-
-def test_one_issual_per_customer_and_loyalty_promotion(org):
-    issual = factories.IssualFactory(org=org)
-    assert refused(
-        lambda: factories.IssualFactory(
-            org=org, customer=issual.customer, loyalty_promotion=issual.loyalty_promotion
         )
     )
 

@@ -9,9 +9,9 @@ from rest_framework.permissions import SAFE_METHODS
 from promotions.models import ApiClient, AuditEvent, LoyaltyProgram, Organization, Promotion
 from redemptions.models import Redemption
 from tests.admin_support import admin_url, staff_login
-from tests.api_routes import CASES, Ids, case_id, org_seed, send
 from tests.factories import ApiClientFactory, CustomerFactory, PromotionFactory
 from tests.promotions.test_promotion_admin import form_data as promotion_form_data
+from tests.promotions_site.api_routes import CASES, Ids, case_id, org_seed, send
 from wallets.models import Customer
 
 API_WRITES = sorted(key for key, case in CASES.items() if key[1] not in SAFE_METHODS and not case.public)

@@ -20,9 +20,9 @@ from rest_framework.test import APIClient
 from promotions import services
 from promotions.services import api_client_authenticate, oauth_token_verify
 from tests.factories import ApiClientFactory, PromotionFactory
-from tests.hashers import CountingPBKDF2PasswordHasher
+from tests.promotions_site.hashers import CountingPBKDF2PasswordHasher
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN_URL = "/v3/oauth/token/generate"
 
 
@@ -39,7 +39,7 @@ def hash_runs(call) -> int:
 @pytest.mark.parametrize("secret", ["wrong-secret", md5("wrong-secret")], ids=["plain", "md5 digest"])
 def test_an_unknown_username_costs_the_same_hashing_as_a_wrong_secret(org, settings, secret):
     # given: a client, and a hasher that counts its runs
-    settings.PASSWORD_HASHERS = ["tests.hashers.CountingPBKDF2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["tests.promotions_site.hashers.CountingPBKDF2PasswordHasher"]
     client = ApiClientFactory(org=org, secret="right-secret")
     # when
     known = hash_runs(lambda: api_client_authenticate(username=client.username, secret=secret))

@@ -23,7 +23,7 @@ from tests.redemptions.support import body, line, redeem
 from wallets.models import BulkJob
 from wallets.services import bulk_job_chunks, bulk_job_create, bulk_job_run_chunk
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "scrape-token-0123456789"
 
 

@@ -24,7 +24,7 @@ from wallets.models import BulkJob
 from wallets.services import bulk_job_chunks, bulk_job_create, bulk_job_start
 from wallets.tasks import bulk_job_chunk_task
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
