@@ -32,7 +32,7 @@ from promotions.models import (
 )
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
-from promotions_site.middleware import current_request_id
+from promotions_site.request_context import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOKEN_SALT = "promotions.oauth.access-token"
