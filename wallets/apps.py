@@ -14,5 +14,8 @@ class WalletsConfig(AppConfig):
     def ready(self) -> None:
         # The catalogue (promotions) must not call the wallet that builds on it: the wallet listens.
         from promotions.signals import promotion_dates_changed
+        from promotions_site.metrics import app_collector_register
+        from wallets.metrics import BulkJobCollector
 
         promotion_dates_changed.connect(_earned_promotions_redate, dispatch_uid="wallets.earned_redate")
+        app_collector_register(BulkJobCollector())
