@@ -15,6 +15,7 @@ class WalletsConfig(AppConfig):
         # The catalogue (promotions) must not call the wallet that builds on it: the wallet listens.
         from promotions.signals import promotion_dates_changed
         from promotions_site.metrics import app_collector_register
+        from wallets import tasks  # noqa: F401  services queue them by name: registered in every process
         from wallets.metrics import BulkJobCollector
 
         promotion_dates_changed.connect(_earned_promotions_redate, dispatch_uid="wallets.earned_redate")
