@@ -30,9 +30,10 @@ from promotions.models import (
     PromotionRestriction,
     PromotionType,
 )
+from promotions.signals import promotion_dates_changed
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
-from promotions_site.middleware import current_request_id
+from promotions_site.request_context import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOKEN_SALT = "promotions.oauth.access-token"
@@ -486,11 +487,10 @@ def promotion_update(
 
     `type` and `active` cannot change (400); limits and opt-in are frozen once the promotion has
     started (400, or 1011 for a window schema change). When the end date or the earned-validity
-    days change, the validTill of the promotion's ACTIVE wallet instances is recomputed in the same
-    transaction (Capillary runs an expiry-date job for this). Errors: 716 on a name clash.
+    days change, `promotion_dates_changed` is sent in the same transaction: the wallets app recomputes
+    the validTill of the promotion's ACTIVE instances (Capillary runs an expiry-date job for this).
+    Errors: 716 on a name clash.
     """
-    from wallets.services import earned_promotions_redate  # wallets builds on promotions
-
     with transaction.atomic():
         existing = Promotion.objects.select_for_update().get(pk=promotion.pk)
         fields = {name: fields.get(name, getattr(existing, name)) for name in PROMOTION_FIELDS}
@@ -513,7 +513,10 @@ def promotion_update(
         if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in existing.restrictions.all()]):
             existing.restrictions.all().delete()
             _restrictions_store(existing, restrictions)
-        redated = earned_promotions_redate(promotion=existing) if redate else 0
+        redated = 0
+        if redate:
+            responses = promotion_dates_changed.send(sender=Promotion, promotion=existing)
+            redated = sum(count for _, count in responses)
         audit_event_record(
             org=existing.org_id,
             actor=actor,

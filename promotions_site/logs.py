@@ -25,6 +25,8 @@ from typing import Any
 from celery.signals import before_task_publish, task_postrun, task_prerun
 from django.utils.functional import empty
 
+from promotions_site.request_context import current_request_id, request_id_valid, request_id_var
+
 # The HttpRequest being served (set by AccessLogMiddleware): the filter reads its method, path and,
 # once authentication has run, its org and API client.
 request_var: ContextVar[Any] = ContextVar("log_request", default=None)
@@ -40,12 +42,6 @@ _RECORD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict_
     "request",  # Django's HttpRequest (or the dev server's socket) in `extra`: its fields are taken
 }
 _CONTEXT_FIELDS = ("request_id", "method", "path", "org", "client", "user", "task", "task_id")
-
-
-def _request_id() -> str:
-    from promotions_site.middleware import current_request_id
-
-    return current_request_id()
 
 
 def request_actor(request) -> dict[str, Any]:
@@ -82,7 +78,7 @@ class RequestContextFilter(logging.Filter):
         if getattr(logged_request, "META", None) is None:
             logged_request = None
         if not getattr(record, "request_id", ""):
-            record.request_id = _request_id() or getattr(logged_request, "request_id", "")
+            record.request_id = current_request_id() or getattr(logged_request, "request_id", "")
         request = request_var.get() or logged_request
         if request is not None:
             if not hasattr(record, "method"):
@@ -159,7 +155,7 @@ _task_tokens: dict[str, tuple[Token, Token]] = {}
 @before_task_publish.connect(dispatch_uid="promotions_site.logs.request_id_publish")
 def _request_id_to_task_headers(headers: dict | None = None, **_: Any) -> None:
     """A task enqueued while a request (or a task) runs carries its request id in a header."""
-    request_id = _request_id()
+    request_id = current_request_id()
     if request_id and headers is not None:
         headers.setdefault(REQUEST_ID_HEADER, request_id)
 
@@ -176,12 +172,10 @@ def task_request_id(task) -> str:
 def _request_id_for_task(task_id: str = "", task=None, **_: Any) -> None:
     """Make the enqueuing request's id current while the task runs. A task run eagerly without one
     keeps the caller's; a task with none (beat, a shell) uses its task id."""
-    from promotions_site.middleware import _REQUEST_ID_RE, request_id_var
-
     request_id = task_request_id(task) if task is not None else ""
-    if not _REQUEST_ID_RE.match(request_id):
+    if not request_id_valid(request_id):
         eager = bool(task is not None and task.request.is_eager)
-        request_id = (_request_id() if eager else "") or task_id
+        request_id = (current_request_id() if eager else "") or task_id
     _task_tokens[task_id] = (
         request_id_var.set(request_id),
         task_var.set((getattr(task, "name", ""), task_id)),
@@ -190,8 +184,6 @@ def _request_id_for_task(task_id: str = "", task=None, **_: Any) -> None:
 
 @task_postrun.connect(dispatch_uid="promotions_site.logs.request_id_postrun")
 def _request_id_after_task(task_id: str = "", **_: Any) -> None:
-    from promotions_site.middleware import request_id_var
-
     tokens = _task_tokens.pop(task_id, None)
     if tokens is not None:
         request_id_token, task_token = tokens

@@ -10,7 +10,8 @@
   as each chunk commits.
 - `promotions_bulk_jobs{status}` and `promotions_bulk_job_items{job, org, kind, state}` (pending and
   running jobs only): gauges read from the database at scrape time, so they are right whichever
-  process (web worker, Celery worker) moved the job.
+  process (web worker, Celery worker) moved the job (`wallets.metrics`, added by the wallets app
+  through `app_collector_register`).
 
 Several processes (gunicorn workers, Celery workers on the same host): set
 `PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by them, before they start; each process
@@ -22,23 +23,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 import os
-from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Count
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from promotions_site.errors import ErrorCode, error_response
-
-logger = logging.getLogger(__name__)
 
 REQUEST_LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -108,37 +103,15 @@ def bulk_job_items_count(*, kind: str, done: int, failed: int) -> None:
 # --- Scrape ---------------------------------------------------------------------------------------
 
 
-class BulkJobCollector(Collector):
-    """Bulk job progress, read from the database at each scrape (one GROUP BY, one small query)."""
+# Gauges read from an app's own tables at scrape time: each app adds its collectors in its
+# `AppConfig.ready`, so the site serves them without knowing any domain model.
+_app_collectors: list[Collector] = []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from wallets.models import BulkJob
 
-        jobs = GaugeMetricFamily("promotions_bulk_jobs", "Bulk jobs, by status.", labels=["status"])
-        items = GaugeMetricFamily(
-            "promotions_bulk_job_items",
-            "Items of the pending and running bulk jobs, by state (done, failed, pending).",
-            labels=["job", "org", "kind", "state"],
-        )
-        try:
-            counts = dict(BulkJob.objects.values_list("status").annotate(n=Count("id")).order_by())
-            active = list(
-                BulkJob.objects.filter(status__in=[BulkJob.Status.PENDING, BulkJob.Status.RUNNING])
-                .order_by("id")
-                .values_list("id", "org_id", "kind", "total", "done", "failed")
-            )
-        except DatabaseError as error:  # the rest of the scrape is still worth having
-            logger.warning("bulk job metrics unavailable: %s", error)
-            return
-        for status in BulkJob.Status.values:
-            jobs.add_metric([status], counts.get(status, 0))
-        for job_id, org_id, kind, total, done, failed in active:
-            labels = [str(job_id), str(org_id), kind]
-            items.add_metric([*labels, "done"], done)
-            items.add_metric([*labels, "failed"], failed)
-            items.add_metric([*labels, "pending"], max(total - done - failed, 0))
-        yield jobs
-        yield items
+def app_collector_register(collector: Collector) -> None:
+    """Serve `collector` at every scrape, beside this process's (or the processes') own metrics."""
+    if collector not in _app_collectors:
+        _app_collectors.append(collector)
 
 
 class _ProcessRegistry(Collector):
@@ -160,7 +133,8 @@ def scrape_registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ProcessRegistry())
-    registry.register(BulkJobCollector())
+    for collector in _app_collectors:
+        registry.register(collector)
     return registry
 
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from promotions_site import logs, metrics
 from promotions_site.errors import ErrorCode, code_for_status, error_response, is_api_path
+from promotions_site.request_context import request_id_valid, request_id_var
 
 logger = logging.getLogger("promotions_site.requests")
-
-request_id_var: ContextVar[str] = ContextVar("request_id", default="")
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-def current_request_id() -> str:
-    return request_id_var.get()
 
 
 class RequestIdMiddleware:
@@ -30,7 +23,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         supplied = request.headers.get("X-Request-ID", "")
-        request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        request_id = supplied if request_id_valid(supplied) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
         try:
@@ -59,8 +52,6 @@ class AccessLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from promotions_site import logs, metrics
-
         token = logs.request_var.set(request)
         started = time.perf_counter()
         try:

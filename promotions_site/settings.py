@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "promotions",
     "wallets",
     "redemptions",
+    "promotions_site",
 ]
 
 MIDDLEWARE = [

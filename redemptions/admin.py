@@ -21,7 +21,6 @@ from django.utils.html import format_html
 
 from promotions.models import Organization, Promotion
 from promotions.services import Actor
-from promotions_site.admin_filters import CustomerFilter
 from promotions_site.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyOrgScopedAdmin,
@@ -39,6 +38,7 @@ from redemptions.selectors import (
 )
 from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
 from redemptions.services import redemption_reverse
+from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
 
 REVERSE_MAX = 500  # redemptions one run of the reverse action takes (each is its own transaction)

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class RedemptionsConfig(AppConfig):
     name = "redemptions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The wallet shows how much of each limit is used; the lines that say so are ours, and the
+        # wallet must not import the app built on it, so the counting is handed to it here.
+        from redemptions.selectors import restriction_usage_count
+        from wallets.selectors import restriction_usage_counter_register
+
+        restriction_usage_counter_register(restriction_usage_count)

@@ -13,10 +13,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, PromotionRestriction
 from redemptions.filters import RedemptionLineFilter, reversal_exists
 from redemptions.models import Redemption, RedemptionLine
-from wallets.models import EarnedPromotion
+from wallets.models import Customer, EarnedPromotion
 
 # What a record of the list reads: the line, its redemption, the promotion and the recording client.
 # Leaves out the stored response body and the promotions' condition/action JSON.
@@ -273,3 +273,46 @@ def redemption_line_iter(
 def _stream(lines, chunk_size: int) -> Iterator[RedemptionLine]:
     with transaction.atomic():
         yield from lines.iterator(chunk_size=chunk_size)
+
+
+# --- Limit usage shown in the wallet -----------------------------------------------------------------
+
+
+def _kpi_aggregates() -> dict:
+    return {
+        PromotionRestriction.Kpi.REDEMPTION: Sum("redemption_count"),
+        PromotionRestriction.Kpi.TRANSACTION: Count("redemption", distinct=True),
+        PromotionRestriction.Kpi.DISCOUNT: Sum("discount"),
+    }
+
+
+def _used(lines: QuerySet[RedemptionLine], group_by: str, keys: set) -> dict:
+    """{key: {kpi: used}} over the lines of unreversed redemptions, one query (none when no keys)."""
+    if not keys:
+        return {}
+    rows = (
+        lines.filter(**{f"{group_by}__in": keys}, redemption__reversal__isnull=True)
+        .values(group_by)
+        .annotate(**_kpi_aggregates())
+    )
+    return {row[group_by]: {kpi: Decimal(row[kpi] or 0) for kpi in PromotionRestriction.Kpi} for row in rows}
+
+
+def restriction_usage_count(customer: Customer, keys_by_level: dict[str, set]) -> dict[str, dict]:
+    """What the wallet shows as used of each limit, registered with `wallets.selectors` in
+    RedemptionsConfig.ready: {level: {key: {kpi: used}}} for the Customer level (this customer's lines
+    of each promotion), the Promotion level (every line of each promotion) and the Earn level (the
+    lines that redeemed each instance). REDEMPTION sums redemptionCount, TRANSACTION counts distinct
+    redemptions, DISCOUNT sums the discount; lines of reversed redemptions do not count.
+    """
+    Level = PromotionRestriction.Level
+    lines = RedemptionLine.objects.all()
+    return {
+        Level.CUSTOMER: _used(
+            lines.filter(redemption__customer=customer),
+            "promotion_id",
+            keys_by_level.get(Level.CUSTOMER, set()),
+        ),
+        Level.PROMOTION: _used(lines, "promotion_id", keys_by_level.get(Level.PROMOTION, set())),
+        Level.EARN: _used(lines, "earned_promotion_id", keys_by_level.get(Level.EARN, set())),
+    }

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from promotions.models import Organization, Promotion
-from promotions_site.admin_filters import CustomerFilter
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.errors import PromotionError
+from wallets.admin_filters import CustomerFilter
 from wallets.forms import LABELS, EarnEntryFormSet, EarnForm, IssueForm, read_stored_values
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.selectors import wallet_get

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
-from redemptions.models import RedemptionLine
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
 
@@ -127,35 +127,30 @@ def _instance_status(instance: EarnedPromotion, now: dt.datetime) -> str:
     return instance.status
 
 
-def _kpi_aggregates() -> dict:
-    return {
-        PromotionRestriction.Kpi.REDEMPTION: Sum("redemption_count"),
-        PromotionRestriction.Kpi.TRANSACTION: Count("redemption", distinct=True),
-        PromotionRestriction.Kpi.DISCOUNT: Sum("discount"),
-    }
-
-
 def _usage_key(restriction: PromotionRestriction, instance: EarnedPromotion) -> str:
     """What a level's counter is kept per: the earned instance for Earn limits, else the promotion."""
     return instance.pk if restriction.level == PromotionRestriction.Level.EARN else instance.promotion_id
 
 
-def _used(lines, group_by: str, keys: set) -> dict:
-    """{key: {kpi: used}} over the lines of unreversed redemptions, one query (none when no keys)."""
-    if not keys:
-        return {}
-    rows = (
-        lines.filter(**{f"{group_by}__in": keys}, redemption__reversal__isnull=True)
-        .values(group_by)
-        .annotate(**_kpi_aggregates())
-    )
-    return {row[group_by]: {kpi: Decimal(row[kpi] or 0) for kpi in PromotionRestriction.Kpi} for row in rows}
+# The usage of a promotion's Customer, Promotion and Earn limits is counted from redemption lines,
+# which the redemptions app owns and which build on the wallet, not the other way round: that app
+# registers its counting here (RedemptionsConfig.ready). A counter takes the customer and
+# {level: keys} (a key is a promotion id, or an instance id for Earn) and returns
+# {level: {key: {kpi: amount used}}}; with none registered, nothing is used.
+UsageCounter = Callable[[Customer, dict[str, set]], dict[str, dict]]
+_usage_counters: list[UsageCounter] = []
+
+
+def restriction_usage_counter_register(counter: UsageCounter) -> None:
+    if counter not in _usage_counters:
+        _usage_counters.append(counter)
 
 
 def _restriction_usage(
     customer: Customer, instances: list[EarnedPromotion]
 ) -> dict[str, dict[str, list[RestrictionUsage]]]:
-    """For each instance: {level: [usage per kpi]} of its promotion's restrictions.
+    """For each instance: {level: [usage per kpi]} of its promotion's restrictions, the amounts used
+    as the registered usage counters report them (`redemptions.selectors.restriction_usage_count`).
 
     Customer level counts this customer's lines of the promotion, Promotion level every line of the
     promotion, Earn level the lines that redeemed this instance; a Cart limit holds per transaction,
@@ -168,20 +163,11 @@ def _restriction_usage(
         for restriction in instance.promotion.restrictions.all():
             by_level[restriction.level].add(_usage_key(restriction, instance))
 
-    lines = RedemptionLine.objects.all()
-    used = {
-        PromotionRestriction.Level.CUSTOMER: _used(
-            lines.filter(redemption__customer=customer),
-            "promotion_id",
-            by_level[PromotionRestriction.Level.CUSTOMER],
-        ),
-        PromotionRestriction.Level.PROMOTION: _used(
-            lines, "promotion_id", by_level[PromotionRestriction.Level.PROMOTION]
-        ),
-        PromotionRestriction.Level.EARN: _used(
-            lines, "earned_promotion_id", by_level[PromotionRestriction.Level.EARN]
-        ),
-    }  # Cart limits hold per transaction: nothing is used before the next one.
+    # Cart limits hold per transaction: nothing is used before the next one.
+    del by_level[PromotionRestriction.Level.CART]
+    used: dict[str, dict] = {}
+    for counter in _usage_counters:
+        used.update(counter(customer, by_level))
 
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
@@ -1250,9 +1251,13 @@ def bulk_job_retry(*, job: BulkJob, user) -> None:
         bulk_job_start(job=job)
 
 
-def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bool) -> None:
-    from wallets.tasks import bulk_job_chunk_task
+BULK_JOB_CHUNK_TASK = "wallets.tasks.bulk_job_chunk_task"
 
+
+def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bool) -> None:
+    # Looked up by name: wallets.tasks imports this module to run a chunk, so importing it back would
+    # tie the two into an import cycle. WalletsConfig.ready registers the task in every process.
+    bulk_job_chunk_task = current_app.tasks[BULK_JOB_CHUNK_TASK]
     if inline or settings.BULK_JOBS_IN_PROCESS == "sync":
         try:
             _bulk_job_run_all(job_id, chunks)

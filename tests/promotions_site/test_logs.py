@@ -16,7 +16,7 @@ import pytest
 
 from promotions.models import AuditEvent, PromotionType
 from promotions_site.logs import JsonFormatter, RequestContextFilter
-from promotions_site.middleware import request_id_var
+from promotions_site.request_context import request_id_var
 from tests.admin_support import staff_login
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
 from tests.wallets.test_celery_worker import worker  # noqa: F401 (a real Celery worker, a fixture)

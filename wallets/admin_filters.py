@@ -1,4 +1,4 @@
-"""Admin list filters shared by several apps' admins."""
+"""Admin list filters on the wallet's rows, shared by the admins built on the wallet (wallets, redemptions)."""
 
 from __future__ import annotations
 
