@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: install demo test fuzz lint bench clean
+.PHONY: install demo test fuzz lint bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ demo: install
 test: install
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/pytest $(PYTEST_ARGS)
 
-# The deep fuzzing pass (README "Fuzzing"): 1,000 random cases per operation, every coverage case, a
+# The deep fuzzing pass (docs/testing.md, "Fuzzing"): 1,000 random cases per operation, every coverage case, a
 # random seed, then stateful sequences along the links schemathesis infers. `make test` runs a bounded
 # pass of the same tests. Like CI it wants DATABASE_URL=postgres://...
 fuzz: install
@@ -40,9 +40,13 @@ bench: install
 	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make bench needs DATABASE_URL=postgres://..." >&2; exit 2;; esac
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# The documentation site (MkDocs) into site/; strict, so a broken link or a missing page fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test-output .pytest_cache
+	rm -rf $(VENV) db.sqlite3 test-output .pytest_cache site
