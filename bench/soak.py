@@ -45,11 +45,9 @@ RSS growth < 10%. Exits 1 on any FAIL, 2 when the soak itself cannot run.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -61,32 +59,30 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     CPU_GROUPS,
+    TARGET_P99_MS,
     Call,
     CpuMeter,
     Load,
     Tally,
-    basic_auth,
-    bench_database_url,
+    bench_api_client,
+    bench_database,
+    bench_org,
+    bench_promotion,
     gunicorn,
     gunicorn_description,
     gunicorn_workers,
     http_load,
+    load_settings,
     percentile,
-    recreate_database,
-    setup_django,
+    run_main,
 )
 
-TARGET_P99_MS = 100.0
-TARGET_RSS_GROWTH = 0.10
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
-WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "10"))
+CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=60, warmup_seconds=10)
 # Requests per second offered by all clients together (open loop, see http_load); 0: closed loop.
 RATE = float(os.environ.get("BENCH_RATE", "80"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
 SEED = int(os.environ.get("BENCH_SEED", "1"))
+TARGET_RSS_GROWTH = 0.10
 MARKER = "scratch database of bench/soak.py"
 ORG_IDS = (100001, 100002)
 BASE = "/api_gateway/v1/promotions"
@@ -139,31 +135,18 @@ class Org:
 def make_fixtures() -> list[Org]:
     from django.utils import timezone
 
-    from promotions.models import Organization, Promotion, PromotionRestriction, PromotionType
-    from promotions.services import api_client_create
+    from promotions.models import Promotion, PromotionRestriction, PromotionType
     from wallets.models import Customer, EarnedPromotion
 
     now = timezone.now()
     Level, Kpi = PromotionRestriction.Level, PromotionRestriction.Kpi
     orgs = []
     for org_id in ORG_IDS:
-        org = Organization.objects.create(id=org_id, name=f"Soak org {org_id}", timezone="Asia/Kolkata")
-        client, secret = api_client_create(org=org, username=f"soak.till.{org_id}")
+        org = bench_org(org_id, f"Soak org {org_id}")
+        auth = bench_api_client(org, f"soak.till.{org_id}")
 
         def promotion(name: str, kind: str, org=org, **limits) -> Promotion:
-            return Promotion.objects.create(
-                org=org,
-                name=name,
-                type=kind,
-                start_date=now - dt.timedelta(days=1),
-                end_date=now + dt.timedelta(days=30),
-                condition={
-                    "type": "CART",
-                    "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
-                },
-                action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 100}},
-                **limits,
-            )
+            return bench_promotion(org, name, kind, discount=100, **limits)
 
         issued = promotion("Soak customer promotion", PromotionType.CUSTOMER, max_issuance_per_customer=3)
         earning = promotion(
@@ -208,7 +191,7 @@ def make_fixtures() -> list[Org]:
             Org(
                 org_id=org.pk,
                 headers={
-                    "Authorization": basic_auth(client.username, secret),
+                    "Authorization": auth,
                     "Content-Type": "application/json",
                 },
                 customers=[c.pk for c in customers],
@@ -575,11 +558,7 @@ def summary(clients: list[Client], *tallies: Tally) -> tuple[int, int, Counter, 
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn, drop
-    server_url, bench_url, name = bench_database_url("promotions_bench_soak")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    try:
-        setup_django(bench_url)
+    with bench_database("promotions_bench_soak", marker=MARKER) as bench_url:
         from django.db import connection
 
         orgs = make_fixtures()
@@ -604,9 +583,6 @@ def main() -> int:
             finally:
                 meter.close()
         problems = invariant_problems(orgs)
-        connection.close()
-    finally:
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     tally = load.tally
     failures, ok, refusals, unexpected = summary(clients, warm.tally, tally)
@@ -683,8 +659,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # gunicorn is stopped and the database dropped by then
-        print("bench/soak.py: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)
