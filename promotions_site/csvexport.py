@@ -24,7 +24,7 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
 
 _FORMULA_START = re.compile(r"^[=@\t\r]|^[+-](?![0-9 .]*$)")
 
@@ -42,9 +42,9 @@ def csv_cell(value: Any) -> str:
 
 
 class CsvWriter:
-    """`csv.writer` over `handle` whose rows are made of `csv_cell`s."""
+    """`csv.writer` over `handle` (anything with `write(str)`) whose rows are made of `csv_cell`s."""
 
-    def __init__(self, handle: TextIO | Any):
+    def __init__(self, handle: Any):
         self._writer = csv.writer(handle)
 
     def writerow(self, row: Iterable[Any]) -> Any:

@@ -97,3 +97,26 @@ def test_the_checks_run_in_a_read_only_transaction(org, monkeypatch):
     org.refresh_from_db()
     assert org.name != "changed"
     assert invariants.violations() == []
+
+
+@pytest.mark.parametrize(("seconds", "setting"), [("90", "90s"), ("0", "0"), ("0.5", "500ms")])
+def test_the_statement_timeout_can_be_raised_for_a_large_database(org, monkeypatch, seconds, setting):
+    # given: a check that reads the timeout it runs under
+    seen = []
+
+    def reading(org_ids):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            seen.append(cursor.fetchone()[0])
+        return []
+
+    monkeypatch.setattr("redemptions.management.commands.check_invariants.violations", reading)
+    # when
+    check("--statement-timeout", seconds)
+    # then
+    assert seen == [setting]
+
+
+def test_a_negative_statement_timeout_is_a_command_error(org):
+    with pytest.raises(CommandError, match="--statement-timeout must be 0"):
+        check("--statement-timeout", "-1")

@@ -4,7 +4,8 @@
     python manage.py check_invariants --org 100737 --org 100738
 
 Runs in one read-only REPEATABLE READ transaction, so every check sees the same snapshot while the app
-keeps writing, and nothing can be written. Exits 0 with a one-line summary when every invariant holds;
+keeps writing, and nothing can be written. Each check is one statement, bound by the app's statement
+timeout unless `--statement-timeout` says otherwise. Exits 0 with a one-line summary when every invariant holds;
 otherwise lists the violations (a few rows per invariant) and exits 1.
 """
 
@@ -36,8 +37,17 @@ class Command(BaseCommand):
             metavar="ID",
             help="Check only this organization's rows (repeat for several; default: every org).",
         )
+        parser.add_argument(
+            "--statement-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="Longest a check may run (0: no limit; default: the app's DB_STATEMENT_TIMEOUT_MS). "
+            "A large database may need more than the default.",
+        )
 
     def handle(self, *args, **options):
+        if options["statement_timeout"] is not None and options["statement_timeout"] < 0:
+            raise CommandError("--statement-timeout must be 0 (no limit) or more seconds.")
         org_ids = sorted(set(options["orgs"])) if options["orgs"] else None
         if org_ids is not None:
             missing = set(org_ids) - set(
@@ -49,9 +59,12 @@ class Command(BaseCommand):
         # Inside a caller's transaction (a test's) the isolation level is the caller's to set.
         outermost = not connection.in_atomic_block
         with transaction.atomic():
-            if outermost:
-                with connection.cursor() as cursor:
+            with connection.cursor() as cursor:
+                if outermost:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if options["statement_timeout"] is not None:
+                    milliseconds = round(options["statement_timeout"] * 1000)
+                    cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
             found = violations(org_ids)
             transaction.set_rollback(True)
         elapsed = time.perf_counter() - started
