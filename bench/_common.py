@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: their own scratch database, Django set up against it, gunicorn
-serving the app, and client threads driving it over HTTP.
+"""What the benchmark scripts share: their own scratch database, Django set up against it, the fixtures
+(an org, an API client, a promotion, a COPY reference), gunicorn serving the app, and client threads
+driving it over HTTP.
 
 Not a benchmark itself (`make bench` skips modules starting with `_`).
 """
@@ -7,9 +8,11 @@ Not a benchmark itself (`make bench` skips modules starting with `_`).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import http.client
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -21,18 +24,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTECTED_DATABASES = {"postgres", "template0", "template1"}
 # The per-API-client rate limit stays in the measured path, far above any benchmark's rate.
 BENCH_RATE_LIMIT = "100000000/s"
+# A redemption's 99th percentile, in isolation (bench/redeem.py) as in the mixed load (bench/soak.py).
+TARGET_P99_MS = 100.0
 
 
 def fail(message: str) -> None:
     """Stop the benchmark: exit status 2 (1 is kept for a missed target)."""
     print(f"{sys.argv[0]}: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """Exit with `main()`'s status (0 all targets met, 1 one missed, 2 the bench could not run), or 130
+    on Ctrl-C: `bench_database` and `gunicorn` have stopped the server and dropped the database by then."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"{sys.argv[0]}: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def bench_database_url(default_name: str) -> tuple[str, str, str]:
@@ -73,16 +89,26 @@ def recreate_database(server_url: str, name: str, *, marker: str, create: bool) 
             conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(marker)))
 
 
+def django_env(bench_url: str) -> dict[str, str]:
+    """The environment the app runs with in a bench, in this process or a child: on the bench database,
+    the production settings (DEBUG off: it would keep every query in memory), the rate limit out of
+    reach."""
+    return {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "ALLOWED_HOSTS": "testserver",
+        "LOG_LEVEL": "WARNING",
+        "API_RATE_LIMIT": BENCH_RATE_LIMIT,
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE") or "promotions_site.settings",
+    }
+
+
 def setup_django(bench_url: str) -> None:
-    """Django in this process, on the bench database (DEBUG off: it would keep every query), migrated."""
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
-    os.environ["DEBUG"] = "0"
-    os.environ["SECURE_SSL_REDIRECT"] = "0"
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["API_RATE_LIMIT"] = BENCH_RATE_LIMIT
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promotions_site.settings")
+    """Django in this process, on the bench database (`django_env`), migrated."""
+    os.environ.update(django_env(bench_url))
     import django
 
     django.setup()
@@ -91,9 +117,111 @@ def setup_django(bench_url: str) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+@contextmanager
+def bench_database(default_name: str, *, marker: str) -> Iterator[str]:
+    """The bench's own database (`bench_database_url`), created with `marker`, migrated, and Django set
+    up on it in this process: yields its URL, and drops it at the end whatever happens (SIGTERM and
+    Ctrl-C included, gunicorn stopped first by its own context)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    server_url, bench_url, name = bench_database_url(default_name)
+    recreate_database(server_url, name, marker=marker, create=True)
+    try:
+        setup_django(bench_url)
+        yield bench_url
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        recreate_database(server_url, name, marker=marker, create=False)
+
+
 def basic_auth(username: str, secret: str) -> str:
     """The `Authorization` header value for an API client."""
     return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
+# --- Fixtures ------------------------------------------------------------------------------------------
+
+BENCH_ORG_ID = 100001
+# The columns a COPY into wallets_earnedpromotion writes, in the order of its rows.
+EARNED_PROMOTION_COLUMNS = (
+    "id", "org_id", "customer_id", "promotion_id", "kind", "earned_from_type", "earned_from_id", "seq",
+    "event_time", "event_details", "valid_till", "status", "redemption_count", "transaction_count",
+    "discount_total", "created_at", "status_changed_at",
+)  # fmt: skip
+
+
+def bench_org(org_id: int = BENCH_ORG_ID, name: str = "Bench org"):
+    from promotions.models import Organization
+
+    return Organization.objects.create(id=org_id, name=name, timezone="Asia/Kolkata")
+
+
+def bench_api_client(org, username: str) -> str:
+    """A new write API client of `org`: its `Authorization` header value."""
+    from promotions.services import api_client_create
+
+    client, secret = api_client_create(org=org, username=username)
+    return basic_auth(client.username, secret)
+
+
+def bench_promotion(org, name: str, kind: str, *, discount: int = 10, **fields):
+    """A promotion running from yesterday for 30 days: `discount` off a cart over 1; `fields` the rest
+    (limits such as max_issuance_per_customer)."""
+    from django.utils import timezone
+
+    from promotions.models import Promotion
+
+    now = timezone.now()
+    return Promotion.objects.create(
+        org=org,
+        name=name,
+        type=kind,
+        start_date=now - dt.timedelta(days=1),
+        end_date=now + dt.timedelta(days=30),
+        condition={
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
+        },
+        action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": discount}},
+        **fields,
+    )
+
+
+def earned_promotions_copy(bench_url: str, promotion, write: Callable, expected: int) -> float:
+    """Seconds to COPY rows into wallets_earnedpromotion (`write(copy)` writes them, in the order of
+    EARNED_PROMOTION_COLUMNS) and commit: the bare database write a writer of the app is measured
+    against. Fails unless `promotion` then has `expected` instances."""
+    import psycopg
+
+    statement = f"COPY wallets_earnedpromotion ({', '.join(EARNED_PROMOTION_COLUMNS)}) FROM STDIN"
+    with psycopg.connect(bench_url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            write(copy)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        written = conn.execute(
+            "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
+        ).fetchone()[0]
+    if written != expected:
+        fail(f"COPY wrote {written} rows, expected {expected}")
+    return elapsed
+
+
+def load_settings(*, seconds: float, warmup_seconds: float) -> tuple[int, float, float, int, int]:
+    """The settings of a bench that drives gunicorn over HTTP, from the environment: (BENCH_CLIENTS
+    client threads, default 8; BENCH_SECONDS measured, default `seconds`; BENCH_WARMUP_SECONDS of
+    warm-up, default `warmup_seconds`; BENCH_WORKERS gunicorn workers, default 4; BENCH_THREADS per
+    worker, default 1, above 1 gthread workers)."""
+    return (
+        int(os.environ.get("BENCH_CLIENTS", "8")),
+        float(os.environ.get("BENCH_SECONDS", seconds)),
+        float(os.environ.get("BENCH_WARMUP_SECONDS", warmup_seconds)),
+        int(os.environ.get("BENCH_WORKERS", "4")),
+        int(os.environ.get("BENCH_THREADS", "1")),
+    )
 
 
 # --- gunicorn ------------------------------------------------------------------------------------------
@@ -126,15 +254,10 @@ def gunicorn(
     when `threads` > 1; `settings` the Django settings module; `env` added to the environment."""
     port = free_port()
     server_env = {
-        **os.environ,
+        **django_env(bench_url),
         "DJANGO_SETTINGS_MODULE": settings,
         "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": bench_url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key",
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
         **(env or {}),
     }
     command = [

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import ROOT, bench_database_url, fail, recreate_database
+from bench._common import BENCH_ORG_ID, ROOT, bench_database, bench_org, django_env, fail, run_main
 
 TARGET_RATIO = 0.5
 TARGET_RSS_MB = 300
@@ -45,29 +45,6 @@ MARKER = "scratch database of bench/import_customers.py"
 FIRST_NAMES = ["Asha", "Ravi", "Meera", "Arjun", "Priya", "Kiran", "Neha", "Vikram", "Anita", "Rahul"]
 LAST_NAMES = ["Sharma", "Iyer", "Patel", "Khan", "Reddy", "Das", "Nair", "Gupta", "Mehta", "Rao"]
 SOURCES = ["INSTORE", "WEBSITE", "MOBILE_APP", "ECOMMERCE"]
-
-
-def django_env(bench_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DEBUG="0",  # DEBUG would keep queries in memory
-        SECURE_SSL_REDIRECT="0",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="promotions_site.settings",
-    )
-    env.setdefault("SECRET_KEY", "bench-only-secret-key")
-    return env
-
-
-def setup_django(bench_url: str) -> None:
-    os.environ.update(django_env(bench_url))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def write_csv(path: Path) -> None:
@@ -123,7 +100,14 @@ def copy_reference(bench_url: str, org_id: int, path: Path) -> float:
 
 def run_import(bench_url: str, org_id: int, path: Path) -> dict:
     """Run the command in a child process: its summary figures, wall time and max RSS (MiB)."""
-    command = [sys.executable, str(ROOT / "manage.py"), "import_customers", str(path), "--org", str(org_id)]
+    command = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "import_customers",
+        str(path),
+        "--org",
+        str(org_id),
+    ]
     command += ["--no-progress", *(["--chunk-size", CHUNK_SIZE] if CHUNK_SIZE else [])]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -151,21 +135,15 @@ def run_import(bench_url: str, org_id: int, path: Path) -> dict:
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url("promotions_bench_import")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    workdir = tempfile.TemporaryDirectory(prefix="bench-import-customers-")
-    try:
-        setup_django(bench_url)
+    with (
+        bench_database("promotions_bench_import", marker=MARKER) as bench_url,
+        tempfile.TemporaryDirectory(prefix="bench-import-customers-") as workdir,
+    ):
         from django.db import connection
 
-        from promotions.models import Organization
-
-        orgs = [
-            Organization.objects.create(id=100001 + n, name=f"bench {n}", timezone="Asia/Kolkata").pk
-            for n in range(2 * RUNS)
-        ]
+        orgs = [bench_org(BENCH_ORG_ID + n, f"bench {n}").pk for n in range(2 * RUNS)]
         connection.close()
-        path = Path(workdir.name) / "customers.csv"
+        path = Path(workdir) / "customers.csv"
         started = time.perf_counter()
         write_csv(path)
         generated = time.perf_counter() - started
@@ -181,9 +159,6 @@ def main() -> int:
         again = run_import(bench_url, orgs[-1], path)
         if again["unchanged"] != CUSTOMERS:
             fail(f"the re-run left {again['unchanged']} rows unchanged, expected all {CUSTOMERS}: {again}")
-    finally:
-        workdir.cleanup()
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     copy_time = statistics.median(copy_times)
     import_time = statistics.median(run["elapsed"] for run in imports)
@@ -218,4 +193,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

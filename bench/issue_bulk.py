@@ -18,7 +18,6 @@ compared. Target: issueBulk at least 0.5 of the COPY rate. Exits 1 when the targ
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import resource
@@ -29,66 +28,37 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import basic_auth, bench_database_url, fail, recreate_database, setup_django
+from bench._common import (
+    bench_api_client,
+    bench_database,
+    bench_org,
+    bench_promotion,
+    earned_promotions_copy,
+    fail,
+    run_main,
+)
 
 TARGET_RATIO = 0.5
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "10000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 MARKER = "scratch database of bench/issue_bulk.py"
 
-COPY_COLUMNS = (
-    "id",
-    "org_id",
-    "customer_id",
-    "promotion_id",
-    "kind",
-    "earned_from_type",
-    "earned_from_id",
-    "seq",
-    "event_time",
-    "event_details",
-    "valid_till",
-    "status",
-    "redemption_count",
-    "transaction_count",
-    "discount_total",
-    "created_at",
-    "status_changed_at",
-)
-
 
 def make_fixtures():
-    from promotions.models import Organization
-    from promotions.services import api_client_create
     from wallets.models import Customer
 
-    org = Organization.objects.create(id=100001, name="Bench org", timezone="Asia/Kolkata")
-    client, secret = api_client_create(org=org, username="bench.till")
+    org = bench_org()
+    auth = bench_api_client(org, "bench.till")
     customers = Customer.objects.bulk_create(
         [Customer(org=org, mobile=f"9{n:09d}") for n in range(CUSTOMERS)], batch_size=5000
     )
-    return org, basic_auth(client.username, secret), [c.pk for c in customers]
+    return org, auth, [c.pk for c in customers]
 
 
 def new_promotion(org, label: str):
-    from django.utils import timezone
+    from promotions.models import PromotionType
 
-    from promotions.models import Promotion, PromotionType
-
-    now = timezone.now()
-    return Promotion.objects.create(
-        org=org,
-        name=label,
-        type=PromotionType.CUSTOMER,
-        start_date=now - dt.timedelta(days=1),
-        end_date=now + dt.timedelta(days=30),
-        max_issuance_per_customer=-1,
-        condition={
-            "type": "CART",
-            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
-        },
-        action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}},
-    )
+    return bench_promotion(org, label, PromotionType.CUSTOMER, max_issuance_per_customer=-1)
 
 
 def issue_once(http, auth: str, promotion, body: bytes, context_id: str) -> float:
@@ -107,7 +77,6 @@ def issue_once(http, auth: str, promotion, body: bytes, context_id: str) -> floa
 
 def copy_once(bench_url: str, org, promotion, customer_ids: list[int]) -> float:
     """Seconds to COPY the rows issueBulk would write (fresh promotion) and commit."""
-    import psycopg
     from django.utils import timezone
 
     from promotions.models import new_object_id
@@ -135,20 +104,12 @@ def copy_once(bench_url: str, org, promotion, customer_ids: list[int]) -> float:
         )
         for customer_id in customer_ids
     ]
-    statement = f"COPY wallets_earnedpromotion ({', '.join(COPY_COLUMNS)}) FROM STDIN"
-    with psycopg.connect(bench_url) as conn:
-        started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-        conn.commit()
-        elapsed = time.perf_counter() - started
-        written = conn.execute(
-            "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
-        ).fetchone()[0]
-    if written != len(customer_ids):
-        fail(f"COPY wrote {written} rows, expected {len(customer_ids)}")
-    return elapsed
+
+    def write(copy) -> None:
+        for row in rows:
+            copy.write_row(row)
+
+    return earned_promotions_copy(bench_url, promotion, write, len(customer_ids))
 
 
 def memory_of_one_request(http, auth: str, org, body: bytes) -> tuple[float, float]:
@@ -167,11 +128,7 @@ def memory_of_one_request(http, auth: str, org, body: bytes) -> tuple[float, flo
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url("promotions_bench")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    try:
-        setup_django(bench_url)
-        from django.db import connection
+    with bench_database("promotions_bench", marker=MARKER) as bench_url:
         from django.test import Client
 
         org, auth, customer_ids = make_fixtures()
@@ -190,9 +147,6 @@ def main() -> int:
         issue_once(http, auth, replay_promotion, body, "replay")
         replay_time = min(issue_once(http, auth, replay_promotion, body, "replay") for _ in range(3))
         peak_mib, max_rss_mib = memory_of_one_request(http, auth, org, body)
-        connection.close()
-    finally:
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     issue_rate = CUSTOMERS / statistics.median(issue_times)
     copy_rate = CUSTOMERS / statistics.median(copy_times)
@@ -221,4 +175,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -35,7 +35,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import ROOT, bench_database_url, fail, recreate_database
+from bench._common import (
+    ROOT,
+    bench_database,
+    bench_org,
+    bench_promotion,
+    django_env,
+    earned_promotions_copy,
+    fail,
+    run_main,
+)
 
 TARGET_RATIO = 0.5
 TARGET_RSS_MB = 300
@@ -43,50 +52,6 @@ CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
 FIRST_CUSTOMER_ID = 564332013
 MARKER = "scratch database of bench/issue_from_file.py"
 SCRIPT = "bench/issue_from_file.py"
-
-COPY_COLUMNS = (
-    "id",
-    "org_id",
-    "customer_id",
-    "promotion_id",
-    "kind",
-    "earned_from_type",
-    "earned_from_id",
-    "seq",
-    "event_time",
-    "event_details",
-    "valid_till",
-    "status",
-    "redemption_count",
-    "transaction_count",
-    "discount_total",
-    "created_at",
-    "status_changed_at",
-)
-
-
-def django_env(bench_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DEBUG="0",  # DEBUG would keep every query in memory
-        SECURE_SSL_REDIRECT="0",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="promotions_site.settings",
-    )
-    env.setdefault("SECRET_KEY", "bench-only-secret-key")
-    return env
-
-
-def setup_django(bench_url: str) -> None:
-    os.environ.update(django_env(bench_url))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
@@ -112,24 +77,10 @@ def make_customers(bench_url: str, org_id: int, ids_path: Path) -> None:
 
 
 def new_promotion(org, label: str):
-    from django.utils import timezone
+    """A CUSTOMER promotion with maxIssuancePerCustomer 1, so that the limit is checked."""
+    from promotions.models import PromotionType
 
-    from promotions.models import Promotion, PromotionType
-
-    now = timezone.now()
-    return Promotion.objects.create(
-        org=org,
-        name=label,
-        type=PromotionType.CUSTOMER,
-        start_date=now - dt.timedelta(days=1),
-        end_date=now + dt.timedelta(days=30),
-        max_issuance_per_customer=1,
-        condition={
-            "type": "CART",
-            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
-        },
-        action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}},
-    )
+    return bench_promotion(org, label, PromotionType.CUSTOMER, max_issuance_per_customer=1)
 
 
 def empty_earned_promotions(bench_url: str) -> None:
@@ -147,8 +98,6 @@ def empty_earned_promotions(bench_url: str) -> None:
 
 def copy_once(bench_url: str, org, promotion, work: Path) -> float:
     """Seconds to COPY the rows the command would write (fresh promotion) and commit."""
-    import psycopg
-
     from promotions.models import new_object_ids
 
     now = dt.datetime.now(dt.UTC).isoformat()
@@ -160,20 +109,14 @@ def copy_once(bench_url: str, org, promotion, work: Path) -> float:
                 f"{instance_id}\t{org.pk}\t{FIRST_CUSTOMER_ID + n}\t{promotion.pk}\tISSUED\tBULK_ISSUE\t"
                 f"copy\t1\t{now}\t{{}}\t{valid_till}\tACTIVE\t0\t0\t0\t{now}\t\\N\n"
             )
-    statement = f"COPY wallets_earnedpromotion ({', '.join(COPY_COLUMNS)}) FROM STDIN"
-    with psycopg.connect(bench_url) as conn, data.open("rb") as source:
-        started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+
+    def write(copy) -> None:
+        with data.open("rb") as source:
             while block := source.read(1 << 20):
                 copy.write(block)
-        conn.commit()
-        elapsed = time.perf_counter() - started
-        written = conn.execute(
-            "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
-        ).fetchone()[0]
+
+    elapsed = earned_promotions_copy(bench_url, promotion, write, CUSTOMERS)
     data.unlink()
-    if written != CUSTOMERS:
-        fail(f"COPY wrote {written} rows, expected {CUSTOMERS}")
     return elapsed
 
 
@@ -227,16 +170,12 @@ def summary_count(stdout: str, label: str) -> int:
 
 
 def main() -> int:
-    server_url, bench_url, name = bench_database_url("promotions_bench_issue_file")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    try:
-        setup_django(bench_url)
+    with bench_database("promotions_bench_issue_file", marker=MARKER) as bench_url:
         from django.db import connection
 
-        from promotions.models import Organization
         from wallets.models import EarnedPromotion
 
-        org = Organization.objects.create(id=100001, name="Bench org", timezone="Asia/Kolkata")
+        org = bench_org()
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             ids_path = work / "customers.txt"
@@ -260,9 +199,6 @@ def main() -> int:
 
             empty_earned_promotions(bench_url)
             copy_times.append(copy_once(bench_url, org, new_promotion(org, "copy 2"), work))
-        connection.close()
-    finally:
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     copy_time = min(copy_times)
     issue_rate, copy_rate = CUSTOMERS / issue_time, CUSTOMERS / copy_time
@@ -291,4 +227,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

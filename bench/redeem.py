@@ -36,7 +36,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import sys
 import threading
 from collections import Counter
@@ -47,27 +46,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     CPU_GROUPS,
+    TARGET_P99_MS,
     Call,
     CpuMeter,
-    basic_auth,
-    bench_database_url,
+    bench_api_client,
+    bench_database,
+    bench_org,
+    bench_promotion,
     fail,
     gunicorn,
     gunicorn_description,
     http_load,
+    load_settings,
     percentile,
-    recreate_database,
-    setup_django,
+    run_main,
 )
 
 TARGET_RATIO = 0.5
-TARGET_P99_MS = 100.0
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=3)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # alternating slices of SECONDS / ROUNDS per endpoint
-WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
 POOL = int(os.environ.get("BENCH_POOL", "30000"))  # earned instances prepared (2 per customer)
 MARKER = "scratch database of bench/redeem.py"
 REDEEM_PATH = "/api_gateway/v1/promotions/redemptions"
@@ -92,30 +89,17 @@ class Fixtures:
 def make_fixtures() -> Fixtures:
     from django.utils import timezone
 
-    from promotions.models import Organization, Promotion, PromotionRestriction, PromotionType
-    from promotions.services import api_client_create
+    from promotions.models import Promotion, PromotionRestriction, PromotionType
     from promotions_site.timefmt import to_epoch_ms
     from redemptions.models import RedemptionCounter
     from wallets.models import Customer, EarnedPromotion
 
     now = timezone.now()
-    org = Organization.objects.create(id=100001, name="Bench org", timezone="Asia/Kolkata")
-    client, secret = api_client_create(org=org, username="bench.till")
+    org = bench_org()
+    auth = bench_api_client(org, "bench.till")
 
     def promotion(name: str, kind: str) -> Promotion:
-        return Promotion.objects.create(
-            org=org,
-            name=name,
-            type=kind,
-            start_date=now - dt.timedelta(days=1),
-            end_date=now + dt.timedelta(days=30),
-            max_issuance_per_customer=-1,
-            condition={
-                "type": "CART",
-                "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
-            },
-            action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 100}},
-        )
+        return bench_promotion(org, name, kind, discount=100, max_issuance_per_customer=-1)
 
     Level, Kpi = PromotionRestriction.Level, PromotionRestriction.Kpi
     wallet = promotion("Bench wallet promotion", PromotionType.CUSTOMER)
@@ -186,7 +170,7 @@ def make_fixtures() -> Fixtures:
     ]
     return Fixtures(
         org_id=org.pk,
-        auth=basic_auth(client.username, secret),
+        auth=auth,
         promotion_id=wallet.pk,
         bare_counter_id=bare_counter.pk,
         redeem_bodies=bodies,
@@ -233,7 +217,12 @@ class Phase:
 
 
 def drive(
-    port: int, auth: str, path: str, next_body: Callable[[], bytes | None], seconds: float, meter: CpuMeter
+    port: int,
+    auth: str,
+    path: str,
+    next_body: Callable[[], bytes | None],
+    seconds: float,
+    meter: CpuMeter,
 ) -> Phase:
     """CLIENTS threads, each with its own keep-alive connection, send requests for `seconds`."""
     headers = {"Authorization": auth, "Content-Type": "application/json"}
@@ -340,11 +329,7 @@ def report(label: str, phase: Phase) -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn, drop
-    server_url, bench_url, name = bench_database_url("promotions_bench_redeem")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    try:
-        setup_django(bench_url)
+    with bench_database("promotions_bench_redeem", marker=MARKER) as bench_url:
         from django.db import connection
 
         fixtures = make_fixtures()
@@ -377,9 +362,6 @@ def main() -> int:
         problems = over_redemption_problems(
             fixtures, redeem_ok=warm_redeem.ok + redeem.ok, bare_ok=warm_bare.ok + bare.ok
         )
-        connection.close()
-    finally:
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     ratio = redeem.rate / bare.rate
     p99 = redeem.percentile_ms(99)
@@ -418,8 +400,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # gunicorn is stopped and the database dropped by then
-        print("bench/redeem.py: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

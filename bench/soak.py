@@ -34,21 +34,20 @@ BENCH_SECONDS (default 60), the figures:
 
 Prints throughput and p50/p99 per route, the answers (5xx and connection errors, unexpected answers,
 expected refusals by code), the gunicorn workers' RSS (VmRSS) after the warm-up and at the end, and
-the invariants checked by SQL: counters (limit counters and the earned instances' own) equal the
-non-reversed redemptions they count; no limit exceeded (redemption, issuance and earning limits);
-each reversed redemption's units given back; exactly one Redemption per transactionIdentifier answered
-200, replays answered byte for byte the same and creating nothing (nor earn/issueBulk replays); nothing
-crosses orgs. Targets: no 5xx (nor connection errors or unexpected answers), no invariant violation,
-redeem p99 < 100 ms, RSS growth < 10%. Exits 1 on any FAIL, 2 when the soak itself cannot run.
+the invariants: those of the stored data (`redemptions/invariants.py`, as `manage.py check_invariants`
+checks them: counters equal the non-reversed redemptions they count, no limit exceeded, nothing
+crosses orgs, one audit event per redemption and reversal), then what only the run's answers tell:
+exactly one Redemption per transactionIdentifier answered 200, replays answered byte for byte the
+same and creating nothing (nor earn/issueBulk replays), no answer with another org's data. Targets:
+no 5xx (nor connection errors or unexpected answers), no invariant violation, redeem p99 < 100 ms,
+RSS growth < 10%. Exits 1 on any FAIL, 2 when the soak itself cannot run.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -60,32 +59,30 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     CPU_GROUPS,
+    TARGET_P99_MS,
     Call,
     CpuMeter,
     Load,
     Tally,
-    basic_auth,
-    bench_database_url,
+    bench_api_client,
+    bench_database,
+    bench_org,
+    bench_promotion,
     gunicorn,
     gunicorn_description,
     gunicorn_workers,
     http_load,
+    load_settings,
     percentile,
-    recreate_database,
-    setup_django,
+    run_main,
 )
 
-TARGET_P99_MS = 100.0
-TARGET_RSS_GROWTH = 0.10
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
-WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "10"))
+CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=60, warmup_seconds=10)
 # Requests per second offered by all clients together (open loop, see http_load); 0: closed loop.
 RATE = float(os.environ.get("BENCH_RATE", "80"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_THREADS", "1"))  # above 1: gthread workers
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
 SEED = int(os.environ.get("BENCH_SEED", "1"))
+TARGET_RSS_GROWTH = 0.10
 MARKER = "scratch database of bench/soak.py"
 ORG_IDS = (100001, 100002)
 BASE = "/api_gateway/v1/promotions"
@@ -138,31 +135,18 @@ class Org:
 def make_fixtures() -> list[Org]:
     from django.utils import timezone
 
-    from promotions.models import Organization, Promotion, PromotionRestriction, PromotionType
-    from promotions.services import api_client_create
+    from promotions.models import Promotion, PromotionRestriction, PromotionType
     from wallets.models import Customer, EarnedPromotion
 
     now = timezone.now()
     Level, Kpi = PromotionRestriction.Level, PromotionRestriction.Kpi
     orgs = []
     for org_id in ORG_IDS:
-        org = Organization.objects.create(id=org_id, name=f"Soak org {org_id}", timezone="Asia/Kolkata")
-        client, secret = api_client_create(org=org, username=f"soak.till.{org_id}")
+        org = bench_org(org_id, f"Soak org {org_id}")
+        auth = bench_api_client(org, f"soak.till.{org_id}")
 
         def promotion(name: str, kind: str, org=org, **limits) -> Promotion:
-            return Promotion.objects.create(
-                org=org,
-                name=name,
-                type=kind,
-                start_date=now - dt.timedelta(days=1),
-                end_date=now + dt.timedelta(days=30),
-                condition={
-                    "type": "CART",
-                    "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 1},
-                },
-                action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 100}},
-                **limits,
-            )
+            return bench_promotion(org, name, kind, discount=100, **limits)
 
         issued = promotion("Soak customer promotion", PromotionType.CUSTOMER, max_issuance_per_customer=3)
         earning = promotion(
@@ -207,7 +191,7 @@ def make_fixtures() -> list[Org]:
             Org(
                 org_id=org.pk,
                 headers={
-                    "Authorization": basic_auth(client.username, secret),
+                    "Authorization": auth,
                     "Content-Type": "application/json",
                 },
                 customers=[c.pk for c in customers],
@@ -475,24 +459,19 @@ def workers_rss(master_pid: int) -> dict[int, int]:
 
 
 def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
-    """Each invariant's violations (counted, with a few examples), checked by SQL: [] when it holds."""
+    """Each invariant's violations, [] when it holds: the stored data's (`redemptions.invariants`, as
+    `manage.py check_invariants` checks them), then what only this run's answers tell."""
     from django.db import connection
 
-    from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction
-    from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
-    from wallets.models import Customer, EarnedPromotion
+    from redemptions.invariants import INVARIANTS, violations
+    from redemptions.models import Redemption, RedemptionLine, RedemptionReversal
+    from wallets.models import EarnedPromotion
 
     t = SimpleNamespace(  # the tables
-        promotion=Promotion._meta.db_table,
-        restriction=PromotionRestriction._meta.db_table,
-        customer=Customer._meta.db_table,
         instance=EarnedPromotion._meta.db_table,
         redemption=Redemption._meta.db_table,
         line=RedemptionLine._meta.db_table,
         reversal=RedemptionReversal._meta.db_table,
-        counter=RedemptionCounter._meta.db_table,
-        audit=AuditEvent._meta.db_table,
-        client=ApiClient._meta.db_table,
     )
 
     def rows(sql: str, params=None) -> list[tuple]:
@@ -503,120 +482,10 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
     def listed(found: list, what: str) -> list[str]:
         return [f"{len(found)} {what}, e.g. {found[:3]}"] if found else []
 
-    not_reversed = f"NOT EXISTS (SELECT 1 FROM {t.reversal} v WHERE v.redemption_id = l.redemption_id)"
-    # What the non-reversed redemptions took from each Customer and Promotion limit (per counter).
-    counter_facts = f"""
-        SELECT restriction_id, scope,
-               CASE kpi WHEN 'REDEMPTION' THEN sum(redemption_count) WHEN 'DISCOUNT' THEN sum(discount)
-                        ELSE count(DISTINCT redemption_id) END AS used
-        FROM (SELECT r.id AS restriction_id, r.kpi, l.redemption_count, l.discount, l.redemption_id,
-                     CASE r.level WHEN 'Customer' THEN red.customer_id::text ELSE '' END AS scope
-              FROM {t.restriction} r
-              JOIN {t.line} l ON l.promotion_id = r.promotion_id
-              JOIN {t.redemption} red ON red.id = l.redemption_id
-              WHERE r.level IN ('Customer', 'Promotion') AND {not_reversed}) taken
-        GROUP BY restriction_id, kpi, scope"""
-    counter_gaps = f"""
-        SELECT coalesce(c.restriction_id, f.restriction_id) AS restriction_id,
-               coalesce(c.scope, f.scope) AS scope, c.used AS counter_used, f.used AS facts_used
-        FROM {t.counter} c
-        FULL JOIN ({counter_facts}) f ON f.restriction_id = c.restriction_id AND f.scope = c.scope
-        WHERE coalesce(c.used, 0) <> coalesce(f.used, 0)"""
-    # What the non-reversed lines naming each earned instance took, next to its own counters and
-    # its Earn limits (REDEMPTION 1 when none is set: single-use).
-    instance_facts = f"""
-        SELECT e.id, e.status, e.redemption_count, e.transaction_count, e.discount_total,
-               coalesce(taken.redemptions, 0) AS redemptions, coalesce(taken.transactions, 0) AS transactions,
-               coalesce(taken.discount, 0) AS discount, coalesce(earn.redemption_limit, 1) AS redemption_limit,
-               earn.transaction_limit, earn.discount_limit
-        FROM {t.instance} e
-        LEFT JOIN (SELECT l.earned_promotion_id, sum(l.redemption_count) AS redemptions,
-                          count(DISTINCT l.redemption_id) AS transactions, sum(l.discount) AS discount
-                   FROM {t.line} l WHERE {not_reversed} GROUP BY l.earned_promotion_id) taken
-             ON taken.earned_promotion_id = e.id
-        LEFT JOIN (SELECT promotion_id,
-                          max("limit") FILTER (WHERE kpi = 'REDEMPTION') AS redemption_limit,
-                          max("limit") FILTER (WHERE kpi = 'TRANSACTION') AS transaction_limit,
-                          max("limit") FILTER (WHERE kpi = 'DISCOUNT') AS discount_limit
-                   FROM {t.restriction} WHERE level = 'Earn' GROUP BY promotion_id) earn
-             ON earn.promotion_id = e.promotion_id"""
-    # An instance becomes REDEEMED when a use reaches one of its Earn limits, ACTIVE again when a
-    # reversal gives the use back.
-    instance_gaps = f"""
-        SELECT id, status, redemption_count, transaction_count, discount_total,
-               redemptions, transactions, discount
-        FROM ({instance_facts}) i
-        WHERE redemption_count <> redemptions OR transaction_count <> transactions
-           OR discount_total <> discount
-           OR (status IN ('ACTIVE', 'REDEEMED')
-               AND (status = 'REDEEMED') <> (redemption_count >= redemption_limit
-                                             OR coalesce(transaction_count >= transaction_limit, false)
-                                             OR coalesce(discount_total >= discount_limit, false)))"""
-    reversed_lines = f"SELECT l.* FROM {t.line} l JOIN {t.reversal} v USING (redemption_id)"
-    problems: dict[str, list[str]] = {}
-
-    problems["counters equal the facts they count"] = listed(
-        rows(counter_gaps), "limit counters <> the non-reversed redemptions (counter, facts)"
-    ) + listed(rows(instance_gaps), "earned instances' counters or status <> their non-reversed redemptions")
-
-    problems["no limit exceeded"] = (
-        listed(
-            rows(f'SELECT id, used, "limit" FROM {t.counter} WHERE used > "limit"'),
-            "counters over their limit",
-        )
-        + listed(
-            rows(
-                f"""SELECT c.id, c."limit", r."limit" FROM {t.counter} c
-                    JOIN {t.restriction} r ON r.id = c.restriction_id WHERE c."limit" <> r."limit" """
-            ),
-            "counters whose limit is not their restriction's",
-        )
-        + listed(
-            rows(
-                f"""SELECT f.restriction_id, f.scope, f.used, r."limit" FROM ({counter_facts}) f
-                    JOIN {t.restriction} r ON r.id = f.restriction_id WHERE f.used > r."limit" """
-            ),
-            "Customer or Promotion limits exceeded by the recorded redemptions",
-        )
-        + listed(
-            rows(
-                f"""SELECT id, redemptions, transactions, discount FROM ({instance_facts}) i
-                    WHERE redemptions > redemption_limit OR transactions > transaction_limit
-                       OR discount > discount_limit"""
-            ),
-            "earned instances redeemed beyond their Earn limits",
-        )
-        + listed(
-            rows(
-                f"""SELECT e.customer_id, e.promotion_id, e.kind, count(*) FROM {t.instance} e
-                    JOIN {t.promotion} p ON p.id = e.promotion_id WHERE e.status <> 'REVOKED'
-                    GROUP BY e.customer_id, e.promotion_id, e.kind,
-                             p.max_issuance_per_customer, p.max_earning_per_customer
-                    HAVING count(*) > CASE e.kind WHEN 'ISSUED' THEN nullif(p.max_issuance_per_customer, -1)
-                                                  ELSE nullif(p.max_earning_per_customer, -1) END"""
-            ),
-            "customers holding more instances than maxIssuance/maxEarningPerCustomer",
-        )
-    )
-
-    reversed_count = rows(f"SELECT count(*) FROM {t.reversal}")[0][0]
-    problems[f"each reversed redemption gave its units back ({reversed_count:,} reversed)"] = listed(
-        rows(
-            f"""SELECT g.* FROM ({counter_gaps}) g
-                WHERE (g.restriction_id, g.scope) IN (
-                    SELECT r.id, CASE r.level WHEN 'Customer' THEN red.customer_id::text ELSE '' END
-                    FROM ({reversed_lines}) rl JOIN {t.redemption} red ON red.id = rl.redemption_id
-                    JOIN {t.restriction} r ON r.promotion_id = rl.promotion_id
-                    WHERE r.level IN ('Customer', 'Promotion'))"""
-        ),
-        "limit counters that reversed redemptions took from <> the non-reversed redemptions",
-    ) + listed(
-        rows(
-            f"""SELECT g.* FROM ({instance_gaps}) g
-                WHERE g.id IN (SELECT earned_promotion_id FROM ({reversed_lines}) rl)"""
-        ),
-        "earned instances of reversed redemptions <> their non-reversed redemptions",
-    )
+    problems: dict[str, list[str]] = {invariant: [] for invariant in INVARIANTS}
+    for violation in violations():
+        invariant, _, row = violation.partition(": ")
+        problems[invariant].append(row)
 
     replays = []
     for org in orgs:
@@ -662,54 +531,12 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
                 sorted({i for (i,) in found} ^ answered),
                 f"{label} {kind} instances <> those {what} answered 200",
             )
-    for action, table in (("redemption.record", t.redemption), ("redemption.reverse", t.reversal)):
-        [(events, facts)] = rows(
-            f"SELECT (SELECT count(*) FROM {t.audit} WHERE action = %s), (SELECT count(*) FROM {table})",
-            [action],
-        )
-        if events != facts:
-            replays.append(f"{events} {action} audit events for {facts} rows of {table}")
     crossing = [v for org in orgs for v in org.violations if v.startswith(("cross-org", "the wallet"))]
     differing = [v for org in orgs for v in org.violations if v not in crossing]
     problems["replays created nothing extra"] = replays + listed(
         differing, "replays answered otherwise than the first time"
     )
-
-    problems["nothing crosses orgs"] = listed(crossing, "answers with another org's data") + listed(
-        rows(
-            f"""SELECT 'redemption', red.id::text FROM {t.redemption} red
-                    JOIN {t.customer} c ON c.id = red.customer_id
-                    LEFT JOIN {t.client} a ON a.id = red.api_client_id
-                    WHERE c.org_id <> red.org_id OR a.org_id <> red.org_id
-                UNION ALL
-                SELECT 'line', l.id::text FROM {t.line} l JOIN {t.redemption} red ON red.id = l.redemption_id
-                    JOIN {t.promotion} p ON p.id = l.promotion_id
-                    LEFT JOIN {t.instance} e ON e.id = l.earned_promotion_id
-                    WHERE p.org_id <> red.org_id OR e.org_id <> red.org_id
-                       OR e.customer_id <> red.customer_id OR e.promotion_id <> l.promotion_id
-                UNION ALL
-                SELECT 'earned instance', e.id FROM {t.instance} e
-                    JOIN {t.customer} c ON c.id = e.customer_id JOIN {t.promotion} p ON p.id = e.promotion_id
-                    WHERE c.org_id <> e.org_id OR p.org_id <> e.org_id
-                UNION ALL
-                SELECT 'reversal', v.id::text FROM {t.reversal} v
-                    JOIN {t.redemption} red ON red.id = v.redemption_id
-                    LEFT JOIN {t.client} a ON a.id = v.api_client_id
-                    WHERE v.org_id <> red.org_id OR a.org_id <> v.org_id
-                UNION ALL
-                SELECT 'counter', c.id::text FROM {t.counter} c
-                    JOIN {t.restriction} r ON r.id = c.restriction_id
-                    JOIN {t.promotion} p ON p.id = r.promotion_id
-                    LEFT JOIN {t.customer} cu ON r.level = 'Customer' AND cu.id::text = c.scope
-                    WHERE p.org_id <> c.org_id
-                       OR (r.level = 'Customer' AND cu.org_id IS DISTINCT FROM c.org_id)
-                UNION ALL
-                SELECT 'audit event', ev.id::text FROM {t.audit} ev
-                    JOIN {t.client} a ON a.id::text = ev.actor_id
-                    WHERE ev.actor_type = 'API_CLIENT' AND a.org_id <> ev.org_id"""
-        ),
-        "rows of one org pointing at another org's (table, id)",
-    )
+    problems["answers stayed in their org"] = listed(crossing, "answers with another org's data")
     return problems
 
 
@@ -731,11 +558,7 @@ def summary(clients: list[Client], *tallies: Tally) -> tuple[int, int, Counter, 
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn, drop
-    server_url, bench_url, name = bench_database_url("promotions_bench_soak")
-    recreate_database(server_url, name, marker=MARKER, create=True)
-    try:
-        setup_django(bench_url)
+    with bench_database("promotions_bench_soak", marker=MARKER) as bench_url:
         from django.db import connection
 
         orgs = make_fixtures()
@@ -760,9 +583,6 @@ def main() -> int:
             finally:
                 meter.close()
         problems = invariant_problems(orgs)
-        connection.close()
-    finally:
-        recreate_database(server_url, name, marker=MARKER, create=False)
 
     tally = load.tally
     failures, ok, refusals, unexpected = summary(clients, warm.tally, tally)
@@ -832,15 +652,11 @@ def main() -> int:
             f"  org {org.org_id}: {len(org.line_counts):,} redemptions answered 200, {len(org.reversed):,}"
             f" reversed, {len(org.earned):,} earns, {sum(len(i) for i in org.issued.values()):,} issued"
         )
-    print(f"  invariants (SQL, after the run): {mark(verdicts['invariants'])}")
+    print(f"  invariants (after the run): {mark(verdicts['invariants'])}")
     for invariant, found in problems.items():
         print(f"    {invariant}: {'PASS' if not found else 'FAIL: ' + '; '.join(found)}")
     return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # gunicorn is stopped and the database dropped by then
-        print("bench/soak.py: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

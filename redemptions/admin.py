@@ -3,7 +3,6 @@ the marketer dashboard. Reads go through `redemptions.selectors`, reversals thro
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 from django import forms
@@ -27,6 +26,7 @@ from promotions_site.admin_scoping import (
     sees_all_orgs,
     user_org_id,
 )
+from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
 from redemptions.charts import redemptions_per_day_svg
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
@@ -381,38 +381,13 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         return response
 
 
-# Free text from tills and marketers: a cell starting like a formula is kept as text by spreadsheets.
-_TEXT_COLUMNS = {
-    "transactionIdentifier", "transactionNumber", "promotionName", "promotionMessageLabel", "redemptionTill",
-    "sku",
-}  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The list API's record fields, in its order.
 EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
 
 
-def _cell(column: str, value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if column in _TEXT_COLUMNS and text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_rows(lines):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
-    for line in lines:
-        record = redemption_line_record(line)
-        yield writer.writerow([_cell(column, record[column]) for column in EXPORT_COLUMNS])
+    records = (redemption_line_record(line) for line in lines)
+    return csv_lines(EXPORT_COLUMNS, ([record[column] for column in EXPORT_COLUMNS] for record in records))
 
 
 @admin.register(RedemptionLine)

@@ -137,3 +137,16 @@ def read_api(org):
     api_client.credentials(HTTP_AUTHORIZATION=basic_auth(client.username, client.plain_secret))
     api_client.api_client = client
     return api_client
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    """A real Celery worker (two threads) on a queue of the test's own, this process sending its tasks
+    to it; stopped afterwards. Needs the Redis broker and a `transaction=True` test."""
+    from tests.celery_worker import CeleryWorker, new_queue, running, tasks_sent_to
+
+    with (
+        tasks_sent_to(new_queue("test"), settings) as queue,
+        running(CeleryWorker(tmp_path / "worker.log", queue=queue, concurrency=2)) as started,
+    ):
+        yield started

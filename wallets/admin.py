@@ -1,6 +1,4 @@
-import csv
 import os
-import re
 import secrets
 
 from django.conf import settings
@@ -21,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from promotions.models import Organization, Promotion
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
+from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
 from wallets.admin_filters import CustomerFilter
 from wallets.forms import LABELS, EarnEntryFormSet, EarnForm, IssueForm, read_stored_values
@@ -95,29 +94,6 @@ def _org_promotions(request):
     """The promotions the staff user may give out: their org's (every org's for a superuser without one)."""
     promotions = Promotion.objects.select_related("org")
     return promotions if sees_all_orgs(request) else promotions.filter(org_id=user_org_id(request))
-
-
-class _Echo:
-    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-_FORMULA_START = re.compile(r"^[=@\t\r]|^[+-](?![0-9 .]*$)")
-
-
-def _csv_cell(value) -> str:
-    """Text a spreadsheet shows as text: a cell that would start a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if _FORMULA_START.match(text) else text
-
-
-def _csv_stream(header: list[str], rows):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([_csv_cell(value) for value in row])
 
 
 @admin.register(BulkJob)
@@ -299,7 +275,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             .iterator(chunk_size=2000)
         )
         response = StreamingHttpResponse(
-            _csv_stream(ERROR_REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+            csv_lines(ERROR_REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="bulk-job-{job.pk}-errors.csv"'
         return response

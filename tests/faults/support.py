@@ -1,25 +1,24 @@
-"""Real parts for the fault tests: app servers and Celery workers in child processes, a TCP proxy that
-can cut the database off, and side connections that hold row locks and watch the server's backends."""
+"""Real parts for the fault tests: app servers in child processes, a TCP proxy that can cut the database
+off, and side connections that hold row locks and watch the server's backends. Celery workers, the
+database's URL and a child's environment come from tests/celery_worker.py."""
 
 from __future__ import annotations
 
 import base64
 import http.client
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.celery_worker import ROOT, child_env, stop_process
 
 
 def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05):
@@ -32,12 +31,6 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
-
-
-def database_url(host: str | None = None, port: int | None = None) -> str:
-    """The test database's URL (optionally through another host and port, e.g. a proxy)."""
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{host or db['HOST']}:{port or db['PORT']}/{db['NAME']}"
 
 
 def side_connection() -> psycopg.Connection:
@@ -69,34 +62,6 @@ def backend_has_written(pid: int) -> bool:
     return bool(row and row[0])
 
 
-def base_env(**overrides: str) -> dict[str, str]:
-    """The environment of a child process serving the test database, in production mode."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "promotions_site.settings",
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": "fault-tests-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "INFO",
-    }
-    env.pop("CELERY_BROKER_URL", None)
-    env.update(overrides)
-    return env
-
-
-def _stop(process: subprocess.Popen, log: Path) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    print(f"--- {log.name}\n{log.read_text(errors='replace')}")
-
-
 # --- An app server in a child process ---------------------------------------------------------------
 
 
@@ -112,7 +77,7 @@ class AppServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "promotions_site.wsgi", "--bind", f"fd://{listener.fileno()}",
                  "--workers", "1", "--timeout", "60", "--graceful-timeout", "5", "--no-control-socket"],
-                cwd=ROOT, env=base_env(**env), stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
+                cwd=ROOT, env=child_env(**env), stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
             )  # fmt: skip
         listener.close()
         # An unknown API URL answers 404 without touching the database: the server is up.
@@ -147,7 +112,7 @@ class AppServer:
             conn.close()
 
     def stop(self) -> None:
-        _stop(self.process, self.log)
+        stop_process(self.process, self.log)
 
 
 def children(pid: int) -> set[int]:
@@ -163,31 +128,6 @@ def children(pid: int) -> set[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.add(int(entry.name))
     return found
-
-
-# --- A Celery worker in a child process ---------------------------------------------------------------
-
-
-class CeleryWorker:
-    """`celery worker` on the given broker and queue, one task at a time, with the given pool."""
-
-    def __init__(self, log: Path, *, broker: str, queue: str, pool: str, **env: str):
-        self.log = log
-        with log.open("a") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "promotions_site", "worker", "-l", "info", "-c", "1",
-                 "-P", pool, "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=base_env(CELERY_BROKER_URL=broker, **env), stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def kill(self, pid: int | None = None) -> None:
-        """SIGKILL the worker (or one of its pool processes): no cleanup, no acknowledgement."""
-        os.kill(pid or self.process.pid, signal.SIGKILL)
-        if pid is None:
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        _stop(self.process, self.log)
 
 
 # --- A TCP proxy in front of the database ------------------------------------------------------------
@@ -272,12 +212,3 @@ class TcpProxy:
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self.listener.close()
         self.drop_connections()
-
-
-@contextmanager
-def running(thing):
-    """Stop a server or worker whatever the test's outcome (and print its log)."""
-    try:
-        yield thing
-    finally:
-        thing.stop()

@@ -15,11 +15,11 @@ import pytest
 
 from promotions.models import AuditEvent
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine
+from tests.celery_worker import running
 from tests.faults.support import (
     AppServer,
     backend_has_written,
     lock_waiter,
-    running,
     side_connection,
     wait_for,
 )

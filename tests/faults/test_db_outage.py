@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from redemptions.models import Redemption
-from tests.faults.support import AppServer, TcpProxy, database_url, running
+from tests.celery_worker import database_url, running
+from tests.faults.support import AppServer, TcpProxy
 from tests.redemptions.support import URL, body, line
 
 pytestmark = [pytest.mark.postgres_only]

@@ -8,57 +8,29 @@ counters. Nothing in the app is changed for the test.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from contextlib import ExitStack
 
 import pytest
-import redis
 
 from promotions.models import AuditEvent, PromotionType
-from promotions_site.celery import app as celery_app
+from tests.celery_worker import BROKER, CeleryWorker, new_queue, running, tasks_sent_to
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from tests.faults.support import (
-    CeleryWorker,
-    backend_has_written,
-    children,
-    lock_waiter,
-    running,
-    side_connection,
-    wait_for,
-)
+from tests.faults.support import backend_has_written, children, lock_waiter, side_connection, wait_for
 from wallets import services
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion
 from wallets.services import bulk_job_create, bulk_job_start
 
-BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 VISIBILITY_TIMEOUT = 2  # seconds (production: CELERY_VISIBILITY_TIMEOUT, 600 by default)
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 
-def _celery_reconnect():
-    """Celery caches its producer pool and queue routing from the config at first use: drop them so
-    a changed broker and queue apply."""
-    celery_app.close()
-    celery_app.__dict__.pop("amqp", None)
-
-
 @pytest.fixture
 def queue(settings):
     """A queue of this test's own on the Redis broker; this process sends the job's chunks to it."""
-    name = f"faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    old = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager", "task_default_queue")}
-    celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=name)
-    _celery_reconnect()
-    settings.CELERY_BROKER_URL = BROKER
-    settings.BULK_JOBS_IN_PROCESS = "thread"
-    settings.BULK_JOB_INLINE_MAX = 0
-    yield name
-    celery_app.conf.update(old)
-    _celery_reconnect()
-    redis.Redis.from_url(BROKER).delete(name)
+    with tasks_sent_to(new_queue("faults"), settings) as name:
+        yield name
 
 
 def _sql(model) -> str:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from redemptions.invariants import violations
 from tests.factories import (
     AuditEventFactory,
     CustomerFactory,
@@ -15,7 +16,6 @@ from tests.factories import (
     RedemptionCounterFactory,
     RedemptionLineFactory,
 )
-from tests.invariants.checks import violations
 from tests.redemptions.support import URL, body, line
 from wallets.models import EarnedPromotion
 

@@ -1,15 +1,16 @@
-"""Invariants under random histories (issue 8, point 2).
+"""Invariants under random histories.
 
 A Hypothesis state machine plays random histories across two orgs, each with its own API client,
 customers and promotions (POS, CUSTOMER, EARNING, REWARD; their limits drawn at random): it issues
 (the issueBulk service), earns (earn and earn/bulk), redeems (line items and cart-level lines, with
 or without an `earnedPromotionId`; a customer's sales of one promotion in a row), replays a
 redemption (same body; and another body under the same transactionIdentifier), reverses, revokes
-(revokeEarn), expires (the expire service) and reaches into the other org. After every step it checks the stored invariants of `tests/invariants/checks.py`
-(counters equal the facts they count, no limit exceeded, nothing crosses orgs) and, in the steps,
-what only the history knows: a replay answers the same bytes and changes nothing; a reversal gives
-back exactly what its redemption took; a refused request writes nothing; a limit refusal is true;
-issue and earn retries return the instances the first call created.
+(revokeEarn), expires (the expire service) and reaches into the other org. After every step it checks
+the stored invariants of `redemptions/invariants.py` (counters equal the facts they count, no limit
+exceeded, nothing crosses orgs) and, in the steps, what only the history knows: a replay answers the
+same bytes and changes nothing; a reversal gives back exactly what its redemption took; a refused
+request writes nothing; a limit refusal is true; issue and earn retries return the instances the
+first call created.
 
 Runs on the real PostgreSQL test database with real commits (`transaction=True`); each example
 starts from two new orgs, and every check is scoped to them. Budget: about a minute on CI. A longer
@@ -48,6 +49,7 @@ from promotions.models import AuditEvent, Promotion, PromotionRestriction, Promo
 from promotions.services import Actor
 from promotions_site.errors import PromotionError
 from promotions_site.timefmt import to_epoch_ms
+from redemptions.invariants import violations
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from tests.conftest import basic_auth
 from tests.factories import (
@@ -57,7 +59,6 @@ from tests.factories import (
     PromotionFactory,
     PromotionRestrictionFactory,
 )
-from tests.invariants.checks import violations
 from wallets.models import Customer, EarnedPromotion
 from wallets.services import (
     EarnRequest,

@@ -19,7 +19,6 @@ from promotions_site.logs import JsonFormatter, RequestContextFilter
 from promotions_site.request_context import request_id_var
 from tests.admin_support import staff_login
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from tests.wallets.test_celery_worker import worker  # noqa: F401 (a real Celery worker, a fixture)
 from wallets.models import BulkJob
 from wallets.services import bulk_job_chunks, bulk_job_create, bulk_job_start
 from wallets.tasks import bulk_job_chunk_task
@@ -201,7 +200,7 @@ def _wait_until_finished(job) -> None:
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_gets_the_request_id_through_the_broker(worker):  # noqa: F811
+def test_a_real_worker_gets_the_request_id_through_the_broker(worker):
     # given: a job started while a request id is current (as in the admin request that starts it)
     promotion, job = _job(OrganizationFactory(), n=4, context_id="via-broker")
     token = request_id_var.set("admin-req-99")

@@ -15,6 +15,7 @@ from redemptions.admin import REVERSE_MAX
 from redemptions.examples import REDEMPTION_RECORD_EXAMPLE
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from tests.admin_support import admin_url, csv_header, csv_rows, staff_login
+from tests.csv_support import FORMULAS, REDEMPTION_TEXT_COLUMNS, as_text
 from tests.factories import (
     CustomerFactory,
     PromotionFactory,
@@ -264,6 +265,20 @@ def test_export_keeps_formula_like_text_as_text(marketer, org):
     # then
     assert row["transactionNumber"] == '\'=HYPERLINK("http://x")'
     assert row["sku"] == "'-SKU"
+    assert row["discount"] == "10.000000"
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_export_keeps_every_formula_start_as_text(marketer, org, formula):
+    # given: till and marketer text that a spreadsheet would run, in every free-text column
+    promotion = PromotionFactory(org=org, name=formula, message_label=formula)
+    redemption = RedemptionFactory(org=org, transaction_identifier=formula, transaction_number=formula)
+    RedemptionLineFactory(redemption=redemption, promotion=promotion, sku=formula, discount=Decimal(10))
+    # when
+    [row] = exported(marketer)
+    # then
+    for column in REDEMPTION_TEXT_COLUMNS:
+        assert row[column] == as_text(formula), column
     assert row["discount"] == "10.000000"
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.csv_support import FORMULAS, REDEMPTION_TEXT_COLUMNS, as_text
 from tests.factories import (
     ApiClientFactory,
     CustomerFactory,
@@ -174,6 +175,32 @@ def test_many_lines_stream_in_chunks_in_order_to_a_file(org, tmp_path):
         assert ids(list(csv.DictReader(handle))) == [str(line.pk) for line in lines]
     assert f"Exported 7 redemption lines of org {org.pk}" in out.getvalue()
     assert [path.name for path in tmp_path.iterdir()] == ["export.csv"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_text_that_starts_a_formula_is_exported_as_text(org, tmp_path, formula):
+    # given: till and marketer text that a spreadsheet would run, in every free-text column
+    promotion = PromotionFactory(org=org, name=formula, message_label=formula)
+    redemption = RedemptionFactory(
+        org=org,
+        transaction_identifier=formula,
+        transaction_number=formula,
+        transaction_date=dt.datetime(2025, 12, 16, 9, tzinfo=dt.UTC),
+    )
+    RedemptionLineFactory(redemption=redemption, promotion=promotion, sku=formula, discount=Decimal(10))
+    target = tmp_path / "out.csv"
+    # when: to standard output and to a file
+    [row], _, _ = export(org, "--from", "2025-12-16", "--to", "2025-12-16")
+    call_command(
+        "export_redemptions", "--org", str(org.pk), "--from", "2025-12-16", "--to", "2025-12-16",
+        "--no-progress", "--output", str(target), stdout=io.StringIO(),
+    )  # fmt: skip
+    # then
+    with target.open(encoding="utf-8", newline="") as handle:
+        assert list(csv.DictReader(handle)) == [row]
+    for column in REDEMPTION_TEXT_COLUMNS:
+        assert row[column] == as_text(formula), column
+    assert row["discount"] == "10.000000"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from promotions.models import AuditEvent, PromotionType
 from tests.admin_support import staff_login
+from tests.csv_support import FORMULAS, as_text, csv_table
 from tests.factories import (
     BulkJobFactory,
     BulkJobItemFactory,
@@ -524,6 +525,18 @@ def test_error_report_streams_the_failed_items(marketer, org):
         ["2", "'=HYPERLINK(1)", "", "1007", "Customer not found."],
         ["3", "+919000000001", str(customer.pk), "708", "Exceeded the max issuance per customer limit."],
     ]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_error_report_keeps_every_formula_start_as_text(marketer, org, formula):
+    # given: a failed item whose identifier and message a spreadsheet would run
+    job = BulkJobFactory(org=org, status="DONE", total=1, done=0, failed=1)
+    BulkJobItemFactory(job=job, line=1, identifier=formula, status="FAILED", code=1007, message=formula)
+    # when
+    response = marketer.get(job_url(job, "error_report"))
+    # then
+    rows = csv_table(b"".join(response.streaming_content).decode())
+    assert rows[1] == ["1", as_text(formula), "", "1007", as_text(formula)]
 
 
 def test_the_input_file_downloads_as_given(marketer, org, promotion, confirm):

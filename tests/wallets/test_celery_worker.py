@@ -1,71 +1,21 @@
-"""A real Celery worker, on the local Redis broker, runs a bulk job's chunks against the test database."""
+"""A real Celery worker (the `worker` fixture), on the local Redis broker, runs a bulk job's chunks against
+the test database."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from promotions.models import PromotionType
-from promotions_site.celery import app as celery_app
+from tests.celery_worker import BROKER
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
 from wallets import services
 from wallets.models import BulkJob, EarnedPromotion
 from wallets.services import bulk_job_create, bulk_job_start
 
-BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker(settings):
-    """A `celery worker` process on the Redis broker, using the test database; stopped afterwards."""
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "CELERY_BROKER_URL": BROKER,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DJANGO_SETTINGS_MODULE": "promotions_site.settings",
-    }
-    queue = f"test-{os.getpid()}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "promotions_site", "worker", "-l", "warning", "-c", "2",
-         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat", "-P", "threads"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    # Send from this process to the same broker and queue.
-    old = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager", "task_default_queue")}
-    celery_app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=queue)
-    _forget_connections()
-    settings.CELERY_BROKER_URL = BROKER
-    settings.BULK_JOBS_IN_PROCESS = "thread"
-    settings.BULK_JOB_INLINE_MAX = 0
-    yield process
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    celery_app.conf.update(old)
-    _forget_connections()
-    print(output)
-
-
-def _forget_connections():
-    """Celery caches its producer pool and queue routing from the config at first use: drop them so
-    the new broker and queue apply (as a forked worker does)."""
-    celery_app.close()
-    celery_app.__dict__.pop("amqp", None)
 
 
 def test_worker_runs_every_chunk_of_a_bulk_job(worker, monkeypatch):

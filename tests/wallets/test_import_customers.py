@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from promotions.models import AuditEvent
+from tests.csv_support import FORMULAS, as_text
 from tests.factories import CustomerFactory, OrganizationFactory
 from wallets.models import Customer
 
@@ -290,6 +291,20 @@ def test_bad_arguments_are_refused(org, tmp_path, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("import_customers", str(path), "--org", str(org.pk), "--no-progress", *args)
     assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_rejected_rows_that_start_a_formula_are_written_as_text(org, tmp_path, formula):
+    # given: a row without an identifier whose names a spreadsheet would run
+    path = tmp_path / "customers.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([HEADER.split(","), ["", "", "", "", formula, formula, ""]])
+    # when
+    run_import(path, org)
+    # then: the values exactly as the file has them, kept as text
+    [rejected] = rejects_of(path)
+    assert rejected[1] == "malformed: no identifier (customerId, mobile, email or externalId)"
+    assert rejected[2:] == ["", "", "", "", as_text(formula), as_text(formula), ""]
 
 
 def test_a_missing_file_and_a_rejects_file_over_the_input_are_refused(org, tmp_path):

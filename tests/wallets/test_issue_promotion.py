@@ -23,6 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from promotions.models import AuditEvent, PromotionType
+from tests.csv_support import FORMULAS, as_text
 from tests.factories import CustomerFactory, EarnedPromotionFactory, OrganizationFactory, PromotionFactory
 from wallets.models import Customer, EarnedPromotion
 
@@ -145,6 +146,20 @@ def test_csv_row_without_a_customer_id_is_rejected(org, promotion, tmp_path):
     summary = issue(promotion, path, rejects=str(rejects))
     assert counts(summary)["malformed lines (1006)"] == 1
     assert list(csv.reader(rejects.open()))[1][:3] == ["3", ",Ravi", "1006"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_rejected_text_that_starts_a_formula_is_written_as_text(org, promotion, tmp_path, formula):
+    # given: a customerId column holding text a spreadsheet would run
+    path = tmp_path / "customers.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["customerId", "name"], [formula, formula]])
+    # when
+    issue(promotion, path)
+    # then: the rejected value, as read (trimmed), is kept as text
+    with (tmp_path / "customers.csv.rejects.csv").open(encoding="utf-8", newline="") as handle:
+        [_, rejected] = list(csv.reader(handle))
+    assert rejected[1:3] == [as_text(formula.strip()), "1006"]
 
 
 def test_per_customer_refusals_are_counted_and_listed(org, other_org, promotion, tmp_path):

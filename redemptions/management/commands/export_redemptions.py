@@ -3,12 +3,12 @@
     python manage.py export_redemptions --org 100737 --from 2025-12-01 --to 2025-12-31 --output dec.csv
 
 The columns are the fields of a record of the redemption list API (`GET /redemptions`), in its
-order; empty cells for nulls, `true`/`false` for `reversed`.
+order, each cell written as every export of the app writes it (`promotions_site.csvexport`: empty
+for nulls, `true`/`false` for `reversed`, text a spreadsheet would run as a formula kept as text).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import sys
@@ -20,6 +20,7 @@ from rest_framework.exceptions import ValidationError
 from tqdm import tqdm
 
 from promotions.models import Organization
+from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import flatten_detail
 from redemptions.selectors import EXPORT_CHUNK_SIZE, redemption_line_iter
 from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
@@ -50,14 +51,6 @@ def parse_bound(value: str, *, org: Organization, end: bool) -> dt.datetime:
     if moment.tzinfo is None:
         raise CommandError(f"{value!r} has no time zone offset, e.g. 2025-12-16T14:30:45+05:30.")
     return moment
-
-
-def csv_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 class Command(BaseCommand):
@@ -148,7 +141,7 @@ class Command(BaseCommand):
         return count
 
     def _write(self, lines, handle, options) -> int:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = CsvWriter(handle)
         writer.writerow(REDEMPTION_RECORD_KEYS)
         count = 0
         progress = tqdm(
@@ -161,6 +154,6 @@ class Command(BaseCommand):
         )
         for line in progress:
             record = redemption_line_record(line)
-            writer.writerow([csv_cell(record[key]) for key in REDEMPTION_RECORD_KEYS])
+            writer.writerow([record[key] for key in REDEMPTION_RECORD_KEYS])
             count += 1
         return count

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from promotions.models import Organization
 from promotions.services import Actor
+from promotions_site.csvexport import CsvWriter
 from wallets.services import (
     CUSTOMER_IMPORT_COLUMNS,
     CustomerImport,
@@ -109,7 +110,7 @@ class Command(BaseCommand):
                 ) as progress,
                 customers_import(org=org, actor=Actor.system("import_customers"), label=path.name) as run,
             ):
-                rejects = csv.writer(rejects_file)
+                rejects = CsvWriter(rejects_file)
                 rejects.writerow(("line", "reason", *CUSTOMER_IMPORT_COLUMNS))
                 for outcome, read, chunk_rejects in self._chunks_imported(path, order, options, run):
                     counts["read"] += read

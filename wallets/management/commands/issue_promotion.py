@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from promotions.models import Organization, Promotion
 from promotions.services import Actor
+from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.apis import parse_long_id
 from wallets.services import earned_promotions_issue, earned_promotions_issue_check
@@ -183,7 +184,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
 
         summary = Summary()
-        rejects = csv.writer(rejects_file)
+        rejects = CsvWriter(rejects_file)
         rejects.writerow(["line", "value", "code", "reason"])
         rejected = 0
 

@@ -1,9 +1,12 @@
-"""The invariants of issue 8 (point 2), checked by SQL against what is stored.
+"""The invariants of the stored data, checked by SQL: what the services promise always holds, whatever
+the order, concurrency or failures of the requests that wrote it.
 
-Each check returns a list of violations (empty when the invariant holds), as readable strings.
-`org_ids` limits a check to those orgs (the state machine's two); None checks every org (the soak
-benchmark can call `violations()` at the end of its run). Every stored counter is compared with the
-facts it counts, and every limit with what was recorded:
+`violations(org_ids)` returns every violation (empty when all hold) as readable strings, each
+`<invariant>: <the offending row>`, the invariant one of `INVARIANTS`. `org_ids` limits the checks to
+those orgs' rows; None checks every org. It only reads. Used by `manage.py check_invariants` (on
+production data), by the random histories of tests/invariants (after every step) and by
+bench/soak.py (after its run). Every stored counter is compared with the facts it counts, and every
+limit with what was recorded:
 
 - RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts;
   each within its limit, holding its restriction's limit, in its restriction's org;
@@ -15,8 +18,9 @@ facts it counts, and every limit with what was recorded:
 - a wallet line redeems an instance of its own promotion held by the redeeming customer, a POS or
   CODE line none;
 - nothing crosses orgs: every row that belongs to an org references only rows of the same org
-  (derived from the models, so a new foreign key is covered without editing this file), and every
-  redemption and reversal has exactly one audit event, in its own org.
+  (derived from the models, so a new foreign key is covered without editing this file), an API
+  client's audit events are in its org, and every redemption and reversal has exactly one audit
+  event, in its own org.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from django.db import connection
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 
-from promotions.models import AuditEvent, Promotion, PromotionRestriction
+from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import Customer, EarnedPromotion
 
@@ -45,6 +49,7 @@ T = {
     "counter": RedemptionCounter._meta.db_table,
     "audit": AuditEvent._meta.db_table,
     "customer": Customer._meta.db_table,
+    "client": ApiClient._meta.db_table,
 }
 IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
 
@@ -161,6 +166,11 @@ SQL_CHECKS = {
                    THEN e.id IS NULL OR e.customer_id <> red.customer_id OR e.promotion_id <> l.promotion_id
                    ELSE l.earned_promotion_id IS NOT NULL END
     """,
+    "an API client's audit events in its own org": f"""
+        SELECT ev.id, ev.org_id, ev.action, ev.actor_id, a.org_id AS client_org
+        FROM {T["audit"]} ev JOIN {T["client"]} a ON a.id::text = ev.actor_id
+        WHERE ev.actor_type = 'API_CLIENT' AND a.org_id <> ev.org_id AND {IN_ORGS.format(column="ev.org_id")}
+    """,
     "one audit event per redemption and per reversal, in its org": f"""
         SELECT red.id, red.org_id, x.action, x.events, x.elsewhere
         FROM {T["redemption"]} red
@@ -232,7 +242,7 @@ _compiled: dict[tuple[int, ...] | None, tuple[str, tuple]] = {}
 
 
 def _cross_org_violations(org_ids: list[int] | None) -> list[str]:
-    # Compiled once per set of orgs: a state machine checks after every step.
+    # Compiled once per set of orgs: the random histories check after every step.
     key = tuple(org_ids) if org_ids is not None else None
     if key not in _compiled:
         _compiled.clear()
@@ -240,9 +250,15 @@ def _cross_org_violations(org_ids: list[int] | None) -> list[str]:
     statement, params = _compiled[key]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        return [f"nothing crosses orgs: {label} differ in row {pk}" for label, pk in cursor.fetchall()]
+        return [f"{CROSS_ORG}: {label} differ in row {pk}" for label, pk in cursor.fetchall()]
+
+
+CROSS_ORG = "nothing crosses orgs"
+# Every invariant checked, in the order `violations` reports them.
+INVARIANTS = (*SQL_CHECKS, CROSS_ORG)
 
 
 def violations(org_ids: list[int] | None = None) -> list[str]:
-    """Every invariant violated by the stored rows of `org_ids` (every org when None)."""
+    """Every invariant violated by the stored rows of `org_ids` (every org when None): a few rows per
+    invariant (5 per SQL check, 20 crossing orgs), each `<invariant>: <row>`."""
     return _sql_violations(org_ids) + _cross_org_violations(org_ids)
