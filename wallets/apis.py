@@ -45,7 +45,7 @@ from wallets.examples import (
     REVOKE_EARN_RESPONSE_EXAMPLE,
     WALLET_RESPONSE_EXAMPLE,
 )
-from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize
+from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize, parse_long_id
 from wallets.models import EarnedPromotion
 from wallets.selectors import (
     WALLET_LEVELS,
@@ -75,15 +75,6 @@ from wallets.services import (
 
 # A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
 ISSUE_BULK_MAX_CUSTOMERS = settings.ISSUE_BULK_MAX_CUSTOMERS
-
-
-def parse_long_id(value) -> int | None:
-    """A `Long` id (customerId, programId, ...): a positive integer or a string of digits, else None."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        return None
-    return value
 
 
 def parse_customer_ids(body) -> list[int]:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from promotions.models import Organization, Promotion
 from promotions.services import Actor
 from promotions_site.errors import ErrorCode, PromotionError
-from wallets.apis import parse_long_id
+from wallets.identifiers import parse_long_id
 from wallets.services import earned_promotions_issue, earned_promotions_issue_check
 
 DEFAULT_CHUNK_SIZE = 10_000
