@@ -237,7 +237,8 @@ class WalletItemSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=EarnedPromotion.Status.values)
     restrictions = inline_serializer(
         "WalletRestrictions",
-        dict.fromkeys((level.value for level in WALLET_LEVELS), WalletRestrictionSerializer(many=True)),
+        # One field per level: a field shared by several keys is bound to the last one only.
+        {level.value: WalletRestrictionSerializer(many=True) for level in WALLET_LEVELS},
         required=False,
         help_text="Only with includeRedemptions=true.",
     )
