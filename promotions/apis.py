@@ -1,21 +1,14 @@
-"""Promotion and authentication endpoints."""
+"""Promotion and authentication endpoints. Each view validates, calls one service or selector and
+renders; its OpenAPI text lives in `promotions/schema.py`."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_view,
-    inline_serializer,
-)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
-from promotions.models import PromotionType
+from promotions import schema
 from promotions.selectors import promotion_get, promotion_list
 from promotions.serializers import (
     PromotionInputSerializer,
@@ -33,8 +26,7 @@ from promotions.services import (
 )
 from promotions_site.auth import api_client_sign_in, request_org
 from promotions_site.errors import ErrorCode, PromotionError
-from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
-from promotions_site.schema import error_responses
+from promotions_site.idempotency import idempotent
 
 
 class OAuthTokenGenerateApi(APIView):
@@ -47,43 +39,7 @@ class OAuthTokenGenerateApi(APIView):
         key = serializers.CharField(max_length=150)
         secret = serializers.CharField(max_length=256, trim_whitespace=False)
 
-    OutputSerializer = inline_serializer(
-        "OAuthTokenResponse",
-        {
-            "data": inline_serializer(
-                "OAuthToken",
-                {"accessToken": serializers.CharField(), "ttlSeconds": serializers.IntegerField()},
-            ),
-            "errors": serializers.JSONField(allow_null=True),
-        },
-    )
-
-    @extend_schema(
-        operation_id="oauth_token_generate",
-        tags=["Authentication"],
-        request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.UNAUTHORIZED, auth=False),
-        },
-        examples=[
-            OpenApiExample(
-                "Request", value={"key": "store.server", "secret": "server123"}, request_only=True
-            ),
-            OpenApiExample(
-                "Response",
-                value={"data": {"accessToken": "eyJjaWQiOjF9:1tX...", "ttlSeconds": 300}, "errors": None},
-                response_only=True,
-            ),
-        ],
-        description=(
-            "Returns a signed access token for the API client whose key (username) and secret are given. "
-            "Send it as `X-CAP-API-OAUTH-TOKEN` (or `Authorization: Bearer`). It expires after "
-            "`ttlSeconds` (the client's setting, 300 s by default, at most 3600 s) and stops working "
-            "at once when the client is deactivated or its secret is rotated. The secret may also be "
-            "sent as its MD5 hex digest."
-        ),
-    )
+    @schema.oauth_token_generate(request=InputSerializer)
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -96,21 +52,6 @@ class OAuthTokenGenerateApi(APIView):
         return Response({"data": {"accessToken": token, "ttlSeconds": ttl}, "errors": None})
 
 
-PromotionEnvelope = inline_serializer(
-    "PromotionEnvelope", {"data": PromotionOutputSerializer(), "errors": serializers.ListField()}
-)
-BooleanEnvelope = inline_serializer(
-    "BooleanEnvelope", {"data": serializers.BooleanField(), "errors": serializers.ListField()}
-)
-
-
-PROMOTION_WRITE_ERRORS = (
-    ErrorCode.BAD_REQUEST,
-    ErrorCode.FORBIDDEN,
-    ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
-    ErrorCode.PROMOTION_EXPIRED,
-    ErrorCode.PROMOTION_NAME_NOT_UNIQUE,
-)
 PROMOTION_LIST_DEFAULT_LIMIT = 100
 PROMOTION_LIST_MAX_LIMIT = 1000
 
@@ -123,28 +64,7 @@ class PromotionCollectionApi(APIView):
             min_value=1, max_value=PROMOTION_LIST_MAX_LIMIT, default=PROMOTION_LIST_DEFAULT_LIMIT
         )
 
-    ListEnvelope = inline_serializer(
-        "PromotionListEnvelope",
-        {"data": PromotionOutputSerializer(many=True), "errors": serializers.ListField()},
-    )
-
-    @extend_schema(
-        operation_id="promotion_list",
-        tags=["Promotions"],
-        parameters=[
-            OpenApiParameter("promotionIds", str, description="Comma-separated ids (at most 100)."),
-            OpenApiParameter("type", str, enum=[t.value for t in PromotionType]),
-            OpenApiParameter("active", bool),
-            OpenApiParameter("includeExpired", bool, description="false leaves out ended promotions."),
-            OpenApiParameter("limit", int, description="Default 100, at most 1000."),
-        ],
-        responses={200: ListEnvelope, **error_responses(ErrorCode.BAD_REQUEST)},
-        description=(
-            "The org's cart promotions, newest first, full objects as create returns them. Ids in "
-            "`promotionIds` that do not exist in the org are left out (no error). No pagination "
-            "metadata, as in Capillary; `limit` caps the list (default 100, at most 1000)."
-        ),
-    )
+    @schema.promotion_list
     def get(self, request):
         query = self.ListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -153,30 +73,7 @@ class PromotionCollectionApi(APIView):
         )
         return Response({"data": PromotionOutputSerializer(promotions, many=True).data, "errors": []})
 
-    @extend_schema(
-        operation_id="promotion_create",
-        tags=["Promotions"],
-        request=PromotionInputSerializer,
-        parameters=IDEMPOTENCY_PARAMETERS,
-        responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
-        examples=[
-            OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
-            OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
-        ],
-        description=(
-            "Creates a cart promotion. `condition` and `action` are validated against the shapes of "
-            "Capillary's create-promotion docs (unknown keys and enum values are 400; percentages at "
-            "most 100; at most 100 values per criteria: 400 `SKU values exceed 100`). 716 when the org "
-            "already has a promotion of that name; 705 when it is created active and the org already "
-            "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
-            "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
-            "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
-            "are echoed as strings with six decimals. Fields of Capillary's create API that this "
-            "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
-            "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
-            "`Idempotency-Key` header."
-        ),
-    )
+    @schema.promotion_create
     @idempotent
     def post(self, request):
         payload = PromotionInputSerializer(data=request.data)
@@ -190,10 +87,7 @@ class PromotionCollectionApi(APIView):
         return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
 
 
-@extend_schema_view(
-    get=extend_schema(operation_id="promotion_list_without_slash"),
-    post=extend_schema(operation_id="promotion_create_without_slash"),
-)
+@schema.promotion_collection_without_slash
 class PromotionCollectionWithoutSlashApi(PromotionCollectionApi):
     """`/api_gateway/v1/promotions` as Capillary documents create: the same API without the trailing slash."""
 
@@ -201,43 +95,12 @@ class PromotionCollectionWithoutSlashApi(PromotionCollectionApi):
 class PromotionDetailApi(APIView):
     """`GET` and `PUT /api_gateway/v1/promotions/{promotionId}`."""
 
-    @extend_schema(
-        operation_id="promotion_get",
-        tags=["Promotions"],
-        responses={200: PromotionEnvelope, **error_responses(ErrorCode.NOT_FOUND)},
-        description="One cart promotion of the caller's org. Another org's promotion answers 404.",
-    )
+    @schema.promotion_get
     def get(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
 
-    @extend_schema(
-        operation_id="promotion_update",
-        tags=["Promotions"],
-        request=PromotionUpdateSerializer,
-        parameters=IDEMPOTENCY_PARAMETERS,
-        responses={
-            200: PromotionEnvelope,
-            **error_responses(
-                *PROMOTION_WRITE_ERRORS,
-                ErrorCode.NOT_FOUND,
-                ErrorCode.RESTRICTION_SCHEMA_CHANGE,
-                *IDEMPOTENCY_ERRORS,
-            ),
-        },
-        examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
-        description=(
-            "Replaces the promotion's configuration. Omitted fields keep their value (none is required: "
-            "`{}` changes nothing; no body at all is 400); "
-            "`promotionRestrictions`, when sent, replaces all limits. `type` and `active` cannot be "
-            "changed (400; use activate/deactivate). Once the promotion has started, its limits "
-            "(`promotionRestrictions`, `maxIssuancePerCustomer`, `maxEarningPerCustomer`) and "
-            "`customerActivationRequired` are frozen (400). Switching a limit between CLASSIC and "
-            "OVERALL/MOVING windows is 1011. Changing `endDate` or `earnedValidityDays` re-dates the "
-            "validTill of the promotion's ACTIVE wallet instances in the same transaction. 716 on a "
-            "name clash. Retry safely with an `Idempotency-Key` header."
-        ),
-    )
+    @schema.promotion_update
     @idempotent
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
@@ -260,26 +123,7 @@ class PromotionDetailApi(APIView):
 class PromotionActivateApi(APIView):
     """`PUT /api_gateway/v1/promotions/{promotionId}/activate` (org level)."""
 
-    @extend_schema(
-        operation_id="promotion_activate",
-        tags=["Promotions"],
-        request=None,
-        responses={
-            200: BooleanEnvelope,
-            **error_responses(
-                ErrorCode.NOT_FOUND,
-                ErrorCode.FORBIDDEN,
-                ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
-                ErrorCode.PROMOTION_EXPIRED,
-            ),
-        },
-        examples=[OpenApiExample("Activated", value={"data": True, "errors": []}, response_only=True)],
-        description=(
-            "Activates the promotion for the whole org. 705 when the org already has its maximum of "
-            "active, unexpired promotions (250 by default); 706 when the promotion has ended. "
-            "Activating an active promotion is a no-op."
-        ),
-    )
+    @schema.promotion_activate
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         promotion_activate(promotion=promotion, actor=Actor.for_api_client(request.user))
@@ -289,14 +133,7 @@ class PromotionActivateApi(APIView):
 class PromotionDeactivateApi(APIView):
     """`PUT /api_gateway/v1/promotions/{promotionId}/deactivate` (org level)."""
 
-    @extend_schema(
-        operation_id="promotion_deactivate",
-        tags=["Promotions"],
-        request=None,
-        responses={200: BooleanEnvelope, **error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)},
-        examples=[OpenApiExample("Deactivated", value={"data": True, "errors": []}, response_only=True)],
-        description="Deactivates the promotion for the whole org; deactivating an inactive one is a no-op.",
-    )
+    @schema.promotion_deactivate
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         promotion_deactivate(promotion=promotion, actor=Actor.for_api_client(request.user))

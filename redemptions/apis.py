@@ -1,4 +1,6 @@
-"""Redemption endpoints: record (redeem), reverse, and list."""
+"""Redemption endpoints: record (redeem), reverse, and list. Each view validates, calls one service or
+selector and renders; its OpenAPI text lives in `redemptions/schema.py`, its bodies in
+`redemptions/serializers.py`."""
 
 from __future__ import annotations
 
@@ -9,28 +11,23 @@ from decimal import Decimal
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions.models import PromotionMode
 from promotions.services import Actor
 from promotions_site.auth import request_org
-from promotions_site.errors import ErrorCode
-from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent
-from promotions_site.schema import error_responses
-from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
-from redemptions.examples import (
-    REDEEM_REQUEST_EXAMPLE,
-    REDEEM_RESPONSE_EXAMPLE,
-    REDEMPTION_RECORD_EXAMPLE,
-    REVERSE_REQUEST_EXAMPLE,
-)
-from redemptions.models import RedemptionLine
+from promotions_site.idempotency import idempotent
+from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
+from redemptions import schema
 from redemptions.selectors import redemption_line_list
-from redemptions.serializers import redemption_data, redemption_line_record
+from redemptions.serializers import (
+    REDEMPTION_LIST_DEFAULT_LIMIT,
+    REDEMPTION_LIST_MAX_LIMIT,
+    redemption_data,
+    redemption_list_body,
+    redemption_reversal_data,
+)
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
 
@@ -143,59 +140,7 @@ class RedemptionCreateApi(APIView):
                 raise serializers.ValidationError(errors)
             return lines
 
-    OutputSerializer = inline_serializer(
-        "RedemptionResponse",
-        {"data": serializers.JSONField(), "errors": serializers.ListField()},
-    )
-
-    @extend_schema(
-        operation_id="redemption_create",
-        tags=["Redemptions"],
-        request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            **error_responses(
-                ErrorCode.BAD_REQUEST,
-                ErrorCode.FORBIDDEN,
-                ErrorCode.NOT_FOUND,
-                ErrorCode.PROMOTION_EXPIRED,
-                ErrorCode.PROMOTION_NOT_RUNNING,
-                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
-                ErrorCode.EARN_ALREADY_REDEEMED,
-                ErrorCode.EARN_ID_INVALID,
-                ErrorCode.CONFLICT,
-                ErrorCode.REDEMPTION_ALREADY_PRESENT,
-            ),
-        },
-        examples=[
-            OpenApiExample("Request", value=REDEEM_REQUEST_EXAMPLE, request_only=True),
-            OpenApiExample("Response", value=REDEEM_RESPONSE_EXAMPLE, response_only=True),
-        ],
-        description=(
-            "Records the promotions redeemed in one transaction: `lineItems` (per item, with the "
-            "`earnedPromotionId` redeemed) and/or cart-level `redemptions`. The customer is `customerId`, "
-            "or `customerIdentifierType` (mobile, email, externalId, id) + `customerIdentifierValue`; "
-            "`customerId` wins when both are sent. The answer echoes the request with `orgId`, the "
-            "customer id and `transactionDateISO`; discounts and quantities as six-decimal strings.\n\n"
-            "**Retry-safe**: idempotent per `transactionIdentifier` in the org. The same body again "
-            "returns the same answer and writes nothing; another body is 409 with code 800.\n\n"
-            "**Checks** (any failure writes nothing): every promotion is the org's (400), active and "
-            "started (709) and not ended (706) at `transactionDate`; CUSTOMER, EARNING and REWARD "
-            "promotions are redeemed through an earned instance of this customer: the one named by "
-            "`earnedPromotionId`, which must be this customer's instance of this promotion (715), not "
-            "revoked (731), not expired (706) and not used up (409, code 729); or, when none is named "
-            "(always for cart-level `redemptions`), the customer's usable instance that expires first "
-            "(715 when there is none). An instance is single-use unless the promotion has an Earn "
-            "REDEMPTION limit. Limits of `promotionRestrictions` are taken in the same transaction, so "
-            "they hold under any concurrency: Cart (this transaction), Customer, Promotion (everyone) "
-            "and Earn (the instance), kpi REDEMPTION (sum of redemptionCount), TRANSACTION (1 per "
-            "transaction) and DISCOUNT (sum of discount); a limit that would be exceeded is 409 with "
-            "code 409, the message naming it. Windows are counted over the whole history. Discounts "
-            "may not exceed the amount; quantities are positive; at most 500 lines of each kind; "
-            "`transactionDate` at most 24 h ahead. Code-level limits are not enforced (promotion codes "
-            "are not implemented)."
-        ),
-    )
+    @schema.redemption_create(request=InputSerializer)
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -239,48 +184,7 @@ class RedemptionReverseApi(APIView):
         transactionIdentifier = serializers.CharField(max_length=250)
         reason = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
 
-    OutputSerializer = inline_serializer(
-        "RedemptionReverseResponse",
-        {
-            "data": inline_serializer(
-                "RedemptionReversal",
-                {
-                    "transactionIdentifier": serializers.CharField(),
-                    "reversed": serializers.BooleanField(),
-                    "reversalDate": serializers.IntegerField(),
-                    "reversalDateISO": serializers.CharField(),
-                    "reason": serializers.CharField(),
-                    "redemption": serializers.JSONField(help_text="The reversed redemption, as recorded."),
-                },
-            ),
-            "errors": serializers.ListField(),
-        },
-    )
-
-    @extend_schema(
-        operation_id="redemption_reverse",
-        tags=["Redemptions"],
-        request=InputSerializer,
-        parameters=IDEMPOTENCY_PARAMETERS,
-        responses={
-            200: OutputSerializer,
-            **error_responses(
-                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, *IDEMPOTENCY_ERRORS
-            ),
-        },
-        examples=[OpenApiExample("Request", value=REVERSE_REQUEST_EXAMPLE, request_only=True)],
-        description=(
-            "Capillary documents no reversal endpoint; this is ours. Reverses the whole transaction "
-            "recorded under `transactionIdentifier`: the Customer and Promotion limit counters and each "
-            "earned instance's counters get back exactly what the redemption took, and a used-up "
-            "instance is ACTIVE again unless another redemption still uses up one of its Earn limits "
-            "(it still reads expired past its validTill). The redemption and "
-            "its lines stay as recorded; the reversal is a new fact pointing at them, and reversed "
-            "redemptions no longer count in the wallet's remaining limits. Reversing twice is a no-op "
-            "that answers the first reversal. 404 when the org has no such transaction. Accepts an "
-            "`Idempotency-Key` header."
-        ),
-    )
+    @schema.redemption_reverse(request=InputSerializer)
     @idempotent
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
@@ -295,25 +199,14 @@ class RedemptionReverseApi(APIView):
         )
         redemption = outcome.redemption
         lines = list(redemption.lines.order_by("level", "position"))
-        return Response(
-            {
-                "data": {
-                    "transactionIdentifier": redemption.transaction_identifier,
-                    "reversed": True,
-                    "reversalDate": to_epoch_ms(outcome.reversal.created_at),
-                    "reversalDateISO": to_iso(outcome.reversal.created_at),
-                    "reason": outcome.reversal.reason,
-                    "redemption": redemption_data(org_id=org.pk, redemption=redemption, lines=lines),
-                },
-                "errors": [],
-            }
+        data = redemption_reversal_data(
+            org_id=org.pk, redemption=redemption, reversal=outcome.reversal, lines=lines
         )
+        return Response({"data": data, "errors": []})
 
 
 # --- GET /redemptions: the list -------------------------------------------------------------------
 
-REDEMPTION_LIST_DEFAULT_LIMIT = 10
-REDEMPTION_LIST_MAX_LIMIT = 100
 REDEMPTION_LIST_MAX_PAGE_NUMBER = 1_000_000
 
 
@@ -339,123 +232,7 @@ class RedemptionListApi(APIView):
         )
         order = serializers.ChoiceField(choices=["ASC", "DESC"], default="DESC")
 
-    ListRecordSerializer = inline_serializer(
-        "RedemptionListRecord",
-        {
-            "id": serializers.CharField(help_text="The redemption line's id."),
-            "orgId": serializers.IntegerField(),
-            "promotionId": serializers.CharField(),
-            "promoCode": serializers.CharField(allow_null=True, help_text="Always null: no promo codes."),
-            "earnedPromotionId": serializers.CharField(allow_null=True),
-            "customerId": serializers.IntegerField(),
-            "redemptionDate": serializers.IntegerField(help_text="The transaction date, epoch ms."),
-            "redemptionDateISO": serializers.CharField(),
-            "transactionIdentifier": serializers.CharField(),
-            "transactionNumber": serializers.CharField(),
-            "promotionName": serializers.CharField(),
-            "promotionMessageLabel": serializers.CharField(allow_null=True),
-            "transactionEntityIdentifier": serializers.CharField(
-                help_text="REGULAR_b_<redemption id> for cart-level lines, REGULAR_l_<line id> for line items."
-            ),
-            "cartEvaluationId": serializers.CharField(allow_null=True, help_text="Always null."),
-            "redemptionTill": serializers.CharField(
-                allow_null=True, help_text="Username of the API client that recorded the redemption."
-            ),
-            "discount": serializers.CharField(help_text='A decimal string with 6 decimals ("500.000000").'),
-            "redemptionCount": serializers.IntegerField(),
-            "amount": serializers.CharField(help_text="The transaction amount, 6 decimals."),
-            "redemptionType": serializers.ChoiceField(choices=RedemptionLine.Level.values),
-            "discountAppliedQuantity": serializers.CharField(),
-            "promotionAppliedQuantity": serializers.CharField(),
-            "sku": serializers.CharField(allow_null=True),
-            "productId": serializers.CharField(allow_null=True, help_text="Always null."),
-            "reversed": serializers.BooleanField(help_text="The redemption has been reversed."),
-        },
-        many=True,
-    )
-    ListOutputSerializer = inline_serializer(
-        "RedemptionListResponse",
-        {
-            "data": ListRecordSerializer,
-            "errors": serializers.ListField(),
-            "pagination": inline_serializer(
-                "RedemptionListPagination",
-                {
-                    "limit": serializers.IntegerField(),
-                    "pageNumber": serializers.IntegerField(),
-                    "total": serializers.IntegerField(
-                        help_text="Records matching the filters, on all pages."
-                    ),
-                },
-            ),
-        },
-    )
-
-    @extend_schema(
-        operation_id="redemption_list",
-        tags=["Redemptions"],
-        parameters=[
-            ListQuerySerializer,
-            OpenApiParameter("customerId", OpenApiTypes.INT64, description="The redeeming customer."),
-            OpenApiParameter("promotionId", str, description="The redeemed promotion."),
-            OpenApiParameter("transactionIdentifier", str),
-            OpenApiParameter(
-                "transactionEntityIdentifier",
-                str,
-                description="REGULAR_b_<redemption id> (its cart-level lines) or REGULAR_l_<line id>.",
-            ),
-            OpenApiParameter("mode", str, enum=PromotionMode.values, description="The promotion's mode."),
-            OpenApiParameter(
-                "startDate", OpenApiTypes.INT64, description="Transaction date from (inclusive), epoch ms."
-            ),
-            OpenApiParameter(
-                "endDate", OpenApiTypes.INT64, description="Transaction date to (inclusive), epoch ms."
-            ),
-            OpenApiParameter(
-                "startDateISO", OpenApiTypes.DATETIME, description="Instead of startDate; with offset."
-            ),
-            OpenApiParameter(
-                "endDateISO", OpenApiTypes.DATETIME, description="Instead of endDate; with offset."
-            ),
-            OpenApiParameter(
-                "includeReversed", bool, description="Include reversed redemptions (default false)."
-            ),
-            OpenApiParameter(
-                "codes", str, description="Promo codes are not implemented: any value matches nothing."
-            ),
-        ],
-        responses={200: ListOutputSerializer, **error_responses(ErrorCode.BAD_REQUEST)},
-        examples=[
-            OpenApiExample(
-                "Response",
-                value={
-                    "data": [REDEMPTION_RECORD_EXAMPLE],
-                    "errors": [],
-                    "pagination": {"limit": 10, "pageNumber": 0, "total": 1},
-                },
-                response_only=True,
-            )
-        ],
-        description=(
-            "The org's recorded redemptions, one record per redeemed line (a `lineItems` entry is "
-            "LINEITEM, a cart-level `redemptions` entry is CART), with the transaction's fields repeated "
-            "on each. Sorted on the transaction date (`sortOn=REDEMPTION_DATE`, the only value), "
-            "`order` DESC by default, ties broken by the line `id` in the same direction, so pages "
-            f"never overlap. `limit` default {REDEMPTION_LIST_DEFAULT_LIMIT}, at most "
-            f"{REDEMPTION_LIST_MAX_LIMIT}; `pageNumber` from 0. `pagination.total` counts the records "
-            "matching the filters on all pages. Filters combine with AND: `customerId`, `promotionId`, "
-            "`transactionIdentifier`, `transactionEntityIdentifier`, `mode` (the promotion's), and the "
-            "transaction date between `startDate` and `endDate` (epoch ms) or `startDateISO` and "
-            "`endDateISO` (ISO 8601 with offset; an unencoded `+` is accepted), both bounds inclusive. "
-            "Reversed redemptions are left out unless `includeReversed=true`; every record says "
-            "`reversed`. An id of another org, or unknown, matches nothing: the list is empty, never "
-            "404. `promoCode`, `cartEvaluationId` and `productId` are always null (no promo codes, "
-            "evaluations or product catalogue here); `codes` therefore matches nothing. "
-            "`redemptionTill` is the username of the API client that recorded the redemption. "
-            "Decimals are strings with 6 decimals. 400 for a malformed or out-of-range parameter, "
-            "both forms of one date bound, or startDate after endDate. Read access suffices."
-        ),
-    )
+    @schema.redemption_list(query=ListQuerySerializer)
     def get(self, request):
         query = self.ListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -468,15 +245,7 @@ class RedemptionListApi(APIView):
             descending=params["order"] == "DESC",
         )
         return Response(
-            {
-                "data": [redemption_line_record(line) for line in page.lines],
-                "errors": [],
-                "pagination": {
-                    "limit": params["limit"],
-                    "pageNumber": params["pageNumber"],
-                    "total": page.total,
-                },
-            }
+            redemption_list_body(page=page, limit=params["limit"], page_number=params["pageNumber"])
         )
 
 

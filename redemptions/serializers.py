@@ -1,11 +1,23 @@
-"""The body of the redeem API's answer, built from what was recorded (so a replay renders the same),
-and one record of the redemption list (also a row of the CSV exports)."""
+"""The bodies of the redemption APIs: the redeem answer, built from what was recorded (so a replay
+renders the same), the reversal, and one record of the redemption list (also a row of the CSV exports).
+
+Where a body is documented by a serializer, the serializer stands right above the function that renders
+it: the function builds plain dicts (the hot path never runs a serializer's `.data`), and
+`tests/promotions_site/test_response_shapes.py` checks every rendered body against the schema.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from rest_framework import serializers
+
 from promotions_site.timefmt import to_epoch_ms, to_iso
+from redemptions.models import RedemptionLine
+
+# The list's page size, which its query validates and its description states.
+REDEMPTION_LIST_DEFAULT_LIMIT = 10
+REDEMPTION_LIST_MAX_LIMIT = 100
 
 
 def decimal_text(value: Decimal) -> str:
@@ -55,15 +67,41 @@ def redemption_data(*, org_id: int, redemption, lines) -> dict:
     }
 
 
-# The keys of one record of the redemption list (`GET /redemptions`, `data[]`), in their order: also
-# the header of `export_redemptions`, which writes the same records as CSV.
-REDEMPTION_RECORD_KEYS = (
-    "id", "orgId", "promotionId", "promoCode", "earnedPromotionId", "customerId", "redemptionDate",
-    "redemptionDateISO", "transactionIdentifier", "transactionNumber", "promotionName",
-    "promotionMessageLabel", "transactionEntityIdentifier", "cartEvaluationId", "redemptionTill", "discount",
-    "redemptionCount", "amount", "redemptionType", "discountAppliedQuantity", "promotionAppliedQuantity",
-    "sku", "productId", "reversed",
-)  # fmt: skip
+# One record of the redemption list (`GET /redemptions`, `data[]`), as `redemption_line_record` renders it
+# (a docstring would land in the schema).
+class RedemptionListRecordSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The redemption line's id.")
+    orgId = serializers.IntegerField()
+    promotionId = serializers.CharField()
+    promoCode = serializers.CharField(allow_null=True, help_text="Always null: no promo codes.")
+    earnedPromotionId = serializers.CharField(allow_null=True)
+    customerId = serializers.IntegerField()
+    redemptionDate = serializers.IntegerField(help_text="The transaction date, epoch ms.")
+    redemptionDateISO = serializers.CharField()
+    transactionIdentifier = serializers.CharField()
+    transactionNumber = serializers.CharField()
+    promotionName = serializers.CharField()
+    promotionMessageLabel = serializers.CharField(allow_null=True)
+    transactionEntityIdentifier = serializers.CharField(
+        help_text="REGULAR_b_<redemption id> for cart-level lines, REGULAR_l_<line id> for line items."
+    )
+    cartEvaluationId = serializers.CharField(allow_null=True, help_text="Always null.")
+    redemptionTill = serializers.CharField(
+        allow_null=True, help_text="Username of the API client that recorded the redemption."
+    )
+    discount = serializers.CharField(help_text='A decimal string with 6 decimals ("500.000000").')
+    redemptionCount = serializers.IntegerField()
+    amount = serializers.CharField(help_text="The transaction amount, 6 decimals.")
+    redemptionType = serializers.ChoiceField(choices=RedemptionLine.Level.values)
+    discountAppliedQuantity = serializers.CharField()
+    promotionAppliedQuantity = serializers.CharField()
+    sku = serializers.CharField(allow_null=True)
+    productId = serializers.CharField(allow_null=True, help_text="Always null.")
+    reversed = serializers.BooleanField(help_text="The redemption has been reversed.")
+
+
+# The keys of one record, in their order: also the header of the CSV exports, which write the same records.
+REDEMPTION_RECORD_KEYS = tuple(RedemptionListRecordSerializer().fields)
 
 
 def redemption_line_record(line) -> dict:
@@ -100,4 +138,48 @@ def redemption_line_record(line) -> dict:
         "sku": line.sku or None,
         "productId": None,
         "reversed": line.is_reversed,
+    }
+
+
+class RedemptionListPaginationSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    pageNumber = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Records matching the filters, on all pages.")
+
+
+# The list's body, as `redemption_list_body` renders it.
+class RedemptionListResponseSerializer(serializers.Serializer):
+    data = RedemptionListRecordSerializer(many=True)
+    errors = serializers.ListField()
+    pagination = RedemptionListPaginationSerializer()
+
+
+def redemption_list_body(*, page, limit: int, page_number: int) -> dict:
+    """`GET /redemptions`: one page of records (`page` from `redemption_line_list`)."""
+    return {
+        "data": [redemption_line_record(line) for line in page.lines],
+        "errors": [],
+        "pagination": {"limit": limit, "pageNumber": page_number, "total": page.total},
+    }
+
+
+# `data` of `POST /redemptions/reverse`, as `redemption_reversal_data` renders it.
+class RedemptionReversalSerializer(serializers.Serializer):
+    transactionIdentifier = serializers.CharField()
+    reversed = serializers.BooleanField()
+    reversalDate = serializers.IntegerField()
+    reversalDateISO = serializers.CharField()
+    reason = serializers.CharField()
+    redemption = serializers.JSONField(help_text="The reversed redemption, as recorded.")
+
+
+def redemption_reversal_data(*, org_id: int, redemption, reversal, lines) -> dict:
+    """A reversal and the redemption it reverses (rendered as `redemption_data`)."""
+    return {
+        "transactionIdentifier": redemption.transaction_identifier,
+        "reversed": True,
+        "reversalDate": to_epoch_ms(reversal.created_at),
+        "reversalDateISO": to_iso(reversal.created_at),
+        "reason": reversal.reason,
+        "redemption": redemption_data(org_id=org_id, redemption=redemption, lines=lines),
     }

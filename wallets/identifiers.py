@@ -1,4 +1,5 @@
-"""Customer identifiers: the names clients look customers up by, and the one spelling each value is stored in."""
+"""Customer identifiers: the names clients look customers up by, the one spelling each value is stored in,
+and the `Long` ids (customerId, programId) as clients send them."""
 
 from __future__ import annotations
 
@@ -38,3 +39,12 @@ def mobile_normalize(value: str) -> str | None:
 def email_normalize(value: str) -> str:
     """Emails are compared without case: `Asha@Example.com` and `asha@example.com` are one customer."""
     return value.strip().lower()
+
+
+def parse_long_id(value) -> int | None:
+    """A `Long` id (customerId, programId, ...): a positive integer or a string of digits, else None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        return None
+    return value

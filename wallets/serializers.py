@@ -1,11 +1,29 @@
-"""Shapes the wallet APIs share."""
+"""The wallet APIs' shapes: the input parts several APIs share, and the response bodies.
+
+Each documented body has its serializer (what the schema shows) right above the function that renders
+it: the function builds plain dicts, so the hot paths (issueBulk, earn, the wallet) never run a
+serializer's `.data`, and `tests/promotions_site/test_response_shapes.py` checks every rendered body
+against the schema, key by key and in order. A comment, not a docstring, describes a response
+serializer: its docstring would land in the schema.
+"""
 
 from __future__ import annotations
 
+import functools
+
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from promotions.models import Promotion, PromotionRestriction
+from promotions_site.schema import V2MessageSerializer
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
+from wallets.selectors import WALLET_LEVELS, RestrictionUsage, WalletEntry
+
+# Request limits the views validate and the schema states.
+REVOKE_EARN_MAX_IDS = 1000
+WALLET_LIMIT_DEFAULT = 10
+WALLET_LIMIT_MAX = 100
 
 
 def earned_promotion_data(instance: EarnedPromotion) -> dict:
@@ -93,3 +111,258 @@ class CustomerSerializer(serializers.Serializer):
     source = serializers.CharField()
     createdOn = serializers.IntegerField()
     createdOnISO = serializers.CharField()
+
+
+# --- issueBulk -------------------------------------------------------------------------------------
+
+
+class IssuedPromotionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    customerId = serializers.IntegerField()
+    promotionId = serializers.CharField()
+    earnedFromId = serializers.CharField()
+    eventTime = serializers.IntegerField()
+    validTill = serializers.IntegerField()
+
+
+class IssueBulkErrorSerializer(serializers.Serializer):
+    customerId = serializers.IntegerField()
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class IssueBulkResponseSerializer(serializers.Serializer):
+    data = serializers.DictField(child=IssuedPromotionSerializer())
+    errors = IssueBulkErrorSerializer(many=True, required=False)
+
+
+def issue_bulk_body(*, promotion: Promotion, customer_ids: list[int], outcome) -> dict:
+    """The instances issued, keyed by customer id in request order; `errors` only when not empty."""
+    # The instances one call creates share their two times: convert each distinct time once.
+    epoch_ms = functools.cache(to_epoch_ms)
+    data = {}
+    for customer_id in customer_ids:
+        instance = outcome.issued.get(customer_id)
+        if instance is not None:
+            data[str(customer_id)] = {
+                "id": instance.id,
+                "customerId": customer_id,
+                "promotionId": promotion.pk,
+                "earnedFromId": instance.earned_from_id,
+                "eventTime": epoch_ms(instance.event_time),
+                "validTill": epoch_ms(instance.valid_till),
+            }
+    body = {"data": data}
+    if outcome.errors:
+        body["errors"] = outcome.errors
+    return body
+
+
+# --- earn/bulk -------------------------------------------------------------------------------------
+
+
+class EarnErrorDetailsSerializer(serializers.Serializer):
+    errorCode = serializers.IntegerField()
+    errorMessages = serializers.CharField()
+
+
+class EarnBulkResultSerializer(serializers.Serializer):
+    earnedFromId = serializers.CharField()
+    promotionId = serializers.CharField()
+    successfulEarnCount = serializers.IntegerField()
+    failedEarnCount = serializers.IntegerField()
+    errorDetails = EarnErrorDetailsSerializer(required=False)
+    customerEarnedPromotions = EarnedPromotionSerializer(many=True)
+
+
+class EarnBulkResponseSerializer(serializers.Serializer):
+    data = EarnBulkResultSerializer(many=True)
+    errors = serializers.ListField()
+
+
+def earn_bulk_body(outcomes) -> dict:
+    """One result per requested entry, in request order; `errorDetails` only on a refused entry."""
+    results = []
+    for outcome in outcomes:
+        result = {
+            "earnedFromId": outcome.request.earned_from_id,
+            "promotionId": outcome.request.promotion.pk,
+            "successfulEarnCount": len(outcome.instances),
+            "failedEarnCount": outcome.failed,
+        }
+        if outcome.error is not None:
+            result["errorDetails"] = {
+                "errorCode": int(outcome.error),
+                "errorMessages": outcome.error.message,
+            }
+        result["customerEarnedPromotions"] = [earned_promotion_data(i) for i in outcome.instances]
+        results.append(result)
+    return {"data": results, "errors": []}
+
+
+# --- The wallet ------------------------------------------------------------------------------------
+
+
+class WalletRestrictionSerializer(serializers.Serializer):
+    kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
+    maxLimit = serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").')
+    remainingRedemption = serializers.FloatField(
+        help_text="What is left: a whole number for REDEMPTION and TRANSACTION, an amount for DISCOUNT."
+    )
+    windowType = serializers.CharField()
+    fixedWindowConfig = serializers.JSONField(allow_null=True)
+
+
+class WalletItemSerializer(serializers.Serializer):
+    earnedPromotionId = serializers.CharField()
+    promotionId = serializers.CharField()
+    promotionName = serializers.CharField()
+    validTill = serializers.IntegerField()
+    validTillISO = serializers.CharField()
+    unlockedDate = serializers.IntegerField(allow_null=True)
+    unlockedDateISO = serializers.CharField(allow_null=True)
+    customerId = serializers.IntegerField()
+    earnedType = serializers.ChoiceField(choices=EarnedPromotion.Kind.values)
+    earnedStatus = serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"])
+    promotionStatus = serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"])
+    applicationMode = serializers.CharField()
+    redeemableFrom = serializers.IntegerField()
+    redeemableFromISO = serializers.CharField()
+    customFieldValues = serializers.JSONField()
+    eventTime = serializers.IntegerField()
+    eventTimeISO = serializers.CharField()
+    supplementaryCriteria = serializers.JSONField(allow_null=True)
+    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
+    earnedFromId = serializers.CharField()
+    status = serializers.ChoiceField(choices=EarnedPromotion.Status.values)
+    restrictions = inline_serializer(
+        "WalletRestrictions",
+        # One field per level: a field shared by several keys is bound to the last one only.
+        {level.value: WalletRestrictionSerializer(many=True) for level in WALLET_LEVELS},
+        required=False,
+        help_text="Only with includeRedemptions=true.",
+    )
+
+
+class WalletResponseSerializer(serializers.Serializer):
+    data = WalletItemSerializer(many=True)
+    errors = serializers.ListField()
+
+
+def wallet_body(entries: list[WalletEntry], *, with_restrictions: bool) -> dict:
+    return {
+        "data": [_wallet_item(entry, with_restrictions=with_restrictions) for entry in entries],
+        "errors": [],
+    }
+
+
+def _wallet_item(entry: WalletEntry, *, with_restrictions: bool) -> dict:
+    instance, promotion = entry.instance, entry.instance.promotion
+    unlocked = entry.earned_status == "UNLOCKED"
+    details = instance.event_details if isinstance(instance.event_details, dict) else {}
+    item = {
+        "earnedPromotionId": instance.pk,
+        "promotionId": promotion.pk,
+        "promotionName": promotion.name,
+        "validTill": to_epoch_ms(instance.valid_till),
+        "validTillISO": to_iso(instance.valid_till),
+        "unlockedDate": to_epoch_ms(instance.event_time) if unlocked else None,
+        "unlockedDateISO": to_iso(instance.event_time) if unlocked else None,
+        "customerId": instance.customer_id,
+        "earnedType": instance.kind,
+        "earnedStatus": entry.earned_status,
+        "promotionStatus": entry.promotion_status,
+        "applicationMode": promotion.mode,
+        "redeemableFrom": to_epoch_ms(instance.event_time),
+        "redeemableFromISO": to_iso(instance.event_time),
+        "customFieldValues": promotion.custom_field_values,
+        "eventTime": to_epoch_ms(instance.event_time),
+        "eventTimeISO": to_iso(instance.event_time),
+        "supplementaryCriteria": details.get("supplementaryCriteria"),
+        "earnedFromType": instance.earned_from_type,
+        "earnedFromId": instance.earned_from_id,
+        "status": entry.status,
+    }
+    if with_restrictions:
+        item["restrictions"] = {
+            level: [_restriction_item(usage) for usage in usages]
+            for level, usages in entry.restrictions.items()
+        }
+    return item
+
+
+def _restriction_item(usage: RestrictionUsage) -> dict:
+    restriction = usage.restriction
+    remaining = usage.remaining
+    return {
+        "kpi": restriction.kpi,
+        "maxLimit": f"{restriction.limit:.6f}",
+        "remainingRedemption": float(remaining)
+        if restriction.kpi == PromotionRestriction.Kpi.DISCOUNT
+        else int(remaining),
+        "windowType": restriction.window_type or "OVERALL",
+        "fixedWindowConfig": restriction.fixed_window_config,
+    }
+
+
+# --- revokeEarn ------------------------------------------------------------------------------------
+
+
+class RevokedDetailSerializer(serializers.Serializer):
+    promotionId = serializers.CharField()
+    revokedEarnIds = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=["SUCCESS"])
+
+
+class RevokeEarnResultSerializer(serializers.Serializer):
+    customerId = serializers.IntegerField()
+    revokedDetails = RevokedDetailSerializer(many=True)
+
+
+class RevokeEarnErrorSerializer(serializers.Serializer):
+    promotionId = serializers.CharField()
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class RevokeEarnResponseSerializer(serializers.Serializer):
+    data = RevokeEarnResultSerializer()
+    errors = RevokeEarnErrorSerializer(many=True)
+
+
+def revoke_earn_body(*, customer: Customer, outcome) -> dict:
+    revoked = [
+        {"promotionId": promotion_id, "revokedEarnIds": earn_ids, "status": "SUCCESS"}
+        for promotion_id, earn_ids in outcome.revoked.items()
+    ]
+    return {"data": {"customerId": customer.pk, "revokedDetails": revoked}, "errors": outcome.errors}
+
+
+# --- POST /v2/promotion/issue ----------------------------------------------------------------------
+
+LOYALTY_SIDE_EFFECT_TYPE = "Points promotion"
+
+
+class LoyaltyIssueSideEffectSerializer(serializers.Serializer):
+    programId = serializers.IntegerField()
+    issualId = serializers.IntegerField()
+    earnedId = serializers.IntegerField(allow_null=True)
+    promotionId = serializers.IntegerField()
+    type = serializers.CharField()
+
+
+class LoyaltyIssueResponseSerializer(serializers.Serializer):
+    warnings = V2MessageSerializer(many=True)
+    errors = V2MessageSerializer(many=True)
+    sideEffects = LoyaltyIssueSideEffectSerializer(many=True)
+
+
+def loyalty_issue_body(*, program, loyalty_promotion, outcome) -> dict:
+    side_effect = {
+        "programId": program.pk,
+        "issualId": outcome.issual.pk,
+        "earnedId": outcome.earned.pk if outcome.earned else None,
+        "promotionId": loyalty_promotion.pk,
+        "type": LOYALTY_SIDE_EFFECT_TYPE,
+    }
+    return {"warnings": [], "errors": [], "sideEffects": [side_effect]}

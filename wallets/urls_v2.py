@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from wallets import apis
+from wallets.apis import loyalty
 
 urlpatterns = [
-    path("issue", apis.LoyaltyPromotionIssueApi.as_view(), name="loyalty-promotion-issue"),
+    path("issue", loyalty.LoyaltyPromotionIssueApi.as_view(), name="loyalty-promotion-issue"),
 ]

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from promotions.models import AuditEvent, Promotion, PromotionRestriction
+from promotions.schema import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from tests.concurrency import run_concurrently
 from tests.factories import PromotionFactory
 

@@ -14,8 +14,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from promotions.examples import PROMOTION_CREATE_EXAMPLE
 from promotions.models import AuditEvent, IdempotencyKey, LoyaltyPromotion, Promotion
+from promotions.schema import PROMOTION_CREATE_EXAMPLE
 from redemptions.models import RedemptionReversal
 from tests.concurrency import run_concurrently
 from tests.conftest import basic_auth

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from promotions.examples import PROMOTION_CREATE_EXAMPLE
 from promotions.models import AuditEvent, Promotion, PromotionType
+from promotions.schema import PROMOTION_CREATE_EXAMPLE
 from promotions_site.limits import RequestTooLarge
 from promotions_site.parsers import BoundedJSONParser
 from tests.factories import ApiClientFactory, CustomerFactory, PromotionFactory

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from promotions.models import AuditEvent
 from redemptions.admin import REVERSE_MAX
-from redemptions.examples import REDEMPTION_RECORD_EXAMPLE
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.schema import REDEMPTION_RECORD_EXAMPLE
 from tests.admin_support import admin_url, csv_header, csv_rows, staff_login
 from tests.csv_support import FORMULAS, REDEMPTION_TEXT_COLUMNS, as_text
 from tests.factories import (

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from promotions.models import AuditEvent
 from promotions_site.timefmt import to_epoch_ms
-from redemptions.examples import REDEEM_RESPONSE_EXAMPLE
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine
+from redemptions.schema import REDEEM_RESPONSE_EXAMPLE
 from tests.factories import (
     CustomerFactory,
     EarnedPromotionFactory,

@@ -12,9 +12,9 @@ from promotions.models import AuditEvent
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from wallets import apis
-from wallets.examples import CUSTOMER_CREATE_REQUEST_EXAMPLE, CUSTOMER_RESPONSE_EXAMPLE
+from wallets.apis import customers as apis
 from wallets.models import Customer
+from wallets.schema import CUSTOMER_CREATE_REQUEST_EXAMPLE, CUSTOMER_RESPONSE_EXAMPLE
 
 URL = "/api_gateway/v1/promotions/customers"
 

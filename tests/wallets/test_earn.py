@@ -12,8 +12,8 @@ from promotions.models import AuditEvent, PromotionType
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from wallets.examples import EARN_BULK_REQUEST_EXAMPLE, EARN_BULK_RESPONSE_EXAMPLE
 from wallets.models import EarnedPromotion
+from wallets.schema import EARN_BULK_REQUEST_EXAMPLE, EARN_BULK_RESPONSE_EXAMPLE
 
 EARN_BULK = "/api_gateway/v1/promotions/earn/bulk"
 

@@ -19,7 +19,8 @@ from tests.factories import (
     LoyaltyPromotionFactory,
     OrganizationFactory,
 )
-from wallets.examples import (
+from wallets.models import Issual, LoyaltyEarnedPromotion
+from wallets.schema import (
     LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE,
     LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE,
     LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE,
@@ -27,7 +28,6 @@ from wallets.examples import (
     LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
     LOYALTY_ISSUE_RESPONSE_EXAMPLE,
 )
-from wallets.models import Issual, LoyaltyEarnedPromotion
 
 # The seed's endpoint example.
 SEED_QUERY = {"identifierName": "mobile", "identifierValue": "18767431754", "source": "INSTORE"}

@@ -7,8 +7,8 @@ import pytest
 from promotions.models import AuditEvent, PromotionType
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, EarnedPromotionFactory, OrganizationFactory, PromotionFactory
-from wallets.examples import REVOKE_EARN_REQUEST_EXAMPLE
 from wallets.models import EarnedPromotion
+from wallets.schema import REVOKE_EARN_REQUEST_EXAMPLE
 
 REVOKE = "/api_gateway/v1/promotions/revokeEarn"
 

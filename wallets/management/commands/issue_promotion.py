@@ -31,7 +31,7 @@ from promotions.models import Organization, Promotion
 from promotions.services import Actor
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
-from wallets.apis import parse_long_id
+from wallets.identifiers import parse_long_id
 from wallets.services import earned_promotions_issue, earned_promotions_issue_check
 
 DEFAULT_CHUNK_SIZE = 10_000

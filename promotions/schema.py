@@ -1,0 +1,267 @@
+"""The OpenAPI text of the promotion and authentication endpoints: each operation's description,
+parameters, examples and errors, applied to its view by name (`@schema.promotion_create`), and the
+documented example bodies (Capillary's create-promotion page), which the tests also send."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers
+
+from promotions.models import PromotionType
+from promotions.serializers import (
+    PromotionInputSerializer,
+    PromotionOutputSerializer,
+    PromotionUpdateSerializer,
+)
+from promotions_site.errors import ErrorCode
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
+from promotions_site.schema import error_responses
+
+# --- Examples --------------------------------------------------------------------------------------
+
+PROMOTION_CREATE_EXAMPLE = {
+    "name": "Flat 200 off above 1500",
+    "type": "CUSTOMER",
+    "messageLabel": "Flat 200 off",
+    "active": True,
+    "priority": 1,
+    "isStackable": False,
+    "startDateISO": "2026-01-01T00:00:00+05:30",
+    "endDateISO": "2026-12-31T23:59:59+05:30",
+    "campaignId": "spring-2026",
+    "mode": "DISCOUNT",
+    "condition": {
+        "type": "CART",
+        "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN_OR_EQUAL", "value": 1500},
+    },
+    "action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 200}},
+    "maxIssuancePerCustomer": 1,
+    "customerActivationRequired": False,
+    "promotionRestrictions": {
+        "Customer": [{"kpi": "REDEMPTION", "limit": 2}],
+        "Promotion": [{"kpi": "DISCOUNT", "limit": 5000}],
+    },
+}
+
+PROMOTION_RESPONSE_EXAMPLE = {
+    "data": {
+        "id": "6912ced9d39e256f754a83f8",
+        "name": "Flat 200 off above 1500",
+        "orgId": 100737,
+        "priority": 1,
+        "active": True,
+        "messageLabel": "Flat 200 off",
+        "type": "CUSTOMER",
+        "condition": PROMOTION_CREATE_EXAMPLE["condition"],
+        "action": PROMOTION_CREATE_EXAMPLE["action"],
+        "createdBy": "demo.till",
+        "createdOn": 1762842329000,
+        "createdOnISO": "2025-11-11T06:25:29Z",
+        "lastUpdatedBy": "demo.till",
+        "lastUpdatedOn": 1762842329000,
+        "lastUpdatedOnISO": "2025-11-11T06:25:29Z",
+        "startDate": 1767205800000,
+        "startDateISO": "2025-12-31T18:30:00Z",
+        "endDate": 1798741799000,
+        "endDateISO": "2026-12-31T18:29:59Z",
+        "campaignId": "spring-2026",
+        "promotionRestrictions": {
+            "Customer": [{"kpi": "REDEMPTION", "limit": "2.000000"}],
+            "Promotion": [{"kpi": "DISCOUNT", "limit": "5000.000000"}],
+        },
+        "earnLimitedToSpecificAudience": False,
+        "customFieldValues": {},
+        "customerActivationRequired": False,
+        "mode": "DISCOUNT",
+        "maxIssuancePerCustomer": 1,
+        "maxEarningPerCustomer": None,
+        "earnedValidityDays": None,
+        "earningCriteria": None,
+        "isStackable": False,
+    },
+    "errors": [],
+}
+
+
+# --- Response bodies -------------------------------------------------------------------------------
+
+OAuthTokenResponse = inline_serializer(
+    "OAuthTokenResponse",
+    {
+        "data": inline_serializer(
+            "OAuthToken",
+            {"accessToken": serializers.CharField(), "ttlSeconds": serializers.IntegerField()},
+        ),
+        "errors": serializers.JSONField(allow_null=True),
+    },
+)
+PromotionEnvelope = inline_serializer(
+    "PromotionEnvelope", {"data": PromotionOutputSerializer(), "errors": serializers.ListField()}
+)
+BooleanEnvelope = inline_serializer(
+    "BooleanEnvelope", {"data": serializers.BooleanField(), "errors": serializers.ListField()}
+)
+PromotionListEnvelope = inline_serializer(
+    "PromotionListEnvelope",
+    {"data": PromotionOutputSerializer(many=True), "errors": serializers.ListField()},
+)
+
+# --- Operations ------------------------------------------------------------------------------------
+
+PROMOTION_WRITE_ERRORS = (
+    ErrorCode.BAD_REQUEST,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+    ErrorCode.PROMOTION_EXPIRED,
+    ErrorCode.PROMOTION_NAME_NOT_UNIQUE,
+)
+
+
+def oauth_token_generate(*, request):
+    return extend_schema(
+        operation_id="oauth_token_generate",
+        tags=["Authentication"],
+        request=request,
+        responses={
+            200: OAuthTokenResponse,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.UNAUTHORIZED, auth=False),
+        },
+        examples=[
+            OpenApiExample(
+                "Request", value={"key": "store.server", "secret": "server123"}, request_only=True
+            ),
+            OpenApiExample(
+                "Response",
+                value={"data": {"accessToken": "eyJjaWQiOjF9:1tX...", "ttlSeconds": 300}, "errors": None},
+                response_only=True,
+            ),
+        ],
+        description=(
+            "Returns a signed access token for the API client whose key (username) and secret are given. "
+            "Send it as `X-CAP-API-OAUTH-TOKEN` (or `Authorization: Bearer`). It expires after "
+            "`ttlSeconds` (the client's setting, 300 s by default, at most 3600 s) and stops working "
+            "at once when the client is deactivated or its secret is rotated. The secret may also be "
+            "sent as its MD5 hex digest."
+        ),
+    )
+
+
+promotion_list = extend_schema(
+    operation_id="promotion_list",
+    tags=["Promotions"],
+    parameters=[
+        OpenApiParameter("promotionIds", str, description="Comma-separated ids (at most 100)."),
+        OpenApiParameter("type", str, enum=[t.value for t in PromotionType]),
+        OpenApiParameter("active", bool),
+        OpenApiParameter("includeExpired", bool, description="false leaves out ended promotions."),
+        OpenApiParameter("limit", int, description="Default 100, at most 1000."),
+    ],
+    responses={200: PromotionListEnvelope, **error_responses(ErrorCode.BAD_REQUEST)},
+    description=(
+        "The org's cart promotions, newest first, full objects as create returns them. Ids in "
+        "`promotionIds` that do not exist in the org are left out (no error). No pagination "
+        "metadata, as in Capillary; `limit` caps the list (default 100, at most 1000)."
+    ),
+)
+
+promotion_create = extend_schema(
+    operation_id="promotion_create",
+    tags=["Promotions"],
+    request=PromotionInputSerializer,
+    parameters=IDEMPOTENCY_PARAMETERS,
+    responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
+    examples=[
+        OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
+        OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
+    ],
+    description=(
+        "Creates a cart promotion. `condition` and `action` are validated against the shapes of "
+        "Capillary's create-promotion docs (unknown keys and enum values are 400; percentages at "
+        "most 100; at most 100 values per criteria: 400 `SKU values exceed 100`). 716 when the org "
+        "already has a promotion of that name; 705 when it is created active and the org already "
+        "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
+        "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
+        "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
+        "are echoed as strings with six decimals. Fields of Capillary's create API that this "
+        "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
+        "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
+        "`Idempotency-Key` header."
+    ),
+)
+
+# The same list and create under Capillary's path without the trailing slash: its own operation ids.
+promotion_collection_without_slash = extend_schema_view(
+    get=extend_schema(operation_id="promotion_list_without_slash"),
+    post=extend_schema(operation_id="promotion_create_without_slash"),
+)
+
+promotion_get = extend_schema(
+    operation_id="promotion_get",
+    tags=["Promotions"],
+    responses={200: PromotionEnvelope, **error_responses(ErrorCode.NOT_FOUND)},
+    description="One cart promotion of the caller's org. Another org's promotion answers 404.",
+)
+
+promotion_update = extend_schema(
+    operation_id="promotion_update",
+    tags=["Promotions"],
+    request=PromotionUpdateSerializer,
+    parameters=IDEMPOTENCY_PARAMETERS,
+    responses={
+        200: PromotionEnvelope,
+        **error_responses(
+            *PROMOTION_WRITE_ERRORS,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.RESTRICTION_SCHEMA_CHANGE,
+            *IDEMPOTENCY_ERRORS,
+        ),
+    },
+    examples=[OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True)],
+    description=(
+        "Replaces the promotion's configuration. Omitted fields keep their value (none is required: "
+        "`{}` changes nothing; no body at all is 400); "
+        "`promotionRestrictions`, when sent, replaces all limits. `type` and `active` cannot be "
+        "changed (400; use activate/deactivate). Once the promotion has started, its limits "
+        "(`promotionRestrictions`, `maxIssuancePerCustomer`, `maxEarningPerCustomer`) and "
+        "`customerActivationRequired` are frozen (400). Switching a limit between CLASSIC and "
+        "OVERALL/MOVING windows is 1011. Changing `endDate` or `earnedValidityDays` re-dates the "
+        "validTill of the promotion's ACTIVE wallet instances in the same transaction. 716 on a "
+        "name clash. Retry safely with an `Idempotency-Key` header."
+    ),
+)
+
+promotion_activate = extend_schema(
+    operation_id="promotion_activate",
+    tags=["Promotions"],
+    request=None,
+    responses={
+        200: BooleanEnvelope,
+        **error_responses(
+            ErrorCode.NOT_FOUND,
+            ErrorCode.FORBIDDEN,
+            ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+            ErrorCode.PROMOTION_EXPIRED,
+        ),
+    },
+    examples=[OpenApiExample("Activated", value={"data": True, "errors": []}, response_only=True)],
+    description=(
+        "Activates the promotion for the whole org. 705 when the org already has its maximum of "
+        "active, unexpired promotions (250 by default); 706 when the promotion has ended. "
+        "Activating an active promotion is a no-op."
+    ),
+)
+
+promotion_deactivate = extend_schema(
+    operation_id="promotion_deactivate",
+    tags=["Promotions"],
+    request=None,
+    responses={200: BooleanEnvelope, **error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)},
+    examples=[OpenApiExample("Deactivated", value={"data": True, "errors": []}, response_only=True)],
+    description="Deactivates the promotion for the whole org; deactivating an inactive one is a no-op.",
+)

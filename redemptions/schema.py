@@ -1,0 +1,280 @@
+"""The OpenAPI text of the redemption endpoints: each operation's description, parameters, examples
+and errors, applied to its view by name (`@schema.redemption_list(query=ListQuerySerializer)`: a view
+hands over the serializers it validates with), and the example bodies (field names and shapes from
+Capillary's redeem page), which the tests also use."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+
+from promotions.models import PromotionMode
+from promotions_site.errors import ErrorCode
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
+from promotions_site.schema import error_responses
+from redemptions.serializers import (
+    REDEMPTION_LIST_DEFAULT_LIMIT,
+    REDEMPTION_LIST_MAX_LIMIT,
+    RedemptionListResponseSerializer,
+    RedemptionReversalSerializer,
+)
+
+# --- Examples --------------------------------------------------------------------------------------
+
+REDEEM_REQUEST_EXAMPLE = {
+    "customerId": "564332013",
+    "transactionIdentifier": "TXN-2025-05-13-000123",
+    "transactionNumber": "BILL-000123",
+    "transactionDate": 1747126842954,
+    "amount": 1000,
+    "lineItems": [
+        {
+            "sku": "COFFEE-REG",
+            "promotionId": "67f3832ab206f929966adf81",
+            "earnedPromotionId": "68230a3af1ebc84977d9ea2c",
+            "redemptionCount": 1,
+            "discount": 100,
+            "discountAppliedOnQuantity": 1,
+            "promotionAppliedOnQuantity": 1,
+        }
+    ],
+    "redemptions": [
+        {
+            "sku": "",
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "redemptionCount": 1,
+            "discount": 50,
+            "discountAppliedOnQuantity": 1,
+            "promotionAppliedOnQuantity": 1,
+        }
+    ],
+}
+
+REDEEM_RESPONSE_EXAMPLE = {
+    "data": {
+        "orgId": 100737,
+        "customerIdentifierValue": None,
+        "customerIdentifierType": None,
+        "customerId": 564332013,
+        "transactionIdentifier": "TXN-2025-05-13-000123",
+        "transactionNumber": "BILL-000123",
+        "transactionDate": 1747126842954,
+        "transactionDateISO": "2025-05-13T09:00:42Z",
+        "amount": 1000.0,
+        "redemptions": [
+            {
+                "promotionId": "6912ced9d39e256f754a83f8",
+                "redemptionCount": 1,
+                "discount": "50.000000",
+                "discountAppliedOnQuantity": "1.000000",
+                "promotionAppliedOnQuantity": "1.000000",
+            }
+        ],
+        "lineItems": [
+            {
+                "sku": "COFFEE-REG",
+                "promotionId": "67f3832ab206f929966adf81",
+                "earnedPromotionId": "68230a3af1ebc84977d9ea2c",
+                "redemptionCount": 1,
+                "discount": "100.000000",
+                "discountAppliedOnQuantity": "1.000000",
+                "promotionAppliedOnQuantity": "1.000000",
+            }
+        ],
+    },
+    "errors": [],
+}
+
+REVERSE_REQUEST_EXAMPLE = {
+    "transactionIdentifier": "TXN-2025-05-13-000123",
+    "reason": "Returned at the store",
+}
+
+# One record of the redemption list (GET /redemptions); its keys, in order, are the admin export's columns.
+REDEMPTION_RECORD_EXAMPLE = {
+    "id": "81",
+    "orgId": 100737,
+    "promotionId": "6912ced9d39e256f754a83f8",
+    "promoCode": None,
+    "earnedPromotionId": "68230a3af1ebc84977d9ea2c",
+    "customerId": 564332013,
+    "redemptionDate": 1765875645000,
+    "redemptionDateISO": "2025-12-16T09:00:45Z",
+    "transactionIdentifier": "TXN-2025-12-16-0042",
+    "transactionNumber": "BILL-0042",
+    "promotionName": "Flat 500 off",
+    "promotionMessageLabel": "Flat 500 off on 2000",
+    "transactionEntityIdentifier": "REGULAR_l_81",
+    "cartEvaluationId": None,
+    "redemptionTill": "store.server",
+    "discount": "500.000000",
+    "redemptionCount": 1,
+    "amount": "2000.000000",
+    "redemptionType": "LINEITEM",
+    "discountAppliedQuantity": "1.000000",
+    "promotionAppliedQuantity": "1.000000",
+    "sku": "SKU-1001",
+    "productId": None,
+    "reversed": False,
+}
+
+# --- Response bodies -------------------------------------------------------------------------------
+
+# `data` is `redemptions.serializers.redemption_data`: the request echoed, described in the text.
+RedemptionResponse = inline_serializer(
+    "RedemptionResponse",
+    {"data": serializers.JSONField(), "errors": serializers.ListField()},
+)
+RedemptionReverseResponse = inline_serializer(
+    "RedemptionReverseResponse",
+    {"data": RedemptionReversalSerializer(), "errors": serializers.ListField()},
+)
+
+# --- Operations ------------------------------------------------------------------------------------
+
+
+def redemption_create(*, request):
+    return extend_schema(
+        operation_id="redemption_create",
+        tags=["Redemptions"],
+        request=request,
+        responses={
+            200: RedemptionResponse,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.PROMOTION_EXPIRED,
+                ErrorCode.PROMOTION_NOT_RUNNING,
+                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+                ErrorCode.EARN_ALREADY_REDEEMED,
+                ErrorCode.EARN_ID_INVALID,
+                ErrorCode.CONFLICT,
+                ErrorCode.REDEMPTION_ALREADY_PRESENT,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=REDEEM_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Response", value=REDEEM_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Records the promotions redeemed in one transaction: `lineItems` (per item, with the "
+            "`earnedPromotionId` redeemed) and/or cart-level `redemptions`. The customer is `customerId`, "
+            "or `customerIdentifierType` (mobile, email, externalId, id) + `customerIdentifierValue`; "
+            "`customerId` wins when both are sent. The answer echoes the request with `orgId`, the "
+            "customer id and `transactionDateISO`; discounts and quantities as six-decimal strings.\n\n"
+            "**Retry-safe**: idempotent per `transactionIdentifier` in the org. The same body again "
+            "returns the same answer and writes nothing; another body is 409 with code 800.\n\n"
+            "**Checks** (any failure writes nothing): every promotion is the org's (400), active and "
+            "started (709) and not ended (706) at `transactionDate`; CUSTOMER, EARNING and REWARD "
+            "promotions are redeemed through an earned instance of this customer: the one named by "
+            "`earnedPromotionId`, which must be this customer's instance of this promotion (715), not "
+            "revoked (731), not expired (706) and not used up (409, code 729); or, when none is named "
+            "(always for cart-level `redemptions`), the customer's usable instance that expires first "
+            "(715 when there is none). An instance is single-use unless the promotion has an Earn "
+            "REDEMPTION limit. Limits of `promotionRestrictions` are taken in the same transaction, so "
+            "they hold under any concurrency: Cart (this transaction), Customer, Promotion (everyone) "
+            "and Earn (the instance), kpi REDEMPTION (sum of redemptionCount), TRANSACTION (1 per "
+            "transaction) and DISCOUNT (sum of discount); a limit that would be exceeded is 409 with "
+            "code 409, the message naming it. Windows are counted over the whole history. Discounts "
+            "may not exceed the amount; quantities are positive; at most 500 lines of each kind; "
+            "`transactionDate` at most 24 h ahead. Code-level limits are not enforced (promotion codes "
+            "are not implemented)."
+        ),
+    )
+
+
+def redemption_reverse(*, request):
+    return extend_schema(
+        operation_id="redemption_reverse",
+        tags=["Redemptions"],
+        request=request,
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={
+            200: RedemptionReverseResponse,
+            **error_responses(
+                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, *IDEMPOTENCY_ERRORS
+            ),
+        },
+        examples=[OpenApiExample("Request", value=REVERSE_REQUEST_EXAMPLE, request_only=True)],
+        description=(
+            "Capillary documents no reversal endpoint; this is ours. Reverses the whole transaction "
+            "recorded under `transactionIdentifier`: the Customer and Promotion limit counters and each "
+            "earned instance's counters get back exactly what the redemption took, and a used-up "
+            "instance is ACTIVE again unless another redemption still uses up one of its Earn limits "
+            "(it still reads expired past its validTill). The redemption and "
+            "its lines stay as recorded; the reversal is a new fact pointing at them, and reversed "
+            "redemptions no longer count in the wallet's remaining limits. Reversing twice is a no-op "
+            "that answers the first reversal. 404 when the org has no such transaction. Accepts an "
+            "`Idempotency-Key` header."
+        ),
+    )
+
+
+def redemption_list(*, query):
+    return extend_schema(
+        operation_id="redemption_list",
+        tags=["Redemptions"],
+        parameters=[
+            query,
+            OpenApiParameter("customerId", OpenApiTypes.INT64, description="The redeeming customer."),
+            OpenApiParameter("promotionId", str, description="The redeemed promotion."),
+            OpenApiParameter("transactionIdentifier", str),
+            OpenApiParameter(
+                "transactionEntityIdentifier",
+                str,
+                description="REGULAR_b_<redemption id> (its cart-level lines) or REGULAR_l_<line id>.",
+            ),
+            OpenApiParameter("mode", str, enum=PromotionMode.values, description="The promotion's mode."),
+            OpenApiParameter(
+                "startDate", OpenApiTypes.INT64, description="Transaction date from (inclusive), epoch ms."
+            ),
+            OpenApiParameter(
+                "endDate", OpenApiTypes.INT64, description="Transaction date to (inclusive), epoch ms."
+            ),
+            OpenApiParameter(
+                "startDateISO", OpenApiTypes.DATETIME, description="Instead of startDate; with offset."
+            ),
+            OpenApiParameter(
+                "endDateISO", OpenApiTypes.DATETIME, description="Instead of endDate; with offset."
+            ),
+            OpenApiParameter(
+                "includeReversed", bool, description="Include reversed redemptions (default false)."
+            ),
+            OpenApiParameter(
+                "codes", str, description="Promo codes are not implemented: any value matches nothing."
+            ),
+        ],
+        responses={200: RedemptionListResponseSerializer, **error_responses(ErrorCode.BAD_REQUEST)},
+        examples=[
+            OpenApiExample(
+                "Response",
+                value={
+                    "data": [REDEMPTION_RECORD_EXAMPLE],
+                    "errors": [],
+                    "pagination": {"limit": 10, "pageNumber": 0, "total": 1},
+                },
+                response_only=True,
+            )
+        ],
+        description=(
+            "The org's recorded redemptions, one record per redeemed line (a `lineItems` entry is "
+            "LINEITEM, a cart-level `redemptions` entry is CART), with the transaction's fields repeated "
+            "on each. Sorted on the transaction date (`sortOn=REDEMPTION_DATE`, the only value), "
+            "`order` DESC by default, ties broken by the line `id` in the same direction, so pages "
+            f"never overlap. `limit` default {REDEMPTION_LIST_DEFAULT_LIMIT}, at most "
+            f"{REDEMPTION_LIST_MAX_LIMIT}; `pageNumber` from 0. `pagination.total` counts the records "
+            "matching the filters on all pages. Filters combine with AND: `customerId`, `promotionId`, "
+            "`transactionIdentifier`, `transactionEntityIdentifier`, `mode` (the promotion's), and the "
+            "transaction date between `startDate` and `endDate` (epoch ms) or `startDateISO` and "
+            "`endDateISO` (ISO 8601 with offset; an unencoded `+` is accepted), both bounds inclusive. "
+            "Reversed redemptions are left out unless `includeReversed=true`; every record says "
+            "`reversed`. An id of another org, or unknown, matches nothing: the list is empty, never "
+            "404. `promoCode`, `cartEvaluationId` and `productId` are always null (no promo codes, "
+            "evaluations or product catalogue here); `codes` therefore matches nothing. "
+            "`redemptionTill` is the username of the API client that recorded the redemption. "
+            "Decimals are strings with 6 decimals. 400 for a malformed or out-of-range parameter, "
+            "both forms of one date bound, or startDate after endDate. Read access suffices."
+        ),
+    )

@@ -1,0 +1,289 @@
+"""Every success body is the one the schema documents, field by field and key order included.
+
+A response body is built by a plain function (fast: no serializer `.data` on the hot paths) and
+documented by a serializer beside it (`<app>/serializers.py`, `<app>/schema.py`); this test is what
+holds the two together. It calls every operation of the published schema (`/api/schema/`) once with
+a body that fills its optional parts (issueBulk's `errors`, earn/bulk's `errorDetails`, the wallet's
+`restrictions`, revokeEarn's `errors`), then walks the answer against the operation's documented
+success schema: each object has exactly the documented keys, in the documented order (an optional one
+may be absent), every required key, and each value of the documented type, enum or null.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from urllib.parse import urlencode
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from promotions.models import PromotionRestriction, PromotionType
+from promotions.schema import PROMOTION_CREATE_EXAMPLE
+from promotions_site.timefmt import to_epoch_ms
+from tests.factories import (
+    CustomerFactory,
+    EarnedPromotionFactory,
+    LoyaltyProgramFactory,
+    LoyaltyPromotionFactory,
+    PromotionFactory,
+    PromotionRestrictionFactory,
+)
+from tests.redemptions.support import body as redemption_body
+from tests.redemptions.support import line
+
+PROMOTIONS = "/api_gateway/v1/promotions"
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+SCALARS = {
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+}
+
+
+class ShapeChecker:
+    """Walks a JSON value against an OpenAPI 3.0 schema as drf-spectacular writes it."""
+
+    def __init__(self, document: dict):
+        self.components = document["components"]["schemas"]
+
+    def resolve(self, schema: dict) -> dict:
+        while "$ref" in schema:
+            schema = self.components[schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    def check(self, value, schema: dict, path: str) -> None:
+        schema = self.resolve(schema)
+        for part in schema.get("allOf", []):
+            self.check(value, part, path)
+        if "oneOf" in schema or "anyOf" in schema:
+            self._check_one_of(value, schema.get("oneOf") or schema["anyOf"], path)
+            return
+        if value is None:
+            if not (schema.get("nullable") or None in schema.get("enum", [])):
+                raise Mismatch(f"{path}: null where the schema does not allow it")
+            return
+        if "enum" in schema and value not in schema["enum"]:
+            raise Mismatch(f"{path}: {value!r} is not one of {schema['enum']}")
+        kind = schema.get("type")
+        if kind == "object":
+            self._check_object(value, schema, path)
+        elif kind == "array":
+            if not isinstance(value, list):
+                raise Mismatch(f"{path}: {value!r} is not an array")
+            for index, item in enumerate(value):
+                self.check(item, schema.get("items", {}), f"{path}[{index}]")
+        elif kind in SCALARS and not SCALARS[kind](value):
+            raise Mismatch(f"{path}: {value!r} is not of type {kind}")
+
+    def _check_one_of(self, value, options: list[dict], path: str) -> None:
+        failures = []
+        for option in options:
+            try:
+                self.check(value, option, path)
+                return
+            except Mismatch as exc:
+                failures.append(str(exc))
+        raise Mismatch(" / ".join(failures))
+
+    def _check_object(self, value, schema: dict, path: str) -> None:
+        if not isinstance(value, dict):
+            raise Mismatch(f"{path}: {value!r} is not an object")
+        properties = schema.get("properties")
+        if properties is not None:
+            keys, documented = list(value), list(properties)
+            if keys != [key for key in documented if key in value]:
+                raise Mismatch(f"{path}: keys {keys}, documented {documented} (in this order)")
+            missing = [key for key in schema.get("required", []) if key not in value]
+            if missing:
+                raise Mismatch(f"{path}: required {missing} missing")
+            for key in keys:
+                self.check(value[key], properties[key], f"{path}.{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                self.check(item, extra, f"{path}.{key}")
+
+
+@pytest.fixture
+def published(db):
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.fixture
+def checked(published):
+    """`checked(response, path, method)`: fails unless the body is the operation's documented one."""
+    checker = ShapeChecker(published)
+    seen = set()
+
+    def check(response, path: str, method: str):
+        status = str(response.status_code)
+        responses = published["paths"][path][method]["responses"]
+        assert status.startswith("2") and status in responses, (path, method, status, response.content)
+        checker.check(response.json(), responses[status]["content"]["application/json"]["schema"], "body")
+        seen.add((path, method))
+        return response.json()
+
+    check.seen = seen
+    return check
+
+
+def test_every_success_body_is_the_documented_shape(api, org, published, checked):
+    # given: a customer with an instance of a CUSTOMER promotion, limits on every wallet level
+    customer = CustomerFactory(org=org)
+    promotion = PromotionFactory(org=org, max_issuance_per_customer=1)
+    for level in ("Customer", "Promotion"):
+        PromotionRestrictionFactory(promotion=promotion, level=level, kpi="REDEMPTION", limit=2)
+    PromotionRestrictionFactory(
+        promotion=promotion, level="Cart", kpi=PromotionRestriction.Kpi.DISCOUNT, limit=500
+    )
+    instance = EarnedPromotionFactory(org=org, customer=customer, promotion=promotion)
+    earning = PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=1)
+    PromotionRestrictionFactory(promotion=earning, level="Earn", kpi="REDEMPTION", limit=1)
+    program = LoyaltyProgramFactory(org=org)
+    loyalty = LoyaltyPromotionFactory(org=org, program=program)
+    customer_path = "/api_gateway/v1/promotions/customer/{customer_id}"
+
+    # then: promotions and the token
+    create = copy.deepcopy(PROMOTION_CREATE_EXAMPLE)
+    create["startDateISO"] = (timezone.now() - dt.timedelta(days=1)).isoformat()
+    create["endDateISO"] = (timezone.now() + dt.timedelta(days=30)).isoformat()
+    created = checked(api.post(f"{PROMOTIONS}/", create, format="json"), f"{PROMOTIONS}/", "post")
+    create["name"] = "Another name"
+    checked(api.post(PROMOTIONS, create, format="json"), PROMOTIONS, "post")
+    checked(api.get(f"{PROMOTIONS}/"), f"{PROMOTIONS}/", "get")
+    checked(api.get(PROMOTIONS), PROMOTIONS, "get")
+    detail = f"{PROMOTIONS}/{{promotion_id}}"
+    new_id = created["data"]["id"]
+    checked(api.get(f"{PROMOTIONS}/{new_id}"), detail, "get")
+    checked(api.put(f"{PROMOTIONS}/{new_id}", {"priority": 2}, format="json"), detail, "put")
+    checked(api.put(f"{PROMOTIONS}/{new_id}/deactivate"), f"{detail}/deactivate", "put")
+    checked(api.put(f"{PROMOTIONS}/{new_id}/activate"), f"{detail}/activate", "put")
+    token = {"key": api.api_client.username, "secret": api.api_client.plain_secret}
+    checked(
+        APIClient().post("/v3/oauth/token/generate", token, format="json"), "/v3/oauth/token/generate", "post"
+    )
+
+    # then: customers
+    customers = f"{PROMOTIONS}/customers"
+    checked(api.post(customers, {"mobile": "+919876543210"}, format="json"), customers, "post")
+    lookup = urlencode({"identifierName": "id", "identifierValue": customer.pk})
+    checked(api.get(f"{customers}?{lookup}"), customers, "get")
+
+    # then: issuing and earning, each with its optional parts (errors, errorDetails)
+    issued = checked(
+        api.post(
+            f"{PROMOTIONS}/{promotion.pk}/issueBulk?contextId=C-1", [customer.pk, 999_999], format="json"
+        ),
+        f"{detail}/issueBulk",
+        "post",
+    )
+    assert "errors" in issued
+    checked(
+        api.post(
+            f"{PROMOTIONS}/{promotion.pk}/issueBulk?contextId=C-2",
+            [CustomerFactory(org=org).pk],
+            format="json",
+        ),
+        f"{detail}/issueBulk",
+        "post",
+    )
+    event = {
+        "eventTimeISO": timezone.now().isoformat(),
+        "eventDetails": {"id": "BILL-1", "type": "TransactionAdd"},
+    }
+    earned = checked(
+        api.post(
+            f"{PROMOTIONS}/{earning.pk}/earn",
+            {"customerId": customer.pk, "earnedFromType": "ACTIVITY", "earnedFromId": "BILL-1", **event},
+            format="json",
+        ),
+        f"{detail}/earn",
+        "post",
+    )
+    bulk = checked(
+        api.post(
+            f"{PROMOTIONS}/earn/bulk",
+            {
+                "customerId": customer.pk,
+                "earnedFromType": "ACTIVITY",
+                "eventTime": to_epoch_ms(timezone.now()),
+                "eventDetails": {"id": "BILL-2", "type": "ACTIVITY"},
+                "earnedPromotions": [{"promotionId": earning.pk, "earnCount": 1, "earnedFromId": "BILL-2"}],
+            },
+            format="json",
+        ),
+        f"{PROMOTIONS}/earn/bulk",
+        "post",
+    )
+    assert "errorDetails" in bulk["data"][0]
+
+    # then: the wallet, with and without its restrictions
+    wallet = checked(
+        api.get(f"{PROMOTIONS}/customer/{customer.pk}?includeRedemptions=true"), customer_path, "get"
+    )
+    assert all("restrictions" in item for item in wallet["data"])
+    checked(api.get(f"{PROMOTIONS}/customer/{customer.pk}"), customer_path, "get")
+
+    # then: redemptions
+    redemptions = f"{PROMOTIONS}/redemptions"
+    sale = redemption_body(customer, txn="TXN-SHAPE", line_items=[line(promotion, instance)], redemptions=[])
+    checked(api.post(redemptions, sale, format="json"), redemptions, "post")
+    checked(api.get(f"{redemptions}?includeReversed=true"), redemptions, "get")
+    reverse = {"transactionIdentifier": "TXN-SHAPE", "reason": "returned"}
+    checked(api.post(f"{redemptions}/reverse", reverse, format="json"), f"{redemptions}/reverse", "post")
+
+    # then: revokeEarn, one entry revoked and one refused
+    other = EarnedPromotionFactory(org=org, customer=customer, promotion=earning, kind="EARNED")
+    revoke = {
+        "customerId": customer.pk,
+        "earnRevokeDetails": [
+            {"promotionId": earning.pk, "earnIds": [earned["data"]["id"], other.pk]},
+            {"promotionId": promotion.pk, "earnIds": ["not-an-id"]},
+        ],
+    }
+    revoked = checked(
+        api.post(f"{PROMOTIONS}/revokeEarn", revoke, format="json"), f"{PROMOTIONS}/revokeEarn", "post"
+    )
+    assert revoked["errors"]
+
+    # then: the v2 loyalty issue
+    query = urlencode({"identifierName": "id", "identifierValue": customer.pk, "source": "INSTORE"})
+    body = {"programId": program.pk, "promotionId": loyalty.pk}
+    checked(api.post(f"/v2/promotion/issue?{query}", body, format="json"), "/v2/promotion/issue", "post")
+
+    # and: every operation of the schema was called
+    operations = {(path, method) for path, methods in published["paths"].items() for method in methods}
+    assert operations - checked.seen == set()
+
+
+def test_the_checker_refuses_a_body_out_of_its_shape(published):
+    checker = ShapeChecker(published)
+    item = {"$ref": "#/components/schemas/IssuedPromotion"}
+    good = {
+        "id": "x",
+        "customerId": 1,
+        "promotionId": "p",
+        "earnedFromId": "c",
+        "eventTime": 1,
+        "validTill": 2,
+    }
+    checker.check(good, item, "body")
+    for bad in (
+        {key: good[key] for key in reversed(good)},  # another order
+        {**good, "extra": 1},  # an undocumented key
+        {key: value for key, value in good.items() if key != "validTill"},  # a required key missing
+        {**good, "customerId": "1"},  # a string for an integer
+        {**good, "id": None},  # null where not nullable
+    ):
+        with pytest.raises(Mismatch):
+            checker.check(bad, item, "body")

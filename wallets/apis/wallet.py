@@ -1,0 +1,37 @@
+"""`GET /api_gateway/v1/promotions/customer/{customerId}`: a customer's wallet."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from promotions_site.auth import request_org
+from wallets import schema
+from wallets.selectors import customer_get, wallet_get
+from wallets.serializers import WALLET_LIMIT_DEFAULT, WALLET_LIMIT_MAX, wallet_body
+
+
+class CustomerWalletApi(APIView):
+    """`GET /api_gateway/v1/promotions/customer/{customerId}`: the cart promotions in a customer's wallet."""
+
+    class QuerySerializer(serializers.Serializer):
+        limit = serializers.IntegerField(
+            min_value=1, max_value=WALLET_LIMIT_MAX, default=WALLET_LIMIT_DEFAULT
+        )
+        isIncludeActivePromotionsOnly = serializers.BooleanField(default=False)
+        includeRedemptions = serializers.BooleanField(default=False)
+
+    @schema.customer_wallet_get(query=QuerySerializer)
+    def get(self, request, customer_id: int):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        customer = customer_get(org=request_org(request), customer_id=customer_id)
+        entries = wallet_get(
+            customer=customer,
+            limit=params["limit"],
+            active_only=params["isIncludeActivePromotionsOnly"],
+            include_redemptions=params["includeRedemptions"],
+        )
+        return Response(wallet_body(entries, with_restrictions=params["includeRedemptions"]))

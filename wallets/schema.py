@@ -1,0 +1,601 @@
+"""The OpenAPI text of the wallet endpoints: each operation's description, parameters, examples and
+errors, applied to its view by name (`@schema.earn(request=InputSerializer)`: a view hands over the
+serializers it validates with), and the documented example bodies, which the tests also use."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+
+from promotions_site.errors import ErrorCode
+from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
+from promotions_site.schema import error_responses
+from wallets.identifiers import IDENTIFIER_NAMES, SOURCES
+from wallets.serializers import (
+    REVOKE_EARN_MAX_IDS,
+    WALLET_LIMIT_DEFAULT,
+    WALLET_LIMIT_MAX,
+    CustomerSerializer,
+    EarnBulkResponseSerializer,
+    EarnedPromotionSerializer,
+    IssueBulkResponseSerializer,
+    LoyaltyIssueResponseSerializer,
+    RevokeEarnResponseSerializer,
+    WalletResponseSerializer,
+)
+
+# A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
+ISSUE_BULK_MAX_CUSTOMERS = settings.ISSUE_BULK_MAX_CUSTOMERS
+
+# --- Examples --------------------------------------------------------------------------------------
+
+EARN_BULK_REQUEST_EXAMPLE = {
+    "orgId": 100737,
+    "customerId": 566881933,
+    "eventTime": 1761750000000,
+    "earnedFromType": "BULK_ISSUE",
+    "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
+    "earnedPromotions": [
+        {
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "earnCount": 1,
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+        },
+        {
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "earnCount": 1,
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+        },
+    ],
+}
+EARN_BULK_RESPONSE_EXAMPLE = {
+    "data": [
+        {
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "successfulEarnCount": 1,
+            "failedEarnCount": 0,
+            "customerEarnedPromotions": [
+                {
+                    "id": "6912d0256629ee07040e15f1",
+                    "customerId": 566881933,
+                    "promotionId": "6912ced9d39e256f754a83f8",
+                    "earnedFromType": "BULK_ISSUE",
+                    "earnedFromId": "68fb1c9731d91c625a8d9e80",
+                    "eventTime": 1761750000000,
+                    "eventTimeISO": "2025-10-29T15:00:00Z",
+                    "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
+                    "validTill": 1767205799999,
+                    "validTillISO": "2025-12-31T18:29:59Z",
+                }
+            ],
+        }
+    ],
+    "errors": [],
+}
+EARN_REQUEST_EXAMPLE = {
+    "customerId": 566881933,
+    "earnedFromType": "ACTIVITY",
+    "earnedFromId": "BILL-2025-10-29-0042",
+    "eventTimeISO": "2025-10-29T20:30:00+05:30",
+    "eventDetails": {"id": "BILL-2025-10-29-0042", "type": "TransactionAdd"},
+}
+EARN_RESPONSE_EXAMPLE = {
+    "data": {
+        "id": "6912d0256629ee07040e15f1",
+        "customerId": 566881933,
+        "promotionId": "6912ced9d39e256f754a83f8",
+        "earnedFromType": "ACTIVITY",
+        "earnedFromId": "BILL-2025-10-29-0042",
+        "eventTime": 1761750000000,
+        "eventTimeISO": "2025-10-29T15:00:00Z",
+        "eventDetails": {"id": "BILL-2025-10-29-0042", "type": "TransactionAdd"},
+        "validTill": 1767205799999,
+        "validTillISO": "2025-12-31T18:29:59Z",
+    },
+    "errors": [],
+}
+WALLET_RESPONSE_EXAMPLE = {
+    "data": [
+        {
+            "earnedPromotionId": "6912d0256629ee07040e15f1",
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "promotionName": "Flat 10 on 100",
+            "validTill": 1767205799999,
+            "validTillISO": "2025-12-31T18:29:59Z",
+            "unlockedDate": 1761750000000,
+            "unlockedDateISO": "2025-10-29T15:00:00Z",
+            "customerId": 566881933,
+            "earnedType": "EARNED",
+            "earnedStatus": "UNLOCKED",
+            "promotionStatus": "ACTIVE",
+            "applicationMode": "DISCOUNT",
+            "redeemableFrom": 1761750000000,
+            "redeemableFromISO": "2025-10-29T15:00:00Z",
+            "customFieldValues": {},
+            "eventTime": 1761750000000,
+            "eventTimeISO": "2025-10-29T15:00:00Z",
+            "supplementaryCriteria": None,
+            "earnedFromType": "ACTIVITY",
+            "earnedFromId": "BILL-2025-10-29-0042",
+            "status": "ACTIVE",
+            "restrictions": {
+                "Cart": [
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "1.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Customer": [
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "2.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Promotion": [
+                    {
+                        "kpi": "DISCOUNT",
+                        "maxLimit": "5000.000000",
+                        "remainingRedemption": 4890.5,
+                        "windowType": "OVERALL",
+                        "fixedWindowConfig": None,
+                    }
+                ],
+                "Earn": [],
+            },
+        }
+    ],
+    "errors": [],
+}
+REVOKE_EARN_REQUEST_EXAMPLE = {
+    "customerId": 566881933,
+    "earnRevokeDetails": [
+        {"promotionId": "6912ced9d39e256f754a83f8", "earnIds": ["6912d0256629ee07040e15f1"]},
+        {"promotionId": "6912cfff6629ee07040e15ef", "earnIds": ["6912d0256629ee07040e15f2"]},
+    ],
+}
+REVOKE_EARN_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 566881933,
+        "revokedDetails": [
+            {
+                "promotionId": "6912ced9d39e256f754a83f8",
+                "revokedEarnIds": ["6912d0256629ee07040e15f1"],
+                "status": "SUCCESS",
+            }
+        ],
+    },
+    "errors": [
+        {
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "code": 729,
+            "message": "Earn already redeemed: 6912d0256629ee07040e15f2",
+        }
+    ],
+}
+
+# --- Customers (our API: Capillary's customer API is not among the seeds) -----------------------------
+CUSTOMER_CREATE_REQUEST_EXAMPLE = {
+    "mobile": "+18767431754",
+    "email": "asha.rao@example.com",
+    "externalId": "LOY-000123",
+    "firstName": "Asha",
+    "lastName": "Rao",
+    "source": "INSTORE",
+}
+CUSTOMER_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 564332013,
+        "mobile": "18767431754",
+        "email": "asha.rao@example.com",
+        "externalId": "LOY-000123",
+        "firstName": "Asha",
+        "lastName": "Rao",
+        "source": "INSTORE",
+        "createdOn": 1747126842954,
+        "createdOnISO": "2025-05-13T09:00:42Z",
+    },
+    "errors": [],
+}
+
+# --- POST /v2/promotion/issue (seed 004), the documented bodies as they are ---------------------------
+LOYALTY_ISSUE_REQUEST_EXAMPLE = {"programId": 469, "promotionId": 65777}
+LOYALTY_ISSUE_RESPONSE_EXAMPLE = {
+    "warnings": [],
+    "errors": [],
+    "sideEffects": [
+        {
+            "programId": 2750,
+            "issualId": 809,
+            "earnedId": 764,
+            "promotionId": 201436,
+            "type": "Points promotion",
+        }
+    ],
+}
+LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE = {
+    "warnings": [
+        {
+            "status": False,
+            "code": 8890,
+            "message": "promotion not issued due to config issues or customer exhausted limits",
+        }
+    ],
+    "errors": [],
+    "sideEffects": [],
+}
+LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "invalid programId passed", "code": 1101}],
+}
+LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "message": "promotion id passed is invalid", "code": 8874}],
+}
+LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE = {
+    "warnings": [],
+    "errors": [
+        {
+            "message": "identifierName, identifierValue, source can not be empty",
+            "code": 11013,
+            "status": False,
+        }
+    ],
+}
+LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE = {
+    "warnings": [],
+    "errors": [{"status": False, "code": 8015, "message": "Customer not found for the given identifiers"}],
+}
+
+# --- Bodies whose parts are declared in wallets/serializers.py --------------------------------------
+
+EarnResponse = inline_serializer(
+    "EarnResponse", {"data": EarnedPromotionSerializer(), "errors": serializers.ListField()}
+)
+CustomerEnvelope = inline_serializer(
+    "CustomerResponse", {"data": CustomerSerializer(), "errors": serializers.ListField()}
+)
+# The v2 issue reads its body itself (Capillary's v2 codes, not DRF's 400, answer a bad id).
+LoyaltyIssueRequest = inline_serializer(
+    "LoyaltyIssueRequest",
+    {"programId": serializers.IntegerField(), "promotionId": serializers.IntegerField()},
+)
+
+# --- Operations ------------------------------------------------------------------------------------
+
+EARN_ERRORS = (
+    ErrorCode.BAD_REQUEST,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+    ErrorCode.PROMOTION_EXPIRED,
+    ErrorCode.PROMOTION_NOT_RUNNING,
+    ErrorCode.EARN_NOT_SUPPORTED,
+)
+
+
+issue_bulk = extend_schema(
+    operation_id="promotion_issue_bulk",
+    tags=["Issuing and earning"],
+    parameters=[
+        OpenApiParameter(
+            "contextId",
+            str,
+            required=True,
+            description="Identifies this issuance; echoed as earnedFromId. A retry with the same contextId returns the same instances and creates none.",
+        )
+    ],
+    request={
+        "application/json": {
+            "type": "array",
+            "items": {"type": "integer", "format": "int64"},
+            "minItems": 1,
+            "maxItems": ISSUE_BULK_MAX_CUSTOMERS,
+        }
+    },
+    responses={
+        200: IssueBulkResponseSerializer,
+        **error_responses(
+            ErrorCode.BAD_REQUEST,
+            ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
+            ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+            ErrorCode.PROMOTION_EXPIRED,
+            ErrorCode.UNSUPPORTED_PROMOTION_TYPE,
+            ErrorCode.PROMOTION_NOT_RUNNING,
+            ErrorCode.FORBIDDEN,
+            ErrorCode.NOT_FOUND,
+        ),
+    },
+    examples=[
+        OpenApiExample("Request", value=[564332013], request_only=True),
+        OpenApiExample(
+            "Response",
+            value={
+                "data": {
+                    "564332013": {
+                        "id": "68230a3af1ebc84977d9ea2c",
+                        "customerId": 564332013,
+                        "promotionId": "67f3832ab206f929966adf81",
+                        "earnedFromId": "2 items in cart",
+                        "eventTime": 1747126842954,
+                        "validTill": 1748716199999,
+                    }
+                }
+            },
+            response_only=True,
+        ),
+        OpenApiExample(
+            "Partial success",
+            value={
+                "data": {},
+                "errors": [{"customerId": 1, "code": 1007, "message": "Customer not found."}],
+            },
+            response_only=True,
+        ),
+    ],
+    description=(
+        "Issues a CUSTOMER or EARNING cart promotion to each customer (other types: 707). Duplicate "
+        "ids in one request are issued once. Customers that cannot be issued are listed in a top-level "
+        "`errors` array, present only when not empty, next to the successes: 1007 unknown customer, "
+        "713 the contextId was used by an earn of another earnedFromType, 708 the customer already "
+        "holds `maxIssuancePerCustomer` issued instances. Request-level faults write nothing: 1006 "
+        "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids by default "
+        "(setting `ISSUE_BULK_MAX_CUSTOMERS`), no contextId), "
+        "404, 706 ended, 709 inactive or not started, 705 org over its active-promotion cap. "
+        "`validTill` is the promotion's end."
+    ),
+)
+
+
+def earn_bulk(*, request):
+    return extend_schema(
+        operation_id="promotion_earn_bulk",
+        tags=["Issuing and earning"],
+        request=request,
+        responses={200: EarnBulkResponseSerializer, **error_responses(*EARN_ERRORS)},
+        examples=[
+            OpenApiExample("Request", value=EARN_BULK_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Response", value=EARN_BULK_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Creates `earnCount` instances of each promotion for the customer. EARNING and REWARD "
+            "promotions can be earned; other types answer 714 for the whole request. One entry of `data` "
+            "per entry of `earnedPromotions`, in request order. Idempotent per (customer, promotion, "
+            "earnedFromId): a replay returns the instances created the first time and creates none. "
+            "Per entry, `failedEarnCount` counts instances refused and `errorDetails` says why: 708 "
+            "beyond `maxEarningPerCustomer`, 713 the earnedFromId was used with another earnedFromType. "
+            "`eventTimeISO` (with offset) or `eventTime` (epoch ms) is required, at most 24 h ahead and "
+            "inside the promotion's period. ISO fields in responses are in the server time zone. "
+            "`validTill` = min(endDate, end of day in the org's zone of eventTime + the promotion's "
+            "earned-validity days), or endDate when it has none. At most 100 entries, earnCount 1 to 100."
+        ),
+    )
+
+
+def earn(*, request):
+    return extend_schema(
+        operation_id="promotion_earn",
+        tags=["Issuing and earning"],
+        request=request,
+        responses={
+            200: EarnResponse,
+            **error_responses(
+                *EARN_ERRORS, ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED, ErrorCode.EARNED_FROM_TYPE_CHANGED
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=EARN_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Response", value=EARN_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "One instance of an EARNING or REWARD promotion for the customer (other types: 714). "
+            "Idempotent per (customer, promotion, earnedFromId): a replay returns the same instance; a "
+            "replay with another earnedFromType is 409 with code 713. 409 with code 708 when the customer "
+            "already holds `maxEarningPerCustomer` instances. eventTime may be up to 24 h in the future."
+        ),
+    )
+
+
+def customer_wallet_get(*, query):
+    return extend_schema(
+        operation_id="customer_wallet_get",
+        tags=["Wallet"],
+        parameters=[query],
+        responses={
+            200: WalletResponseSerializer,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND),
+        },
+        examples=[OpenApiExample("Response", value=WALLET_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "The CUSTOMER, EARNING and REWARD promotions issued to or earned by the customer, one item "
+            "per instance, latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
+            f"items (default {WALLET_LIMIT_DEFAULT}, at most {WALLET_LIMIT_MAX}; no pagination). "
+            "`isIncludeActivePromotionsOnly=true` keeps only ACTIVE instances still valid whose promotion "
+            "is active and has not ended. `status` is the instance's (ACTIVE, REDEEMED, EXPIRED, REVOKED; "
+            "an ACTIVE instance past `validTill` reads EXPIRED). `earnedType` is ISSUED (issueBulk) or "
+            "EARNED (earn APIs). `earnedStatus` is LOCKED for an instance of an EARNING promotion that was "
+            "issued and not yet earned, else UNLOCKED (`unlockedDate` = `eventTime`, null when LOCKED). "
+            "`promotionStatus` is ACTIVE when the promotion is active and has not ended. "
+            "`redeemableFrom` = `eventTime`. `includeRedemptions=true` adds `restrictions` per level: "
+            "`maxLimit` and `remainingRedemption` counted from recorded redemptions, without reversed "
+            "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
+            "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
+            "holds per transaction so all of it remains. Every window type is counted over the whole "
+            "history. `includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
+            "404 for an unknown customer or another org's; 400 for a bad query parameter."
+        ),
+    )
+
+
+def revoke_earn(*, request):
+    return extend_schema(
+        operation_id="promotion_revoke_earn",
+        tags=["Issuing and earning"],
+        request=request,
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={
+            200: RevokeEarnResponseSerializer,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.EARN_ALREADY_REDEEMED,
+                ErrorCode.EARN_REVOKE_NOT_SUPPORTED,
+                ErrorCode.EARN_ID_INVALID,
+                *IDEMPOTENCY_ERRORS,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=REVOKE_EARN_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Partial success", value=REVOKE_EARN_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Revokes the listed instances (earned or issued) of each promotion for the customer; a "
+            "revoked instance leaves the active wallet and can no longer be redeemed. Each entry of "
+            "`earnRevokeDetails` is all or nothing: an entry is refused with 404 (unknown promotion, or "
+            "another org's), 730 (POS or CODE promotion), 731 (an earn id that is not this customer's "
+            "instance of this promotion: unknown, someone else's, malformed) or 729 (an instance already "
+            "redeemed), and is then listed in `errors` as `{promotionId, code, message}` and not in "
+            "`revokedDetails`; the other entries are revoked, and the answer is 200. When every entry is "
+            "refused nothing is written and the answer has the first error's HTTP status, with every "
+            "entry's error in `errors`. Revoking an instance already revoked is a no-op reported as "
+            "revoked, so a retry is safe. Request-level faults write nothing: 400 (malformed body, empty "
+            f"lists, more than {REVOKE_EARN_MAX_IDS} earnIds in total, a promotionId listed twice), 404 "
+            "(unknown customer, or another org's), 403 (read-only API client). A revoked instance no "
+            "longer counts towards maxIssuancePerCustomer or maxEarningPerCustomer. Accepts an "
+            "`Idempotency-Key` header."
+        ),
+    )
+
+
+def customer_create(*, request):
+    return extend_schema(
+        operation_id="customer_create",
+        tags=["Customers"],
+        request=request,
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={
+            201: CustomerEnvelope,
+            **error_responses(
+                ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, *IDEMPOTENCY_ERRORS
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=CUSTOMER_CREATE_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Created", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+            OpenApiExample(
+                "Identifier taken",
+                value={
+                    "errors": [
+                        {
+                            "code": 409,
+                            "message": "mobile 18767431754 is already used by another customer of this org.",
+                        }
+                    ]
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+        description=(
+            "Creates a customer so a client can set up its own data (Capillary's customer API is not "
+            "part of this service). At least one identifier (`mobile`, `email`, `externalId`) is "
+            "required; each is unique in the org. `mobile`: 8 to 15 digits with the country code, an "
+            "optional leading `+` (stored without it); `email` is stored lower-case; `externalId` at "
+            "most 100 characters; `source` one of Capillary's sources (default INSTORE). An identifier "
+            "already used by another customer of the org answers 409 naming it; nothing is written. "
+            "Retry safely with an `Idempotency-Key` header."
+        ),
+    )
+
+
+def customer_get(*, query):
+    return extend_schema(
+        operation_id="customer_get",
+        tags=["Customers"],
+        parameters=[query],
+        responses={200: CustomerEnvelope, **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND)},
+        examples=[OpenApiExample("Found", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "One customer of the caller's org by `mobile` (with or without `+`), `email` (any case), "
+            "`externalId` or `id` (the customerId). 404 `Customer not found` when none matches, or "
+            "when it is another org's."
+        ),
+    )
+
+
+loyalty_promotion_issue = extend_schema(
+    operation_id="loyalty_promotion_issue",
+    tags=["Loyalty promotions (v2)"],
+    parameters=[
+        OpenApiParameter("identifierName", str, required=True, enum=IDENTIFIER_NAMES),
+        OpenApiParameter("identifierValue", str, required=True),
+        OpenApiParameter("source", str, required=True, enum=SOURCES),
+        OpenApiParameter("type", str, enum=["CUSTOMER"]),
+        OpenApiParameter("accountId", str, description="Accepted for compatibility; not used."),
+        *IDEMPOTENCY_PARAMETERS,
+    ],
+    request=LoyaltyIssueRequest,
+    responses={
+        200: OpenApiResponse(
+            response=LoyaltyIssueResponseSerializer,
+            description="Issued (or enrolled); or not issued, with warning 8890 and no sideEffects.",
+            examples=[
+                OpenApiExample("Response 200", value=LOYALTY_ISSUE_RESPONSE_EXAMPLE, response_only=True),
+                OpenApiExample(
+                    "Not issued: config issues or limit",
+                    value=LOYALTY_ISSUE_NOT_ISSUED_EXAMPLE,
+                    response_only=True,
+                ),
+            ],
+        ),
+        **error_responses(
+            ErrorCode.MANDATORY_PARAMETERS_MISSING,
+            ErrorCode.INVALID_ENTITY_TYPE,
+            ErrorCode.INVALID_PROGRAM_ID,
+            ErrorCode.INVALID_LOYALTY_PROMOTION_ID,
+            ErrorCode.CUSTOMER_NOT_FOUND,
+            ErrorCode.BAD_REQUEST,
+            ErrorCode.FORBIDDEN,
+            *IDEMPOTENCY_ERRORS,
+            v2=True,
+            examples={
+                ErrorCode.MANDATORY_PARAMETERS_MISSING: LOYALTY_ISSUE_PARAMETERS_REQUIRED_EXAMPLE,
+                ErrorCode.INVALID_PROGRAM_ID: LOYALTY_ISSUE_INVALID_PROGRAM_EXAMPLE,
+                ErrorCode.INVALID_LOYALTY_PROMOTION_ID: LOYALTY_ISSUE_INVALID_PROMOTION_EXAMPLE,
+                ErrorCode.CUSTOMER_NOT_FOUND: LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE,
+            },
+        ),
+    },
+    examples=[OpenApiExample("Request Body", value=LOYALTY_ISSUE_REQUEST_EXAMPLE, request_only=True)],
+    description=(
+        "Issues a loyalty promotion to one customer (Capillary's older v2 API). LOYALTY promotions "
+        "(direct issue): each call enrols the customer if needed (`issualId`, one per customer and "
+        "promotion) and issues once more (`earnedId`); it is **not idempotent**, as in Capillary: "
+        "every call issues again until `maxIssuancePerCustomer` (-1 unlimited) is reached, then "
+        "answers 200 with warning 8890 and no sideEffects. LOYALTY_EARNING promotions (enrol and "
+        "issue): enrols only (the earn follows the promotion's criteria later): `earnedId` is null "
+        "and enrolling again returns the same `issualId`. Checked in order: 11013 identifierName, "
+        "identifierValue or source missing; 1212 `type` other than CUSTOMER; 400 identifierName or "
+        "source outside the documented values; 1101 programId missing, not an integer or not the "
+        "org's; 8874 promotionId missing, not an integer or not in that program; 8015 no customer "
+        "with that identifier in the org; 8890 (warning) the promotion is inactive, not started or "
+        "ended, or the customer's limit is exhausted. Nothing is written on any error or warning. "
+        "A retry with the same `Idempotency-Key` header replays the first answer and issues nothing."
+    ),
+)
