@@ -15,9 +15,8 @@ from django.db import connection
 from promotions.models import PromotionType
 from promotions_site.celery import app as celery_app
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from wallets import services
 from wallets.models import BulkJob, EarnedPromotion
-from wallets.services import bulk_job_create, bulk_job_start
+from wallets.services import bulk_job_create, bulk_job_start, bulk_jobs
 
 BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +69,7 @@ def _forget_connections():
 
 def test_worker_runs_every_chunk_of_a_bulk_job(worker, monkeypatch):
     # given a job of 50 customers in chunks of 10
-    monkeypatch.setattr(services, "BULK_JOB_CHUNK_SIZE", 10)
+    monkeypatch.setattr(bulk_jobs, "BULK_JOB_CHUNK_SIZE", 10)
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, type=PromotionType.CUSTOMER, max_issuance_per_customer=-1)
     customers = CustomerFactory.create_batch(50, org=org)
