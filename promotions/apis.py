@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from promotions.audit import Actor
 from promotions.examples import PROMOTION_CREATE_EXAMPLE, PROMOTION_RESPONSE_EXAMPLE
 from promotions.models import PromotionType
 from promotions.selectors import promotion_get, promotion_list
@@ -23,7 +24,6 @@ from promotions.serializers import (
     PromotionUpdateSerializer,
 )
 from promotions.services import (
-    Actor,
     RestrictionSpec,
     oauth_token_issue,
     promotion_activate,

@@ -1,4 +1,5 @@
-"""Writes for organizations, API clients, cart promotions and the audit trail."""
+"""Writes for organizations, API clients, cart promotions and idempotency keys (the audit trail they
+all append to: `promotions.audit`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -21,9 +21,9 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import (
     ApiClient,
-    AuditEvent,
     IdempotencyKey,
     Organization,
     Promotion,
@@ -32,49 +32,10 @@ from promotions.models import (
 )
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
-from promotions_site.middleware import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOKEN_SALT = "promotions.oauth.access-token"
 _VERIFIED_TTL_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who performs a write: an API client, an admin user, or the system (jobs, commands)."""
-
-    type: str
-    id: str = ""
-    name: str = ""
-
-    @classmethod
-    def for_api_client(cls, client: ApiClient) -> Actor:
-        return cls(AuditEvent.ActorType.API_CLIENT, str(client.pk), client.username)
-
-    @classmethod
-    def for_user(cls, user) -> Actor:
-        return cls(AuditEvent.ActorType.ADMIN_USER, str(user.pk), user.get_username())
-
-    @classmethod
-    def system(cls, name: str = "system") -> Actor:
-        return cls(AuditEvent.ActorType.SYSTEM, "", name)
-
-
-def audit_event_record(
-    *, org: Organization | int, actor: Actor, action: str, object_type: str, object_id: Any = "", data=None
-) -> AuditEvent:
-    """Append one audit event, tagged with the current request id. Call inside the write's transaction."""
-    return AuditEvent.objects.create(
-        org_id=org if isinstance(org, int) else org.pk,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        request_id=current_request_id(),
-        data=data or {},
-    )
 
 
 # --- Organizations and API clients ---------------------------------------------------------------

@@ -15,8 +15,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from promotions.audit import Actor
 from promotions.models import PromotionMode
-from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS, idempotent

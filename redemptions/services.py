@@ -29,8 +29,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal

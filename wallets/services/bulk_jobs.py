@@ -15,8 +15,8 @@ from django.db.models import Count, F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization, Promotion
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import email_normalize, mobile_normalize

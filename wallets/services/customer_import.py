@@ -23,8 +23,8 @@ from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
-from promotions.services import Actor, audit_event_record
 from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
 from wallets.models import Customer
 from wallets.services._sql import copy_text, on_postgres

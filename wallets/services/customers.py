@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
-from promotions.services import Actor, audit_event_record
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer
 

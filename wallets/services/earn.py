@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization, Promotion, PromotionType
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, EarnedPromotion

@@ -8,8 +8,8 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization, Promotion
-from promotions.services import Actor, audit_event_record
 from wallets.models import EarnedPromotion
 from wallets.validity import earned_valid_till
 

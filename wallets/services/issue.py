@@ -11,8 +11,8 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization, Promotion, PromotionType, new_object_ids
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, EarnedPromotion

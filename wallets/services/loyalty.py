@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import LoyaltyProgram, LoyaltyPromotion
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, Issual, LoyaltyEarnedPromotion

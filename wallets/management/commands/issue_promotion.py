@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from promotions.audit import Actor
 from promotions.models import Organization, Promotion
-from promotions.services import Actor
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.apis import parse_long_id
 from wallets.services import earned_promotions_issue, earned_promotions_issue_check
