@@ -296,8 +296,6 @@ PROMOTION_FIELDS = (
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
-ACTIVATION_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
-EARN_LEVEL_TYPES = {PromotionType.EARNING, PromotionType.REWARD}
 ROLLING_WINDOWS = {"MOVING"}
 FIXED_WINDOWS = {"FIXED", "CLASSIC"}
 
@@ -322,7 +320,7 @@ def promotion_validate(
         raise _bad("endDate must be after startDate.")
     if existing is None and fields["end_date"] <= now:
         raise PromotionError(ErrorCode.PROMOTION_EXPIRED, "Promotion has expired: endDate is in the past.")
-    if fields.get("customer_activation_required") and promotion_type not in ACTIVATION_TYPES:
+    if fields.get("customer_activation_required") and promotion_type not in PromotionType.WALLET_TYPES:
         raise _bad("customerActivationRequired is supported for CUSTOMER, EARNING and REWARD promotions.")
     condition_type = (fields.get("condition") or {}).get("type")
     action_type = (fields.get("action") or {}).get("type")
@@ -371,7 +369,7 @@ def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSp
         raise _bad("promotionRestrictions.Code is required for CODE promotions.")
     if promotion_type != PromotionType.CODE and Level.CODE in levels:
         raise _bad("promotionRestrictions.Code is only for CODE promotions.")
-    if promotion_type not in EARN_LEVEL_TYPES and Level.EARN in levels:
+    if promotion_type not in PromotionType.EARNABLE_TYPES and Level.EARN in levels:
         raise _bad("promotionRestrictions.Earn is only for EARNING and REWARD promotions.")
     windows = {spec.window_type for spec in restrictions}
     if windows & ROLLING_WINDOWS and windows & FIXED_WINDOWS:

@@ -37,8 +37,6 @@ from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, Re
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
-# Promotions redeemed through an earned instance in the customer's wallet (PRODUCT.md type matrix).
-WALLET_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
@@ -272,7 +270,7 @@ def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict
                 f"Promotion {promotion.pk} is not running (inactive or not started).",
             )
     for line in data.lines:
-        if line.earned_promotion_id and promotions[line.promotion_id].type not in WALLET_TYPES:
+        if line.earned_promotion_id and promotions[line.promotion_id].type not in PromotionType.WALLET_TYPES:
             raise PromotionError(
                 ErrorCode.BAD_REQUEST,
                 f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
@@ -297,7 +295,7 @@ def _instances_take(
     for line in data.lines:
         plan.by_promotion[line.promotion_id].add(line)
         chosen[line.position, line.level] = None
-        if plan.promotions[line.promotion_id].type in WALLET_TYPES:
+        if plan.promotions[line.promotion_id].type in PromotionType.WALLET_TYPES:
             (
                 explicit[line.earned_promotion_id]
                 if line.earned_promotion_id

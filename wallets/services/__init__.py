@@ -43,7 +43,6 @@ from wallets.services.customer_import import (
 )
 from wallets.services.customers import customer_create
 from wallets.services.earn import (
-    EARNABLE_TYPES,
     MAX_FUTURE_EVENT,
     EarnOutcome,
     EarnRequest,
@@ -57,7 +56,6 @@ from wallets.services.expiry import (
     earned_promotions_redate,
 )
 from wallets.services.issue import (
-    ISSUABLE_TYPES,
     IssuedInstance,
     IssueOutcome,
     earned_promotions_issue,
@@ -65,22 +63,19 @@ from wallets.services.issue import (
     promotion_check_running,
 )
 from wallets.services.loyalty import LoyaltyIssueOutcome, loyalty_promotion_issue
-from wallets.services.revoke import REVOCABLE_TYPES, RevokeOutcome, RevokeRequest, earned_promotions_revoke
+from wallets.services.revoke import RevokeOutcome, RevokeRequest, earned_promotions_revoke
 
 __all__ = [
     "BULK_EARNED_FROM_TYPES",
     "BULK_JOB_CHUNK_SIZE",
     "CUSTOMER_IMPORT_COLUMNS",
     "CUSTOMER_IMPORT_DEFAULT_SOURCE",
-    "EARNABLE_TYPES",
     "EXPIRE_BATCH",
-    "ISSUABLE_TYPES",
     "MAX_EARN_COUNT",
     "MAX_EARN_ENTRIES",
     "MAX_FUTURE_EVENT",
     "PREVIEW_UNKNOWN_SHOWN",
     "REDATE_BATCH",
-    "REVOCABLE_TYPES",
     "BulkJobPreview",
     "ChunkOutcome",
     "CustomerImport",

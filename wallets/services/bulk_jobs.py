@@ -16,13 +16,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, PromotionType
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion
 from wallets.services.earn import EarnRequest, earned_promotions_earn, earned_promotions_earn_check
-from wallets.services.issue import ISSUABLE_TYPES, earned_promotions_issue, promotion_check_running
+from wallets.services.issue import earned_promotions_issue, promotion_check_running
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def bulk_job_check(
     if kind == BulkJob.Kind.ISSUE:
         if promotion is None or promotion.org_id != org.pk:
             raise PromotionError(ErrorCode.NOT_FOUND, "Promotion not found.")
-        if promotion.type not in ISSUABLE_TYPES:
+        if promotion.type not in PromotionType.ISSUABLE_TYPES:
             raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
         promotion_check_running(promotion=promotion, org=org, now=now)
         if params is not None and not 0 < len(str(params.get("contextId") or "")) <= 255:

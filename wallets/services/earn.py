@@ -18,7 +18,6 @@ from wallets.services._sql import INSERT_BATCH
 from wallets.services.issue import promotion_check_running
 from wallets.validity import earned_valid_till
 
-EARNABLE_TYPES = {PromotionType.EARNING, PromotionType.REWARD}
 MAX_FUTURE_EVENT = dt.timedelta(hours=24)
 
 
@@ -49,7 +48,7 @@ def earned_promotions_earn_check(
     `promotion_check_running`; 400 eventTime more than 24 h ahead; 706 ended at eventTime; 709 not
     started at eventTime.
     """
-    if promotion.type not in EARNABLE_TYPES:
+    if promotion.type not in PromotionType.EARNABLE_TYPES:
         raise PromotionError(ErrorCode.EARN_NOT_SUPPORTED)
     promotion_check_running(promotion=promotion, org=org, now=now)
     if event_time > now + MAX_FUTURE_EVENT:

@@ -20,7 +20,6 @@ from wallets.services._sql import INSERT_BATCH, copy_text, on_postgres
 from wallets.validity import issued_valid_till
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-ISSUABLE_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING}
 
 
 class IssuedInstance(NamedTuple):
@@ -69,7 +68,7 @@ def earned_promotions_issue_check(*, promotion: Promotion, now=None) -> None:
     Errors: 707 the type is not issuable (only CUSTOMER and EARNING are); 706, 709, 705 from
     `promotion_check_running`.
     """
-    if promotion.type not in ISSUABLE_TYPES:
+    if promotion.type not in PromotionType.ISSUABLE_TYPES:
         raise PromotionError(ErrorCode.UNSUPPORTED_PROMOTION_TYPE)
     promotion_check_running(promotion=promotion, org=promotion.org, now=now)
 

@@ -12,8 +12,6 @@ from promotions.models import Promotion, PromotionType
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, EarnedPromotion
 
-REVOCABLE_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
-
 
 @dataclass
 class RevokeRequest:
@@ -102,7 +100,7 @@ def _revoke_refusal(
     """Why one revokeEarn entry cannot be revoked, or None when it can."""
     if promotion is None:
         return ErrorCode.NOT_FOUND, "Passed promotion is not found"
-    if promotion.type not in REVOCABLE_TYPES:
+    if promotion.type not in PromotionType.WALLET_TYPES:
         return ErrorCode.EARN_REVOKE_NOT_SUPPORTED, ErrorCode.EARN_REVOKE_NOT_SUPPORTED.message
     invalid = [i for i in earn_ids if i not in instances or instances[i].promotion_id != promotion.pk]
     if invalid:
