@@ -94,53 +94,16 @@ def earned_promotions_earn(
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
         to_create: list[EarnedPromotion] = []
         for request in requests:
-            promotion = request.promotion
             outcome = EarnOutcome(request)
             outcomes.append(outcome)
-            existing = list(
-                EarnedPromotion.objects.filter(
-                    promotion=promotion, customer=customer, earned_from_id=request.earned_from_id
-                ).order_by("seq")
+            to_create += _earn_entry_decide(
+                outcome,
+                customer=customer,
+                earned_from_type=earned_from_type,
+                event_time=event_time,
+                event_details=event_details,
+                pending=to_create,
             )
-            if any(instance.earned_from_type != earned_from_type for instance in existing):
-                outcome.failed, outcome.error = request.earn_count, ErrorCode.EARNED_FROM_TYPE_CHANGED
-                continue
-            outcome.instances = existing[: request.earn_count]
-            missing = [
-                seq for seq in range(1, request.earn_count + 1) if seq not in {i.seq for i in existing}
-            ]
-            allowed = len(missing)
-            limit = promotion.max_earning_per_customer
-            if limit not in (None, -1):
-                held = (
-                    EarnedPromotion.objects.filter(
-                        promotion=promotion, customer=customer, kind=EarnedPromotion.Kind.EARNED
-                    )
-                    .exclude(status=EarnedPromotion.Status.REVOKED)
-                    .count()
-                ) + sum(1 for i in to_create if i.promotion_id == promotion.pk)
-                allowed = max(0, min(allowed, limit - held))
-            valid_till = earned_valid_till(promotion, org, event_time)
-            for seq in missing[:allowed]:
-                instance = EarnedPromotion(
-                    org=org,
-                    customer=customer,
-                    promotion=promotion,
-                    kind=EarnedPromotion.Kind.EARNED,
-                    earned_from_type=earned_from_type,
-                    earned_from_id=request.earned_from_id,
-                    seq=seq,
-                    event_time=event_time,
-                    event_details=event_details,
-                    valid_till=valid_till,
-                )
-                to_create.append(instance)
-                outcome.instances.append(instance)
-            if allowed < len(missing):
-                outcome.failed, outcome.error = (
-                    len(missing) - allowed,
-                    ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED,
-                )
         refused = next((o for o in outcomes if o.error is not None), None)
         if all_or_nothing and refused is not None:
             raise PromotionError(refused.error)
@@ -153,18 +116,89 @@ def earned_promotions_earn(
             action="promotion.earn",
             object_type="Customer",
             object_id=customer.pk,
-            data={
-                "earnedFromType": earned_from_type,
-                "entries": [
-                    {
-                        "promotionId": o.request.promotion.pk,
-                        "earnedFromId": o.request.earned_from_id,
-                        "earnCount": o.request.earn_count,
-                        "failed": o.failed,
-                    }
-                    for o in outcomes
-                ],
-                "created": len(to_create),
-            },
+            data=_earn_audit_data(earned_from_type, outcomes, created=len(to_create)),
         )
     return outcomes
+
+
+def _earn_entry_decide(
+    outcome: EarnOutcome,
+    *,
+    customer: Customer,
+    earned_from_type: str,
+    event_time: dt.datetime,
+    event_details: dict,
+    pending: list[EarnedPromotion],
+) -> list[EarnedPromotion]:
+    """One entry of an earn: the new instances it needs (built, not written), up to its earnCount
+    and the earning limit; `outcome` gets the entry's instances, old and new, and its refusal.
+
+    `pending`: the new instances of the earn's earlier entries, which count towards the limit.
+    """
+    request = outcome.request
+    promotion = request.promotion
+    existing = list(
+        EarnedPromotion.objects.filter(
+            promotion=promotion, customer=customer, earned_from_id=request.earned_from_id
+        ).order_by("seq")
+    )
+    if any(instance.earned_from_type != earned_from_type for instance in existing):
+        outcome.failed, outcome.error = request.earn_count, ErrorCode.EARNED_FROM_TYPE_CHANGED
+        return []
+    outcome.instances = existing[: request.earn_count]
+    missing = [seq for seq in range(1, request.earn_count + 1) if seq not in {i.seq for i in existing}]
+    allowed = _earn_allowed(promotion, customer, len(missing), pending)
+    valid_till = earned_valid_till(promotion, customer.org, event_time)
+    new = [
+        EarnedPromotion(
+            org=customer.org,
+            customer=customer,
+            promotion=promotion,
+            kind=EarnedPromotion.Kind.EARNED,
+            earned_from_type=earned_from_type,
+            earned_from_id=request.earned_from_id,
+            seq=seq,
+            event_time=event_time,
+            event_details=event_details,
+            valid_till=valid_till,
+        )
+        for seq in missing[:allowed]
+    ]
+    outcome.instances += new
+    if allowed < len(missing):
+        outcome.failed, outcome.error = len(missing) - allowed, ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED
+    return new
+
+
+def _earn_allowed(
+    promotion: Promotion, customer: Customer, wanted: int, pending: list[EarnedPromotion]
+) -> int:
+    """How many of `wanted` new instances the promotion's maxEarningPerCustomer still allows the
+    customer: its earned instances not revoked and the `pending` ones of this promotion count."""
+    limit = promotion.max_earning_per_customer
+    if limit in (None, -1):
+        return wanted
+    held = (
+        EarnedPromotion.objects.filter(
+            promotion=promotion, customer=customer, kind=EarnedPromotion.Kind.EARNED
+        )
+        .exclude(status=EarnedPromotion.Status.REVOKED)
+        .count()
+    ) + sum(1 for i in pending if i.promotion_id == promotion.pk)
+    return max(0, min(wanted, limit - held))
+
+
+def _earn_audit_data(earned_from_type: str, outcomes: list[EarnOutcome], *, created: int) -> dict:
+    return {
+        "earnedFromType": earned_from_type,
+        "entries": [
+            {
+                "promotionId": o.request.promotion.pk,
+                "earnedFromId": o.request.earned_from_id,
+                "earnCount": o.request.earn_count,
+                "failed": o.failed,
+            }
+            for o in outcomes
+        ],
+        "created": created,
+    }

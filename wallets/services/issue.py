@@ -110,52 +110,9 @@ def earned_promotions_issue(
     with transaction.atomic():
         known = _customers_lock(org, wanted)
         existing = _issued_for_context(promotion, known, context_id, instances) if known else {}
-        limit = promotion.max_issuance_per_customer
-        # Only customers without an instance for this contextId can be given one: a replay counts nothing.
-        candidates = known - existing.keys()
-        held = _issued_counts(promotion, candidates) if candidates and limit != -1 else {}
-        valid_till = issued_valid_till(promotion)
-        to_create: list[int] = []
-        replayed = 0
-        for customer_id in wanted:
-            if customer_id not in known:
-                outcome.errors.append(
-                    _error(customer_id, ErrorCode.CUSTOMER_FETCH_FAILED, "Customer not found.")
-                )
-            elif (found := existing.get(customer_id)) is not None:
-                earned_from_type, instance = found
-                if earned_from_type != EarnedPromotion.EarnedFromType.BULK_ISSUE:
-                    outcome.errors.append(_error(customer_id, ErrorCode.EARNED_FROM_TYPE_CHANGED))
-                else:
-                    replayed += 1
-                    if instances:
-                        outcome.issued[customer_id] = instance
-            elif limit != -1 and held.get(customer_id, 0) >= limit:
-                outcome.errors.append(
-                    _error(
-                        customer_id,
-                        ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED,
-                        "Exceeded the max issuance per customer limit.",
-                    )
-                )
-            else:
-                to_create.append(customer_id)
+        to_create, replayed = _issue_decide(promotion, wanted, known, existing, outcome, instances)
         if to_create:
-            values = {
-                "org": org,
-                "promotion": promotion,
-                "kind": EarnedPromotion.Kind.ISSUED,
-                "earned_from_type": EarnedPromotion.EarnedFromType.BULK_ISSUE,
-                "earned_from_id": context_id,
-                "seq": 1,
-                "event_time": now,
-                "valid_till": valid_till,
-                "event_details": {},
-            }
-            ids = _earned_promotions_insert(values, to_create)
-            if instances:
-                for customer_id, instance_id in zip(to_create, ids, strict=True):
-                    outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
+            _issue_write(promotion, to_create, context_id, now, outcome, instances)
         outcome.created = len(to_create)
         outcome.created_ids = to_create
         metrics.issued_count(outcome.created, promotion_type=promotion.type)
@@ -175,6 +132,76 @@ def earned_promotions_issue(
             },
         )
     return outcome
+
+
+def _issue_decide(
+    promotion: Promotion,
+    wanted: list[int],
+    known: set[int],
+    existing: dict[int, tuple[str, IssuedInstance | None]],
+    outcome: IssueOutcome,
+    instances: bool,
+) -> tuple[list[int], int]:
+    """Decide each wanted customer, in id order: refused (into `outcome.errors`), a replay (its
+    instance into `outcome.issued`) or due a new instance. Returns those due one, and the replays.
+
+    `known`: the customers found (and locked); `existing`: their instances for the contextId.
+    """
+    limit = promotion.max_issuance_per_customer
+    # Only customers without an instance for this contextId can be given one: a replay counts nothing.
+    candidates = known - existing.keys()
+    held = _issued_counts(promotion, candidates) if candidates and limit != -1 else {}
+    to_create: list[int] = []
+    replayed = 0
+    for customer_id in wanted:
+        if customer_id not in known:
+            outcome.errors.append(_error(customer_id, ErrorCode.CUSTOMER_FETCH_FAILED, "Customer not found."))
+        elif (found := existing.get(customer_id)) is not None:
+            earned_from_type, instance = found
+            if earned_from_type != EarnedPromotion.EarnedFromType.BULK_ISSUE:
+                outcome.errors.append(_error(customer_id, ErrorCode.EARNED_FROM_TYPE_CHANGED))
+            else:
+                replayed += 1
+                if instances:
+                    outcome.issued[customer_id] = instance
+        elif limit != -1 and held.get(customer_id, 0) >= limit:
+            outcome.errors.append(
+                _error(
+                    customer_id,
+                    ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED,
+                    "Exceeded the max issuance per customer limit.",
+                )
+            )
+        else:
+            to_create.append(customer_id)
+    return to_create, replayed
+
+
+def _issue_write(
+    promotion: Promotion,
+    customer_ids: list[int],
+    context_id: str,
+    now: dt.datetime,
+    outcome: IssueOutcome,
+    instances: bool,
+) -> None:
+    """Write one new instance for `context_id` per customer; with `instances`, into `outcome.issued` too."""
+    valid_till = issued_valid_till(promotion)
+    values = {
+        "org": promotion.org,
+        "promotion": promotion,
+        "kind": EarnedPromotion.Kind.ISSUED,
+        "earned_from_type": EarnedPromotion.EarnedFromType.BULK_ISSUE,
+        "earned_from_id": context_id,
+        "seq": 1,
+        "event_time": now,
+        "valid_till": valid_till,
+        "event_details": {},
+    }
+    ids = _earned_promotions_insert(values, customer_ids)
+    if instances:
+        for customer_id, instance_id in zip(customer_ids, ids, strict=True):
+            outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)
 
 
 # The set-based steps of a bulk issue. On PostgreSQL an id list is bound as one bigint array
