@@ -234,24 +234,7 @@ def bulk_job_create(
             if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
                 return existing
             raise
-        seen: set[int] = set()
-        items = []
-        failed = duplicates = 0
-        for line, value in enumerate(values, start=1):
-            customer_id = resolved.get(value)
-            item = BulkJobItem(job=job, line=line, identifier=value[:254], customer_id=customer_id)
-            if customer_id is None:
-                item.status, item.code = BulkJobItem.Status.FAILED, int(ErrorCode.CUSTOMER_FETCH_FAILED)
-                item.message = "Customer not found."
-                failed += 1
-            elif customer_id in seen:
-                item.status, item.message = BulkJobItem.Status.DONE, "Listed earlier in the input."
-                duplicates += 1
-            if customer_id is not None:
-                seen.add(customer_id)
-            items.append(item)
-        BulkJobItem.objects.bulk_create(items, batch_size=5000)
-        BulkJob.objects.filter(pk=job.pk).update(failed=failed, done=duplicates)
+        _bulk_job_items_create(job, values, resolved)
         audit_event_record(
             org=org,
             actor=Actor.for_user(user) if user else Actor.system("bulk_job"),
@@ -262,6 +245,29 @@ def bulk_job_create(
         )
     job.refresh_from_db()
     return job
+
+
+def _bulk_job_items_create(job: BulkJob, values: list[str], resolved: dict[str, int]) -> None:
+    """One item per input value, in input order: FAILED (1007) for an unknown customer, DONE for a
+    customer listed earlier, else PENDING; the job counts the first two as failed and done."""
+    seen: set[int] = set()
+    items = []
+    failed = duplicates = 0
+    for line, value in enumerate(values, start=1):
+        customer_id = resolved.get(value)
+        item = BulkJobItem(job=job, line=line, identifier=value[:254], customer_id=customer_id)
+        if customer_id is None:
+            item.status, item.code = BulkJobItem.Status.FAILED, int(ErrorCode.CUSTOMER_FETCH_FAILED)
+            item.message = "Customer not found."
+            failed += 1
+        elif customer_id in seen:
+            item.status, item.message = BulkJobItem.Status.DONE, "Listed earlier in the input."
+            duplicates += 1
+        if customer_id is not None:
+            seen.add(customer_id)
+        items.append(item)
+    BulkJobItem.objects.bulk_create(items, batch_size=5000)
+    BulkJob.objects.filter(pk=job.pk).update(failed=failed, done=duplicates)
 
 
 def _bulk_job_by_key(org: Organization, key: str) -> BulkJob | None:

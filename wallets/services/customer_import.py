@@ -428,55 +428,17 @@ def _import_plan(
     released: list[dict] = [{}, {}, {}]  # per identifier: value -> the updated customer that gave it up
     placeholder = 0
     for row in rows:
-        customer_id, stored = row.customer_id, row.stored
-        if customer_id is not None and customer_id not in known:
-            rejects.append(CustomerImportReject(row.line, row.values, "customerId not in this org"))
-            continue
-        owner_of = [owners[k].get(stored[k]) if stored[k] is not None else None for k in range(3)]
-        earlier = [seen[c] for c in (customer_id, *owner_of) if c is not None and c in seen]
-        if earlier:
-            reason = f"duplicate identifier in the file (first at line {min(earlier)})"
+        target, reason = _import_row_target(row, known, seen, owners)
+        if reason:
             rejects.append(CustomerImportReject(row.line, row.values, reason))
             continue
-        if customer_id is not None:
-            others = [
-                f"{_IMPORT_IDENTIFIERS[k]}: customer {owner}"
-                for k, owner in enumerate(owner_of)
-                if owner is not None and owner != customer_id
-            ]
-            if others:
-                reason = f"identifier owned by another customer ({', '.join(others)})"
-                rejects.append(CustomerImportReject(row.line, row.values, reason))
-                continue
-            target = customer_id
-        else:
-            matched = {owner for owner in owner_of if owner is not None}
-            if len(matched) > 1:
-                pointers = [
-                    f"{_IMPORT_IDENTIFIERS[k]}: customer {owner}"
-                    for k, owner in enumerate(owner_of)
-                    if owner is not None
-                ]
-                reason = f"identifiers belong to different customers ({', '.join(pointers)})"
-                rejects.append(CustomerImportReject(row.line, row.values, reason))
-                continue
-            target = matched.pop() if matched else None
         if target is None:
             placeholder -= 1
             target = placeholder
-            stored = (*stored[:5], stored[5] or CUSTOMER_IMPORT_DEFAULT_SOURCE)
+            stored = (*row.stored[:5], row.stored[5] or CUSTOMER_IMPORT_DEFAULT_SOURCE)
             plan.inserts.append((target, row.line, stored))
         else:
-            current = known[target]
-            stored = tuple(new or old for new, old in zip(stored, current, strict=True))
-            if stored == current:
-                plan.unchanged.append((target, row.line))
-            else:
-                plan.updates.append((target, row.line, stored))
-                for k in range(3):
-                    if current[k] is not None and current[k] != stored[k]:
-                        del owners[k][current[k]]
-                        released[k][current[k]] = target
+            stored = _import_row_merge(plan, target, row, known[target], owners, released)
         for k in range(3):
             value = stored[k]
             if value is not None and owners[k].get(value) != target:
@@ -486,6 +448,54 @@ def _import_plan(
         known[target] = stored
         seen[target] = row.line
     return plan
+
+
+def _import_row_target(
+    row: _ParsedRow, known: dict[int, tuple], seen: dict[int, int], owners: list[dict]
+) -> tuple[int | None, str]:
+    """The customer a row updates (None: a new one), or why the row is rejected."""
+    customer_id, stored = row.customer_id, row.stored
+    if customer_id is not None and customer_id not in known:
+        return None, "customerId not in this org"
+    owner_of = [owners[k].get(stored[k]) if stored[k] is not None else None for k in range(3)]
+    earlier = [seen[c] for c in (customer_id, *owner_of) if c is not None and c in seen]
+    if earlier:
+        return None, f"duplicate identifier in the file (first at line {min(earlier)})"
+    if customer_id is not None:
+        others = [
+            f"{_IMPORT_IDENTIFIERS[k]}: customer {owner}"
+            for k, owner in enumerate(owner_of)
+            if owner is not None and owner != customer_id
+        ]
+        if others:
+            return None, f"identifier owned by another customer ({', '.join(others)})"
+        return customer_id, ""
+    matched = {owner for owner in owner_of if owner is not None}
+    if len(matched) > 1:
+        pointers = [
+            f"{_IMPORT_IDENTIFIERS[k]}: customer {owner}"
+            for k, owner in enumerate(owner_of)
+            if owner is not None
+        ]
+        return None, f"identifiers belong to different customers ({', '.join(pointers)})"
+    return (matched.pop() if matched else None), ""
+
+
+def _import_row_merge(
+    plan: _ImportPlan, target: int, row: _ParsedRow, current: tuple, owners: list[dict], released: list[dict]
+) -> tuple:
+    """An existing customer's values with the row's non-empty ones over them, planned as unchanged or
+    as an update; an identifier the update replaces is freed for the later rows."""
+    stored = tuple(new or old for new, old in zip(row.stored, current, strict=True))
+    if stored == current:
+        plan.unchanged.append((target, row.line))
+    else:
+        plan.updates.append((target, row.line, stored))
+        for k in range(3):
+            if current[k] is not None and current[k] != stored[k]:
+                del owners[k][current[k]]
+                released[k][current[k]] = target
+    return stored
 
 
 def _import_lookup_postgres(
