@@ -81,12 +81,21 @@ def customer_create(
                 },
             )
     except IntegrityError as exc:
-        constraint = _customer_constraint(exc)
-        if constraint not in _CUSTOMER_IDENTIFIER_CONSTRAINTS:
+        conflict = _identifier_conflict(exc, customer)
+        if conflict is None:
             raise
-        name, field_name = _CUSTOMER_IDENTIFIER_CONSTRAINTS[constraint]
-        raise PromotionError(
-            ErrorCode.CONFLICT,
-            f"{name} {getattr(customer, field_name)} is already used by another customer of this org.",
-        ) from exc
+        raise conflict from exc
     return customer
+
+
+def _identifier_conflict(error: IntegrityError, customer: Customer) -> PromotionError | None:
+    """The 409 naming the identifier another customer of the org already has, or None when the
+    insert failed for another reason."""
+    constraint = _customer_constraint(error)
+    if constraint not in _CUSTOMER_IDENTIFIER_CONSTRAINTS:
+        return None
+    name, field_name = _CUSTOMER_IDENTIFIER_CONSTRAINTS[constraint]
+    return PromotionError(
+        ErrorCode.CONFLICT,
+        f"{name} {getattr(customer, field_name)} is already used by another customer of this org.",
+    )

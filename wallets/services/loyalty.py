@@ -70,13 +70,7 @@ def loyalty_promotion_issue(
     the limit holds under any concurrency.
     """
     org_id = customer.org_id
-    if program.org_id != org_id:
-        raise PromotionError(ErrorCode.INVALID_PROGRAM_ID)
-    if loyalty_promotion.org_id != org_id or loyalty_promotion.program_id != program.pk:
-        raise PromotionError(ErrorCode.INVALID_LOYALTY_PROMOTION_ID)
-    now = timezone.now()
-    if not (loyalty_promotion.active and loyalty_promotion.start_date <= now < loyalty_promotion.end_date):
-        raise PromotionError(ErrorCode.PROMOTION_NOT_ISSUED)
+    _loyalty_issue_check(org_id=org_id, program=program, loyalty_promotion=loyalty_promotion)
     direct_issue = loyalty_promotion.type == LoyaltyPromotion.Type.LOYALTY
 
     with transaction.atomic():
@@ -113,3 +107,17 @@ def loyalty_promotion_issue(
             },
         )
     return LoyaltyIssueOutcome(issual=issual, earned=earned, enrolled=enrolled)
+
+
+def _loyalty_issue_check(
+    *, org_id: int, program: LoyaltyProgram, loyalty_promotion: LoyaltyPromotion
+) -> None:
+    """Refuse, before anything is written: 1101 another org's program; 8874 a promotion not in the
+    program; 8890 a promotion inactive, not started or ended."""
+    if program.org_id != org_id:
+        raise PromotionError(ErrorCode.INVALID_PROGRAM_ID)
+    if loyalty_promotion.org_id != org_id or loyalty_promotion.program_id != program.pk:
+        raise PromotionError(ErrorCode.INVALID_LOYALTY_PROMOTION_ID)
+    now = timezone.now()
+    if not (loyalty_promotion.active and loyalty_promotion.start_date <= now < loyalty_promotion.end_date):
+        raise PromotionError(ErrorCode.PROMOTION_NOT_ISSUED)

@@ -54,15 +54,7 @@ def earned_promotions_revoke(
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
         promotions = Promotion.objects.for_org(org).in_bulk([d.promotion_id for d in details])
-        instances = {
-            instance.pk: instance
-            for instance in EarnedPromotion.objects.filter(
-                customer=customer, pk__in={i for d in details for i in d.earn_ids}
-            )
-            .order_by("pk")
-            .select_for_update()
-            .only("pk", "promotion_id", "status", "redemption_count")
-        }
+        instances = _instances_lock(customer, details)
         to_revoke: list[str] = []
         for entry in details:
             earn_ids = list(dict.fromkeys(entry.earn_ids))
@@ -92,6 +84,19 @@ def earned_promotions_revoke(
             data={"revoked": outcome.revoked, "changed": outcome.changed, "errors": outcome.errors},
         )
     return outcome
+
+
+def _instances_lock(customer: Customer, details: list[RevokeRequest]) -> dict[str, EarnedPromotion]:
+    """Lock the customer's instances among the earn ids, in id order; id -> instance (what a refusal reads)."""
+    return {
+        instance.pk: instance
+        for instance in EarnedPromotion.objects.filter(
+            customer=customer, pk__in={i for d in details for i in d.earn_ids}
+        )
+        .order_by("pk")
+        .select_for_update()
+        .only("pk", "promotion_id", "status", "redemption_count")
+    }
 
 
 def _revoke_refusal(
