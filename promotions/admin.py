@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from promotions.audit import Actor
 from promotions.models import (
     ApiClient,
     AuditEvent,
@@ -17,7 +18,6 @@ from promotions.models import (
 from promotions.serializers import ActionSerializer, ConditionSerializer
 from promotions.services import (
     PROMOTION_FIELDS,
-    Actor,
     RestrictionSpec,
     api_client_create,
     promotion_activate,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promotions import schema
+from promotions.audit import Actor
 from promotions.selectors import promotion_get, promotion_list
 from promotions.serializers import (
     PromotionInputSerializer,
@@ -16,7 +17,6 @@ from promotions.serializers import (
     PromotionUpdateSerializer,
 )
 from promotions.services import (
-    Actor,
     RestrictionSpec,
     oauth_token_issue,
     promotion_activate,

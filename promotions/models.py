@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
 import time
 import zoneinfo
@@ -116,6 +117,15 @@ class PromotionType(models.TextChoices):
     CUSTOMER = "CUSTOMER"
     EARNING = "EARNING"
     REWARD = "REWARD"
+
+    # What each type can do (plain values, not members: `promotion.type` read from a row is a str).
+    # Held in a customer's wallet as instances: redeemed through an instance, revocable, and the only
+    # types that may require the customer's activation. POS and CODE promotions never sit in a wallet.
+    WALLET_TYPES = enum.nonmember((CUSTOMER, EARNING, REWARD))
+    # Issued by issueBulk and the admin's issue jobs.
+    ISSUABLE_TYPES = enum.nonmember((CUSTOMER, EARNING))
+    # Earned by earn, earn/bulk and the admin's bulk-earn jobs; the only types with Earn-level limits.
+    EARNABLE_TYPES = enum.nonmember((EARNING, REWARD))
 
 
 class PromotionMode(models.TextChoices):

@@ -1,4 +1,5 @@
-"""Writes for organizations, API clients, cart promotions and the audit trail."""
+"""Writes for organizations, API clients, cart promotions and idempotency keys (the audit trail they
+all append to: `promotions.audit`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -21,9 +21,9 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import (
     ApiClient,
-    AuditEvent,
     IdempotencyKey,
     Organization,
     Promotion,
@@ -33,49 +33,10 @@ from promotions.models import (
 from promotions.signals import promotion_dates_changed
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
-from promotions_site.request_context import current_request_id
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOKEN_SALT = "promotions.oauth.access-token"
 _VERIFIED_TTL_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who performs a write: an API client, an admin user, or the system (jobs, commands)."""
-
-    type: str
-    id: str = ""
-    name: str = ""
-
-    @classmethod
-    def for_api_client(cls, client: ApiClient) -> Actor:
-        return cls(AuditEvent.ActorType.API_CLIENT, str(client.pk), client.username)
-
-    @classmethod
-    def for_user(cls, user) -> Actor:
-        return cls(AuditEvent.ActorType.ADMIN_USER, str(user.pk), user.get_username())
-
-    @classmethod
-    def system(cls, name: str = "system") -> Actor:
-        return cls(AuditEvent.ActorType.SYSTEM, "", name)
-
-
-def audit_event_record(
-    *, org: Organization | int, actor: Actor, action: str, object_type: str, object_id: Any = "", data=None
-) -> AuditEvent:
-    """Append one audit event, tagged with the current request id. Call inside the write's transaction."""
-    return AuditEvent.objects.create(
-        org_id=org if isinstance(org, int) else org.pk,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        request_id=current_request_id(),
-        data=data or {},
-    )
 
 
 # --- Organizations and API clients ---------------------------------------------------------------
@@ -336,8 +297,6 @@ PROMOTION_FIELDS = (
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
-ACTIVATION_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
-EARN_LEVEL_TYPES = {PromotionType.EARNING, PromotionType.REWARD}
 ROLLING_WINDOWS = {"MOVING"}
 FIXED_WINDOWS = {"FIXED", "CLASSIC"}
 
@@ -362,7 +321,7 @@ def promotion_validate(
         raise _bad("endDate must be after startDate.")
     if existing is None and fields["end_date"] <= now:
         raise PromotionError(ErrorCode.PROMOTION_EXPIRED, "Promotion has expired: endDate is in the past.")
-    if fields.get("customer_activation_required") and promotion_type not in ACTIVATION_TYPES:
+    if fields.get("customer_activation_required") and promotion_type not in PromotionType.WALLET_TYPES:
         raise _bad("customerActivationRequired is supported for CUSTOMER, EARNING and REWARD promotions.")
     condition_type = (fields.get("condition") or {}).get("type")
     action_type = (fields.get("action") or {}).get("type")
@@ -411,7 +370,7 @@ def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSp
         raise _bad("promotionRestrictions.Code is required for CODE promotions.")
     if promotion_type != PromotionType.CODE and Level.CODE in levels:
         raise _bad("promotionRestrictions.Code is only for CODE promotions.")
-    if promotion_type not in EARN_LEVEL_TYPES and Level.EARN in levels:
+    if promotion_type not in PromotionType.EARNABLE_TYPES and Level.EARN in levels:
         raise _bad("promotionRestrictions.Earn is only for EARNING and REWARD promotions.")
     windows = {spec.window_type for spec in restrictions}
     if windows & ROLLING_WINDOWS and windows & FIXED_WINDOWS:

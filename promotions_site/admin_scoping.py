@@ -6,8 +6,8 @@ import re
 
 from django.contrib import admin
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
-from promotions.services import Actor, audit_event_record
 
 
 def user_org_id(request) -> int | None:

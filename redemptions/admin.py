@@ -18,8 +18,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from promotions.audit import Actor
 from promotions.models import Organization, Promotion
-from promotions.services import Actor
 from promotions_site.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyOrgScopedAdmin,

@@ -32,12 +32,12 @@ from django.db import connection
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 
-from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction
+from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction, PromotionType
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import Customer, EarnedPromotion
 
 APPS = ("promotions", "wallets", "redemptions")
-WALLET_TYPES = ("CUSTOMER", "EARNING", "REWARD")
+WALLET_TYPES = tuple(str(value) for value in PromotionType.WALLET_TYPES)  # spelled into the SQL below
 
 T = {
     "promotion": Promotion._meta.db_table,

@@ -29,16 +29,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from promotions.audit import Actor, audit_event_record
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
-from promotions.services import Actor, audit_event_record
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
-# Promotions redeemed through an earned instance in the customer's wallet (PRODUCT.md type matrix).
-WALLET_TYPES = {PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD}
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
@@ -161,21 +159,7 @@ def redemption_record(
             _promotions_check(org, data, plan.promotions)
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
-            lines = RedemptionLine.objects.bulk_create(
-                RedemptionLine(
-                    redemption=redemption,
-                    level=line.level,
-                    position=line.position,
-                    sku=line.sku,
-                    promotion_id=line.promotion_id,
-                    earned_promotion_id=earned[line.position, line.level],
-                    redemption_count=line.redemption_count,
-                    discount=line.discount,
-                    discount_applied_on_quantity=line.discount_applied_on_quantity,
-                    promotion_applied_on_quantity=line.promotion_applied_on_quantity,
-                )
-                for line in data.lines
-            )
+            lines = _lines_record(redemption, data, earned)
             audit_event_record(
                 org=org,
                 actor=actor,
@@ -198,6 +182,27 @@ def redemption_record(
             raise
         return _recorded(org, data, fingerprint, error)
     return RecordOutcome(redemption, lines)
+
+
+def _lines_record(
+    redemption: Redemption, data: RedemptionInput, earned: dict[tuple[int, str], str | None]
+) -> list[RedemptionLine]:
+    """Write the request's lines, each with the earned instance it took (`earned`, by position and level)."""
+    return RedemptionLine.objects.bulk_create(
+        RedemptionLine(
+            redemption=redemption,
+            level=line.level,
+            position=line.position,
+            sku=line.sku,
+            promotion_id=line.promotion_id,
+            earned_promotion_id=earned[line.position, line.level],
+            redemption_count=line.redemption_count,
+            discount=line.discount,
+            discount_applied_on_quantity=line.discount_applied_on_quantity,
+            promotion_applied_on_quantity=line.promotion_applied_on_quantity,
+        )
+        for line in data.lines
+    )
 
 
 def _customer_lock(org: Organization, data: RedemptionInput) -> int:
@@ -272,7 +277,7 @@ def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict
                 f"Promotion {promotion.pk} is not running (inactive or not started).",
             )
     for line in data.lines:
-        if line.earned_promotion_id and promotions[line.promotion_id].type not in WALLET_TYPES:
+        if line.earned_promotion_id and promotions[line.promotion_id].type not in PromotionType.WALLET_TYPES:
             raise PromotionError(
                 ErrorCode.BAD_REQUEST,
                 f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
@@ -297,7 +302,7 @@ def _instances_take(
     for line in data.lines:
         plan.by_promotion[line.promotion_id].add(line)
         chosen[line.position, line.level] = None
-        if plan.promotions[line.promotion_id].type in WALLET_TYPES:
+        if plan.promotions[line.promotion_id].type in PromotionType.WALLET_TYPES:
             (
                 explicit[line.earned_promotion_id]
                 if line.earned_promotion_id
@@ -553,26 +558,7 @@ def redemption_reverse(
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
-        for restriction, scope, amount in _counter_deltas(redemption.customer_id, plan):
-            RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(
-                used=F("used") - amount
-            )
-        for instance_id in sorted(plan.by_instance):
-            usage = plan.by_instance[instance_id]
-            limits = _earn_limits(plan.restrictions[promotion_of[instance_id]])
-            EarnedPromotion.objects.filter(pk=instance_id).update(
-                redemption_count=F("redemption_count") - usage.redemptions,
-                transaction_count=F("transaction_count") - 1,
-                discount_total=F("discount_total") - usage.discount,
-                status=Case(
-                    When(
-                        Q(status=EarnedPromotion.Status.REDEEMED)
-                        & ~_used_up_after_giving_back(usage, limits),
-                        then=Value(EarnedPromotion.Status.ACTIVE),
-                    ),
-                    default=F("status"),
-                ),
-            )
+        _taken_give_back(redemption.customer_id, plan, promotion_of)
         audit_event_record(
             org=org,
             actor=actor,
@@ -583,3 +569,25 @@ def redemption_reverse(
         )
         metrics.reversed_count()
     return ReverseOutcome(redemption, reversal)
+
+
+def _taken_give_back(customer_id: int, plan: _Plan, promotion_of: dict[str, str]) -> None:
+    """Give back what a recorded redemption took: its Customer and Promotion counters (in lock order),
+    then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id)."""
+    for restriction, scope, amount in _counter_deltas(customer_id, plan):
+        RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(used=F("used") - amount)
+    for instance_id in sorted(plan.by_instance):
+        usage = plan.by_instance[instance_id]
+        limits = _earn_limits(plan.restrictions[promotion_of[instance_id]])
+        EarnedPromotion.objects.filter(pk=instance_id).update(
+            redemption_count=F("redemption_count") - usage.redemptions,
+            transaction_count=F("transaction_count") - 1,
+            discount_total=F("discount_total") - usage.discount,
+            status=Case(
+                When(
+                    Q(status=EarnedPromotion.Status.REDEEMED) & ~_used_up_after_giving_back(usage, limits),
+                    then=Value(EarnedPromotion.Status.ACTIVE),
+                ),
+                default=F("status"),
+            ),
+        )

@@ -16,8 +16,8 @@ from typing import IO
 from django import forms
 from django.utils import timezone
 
-from promotions.models import Promotion
-from wallets.services import BULK_EARNED_FROM_TYPES, EARNABLE_TYPES, MAX_EARN_COUNT, MAX_EARN_ENTRIES
+from promotions.models import Promotion, PromotionType
+from wallets.services import BULK_EARNED_FROM_TYPES, MAX_EARN_COUNT, MAX_EARN_ENTRIES
 
 # How a list names its customers: the value stored in BulkJob.identifier_type, and its label.
 IDENTIFIER_TYPES = [
@@ -211,7 +211,7 @@ class BaseEarnEntryFormSet(forms.BaseFormSet):
     def __init__(self, *args, promotions=None, **kwargs):
         super().__init__(*args, **kwargs)
         queryset = (promotions if promotions is not None else Promotion.objects.none()).filter(
-            type__in=EARNABLE_TYPES, end_date__gt=timezone.now()
+            type__in=PromotionType.EARNABLE_TYPES, end_date__gt=timezone.now()
         )
         for form in self.forms:
             form.fields["promotion"].queryset = queryset.order_by("name")

@@ -15,8 +15,6 @@ from promotions.models import Organization, PromotionRestriction, PromotionType
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
 
-# Type matrix (PRODUCT.md): POS and CODE promotions never sit in a wallet.
-WALLET_TYPES = (PromotionType.CUSTOMER, PromotionType.EARNING, PromotionType.REWARD)
 WALLET_LEVELS = (
     PromotionRestriction.Level.CART,
     PromotionRestriction.Level.CUSTOMER,
@@ -84,7 +82,7 @@ def wallet_get(
     now = now or timezone.now()
     instances = (
         EarnedPromotion.objects.for_org(customer.org_id)
-        .filter(customer=customer, promotion__type__in=WALLET_TYPES)
+        .filter(customer=customer, promotion__type__in=PromotionType.WALLET_TYPES)
         .select_related("promotion")
         .order_by("-valid_till", "id")
     )

@@ -1,4 +1,4 @@
-"""When an issued or earned promotion stops being redeemable (PRODUCT.md, "validTill")."""
+"""When an issued or earned promotion stops being redeemable (its "validTill")."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions.services import Actor, audit_event_record
+from promotions.audit import Actor, audit_event_record
 from promotions_site.urls import urlpatterns as app_urlpatterns
 from redemptions.models import RedemptionCounter
 

@@ -17,8 +17,8 @@ from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
+from promotions.audit import Actor
 from promotions.models import PromotionType
-from promotions.services import Actor
 from redemptions.services import LineInput, RedemptionInput, redemption_record
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory, UserFactory
 from wallets.models import BulkJob, Customer, EarnedPromotion

@@ -17,9 +17,8 @@ from promotions.models import AuditEvent, PromotionType
 from tests.celery_worker import BROKER, CeleryWorker, new_queue, running, tasks_sent_to
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
 from tests.faults.support import backend_has_written, children, lock_waiter, side_connection, wait_for
-from wallets import services
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion
-from wallets.services import bulk_job_create, bulk_job_start
+from wallets.services import bulk_job_create, bulk_job_start, bulk_jobs
 
 VISIBILITY_TIMEOUT = 2  # seconds (production: CELERY_VISIBILITY_TIMEOUT, 600 by default)
 
@@ -40,7 +39,7 @@ def _sql(model) -> str:
 @pytest.mark.parametrize("crash", ["pool process", "whole worker"])
 def test_a_chunk_killed_midway_is_run_again_and_the_job_ends_exact(crash, queue, tmp_path, monkeypatch):
     # given a job issuing a promotion to 20 customers, in two chunks of 10
-    monkeypatch.setattr(services, "BULK_JOB_CHUNK_SIZE", 10)
+    monkeypatch.setattr(bulk_jobs, "BULK_JOB_CHUNK_SIZE", 10)
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, type=PromotionType.CUSTOMER, max_issuance_per_customer=-1)
     customers = CustomerFactory.create_batch(20, org=org)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from promotions.models import PromotionRestriction
+from promotions.models import PromotionRestriction, PromotionType
 from tests.factories import (
     ApiClientFactory,
     CustomerFactory,
@@ -72,7 +72,7 @@ def seed() -> None:
         external_id=CUSTOMER_IDENTIFIERS["externalId"],
     )
     CustomerFactory(id=CUSTOMER_IDS[1], org=org)
-    for earned_id, key in zip(EARNED_IDS, ("CUSTOMER", "EARNING", "REWARD"), strict=True):
+    for earned_id, key in zip(EARNED_IDS, PromotionType.WALLET_TYPES, strict=True):
         EarnedPromotionFactory(id=earned_id, org=org, customer=first, promotion=promotions[key])
     redemption = RedemptionFactory(org=org, customer=first, transaction_identifier=TRANSACTION_IDS[0])
     RedemptionLineFactory(redemption=redemption, promotion=promotions["POS"])

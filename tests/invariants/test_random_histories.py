@@ -45,8 +45,8 @@ from hypothesis.stateful import (
 )
 from rest_framework.test import APIClient
 
+from promotions.audit import Actor
 from promotions.models import AuditEvent, Promotion, PromotionRestriction, PromotionType
-from promotions.services import Actor
 from promotions_site.errors import PromotionError
 from promotions_site.timefmt import to_epoch_ms
 from redemptions.invariants import violations

@@ -23,8 +23,8 @@ from tests.factories import (
     PromotionFactory,
     UserFactory,
 )
-from wallets import services
 from wallets.models import BulkJob, BulkJobItem, EarnedPromotion
+from wallets.services import bulk_jobs
 
 MARKETER_PERMISSIONS = [
     "promotions.view_promotion",
@@ -368,7 +368,7 @@ def test_two_racing_creates_with_one_key_make_one_job():
 
     def create():
         try:
-            return services.bulk_job_create(
+            return bulk_jobs.bulk_job_create(
                 org=org,
                 kind="ISSUE",
                 promotion=promotion,
@@ -401,10 +401,10 @@ def test_two_racing_creates_with_one_key_make_one_job():
 def test_a_job_over_the_threshold_runs_in_chunks(marketer, org, promotion, settings, monkeypatch, confirm):
     # given a threshold of 3 customers and chunks of 2
     settings.BULK_JOB_INLINE_MAX = 3
-    monkeypatch.setattr(services, "BULK_JOB_CHUNK_SIZE", 2)
+    monkeypatch.setattr(bulk_jobs, "BULK_JOB_CHUNK_SIZE", 2)
     chunks = []
-    real = services.bulk_job_chunk_run
-    monkeypatch.setattr(services, "bulk_job_chunk_run", lambda **kw: chunks.append(kw) or real(**kw))
+    real = bulk_jobs.bulk_job_chunk_run
+    monkeypatch.setattr(bulk_jobs, "bulk_job_chunk_run", lambda **kw: chunks.append(kw) or real(**kw))
     customers = CustomerFactory.create_batch(7, org=org)
 
     preview = issue_preview(marketer, promotion, "\n".join(str(c.pk) for c in customers))
@@ -559,7 +559,7 @@ def test_a_failed_job_is_retried(
 ):
     # given a job whose run crashed: FAILED, its items still pending
     customers = CustomerFactory.create_batch(3, org=org)
-    monkeypatch.setattr(services, "earned_promotions_issue", lambda **kw: 1 / 0)
+    monkeypatch.setattr(bulk_jobs, "earned_promotions_issue", lambda **kw: 1 / 0)
     preview = issue_preview(marketer, promotion, "\n".join(str(c.pk) for c in customers))
     page = confirm(marketer, issue_url(promotion), preview)
     job = BulkJob.objects.get()

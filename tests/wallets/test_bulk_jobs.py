@@ -6,7 +6,6 @@ import pytest
 
 from promotions.models import PromotionType
 from tests.factories import CustomerFactory, EarnedPromotionFactory, PromotionFactory, UserFactory
-from wallets import services
 from wallets.models import BulkJob, BulkJobItem, EarnedPromotion
 from wallets.services import (
     bulk_job_chunks,
@@ -14,6 +13,7 @@ from wallets.services import (
     bulk_job_preview,
     bulk_job_run_chunk,
     bulk_job_start,
+    bulk_jobs,
 )
 
 
@@ -102,7 +102,7 @@ def test_a_chunk_run_twice_creates_nothing_twice(org, promotion, settings):
 
 
 def test_chunks_split_the_pending_items(org, promotion, monkeypatch):
-    monkeypatch.setattr(services, "BULK_JOB_CHUNK_SIZE", 3)
+    monkeypatch.setattr(bulk_jobs, "BULK_JOB_CHUNK_SIZE", 3)
     customers = CustomerFactory.create_batch(7, org=org)
     job = issue_job(org, promotion, [str(c.pk) for c in customers])
 
@@ -119,22 +119,22 @@ def test_a_crashed_chunk_marks_the_job_failed_and_resumes(org, promotion, monkey
     customers = CustomerFactory.create_batch(3, org=org)
     job = issue_job(org, promotion, [str(c.pk) for c in customers])
     [(low, high)] = bulk_job_chunks(job=job)
-    real = services.earned_promotions_issue
+    real = bulk_jobs.earned_promotions_issue
 
     def crash(**kwargs):
         raise RuntimeError("worker lost its database")
 
-    monkeypatch.setattr(services, "earned_promotions_issue", crash)
+    monkeypatch.setattr(bulk_jobs, "earned_promotions_issue", crash)
     with pytest.raises(RuntimeError):
-        services.bulk_job_chunk_run(job_id=job.pk, low=low, high=high)
+        bulk_jobs.bulk_job_chunk_run(job_id=job.pk, low=low, high=high)
     job.refresh_from_db()
     assert job.status == "FAILED" and "worker lost" in job.error
     assert set(job.items.values_list("status", flat=True)) == {"PENDING"}
     assert not EarnedPromotion.objects.exists()
 
     # when the chunk runs again
-    monkeypatch.setattr(services, "earned_promotions_issue", real)
-    services.bulk_job_chunk_run(job_id=job.pk, low=low, high=high)
+    monkeypatch.setattr(bulk_jobs, "earned_promotions_issue", real)
+    bulk_jobs.bulk_job_chunk_run(job_id=job.pk, low=low, high=high)
 
     # then it completes what was missing
     job.refresh_from_db()
@@ -183,7 +183,7 @@ def test_earn_job(org, django_capture_on_commit_callbacks):
 def test_issue_job_refuses_a_promotion_that_cannot_be_issued(org):
     pos = PromotionFactory(org=org, type=PromotionType.POS)
 
-    with pytest.raises(services.PromotionError) as error:
+    with pytest.raises(bulk_jobs.PromotionError) as error:
         issue_job(org, pos, ["1"])
 
     assert int(error.value.code) == 707
@@ -251,7 +251,7 @@ def test_earn_job_refusals(org, other_org, change, code):
     params = earn_params(promotion.pk, **change.get("params", {}))
 
     # when
-    with pytest.raises(services.PromotionError) as error:
+    with pytest.raises(bulk_jobs.PromotionError) as error:
         bulk_job_create(
             org=org, kind="EARN", promotion=None, params=params, identifier_type="id", values=["1"], user=None
         )
@@ -286,7 +286,7 @@ def test_the_same_idempotency_key_returns_the_first_job(org, promotion):
 def test_only_a_failed_job_is_retried(org, promotion):
     job = issue_job(org, promotion, ["1"])
 
-    with pytest.raises(services.PromotionError) as error:
-        services.bulk_job_retry(job=job, user=None)
+    with pytest.raises(bulk_jobs.PromotionError) as error:
+        bulk_jobs.bulk_job_retry(job=job, user=None)
 
     assert int(error.value.code) == 409

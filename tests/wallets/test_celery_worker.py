@@ -11,16 +11,15 @@ from django.conf import settings
 from promotions.models import PromotionType
 from tests.celery_worker import BROKER
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
-from wallets import services
 from wallets.models import BulkJob, EarnedPromotion
-from wallets.services import bulk_job_create, bulk_job_start
+from wallets.services import bulk_job_create, bulk_job_start, bulk_jobs
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 
 def test_worker_runs_every_chunk_of_a_bulk_job(worker, monkeypatch):
     # given a job of 50 customers in chunks of 10
-    monkeypatch.setattr(services, "BULK_JOB_CHUNK_SIZE", 10)
+    monkeypatch.setattr(bulk_jobs, "BULK_JOB_CHUNK_SIZE", 10)
     org = OrganizationFactory()
     promotion = PromotionFactory(org=org, type=PromotionType.CUSTOMER, max_issuance_per_customer=-1)
     customers = CustomerFactory.create_batch(50, org=org)

@@ -6,8 +6,8 @@ import pytest
 
 from promotions.models import AuditEvent, PromotionType
 from tests.factories import CustomerFactory, PromotionFactory
-from wallets import services
 from wallets.models import EarnedPromotion
+from wallets.services import issue
 
 
 @pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ def test_failure_after_insert_rolls_back_and_answers_json_500(api, org, monkeypa
         assert EarnedPromotion.objects.filter(promotion=promotion).count() == 3  # the rows were written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "audit_event_record", broken_audit)
+    monkeypatch.setattr(issue, "audit_event_record", broken_audit)
 
     # when
     response = api.post(

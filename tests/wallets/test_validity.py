@@ -1,4 +1,4 @@
-"""validTill of issued and earned instances (PRODUCT.md), checked against Capillary's own examples."""
+"""validTill of issued and earned instances, checked against Capillary's own examples."""
 
 from __future__ import annotations
 

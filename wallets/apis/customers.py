@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions.services import Actor
+from promotions.audit import Actor
 from promotions_site.auth import request_org
 from promotions_site.idempotency import idempotent
 from wallets import schema

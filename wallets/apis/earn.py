@@ -7,8 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from promotions.audit import Actor
 from promotions.selectors import promotion_get
-from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.limits import StoredAsSentMixin

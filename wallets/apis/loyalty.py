@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from promotions.audit import Actor
 from promotions.selectors import loyalty_program_get, loyalty_promotion_get
-from promotions.services import Actor
 from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import idempotent

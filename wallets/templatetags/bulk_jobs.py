@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from wallets.services import EARNABLE_TYPES, ISSUABLE_TYPES
+from promotions.models import PromotionType
 
 register = template.Library()
 
@@ -19,9 +19,9 @@ def promotion_bulk_job_tools(context, promotion) -> dict:
         return {}
     return {
         "issue_url": reverse("admin:wallets_bulkjob_issue", args=[promotion.pk])
-        if promotion.type in ISSUABLE_TYPES
+        if promotion.type in PromotionType.ISSUABLE_TYPES
         else "",
         "earn_url": f"{reverse('admin:wallets_bulkjob_earn')}?promotion={promotion.pk}"
-        if promotion.type in EARNABLE_TYPES
+        if promotion.type in PromotionType.EARNABLE_TYPES
         else "",
     }

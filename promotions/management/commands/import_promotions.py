@@ -19,10 +19,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from promotions.audit import Actor
 from promotions.models import Organization
 from promotions.serializers import PromotionInputSerializer
 from promotions.services import (
-    Actor,
     PromotionImportEntry,
     PromotionImportOutcome,
     PromotionImportResult,

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from promotions.audit import Actor
 from promotions.models import (
     ApiClient,
     LoyaltyProgram,
@@ -33,7 +34,6 @@ from promotions.models import (
     User,
 )
 from promotions.services import (
-    Actor,
     RestrictionSpec,
     api_client_create,
     organization_create,

@@ -22,8 +22,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
 
+from promotions.audit import Actor
 from promotions.models import Organization
-from promotions.services import Actor
 from promotions_site.csvexport import CsvWriter
 from wallets.services import (
     CUSTOMER_IMPORT_COLUMNS,

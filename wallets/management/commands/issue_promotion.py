@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from promotions.audit import Actor
 from promotions.models import Organization, Promotion
-from promotions.services import Actor
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import parse_long_id

@@ -1,0 +1,113 @@
+"""Writes to customers and their wallets, one module per concern:
+
+    issue            issueBulk: issuing CUSTOMER and EARNING promotions
+    earn             earn and earn/bulk: earning EARNING and REWARD promotions
+    revoke           revokeEarn
+    customers        creating customers
+    loyalty          issuing loyalty promotions (v2 issue)
+    bulk_jobs        the admin's issue and bulk-earn jobs, run in chunks
+    expiry           validTill: re-dating instances, expiring them (expire_promotions)
+    customer_import  the import_customers command
+
+The names below are re-exported for callers (`from wallets.services import earned_promotions_issue`);
+the modules import each other directly, never through this package, so no import runs in a circle.
+"""
+
+from wallets.services.bulk_jobs import (
+    BULK_EARNED_FROM_TYPES,
+    BULK_JOB_CHUNK_SIZE,
+    MAX_EARN_COUNT,
+    MAX_EARN_ENTRIES,
+    PREVIEW_UNKNOWN_SHOWN,
+    BulkJobPreview,
+    bulk_job_check,
+    bulk_job_chunk_run,
+    bulk_job_chunks,
+    bulk_job_create,
+    bulk_job_preview,
+    bulk_job_retry,
+    bulk_job_run_chunk,
+    bulk_job_start,
+)
+from wallets.services.customer_import import (
+    CUSTOMER_IMPORT_COLUMNS,
+    CUSTOMER_IMPORT_DEFAULT_SOURCE,
+    ChunkOutcome,
+    CustomerImport,
+    CustomerImportChunk,
+    CustomerImportReject,
+    CustomerImportRow,
+    customers_import,
+    customers_import_chunk,
+    customers_import_prepare,
+)
+from wallets.services.customers import customer_create
+from wallets.services.earn import (
+    MAX_FUTURE_EVENT,
+    EarnOutcome,
+    EarnRequest,
+    earned_promotions_earn,
+    earned_promotions_earn_check,
+)
+from wallets.services.expiry import (
+    EXPIRE_BATCH,
+    REDATE_BATCH,
+    earned_promotions_expire,
+    earned_promotions_redate,
+)
+from wallets.services.issue import (
+    IssuedInstance,
+    IssueOutcome,
+    earned_promotions_issue,
+    earned_promotions_issue_check,
+    promotion_check_running,
+)
+from wallets.services.loyalty import LoyaltyIssueOutcome, loyalty_promotion_issue
+from wallets.services.revoke import RevokeOutcome, RevokeRequest, earned_promotions_revoke
+
+__all__ = [
+    "BULK_EARNED_FROM_TYPES",
+    "BULK_JOB_CHUNK_SIZE",
+    "CUSTOMER_IMPORT_COLUMNS",
+    "CUSTOMER_IMPORT_DEFAULT_SOURCE",
+    "EXPIRE_BATCH",
+    "MAX_EARN_COUNT",
+    "MAX_EARN_ENTRIES",
+    "MAX_FUTURE_EVENT",
+    "PREVIEW_UNKNOWN_SHOWN",
+    "REDATE_BATCH",
+    "BulkJobPreview",
+    "ChunkOutcome",
+    "CustomerImport",
+    "CustomerImportChunk",
+    "CustomerImportReject",
+    "CustomerImportRow",
+    "EarnOutcome",
+    "EarnRequest",
+    "IssueOutcome",
+    "IssuedInstance",
+    "LoyaltyIssueOutcome",
+    "RevokeOutcome",
+    "RevokeRequest",
+    "bulk_job_check",
+    "bulk_job_chunk_run",
+    "bulk_job_chunks",
+    "bulk_job_create",
+    "bulk_job_preview",
+    "bulk_job_retry",
+    "bulk_job_run_chunk",
+    "bulk_job_start",
+    "customer_create",
+    "customers_import",
+    "customers_import_chunk",
+    "customers_import_prepare",
+    "earned_promotions_earn",
+    "earned_promotions_earn_check",
+    "earned_promotions_expire",
+    "earned_promotions_issue",
+    "earned_promotions_issue_check",
+    "earned_promotions_redate",
+    "earned_promotions_revoke",
+    "loyalty_promotion_issue",
+    "promotion_check_running",
+]

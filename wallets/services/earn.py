@@ -1,0 +1,204 @@
+"""Earning cart promotions (earn, earn/bulk, the admin's bulk-earn jobs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from promotions.audit import Actor, audit_event_record
+from promotions.models import Organization, Promotion, PromotionType
+from promotions_site import metrics
+from promotions_site.errors import ErrorCode, PromotionError
+from wallets.models import Customer, EarnedPromotion
+from wallets.services._sql import INSERT_BATCH
+from wallets.services.issue import promotion_check_running
+from wallets.validity import earned_valid_till
+
+MAX_FUTURE_EVENT = dt.timedelta(hours=24)
+
+
+@dataclass
+class EarnRequest:
+    """One entry of an earn: a promotion, how many instances, and the earn's idempotency key."""
+
+    promotion: Promotion
+    earn_count: int
+    earned_from_id: str
+
+
+@dataclass
+class EarnOutcome:
+    request: EarnRequest
+    instances: list[EarnedPromotion] = field(default_factory=list)
+    failed: int = 0
+    error: ErrorCode | None = None
+    error_message: str = ""
+
+
+def earned_promotions_earn_check(
+    *, promotion: Promotion, org: Organization, event_time: dt.datetime, now: dt.datetime
+) -> None:
+    """Refuse a promotion that cannot be earned at `event_time`, before anything is written.
+
+    Errors: 714 the type cannot be earned (only EARNING and REWARD can); 706, 709, 705 from
+    `promotion_check_running`; 400 eventTime more than 24 h ahead; 706 ended at eventTime; 709 not
+    started at eventTime.
+    """
+    if promotion.type not in PromotionType.EARNABLE_TYPES:
+        raise PromotionError(ErrorCode.EARN_NOT_SUPPORTED)
+    promotion_check_running(promotion=promotion, org=org, now=now)
+    if event_time > now + MAX_FUTURE_EVENT:
+        raise PromotionError(ErrorCode.BAD_REQUEST, "eventTime can be at most 24 hours in the future.")
+    if event_time >= promotion.end_date:
+        raise PromotionError(ErrorCode.PROMOTION_EXPIRED, "Promotion has expired at the eventTime.")
+    if event_time < promotion.start_date:
+        raise PromotionError(ErrorCode.PROMOTION_NOT_RUNNING, "Promotion had not started at the eventTime.")
+
+
+def earned_promotions_earn(
+    *,
+    customer: Customer,
+    requests: list[EarnRequest],
+    earned_from_type: str,
+    event_time: dt.datetime,
+    event_details: dict,
+    actor: Actor,
+    all_or_nothing: bool = False,
+) -> list[EarnOutcome]:
+    """Earn `earn_count` instances of each promotion for the customer (earn and earn/bulk).
+
+    Request-level errors (nothing written): 714 the type cannot be earned (only EARNING and
+    REWARD can); 706 the promotion has ended (or had ended at eventTime); 709 inactive or not
+    started (or not started at eventTime); 705 org over its active-promotion cap; 400 eventTime
+    more than 24 h ahead.
+    Per-entry errors: 713 the earnedFromId was already used with another earnedFromType;
+    708 instances beyond `maxEarningPerCustomer` (counted, as failedEarnCount). With
+    `all_or_nothing` (the single earn, which answers an error rather than a partial result) the
+    first per-entry error is raised instead, and nothing is written, not even the audit event.
+
+    Idempotent per (customer, promotion, earnedFromId): a replay returns the instances already
+    created and creates only those missing up to `earn_count`. The customer row is locked first,
+    so the earning limit holds under concurrency.
+    """
+    org = customer.org
+    now = timezone.now()
+    for request in requests:
+        earned_promotions_earn_check(promotion=request.promotion, org=org, event_time=event_time, now=now)
+
+    outcomes = []
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+        to_create: list[EarnedPromotion] = []
+        for request in requests:
+            outcome = EarnOutcome(request)
+            outcomes.append(outcome)
+            to_create += _earn_entry_decide(
+                outcome,
+                customer=customer,
+                earned_from_type=earned_from_type,
+                event_time=event_time,
+                event_details=event_details,
+                pending=to_create,
+            )
+        refused = next((o for o in outcomes if o.error is not None), None)
+        if all_or_nothing and refused is not None:
+            raise PromotionError(refused.error)
+        EarnedPromotion.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
+        for promotion_type, count in Counter(i.promotion.type for i in to_create).items():
+            metrics.earned_count(count, promotion_type=promotion_type)
+        audit_event_record(
+            org=org,
+            actor=actor,
+            action="promotion.earn",
+            object_type="Customer",
+            object_id=customer.pk,
+            data=_earn_audit_data(earned_from_type, outcomes, created=len(to_create)),
+        )
+    return outcomes
+
+
+def _earn_entry_decide(
+    outcome: EarnOutcome,
+    *,
+    customer: Customer,
+    earned_from_type: str,
+    event_time: dt.datetime,
+    event_details: dict,
+    pending: list[EarnedPromotion],
+) -> list[EarnedPromotion]:
+    """One entry of an earn: the new instances it needs (built, not written), up to its earnCount
+    and the earning limit; `outcome` gets the entry's instances, old and new, and its refusal.
+
+    `pending`: the new instances of the earn's earlier entries, which count towards the limit.
+    """
+    request = outcome.request
+    promotion = request.promotion
+    existing = list(
+        EarnedPromotion.objects.filter(
+            promotion=promotion, customer=customer, earned_from_id=request.earned_from_id
+        ).order_by("seq")
+    )
+    if any(instance.earned_from_type != earned_from_type for instance in existing):
+        outcome.failed, outcome.error = request.earn_count, ErrorCode.EARNED_FROM_TYPE_CHANGED
+        return []
+    outcome.instances = existing[: request.earn_count]
+    missing = [seq for seq in range(1, request.earn_count + 1) if seq not in {i.seq for i in existing}]
+    allowed = _earn_allowed(promotion, customer, len(missing), pending)
+    valid_till = earned_valid_till(promotion, customer.org, event_time)
+    new = [
+        EarnedPromotion(
+            org=customer.org,
+            customer=customer,
+            promotion=promotion,
+            kind=EarnedPromotion.Kind.EARNED,
+            earned_from_type=earned_from_type,
+            earned_from_id=request.earned_from_id,
+            seq=seq,
+            event_time=event_time,
+            event_details=event_details,
+            valid_till=valid_till,
+        )
+        for seq in missing[:allowed]
+    ]
+    outcome.instances += new
+    if allowed < len(missing):
+        outcome.failed, outcome.error = len(missing) - allowed, ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED
+    return new
+
+
+def _earn_allowed(
+    promotion: Promotion, customer: Customer, wanted: int, pending: list[EarnedPromotion]
+) -> int:
+    """How many of `wanted` new instances the promotion's maxEarningPerCustomer still allows the
+    customer: its earned instances not revoked and the `pending` ones of this promotion count."""
+    limit = promotion.max_earning_per_customer
+    if limit in (None, -1):
+        return wanted
+    held = (
+        EarnedPromotion.objects.filter(
+            promotion=promotion, customer=customer, kind=EarnedPromotion.Kind.EARNED
+        )
+        .exclude(status=EarnedPromotion.Status.REVOKED)
+        .count()
+    ) + sum(1 for i in pending if i.promotion_id == promotion.pk)
+    return max(0, min(wanted, limit - held))
+
+
+def _earn_audit_data(earned_from_type: str, outcomes: list[EarnOutcome], *, created: int) -> dict:
+    return {
+        "earnedFromType": earned_from_type,
+        "entries": [
+            {
+                "promotionId": o.request.promotion.pk,
+                "earnedFromId": o.request.earned_from_id,
+                "earnCount": o.request.earn_count,
+                "failed": o.failed,
+            }
+            for o in outcomes
+        ],
+        "created": created,
+    }
