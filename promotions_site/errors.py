@@ -5,7 +5,7 @@ Services raise `PromotionError(ErrorCode.X)`; `api_exception_handler` (for DRF v
 oversized bodies, crashes) render the envelope the endpoint documents:
 
 - v1 data calls and v3 calls: ``{"errors": [{"code": 706, "message": "..."}]}``
-- v2 calls: ``{"warnings": [], "errors": [{"status": false, "code": ..., "message": ...}]}`` (the seed's
+- v2 calls: ``{"warnings": [], "errors": [{"status": false, "code": ..., "message": ...}]}`` (the documented
   error bodies carry no ``sideEffects``); a v2 code whose HTTP status is 200 (8890) is a warning, not an
   error: ``{"warnings": [{"status": false, "code": 8890, "message": ...}], "errors": [], "sideEffects": []}``
 """

@@ -61,7 +61,7 @@ def error_responses(
     *codes: ErrorCode, auth: bool = True, v2: bool = False, examples: dict[ErrorCode, dict] | None = None
 ) -> dict[int, OpenApiResponse]:
     """OpenAPI responses in the endpoint's envelope (v1/v3, or v2 with `v2=True`): one entry per HTTP
-    status, one example per code; `examples` replaces a code's generated body (with a seed's own)."""
+    status, one example per code; `examples` replaces a code's generated body (with a documented one)."""
     all_codes = list(codes)
     if auth:
         all_codes += [ErrorCode.UNAUTHORIZED]

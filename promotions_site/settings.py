@@ -190,7 +190,7 @@ REST_FRAMEWORK = {
 
 # Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
 IDEMPOTENCY_KEY_RETENTION_HOURS = 72
-# --- Limits (README "Limits and rate limiting") ------------------------------------------------------
+# --- Limits (docs/api.md, "Limits and rate limiting") ------------------------------------------------------
 # A request body on an API path larger than this is refused with 413 before it is read.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Free-form JSON objects stored as sent (eventDetails.eventPayload, customFieldValues, earningCriteria,

@@ -1,7 +1,7 @@
 """Rate limits per API client, and sign-in throttles against password guessing.
 
 Both count in the default cache: Redis when `REDIS_URL` is set (shared by every process), else local
-memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m`); see README
+memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m`); see docs/api.md,
 "Limits and rate limiting".
 """
 

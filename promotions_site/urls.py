@@ -39,5 +39,5 @@ urlpatterns = [
 admin.site.site_header = "Promotions"
 admin.site.site_title = "Promotions admin"
 admin.site.index_title = "Promotions, wallets and redemptions"
-# Failed logins are throttled per username and per address (README "Limits and rate limiting").
+# Failed logins are throttled per username and per address (docs/api.md, "Limits and rate limiting").
 admin.site.login_form = AdminLoginForm

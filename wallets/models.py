@@ -132,7 +132,19 @@ class EarnedPromotion(models.Model):
         return f"{self.id} ({self.promotion_id} for {self.customer_id})"
 
 
-class Issual(models.Model):
+class LoyaltyRecord(models.Model):
+    """What the v2 issue API's two rows share: creation time, org scoping, id order."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+
+class Issual(LoyaltyRecord):
     """A customer's enrolment into a loyalty promotion (`issualId`), created by the v2 issue API."""
 
     org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="issuals")
@@ -140,12 +152,8 @@ class Issual(models.Model):
     program = models.ForeignKey(LoyaltyProgram, on_delete=models.PROTECT, related_name="issuals")
     loyalty_promotion = models.ForeignKey(LoyaltyPromotion, on_delete=models.PROTECT, related_name="issuals")
     source = models.CharField(max_length=20)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = OrgScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["id"]
+    class Meta(LoyaltyRecord.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["customer", "loyalty_promotion"], name="issual_unique_per_customer"
@@ -156,19 +164,13 @@ class Issual(models.Model):
         return f"issual {self.id}"
 
 
-class LoyaltyEarnedPromotion(models.Model):
+class LoyaltyEarnedPromotion(LoyaltyRecord):
     """One issue (backend "earn") of a loyalty promotion to an enrolled customer (`earnedId`)."""
 
     org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="loyalty_earned_promotions")
     issual = models.ForeignKey(Issual, on_delete=models.PROTECT, related_name="earned")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="loyalty_earned_promotions")
     loyalty_promotion = models.ForeignKey(LoyaltyPromotion, on_delete=models.PROTECT, related_name="earned")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = OrgScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"loyalty earn {self.id}"

@@ -187,7 +187,7 @@ REVOKE_EARN_RESPONSE_EXAMPLE = {
     ],
 }
 
-# --- Customers (our API: Capillary's customer API is not among the seeds) -----------------------------
+# --- Customers (our API: Capillary documents no customer API of this service's kind) -----------------------------
 CUSTOMER_CREATE_REQUEST_EXAMPLE = {
     "mobile": "+18767431754",
     "email": "asha.rao@example.com",
@@ -211,7 +211,7 @@ CUSTOMER_RESPONSE_EXAMPLE = {
     "errors": [],
 }
 
-# --- POST /v2/promotion/issue (seed 004), the documented bodies as they are ---------------------------
+# --- POST /v2/promotion/issue (Capillary's v2 issue API), the documented bodies as they are ---------------------------
 LOYALTY_ISSUE_REQUEST_EXAMPLE = {"programId": 469, "promotionId": 65777}
 LOYALTY_ISSUE_RESPONSE_EXAMPLE = {
     "warnings": [],

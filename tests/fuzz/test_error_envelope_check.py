@@ -1,4 +1,4 @@
-"""The fuzzer's own envelope check refuses what the README says no error may look like."""
+"""The fuzzer's own envelope check refuses what docs/api.md says no error may look like."""
 
 from __future__ import annotations
 

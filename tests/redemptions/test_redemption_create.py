@@ -1,4 +1,4 @@
-"""POST /api_gateway/v1/promotions/redemptions (seed 003): shape, checks, limits, idempotency."""
+"""POST /api_gateway/v1/promotions/redemptions: shape, checks, limits, idempotency."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST and GET /api_gateway/v1/promotions/customers: our customer API (not among Capillary's seeds)."""
+"""POST and GET /api_gateway/v1/promotions/customers: our customer API (Capillary documents none like it)."""
 
 from __future__ import annotations
 

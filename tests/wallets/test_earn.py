@@ -1,4 +1,4 @@
-"""POST /api_gateway/v1/promotions/earn/bulk (seed 002) and POST /api_gateway/v1/promotions/{id}/earn."""
+"""POST /api_gateway/v1/promotions/earn/bulk and POST /api_gateway/v1/promotions/{id}/earn."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ EARN_BULK = "/api_gateway/v1/promotions/earn/bulk"
 
 @pytest.fixture
 def seeded(org):
-    """The seed example's customer and two promotions, valid until 2025-12-31 23:59:59.999 IST, now running."""
+    """The documented example's customer and two promotions, valid until 2025-12-31 23:59:59.999 IST, now running."""
     org.pk  # noqa: B018
     customer = CustomerFactory(org=org, id=566881933)
     promotions = [

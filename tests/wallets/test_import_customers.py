@@ -1,4 +1,4 @@
-"""manage.py import_customers FILE.csv --org ID (wallets.services.customers_import_chunk)."""
+"""manage.py import_customers FILE.csv --org ID (wallets.services.customer_import.customers_import_chunk)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api_gateway/v1/promotions/{promotionId}/issueBulk?contextId= (seed 000/001)."""
+"""POST /api_gateway/v1/promotions/{promotionId}/issueBulk?contextId=."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def promotion(org):
 
 
 def test_documented_example_shape(api, org, promotion):
-    # given: the seed's customer
+    # given: the documented customer
     customer = CustomerFactory(org=org, id=564332013)
     # when
     response = issue(api, promotion, [564332013])

@@ -1,4 +1,4 @@
-"""POST /v2/promotion/issue?identifierName=&identifierValue=&source=&type=&accountId= (seed 004)."""
+"""POST /v2/promotion/issue?identifierName=&identifierValue=&source=&type=&accountId=."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from wallets.schema import (
     LOYALTY_ISSUE_RESPONSE_EXAMPLE,
 )
 
-# The seed's endpoint example.
+# The documented endpoint example.
 SEED_QUERY = {"identifierName": "mobile", "identifierValue": "18767431754", "source": "INSTORE"}
 
 
@@ -44,7 +44,7 @@ def v2_error(code: int, message: str) -> dict:
 
 
 def expected_issued(program, promotion, issual_id, earned_id) -> dict:
-    """The seed's Response 200 with this test's ids."""
+    """The documented Response 200 with this test's ids."""
     body = copy.deepcopy(LOYALTY_ISSUE_RESPONSE_EXAMPLE)
     body["sideEffects"][0].update(
         programId=program.pk, issualId=issual_id, earnedId=earned_id, promotionId=promotion.pk
@@ -80,7 +80,7 @@ def nothing_written() -> bool:
 
 
 def test_documented_example_issues_and_answers_the_documented_body(api, org, program, promotion, customer):
-    # when: the seed's request
+    # when: the documented request
     response = issue(api, body_for(program, promotion))
     # then
     assert response.status_code == 200

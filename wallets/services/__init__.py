@@ -9,7 +9,8 @@
     expiry           validTill: re-dating instances, expiring them (expire_promotions)
     customer_import  the import_customers command
 
-The names below are re-exported for callers (`from wallets.services import earned_promotions_issue`);
+The names below are re-exported for callers (`from wallets.services import earned_promotions_issue`),
+except the customer import's, which its one caller (import_customers) takes from its module;
 the modules import each other directly, never through this package, so no import runs in a circle.
 """
 
@@ -28,18 +29,6 @@ from wallets.services.bulk_jobs import (
     bulk_job_retry,
     bulk_job_run_chunk,
     bulk_job_start,
-)
-from wallets.services.customer_import import (
-    CUSTOMER_IMPORT_COLUMNS,
-    CUSTOMER_IMPORT_DEFAULT_SOURCE,
-    ChunkOutcome,
-    CustomerImport,
-    CustomerImportChunk,
-    CustomerImportReject,
-    CustomerImportRow,
-    customers_import,
-    customers_import_chunk,
-    customers_import_prepare,
 )
 from wallets.services.customers import customer_create
 from wallets.services.earn import (
@@ -68,8 +57,6 @@ from wallets.services.revoke import RevokeOutcome, RevokeRequest, earned_promoti
 __all__ = [
     "BULK_EARNED_FROM_TYPES",
     "BULK_JOB_CHUNK_SIZE",
-    "CUSTOMER_IMPORT_COLUMNS",
-    "CUSTOMER_IMPORT_DEFAULT_SOURCE",
     "EXPIRE_BATCH",
     "MAX_EARN_COUNT",
     "MAX_EARN_ENTRIES",
@@ -77,11 +64,6 @@ __all__ = [
     "PREVIEW_UNKNOWN_SHOWN",
     "REDATE_BATCH",
     "BulkJobPreview",
-    "ChunkOutcome",
-    "CustomerImport",
-    "CustomerImportChunk",
-    "CustomerImportReject",
-    "CustomerImportRow",
     "EarnOutcome",
     "EarnRequest",
     "IssueOutcome",
@@ -98,9 +80,6 @@ __all__ = [
     "bulk_job_run_chunk",
     "bulk_job_start",
     "customer_create",
-    "customers_import",
-    "customers_import_chunk",
-    "customers_import_prepare",
     "earned_promotions_earn",
     "earned_promotions_earn_check",
     "earned_promotions_expire",

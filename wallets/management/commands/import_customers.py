@@ -1,7 +1,7 @@
 """import_customers FILE.csv --org ID: insert or update an org's customers from a CSV file.
 
 The file is checked whole first (UTF-8, CSV, header), so a malformed file imports nothing; then it is
-streamed in chunks, each decided and written by `wallets.services.customers_import_chunk` in its own
+streamed in chunks, each decided and written by `wallets.services.customer_import.customers_import_chunk` in its own
 transaction. Rows that cannot be imported go to a rejects CSV (`line,reason,` then the row's values as
 written). Ctrl-C rolls back the chunk under way, prints the summary so far and exits 130; running the
 same command again completes the import (what is already in counts as unchanged).
@@ -25,7 +25,7 @@ from tqdm import tqdm
 from promotions.audit import Actor
 from promotions.models import Organization
 from promotions_site.csvexport import CsvWriter
-from wallets.services import (
+from wallets.services.customer_import import (
     CUSTOMER_IMPORT_COLUMNS,
     CustomerImport,
     CustomerImportChunk,
