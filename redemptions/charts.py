@@ -36,55 +36,72 @@ def _n(value: float) -> str:
     return f"{value:.1f}"
 
 
-def redemptions_per_day_svg(days: Sequence[DayRedemptions], *, x_title: str) -> SafeString:
-    """A stacked bar per day (unreversed, then reversed on top), a y axis with gridlines and count
-    labels, day labels every few days (always the last day), both axis titles, and a tooltip
-    (`<title>`) per bar with the day's numbers."""
-    top, step = axis_top(max((day.redeemed + day.reversed for day in days), default=0))
+class _Scale:
+    """Where a count and a day land on the plot."""
 
-    def y(value: float) -> float:
-        return TOP + PLOT_HEIGHT - value / top * PLOT_HEIGHT
+    def __init__(self, days: Sequence[DayRedemptions]):
+        self.top, self.step = axis_top(max((day.redeemed + day.reversed for day in days), default=0))
+        self.slot = PLOT_WIDTH / max(len(days), 1)
+        self.width = self.slot * BAR_SHARE
 
-    slot = PLOT_WIDTH / max(len(days), 1)
-    grid = format_html_join(
+    def y(self, value: float) -> float:
+        return TOP + PLOT_HEIGHT - value / self.top * PLOT_HEIGHT
+
+    def x(self, index: int) -> float:
+        return LEFT + index * self.slot + self.slot * (1 - BAR_SHARE) / 2
+
+
+def _grid(scale: _Scale) -> SafeString:
+    """A gridline and a count label at each step of the y axis."""
+    return format_html_join(
         "",
         '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
         '<text class="tick" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
         (
-            (LEFT, LEFT + PLOT_WIDTH, _n(y(value)), _n(y(value)), LEFT - 6, _n(y(value)), f"{value:,}")
-            for value in range(0, top + 1, step)
+            (LEFT, LEFT + PLOT_WIDTH, _n(scale.y(v)), _n(scale.y(v)), LEFT - 6, _n(scale.y(v)), f"{v:,}")
+            for v in range(0, scale.top + 1, scale.step)
         ),
     )
-    bars, labels = [], []
-    for index, day in enumerate(days):
-        x = LEFT + index * slot + slot * (1 - BAR_SHARE) / 2
-        width = slot * BAR_SHARE
-        tooltip = f"{day.day:%a %d %b %Y}: {day.redeemed:,} redeemed, {day.reversed:,} reversed"
-        bars.append(
-            format_html(
-                '<g class="bar"><title>{}</title>'
-                '<rect class="redeemed" x="{}" y="{}" width="{}" height="{}"/>'
-                '<rect class="reversed" x="{}" y="{}" width="{}" height="{}"/></g>',
-                tooltip,
-                _n(x),
-                _n(y(day.redeemed)),
-                _n(width),
-                _n(y(0) - y(day.redeemed)),
-                _n(x),
-                _n(y(day.redeemed + day.reversed)),
-                _n(width),
-                _n(y(day.redeemed) - y(day.redeemed + day.reversed)),
-            )
-        )
-        if (len(days) - 1 - index) % LABEL_EVERY == 0:
-            labels.append(
-                format_html(
-                    '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-                    _n(x + width / 2),
-                    TOP + PLOT_HEIGHT + 18,
-                    f"{day.day:%d %b}",
-                )
-            )
+
+
+def _bar(scale: _Scale, index: int, day: DayRedemptions) -> SafeString:
+    """The day's stacked bar (unreversed, then reversed on top) with its tooltip."""
+    x, y = scale.x(index), scale.y
+    tooltip = f"{day.day:%a %d %b %Y}: {day.redeemed:,} redeemed, {day.reversed:,} reversed"
+    return format_html(
+        '<g class="bar"><title>{}</title>'
+        '<rect class="redeemed" x="{}" y="{}" width="{}" height="{}"/>'
+        '<rect class="reversed" x="{}" y="{}" width="{}" height="{}"/></g>',
+        tooltip,
+        _n(x),
+        _n(y(day.redeemed)),
+        _n(scale.width),
+        _n(y(0) - y(day.redeemed)),
+        _n(x),
+        _n(y(day.redeemed + day.reversed)),
+        _n(scale.width),
+        _n(y(day.redeemed) - y(day.redeemed + day.reversed)),
+    )
+
+
+def _day_labels(scale: _Scale, days: Sequence[DayRedemptions]) -> SafeString:
+    """A date under every few bars, counted back from the last day so it is always labelled."""
+    return format_html_join(
+        "",
+        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+        (
+            (_n(scale.x(index) + scale.width / 2), TOP + PLOT_HEIGHT + 18, f"{day.day:%d %b}")
+            for index, day in enumerate(days)
+            if (len(days) - 1 - index) % LABEL_EVERY == 0
+        ),
+    )
+
+
+def redemptions_per_day_svg(days: Sequence[DayRedemptions], *, x_title: str) -> SafeString:
+    """A stacked bar per day (unreversed, then reversed on top), a y axis with gridlines and count
+    labels, day labels every few days (always the last day), both axis titles, and a tooltip
+    (`<title>`) per bar with the day's numbers."""
+    scale = _Scale(days)
     return format_html(
         '<svg class="chart" viewBox="0 0 {} {}" width="100%" role="img" aria-labelledby="chart-title" '
         'xmlns="http://www.w3.org/2000/svg"><title id="chart-title">Redemptions per day</title>'
@@ -97,7 +114,7 @@ def redemptions_per_day_svg(days: Sequence[DayRedemptions], *, x_title: str) -> 
         "Redemptions</text></svg>",
         WIDTH,
         HEIGHT,
-        grid,
+        _grid(scale),
         LEFT,
         LEFT + PLOT_WIDTH,
         TOP + PLOT_HEIGHT,
@@ -106,8 +123,8 @@ def redemptions_per_day_svg(days: Sequence[DayRedemptions], *, x_title: str) -> 
         LEFT,
         TOP,
         TOP + PLOT_HEIGHT,
-        SafeString("".join(bars)),
-        SafeString("".join(labels)),
+        SafeString("".join(_bar(scale, index, day) for index, day in enumerate(days))),
+        _day_labels(scale, days),
         LEFT + PLOT_WIDTH / 2,
         HEIGHT - 10,
         x_title,

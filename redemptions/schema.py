@@ -213,6 +213,7 @@ def redemption_reverse(*, request):
 
 
 def redemption_list(*, query):
+    """The list's schema: one declaration, long only because it names each filter and its rules."""
     return extend_schema(
         operation_id="redemption_list",
         tags=["Redemptions"],
