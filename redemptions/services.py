@@ -328,6 +328,7 @@ def _instances_take(
                 promotion=promotion,
                 status=EarnedPromotion.Status.ACTIVE,
                 valid_till__gt=data.transaction_date,
+                locked=False,
             )
             .exclude(pk__in=list(plan.by_instance))
             .order_by("valid_till", "pk")
@@ -342,7 +343,7 @@ def _instances_take(
             raise PromotionError(
                 ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
                 f"Promotion {promotion.pk} was not issued to customer {customer_id}, or every instance "
-                "of it is used up or expired.",
+                "of it is used up, expired or LOCKED (issued, not yet earned).",
             )
         plan.by_instance[instance_id] = usage
         for line in lines:
@@ -365,8 +366,8 @@ def _instance_take(
     usage: _Usage,
     limits: dict[str, Decimal],
 ) -> bool:
-    """One conditional UPDATE: the instance is this customer's, ACTIVE, valid at transactionDate and has
-    room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
+    """One conditional UPDATE: the instance is this customer's, ACTIVE, not LOCKED, valid at
+    transactionDate and has room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
 
     Written in SQL: it runs for every wallet line redeemed, and the ORM took about seven times the
     statement's own cost to compile it (the two CASE columns).
@@ -387,7 +388,7 @@ def _instance_take(
         f" status = CASE WHEN {when_exhausted} THEN %s ELSE status END,"
         f" status_changed_at = CASE WHEN {when_exhausted} THEN %s ELSE status_changed_at END"
         " WHERE id = %s AND customer_id = %s AND promotion_id = %s AND status = %s AND valid_till > %s"
-        f" AND {' AND '.join(room)}"
+        f" AND locked = %s AND {' AND '.join(room)}"
     )
     params = [
         usage.redemptions,
@@ -401,6 +402,7 @@ def _instance_take(
         promotion.pk,
         EarnedPromotion.Status.ACTIVE.value,
         ops.adapt_datetimefield_value(data.transaction_date),
+        False,
         *bounds,
     ]
     with connection.cursor() as cursor:
@@ -427,6 +429,11 @@ def _instance_refusal(
         return _not_issued(instance_id, customer_id, promotion)
     if instance.status == EarnedPromotion.Status.REVOKED:
         return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
+    if instance.locked:
+        return PromotionError(
+            ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+            f"Earned promotion {instance_id} is LOCKED: issued, not yet earned (an earn unlocks it).",
+        )
     if instance.status == EarnedPromotion.Status.EXPIRED or instance.valid_till <= data.transaction_date:
         return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
     return PromotionError(

@@ -27,13 +27,14 @@ WALLET_LIMIT_MAX = 100
 
 
 def earned_promotion_data(instance: EarnedPromotion) -> dict:
-    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`)."""
+    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`); an issued
+    instance the earn unlocked names the earn (its earnedFromType and earnedFromId)."""
     return {
         "id": instance.id,
         "customerId": instance.customer_id,
         "promotionId": instance.promotion_id,
-        "earnedFromType": instance.earned_from_type,
-        "earnedFromId": instance.earned_from_id,
+        "earnedFromType": instance.earn_from_type,
+        "earnedFromId": instance.earn_from_id,
         "eventTime": to_epoch_ms(instance.event_time),
         "eventTimeISO": to_iso(instance.event_time),
         "eventDetails": instance.event_details,
@@ -279,8 +280,8 @@ def _wallet_item(entry: WalletEntry, *, with_restrictions: bool) -> dict:
         "eventTime": to_epoch_ms(instance.event_time),
         "eventTimeISO": to_iso(instance.event_time),
         "supplementaryCriteria": details.get("supplementaryCriteria"),
-        "earnedFromType": instance.earned_from_type,
-        "earnedFromId": instance.earned_from_id,
+        "earnedFromType": instance.earn_from_type,
+        "earnedFromId": instance.earn_from_id,
         "status": entry.status,
     }
     if with_restrictions:
