@@ -8,6 +8,9 @@ from django.db.models import Q
 from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion
 from wallets.models import Customer, EarnedPromotion
 
+# The customerId a till sends for an anonymous sale, and the APIs answer for a redemption without one.
+ANONYMOUS_CUSTOMER_ID = -1
+
 
 class Redemption(models.Model):
     """One recorded transaction. (org, transactionIdentifier) is the idempotency key of the redeem API.
