@@ -15,6 +15,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from promotions.models import Promotion, PromotionRestriction
+from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
@@ -71,18 +72,79 @@ class EarnedPromotionSerializer(serializers.Serializer):
     validTillISO = serializers.CharField()
 
 
-class EventTimeInputSerializer(serializers.Serializer):
-    """`eventTime` (epoch ms, being deprecated) or `eventTimeISO` (with its offset): one is required."""
+# What `eventDetails.type` may say: the earnedFromType itself, or (for an ACTIVITY or MILESTONE earn,
+# which an event triggers: the promotion's earningCriteria pairs the two) the event's type.
+EARN_EVENT_TYPES = ("TransactionAdd", "CustomerRegistration", "CustomerUpdate")
+EVENT_TRIGGERED_EARNS = ("ACTIVITY", "MILESTONE")
+EARN_EVENT_DETAIL_TYPES = (*EarnedPromotion.EarnedFromType.values, *EARN_EVENT_TYPES)
 
+
+def earn_event_type_problem(earned_from_type: str, event_type: str) -> str | None:
+    """Why `eventDetails.type` disagrees with `earnedFromType`, or None when it agrees."""
+    if event_type == earned_from_type:
+        return None
+    if event_type in EARN_EVENT_TYPES and earned_from_type in EVENT_TRIGGERED_EARNS:
+        return None
+    allowed = [earned_from_type, *(EARN_EVENT_TYPES if earned_from_type in EVENT_TRIGGERED_EARNS else ())]
+    return f"Must be consistent with earnedFromType {earned_from_type}: one of {', '.join(allowed)}."
+
+
+class EarnEventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
+    id = serializers.CharField(max_length=255)
+    type = serializers.ChoiceField(
+        choices=EARN_EVENT_DETAIL_TYPES,
+        help_text="Consistent with earnedFromType: the same value, or for ACTIVITY and MILESTONE the "
+        "triggering event's type (TransactionAdd, CustomerRegistration, CustomerUpdate).",
+    )
+    eventPayload = serializers.JSONField(required=False)
+
+
+class EarnInputSerializer(serializers.Serializer):
+    """What `/earn` and `/earn/bulk` share, validated the same way: the customer, `earnedFromType`,
+    `eventDetails` (its type consistent with earnedFromType) and `eventTime` (epoch ms, being
+    deprecated) or `eventTimeISO` (with its offset), one of which is required.
+
+    Every problem of a body is reported at once, one error entry each: a missing eventTime or a
+    disagreeing eventDetails.type next to the fields' own errors, never after them.
+    """
+
+    customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
+    eventDetails = EarnEventDetailsSerializer()
     eventTime = EpochMillisField(required=False)
     eventTimeISO = IsoDateTimeField(required=False)
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if "eventTime" not in attrs and "eventTimeISO" not in attrs:
-            raise serializers.ValidationError("One of eventTime or eventTimeISO is required.")
-        attrs["event_time"] = attrs.get("eventTimeISO") or attrs["eventTime"]
-        return attrs
+    def to_internal_value(self, data):
+        try:
+            value, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            value, errors = None, dict(exc.detail)
+        for field_name, message in _earn_body_problems(data).items():
+            errors.setdefault(field_name, [message])
+        if errors:
+            raise serializers.ValidationError(errors)
+        value["event_time"] = value.get("eventTimeISO") or value["eventTime"]
+        return value
+
+
+def _earn_body_problems(data) -> dict[str, str]:
+    """The problems across fields of an earn body, read from the body as sent (so they are found
+    even when a field has its own error)."""
+    if not isinstance(data, dict):
+        return {}
+    problems = {}
+    if "eventTime" not in data and "eventTimeISO" not in data:
+        problems["eventTime"] = "One of eventTime or eventTimeISO is required."
+    earned_from_type, details = data.get("earnedFromType"), data.get("eventDetails")
+    event_type = details.get("type") if isinstance(details, dict) else None
+    # An unknown value of either is its field's own error.
+    if earned_from_type in EarnedPromotion.EarnedFromType.values and event_type in EARN_EVENT_DETAIL_TYPES:
+        problem = earn_event_type_problem(earned_from_type, event_type)
+        if problem is not None:
+            problems["eventDetails.type"] = problem
+    return problems
 
 
 def customer_data(customer: Customer) -> dict:
