@@ -10,8 +10,9 @@ serializer: its docstring would land in the schema.
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from promotions.models import Promotion, PromotionRestriction
@@ -266,11 +267,33 @@ def earn_bulk_body(outcomes) -> dict:
 # --- The wallet ------------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "string", "pattern": r"^[0-9]+\.[0-9]{6}$"},
+        ]
+    }
+)
+class RemainingField(serializers.Field):
+    """What is left of a limit, in one format per kpi: an integer for REDEMPTION and TRANSACTION (a
+    count), a six-decimal string for DISCOUNT (an amount, as the create API echoes a limit)."""
+
+
+def remaining_value(kpi: str, remaining: Decimal) -> int | str:
+    """`remaining` in its kpi's format (`RemainingField`): never a float, whose digits a client
+    cannot trust (`997900.0`, `0.30000000000000004`)."""
+    if kpi == PromotionRestriction.Kpi.DISCOUNT:
+        return f"{remaining:.6f}"
+    return int(remaining)
+
+
 class WalletRestrictionSerializer(serializers.Serializer):
     kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
     maxLimit = serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").')
-    remainingRedemption = serializers.FloatField(
-        help_text="What is left: a whole number for REDEMPTION and TRANSACTION, an amount for DISCOUNT."
+    remainingRedemption = RemainingField(
+        help_text="What is left: an integer for REDEMPTION and TRANSACTION (`3`), a string with 6 decimals "
+        'for DISCOUNT (`"4890.500000"`), as the create API echoes a limit.'
     )
     windowType = serializers.CharField()
     fixedWindowConfig = serializers.JSONField(allow_null=True)
@@ -360,9 +383,7 @@ def _restriction_item(usage: RestrictionUsage) -> dict:
     return {
         "kpi": restriction.kpi,
         "maxLimit": f"{restriction.limit:.6f}",
-        "remainingRedemption": float(remaining)
-        if restriction.kpi == PromotionRestriction.Kpi.DISCOUNT
-        else int(remaining),
+        "remainingRedemption": remaining_value(restriction.kpi, remaining),
         "windowType": restriction.window_type or "OVERALL",
         "fixedWindowConfig": restriction.fixed_window_config,
     }
