@@ -294,7 +294,9 @@ class BulkJobItem(models.Model):
         FAILED = "FAILED"
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    line = models.PositiveIntegerField(help_text="1-based line of the input.")
+    line = models.PositiveIntegerField(
+        help_text="The line of the input it is on, from 1 (values on one line of a pasted list share it)."
+    )
     identifier = models.CharField(max_length=254)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
@@ -303,7 +305,7 @@ class BulkJobItem(models.Model):
 
     class Meta:
         ordering = ["job", "id"]
-        constraints = [models.UniqueConstraint(fields=["job", "line"], name="bulk_job_item_line")]
+        # `line` is not unique: the values of one line of a pasted list ("1, 2") share it.
         indexes = [models.Index(fields=["job", "status", "id"], name="bulk_job_item_pending")]
 
     def __str__(self) -> str:
