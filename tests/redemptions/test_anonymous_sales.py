@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from promotions.models import AuditEvent
@@ -30,6 +31,12 @@ ANONYMOUS = CustomerFactory.build(pk=-1)
 
 def anonymous_sale(txn="TXN-1", **kwargs):
     return body(ANONYMOUS, txn, **kwargs)
+
+
+def assert_invariants_hold(org):
+    # The invariant checks are PostgreSQL SQL; CI runs these tests on PostgreSQL.
+    if connection.vendor == "postgresql":
+        assert violations([org.pk]) == []
 
 
 @pytest.fixture
@@ -93,7 +100,7 @@ def test_promotion_and_cart_limits_apply_customer_limits_do_not(api, org, pos):
     assert [(c.restriction.level, c.scope, c.used) for c in RedemptionCounter.objects.all()] == [
         ("Promotion", "", 2)
     ]
-    assert violations([org.pk]) == []
+    assert_invariants_hold(org)
 
 
 def test_reversal_gives_the_promotion_limit_back(api, org, pos):
@@ -106,7 +113,7 @@ def test_reversal_gives_the_promotion_limit_back(api, org, pos):
     assert reversal.json()["data"]["redemption"]["customerId"] == -1
     assert RedemptionCounter.objects.get().used == 0
     assert redeem(api, anonymous_sale("TXN-2", redemptions=[line(pos)])).status_code == 200
-    assert violations([org.pk]) == []
+    assert_invariants_hold(org)
 
 
 def test_the_list_answers_minus_one_and_filters_on_it(api, org, pos):
