@@ -55,6 +55,9 @@ class ErrorCode(IntEnum):
     PROMOTION_NOT_RUNNING = 709, 400, "Promotion not in running state."
     EARNED_FROM_TYPE_CHANGED = 713, 409, "Earned from type cannot be changed."
     EARN_NOT_SUPPORTED = 714, 400, "Earn is not supported for this promotion type."
+    # Also a wallet instance the redeeming customer cannot use: another customer's, a LOCKED one
+    # (issued, not yet earned), or any wallet promotion in an anonymous sale (customerId -1); the
+    # message says which.
     PROMOTION_NOT_ISSUED_TO_CUSTOMER = 715, 400, "Promotion was not issued to current customer."
     PROMOTION_NAME_NOT_UNIQUE = 716, 400, "Promotion name must be unique."
     PROMOTION_ID_INVALID = 725, 400, "Promotion id is not valid."

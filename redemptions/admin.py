@@ -229,6 +229,8 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="Customer", ordering="customer_id")
     def customer_link(self, redemption):
         customer = redemption.customer
+        if customer is None:
+            return "anonymous sale"
         name = (
             f"{customer.first_name} {customer.last_name}".strip() or customer.mobile or customer.email or ""
         )

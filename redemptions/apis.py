@@ -9,7 +9,6 @@ import hashlib
 import json
 from decimal import Decimal
 
-from django.http import Http404
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -20,6 +19,7 @@ from promotions_site.auth import request_org
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
+from redemptions.models import ANONYMOUS_CUSTOMER_ID
 from redemptions.selectors import redemption_line_list
 from redemptions.serializers import (
     REDEMPTION_LIST_DEFAULT_LIMIT,
@@ -166,13 +166,14 @@ class RedemptionCreateApi(APIView):
         return Response({"data": body, "errors": []})
 
 
-def _customer_lookup(data) -> tuple[str, str]:
+def _customer_lookup(data) -> tuple[str, str] | None:
     """How the request names its customer: `customerId` when sent, else the identifier (the service
-    finds and locks the customer in one query; an unknown one is 404)."""
+    finds and locks the customer in one query; an unknown one is 404); None for an anonymous sale
+    (`customerId` -1, which wins over an identifier like any customerId)."""
     customer_id = (data.get("customerId") or "").strip()
     if customer_id:
-        if customer_id == "-1":
-            raise Http404("Customer not found: anonymous (-1) redemptions are not supported.")
+        if customer_id == str(ANONYMOUS_CUSTOMER_ID):
+            return None
         return "id", customer_id
     return data["customerIdentifierType"], data["customerIdentifierValue"]
 

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef
 from promotions.filters import StrictBooleanFilter, StrictIntegerField
 from promotions.models import PromotionMode
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
-from redemptions.models import RedemptionLine, RedemptionReversal
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, RedemptionLine, RedemptionReversal
 
 # Year 1970 to 9999, as the request bodies accept (promotions_site.timefmt.EpochMillisField).
 EPOCH_MS_MAX = 253402300800000
@@ -111,11 +111,8 @@ class RedemptionListForm(forms.Form):
 class RedemptionLineFilter(django_filters.FilterSet):
     """The filters of the list, each on one redemption line (one record of the list)."""
 
-    customerId = IntegerFilter(
-        field_name="redemption__customer_id",
-        min_value=-(2**63),
-        max_value=2**63 - 1,
-    )
+    # -1 lists the anonymous sales (recorded without a customer), as tills send and the list answers it.
+    customerId = IntegerFilter(min_value=-(2**63), max_value=2**63 - 1, method="filter_customer")
     promotionId = django_filters.CharFilter(field_name="promotion_id", max_length=24)
     transactionIdentifier = django_filters.CharFilter(
         field_name="redemption__transaction_identifier", max_length=250
@@ -138,6 +135,11 @@ class RedemptionLineFilter(django_filters.FilterSet):
         model = RedemptionLine
         fields = []
         form = RedemptionListForm
+
+    def filter_customer(self, queryset, name, value):
+        if value == ANONYMOUS_CUSTOMER_ID:
+            return queryset.filter(redemption__customer__isnull=True)
+        return queryset.filter(redemption__customer_id=value)
 
     def filter_end_date(self, queryset, name, value):
         # Inclusive: the whole millisecond the bound names (its last microsecond cannot overflow).

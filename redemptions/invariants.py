@@ -14,9 +14,11 @@ limit with what was recorded:
   within its Earn limits (REDEMPTION defaults to 1: single use); REDEEMED exactly when one of them is
   used up (for ACTIVE and REDEEMED instances); a REVOKED instance has no redemption that counts;
 - Cart limits held by every recorded transaction; maxIssuancePerCustomer and maxEarningPerCustomer
-  held by the instances that are not revoked;
-- a wallet line redeems an instance of its own promotion held by the redeeming customer, a POS or
-  CODE line none;
+  held by the instances that are not revoked (an unlocked issued instance counts as both);
+- a LOCKED instance (issued, not yet earned) is an issued EARNING instance that nothing redeemed;
+- a wallet line redeems an instance of its own promotion held by the redeeming customer (an
+  anonymous sale, without a customer, holds none), a POS or CODE line none; an anonymous sale counts
+  towards Promotion limits, never a Customer limit;
 - nothing crosses orgs: every row that belongs to an org references only rows of the same org
   (derived from the models, so a new foreign key is covered without editing this file), an API
   client's audit events are in its org, and every redemption and reversal has exactly one audit
@@ -75,7 +77,8 @@ SQL_CHECKS = {
                    CASE WHEN r.level = 'Customer' THEN live.customer_id::text ELSE '' END AS scope,
                    {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
             FROM {T["restriction"]} r JOIN live ON live.promotion_id = r.promotion_id
-            WHERE r.level IN ('Customer', 'Promotion')
+            -- An anonymous sale (no customer) counts towards Promotion limits only.
+            WHERE r.level = 'Promotion' OR (r.level = 'Customer' AND live.customer_id IS NOT NULL)
             GROUP BY r.id, 2
         ),
         counters AS (
@@ -145,15 +148,25 @@ SQL_CHECKS = {
         HAVING {KPI_MEASURE.format(kpi="r.kpi", lines="l")} > r."limit"
     """,
     "maxIssuancePerCustomer and maxEarningPerCustomer held by the instances not revoked": f"""
-        SELECT e.promotion_id, e.customer_id, e.kind, count(*) AS held,
+        SELECT e.promotion_id, e.customer_id,
+               count(*) FILTER (WHERE e.kind = 'ISSUED') AS issued,
+               count(*) FILTER (WHERE e.kind = 'EARNED' OR e.unlocked_from_id <> '') AS earned,
                p.max_issuance_per_customer, p.max_earning_per_customer
         FROM {T["earned"]} e JOIN {T["promotion"]} p ON p.id = e.promotion_id
         WHERE e.status <> 'REVOKED' AND {IN_ORGS.format(column="e.org_id")}
-        GROUP BY e.promotion_id, e.customer_id, e.kind, p.id
-        HAVING (e.kind = 'ISSUED' AND p.max_issuance_per_customer <> -1
-                AND count(*) > p.max_issuance_per_customer)
-            OR (e.kind = 'EARNED' AND coalesce(p.max_earning_per_customer, -1) <> -1
-                AND count(*) > p.max_earning_per_customer)
+        GROUP BY e.promotion_id, e.customer_id, p.id
+        HAVING (p.max_issuance_per_customer <> -1
+                AND count(*) FILTER (WHERE e.kind = 'ISSUED') > p.max_issuance_per_customer)
+            OR (coalesce(p.max_earning_per_customer, -1) <> -1
+                AND count(*) FILTER (WHERE e.kind = 'EARNED' OR e.unlocked_from_id <> '')
+                    > p.max_earning_per_customer)
+    """,
+    "a LOCKED instance is an issued EARNING instance, never unlocked nor redeemed": f"""
+        SELECT e.id, e.kind, p.type, e.unlocked_from_id, e.redemption_count, e.transaction_count
+        FROM {T["earned"]} e JOIN {T["promotion"]} p ON p.id = e.promotion_id
+        WHERE e.locked AND {IN_ORGS.format(column="e.org_id")}
+          AND (e.kind <> 'ISSUED' OR p.type <> 'EARNING' OR e.unlocked_from_id <> ''
+               OR e.redemption_count > 0 OR e.transaction_count > 0 OR e.discount_total > 0)
     """,
     "a wallet line redeems the customer's own instance of its promotion, a POS or CODE line none": f"""
         SELECT l.id, l.promotion_id, p.type, l.earned_promotion_id, red.customer_id,
@@ -163,7 +176,8 @@ SQL_CHECKS = {
         LEFT JOIN {T["earned"]} e ON e.id = l.earned_promotion_id
         WHERE {IN_ORGS.format(column="red.org_id")}
           AND CASE WHEN p.type IN {WALLET_TYPES}
-                   THEN e.id IS NULL OR e.customer_id <> red.customer_id OR e.promotion_id <> l.promotion_id
+                   THEN e.id IS NULL OR e.customer_id IS DISTINCT FROM red.customer_id
+                        OR e.promotion_id <> l.promotion_id
                    ELSE l.earned_promotion_id IS NOT NULL END
     """,
     "an API client's audit events in its own org": f"""

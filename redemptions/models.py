@@ -8,12 +8,20 @@ from django.db.models import Q
 from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion
 from wallets.models import Customer, EarnedPromotion
 
+# The customerId a till sends for an anonymous sale, and the APIs answer for a redemption without one.
+ANONYMOUS_CUSTOMER_ID = -1
+
 
 class Redemption(models.Model):
-    """One recorded transaction. (org, transactionIdentifier) is the idempotency key of the redeem API."""
+    """One recorded transaction. (org, transactionIdentifier) is the idempotency key of the redeem API.
+
+    An anonymous sale (`customerId: -1`: a till selling to nobody known) has no customer.
+    """
 
     org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="redemptions")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
+    )
     customer_identifier_type = models.CharField(max_length=20, blank=True, default="")
     customer_identifier_value = models.CharField(max_length=254, blank=True, default="")
     transaction_identifier = models.CharField(max_length=250)
@@ -38,6 +46,12 @@ class Redemption(models.Model):
                 name="redemption_transaction_identifier_unique_per_org",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount_not_negative"),
+            # An anonymous sale names nobody: no customer identifier either.
+            models.CheckConstraint(
+                condition=Q(customer__isnull=False)
+                | Q(customer_identifier_type="", customer_identifier_value=""),
+                name="redemption_anonymous_without_identifier",
+            ),
         ]
         indexes = [
             models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer"),

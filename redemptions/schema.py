@@ -162,15 +162,18 @@ def redemption_create(*, request):
             "Records the promotions redeemed in one transaction: `lineItems` (per item, with the "
             "`earnedPromotionId` redeemed) and/or cart-level `redemptions`. The customer is `customerId`, "
             "or `customerIdentifierType` (mobile, email, externalId, id) + `customerIdentifierValue`; "
-            "`customerId` wins when both are sent. The answer echoes the request with `orgId`, the "
-            "customer id and `transactionDateISO`; discounts and quantities as six-decimal strings.\n\n"
+            "`customerId` wins when both are sent. `customerId` -1 is an anonymous sale: recorded "
+            "without a customer, POS and CODE promotions only (a wallet promotion is 715), Cart and "
+            "Promotion limits apply, Customer limits do not. The answer echoes the request with "
+            "`orgId`, the customer id and `transactionDateISO`; discounts and quantities as "
+            "six-decimal strings.\n\n"
             "**Retry-safe**: idempotent per `transactionIdentifier` in the org. The same body again "
             "returns the same answer and writes nothing; another body is 409 with code 800.\n\n"
             "**Checks** (any failure writes nothing): every promotion is the org's (400), active and "
             "started (709) and not ended (706) at `transactionDate`; CUSTOMER, EARNING and REWARD "
             "promotions are redeemed through an earned instance of this customer: the one named by "
             "`earnedPromotionId`, which must be this customer's instance of this promotion (715), not "
-            "revoked (731), not expired (706) and not used up (409, code 729); or, when none is named "
+            "LOCKED (issued, not yet earned: 715), not revoked (731), not expired (706) and not used up (409, code 729); or, when none is named "
             "(always for cart-level `redemptions`), the customer's usable instance that expires first "
             "(715 when there is none). An instance is single-use unless the promotion has an Earn "
             "REDEMPTION limit. Limits of `promotionRestrictions` are taken in the same transaction, so "
@@ -219,7 +222,11 @@ def redemption_list(*, query):
         tags=["Redemptions"],
         parameters=[
             query,
-            OpenApiParameter("customerId", OpenApiTypes.INT64, description="The redeeming customer."),
+            OpenApiParameter(
+                "customerId",
+                OpenApiTypes.INT64,
+                description="The redeeming customer; -1: the anonymous sales.",
+            ),
             OpenApiParameter("promotionId", str, description="The redeemed promotion."),
             OpenApiParameter("transactionIdentifier", str),
             OpenApiParameter(

@@ -13,7 +13,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from promotions_site.timefmt import to_epoch_ms, to_iso
-from redemptions.models import RedemptionLine
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, RedemptionLine
 
 # The list's page size, which its query validates and its description states.
 REDEMPTION_LIST_DEFAULT_LIMIT = 10
@@ -25,10 +25,15 @@ def decimal_text(value: Decimal) -> str:
     return f"{Decimal(value):.6f}"
 
 
+def api_customer_id(customer_id: int | None) -> int:
+    """A redemption's customerId as the APIs answer it: -1 for an anonymous sale, as tills send it."""
+    return ANONYMOUS_CUSTOMER_ID if customer_id is None else customer_id
+
+
 def redemption_data(*, org_id: int, redemption, lines) -> dict:
     """`data` of `POST /redemptions`, in the documented field order: the request echoed with `orgId`,
-    the resolved `customerId` and `transactionDateISO`; the amount as a number (`1000.0`), discounts
-    and quantities as six-decimal strings. `lineItems[].earnedPromotionId` is the instance redeemed
+    the resolved `customerId` (-1 for an anonymous sale) and `transactionDateISO`; the amount as a
+    number (`1000.0`), discounts and quantities as six-decimal strings. `lineItems[].earnedPromotionId` is the instance redeemed
     (chosen by the service when the till did not name one)."""
     cart = [line for line in lines if line.level == "CART"]
     items = [line for line in lines if line.level == "LINEITEM"]
@@ -36,7 +41,7 @@ def redemption_data(*, org_id: int, redemption, lines) -> dict:
         "orgId": org_id,
         "customerIdentifierValue": redemption.customer_identifier_value or None,
         "customerIdentifierType": redemption.customer_identifier_type or None,
-        "customerId": redemption.customer_id,
+        "customerId": api_customer_id(redemption.customer_id),
         "transactionIdentifier": redemption.transaction_identifier,
         "transactionNumber": redemption.transaction_number,
         "transactionDate": to_epoch_ms(redemption.transaction_date),
@@ -75,7 +80,7 @@ class RedemptionListRecordSerializer(serializers.Serializer):
     promotionId = serializers.CharField()
     promoCode = serializers.CharField(allow_null=True, help_text="Always null: no promo codes.")
     earnedPromotionId = serializers.CharField(allow_null=True)
-    customerId = serializers.IntegerField()
+    customerId = serializers.IntegerField(help_text="-1 for an anonymous sale.")
     redemptionDate = serializers.IntegerField(help_text="The transaction date, epoch ms.")
     redemptionDateISO = serializers.CharField()
     transactionIdentifier = serializers.CharField()
@@ -119,7 +124,7 @@ def redemption_line_record(line) -> dict:
         "promotionId": line.promotion_id,
         "promoCode": None,
         "earnedPromotionId": line.earned_promotion_id,
-        "customerId": redemption.customer_id,
+        "customerId": api_customer_id(redemption.customer_id),
         "redemptionDate": to_epoch_ms(redemption.transaction_date),
         "redemptionDateISO": to_iso(redemption.transaction_date),
         "transactionIdentifier": redemption.transaction_identifier,

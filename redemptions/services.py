@@ -33,7 +33,13 @@ from promotions.audit import Actor, audit_event_record
 from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.models import (
+    ANONYMOUS_CUSTOMER_ID,
+    Redemption,
+    RedemptionCounter,
+    RedemptionLine,
+    RedemptionReversal,
+)
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
@@ -76,8 +82,9 @@ class LineInput:
 class RedemptionInput:
     """A validated redeem request."""
 
-    # How the request names its customer: ("id", customerId), or an identifier name and value.
-    customer_lookup: tuple[str, str]
+    # How the request names its customer: ("id", customerId), or an identifier name and value;
+    # None for an anonymous sale (customerId -1).
+    customer_lookup: tuple[str, str] | None
     transaction_identifier: str
     transaction_number: str
     transaction_date: dt.datetime
@@ -134,16 +141,21 @@ def redemption_record(
     customer's instance of the line's promotion, or a wallet promotion (CUSTOMER, EARNING, REWARD)
     the customer holds no usable instance of; 731 the instance was revoked; 729 (409) the instance
     is used up; 409 a Cart, Customer or Promotion limit would be exceeded (the message names it).
+    A LOCKED instance (an EARNING promotion issued, not yet earned) is never taken: 715.
+
+    An anonymous sale (`customer_lookup` None: customerId -1) is recorded without a customer. It
+    can redeem POS and CODE promotions only (a wallet promotion: 715); their Cart and Promotion
+    limits apply, Customer limits do not (there is nobody to count them for).
     """
     key_inserted = False
     try:
         with transaction.atomic():
-            customer_id = _customer_lock(org, data)
+            customer_id = _customer_lock(org, data) if data.customer_lookup is not None else None
             redemption = Redemption(
                 org=org,
                 customer_id=customer_id,
-                customer_identifier_type=data.customer_identifier_type,
-                customer_identifier_value=data.customer_identifier_value,
+                customer_identifier_type=data.customer_identifier_type if customer_id else "",
+                customer_identifier_value=data.customer_identifier_value if customer_id else "",
                 transaction_identifier=data.transaction_identifier,
                 transaction_number=data.transaction_number,
                 transaction_date=data.transaction_date,
@@ -157,6 +169,8 @@ def redemption_record(
             key_inserted = True
             plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in data.lines})
             _promotions_check(org, data, plan.promotions)
+            if customer_id is None:
+                _anonymous_check(plan.promotions)
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
             lines = _lines_record(redemption, data, earned)
@@ -168,7 +182,7 @@ def redemption_record(
                 object_id=redemption.pk,
                 data={
                     "transactionIdentifier": redemption.transaction_identifier,
-                    "customerId": customer_id,
+                    "customerId": ANONYMOUS_CUSTOMER_ID if customer_id is None else customer_id,
                     "promotions": sorted(plan.promotions),
                     "earnedPromotions": sorted(plan.by_instance),
                 },
@@ -217,6 +231,17 @@ def _customer_lock(org: Organization, data: RedemptionInput) -> int:
     if customer_id is None:
         raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
     return customer_id
+
+
+def _anonymous_check(promotions: dict[str, Promotion]) -> None:
+    """An anonymous sale redeems no wallet promotion: those are redeemed through a customer's instance."""
+    for promotion in sorted(promotions.values(), key=lambda p: p.pk):
+        if promotion.type in PromotionType.WALLET_TYPES:
+            raise PromotionError(
+                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+                f"Promotion {promotion.pk} is a {promotion.type} promotion, redeemed from a customer's wallet: "
+                f"an anonymous sale (customerId {ANONYMOUS_CUSTOMER_ID}) can redeem POS and CODE promotions only.",
+            )
 
 
 def _recorded(
@@ -293,7 +318,7 @@ def _earn_limits(restrictions: list[PromotionRestriction]) -> dict[str, Decimal]
 
 
 def _instances_take(
-    data: RedemptionInput, customer_id: int, plan: _Plan
+    data: RedemptionInput, customer_id: int | None, plan: _Plan
 ) -> dict[tuple[int, str], str | None]:
     """Take each wallet line's earned instance (its own limits included); the instance id per line."""
     explicit: dict[str, list[LineInput]] = defaultdict(list)
@@ -328,6 +353,7 @@ def _instances_take(
                 promotion=promotion,
                 status=EarnedPromotion.Status.ACTIVE,
                 valid_till__gt=data.transaction_date,
+                locked=False,
             )
             .exclude(pk__in=list(plan.by_instance))
             .order_by("valid_till", "pk")
@@ -342,7 +368,7 @@ def _instances_take(
             raise PromotionError(
                 ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
                 f"Promotion {promotion.pk} was not issued to customer {customer_id}, or every instance "
-                "of it is used up or expired.",
+                "of it is used up, expired or LOCKED (issued, not yet earned).",
             )
         plan.by_instance[instance_id] = usage
         for line in lines:
@@ -365,8 +391,8 @@ def _instance_take(
     usage: _Usage,
     limits: dict[str, Decimal],
 ) -> bool:
-    """One conditional UPDATE: the instance is this customer's, ACTIVE, valid at transactionDate and has
-    room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
+    """One conditional UPDATE: the instance is this customer's, ACTIVE, not LOCKED, valid at
+    transactionDate and has room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
 
     Written in SQL: it runs for every wallet line redeemed, and the ORM took about seven times the
     statement's own cost to compile it (the two CASE columns).
@@ -387,7 +413,7 @@ def _instance_take(
         f" status = CASE WHEN {when_exhausted} THEN %s ELSE status END,"
         f" status_changed_at = CASE WHEN {when_exhausted} THEN %s ELSE status_changed_at END"
         " WHERE id = %s AND customer_id = %s AND promotion_id = %s AND status = %s AND valid_till > %s"
-        f" AND {' AND '.join(room)}"
+        f" AND locked = %s AND {' AND '.join(room)}"
     )
     params = [
         usage.redemptions,
@@ -401,6 +427,7 @@ def _instance_take(
         promotion.pk,
         EarnedPromotion.Status.ACTIVE.value,
         ops.adapt_datetimefield_value(data.transaction_date),
+        False,
         *bounds,
     ]
     with connection.cursor() as cursor:
@@ -427,6 +454,11 @@ def _instance_refusal(
         return _not_issued(instance_id, customer_id, promotion)
     if instance.status == EarnedPromotion.Status.REVOKED:
         return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
+    if instance.locked:
+        return PromotionError(
+            ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+            f"Earned promotion {instance_id} is LOCKED: issued, not yet earned (an earn unlocks it).",
+        )
     if instance.status == EarnedPromotion.Status.EXPIRED or instance.valid_till <= data.transaction_date:
         return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
     return PromotionError(
@@ -451,18 +483,21 @@ def _limit_reached(restriction: PromotionRestriction, promotion_id: str) -> Prom
     )
 
 
-def _counter_deltas(customer_id: int, plan: _Plan) -> list[tuple[PromotionRestriction, str, Decimal]]:
-    """(restriction, scope, amount) for every Customer and Promotion limit, in lock order."""
+def _counter_deltas(customer_id: int | None, plan: _Plan) -> list[tuple[PromotionRestriction, str, Decimal]]:
+    """(restriction, scope, amount) for every Customer and Promotion limit, in lock order; an
+    anonymous sale (`customer_id` None) takes no Customer limit."""
     deltas = []
     for promotion_id, usage in plan.by_promotion.items():
         for restriction in plan.restrictions[promotion_id]:
+            if restriction.level == Level.CUSTOMER and customer_id is None:
+                continue
             if restriction.level in COUNTED_LEVELS:
                 scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
                 deltas.append((restriction, scope, usage.of(restriction.kpi)))
     return sorted(deltas, key=lambda item: (item[0].pk, item[1]))
 
 
-def _counters_take(org: Organization, customer_id: int, plan: _Plan) -> None:
+def _counters_take(org: Organization, customer_id: int | None, plan: _Plan) -> None:
     """Take the units of every Customer and Promotion limit with one statement, in lock order.
 
     One multi-row upsert: a missing counter is created holding this use; an existing one grows only
@@ -546,7 +581,8 @@ def redemption_reverse(
         existing = RedemptionReversal.objects.filter(redemption=redemption).first()
         if existing is not None:
             return ReverseOutcome(redemption, existing, replayed=True)
-        Customer.objects.select_for_update().filter(pk=redemption.customer_id).values_list("pk").get()
+        if redemption.customer_id is not None:
+            Customer.objects.select_for_update().filter(pk=redemption.customer_id).values_list("pk").get()
         reversal = RedemptionReversal.objects.create(
             org=org, redemption=redemption, reason=reason, api_client=api_client
         )
@@ -571,7 +607,7 @@ def redemption_reverse(
     return ReverseOutcome(redemption, reversal)
 
 
-def _taken_give_back(customer_id: int, plan: _Plan, promotion_of: dict[str, str]) -> None:
+def _taken_give_back(customer_id: int | None, plan: _Plan, promotion_of: dict[str, str]) -> None:
     """Give back what a recorded redemption took: its Customer and Promotion counters (in lock order),
     then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id)."""
     for restriction, scope, amount in _counter_deltas(customer_id, plan):

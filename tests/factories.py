@@ -114,6 +114,10 @@ class EarnedPromotionFactory(factory.django.DjangoModelFactory):
     earned_from_id = factory.Sequence(lambda n: f"context-{n}")
     event_time = factory.LazyFunction(timezone.now)
     valid_till = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    # As issueBulk writes it: an issued EARNING instance is LOCKED until earned.
+    locked = factory.LazyAttribute(
+        lambda o: o.kind == EarnedPromotion.Kind.ISSUED and o.promotion.type == PromotionType.EARNING
+    )
 
 
 class RedemptionFactory(factory.django.DjangoModelFactory):

@@ -499,7 +499,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         promotion = Promotion.objects.for_org(org).filter(pk=draft["promotion"]).first()
         try:
             with default_storage.open(draft["path"], "rb") as stored:
-                values = read_stored_values(stored, draft["source"], draft["identifier_type"])
+                listed = read_stored_values(stored, draft["source"], draft["identifier_type"])
         except FileNotFoundError:
             messages.error(request, "The previewed list is no longer stored: fill in the form again.")
             return redirect(request.get_full_path())
@@ -510,7 +510,8 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
                 promotion=promotion,
                 params=draft["params"],
                 identifier_type=draft["identifier_type"],
-                values=values,
+                values=[item.value for item in listed],
+                lines=[item.line for item in listed],
                 user=request.user,
                 input_file=draft["path"],
                 input_name=draft["name"],

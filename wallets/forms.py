@@ -2,7 +2,8 @@
 customer list: pasted identifiers or an uploaded CSV file.
 
 A customer list is read the same way when it is previewed and when the confirmed job is created (from
-the stored copy of the input), so the two always agree.
+the stored copy of the input), so the two always agree. Each identifier keeps the line of the text or
+file it is on (counting blank lines and a header row), which the job's error report shows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from typing import IO
+from typing import IO, NamedTuple
 
 from django import forms
 from django.utils import timezone
@@ -36,13 +37,26 @@ HEADER_NAMES = {
 }
 LABELS = dict(IDENTIFIER_TYPES)
 MAX_LINES = 1_000_000
-_SEPARATORS = re.compile(r"[\r\n,]+")
+# Line breaks as a textarea or a text file has them: CRLF, LF or CR.
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
-def customer_values_from_text(text: str) -> list[str]:
-    """Pasted identifiers: one per line, commas also separate; blanks are ignored."""
-    values = [value.strip() for value in _SEPARATORS.split(text)]
-    values = [value for value in values if value]
+class ListedValue(NamedTuple):
+    """An identifier of a customer list and the line it is on (from 1, as an editor numbers them)."""
+
+    line: int
+    value: str
+
+
+def customer_values_from_text(text: str) -> list[ListedValue]:
+    """Pasted identifiers: one per line, commas also separate (values of one line share its
+    number); blank lines and blank values are skipped but counted."""
+    values = [
+        ListedValue(number, value.strip())
+        for number, text_line in enumerate(_LINE_BREAKS.split(text), start=1)
+        for value in text_line.split(",")
+        if value.strip()
+    ]
     if len(values) > MAX_LINES:
         raise forms.ValidationError(f"At most {MAX_LINES:,} customers per job.")
     return values
@@ -52,13 +66,14 @@ def _header_key(cell: str) -> str:
     return re.sub(r"[\s_-]", "", cell).lower()
 
 
-def customer_values_from_csv(file: IO[bytes], identifier_type: str) -> tuple[list[str], str]:
+def customer_values_from_csv(file: IO[bytes], identifier_type: str) -> tuple[list[ListedValue], str]:
     """The identifiers of a UTF-8 CSV file and the identifier type they are.
 
     A first row naming an identifier column (customerId, mobile, email, externalId; any case) is a
     header: the column of the chosen `identifier_type` is read; if the header has no such column but
     exactly one identifier column, that column is read and its type returned. Without a header the file
-    must have a single column. Blank rows and blank cells are skipped.
+    must have a single column. Blank rows and blank cells are skipped. A value's line is the file's
+    line its row starts on (a header and blank rows count).
     """
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     try:
@@ -71,10 +86,12 @@ def customer_values_from_csv(file: IO[bytes], identifier_type: str) -> tuple[lis
         text.detach()  # leave the uploaded file open: the view stores it as the job's input
 
 
-def _read_csv(rows, identifier_type: str) -> tuple[list[str], str]:
-    values: list[str] = []
+def _read_csv(reader, identifier_type: str) -> tuple[list[ListedValue], str]:
+    values: list[ListedValue] = []
     column, has_header = None, False
-    for number, row in enumerate(rows, start=1):
+    starts = 1  # the line the next row starts on: a quoted value may span lines
+    for row in reader:
+        number, starts = starts, reader.line_num + 1
         cells = [cell.strip() for cell in row]
         if not any(cells):
             continue
@@ -94,7 +111,7 @@ def _read_csv(rows, identifier_type: str) -> tuple[list[str], str]:
             )
         value = cells[column] if column < len(cells) else ""
         if value:
-            values.append(value)
+            values.append(ListedValue(number, value))
             if len(values) > MAX_LINES:
                 raise forms.ValidationError(f"At most {MAX_LINES:,} customers per job.")
     return values, identifier_type
@@ -125,6 +142,7 @@ class CustomerListForm(forms.Form):
     identifiers = forms.CharField(
         label="Customer identifiers",
         required=False,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "cols": 60, "placeholder": "564332013\n564332014\n..."}),
         help_text="One per line (commas also separate). For long lists, upload a file instead.",
     )
@@ -139,21 +157,23 @@ class CustomerListForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        text, upload = cleaned.get("identifiers", ""), cleaned.get("csv_file")
+        # Trailing blanks go (as Django's strip would); leading blank lines stay, as they count.
+        text, upload = cleaned.get("identifiers", "").rstrip(), cleaned.get("csv_file")
+        cleaned["identifiers"] = text
         identifier_type = cleaned.get("identifier_type")
         if identifier_type is None:
             return cleaned
         if text.strip() and upload:
             raise forms.ValidationError("Paste identifiers or upload a file, not both.")
         if upload:
-            values, identifier_type = customer_values_from_csv(upload, identifier_type)
+            listed, identifier_type = customer_values_from_csv(upload, identifier_type)
             upload.seek(0)
             source = "csv"
         else:
-            values, source = customer_values_from_text(text), "paste"
-        if not values:
+            listed, source = customer_values_from_text(text), "paste"
+        if not listed:
             raise forms.ValidationError("No customer identifiers: paste some or upload a CSV file.")
-        cleaned.update(values=values, identifier_type=identifier_type, source=source)
+        cleaned.update(values=[v.value for v in listed], identifier_type=identifier_type, source=source)
         return cleaned
 
 
@@ -241,7 +261,7 @@ EarnEntryFormSet = forms.formset_factory(
 )
 
 
-def read_stored_values(file: IO[bytes], source: str, identifier_type: str) -> list[str]:
+def read_stored_values(file: IO[bytes], source: str, identifier_type: str) -> list[ListedValue]:
     """The customer list of a stored input (the confirmed preview's copy), read as it was previewed."""
     if source == "csv":
         values, _ = customer_values_from_csv(file, identifier_type)

@@ -67,6 +67,11 @@ class EarnedPromotion(models.Model):
     The idempotency key (promotion, customer, earned_from_id, seq) makes a retried issueBulk (same
     contextId) or earn (same earnedFromId) find the instances it created instead of creating more;
     `seq` numbers the `earnCount` instances of one earn.
+
+    An EARNING promotion issued to a customer is `locked` (the wallet's LOCKED: issued, not yet
+    earned) and cannot be redeemed. An earn of the promotion unlocks it rather than creating a second
+    instance: `unlocked_from_type` and `unlocked_from_id` then name that earn (its idempotency key),
+    while `earned_from_type`/`earned_from_id` keep the issue's, so a retried issue still finds it.
     """
 
     class Kind(models.TextChoices):
@@ -107,6 +112,15 @@ class EarnedPromotion(models.Model):
     discount_total = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    locked = models.BooleanField(
+        default=False, help_text="Issued of an EARNING promotion and not yet earned: not redeemable."
+    )
+    unlocked_from_type = models.CharField(
+        max_length=10, choices=EarnedFromType.choices, blank=True, default=""
+    )
+    unlocked_from_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="The earnedFromId of the earn that unlocked it."
+    )
 
     objects = OrgScopedQuerySet.as_manager()
 
@@ -121,6 +135,13 @@ class EarnedPromotion(models.Model):
             models.CheckConstraint(
                 condition=Q(discount_total__gte=0), name="earned_promotion_discount_not_negative"
             ),
+            # Only an issued instance is locked or unlocked, and a locked one was never unlocked.
+            models.CheckConstraint(
+                condition=Q(locked=False, unlocked_from_id="")
+                | Q(kind="ISSUED", locked=True, unlocked_from_id="")
+                | (Q(kind="ISSUED", locked=False) & ~Q(unlocked_from_id="")),
+                name="earned_promotion_lock_issued_only",
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "status", "valid_till"], name="earned_customer_status_till"),
@@ -130,6 +151,21 @@ class EarnedPromotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.promotion_id} for {self.customer_id})"
+
+    @property
+    def unlocked(self) -> bool:
+        """Issued, then earned: the earn APIs answer it as the earn's instance."""
+        return bool(self.unlocked_from_id)
+
+    @property
+    def earn_from_type(self) -> str:
+        """How the instance was earned: the unlocking earn's type, else its own."""
+        return self.unlocked_from_type or self.earned_from_type
+
+    @property
+    def earn_from_id(self) -> str:
+        """The earnedFromId the earn APIs answer: the unlocking earn's, else its own."""
+        return self.unlocked_from_id or self.earned_from_id
 
 
 class LoyaltyRecord(models.Model):
@@ -260,7 +296,9 @@ class BulkJobItem(models.Model):
         FAILED = "FAILED"
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    line = models.PositiveIntegerField(help_text="1-based line of the input.")
+    line = models.PositiveIntegerField(
+        help_text="The line of the input it is on, from 1 (values on one line of a pasted list share it)."
+    )
     identifier = models.CharField(max_length=254)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
@@ -269,7 +307,7 @@ class BulkJobItem(models.Model):
 
     class Meta:
         ordering = ["job", "id"]
-        constraints = [models.UniqueConstraint(fields=["job", "line"], name="bulk_job_item_line")]
+        # `line` is not unique: the values of one line of a pasted list ("1, 2") share it.
         indexes = [models.Index(fields=["job", "status", "id"], name="bulk_job_item_pending")]
 
     def __str__(self) -> str:

@@ -149,7 +149,7 @@ WALLET_RESPONSE_EXAMPLE = {
                     {
                         "kpi": "DISCOUNT",
                         "maxLimit": "5000.000000",
-                        "remainingRedemption": 4890.5,
+                        "remainingRedemption": "4890.500000",
                         "windowType": "OVERALL",
                         "fixedWindowConfig": None,
                     }
@@ -432,6 +432,8 @@ def customer_wallet_get(*, query):
             "`redeemableFrom` = `eventTime`. `includeRedemptions=true` adds `restrictions` per level: "
             "`maxLimit` and `remainingRedemption` counted from recorded redemptions, without reversed "
             "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
+            "`maxLimit` is a six-decimal string; `remainingRedemption` an integer for REDEMPTION and "
+            'TRANSACTION, a six-decimal string for DISCOUNT (`"4890.500000"`), never a float; '
             "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
             "holds per transaction so all of it remains. Every window type is counted over the whole "
             "history. `includeSupplementaryPromotions` and `entityId` are accepted and ignored. "

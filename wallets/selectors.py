@@ -70,8 +70,8 @@ def wallet_get(
     - `active_only`: only ACTIVE instances still valid whose promotion is active and has not ended.
     - `status`: the instance's status, except that an ACTIVE instance past its validTill reads EXPIRED
       (the expiry job may not have run yet).
-    - `earned_status`: LOCKED for an instance issued of an EARNING promotion (issued, to be earned),
-      UNLOCKED otherwise.
+    - `earned_status`: LOCKED for an instance of an EARNING promotion issued and not yet earned
+      (not redeemable until an earn unlocks it), UNLOCKED otherwise.
     - `promotion_status`: ACTIVE when the promotion is active and has not ended, else INACTIVE.
     - `include_redemptions`: each entry gets its promotion's limits per level with the amount used,
       counted from the redemption lines of unreversed redemptions (see `_restriction_usage`).
@@ -106,10 +106,7 @@ def wallet_get(
         WalletEntry(
             instance=instance,
             status=_instance_status(instance, now),
-            earned_status="LOCKED"
-            if instance.kind == EarnedPromotion.Kind.ISSUED
-            and instance.promotion.type == PromotionType.EARNING
-            else "UNLOCKED",
+            earned_status="LOCKED" if instance.locked else "UNLOCKED",
             promotion_status="ACTIVE"
             if instance.promotion.active and instance.promotion.end_date > now
             else "INACTIVE",

@@ -10,11 +10,13 @@ serializer: its docstring would land in the schema.
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from promotions.models import Promotion, PromotionRestriction
+from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
@@ -27,13 +29,14 @@ WALLET_LIMIT_MAX = 100
 
 
 def earned_promotion_data(instance: EarnedPromotion) -> dict:
-    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`)."""
+    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`); an issued
+    instance the earn unlocked names the earn (its earnedFromType and earnedFromId)."""
     return {
         "id": instance.id,
         "customerId": instance.customer_id,
         "promotionId": instance.promotion_id,
-        "earnedFromType": instance.earned_from_type,
-        "earnedFromId": instance.earned_from_id,
+        "earnedFromType": instance.earn_from_type,
+        "earnedFromId": instance.earn_from_id,
         "eventTime": to_epoch_ms(instance.event_time),
         "eventTimeISO": to_iso(instance.event_time),
         "eventDetails": instance.event_details,
@@ -70,18 +73,79 @@ class EarnedPromotionSerializer(serializers.Serializer):
     validTillISO = serializers.CharField()
 
 
-class EventTimeInputSerializer(serializers.Serializer):
-    """`eventTime` (epoch ms, being deprecated) or `eventTimeISO` (with its offset): one is required."""
+# What `eventDetails.type` may say: the earnedFromType itself, or (for an ACTIVITY or MILESTONE earn,
+# which an event triggers: the promotion's earningCriteria pairs the two) the event's type.
+EARN_EVENT_TYPES = ("TransactionAdd", "CustomerRegistration", "CustomerUpdate")
+EVENT_TRIGGERED_EARNS = ("ACTIVITY", "MILESTONE")
+EARN_EVENT_DETAIL_TYPES = (*EarnedPromotion.EarnedFromType.values, *EARN_EVENT_TYPES)
 
+
+def earn_event_type_problem(earned_from_type: str, event_type: str) -> str | None:
+    """Why `eventDetails.type` disagrees with `earnedFromType`, or None when it agrees."""
+    if event_type == earned_from_type:
+        return None
+    if event_type in EARN_EVENT_TYPES and earned_from_type in EVENT_TRIGGERED_EARNS:
+        return None
+    allowed = [earned_from_type, *(EARN_EVENT_TYPES if earned_from_type in EVENT_TRIGGERED_EARNS else ())]
+    return f"Must be consistent with earnedFromType {earned_from_type}: one of {', '.join(allowed)}."
+
+
+class EarnEventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
+    id = serializers.CharField(max_length=255)
+    type = serializers.ChoiceField(
+        choices=EARN_EVENT_DETAIL_TYPES,
+        help_text="Consistent with earnedFromType: the same value, or for ACTIVITY and MILESTONE the "
+        "triggering event's type (TransactionAdd, CustomerRegistration, CustomerUpdate).",
+    )
+    eventPayload = serializers.JSONField(required=False)
+
+
+class EarnInputSerializer(serializers.Serializer):
+    """What `/earn` and `/earn/bulk` share, validated the same way: the customer, `earnedFromType`,
+    `eventDetails` (its type consistent with earnedFromType) and `eventTime` (epoch ms, being
+    deprecated) or `eventTimeISO` (with its offset), one of which is required.
+
+    Every problem of a body is reported at once, one error entry each: a missing eventTime or a
+    disagreeing eventDetails.type next to the fields' own errors, never after them.
+    """
+
+    customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
+    eventDetails = EarnEventDetailsSerializer()
     eventTime = EpochMillisField(required=False)
     eventTimeISO = IsoDateTimeField(required=False)
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if "eventTime" not in attrs and "eventTimeISO" not in attrs:
-            raise serializers.ValidationError("One of eventTime or eventTimeISO is required.")
-        attrs["event_time"] = attrs.get("eventTimeISO") or attrs["eventTime"]
-        return attrs
+    def to_internal_value(self, data):
+        try:
+            value, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            value, errors = None, dict(exc.detail)
+        for field_name, message in _earn_body_problems(data).items():
+            errors.setdefault(field_name, [message])
+        if errors:
+            raise serializers.ValidationError(errors)
+        value["event_time"] = value.get("eventTimeISO") or value["eventTime"]
+        return value
+
+
+def _earn_body_problems(data) -> dict[str, str]:
+    """The problems across fields of an earn body, read from the body as sent (so they are found
+    even when a field has its own error)."""
+    if not isinstance(data, dict):
+        return {}
+    problems = {}
+    if "eventTime" not in data and "eventTimeISO" not in data:
+        problems["eventTime"] = "One of eventTime or eventTimeISO is required."
+    earned_from_type, details = data.get("earnedFromType"), data.get("eventDetails")
+    event_type = details.get("type") if isinstance(details, dict) else None
+    # An unknown value of either is its field's own error.
+    if earned_from_type in EarnedPromotion.EarnedFromType.values and event_type in EARN_EVENT_DETAIL_TYPES:
+        problem = earn_event_type_problem(earned_from_type, event_type)
+        if problem is not None:
+            problems["eventDetails.type"] = problem
+    return problems
 
 
 def customer_data(customer: Customer) -> dict:
@@ -203,11 +267,33 @@ def earn_bulk_body(outcomes) -> dict:
 # --- The wallet ------------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "string", "pattern": r"^[0-9]+\.[0-9]{6}$"},
+        ]
+    }
+)
+class RemainingField(serializers.Field):
+    """What is left of a limit, in one format per kpi: an integer for REDEMPTION and TRANSACTION (a
+    count), a six-decimal string for DISCOUNT (an amount, as the create API echoes a limit)."""
+
+
+def remaining_value(kpi: str, remaining: Decimal) -> int | str:
+    """`remaining` in its kpi's format (`RemainingField`): never a float, whose digits a client
+    cannot trust (`997900.0`, `0.30000000000000004`)."""
+    if kpi == PromotionRestriction.Kpi.DISCOUNT:
+        return f"{remaining:.6f}"
+    return int(remaining)
+
+
 class WalletRestrictionSerializer(serializers.Serializer):
     kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
     maxLimit = serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").')
-    remainingRedemption = serializers.FloatField(
-        help_text="What is left: a whole number for REDEMPTION and TRANSACTION, an amount for DISCOUNT."
+    remainingRedemption = RemainingField(
+        help_text="What is left: an integer for REDEMPTION and TRANSACTION (`3`), a string with 6 decimals "
+        'for DISCOUNT (`"4890.500000"`), as the create API echoes a limit.'
     )
     windowType = serializers.CharField()
     fixedWindowConfig = serializers.JSONField(allow_null=True)
@@ -279,8 +365,8 @@ def _wallet_item(entry: WalletEntry, *, with_restrictions: bool) -> dict:
         "eventTime": to_epoch_ms(instance.event_time),
         "eventTimeISO": to_iso(instance.event_time),
         "supplementaryCriteria": details.get("supplementaryCriteria"),
-        "earnedFromType": instance.earned_from_type,
-        "earnedFromId": instance.earned_from_id,
+        "earnedFromType": instance.earn_from_type,
+        "earnedFromId": instance.earn_from_id,
         "status": entry.status,
     }
     if with_restrictions:
@@ -297,9 +383,7 @@ def _restriction_item(usage: RestrictionUsage) -> dict:
     return {
         "kpi": restriction.kpi,
         "maxLimit": f"{restriction.limit:.6f}",
-        "remainingRedemption": float(remaining)
-        if restriction.kpi == PromotionRestriction.Kpi.DISCOUNT
-        else int(remaining),
+        "remainingRedemption": remaining_value(restriction.kpi, remaining),
         "windowType": restriction.window_type or "OVERALL",
         "fixedWindowConfig": restriction.fixed_window_config,
     }

@@ -35,7 +35,7 @@ def test_what_the_services_write_keeps_every_invariant(api, org, other_org):
     PromotionRestrictionFactory(promotion=wallet, level="Earn", kpi="REDEMPTION", limit=2)
     PromotionRestrictionFactory(promotion=pos, level="Promotion", kpi="DISCOUNT", limit=500)
     PromotionRestrictionFactory(promotion=pos, level="Cart", kpi="TRANSACTION", limit=1)
-    EarnedPromotionFactory(org=org, customer=customer, promotion=wallet)
+    EarnedPromotionFactory(org=org, customer=customer, promotion=wallet, kind="EARNED")
     # when
     first = api.post(URL, body(customer, "TXN-1", line_items=[line(wallet), line(pos)]), format="json")
     second = api.post(URL, body(customer, "TXN-2", line_items=[line(wallet)]), format="json")
@@ -70,7 +70,7 @@ def test_an_instance_marked_redeemed_with_room_left(org):
 
 def test_an_instance_still_active_with_its_discount_limit_used_up(org):
     # given: Earn limits of 3 redemptions and 40 of discount, the 40 used up by one redemption line
-    instance = EarnedPromotionFactory(org=org, promotion__type="EARNING")
+    instance = EarnedPromotionFactory(org=org, promotion__type="EARNING", kind="EARNED")
     PromotionRestrictionFactory(promotion=instance.promotion, level="Earn", kpi="REDEMPTION", limit=3)
     PromotionRestrictionFactory(promotion=instance.promotion, level="Earn", kpi="DISCOUNT", limit=40)
     redeemed = RedemptionLineFactory(
@@ -107,6 +107,18 @@ def test_more_issued_instances_than_max_issuance_per_customer(org):
     # then
     assert names(violations([org.pk])) == {
         "maxIssuancePerCustomer and maxEarningPerCustomer held by the instances not revoked"
+    }
+
+
+def test_a_locked_instance_that_is_not_an_issued_earning_one(org):
+    # given: an issued EARNING instance, LOCKED as issueBulk writes it
+    locked = EarnedPromotionFactory(org=org, promotion__type="EARNING")
+    assert locked.locked and violations([org.pk]) == []
+    # when: a LOCKED instance of a CUSTOMER promotion
+    EarnedPromotionFactory(org=org, promotion__type="CUSTOMER", locked=True)
+    # then
+    assert names(violations([org.pk])) == {
+        "a LOCKED instance is an issued EARNING instance, never unlocked nor redeemed"
     }
 
 

@@ -5,7 +5,8 @@ customers and promotions (POS, CUSTOMER, EARNING, REWARD; their limits drawn at 
 (the issueBulk service), earns (earn and earn/bulk), redeems (line items and cart-level lines, with
 or without an `earnedPromotionId`; a customer's sales of one promotion in a row), replays a
 redemption (same body; and another body under the same transactionIdentifier), reverses, revokes
-(revokeEarn), expires (the expire service) and reaches into the other org. After every step it checks
+(revokeEarn), expires (the expire service) and reaches into the other org. Wallets start with issued
+instances; the EARNING ones are LOCKED until an earn unlocks them. After every step it checks
 the stored invariants of `redemptions/invariants.py` (counters equal the facts they count, no limit
 exceeded, nothing crosses orgs) and, in the steps, what only the history knows: a replay answers the
 same bytes and changes nothing; a reversal gives back exactly what its redemption took; a refused
@@ -386,12 +387,27 @@ class RandomHistories(RuleBasedStateMachine):
         }
 
     def remember_earned(self, promotion_id, customer_id, earned_from_id, instances):
-        """earn and earn/bulk retries return the instances the first call created, in `seq` order."""
+        """earn and earn/bulk retries return the instances the first call unlocked and created, in
+        that order; a first earn unlocks the customer's LOCKED instances before it creates any."""
         key = (promotion_id, customer_id, earned_from_id)
         ids = [instance["id"] for instance in instances]
         known = self.earned.get(key, [])
         shared = min(len(known), len(ids))
         assert ids[:shared] == known[:shared], (key, known, ids)
+        if (
+            not known
+            and EarnedPromotion.objects.filter(pk__in=ids, kind=EarnedPromotion.Kind.EARNED).exists()
+        ):
+            still_locked = EarnedPromotion.objects.filter(
+                promotion_id=promotion_id,
+                customer_id=customer_id,
+                locked=True,
+                status=Status.ACTIVE,
+                valid_till__gt=timezone.now(),
+            )
+            assert not still_locked.exists(), "an earn created an instance while a LOCKED one waited"
+        if ids and EarnedPromotion.objects.filter(pk__in=ids, locked=True).exists():
+            raise AssertionError("an earn answered a LOCKED instance")
         if len(ids) > len(known):
             self.earned[key] = ids
 

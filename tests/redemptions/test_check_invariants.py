@@ -33,7 +33,7 @@ def test_data_the_services_wrote_passes_with_a_one_line_summary(api, org, other_
     # given: a redemption and a reversal through the API
     customer = CustomerFactory(org=org)
     promotion = PromotionFactory(org=org, type="EARNING")
-    EarnedPromotionFactory(org=org, customer=customer, promotion=promotion)
+    EarnedPromotionFactory(org=org, customer=customer, promotion=promotion, kind="EARNED")
     assert (
         api.post(URL, body(customer, "TXN-1", line_items=[line(promotion)]), format="json").status_code == 200
     )

@@ -527,6 +527,43 @@ def test_error_report_streams_the_failed_items(marketer, org):
     ]
 
 
+def reported_lines(marketer, promotion, confirm, **input) -> list[tuple[str, str]]:
+    """Run an issue job from the admin's form; the error report's (line, identifier) rows."""
+    confirm(marketer, issue_url(promotion), issue_preview(marketer, promotion, **input))
+    response = marketer.get(job_url(BulkJob.objects.get(), "error_report"))
+    return [
+        (row[0], row[1])
+        for row in list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("input", "expected"),
+    [
+        # pasted, with CRLF as browsers send it: unknown customers on lines 3 and 5
+        ({"identifiers": "{a}\r\n{b}\r\n404\r\n\r\n405"}, [("3", "404"), ("5", "405")]),
+        # pasted, leading blank lines and several values on one line
+        ({"identifiers": "\n\n{a}, 404\n{b},405"}, [("3", "404"), ("4", "405")]),
+        # a CSV with a header: file lines 6 and 8 (a blank line and a header count)
+        (
+            {"csv_file": "customerId,name\n{a},Asha\n\n{b},Ravi\n\n404,Nobody\n\n405,\n"},
+            [("6", "404"), ("8", "405")],
+        ),
+        # a CSV without a header, a quoted value spanning two lines before the unknown one
+        ({"csv_file": '{a}\n"{b}"\n\n404\r\n405\n'}, [("4", "404"), ("5", "405")]),
+        ({"csv_file": 'customerId,note\n{a},"two\nlines"\n404,x\n'}, [("4", "404")]),
+    ],
+)
+def test_error_report_lines_are_the_inputs_line_numbers(marketer, org, promotion, confirm, input, expected):
+    # given: two known customers and unknown ids at known lines
+    a, b = CustomerFactory.create_batch(2, org=org)
+    values = {key: value.format(a=a.pk, b=b.pk) for key, value in input.items()}
+    if "csv_file" in values:
+        values["csv_file"] = upload(values["csv_file"])
+    # when / then
+    assert reported_lines(marketer, promotion, confirm, **values) == expected
+
+
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_error_report_keeps_every_formula_start_as_text(marketer, org, formula):
     # given: a failed item whose identifier and message a spreadsheet would run

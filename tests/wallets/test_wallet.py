@@ -316,7 +316,7 @@ def test_restrictions_count_recorded_redemptions_per_level(api, org, customer):
     assert customer_level == {
         "REDEMPTION": ("5.000000", 1),  # 5 - (1 + 2 + 1)
         "TRANSACTION": ("3.000000", 1),  # 3 - 2 transactions
-        "DISCOUNT": ("100.500000", 55.25),  # 100.5 - (10 + 15.25 + 20)
+        "DISCOUNT": ("100.500000", "55.250000"),  # 100.5 - (10 + 15.25 + 20), six decimals as create echoes
     }
     assert restrictions["Promotion"] == [
         {
@@ -369,3 +369,25 @@ def test_query_count_does_not_grow_with_the_number_of_items(
         response = wallet(api, customer.pk, includeRedemptions="true", limit=30)
     assert len(response.json()["data"]) == 30
     assert all(i["restrictions"]["Earn"][0]["remainingRedemption"] == 4 for i in response.json()["data"])
+
+
+def test_remaining_has_one_number_format_per_kpi_never_a_float(api, org, customer):
+    # given: a DISCOUNT limit of 1,000,000 of which 2,100 are used, and count limits
+    promotion = PromotionFactory(org=org)
+    EarnedPromotionFactory(org=org, customer=customer, promotion=promotion)
+    restrict(promotion, "Promotion", "DISCOUNT", "1000000")
+    restrict(promotion, "Promotion", "REDEMPTION", "50")
+    restrict(promotion, "Customer", "TRANSACTION", "4")
+    redeem(org, customer, promotion, lines=((2, "2000"), (1, "100")))
+    # when
+    [item] = wallet(api, customer.pk, includeRedemptions="true").json()["data"]
+    # then: a six-decimal string for DISCOUNT, as the create API echoes a limit; integers for counts
+    promotion_level = {
+        r["kpi"]: (r["maxLimit"], r["remainingRedemption"]) for r in item["restrictions"]["Promotion"]
+    }
+    assert promotion_level == {
+        "DISCOUNT": ("1000000.000000", "997900.000000"),
+        "REDEMPTION": ("50.000000", 47),
+    }
+    [transactions] = item["restrictions"]["Customer"]
+    assert transactions["remainingRedemption"] == 3 and isinstance(transactions["remainingRedemption"], int)

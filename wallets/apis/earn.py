@@ -13,9 +13,8 @@ from promotions_site.auth import request_org
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.limits import StoredAsSentMixin
 from wallets import schema
-from wallets.models import EarnedPromotion
 from wallets.selectors import customer_get
-from wallets.serializers import EventTimeInputSerializer, earn_bulk_body, earned_promotion_data
+from wallets.serializers import EarnInputSerializer, earn_bulk_body, earned_promotion_data
 from wallets.services import EarnRequest, earned_promotions_earn
 
 EARN_BULK_MAX_ENTRIES = 100
@@ -25,21 +24,13 @@ EARN_COUNT_MAX = 100
 class EarnBulkApi(APIView):
     """`POST /api_gateway/v1/promotions/earn/bulk`: one customer earns several promotions."""
 
-    class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
-            id = serializers.CharField(max_length=255)
-            type = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
-            eventPayload = serializers.JSONField(required=False)
-
+    class InputSerializer(EarnInputSerializer):
         class EntrySerializer(serializers.Serializer):
             promotionId = serializers.CharField(max_length=24)
             earnCount = serializers.IntegerField(min_value=1, max_value=EARN_COUNT_MAX)
             earnedFromId = serializers.CharField(max_length=255)
 
         orgId = serializers.IntegerField(required=False)
-        customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-        earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
-        eventDetails = EventDetailsSerializer()
         earnedPromotions = EntrySerializer(many=True, allow_empty=False, max_length=EARN_BULK_MAX_ENTRIES)
 
         def validate_earnedPromotions(self, entries):
@@ -79,23 +70,13 @@ class EarnBulkApi(APIView):
 class EarnApi(APIView):
     """`POST /api_gateway/v1/promotions/{promotionId}/earn`: one earn for one customer."""
 
-    class InputSerializer(EventTimeInputSerializer):
-        class EventDetailsSerializer(StoredAsSentMixin, serializers.Serializer):
-            id = serializers.CharField(max_length=255)
-            type = serializers.ChoiceField(
-                choices=["TransactionAdd", "CustomerRegistration", "CustomerUpdate"]
-            )
-            eventPayload = serializers.JSONField(required=False)
-
+    class InputSerializer(EarnInputSerializer):
         class SupplementaryCriteriaSerializer(StoredAsSentMixin, serializers.Serializer):
             loyaltyProgramId = serializers.IntegerField()
             programType = serializers.ChoiceField(choices=["TIER", "SUBSCRIPTION"])
             partnerProgramId = serializers.IntegerField()
 
-        customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-        earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
         earnedFromId = serializers.CharField(max_length=255)
-        eventDetails = EventDetailsSerializer()
         supplementaryCriteria = SupplementaryCriteriaSerializer(required=False)
 
     @schema.earn(request=InputSerializer)

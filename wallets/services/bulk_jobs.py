@@ -7,6 +7,7 @@ import contextvars
 import itertools
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from celery import current_app
@@ -200,11 +201,14 @@ def bulk_job_create(
     identifier_type: str,
     values: list[str],
     user,
+    lines: list[int] | None = None,
     input_file=None,
     input_name: str = "",
     idempotency_key: str = "",
 ) -> BulkJob:
-    """Record a bulk job and its items (one per input value, in input order); unknown customers are
+    """Record a bulk job and its items (one per input value, in input order, each with its `lines`
+    entry: the line of the input it is on, which the error report shows; by default the value's
+    position, for an input of one value per line); unknown customers are
     FAILED items (1007) from the start, a customer listed twice is processed once (the later lines
     are DONE as duplicates). Nothing is issued or earned yet: `bulk_job_start` runs it.
 
@@ -235,7 +239,7 @@ def bulk_job_create(
             if idempotency_key and (existing := _bulk_job_by_key(org, idempotency_key)) is not None:
                 return existing
             raise
-        _bulk_job_items_create(job, values, resolved)
+        _bulk_job_items_create(job, values, lines or range(1, len(values) + 1), resolved)
         audit_event_record(
             org=org,
             actor=Actor.for_user(user) if user else Actor.system("bulk_job"),
@@ -248,13 +252,15 @@ def bulk_job_create(
     return job
 
 
-def _bulk_job_items_create(job: BulkJob, values: list[str], resolved: dict[str, int]) -> None:
+def _bulk_job_items_create(
+    job: BulkJob, values: list[str], lines: Sequence[int], resolved: dict[str, int]
+) -> None:
     """One item per input value, in input order: FAILED (1007) for an unknown customer, DONE for a
     customer listed earlier, else PENDING; the job counts the first two as failed and done."""
     seen: set[int] = set()
     items = []
     failed = duplicates = 0
-    for line, value in enumerate(values, start=1):
+    for line, value in zip(lines, values, strict=True):
         customer_id = resolved.get(value)
         item = BulkJobItem(job=job, line=line, identifier=value[:254], customer_id=customer_id)
         if customer_id is None:

@@ -197,6 +197,8 @@ def _issue_write(
         "event_time": now,
         "valid_till": valid_till,
         "event_details": {},
+        # An issued EARNING instance waits for its earn (LOCKED); a CUSTOMER one is usable at once.
+        "locked": promotion.type == PromotionType.EARNING,
     }
     ids = _earned_promotions_insert(values, customer_ids)
     if instances:
