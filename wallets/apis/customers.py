@@ -14,7 +14,7 @@ from promotions_site.idempotency import idempotent
 from wallets import schema
 from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize
 from wallets.selectors import customer_get_by_identifier
-from wallets.serializers import StrictCharField, customer_data
+from wallets.serializers import CUSTOMER_RESPONSE, StrictCharField
 from wallets.services import customer_create
 
 
@@ -57,7 +57,7 @@ class CustomerCreateApi(APIView):
             source=data["source"],
             actor=Actor.for_api_client(request.user),
         )
-        return Response({"data": customer_data(customer), "errors": []}, status=status.HTTP_201_CREATED)
+        return Response(CUSTOMER_RESPONSE.render(customer), status=status.HTTP_201_CREATED)
 
 
 class CustomerGetApi(APIView):
@@ -78,7 +78,7 @@ class CustomerGetApi(APIView):
         )
         if customer is None:
             raise Http404("Customer not found")
-        return Response({"data": customer_data(customer), "errors": []})
+        return Response(CUSTOMER_RESPONSE.render(customer))
 
 
 class CustomersApi(CustomerGetApi, CustomerCreateApi):
