@@ -51,15 +51,18 @@ def _lines_at(level: str):
     return lambda recorded: [line for line in recorded.lines if line.level == level]
 
 
-REDEMPTION_CART_LINE = Shape(
-    "RedemptionCartLine",
-    {
-        "promotionId": (serializers.CharField(), "promotion_id"),
+def _line_counts() -> dict:
+    """What a redeemed line answers at either level: its count, discount and quantities."""
+    return {
         "redemptionCount": (serializers.IntegerField(), "redemption_count"),
         "discount": (serializers.CharField(), _decimal("discount")),
         "discountAppliedOnQuantity": (serializers.CharField(), _decimal("discount_applied_on_quantity")),
         "promotionAppliedOnQuantity": (serializers.CharField(), _decimal("promotion_applied_on_quantity")),
-    },
+    }
+
+
+REDEMPTION_CART_LINE = Shape(
+    "RedemptionCartLine", {"promotionId": (serializers.CharField(), "promotion_id"), **_line_counts()}
 )
 # `earnedPromotionId` is the instance redeemed (chosen by the service when the till did not name one).
 REDEMPTION_LINE_ITEM = Shape(
@@ -68,15 +71,12 @@ REDEMPTION_LINE_ITEM = Shape(
         "sku": (serializers.CharField(), "sku"),
         "promotionId": (serializers.CharField(), "promotion_id"),
         "earnedPromotionId": (serializers.CharField(allow_null=True), "earned_promotion_id"),
-        "redemptionCount": (serializers.IntegerField(), "redemption_count"),
-        "discount": (serializers.CharField(), _decimal("discount")),
-        "discountAppliedOnQuantity": (serializers.CharField(), _decimal("discount_applied_on_quantity")),
-        "promotionAppliedOnQuantity": (serializers.CharField(), _decimal("promotion_applied_on_quantity")),
+        **_line_counts(),
     },
 )
 # `data` of `POST /redemptions`, from a RecordedRedemption: the request echoed with `orgId`, the resolved
-# `customerId` (-1 for an anonymous sale) and `transactionDateISO`; the amount as a number (`1000.0`), discounts and quantities as
-# six-decimal strings.
+# `customerId` (-1 for an anonymous sale) and `transactionDateISO`; the amount as a number (`1000.0`),
+# discounts and quantities as six-decimal strings.
 REDEMPTION = Shape(
     "Redemption",
     {
