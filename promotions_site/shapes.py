@@ -11,8 +11,8 @@ that one declaration:
 
 A getter is a dotted attribute path (`"redemption.customer_id"`), `via(convert, path)` (the attribute
 converted: `via(to_iso, "valid_till")`), `or_none(path)` (a blank attribute as null), `item(key)`
-(`source[key]`), `always(value)` or any callable of the source; all but the last are compiled inline. A schema field is a DRF field
-(the value goes out as the getter reads it) or a nested shape: `shape.field()` renders one object,
+(`source[key]`), `always(value)` or any callable of the source; all but the last are compiled inline.
+A schema field is a DRF field (the value goes out as the getter reads it) or a nested shape: `shape.field()` renders one object,
 `shape.many()` a list, `shape.by_key()` a dict's values, and `serialized()` hands the value to a DRF
 serializer that is already its shape's one declaration. A key whose schema field is not required
 (`required=False`) is left out of the body when its value is None or empty, as issueBulk leaves out
@@ -127,6 +127,9 @@ class Nested:
 
 
 class Shape:
+    """One response body (or a part of one): `name` is its schema component's, `fields` maps each key,
+    in body order, to (schema field or nested shape, getter)."""
+
     def __init__(
         self,
         name: str,
@@ -142,7 +145,7 @@ class Shape:
             nested = schema.field() if isinstance(schema, Shape) else schema
             if not isinstance(nested, Nested):
                 nested = None
-            self.schema_fields[key] = nested.schema if nested else schema
+            self.schema_fields[key] = nested.schema if nested is not None else schema
             self._parts.append((key, _checked_path(getter) if isinstance(getter, str) else getter, nested))
         self.keys = tuple(self.schema_fields)
         self.code, self.render = self._compile()
