@@ -25,6 +25,41 @@ def decimal_text(value: Decimal) -> str:
     return f"{Decimal(value):.6f}"
 
 
+# `data` of `POST /redemptions`, as `redemption_data` renders it (a docstring would land in the schema).
+class RedeemedCartLineSerializer(serializers.Serializer):
+    promotionId = serializers.CharField()
+    redemptionCount = serializers.IntegerField()
+    discount = serializers.CharField(help_text='A decimal string with 6 decimals ("50.000000").')
+    discountAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+    promotionAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+
+
+class RedeemedLineItemSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    promotionId = serializers.CharField()
+    earnedPromotionId = serializers.CharField(
+        allow_null=True, help_text="The instance redeemed (chosen by the service when none was named)."
+    )
+    redemptionCount = serializers.IntegerField()
+    discount = serializers.CharField(help_text='A decimal string with 6 decimals ("100.000000").')
+    discountAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+    promotionAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+
+
+class RedemptionDataSerializer(serializers.Serializer):
+    orgId = serializers.IntegerField()
+    customerIdentifierValue = serializers.CharField(allow_null=True)
+    customerIdentifierType = serializers.CharField(allow_null=True)
+    customerId = serializers.IntegerField(help_text="The customer the redemption was recorded for.")
+    transactionIdentifier = serializers.CharField()
+    transactionNumber = serializers.CharField()
+    transactionDate = serializers.IntegerField(help_text="Epoch ms.")
+    transactionDateISO = serializers.CharField()
+    amount = serializers.FloatField()
+    redemptions = RedeemedCartLineSerializer(many=True)
+    lineItems = RedeemedLineItemSerializer(many=True)
+
+
 def redemption_data(*, org_id: int, redemption, lines) -> dict:
     """`data` of `POST /redemptions`, in the documented field order: the request echoed with `orgId`,
     the resolved `customerId` and `transactionDateISO`; the amount as a number (`1000.0`), discounts
@@ -170,7 +205,7 @@ class RedemptionReversalSerializer(serializers.Serializer):
     reversalDate = serializers.IntegerField()
     reversalDateISO = serializers.CharField()
     reason = serializers.CharField()
-    redemption = serializers.JSONField(help_text="The reversed redemption, as recorded.")
+    redemption = RedemptionDataSerializer(help_text="The reversed redemption, as recorded.")
 
 
 def redemption_reversal_data(*, org_id: int, redemption, reversal, lines) -> dict:

@@ -40,7 +40,12 @@ class EarnBulkApi(APIView):
         customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
         earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
         eventDetails = EventDetailsSerializer()
-        earnedPromotions = EntrySerializer(many=True, allow_empty=False, max_length=EARN_BULK_MAX_ENTRIES)
+        earnedPromotions = EntrySerializer(
+            many=True,
+            allow_empty=False,
+            max_length=EARN_BULK_MAX_ENTRIES,
+            help_text="Each (promotionId, earnedFromId) pair at most once.",
+        )
 
         def validate_earnedPromotions(self, entries):
             keys = [(e["promotionId"], e["earnedFromId"]) for e in entries]
