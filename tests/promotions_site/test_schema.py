@@ -188,3 +188,43 @@ def test_no_example_date_expires_within_a_year(db):
     # then: the create-promotion, earn, wallet and issueBulk examples all carry end or validity dates
     assert len(dates) >= 8, dates
     assert [(key, when) for key, when in dates if when < horizon] == []
+
+
+def test_every_request_list_describes_its_items(db):
+    # given: the server validates each item of every list it reads (redemption lineItems, earnIds, ...)
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    undescribed, seen = [], set()
+
+    def walk(node, where):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                walk(components[name], name)
+            return
+        if node.get("type") == "array" and not node.get("items"):
+            undescribed.append(where)
+        for key in ("items", "allOf", "oneOf", "anyOf"):
+            parts = node.get(key) or []
+            for part in parts if isinstance(parts, list) else [parts]:
+                walk(part, where)
+        for name, part in node.get("properties", {}).items():
+            walk(part, f"{where}.{name}")
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                walk(operation["requestBody"]["content"]["application/json"]["schema"], f"{method} {path}")
+    # then
+    assert undescribed == []
+    line_item = components["RedemptionCreateApiInputLineItemRequest"]
+    assert set(line_item["required"]) == {
+        "promotionId",
+        "redemptionCount",
+        "discount",
+        "discountAppliedOnQuantity",
+        "promotionAppliedOnQuantity",
+    }
+    assert "earnedPromotionId" in line_item["properties"]
+    assert components["CustomerCreateRequest"]["properties"]["mobile"]["pattern"] == r"^\s*\+?[0-9]{8,15}\s*$"
