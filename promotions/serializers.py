@@ -12,6 +12,27 @@ from promotions_site.limits import free_json_size
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 
 
+class EchoedRestrictionSerializer(serializers.Serializer):
+    """For the schema: one limit as the promotion APIs echo it (`RestrictionSpec.as_data`)."""
+
+    kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
+    limit = serializers.CharField(help_text='A decimal string with 6 decimals ("5000.000000").')
+    frequency = serializers.CharField(required=False)
+    windowType = serializers.CharField(required=False)
+    minTimeBetweenRepeat = serializers.IntegerField(required=False)
+    fixedWindowConfig = serializers.DictField(required=False)
+
+
+class EchoedRestrictionsSerializer(serializers.Serializer):
+    """For the schema: `promotionRestrictions` as echoed (`restrictions_data`): only the levels set."""
+
+    Customer = EchoedRestrictionSerializer(many=True, required=False)
+    Cart = EchoedRestrictionSerializer(many=True, required=False)
+    Promotion = EchoedRestrictionSerializer(many=True, required=False)
+    Earn = EchoedRestrictionSerializer(many=True, required=False)
+    Code = EchoedRestrictionSerializer(many=True, required=False)
+
+
 class PromotionOutputSerializer(serializers.ModelSerializer):
     """A cart promotion as the create/get/update APIs return it."""
 
@@ -49,6 +70,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "isStackable",
         ]  # fmt: skip
 
+    @extend_schema_field(EchoedRestrictionsSerializer)
     def get_promotionRestrictions(self, obj) -> dict:
         from promotions.services import RestrictionSpec, restrictions_data
 

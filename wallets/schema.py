@@ -270,7 +270,7 @@ CustomerEnvelope = inline_serializer(
 )
 # The v2 issue reads its body itself (Capillary's v2 codes, not DRF's 400, answer a bad id).
 LoyaltyIssueRequest = inline_serializer(
-    "LoyaltyIssueRequest",
+    "LoyaltyIssue",  # the request component: LoyaltyIssueRequest
     {"programId": serializers.IntegerField(), "promotionId": serializers.IntegerField()},
 )
 
