@@ -16,6 +16,7 @@ from promotions_site.schema import error_responses
 from redemptions.serializers import (
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
+    RedemptionDataSerializer,
     RedemptionListResponseSerializer,
     RedemptionReversalSerializer,
 )
@@ -121,10 +122,9 @@ REDEMPTION_RECORD_EXAMPLE = {
 
 # --- Response bodies -------------------------------------------------------------------------------
 
-# `data` is `redemptions.serializers.redemption_data`: the request echoed, described in the text.
 RedemptionResponse = inline_serializer(
     "RedemptionResponse",
-    {"data": serializers.JSONField(), "errors": serializers.ListField()},
+    {"data": RedemptionDataSerializer(), "errors": serializers.ListField()},
 )
 RedemptionReverseResponse = inline_serializer(
     "RedemptionReverseResponse",
@@ -137,6 +137,7 @@ RedemptionReverseResponse = inline_serializer(
 def redemption_create(*, request):
     return extend_schema(
         operation_id="redemption_create",
+        summary="Record the promotions redeemed in a transaction",
         tags=["Redemptions"],
         request=request,
         responses={
@@ -191,6 +192,7 @@ def redemption_create(*, request):
 def redemption_reverse(*, request):
     return extend_schema(
         operation_id="redemption_reverse",
+        summary="Reverse a recorded transaction",
         tags=["Redemptions"],
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
@@ -219,6 +221,7 @@ def redemption_list(*, query):
     """The list's schema: one declaration, long only because it names each filter and its rules."""
     return extend_schema(
         operation_id="redemption_list",
+        summary="List recorded redemptions",
         tags=["Redemptions"],
         parameters=[
             query,

@@ -30,6 +30,43 @@ def api_customer_id(customer_id: int | None) -> int:
     return ANONYMOUS_CUSTOMER_ID if customer_id is None else customer_id
 
 
+# `data` of `POST /redemptions`, as `redemption_data` renders it (a docstring would land in the schema).
+class RedeemedCartLineSerializer(serializers.Serializer):
+    promotionId = serializers.CharField()
+    redemptionCount = serializers.IntegerField()
+    discount = serializers.CharField(help_text='A decimal string with 6 decimals ("50.000000").')
+    discountAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+    promotionAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+
+
+class RedeemedLineItemSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    promotionId = serializers.CharField()
+    earnedPromotionId = serializers.CharField(
+        allow_null=True, help_text="The instance redeemed (chosen by the service when none was named)."
+    )
+    redemptionCount = serializers.IntegerField()
+    discount = serializers.CharField(help_text='A decimal string with 6 decimals ("100.000000").')
+    discountAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+    promotionAppliedOnQuantity = serializers.CharField(help_text="6 decimals.")
+
+
+class RedemptionDataSerializer(serializers.Serializer):
+    orgId = serializers.IntegerField()
+    customerIdentifierValue = serializers.CharField(allow_null=True)
+    customerIdentifierType = serializers.CharField(allow_null=True)
+    customerId = serializers.IntegerField(
+        help_text="The customer the redemption was recorded for; -1 for an anonymous sale."
+    )
+    transactionIdentifier = serializers.CharField()
+    transactionNumber = serializers.CharField()
+    transactionDate = serializers.IntegerField(help_text="Epoch ms.")
+    transactionDateISO = serializers.CharField()
+    amount = serializers.FloatField()
+    redemptions = RedeemedCartLineSerializer(many=True)
+    lineItems = RedeemedLineItemSerializer(many=True)
+
+
 def redemption_data(*, org_id: int, redemption, lines) -> dict:
     """`data` of `POST /redemptions`, in the documented field order: the request echoed with `orgId`,
     the resolved `customerId` (-1 for an anonymous sale) and `transactionDateISO`; the amount as a
@@ -175,7 +212,7 @@ class RedemptionReversalSerializer(serializers.Serializer):
     reversalDate = serializers.IntegerField()
     reversalDateISO = serializers.CharField()
     reason = serializers.CharField()
-    redemption = serializers.JSONField(help_text="The reversed redemption, as recorded.")
+    redemption = RedemptionDataSerializer(help_text="The reversed redemption, as recorded.")
 
 
 def redemption_reversal_data(*, org_id: int, redemption, reversal, lines) -> dict:
