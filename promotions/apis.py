@@ -59,6 +59,7 @@ PROMOTION_LIST_DEFAULT_LIMIT = 100
 PROMOTION_LIST_MAX_LIMIT = 1000
 
 
+@schema.promotion_collection_with_slash
 class PromotionCollectionApi(APIView):
     """`GET /api_gateway/v1/promotions?promotionIds=` (list) and `POST /api_gateway/v1/promotions` (create)."""
 
@@ -67,7 +68,7 @@ class PromotionCollectionApi(APIView):
             min_value=1, max_value=PROMOTION_LIST_MAX_LIMIT, default=PROMOTION_LIST_DEFAULT_LIMIT
         )
 
-    @schema.promotion_list
+    @schema.promotion_list(query=ListQuerySerializer)
     def get(self, request):
         query = self.ListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

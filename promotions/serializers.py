@@ -5,12 +5,34 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
 from promotions_site.limits import free_json_size
 from promotions_site.shapes import Shape, always, envelope, item, itself, serialized
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
+
+
+class EchoedRestrictionSerializer(serializers.Serializer):
+    """For the schema: one limit as the promotion APIs echo it (`RestrictionSpec.as_data`)."""
+
+    kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
+    limit = serializers.CharField(help_text='A decimal string with 6 decimals ("5000.000000").')
+    frequency = serializers.CharField(required=False)
+    windowType = serializers.CharField(required=False)
+    minTimeBetweenRepeat = serializers.IntegerField(required=False)
+    fixedWindowConfig = serializers.DictField(required=False)
+
+
+class EchoedRestrictionsSerializer(serializers.Serializer):
+    """For the schema: `promotionRestrictions` as echoed (`restrictions_data`): only the levels set."""
+
+    Customer = EchoedRestrictionSerializer(many=True, required=False)
+    Cart = EchoedRestrictionSerializer(many=True, required=False)
+    Promotion = EchoedRestrictionSerializer(many=True, required=False)
+    Earn = EchoedRestrictionSerializer(many=True, required=False)
+    Code = EchoedRestrictionSerializer(many=True, required=False)
 
 
 class PromotionOutputSerializer(serializers.ModelSerializer):
@@ -50,6 +72,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "isStackable",
         ]  # fmt: skip
 
+    @extend_schema_field(EchoedRestrictionsSerializer)
     def get_promotionRestrictions(self, obj) -> dict:
         from promotions.services import RestrictionSpec, restrictions_data
 
@@ -120,7 +143,55 @@ CRITERIA_LIST_MAX = 20  # criteria per product condition (Capillary documents no
 AMOUNT = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": False}
 
 
-class _Strict(serializers.Serializer):
+def _json_type(field) -> tuple[str, tuple[type, ...]] | None:
+    """The JSON type the schema documents for a field, and the Python types json.loads gives for it."""
+    if isinstance(field, serializers.BooleanField):
+        return "boolean", (bool,)
+    if isinstance(field, serializers.IntegerField | EpochMillisField):
+        return "integer", (int,)
+    if isinstance(field, serializers.DecimalField) and getattr(field, "coerce_to_string", None) is False:
+        return "number", (int, float)
+    if isinstance(field, serializers.CharField) and not isinstance(field, serializers.DateTimeField):
+        return "string", (str,)
+    return None
+
+
+def _json_type_errors(field, value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return [
+            f"Item {index}: {error}"
+            for index, item in enumerate(value)
+            for error in _json_type_errors(field.child, item)
+        ]
+    expected = _json_type(field)
+    if expected is None:
+        return []
+    name, types = expected
+    if isinstance(value, types) and (name == "boolean" or not isinstance(value, bool)):
+        return []
+    return [f"Must be a JSON {name}."]
+
+
+class JsonTypesMixin:
+    """Each value must be of the JSON type the schema documents for its field. DRF's fields also take
+    `"1"` or `1.0` for an integer, `0` or `"yes"` for a boolean and `12` for a string; the schema says
+    they are invalid, so a client generated from it, or a fuzzer, could not tell what is accepted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {
+                name: messages
+                for name, field in self.fields.items()
+                if name in data and (messages := _json_type_errors(field, data[name]))
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class _Strict(JsonTypesMixin, serializers.Serializer):
     """Rejects keys it does not know, so a typo ("cartCondtion") is a 400, not a silently empty rule."""
 
     def to_internal_value(self, data):
@@ -265,11 +336,25 @@ class ActionSerializer(_Strict):
         return attrs
 
 
+# A number, as the documented bodies send it (`"limit": 2`), or the decimal string every answer
+# echoes (`"2.000000"`), so a promotion read can be sent back as it is.
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0.000001, "maximum": 10**12, "exclusiveMaximum": True},
+            {"type": "string", "format": "decimal"},
+        ]
+    }
+)
+class RestrictionLimitField(serializers.DecimalField):
+    pass
+
+
 class RestrictionSerializer(_Strict):
     """One limit of `promotionRestrictions.<Level>[]`."""
 
     kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
-    limit = serializers.DecimalField(max_digits=18, decimal_places=6, min_value=Decimal("0.000001"))
+    limit = RestrictionLimitField(max_digits=18, decimal_places=6, min_value=Decimal("0.000001"))
     frequency = serializers.ChoiceField(choices=["DAYS", "WEEKS", "DOES_NOT_REPEAT"], required=False)
     minTimeBetweenRepeat = serializers.IntegerField(min_value=0, required=False)
     windowType = serializers.ChoiceField(choices=["OVERALL", "MOVING", "FIXED", "CLASSIC"], required=False)
@@ -277,7 +362,12 @@ class RestrictionSerializer(_Strict):
 
 
 # One limit per level and kpi: at most one entry per kpi in each level's list.
-_LEVEL_LIMITS = {"many": True, "required": False, "max_length": len(PromotionRestriction.Kpi.values)}
+_LEVEL_LIMITS = {
+    "many": True,
+    "required": False,
+    "max_length": len(PromotionRestriction.Kpi.values),
+    "help_text": "At most one limit per kpi in a level.",
+}
 
 
 class PromotionRestrictionsSerializer(_Strict):
@@ -317,7 +407,20 @@ def _earning_limit_field(value):
         raise serializers.ValidationError("Must be -1 (unlimited) or at least 1.")
 
 
-class PromotionInputSerializer(serializers.Serializer):
+# The validators' rules, as the schema can say them (-1 or a range, so a minimum and a description).
+@extend_schema_field(
+    {"type": "integer", "minimum": -1, "maximum": 50, "description": "-1 (unlimited) or 1 to 50."}
+)
+class IssuanceLimitField(serializers.IntegerField):
+    pass
+
+
+@extend_schema_field({"type": "integer", "minimum": -1, "description": "-1 (unlimited) or at least 1."})
+class EarningLimitField(serializers.IntegerField):
+    pass
+
+
+class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     """The body of create (POST) and update (PUT): Capillary's field names.
 
     Dates come as epoch ms (`startDate`, `endDate`) or ISO 8601 with an offset (`startDateISO`,
@@ -325,7 +428,7 @@ class PromotionInputSerializer(serializers.Serializer):
     its value; `type` and `active` may be sent but must not change.
     """
 
-    name = serializers.CharField(min_length=1, max_length=50)
+    name = serializers.CharField(min_length=1, max_length=50, help_text="Unique in the org (else 716).")
     type = serializers.ChoiceField(choices=PromotionType.values)
     messageLabel = serializers.CharField(max_length=255, allow_blank=True, required=False)
     active = serializers.BooleanField(required=False)
@@ -340,8 +443,8 @@ class PromotionInputSerializer(serializers.Serializer):
     condition = ConditionSerializer()
     action = ActionSerializer()
     customerActivationRequired = serializers.BooleanField(required=False)
-    maxIssuancePerCustomer = serializers.IntegerField(required=False, validators=[_limit_field])
-    maxEarningPerCustomer = serializers.IntegerField(
+    maxIssuancePerCustomer = IssuanceLimitField(required=False, validators=[_limit_field])
+    maxEarningPerCustomer = EarningLimitField(
         required=False, allow_null=True, validators=[_earning_limit_field]
     )
     earnedValidityDays = serializers.IntegerField(

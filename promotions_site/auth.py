@@ -20,8 +20,18 @@ from promotions_site.throttling import SignInLocked, client_ip, sign_in_check, s
 TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 
 
+# A request may carry two credentials at once (Basic or Bearer in `Authorization`, and the token
+# header); each one sent is verified and they must name the same API client, else 401. Serving one of
+# them silently would let a junk or foreign credential ride along unnoticed, and which one wins would
+# depend on the order of DRF's authentication classes.
+CREDENTIALS_DISAGREE = "The request's credentials name different API clients: send one credential."
+
+
 class ApiClientBasicAuthentication(BaseAuthentication):
-    """`Authorization: Basic base64(username:secret)`, where secret may be its MD5 hex digest."""
+    """`Authorization: Basic base64(username:secret)`, where secret may be its MD5 hex digest.
+
+    A token sent alongside (`X-CAP-API-OAUTH-TOKEN`) must be valid and belong to the same client.
+    """
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
@@ -41,7 +51,10 @@ class ApiClientBasicAuthentication(BaseAuthentication):
         client = api_client_sign_in(request, username=username, secret=secret)
         if client is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
-        return client, None
+        token = _token_header(request)
+        if token:
+            _same_client(client, _token_client(token))
+        return client, token
 
     def authenticate_header(self, request):
         return 'Basic realm="api"'
@@ -65,22 +78,43 @@ def api_client_sign_in(request, *, username: str, secret: str) -> ApiClient | No
 
 
 class ApiClientTokenAuthentication(BaseAuthentication):
-    """An OAuth access token in `X-CAP-API-OAUTH-TOKEN` or `Authorization: Bearer`."""
+    """An OAuth access token in `X-CAP-API-OAUTH-TOKEN` or `Authorization: Bearer`; when both are
+    sent, both must be valid and belong to the same client."""
 
     def authenticate(self, request):
-        token = request.headers.get(TOKEN_HEADER, "").strip()
-        if not token:
-            parts = get_authorization_header(request).split()
-            if len(parts) == 2 and parts[0].lower() == b"bearer":
-                token = parts[1].decode("latin-1")
-            elif parts and parts[0].lower() == b"bearer":
-                raise exceptions.AuthenticationFailed("Invalid bearer header.")
-        if not token:
+        tokens = [token for token in (_token_header(request), _bearer_token(request)) if token]
+        if not tokens:
             return None
-        client = oauth_token_verify(token=token)
-        if client is None:
-            raise exceptions.AuthenticationFailed("Invalid or expired access token.")
-        return client, token
+        client = _token_client(tokens[0])
+        for token in tokens[1:]:
+            _same_client(client, _token_client(token))
+        return client, tokens[0]
+
+
+def _token_header(request) -> str:
+    # Sent blank, the header reads as not sent (as a blank optional query parameter does).
+    return request.headers.get(TOKEN_HEADER, "").strip()
+
+
+def _bearer_token(request) -> str:
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != b"bearer":
+        return ""
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Invalid bearer header.")
+    return parts[1].decode("latin-1")
+
+
+def _token_client(token: str) -> ApiClient:
+    client = oauth_token_verify(token=token)
+    if client is None:
+        raise exceptions.AuthenticationFailed("Invalid or expired access token.")
+    return client
+
+
+def _same_client(client: ApiClient, other: ApiClient) -> None:
+    if other.pk != client.pk:
+        raise exceptions.AuthenticationFailed(CREDENTIALS_DISAGREE)
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -150,5 +184,8 @@ class TokenAuthScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": TOKEN_HEADER,
-            "description": "Token from POST /v3/oauth/token/generate (also accepted as Authorization: Bearer).",
+            "description": (
+                "Token from POST /v3/oauth/token/generate (also accepted as Authorization: Bearer). "
+                "Credentials sent together must belong to the same API client, else 401."
+            ),
         }

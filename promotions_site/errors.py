@@ -127,7 +127,8 @@ def code_for_status(http_status: int) -> ErrorCode:
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(settings.API_PATH_PREFIXES)
+    """Under an API prefix, or the prefix itself without its slash (`/api_gateway`: a JSON 404 too)."""
+    return path.startswith(settings.API_PATH_PREFIXES) or path + "/" in settings.API_PATH_PREFIXES
 
 
 def _v2_item(error: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,29 @@ from promotions_site.request_context import request_id_valid, request_id_var
 logger = logging.getLogger("promotions_site.requests")
 
 
+class LeadingSlashesMiddleware:
+    """Serves `//api_gateway/...` as `/api_gateway/...`: a run of leading slashes reads as one.
+
+    Capillary's own example URLs join a base URL ending in `/` to a path starting with one, and
+    tills copy them. First in the chain, so the URL resolver, the JSON error envelopes, the access
+    log and the metrics all see the collapsed path, and so every redirect Django builds from it
+    (APPEND_SLASH, the admin's login `next`) starts with a single slash: never a protocol-relative
+    `//host/...` that a browser would follow to another site.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path_info = request.path_info
+        if path_info.startswith("//"):
+            collapsed = "/" + path_info.lstrip("/")
+            # request.path is the script prefix followed by path_info (Django's WSGIRequest).
+            request.path = request.path[: len(request.path) - len(path_info)] + collapsed
+            request.path_info = request.META["PATH_INFO"] = collapsed
+        return self.get_response(request)
+
+
 class RequestIdMiddleware:
     """Accepts a sane `X-Request-ID`, generates one when absent, and echoes it in the response."""
 

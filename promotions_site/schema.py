@@ -19,6 +19,23 @@ class AutoSchema(SpectacularAutoSchema):
             return super().get_serializer_name(serializer, direction)
         return "".join(part.removesuffix("Serializer") for part in qualname.split("."))
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        # drf-spectacular leaves out the list bounds the server enforces on a nested `many=True`
+        # serializer (`max_length`, `min_length`, `allow_empty=False`) and `allow_empty=False` on a
+        # ListField: a generated client or a fuzzer would take an empty or overlong list for valid.
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            isinstance(field, serializers.ListSerializer | serializers.ListField)
+            and schema
+            and schema.get("type") == "array"
+        ):
+            minimum = max(getattr(field, "min_length", None) or 0, 0 if field.allow_empty else 1)
+            if minimum and "minItems" not in schema:
+                schema["minItems"] = minimum
+            if getattr(field, "max_length", None) is not None and "maxItems" not in schema:
+                schema["maxItems"] = field.max_length
+        return schema
+
     def get_override_parameters(self):
         # Every operation may answer 429 (rate limit, sign-in throttle) and 503, both with Retry-After.
         return [

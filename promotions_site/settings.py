@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "promotions_site.middleware.LeadingSlashesMiddleware",
     "promotions_site.middleware.RequestIdMiddleware",
     "promotions_site.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",

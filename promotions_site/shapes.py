@@ -230,10 +230,9 @@ class Shape:
         attrs["__doc__"] = self.description
         return type(self.name, (serializers.Serializer,), attrs)
 
-    def field(self, *, schema: serializers.Field | None = None, **kwargs) -> Nested:
-        """One object rendered by this shape; documented as this shape's component (or as `schema`,
-        where the published document describes the body otherwise)."""
-        return Nested(schema if schema is not None else self.serializer(**kwargs), self.render)
+    def field(self, **kwargs) -> Nested:
+        """One object rendered by this shape, documented as this shape's component."""
+        return Nested(self.serializer(**kwargs), self.render)
 
     def many(self, **kwargs) -> Nested:
         """A list of objects, each rendered by this shape."""

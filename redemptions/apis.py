@@ -52,27 +52,27 @@ def request_fingerprint(body) -> str:
 class RedemptionCreateApi(APIView):
     """`POST /api_gateway/v1/promotions/redemptions`: record the promotions redeemed in a transaction."""
 
-    class CartRedemptionSerializer(serializers.Serializer):
-        sku = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-        promotionId = serializers.CharField(max_length=24)
-        redemptionCount = serializers.IntegerField(min_value=1, max_value=1_000_000)
-        discount = serializers.DecimalField(**MONEY)
-        discountAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
-        promotionAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
-
-        def validate(self, attrs):
-            if attrs["discountAppliedOnQuantity"] > attrs["promotionAppliedOnQuantity"]:
-                raise serializers.ValidationError(
-                    "discountAppliedOnQuantity cannot exceed promotionAppliedOnQuantity."
-                )
-            return attrs
-
-    class LineItemSerializer(CartRedemptionSerializer):
-        earnedPromotionId = serializers.CharField(
-            max_length=24, required=False, allow_null=True, allow_blank=True
-        )
-
     class InputSerializer(serializers.Serializer):
+        class CartRedemptionSerializer(serializers.Serializer):
+            sku = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+            promotionId = serializers.CharField(max_length=24)
+            redemptionCount = serializers.IntegerField(min_value=1, max_value=1_000_000)
+            discount = serializers.DecimalField(**MONEY)
+            discountAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
+            promotionAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
+
+            def validate(self, attrs):
+                if attrs["discountAppliedOnQuantity"] > attrs["promotionAppliedOnQuantity"]:
+                    raise serializers.ValidationError(
+                        "discountAppliedOnQuantity cannot exceed promotionAppliedOnQuantity."
+                    )
+                return attrs
+
+        class LineItemSerializer(CartRedemptionSerializer):
+            earnedPromotionId = serializers.CharField(
+                max_length=24, required=False, allow_null=True, allow_blank=True
+            )
+
         customerId = serializers.CharField(max_length=20, required=False, allow_null=True, allow_blank=True)
         customerIdentifierType = serializers.ChoiceField(
             choices=IDENTIFIER_NAMES, required=False, allow_null=True, allow_blank=True
@@ -80,13 +80,35 @@ class RedemptionCreateApi(APIView):
         customerIdentifierValue = serializers.CharField(
             max_length=254, required=False, allow_null=True, allow_blank=True
         )
-        transactionIdentifier = serializers.CharField(max_length=250)
+        transactionIdentifier = serializers.CharField(
+            max_length=250,
+            help_text=(
+                "Unique in the org: the same body again replays the first answer; another body is 409 "
+                "with code 800."
+            ),
+        )
         transactionNumber = serializers.CharField(max_length=250)
-        transactionDate = EpochMillisField(required=False)
-        transactionDateISO = IsoDateTimeField(required=False)
+        transactionDate = EpochMillisField(
+            required=False, help_text="Epoch ms; this or transactionDateISO, at most 24 h ahead."
+        )
+        transactionDateISO = IsoDateTimeField(
+            required=False, help_text="ISO 8601 with offset; wins over transactionDate."
+        )
         amount = serializers.DecimalField(**MONEY)
-        lineItems = serializers.ListField(required=False, allow_null=True, max_length=LINES_MAX)
-        redemptions = serializers.ListField(required=False, allow_null=True, max_length=LINES_MAX)
+        lineItems = LineItemSerializer(
+            many=True,
+            required=False,
+            allow_null=True,
+            max_length=LINES_MAX,
+            help_text="Item-level redemptions; this list, `redemptions` or both, not neither.",
+        )
+        redemptions = CartRedemptionSerializer(
+            many=True,
+            required=False,
+            allow_null=True,
+            max_length=LINES_MAX,
+            help_text="Cart-level redemptions.",
+        )
 
         def validate(self, attrs):
             if not attrs.get("customerId") and not (
@@ -111,34 +133,21 @@ class RedemptionCreateApi(APIView):
             return attrs
 
         def _lines(self, attrs) -> list[LineInput]:
-            lines, errors = [], {}
-            for key, serializer_class, level in (
-                ("lineItems", RedemptionCreateApi.LineItemSerializer, "LINEITEM"),
-                ("redemptions", RedemptionCreateApi.CartRedemptionSerializer, "CART"),
-            ):
-                if not attrs.get(key):
-                    continue  # nothing to validate (most tills send one of the two lists)
-                items = serializer_class(data=attrs[key], many=True)
-                if not items.is_valid():
-                    errors[key] = items.errors
-                    continue
-                for position, item in enumerate(items.validated_data):
-                    lines.append(
-                        LineInput(
-                            level=level,
-                            position=position,
-                            promotion_id=item["promotionId"],
-                            sku=item.get("sku") or "",
-                            earned_promotion_id=item.get("earnedPromotionId") or None,
-                            redemption_count=item["redemptionCount"],
-                            discount=item["discount"],
-                            discount_applied_on_quantity=item["discountAppliedOnQuantity"],
-                            promotion_applied_on_quantity=item["promotionAppliedOnQuantity"],
-                        )
-                    )
-            if errors:
-                raise serializers.ValidationError(errors)
-            return lines
+            return [
+                LineInput(
+                    level=level,
+                    position=position,
+                    promotion_id=item["promotionId"],
+                    sku=item.get("sku") or "",
+                    earned_promotion_id=item.get("earnedPromotionId") or None,
+                    redemption_count=item["redemptionCount"],
+                    discount=item["discount"],
+                    discount_applied_on_quantity=item["discountAppliedOnQuantity"],
+                    promotion_applied_on_quantity=item["promotionAppliedOnQuantity"],
+                )
+                for key, level in (("lineItems", "LINEITEM"), ("redemptions", "CART"))
+                for position, item in enumerate(attrs.get(key) or [])
+            ]
 
     @schema.redemption_create(request=InputSerializer)
     def post(self, request):

@@ -125,6 +125,7 @@ REDEMPTION_RECORD_EXAMPLE = {
 def redemption_create(*, request):
     return extend_schema(
         operation_id="redemption_create",
+        summary="Record the promotions redeemed in a transaction",
         tags=["Redemptions"],
         request=request,
         responses={
@@ -179,6 +180,7 @@ def redemption_create(*, request):
 def redemption_reverse(*, request):
     return extend_schema(
         operation_id="redemption_reverse",
+        summary="Reverse a recorded transaction",
         tags=["Redemptions"],
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
@@ -207,6 +209,7 @@ def redemption_list(*, query):
     """The list's schema: one declaration, long only because it names each filter and its rules."""
     return extend_schema(
         operation_id="redemption_list",
+        summary="List recorded redemptions",
         tags=["Redemptions"],
         parameters=[
             query,

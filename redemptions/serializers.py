@@ -51,34 +51,53 @@ def _lines_at(level: str):
     return lambda recorded: [line for line in recorded.lines if line.level == level]
 
 
-def _line_counts() -> dict:
-    """What a redeemed line answers at either level: its count, discount and quantities."""
+def _line_counts(*, discount_example: str) -> dict:
+    """What a redeemed line answers at either level: its count, discount and quantities (the discount's
+    help text shows an example of its level)."""
     return {
         "redemptionCount": (serializers.IntegerField(), "redemption_count"),
-        "discount": (serializers.CharField(), _decimal("discount")),
-        "discountAppliedOnQuantity": (serializers.CharField(), _decimal("discount_applied_on_quantity")),
-        "promotionAppliedOnQuantity": (serializers.CharField(), _decimal("promotion_applied_on_quantity")),
+        "discount": (
+            serializers.CharField(help_text=f'A decimal string with 6 decimals ("{discount_example}").'),
+            _decimal("discount"),
+        ),
+        "discountAppliedOnQuantity": (
+            serializers.CharField(help_text="6 decimals."),
+            _decimal("discount_applied_on_quantity"),
+        ),
+        "promotionAppliedOnQuantity": (
+            serializers.CharField(help_text="6 decimals."),
+            _decimal("promotion_applied_on_quantity"),
+        ),
     }
 
 
 REDEMPTION_CART_LINE = Shape(
-    "RedemptionCartLine", {"promotionId": (serializers.CharField(), "promotion_id"), **_line_counts()}
+    "RedeemedCartLine",
+    {
+        "promotionId": (serializers.CharField(), "promotion_id"),
+        **_line_counts(discount_example="50.000000"),
+    },
 )
-# `earnedPromotionId` is the instance redeemed (chosen by the service when the till did not name one).
 REDEMPTION_LINE_ITEM = Shape(
-    "RedemptionLineItem",
+    "RedeemedLineItem",
     {
         "sku": (serializers.CharField(), "sku"),
         "promotionId": (serializers.CharField(), "promotion_id"),
-        "earnedPromotionId": (serializers.CharField(allow_null=True), "earned_promotion_id"),
-        **_line_counts(),
+        "earnedPromotionId": (
+            serializers.CharField(
+                allow_null=True,
+                help_text="The instance redeemed (chosen by the service when none was named).",
+            ),
+            "earned_promotion_id",
+        ),
+        **_line_counts(discount_example="100.000000"),
     },
 )
 # `data` of `POST /redemptions`, from a RecordedRedemption: the request echoed with `orgId`, the resolved
-# `customerId` (-1 for an anonymous sale) and `transactionDateISO`; the amount as a number (`1000.0`),
-# discounts and quantities as six-decimal strings.
+# `customerId` and `transactionDateISO`; the amount as a number (`1000.0`), discounts and quantities as
+# six-decimal strings.
 REDEMPTION = Shape(
-    "Redemption",
+    "RedemptionData",
     {
         "orgId": (serializers.IntegerField(), "org_id"),
         "customerIdentifierValue": (
@@ -89,18 +108,25 @@ REDEMPTION = Shape(
             serializers.CharField(allow_null=True),
             or_none("redemption.customer_identifier_type"),
         ),
-        "customerId": (serializers.IntegerField(), via(api_customer_id, "redemption.customer_id")),
+        "customerId": (
+            serializers.IntegerField(
+                help_text="The customer the redemption was recorded for; -1 for an anonymous sale."
+            ),
+            via(api_customer_id, "redemption.customer_id"),
+        ),
         "transactionIdentifier": (serializers.CharField(), "redemption.transaction_identifier"),
         "transactionNumber": (serializers.CharField(), "redemption.transaction_number"),
-        "transactionDate": (serializers.IntegerField(), via(to_epoch_ms, "redemption.transaction_date")),
+        "transactionDate": (
+            serializers.IntegerField(help_text="Epoch ms."),
+            via(to_epoch_ms, "redemption.transaction_date"),
+        ),
         "transactionDateISO": (serializers.CharField(), via(to_iso, "redemption.transaction_date")),
         "amount": (serializers.FloatField(), via(float, "redemption.amount")),
         "redemptions": (REDEMPTION_CART_LINE.many(), _lines_at(RedemptionLine.Level.CART)),
         "lineItems": (REDEMPTION_LINE_ITEM.many(), _lines_at(RedemptionLine.Level.LINE_ITEM)),
     },
 )
-# The published schema shows `data` as free JSON, described in the operation's text.
-REDEMPTION_RESPONSE = envelope("RedemptionResponse", REDEMPTION.field(schema=serializers.JSONField()))
+REDEMPTION_RESPONSE = envelope("RedemptionResponse", REDEMPTION)
 
 
 def redemption_body(*, org_id: int, redemption: Redemption, lines: list[RedemptionLine]) -> dict:
@@ -232,10 +258,7 @@ REDEMPTION_REVERSAL = Shape(
         "reversalDate": (serializers.IntegerField(), via(to_epoch_ms, "reversal.created_at")),
         "reversalDateISO": (serializers.CharField(), via(to_iso, "reversal.created_at")),
         "reason": (serializers.CharField(), "reversal.reason"),
-        "redemption": (
-            REDEMPTION.field(schema=serializers.JSONField(help_text="The reversed redemption, as recorded.")),
-            "recorded",
-        ),
+        "redemption": (REDEMPTION.field(help_text="The reversed redemption, as recorded."), "recorded"),
     },
 )
 REDEMPTION_REVERSE_RESPONSE = envelope("RedemptionReverseResponse", REDEMPTION_REVERSAL)

@@ -25,6 +25,8 @@ SOURCES = (
 )
 
 _MOBILE = re.compile(r"^\+?([0-9]{8,15})$")
+# What a request may send as a mobile: the spelling above, with the whitespace the API trims around it.
+MOBILE_PATTERN = r"^\s*\+?[0-9]{8,15}\s*$"
 
 
 def mobile_normalize(value: str) -> str | None:

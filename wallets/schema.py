@@ -72,8 +72,8 @@ EARN_BULK_RESPONSE_EXAMPLE = {
                     "eventTime": 1761750000000,
                     "eventTimeISO": "2025-10-29T15:00:00Z",
                     "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
-                    "validTill": 1767205799999,
-                    "validTillISO": "2025-12-31T18:29:59Z",
+                    "validTill": 4102424999999,
+                    "validTillISO": "2099-12-31T18:29:59Z",
                 }
             ],
         }
@@ -97,8 +97,8 @@ EARN_RESPONSE_EXAMPLE = {
         "eventTime": 1761750000000,
         "eventTimeISO": "2025-10-29T15:00:00Z",
         "eventDetails": {"id": "BILL-2025-10-29-0042", "type": "TransactionAdd"},
-        "validTill": 1767205799999,
-        "validTillISO": "2025-12-31T18:29:59Z",
+        "validTill": 4102424999999,
+        "validTillISO": "2099-12-31T18:29:59Z",
     },
     "errors": [],
 }
@@ -108,8 +108,8 @@ WALLET_RESPONSE_EXAMPLE = {
             "earnedPromotionId": "6912d0256629ee07040e15f1",
             "promotionId": "6912ced9d39e256f754a83f8",
             "promotionName": "Flat 10 on 100",
-            "validTill": 1767205799999,
-            "validTillISO": "2025-12-31T18:29:59Z",
+            "validTill": 4102424999999,
+            "validTillISO": "2099-12-31T18:29:59Z",
             "unlockedDate": 1761750000000,
             "unlockedDateISO": "2025-10-29T15:00:00Z",
             "customerId": 566881933,
@@ -264,7 +264,7 @@ LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE = {
 
 # The v2 issue reads its body itself (Capillary's v2 codes, not DRF's 400, answer a bad id).
 LoyaltyIssueRequest = inline_serializer(
-    "LoyaltyIssueRequest",
+    "LoyaltyIssue",  # the request component: LoyaltyIssueRequest
     {"programId": serializers.IntegerField(), "promotionId": serializers.IntegerField()},
 )
 
@@ -281,82 +281,79 @@ EARN_ERRORS = (
 )
 
 
-issue_bulk = extend_schema(
-    operation_id="promotion_issue_bulk",
-    tags=["Issuing and earning"],
-    parameters=[
-        OpenApiParameter(
-            "contextId",
-            str,
-            required=True,
-            description="Identifies this issuance; echoed as earnedFromId. A retry with the same contextId returns the same instances and creates none.",
-        )
-    ],
-    request={
-        "application/json": {
-            "type": "array",
-            "items": {"type": "integer", "format": "int64"},
-            "minItems": 1,
-            "maxItems": ISSUE_BULK_MAX_CUSTOMERS,
-        }
-    },
-    responses={
-        200: ISSUE_BULK_RESPONSE.serializer,
-        **error_responses(
-            ErrorCode.BAD_REQUEST,
-            ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
-            ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
-            ErrorCode.PROMOTION_EXPIRED,
-            ErrorCode.UNSUPPORTED_PROMOTION_TYPE,
-            ErrorCode.PROMOTION_NOT_RUNNING,
-            ErrorCode.FORBIDDEN,
-            ErrorCode.NOT_FOUND,
-        ),
-    },
-    examples=[
-        OpenApiExample("Request", value=[564332013], request_only=True),
-        OpenApiExample(
-            "Response",
-            value={
-                "data": {
-                    "564332013": {
-                        "id": "68230a3af1ebc84977d9ea2c",
-                        "customerId": 564332013,
-                        "promotionId": "67f3832ab206f929966adf81",
-                        "earnedFromId": "2 items in cart",
-                        "eventTime": 1747126842954,
-                        "validTill": 1748716199999,
+def issue_bulk(*, query):
+    return extend_schema(
+        operation_id="promotion_issue_bulk",
+        summary="Issue a promotion to customers",
+        tags=["Issuing and earning"],
+        parameters=[query],
+        request={
+            "application/json": {
+                "type": "array",
+                "items": {"type": "integer", "format": "int64", "minimum": 1},
+                "minItems": 1,
+                "maxItems": ISSUE_BULK_MAX_CUSTOMERS,
+                "description": "Customer ids; an id listed twice is issued once.",
+            }
+        },
+        responses={
+            200: ISSUE_BULK_RESPONSE.serializer,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
+                ErrorCode.MAX_ACTIVE_PROMOTIONS_EXCEEDED,
+                ErrorCode.PROMOTION_EXPIRED,
+                ErrorCode.UNSUPPORTED_PROMOTION_TYPE,
+                ErrorCode.PROMOTION_NOT_RUNNING,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.NOT_FOUND,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=[564332013], request_only=True),
+            OpenApiExample(
+                "Response",
+                value={
+                    "data": {
+                        "564332013": {
+                            "id": "68230a3af1ebc84977d9ea2c",
+                            "customerId": 564332013,
+                            "promotionId": "67f3832ab206f929966adf81",
+                            "earnedFromId": "2 items in cart",
+                            "eventTime": 1747126842954,
+                            "validTill": 4102424999999,
+                        }
                     }
-                }
-            },
-            response_only=True,
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "Partial success",
+                value={
+                    "data": {},
+                    "errors": [{"customerId": 1, "code": 1007, "message": "Customer not found."}],
+                },
+                response_only=True,
+            ),
+        ],
+        description=(
+            "Issues a CUSTOMER or EARNING cart promotion to each customer (other types: 707). Duplicate "
+            "ids in one request are issued once. Customers that cannot be issued are listed in a top-level "
+            "`errors` array, present only when not empty, next to the successes: 1007 unknown customer, "
+            "713 the contextId was used by an earn of another earnedFromType, 708 the customer already "
+            "holds `maxIssuancePerCustomer` issued instances. Request-level faults write nothing: 1006 "
+            "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids by default "
+            "(setting `ISSUE_BULK_MAX_CUSTOMERS`), no contextId), "
+            "404, 706 ended, 709 inactive or not started, 705 org over its active-promotion cap. "
+            "`validTill` is the promotion's end."
         ),
-        OpenApiExample(
-            "Partial success",
-            value={
-                "data": {},
-                "errors": [{"customerId": 1, "code": 1007, "message": "Customer not found."}],
-            },
-            response_only=True,
-        ),
-    ],
-    description=(
-        "Issues a CUSTOMER or EARNING cart promotion to each customer (other types: 707). Duplicate "
-        "ids in one request are issued once. Customers that cannot be issued are listed in a top-level "
-        "`errors` array, present only when not empty, next to the successes: 1007 unknown customer, "
-        "713 the contextId was used by an earn of another earnedFromType, 708 the customer already "
-        "holds `maxIssuancePerCustomer` issued instances. Request-level faults write nothing: 1006 "
-        "(empty array, nulls, non-integer ids), 400 (not an array, more than 10,000 ids by default "
-        "(setting `ISSUE_BULK_MAX_CUSTOMERS`), no contextId), "
-        "404, 706 ended, 709 inactive or not started, 705 org over its active-promotion cap. "
-        "`validTill` is the promotion's end."
-    ),
-)
+    )
 
 
 def earn_bulk(*, request):
     return extend_schema(
         operation_id="promotion_earn_bulk",
+        summary="Earn several promotions for one customer",
         tags=["Issuing and earning"],
         request=request,
         responses={200: EARN_BULK_RESPONSE.serializer, **error_responses(*EARN_ERRORS)},
@@ -382,6 +379,7 @@ def earn_bulk(*, request):
 def earn(*, request):
     return extend_schema(
         operation_id="promotion_earn",
+        summary="Earn a promotion for one customer",
         tags=["Issuing and earning"],
         request=request,
         responses={
@@ -406,6 +404,7 @@ def earn(*, request):
 def customer_wallet_get(*, query):
     return extend_schema(
         operation_id="customer_wallet_get",
+        summary="Get a customer's wallet",
         tags=["Wallet"],
         parameters=[query],
         responses={
@@ -439,6 +438,7 @@ def customer_wallet_get(*, query):
 def revoke_earn(*, request):
     return extend_schema(
         operation_id="promotion_revoke_earn",
+        summary="Revoke a customer's earned promotions",
         tags=["Issuing and earning"],
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
@@ -480,6 +480,7 @@ def revoke_earn(*, request):
 def customer_create(*, request):
     return extend_schema(
         operation_id="customer_create",
+        summary="Create a customer",
         tags=["Customers"],
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
@@ -523,6 +524,7 @@ def customer_create(*, request):
 def customer_get(*, query):
     return extend_schema(
         operation_id="customer_get",
+        summary="Find a customer by identifier",
         tags=["Customers"],
         parameters=[query],
         responses={
@@ -540,10 +542,11 @@ def customer_get(*, query):
 
 loyalty_promotion_issue = extend_schema(
     operation_id="loyalty_promotion_issue",
+    summary="Issue a loyalty promotion to one customer (v2)",
     tags=["Loyalty promotions (v2)"],
     parameters=[
         OpenApiParameter("identifierName", str, required=True, enum=IDENTIFIER_NAMES),
-        OpenApiParameter("identifierValue", str, required=True),
+        OpenApiParameter("identifierValue", {"type": "string", "minLength": 1}, required=True),
         OpenApiParameter("source", str, required=True, enum=SOURCES),
         OpenApiParameter("type", str, enum=["CUSTOMER"]),
         OpenApiParameter("accountId", str, description="Accepted for compatibility; not used."),

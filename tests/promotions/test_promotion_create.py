@@ -136,6 +136,55 @@ def test_invalid_configuration_is_400_and_writes_nothing(api, changes, fragment)
     assert not PromotionRestriction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"earnLimitedToSpecificAudience": 0}, "earnLimitedToSpecificAudience: Must be a JSON boolean."),
+        ({"isStackable": "yes"}, "isStackable: Must be a JSON boolean."),
+        ({"priority": "1"}, "priority: Must be a JSON integer."),
+        ({"maxIssuancePerCustomer": 1.0}, "maxIssuancePerCustomer: Must be a JSON integer."),
+        ({"startDateISO": None, "startDate": str(1767205800000)}, "startDate: Must be a JSON integer."),
+        ({"name": 12}, "name: Must be a JSON string."),
+        (
+            {"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "200"}}},
+            "action.cartBasedAction.value: Must be a JSON number.",
+        ),
+        (
+            {
+                "condition": {
+                    "type": "PRODUCT",
+                    "productCondition": {
+                        "criteriaList": [{"entity": "SKU", "operator": "IN", "values": [0]}]
+                    },
+                }
+            },
+            "condition.productCondition.criteriaList.0.values: Item 0: Must be a JSON string.",
+        ),
+    ],
+)
+def test_values_of_another_json_type_than_the_schema_says_are_400(api, changes, message):
+    # given: values DRF's fields would coerce ("1" for 1, 0 for false) but the schema calls invalid
+    # when
+    response = api.post(URL, body(**changes), format="json")
+    # then
+    assert response.status_code == 400, response.content
+    assert response.json() == {"errors": [{"code": 400, "message": message}]}
+    assert not Promotion.objects.exists()
+
+
+def test_limits_may_be_sent_as_numbers_or_as_the_echoed_decimal_strings(api):
+    restrictions = {
+        "Customer": [{"kpi": "REDEMPTION", "limit": "2.000000"}],
+        "Promotion": [{"kpi": "DISCOUNT", "limit": 5000}],
+    }
+    response = api.post(URL, body(promotionRestrictions=restrictions), format="json")
+    assert response.status_code == 200, response.content
+    assert (
+        response.json()["data"]["promotionRestrictions"]
+        == PROMOTION_RESPONSE_EXAMPLE["data"]["promotionRestrictions"]
+    )
+
+
 def test_more_than_100_criteria_values_is_the_documented_400(api):
     condition = {
         "type": "PRODUCT",

@@ -1,4 +1,5 @@
-"""HTTP Basic (secret or its MD5 digest) and OAuth tokens: issue, use, expiry, revocation."""
+"""HTTP Basic (secret or its MD5 digest) and OAuth tokens: issue, use, expiry, revocation, and two
+credentials in one request (they must name the same client)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from rest_framework.test import APIClient
 
 from promotions import services
 from promotions.services import api_client_authenticate
+from promotions_site import auth
 from tests.conftest import basic_auth
-from tests.factories import ApiClientFactory, PromotionFactory
+from tests.factories import ApiClientFactory, PromotionFactory, UserFactory
 
 TOKEN_URL = "/v3/oauth/token/generate"
 
@@ -227,3 +229,125 @@ def test_token_endpoint_only_posts(db):
     response = APIClient().get(TOKEN_URL)
     assert response.status_code == 405
     assert response.json()["errors"][0]["code"] == 405
+
+
+# --- Two credentials in one request ---------------------------------------------------------------
+
+
+def token_for(client, secret: str = "server123") -> str:
+    return generate(client.username, secret).json()["data"]["accessToken"]
+
+
+def assert_refused(response, message: str) -> None:
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+    assert response.json() == {"errors": [{"code": 401, "message": message}]}
+
+
+@pytest.fixture
+def other_client(org):
+    return ApiClientFactory(org=org, secret="other456")
+
+
+@pytest.mark.parametrize(
+    "junk", ["junk", "eyJjaWQiOjF9:1tX-not-signed", "Basic c3RvcmUuc2VydmVyOnNlcnZlcjEyMw=="]
+)
+def test_valid_basic_with_a_junk_token_header_is_refused(client_and_promotion, junk):
+    # given: valid Basic credentials and a token header that is not a token
+    client, promotion = client_and_promotion
+    # when
+    response = get_with(
+        {"HTTP_AUTHORIZATION": basic_auth(client.username, "server123"), "HTTP_X_CAP_API_OAUTH_TOKEN": junk},
+        promotion,
+    )
+    # then: never served as the Basic client
+    assert_refused(response, "Invalid or expired access token.")
+
+
+def test_valid_basic_with_another_clients_token_is_refused(client_and_promotion, other_client):
+    client, promotion = client_and_promotion
+    response = get_with(
+        {
+            "HTTP_AUTHORIZATION": basic_auth(client.username, "server123"),
+            "HTTP_X_CAP_API_OAUTH_TOKEN": token_for(other_client, "other456"),
+        },
+        promotion,
+    )
+    assert_refused(response, auth.CREDENTIALS_DISAGREE)
+
+
+def test_valid_basic_with_a_deactivated_clients_token_is_refused(client_and_promotion, other_client):
+    # given: a token whose client has since been deactivated
+    client, promotion = client_and_promotion
+    token = token_for(other_client, "other456")
+    other_client.is_active = False
+    other_client.save()
+    # when
+    response = get_with(
+        {"HTTP_AUTHORIZATION": basic_auth(client.username, "server123"), "HTTP_X_CAP_API_OAUTH_TOKEN": token},
+        promotion,
+    )
+    # then
+    assert_refused(response, "Invalid or expired access token.")
+
+
+def test_bearer_and_token_header_of_different_clients_are_refused(client_and_promotion, other_client):
+    client, promotion = client_and_promotion
+    mine, theirs = token_for(client), token_for(other_client, "other456")
+    for header, bearer in ((mine, theirs), (theirs, mine)):
+        response = get_with(
+            {"HTTP_AUTHORIZATION": f"Bearer {bearer}", "HTTP_X_CAP_API_OAUTH_TOKEN": header}, promotion
+        )
+        assert_refused(response, auth.CREDENTIALS_DISAGREE)
+
+
+@pytest.mark.parametrize("bearer", ["junk", "two parts"])
+def test_valid_token_header_with_a_junk_bearer_is_refused(client_and_promotion, bearer):
+    client, promotion = client_and_promotion
+    response = get_with(
+        {"HTTP_AUTHORIZATION": f"Bearer {bearer}", "HTTP_X_CAP_API_OAUTH_TOKEN": token_for(client)}, promotion
+    )
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_credentials_of_the_same_client_are_accepted(client_and_promotion):
+    # given: a client sending both its Basic credentials and its own token (or one token twice)
+    client, promotion = client_and_promotion
+    token, second_token = token_for(client), token_for(client)
+    for headers in (
+        {
+            "HTTP_AUTHORIZATION": basic_auth(client.username, md5("server123")),
+            "HTTP_X_CAP_API_OAUTH_TOKEN": token,
+        },
+        {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_X_CAP_API_OAUTH_TOKEN": second_token},
+    ):
+        # when
+        response = get_with(headers, promotion)
+        # then
+        assert response.status_code == 200, headers
+        assert response.json()["data"]["id"] == promotion.pk
+
+
+def test_blank_token_header_reads_as_not_sent(client_and_promotion):
+    client, promotion = client_and_promotion
+    response = get_with(
+        {"HTTP_AUTHORIZATION": basic_auth(client.username, "server123"), "HTTP_X_CAP_API_OAUTH_TOKEN": "  "},
+        promotion,
+    )
+    assert response.status_code == 200
+
+
+def test_admin_session_is_not_an_api_credential(org, client):
+    # given: a signed-in admin user of the org
+    promotion = PromotionFactory(org=org)
+    client.force_login(UserFactory(org=org))
+    # when: calling the API with the session alone, then with the session and another org's client
+    alone = client.get(promotion_url(promotion))
+    foreign = ApiClientFactory(secret="server123")
+    with_basic = client.get(
+        promotion_url(promotion), HTTP_AUTHORIZATION=basic_auth(foreign.username, "server123")
+    )
+    # then: the session never authenticates an API call; the API credentials alone decide (another org: 404)
+    assert alone.status_code == 401
+    assert with_basic.status_code == 404

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import yaml
 from django.urls import get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from promotions_site.errors import ErrorCode, is_api_path
@@ -115,3 +117,114 @@ def test_negotiation_errors_are_answered_in_the_envelope(api):
     assert not_acceptable.json() == {"errors": [{"code": 406, "message": ErrorCode.NOT_ACCEPTABLE.message}]}
     assert unsupported.status_code == 415
     assert unsupported.json()["errors"][0]["code"] == 415 and unsupported.json()["warnings"] == []
+
+
+def test_every_operation_has_a_summary(db):
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    missing = [
+        (method, path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if not operation.get("summary", "").strip()
+    ]
+    assert missing == []
+
+
+def test_no_operation_is_listed_twice_modulo_a_trailing_slash(db):
+    # given: `/api_gateway/v1/promotions` and `/api_gateway/v1/promotions/` both serve list and create
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    # then: each operation appears once, under the path Capillary documents it at
+    operations = [
+        (method, path.rstrip("/"))
+        for path, methods in schema["paths"].items()
+        for method in methods
+        if method in {"get", "put", "post", "patch", "delete"}
+    ]
+    assert len(operations) == len(set(operations)), sorted(operations)
+    assert "post" in schema["paths"]["/api_gateway/v1/promotions"]
+    assert "get" in schema["paths"]["/api_gateway/v1/promotions/"]
+
+
+# Keys whose date ends a validity: in an example sent as it is, a past one answers 706 (promotion ended).
+EXPIRING_DATE_KEYS = {"endDate", "endDateISO", "validTill", "validTillISO"}
+
+
+def example_dates(value, key: str = ""):
+    """(key, datetime) for every end or validity date in an example value, epoch ms or ISO 8601."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from example_dates(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            yield from example_dates(item, key)
+    elif key in EXPIRING_DATE_KEYS and value is not None:
+        if isinstance(value, int):
+            yield key, dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        else:
+            yield key, dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def schema_examples(node):
+    """Every example value in the schema: operations' request and response examples, and components'."""
+    if isinstance(node, dict):
+        for name, item in node.items():
+            if name == "examples" and isinstance(item, dict):
+                yield from (example["value"] for example in item.values() if "value" in example)
+            elif name == "example":
+                yield item
+            else:
+                yield from schema_examples(item)
+    elif isinstance(node, list):
+        for item in node:
+            yield from schema_examples(item)
+
+
+def test_no_example_date_expires_within_a_year(db):
+    # given
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    horizon = timezone.now() + dt.timedelta(days=366)
+    # when
+    dates = [found for example in schema_examples(schema) for found in example_dates(example)]
+    # then: the create-promotion, earn, wallet and issueBulk examples all carry end or validity dates
+    assert len(dates) >= 8, dates
+    assert [(key, when) for key, when in dates if when < horizon] == []
+
+
+def test_every_request_list_describes_its_items(db):
+    # given: the server validates each item of every list it reads (redemption lineItems, earnIds, ...)
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    undescribed, seen = [], set()
+
+    def walk(node, where):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                walk(components[name], name)
+            return
+        if node.get("type") == "array" and not node.get("items"):
+            undescribed.append(where)
+        for key in ("items", "allOf", "oneOf", "anyOf"):
+            parts = node.get(key) or []
+            for part in parts if isinstance(parts, list) else [parts]:
+                walk(part, where)
+        for name, part in node.get("properties", {}).items():
+            walk(part, f"{where}.{name}")
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                walk(operation["requestBody"]["content"]["application/json"]["schema"], f"{method} {path}")
+    # then
+    assert undescribed == []
+    line_item = components["RedemptionCreateApiInputLineItemRequest"]
+    assert set(line_item["required"]) == {
+        "promotionId",
+        "redemptionCount",
+        "discount",
+        "discountAppliedOnQuantity",
+        "promotionAppliedOnQuantity",
+    }
+    assert "earnedPromotionId" in line_item["properties"]
+    assert components["CustomerCreateRequest"]["properties"]["mobile"]["pattern"] == r"^\s*\+?[0-9]{8,15}\s*$"

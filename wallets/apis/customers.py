@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.http import Http404
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
@@ -12,10 +13,18 @@ from promotions.audit import Actor
 from promotions_site.auth import request_org
 from promotions_site.idempotency import idempotent
 from wallets import schema
-from wallets.identifiers import IDENTIFIER_NAMES, SOURCES, email_normalize, mobile_normalize
+from wallets.identifiers import (
+    IDENTIFIER_NAMES,
+    MOBILE_PATTERN,
+    SOURCES,
+    email_normalize,
+    mobile_normalize,
+)
 from wallets.selectors import customer_get_by_identifier
 from wallets.serializers import CUSTOMER_RESPONSE, StrictCharField
 from wallets.services import customer_create
+
+MOBILE_INVALID = "Must be 8 to 15 digits, optionally after a leading +."
 
 
 class CustomerCreateApi(APIView):
@@ -23,9 +32,19 @@ class CustomerCreateApi(APIView):
 
     @extend_schema_serializer(component_name="CustomerCreate")
     class InputSerializer(serializers.Serializer):
-        mobile = StrictCharField(required=False, allow_null=True, max_length=20)
-        email = serializers.EmailField(required=False, allow_null=True, max_length=254)
-        externalId = StrictCharField(required=False, allow_null=True, max_length=100)
+        mobile = StrictCharField(
+            required=False,
+            allow_null=True,
+            max_length=20,
+            validators=[RegexValidator(MOBILE_PATTERN, message=MOBILE_INVALID)],
+            help_text="8 to 15 digits with the country code, an optional leading +. Unique in the org.",
+        )
+        email = serializers.EmailField(
+            required=False, allow_null=True, max_length=254, help_text="Unique in the org, in any case."
+        )
+        externalId = StrictCharField(
+            required=False, allow_null=True, max_length=100, help_text="Unique in the org."
+        )
         firstName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
         lastName = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
         source = serializers.ChoiceField(choices=SOURCES, default="INSTORE")
@@ -35,7 +54,7 @@ class CustomerCreateApi(APIView):
                 return None
             mobile = mobile_normalize(value)
             if mobile is None:
-                raise serializers.ValidationError("Must be 8 to 15 digits, optionally after a leading +.")
+                raise serializers.ValidationError(MOBILE_INVALID)
             return mobile
 
         def validate_email(self, value):

@@ -31,7 +31,12 @@ class EarnBulkApi(APIView):
             earnedFromId = serializers.CharField(max_length=255)
 
         orgId = serializers.IntegerField(required=False)
-        earnedPromotions = EntrySerializer(many=True, allow_empty=False, max_length=EARN_BULK_MAX_ENTRIES)
+        earnedPromotions = EntrySerializer(
+            many=True,
+            allow_empty=False,
+            max_length=EARN_BULK_MAX_ENTRIES,
+            help_text="Each (promotionId, earnedFromId) pair at most once.",
+        )
 
         def validate_earnedPromotions(self, entries):
             keys = [(e["promotionId"], e["earnedFromId"]) for e in entries]

@@ -47,9 +47,15 @@ class IssueBulkApi(APIView):
     """`POST /api_gateway/v1/promotions/{promotionId}/issueBulk?contextId=`."""
 
     class QuerySerializer(serializers.Serializer):
-        contextId = serializers.CharField(max_length=255)
+        contextId = serializers.CharField(
+            max_length=255,
+            help_text=(
+                "Identifies this issuance; echoed as earnedFromId. A retry with the same contextId "
+                "returns the same instances and creates none."
+            ),
+        )
 
-    @schema.issue_bulk
+    @schema.issue_bulk(query=QuerySerializer)
     def post(self, request, promotion_id: str):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

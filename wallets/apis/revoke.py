@@ -28,7 +28,12 @@ class RevokeEarnApi(APIView):
             )
 
         customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-        earnRevokeDetails = EntrySerializer(many=True, allow_empty=False, max_length=REVOKE_EARN_MAX_IDS)
+        earnRevokeDetails = EntrySerializer(
+            many=True,
+            allow_empty=False,
+            max_length=REVOKE_EARN_MAX_IDS,
+            help_text=f"Each promotionId at most once; at most {REVOKE_EARN_MAX_IDS} earnIds in total.",
+        )
 
         def validate_earnRevokeDetails(self, entries):
             if sum(len(entry["earnIds"]) for entry in entries) > REVOKE_EARN_MAX_IDS:

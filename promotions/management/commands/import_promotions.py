@@ -12,11 +12,14 @@ cell is an omitted field.
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import re
 import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework import serializers
 from tqdm import tqdm
 
 from promotions.audit import Actor
@@ -29,7 +32,9 @@ from promotions.services import (
     promotions_import,
 )
 from promotions_site.errors import flatten_detail
+from promotions_site.timefmt import EpochMillisField
 
+INTEGER = re.compile(r"-?[0-9]+")
 # The CSV columns that hold a JSON value; every other field of the create API is a plain cell.
 JSON_COLUMNS = ("condition", "action", "promotionRestrictions", "customFieldValues", "earningCriteria")
 
@@ -105,7 +110,7 @@ def csv_entry(label: str, row: dict[str, str]) -> PromotionImportEntry:
         if cell.strip() == "":
             continue
         if column not in JSON_COLUMNS:
-            data[column] = cell
+            data[column] = csv_scalar(column, cell)
             continue
         try:
             data[column] = json.loads(cell)
@@ -114,6 +119,27 @@ def csv_entry(label: str, row: dict[str, str]) -> PromotionImportEntry:
     if errors:
         return PromotionImportEntry(label=label, name=row.get("name", ""), errors=errors)
     return import_entry(label, data)
+
+
+@functools.cache
+def _scalar_fields() -> dict:
+    return dict(PromotionInputSerializer().fields)
+
+
+def csv_scalar(column: str, cell: str):
+    """A plain cell as the create API takes it: the API takes a boolean only as JSON `true`/`false`
+    and an integer only as a JSON number, and a CSV cell is text. `true`/`false` (and DRF's other
+    spellings: `1`, `yes`, ...) become a boolean, digits an integer; anything else stays text and
+    is refused by the field as the API refuses it."""
+    field, text = _scalar_fields()[column], cell.strip()
+    if isinstance(field, serializers.BooleanField):
+        if text in serializers.BooleanField.TRUE_VALUES:
+            return True
+        if text in serializers.BooleanField.FALSE_VALUES:
+            return False
+    elif isinstance(field, serializers.IntegerField | EpochMillisField) and INTEGER.fullmatch(text):
+        return int(text)
+    return cell
 
 
 READERS = {".json": read_json, ".csv": read_csv}
