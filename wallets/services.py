@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -865,7 +866,7 @@ def loyalty_promotion_issue(
 
 # --- Bulk jobs (the admin's issue and bulk-earn runs) ------------------------------------------------
 
-BULK_JOB_CHUNK_SIZE = 2000
+BULK_JOB_CHUNK_SIZE = settings.BULK_JOB_CHUNK_SIZE
 _RESOLVE_BATCH = 5000
 
 
@@ -1286,9 +1287,16 @@ def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bo
         ).start()
 
 
+# SQLite's busy handler polls for the write lock every 100 ms at most: a runner that begins its next
+# chunk the moment it commits keeps the lock from waiting writers (a till's redemption) for the whole job.
+_SQLITE_PAUSE_BETWEEN_CHUNKS = 0.1
+
+
 def _bulk_job_run_all(job_id: int, chunks: list[tuple[int, int]], *, own_connection: bool = False) -> None:
     try:
-        for low, high in chunks:
+        for index, (low, high) in enumerate(chunks):
+            if index and connection.vendor == "sqlite":
+                time.sleep(_SQLITE_PAUSE_BETWEEN_CHUNKS)
             bulk_job_chunk_run(job_id=job_id, low=low, high=high)
     finally:
         if own_connection:
