@@ -49,4 +49,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test_db.sqlite3 test-output .pytest_cache site
+	rm -rf $(VENV) db.sqlite3 test-output .pytest_cache site

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -56,6 +57,16 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The active-promotion cap is a subscription matter: only platform operators change it.
         return [] if sees_all_orgs(request) else ["id", "max_active_promotions"]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class OrgGroupAdmin(GroupAdmin):
+    """Django's group admin (groups are global: the Auditors group), with our form fields."""
+
+    formfield_overrides = FORMFIELD_OVERRIDES
 
 
 @admin.register(User)

@@ -47,8 +47,39 @@ class AdminJSONField(forms.JSONField):
             return InvalidJSONInput(data)
 
 
-# Every admin form of ours (model admins and inlines) edits JSON through AdminJSONField.
-FORMFIELD_OVERRIDES = {models.JSONField: {"form_class": AdminJSONField}}
+class _OutOfRangeChoiceMixin:
+    """A posted id beyond 64 bits is "not one of the available choices", as any unknown id is. Django
+    looks it up, and SQLite's driver raises OverflowError binding it (a 500)."""
+
+    def _out_of_range(self, value):
+        message = self.error_messages["invalid_choice"]
+        return forms.ValidationError(message, code="invalid_choice", params={"value": value})
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except OverflowError as error:
+            raise self._out_of_range(value) from error
+
+
+class AdminModelChoiceField(_OutOfRangeChoiceMixin, forms.ModelChoiceField):
+    pass
+
+
+class AdminModelMultipleChoiceField(_OutOfRangeChoiceMixin, forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        try:
+            return super()._check_values(value)
+        except OverflowError as error:
+            raise self._out_of_range(", ".join(map(str, value))) from error
+
+
+# Every admin form of ours (model admins and inlines) takes JSON and related ids through these fields.
+FORMFIELD_OVERRIDES = {
+    models.JSONField: {"form_class": AdminJSONField},
+    models.ForeignKey: {"form_class": AdminModelChoiceField},
+    models.ManyToManyField: {"form_class": AdminModelMultipleChoiceField},
+}
 
 
 class AuditedAdminMixin:

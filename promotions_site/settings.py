@@ -6,6 +6,7 @@ app with no services; production sets DATABASE_URL to PostgreSQL and turns DEBUG
 
 import ipaddress
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -125,11 +126,14 @@ else:
     )
     _sqlite_file = DATABASES["default"]["NAME"]
     if _sqlite_file and _sqlite_file != ":memory:":
-        # Tests on a file too (beside the database, `test_` before its name), not Django's in-memory
-        # default: a shared-cache memory database locks whole tables with no busy timeout, so a test
-        # reading while a job thread writes gets "database table is locked".
+        # Tests on a file too, not Django's in-memory default: a shared-cache memory database locks
+        # whole tables with no busy timeout, so a test reading while a job thread writes gets
+        # "database table is locked". One file per test process, in the temporary directory, so two
+        # runs in one checkout never share (or delete) each other's.
         _sqlite_path = Path(_sqlite_file)
-        DATABASES["default"]["TEST"] = {"NAME": str(_sqlite_path.with_name(f"test_{_sqlite_path.name}"))}
+        DATABASES["default"]["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"test_{_sqlite_path.stem}_{os.getpid()}.sqlite3")
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "promotions.User"

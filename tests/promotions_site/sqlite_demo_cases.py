@@ -1,6 +1,7 @@
 """The embedded SQLite serves the demo while a bulk job runs: the job page, the progress bar and API
 redemptions answer (no "database table is locked" 500, no "database is locked" 503) while the
-in-process thread runner writes the job's chunks.
+in-process thread runner writes the job's chunks; and what only SQLite's driver trips on (an id beyond
+64 bits) is a form error.
 
 These cases need a file SQLite database. `tests/promotions_site/test_sqlite_demo.py` runs them in a
 subprocess with `DATABASE_URL=sqlite:///<temporary file>`, so they run whatever database the suite
@@ -160,3 +161,14 @@ def test_job_page_and_redemptions_answer_while_a_bulk_earn_runs_in_the_backgroun
     print(f"slowest answers (s): {traffic.slowest}; reads during the job: {traffic.reads_during_the_job}")
     redemptions = sum(1 for name, _, _ in traffic.statuses if name == "redemption")
     assert redemptions > 1
+
+
+@pytest.mark.django_db
+def test_an_id_beyond_64_bits_is_a_form_error_not_an_overflow(client):
+    # given: SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL compares it as numeric)
+    client.force_login(UserFactory(org=None, is_superuser=True))
+    # when: a crafted post names such a permission
+    response = client.post(reverse("admin:auth_group_add"), {"name": "Marketers", "permissions": "9" * 25})
+    # then
+    assert response.status_code == 200
+    assert "is not one of the available choices" in response.content.decode()

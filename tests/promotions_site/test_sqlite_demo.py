@@ -37,4 +37,4 @@ def test_the_sqlite_demo_answers_while_a_bulk_job_runs(tmp_path):
     # then: every case ran and passed
     report = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode == 0, report
-    assert re.search(r"(?m)^2 passed", result.stdout) and "skipped" not in result.stdout, report
+    assert re.search(r"(?m)^3 passed", result.stdout) and "skipped" not in result.stdout, report
