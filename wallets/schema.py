@@ -282,6 +282,8 @@ EARN_ERRORS = (
 
 
 def issue_bulk(*, query):
+    """issueBulk's schema: one declaration, long only because it spells out the request array and
+    every documented answer with its example."""
     return extend_schema(
         operation_id="promotion_issue_bulk",
         summary="Issue a promotion to customers",
