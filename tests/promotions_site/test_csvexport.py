@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,32 @@ def test_a_report_without_rows_leaves_none_and_closing_twice_is_harmless(tmp_pat
         pass
     report.close()
     assert list(tmp_path.iterdir()) == []
+
+
+APPS = ("promotions", "promotions_site", "wallets", "redemptions")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _csv_writers_made(source: str) -> list[int]:
+    """Lines of `source` that make a csv module writer (`csv.writer`, `csv.DictWriter`, or either imported)."""
+    writers = ("writer", "DictWriter")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        attribute = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        if attribute and node.value.id == "csv" and node.attr in writers:
+            found.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and node.module == "csv":
+            found += [node.lineno for alias in node.names if alias.name in writers]
+    return found
+
+
+def test_every_csv_the_apps_write_goes_through_the_one_writer():
+    # a writer made anywhere else would skip the formula guard (the command-line export once did)
+    elsewhere = {
+        str(path.relative_to(ROOT)): lines
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        if path != ROOT / "promotions_site" / "csvexport.py"
+        and (lines := _csv_writers_made(path.read_text(encoding="utf-8")))
+    }
+    assert elsewhere == {}
