@@ -16,14 +16,21 @@ Excel, LibreOffice and Google Sheets show it as text instead of evaluating it. `
 rejects files keep the values the operator sent as they were sent.
 
 Rows end with `\\r\\n` (RFC 4180, the csv module's default, which the admin's downloads always used).
+
+A report a command leaves beside its input (a rejects file) is a `CsvReportFile`: written under a name
+of its own and moved to its path whole when the run ends, so two runs never write into one file and a
+reader never sees half a report.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 _FORMULA_START = re.compile(r"^[=@\t\r]|^[+-](?![0-9 .]*$)")
@@ -68,3 +75,47 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow(row)
+
+
+class CsvReportFile:
+    """A CSV report bound for `path`, with `header` as its first row: it is written to a file of its
+    own in the same directory and, on `close`, moved to `path` in one step (`os.replace`) if it
+    holds any row; a run that wrote no row leaves no report at `path` (an older run's is removed).
+
+    Two runs naming one path each write their own file, and neither ever deletes the file the other
+    is writing; the last to end decides what is left at `path` (its report, whole, or none). Opening
+    raises `OSError` when the directory cannot be written.
+    """
+
+    def __init__(self, path: str | os.PathLike, header: Iterable[Any]):
+        self.path = os.fspath(path)
+        self.rows = 0
+        self._partial = f"{self.path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+        self._handle = open(self._partial, "x", encoding="utf-8", newline="")  # noqa: SIM115
+        self._writer = CsvWriter(self._handle)
+        self._writer.writerow(header)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self.rows += 1
+        self._writer.writerow(row)
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+    def close(self) -> None:
+        if self._handle.closed:
+            return
+        self._handle.close()
+        if self.rows:
+            os.replace(self._partial, self.path)
+            return
+        os.remove(self._partial)
+        # An earlier run's report under this name no longer says what a run of this input rejects.
+        Path(self.path).unlink(missing_ok=True)
+
+    def __enter__(self) -> CsvReportFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from promotions_site.csvexport import CsvWriter, csv_cell, csv_lines
+from promotions_site.csvexport import CsvReportFile, CsvWriter, csv_cell, csv_lines
 from tests.csv_support import FORMULAS, as_text, csv_table
 
 
@@ -65,3 +67,70 @@ def test_the_writer_and_the_lines_write_the_same_rows():
         ["1", "'=1+1", "", "true"],
         ["-2.50", "'\tx", "plain", "false"],
     ]
+
+
+def test_a_report_is_moved_into_place_whole_when_closed(tmp_path):
+    # given a report being written
+    path = tmp_path / "customers.txt.rejects.csv"
+    report = CsvReportFile(path, ["line", "value"])
+    report.writerow([2, "=1+1"])
+    # then nothing is at its path yet, so no reader sees half of it
+    assert not path.exists()
+    # when it is closed
+    report.close()
+    # then it is there whole, written by the one writer, and nothing else is left
+    assert csv_table(path.read_text(encoding="utf-8")) == [["line", "value"], ["2", "'=1+1"]]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_two_reports_for_one_path_at_once_never_mix_nor_delete_each_others(tmp_path):
+    # given an older report at the path, and two runs writing a report for it at the same time
+    path = tmp_path / "rejects.csv"
+    path.write_text("older\r\n", encoding="utf-8")
+    first, second, empty = (CsvReportFile(path, ["line"]) for _ in range(3))
+    first.writerows([[1], [2]])
+    second.writerow([3])
+    # when one that wrote no row ends first, then the others, in any order
+    empty.close()
+    second.close()
+    first.close()
+    # then no run failed, the older report is gone, and the last to end left its own report, whole
+    assert csv_table(path.read_text(encoding="utf-8")) == [["line"], ["1"], ["2"]]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_report_without_rows_leaves_none_and_closing_twice_is_harmless(tmp_path):
+    path = tmp_path / "rejects.csv"
+    with CsvReportFile(path, ["line"]) as report:
+        pass
+    report.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+APPS = ("promotions", "promotions_site", "wallets", "redemptions")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _csv_writers_made(source: str) -> list[int]:
+    """Lines of `source` that make a csv module writer (`csv.writer`, `csv.DictWriter`, or either imported)."""
+    writers = ("writer", "DictWriter")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        attribute = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        if attribute and node.value.id == "csv" and node.attr in writers:
+            found.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and node.module == "csv":
+            found += [node.lineno for alias in node.names if alias.name in writers]
+    return found
+
+
+def test_every_csv_the_apps_write_goes_through_the_one_writer():
+    # a writer made anywhere else would skip the formula guard (the command-line export once did)
+    elsewhere = {
+        str(path.relative_to(ROOT)): lines
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        if path != ROOT / "promotions_site" / "csvexport.py"
+        and (lines := _csv_writers_made(path.read_text(encoding="utf-8")))
+    }
+    assert elsewhere == {}

@@ -144,3 +144,95 @@ def test_concurrent_reversals_give_back_once():
     assert results == [200] * 10
     assert RedemptionReversal.objects.count() == 1
     assert RedemptionCounter.objects.get().used == 0
+
+
+def _two_promotions_with_limits(org, *, promotion_type, levels):
+    """Two promotions of `type`, each with a REDEMPTION limit of 1000 at every level of `levels`."""
+    promotions = PromotionFactory.create_batch(2, org=org, type=promotion_type)
+    for promotion in promotions:
+        for level in levels:
+            PromotionRestrictionFactory(promotion=promotion, level=level, kpi="REDEMPTION", limit=1000)
+    return promotions
+
+
+def _used(promotion, level):
+    return RedemptionCounter.objects.get(restriction__promotion=promotion, restriction__level=level).used
+
+
+def test_redemptions_naming_two_limited_promotions_in_opposite_orders_never_deadlock():
+    # given two POS promotions, each with a global limit (one counter row each), and 80 customers
+    org = OrganizationFactory()
+    first, second = _two_promotions_with_limits(org, promotion_type="POS", levels=["Promotion"])
+    customers = CustomerFactory.create_batch(80, org=org)
+
+    # when 80 redemptions touch both promotions at once, half naming them in one order, half in the other
+    def call(api, index):
+        pair = [first, second] if index % 2 else [second, first]
+        response = redeem(api, body(customers[index], txn=f"T{index}", redemptions=[line(p) for p in pair]))
+        return response.status_code
+
+    results = run_concurrently(80, call, org=org, threads=20)
+
+    # then every one is recorded (a deadlock answers 503) and each counter holds exactly 80
+    assert Counter(results) == {200: 80}
+    assert (_used(first, "Promotion"), _used(second, "Promotion")) == (80, 80)
+
+
+def test_reversals_and_redemptions_in_opposite_orders_never_deadlock():
+    # given two limited POS promotions and 30 redemptions recorded naming them in one order
+    org = OrganizationFactory()
+    first, second = _two_promotions_with_limits(org, promotion_type="POS", levels=["Promotion"])
+    customers = CustomerFactory.create_batch(60, org=org)
+    setup = run_concurrently(
+        30,
+        lambda api, i: redeem(
+            api, body(customers[i], txn=f"OLD{i}", redemptions=[line(first), line(second)])
+        ),
+        org=org,
+        threads=10,
+    )
+    assert {response.status_code for response in setup} == {200}
+
+    # when those 30 are reversed while 30 new ones name the promotions in the other order
+    def call(api, index):
+        if index % 2:
+            return api.post(
+                "/api_gateway/v1/promotions/redemptions/reverse",
+                {"transactionIdentifier": f"OLD{index // 2}"},
+                format="json",
+            ).status_code
+        data = body(customers[30 + index // 2], txn=f"NEW{index}", redemptions=[line(second), line(first)])
+        return redeem(api, data).status_code
+
+    results = run_concurrently(60, call, org=org, threads=20)
+
+    # then every request succeeds and the counters hold exactly the 30 new redemptions
+    assert Counter(results) == {200: 60}
+    assert (_used(first, "Promotion"), _used(second, "Promotion")) == (30, 30)
+
+
+def test_one_customers_instances_and_counters_named_in_opposite_orders_never_deadlock():
+    # given a customer holding one multi-use instance of each of two promotions, limited at every
+    # counted level: its instances and Customer counters are rows only this customer's redemptions
+    # lock, kept apart by the customer row's lock and again by the id order of instances and counters
+    org = OrganizationFactory()
+    customer = CustomerFactory(org=org)
+    levels = ["Earn", "Customer", "Promotion"]
+    first, second = _two_promotions_with_limits(org, promotion_type="CUSTOMER", levels=levels)
+    instances = {
+        p.pk: EarnedPromotionFactory(org=org, customer=customer, promotion=p) for p in (first, second)
+    }
+
+    # when 40 redemptions name both instances at once, half in one order, half in the other
+    def call(api, index):
+        pair = [first, second] if index % 2 else [second, first]
+        lines = [line(p, instances[p.pk]) for p in pair]
+        return redeem(api, body(customer, txn=f"T{index}", line_items=lines)).status_code
+
+    results = run_concurrently(40, call, org=org, threads=20)
+
+    # then every one is recorded, and every instance and counter counts exactly 40
+    assert Counter(results) == {200: 40}
+    for promotion in (first, second):
+        assert (_used(promotion, "Customer"), _used(promotion, "Promotion")) == (40, 40)
+        assert EarnedPromotion.objects.get(pk=instances[promotion.pk].pk).redemption_count == 40

@@ -11,7 +11,7 @@ from django.utils import timezone
 from promotions.models import AuditEvent, PromotionType
 from promotions_site.timefmt import from_epoch_ms, to_epoch_ms
 from tests.concurrency import run_concurrently
-from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory
+from tests.factories import CustomerFactory, EarnedPromotionFactory, OrganizationFactory, PromotionFactory
 from wallets.models import EarnedPromotion
 from wallets.schema import EARN_BULK_REQUEST_EXAMPLE, EARN_BULK_RESPONSE_EXAMPLE
 
@@ -211,6 +211,52 @@ def test_single_earn_and_replay(api, org, seeded):
     conflict = api.post(url, earn_body(customer, earnedFromType="MILESTONE"), format="json")
     assert conflict.status_code == 409 and conflict.json()["errors"][0]["code"] == 713
     assert EarnedPromotion.objects.count() == 1
+
+
+def test_single_earn_replay_key_is_per_customer(api, org, seeded):
+    # given two customers earning the same promotion from the same earnedFromId (one bill id reused
+    # by two stores, or a transaction split between two members)
+    customer, promotions = seeded
+    other = CustomerFactory(org=org)
+    url = f"/api_gateway/v1/promotions/{promotions[0].pk}/earn"
+
+    # when each earns, then each replays
+    first = api.post(url, earn_body(customer), format="json")
+    second = api.post(url, earn_body(other), format="json")
+    first_replay = api.post(url, earn_body(customer), format="json")
+    second_replay = api.post(url, earn_body(other), format="json")
+
+    # then each customer has their own instance, and a replay answers that customer's own
+    assert [r.status_code for r in (first, second, first_replay, second_replay)] == [200] * 4
+    mine, theirs = first.json()["data"], second.json()["data"]
+    assert mine["id"] != theirs["id"]
+    assert (mine["customerId"], theirs["customerId"]) == (customer.pk, other.pk)
+    assert (first_replay.json(), second_replay.json()) == (first.json(), second.json())
+    held = EarnedPromotion.objects.filter(promotion=promotions[0], earned_from_id="BILL-1")
+    assert sorted(held.values_list("customer_id", "pk")) == sorted(
+        [(customer.pk, mine["id"]), (other.pk, theirs["id"])]
+    )
+
+
+def test_single_earn_unlocks_only_the_earning_customers_issued_instance(api, org, seeded):
+    # given both customers were issued the promotion under the contextId the earn names
+    customer, promotions = seeded
+    other = CustomerFactory(org=org)
+    issued = {
+        c.pk: EarnedPromotionFactory(org=org, customer=c, promotion=promotions[0], earned_from_id="BILL-1")
+        for c in (customer, other)
+    }
+    url = f"/api_gateway/v1/promotions/{promotions[0].pk}/earn"
+
+    # when the second customer earns from it, and replays
+    earned = api.post(url, earn_body(other), format="json")
+    replay = api.post(url, earn_body(other), format="json")
+
+    # then their own instance is unlocked, the other customer's stays LOCKED, and the replay answers the same
+    assert earned.status_code == 200 and earned.json()["data"]["id"] == issued[other.pk].pk
+    assert replay.json() == earned.json()
+    assert EarnedPromotion.objects.get(pk=issued[customer.pk].pk).locked
+    assert not EarnedPromotion.objects.get(pk=issued[other.pk].pk).locked
 
 
 def test_single_earn_limit_is_409_708(api, org, seeded):

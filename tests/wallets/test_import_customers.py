@@ -37,12 +37,14 @@ def run_import(path: Path, org, *args: str) -> dict[str, int]:
     return {name: int(value) for name, value in figures.items()}
 
 
-def rejects_of(path: Path) -> list[list[str]]:
-    """The rejects file's rows (without its header), each [line, reason, customerId, ..., source];
-    there is no file when nothing was rejected."""
-    if not Path(f"{path}.rejects.csv").exists():
+def rejects_of(path: Path, org) -> list[list[str]]:
+    """The rows (without the header) of the rejects file an import of `path` into `org` writes by
+    default, each [line, reason, customerId, ..., source]; there is no file when nothing was rejected."""
+    report = Path(f"{path}.{org.pk}.rejects.csv")
+    if not report.exists():
+        assert not list(path.parent.glob("*.rejects.csv*"))
         return []
-    with open(f"{path}.rejects.csv", encoding="utf-8", newline="") as handle:
+    with report.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["line", "reason", *HEADER.split(",")]
     return rows[1:]
@@ -67,7 +69,7 @@ def test_inserts_new_customers_in_the_customers_api_spelling(org, tmp_path):
         ("919876543210", "asha.rao@example.com", "POS-1", "Asha", "Rao", "WEBSITE"),
         (None, None, "POS-2", "Ravi", "", "INSTORE"),
     ]
-    assert rejects_of(path) == []
+    assert rejects_of(path, org) == []
     event = AuditEvent.objects.get(org=org, action="customer.import")
     assert (event.actor_type, event.actor_name) == ("SYSTEM", "import_customers")
     assert event.data == {
@@ -129,14 +131,14 @@ def test_rerunning_the_same_file_changes_nothing(org, other_org, tmp_path):
         f"{CustomerFactory(org=other_org).pk},,,,Other,,",
     )
     first = run_import(path, org)
-    snapshot, events, first_rejects = stored(org), AuditEvent.objects.count(), rejects_of(path)
+    snapshot, events, first_rejects = stored(org), AuditEvent.objects.count(), rejects_of(path, org)
     # when
     again = run_import(path, org)
     # then
     assert first == {"rows read": 6, "inserted": 1, "updated": 1, "unchanged": 1, "rejected": 3}
     assert again == {"rows read": 6, "inserted": 0, "updated": 0, "unchanged": 3, "rejected": 3}
     assert stored(org) == snapshot and len(snapshot) == 3 and same.pk in [row[0] for row in snapshot]
-    assert rejects_of(path) == first_rejects
+    assert rejects_of(path, org) == first_rejects
     assert AuditEvent.objects.count() == events  # a run that writes nothing records nothing
 
 
@@ -174,7 +176,7 @@ def test_every_reject_reason_names_the_line_and_keeps_the_original_values(org, o
     assert figures == {"rows read": 20, "inserted": 1, "updated": 1, "unchanged": 1, "rejected": 17}
     dup = "duplicate identifier in the file (first at line {})".format
     sources = "FACEBOOK, WEB_ENGAGE, WECHAT, INSTORE, MARTJACK, TMALL, TAOBAO, JD, ECOMMERCE, WEBSITE, LINE, MOBILE_APP"
-    rejects = rejects_of(path)
+    rejects = rejects_of(path, org)
     assert [(int(row[0]), row[1]) for row in rejects] == [
         (3, "malformed: mobile must be 8 to 15 digits, optionally after a leading +"),
         (4, "malformed: email is not a valid address"),
@@ -219,7 +221,7 @@ def test_identifiers_of_other_customers_are_rejected(org, tmp_path):
     figures = run_import(path, org)
     # then
     assert figures["rejected"] == 4 and stored(org) == before
-    assert [row[1] for row in rejects_of(path)] == [
+    assert [row[1] for row in rejects_of(path, org)] == [
         f"identifier owned by another customer (email: customer {anna.pk})",
         f"identifiers belong to different customers (mobile: customer {anna.pk}, email: customer {bob.pk})",
         f"identifiers belong to different customers (mobile: customer {anna.pk}, externalId: customer {bob.pk})",
@@ -302,7 +304,7 @@ def test_rejected_rows_that_start_a_formula_are_written_as_text(org, tmp_path, f
     # when
     run_import(path, org)
     # then: the values exactly as the file has them, kept as text
-    [rejected] = rejects_of(path)
+    [rejected] = rejects_of(path, org)
     assert rejected[1] == "malformed: no identifier (customerId, mobile, email or externalId)"
     assert rejected[2:] == ["", "", "", "", as_text(formula), as_text(formula), ""]
 
@@ -325,7 +327,23 @@ def test_rejects_go_where_asked(org, tmp_path):
         assert [row[:2] for row in csv.reader(handle)][1:] == [
             ["2", "malformed: mobile must be 8 to 15 digits, optionally after a leading +"]
         ]
-    assert not Path(f"{path}.rejects.csv").exists()
+    assert not list(tmp_path.glob("*.rejects.csv*"))
+
+
+def test_one_file_imported_into_two_orgs_gives_each_run_its_own_report(org, other_org, tmp_path):
+    # given a file whose first row names a customer of the first org
+    mine = CustomerFactory(org=org)
+    path = write_file(tmp_path, f"{mine.pk},,,,Asha,,", ",12,,,,,")
+    # when it is imported into each org
+    run_import(path, org)
+    run_import(path, other_org)
+    # then each run's report holds its own rejects: the bad mobile, and for the other org the customer
+    bad_mobile = ["3", "malformed: mobile must be 8 to 15 digits, optionally after a leading +"]
+    assert [row[:2] for row in rejects_of(path, org)] == [bad_mobile]
+    assert [row[:2] for row in rejects_of(path, other_org)] == [
+        ["2", "customerId not in this org"],
+        bad_mobile,
+    ]
 
 
 def test_spreadsheet_exports_are_read(org, tmp_path):
@@ -395,7 +413,7 @@ def test_duplicates_are_found_across_chunks(org, tmp_path, chunk_size):
     # then
     assert figures == {"rows read": 11, "inserted": 5, "updated": 1, "unchanged": 0, "rejected": 5}
     dup = "duplicate identifier in the file (first at line {})".format
-    assert [(int(row[0]), row[1]) for row in rejects_of(path)] == [
+    assert [(int(row[0]), row[1]) for row in rejects_of(path, org)] == [
         (6, dup(2)),
         (7, dup(4)),
         (9, dup(4)),

@@ -6,9 +6,11 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -55,6 +57,16 @@ def counts(summary: str) -> dict[str, int]:
     return figures
 
 
+def rejects_of(path: Path, promotion, context_id="spring-2025") -> Path:
+    """Where a run issuing `promotion` from `path` under `context_id` writes its rejects by default."""
+    return path.parent / f"{path.name}.{promotion.pk}.{context_id}.rejects.csv"
+
+
+def no_report_in(directory: Path) -> bool:
+    """No rejects file in `directory`, not even one being written."""
+    return not list(directory.glob("*.rejects.csv*"))
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -91,7 +103,7 @@ def test_issues_every_customer_of_a_plain_list_in_chunks(org, promotion, tmp_pat
     assert {(e.actor_type, e.actor_name, e.data["source"], e.data["file"]) for e in events} == {
         ("SYSTEM", "issue_promotion", "issue_promotion", "customers.txt")
     }
-    assert not (tmp_path / "customers.txt.rejects.csv").exists()
+    assert no_report_in(tmp_path)
 
 
 def test_csv_with_a_customer_id_column(org, promotion, tmp_path):
@@ -124,7 +136,7 @@ def test_blank_lines_are_skipped_and_malformed_lines_rejected_with_their_line(or
     # then
     figures = counts(summary)
     assert figures["issued (new)"] == 1 and figures["malformed lines (1006)"] == 6
-    with (tmp_path / "customers.txt.rejects.csv").open() as handle:
+    with rejects_of(path, promotion).open() as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["line", "value", "code", "reason"]
     assert [(r[0], r[1], r[2]) for r in rows[1:]] == [
@@ -157,7 +169,7 @@ def test_rejected_text_that_starts_a_formula_is_written_as_text(org, promotion, 
     # when
     issue(promotion, path)
     # then: the rejected value, as read (trimmed), is kept as text
-    with (tmp_path / "customers.csv.rejects.csv").open(encoding="utf-8", newline="") as handle:
+    with rejects_of(path, promotion).open(encoding="utf-8", newline="") as handle:
         [_, rejected] = list(csv.reader(handle))
     assert rejected[1:3] == [as_text(formula.strip()), "1006"]
 
@@ -191,7 +203,7 @@ def test_per_customer_refusals_are_counted_and_listed(org, other_org, promotion,
         "other errors (713)": 1,
         "malformed lines (1006)": 0,
     }
-    rejects = list(csv.reader((tmp_path / "customers.txt.rejects.csv").open()))[1:]
+    rejects = list(csv.reader(rejects_of(path, promotion).open()))[1:]
     assert sorted((r[0], r[1], r[2]) for r in rejects) == sorted(
         [
             ("2", "999999999", "1007"),
@@ -201,6 +213,85 @@ def test_per_customer_refusals_are_counted_and_listed(org, other_org, promotion,
         ]
     )
     assert EarnedPromotion.objects.filter(promotion=promotion, earned_from_id="spring-2025").count() == 2
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_issuing_two_promotions_from_one_file_at_once_keep_their_own_reports(tmp_path):
+    # given one customer list, with unknown ids among the customers, for two promotions; five of the
+    # customers already hold the second promotion (at its limit: 708 for that run only)
+    org = OrganizationFactory()
+    first, second = PromotionFactory.create_batch(2, org=org, type=PromotionType.CUSTOMER)
+    customers = CustomerFactory.create_batch(30, org=org)
+    for customer in customers[:5]:
+        EarnedPromotionFactory(org=org, customer=customer, promotion=second, earned_from_id="older")
+    ids = [value for customer in customers for value in (customer.pk, 900_000_000 + customer.pk)]
+    path = write(tmp_path / "customers.txt", "".join(f"{value}\n" for value in ids))
+    unknown = [(str(line), str(value), "1007") for line, value in enumerate(ids, 1) if line % 2 == 0]
+    at_limit = [(str(2 * i + 1), str(customers[i].pk), "708") for i in range(5)]
+
+    # when both run at once, one customer per transaction, each in its own thread and connection
+    barrier = threading.Barrier(2)
+    outputs, failures = {}, []
+
+    def run(promotion):
+        try:
+            barrier.wait()
+            outputs[promotion.pk] = issue(promotion, path, chunk_size=1)
+        except BaseException as exc:  # re-raised below, in the test's thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(promotion,)) for promotion in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then each names its own report, and each report holds exactly that run's lines
+    assert failures == []
+    for promotion, expected in ((first, unknown), (second, unknown + at_limit)):
+        report = rejects_of(path, promotion)
+        assert f"{len(expected)} line(s) not issued are listed in {report}" in outputs[promotion.pk]
+        with report.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[0] == ["line", "value", "code", "reason"]
+        assert sorted(tuple(row[:3]) for row in rows[1:]) == sorted(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["customers.txt", rejects_of(path, first).name, rejects_of(path, second).name]
+    )
+
+
+def test_a_run_that_rejects_nothing_removes_its_earlier_report_only(org, promotion, tmp_path):
+    # given a run of each of two promotions that rejected an unknown customer
+    other = PromotionFactory(org=org, type=PromotionType.CUSTOMER)
+    customer = CustomerFactory(org=org)
+    path = write(tmp_path / "customers.txt", f"{customer.pk}\n999999999\n")
+    issue(promotion, path)
+    issue(other, path)
+    assert rejects_of(path, promotion).exists() and rejects_of(path, other).exists()
+    # when the first is run again, from a corrected list
+    write(path, f"{customer.pk}\n")
+    issue(promotion, path)
+    # then its stale report is gone, and the other promotion's stays
+    assert not rejects_of(path, promotion).exists()
+    assert rejects_of(path, other).exists()
+
+
+def test_a_context_id_that_is_no_file_name_is_made_safe_in_the_report_name(org, promotion, tmp_path):
+    # given
+    path = write(tmp_path / "customers.txt", "999999999\n")
+    # when the contextIds hold a path separator, or differ only in characters a name cannot hold
+    for context_id in ("spring/2025", "spring 2025", "spring:2025", "x" * 255):
+        issue(promotion, path, context_id=context_id)
+    # then each has its own report, beside the customer file, named after the promotion
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "customers.txt")
+    assert len(names) == 4
+    assert all(
+        re.fullmatch(rf"customers\.txt\.{promotion.pk}\.[A-Za-z0-9._-]{{1,80}}\.rejects\.csv", name)
+        for name in names
+    ), names
 
 
 def test_a_customer_listed_twice_in_one_chunk_is_issued_once(org, promotion, tmp_path):
@@ -258,7 +349,7 @@ def test_request_level_refusals_write_nothing(org, tmp_path, case):
     # then
     assert refused.value.returncode == 1
     assert not EarnedPromotion.objects.exists() and not AuditEvent.objects.exists()
-    assert not (tmp_path / "customers.txt.rejects.csv").exists()
+    assert no_report_in(tmp_path)
 
 
 def test_org_over_its_active_promotion_cap_is_705(db, tmp_path):

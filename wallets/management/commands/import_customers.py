@@ -3,8 +3,10 @@
 The file is checked whole first (UTF-8, CSV, header), so a malformed file imports nothing; then it is
 streamed in chunks, each decided and written by `wallets.services.customer_import.customers_import_chunk` in its own
 transaction. Rows that cannot be imported go to a rejects CSV (`line,reason,` then the row's values as
-written). Ctrl-C rolls back the chunk under way, prints the summary so far and exits 130; running the
-same command again completes the import (what is already in counts as unchanged).
+written; by default `FILE.ORG_ID.rejects.csv`, so imports of one file into several orgs keep their own
+reports, each written aside and moved into place whole). Ctrl-C rolls back the chunk under way, prints
+the summary so far and exits 130; running the same command again completes the import (what is already
+in counts as unchanged).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tqdm import tqdm
 
 from promotions.audit import Actor
 from promotions.models import Organization
-from promotions_site.csvexport import CsvWriter
+from promotions_site.csvexport import CsvReportFile
 from wallets.services.customer_import import (
     CUSTOMER_IMPORT_COLUMNS,
     CustomerImport,
@@ -51,7 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("file", help="The CSV file (UTF-8, comma-separated, header row first).")
         parser.add_argument("--org", type=int, required=True, help="The organization's id.")
         parser.add_argument(
-            "--rejects", help="Where to write the rejected rows (default: FILE.rejects.csv next to FILE)."
+            "--rejects",
+            help="Where to write the rejected rows (default: FILE.ORG_ID.rejects.csv next to FILE; none when "
+            "no row is rejected).",
         )
         parser.add_argument(
             "--chunk-size",
@@ -87,20 +91,20 @@ class Command(BaseCommand):
         if org is None:
             raise CommandError(f"No organization {options['org']}.")
         path = Path(options["file"])
-        rejects_path = Path(options["rejects"] or f"{path}.rejects.csv")
+        rejects_path = Path(options["rejects"] or f"{path}.{org.pk}.rejects.csv")
         if rejects_path.resolve() == path.resolve():
             raise CommandError("--rejects must not be the input file.")
         order, total = _check_file(path)
 
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
         try:
-            rejects_file = rejects_path.open("w", encoding="utf-8", newline="")
+            rejects = CsvReportFile(rejects_path, ("line", "reason", *CUSTOMER_IMPORT_COLUMNS))
         except OSError as exc:
             raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
         stopped: CommandError | None = None
         try:
             with (
-                rejects_file,
+                rejects,
                 tqdm(
                     total=total,
                     unit=" rows",
@@ -110,8 +114,6 @@ class Command(BaseCommand):
                 ) as progress,
                 customers_import(org=org, actor=Actor.system("import_customers"), label=path.name) as run,
             ):
-                rejects = CsvWriter(rejects_file)
-                rejects.writerow(("line", "reason", *CUSTOMER_IMPORT_COLUMNS))
                 for outcome, read, chunk_rejects in self._chunks_imported(path, order, options, run):
                     counts["read"] += read
                     counts["inserted"] += outcome.inserted
@@ -133,8 +135,7 @@ class Command(BaseCommand):
                 f"are. Run the same command again to complete the import ({clash.__cause__})."
             )
         finally:
-            if not counts["rejected"]:
-                rejects_path.unlink(missing_ok=True)
+            rejects.close()
 
         elapsed = time.perf_counter() - started
         rate = counts["read"] / elapsed if elapsed else 0.0

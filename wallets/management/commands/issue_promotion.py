@@ -7,7 +7,9 @@ row with a `customerId` cell (any case) is a header; anything else is refused be
 written. Blank lines are skipped. A line that holds no valid id (not a positive integer of at most 18
 digits, several values on a plain-list line, an empty customerId cell) is not sent: it is counted as
 malformed and written to the rejects CSV (`line,value,code,reason`; code 1006, as issueBulk answers a
-malformed id), next to the customers the service refused (1007, 708, 713).
+malformed id), next to the customers the service refused (1007, 708, 713). Its default name holds the
+promotion and the contextId (`FILE.PROMOTION.CONTEXT.rejects.csv`), so runs issuing other promotions
+from one customer file keep their own reports; it is written aside and moved into place whole.
 
 Each chunk is one call of `earned_promotions_issue` and commits on its own, with its own audit event
 (actor `system:issue_promotion`, `source: issue_promotion` and the file's line range in its data).
@@ -19,7 +21,9 @@ same contextId after an interrupt issues only what is missing; what the first ru
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ from tqdm import tqdm
 
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion
-from promotions_site.csvexport import CsvWriter
+from promotions_site.csvexport import CsvReportFile
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.identifiers import parse_long_id
 from wallets.services import earned_promotions_issue, earned_promotions_issue_check
@@ -150,7 +154,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rejects",
             metavar="FILE",
-            help="Where to write the lines not issued (default: FILE.rejects.csv; removed when empty).",
+            help=(
+                "Where to write the lines not issued (default: FILE.PROMOTION_ID.CONTEXT_ID.rejects.csv; "
+                "none when every line is issued)."
+            ),
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
@@ -170,7 +177,7 @@ class Command(BaseCommand):
             ) from exc
 
         path = options["customers"]
-        rejects_path = options["rejects"] or f"{path}.rejects.csv"
+        rejects_path = options["rejects"] or default_rejects_path(path, promotion.pk, context_id)
         if os.path.realpath(rejects_path) == os.path.realpath(path):
             raise CommandError("--rejects must not be the customer file itself.")
         try:
@@ -178,19 +185,14 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
         try:
-            rejects_file = open(rejects_path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            rejects = CsvReportFile(rejects_path, ["line", "value", "code", "reason"])
         except OSError as exc:
             source.close()
             raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
 
         summary = Summary()
-        rejects = CsvWriter(rejects_file)
-        rejects.writerow(["line", "value", "code", "reason"])
-        rejected = 0
 
         def reject(item: Reject) -> None:
-            nonlocal rejected
-            rejected += 1
             summary.add(item.code if item.code == MALFORMED else _outcome_of(item.code))
             rejects.writerow([item.line, item.value, item.code, item.reason])
 
@@ -205,7 +207,7 @@ class Command(BaseCommand):
         issue = _ChunkIssuer(promotion, context_id, os.path.basename(path), summary, reject)
         interrupted = False
         try:
-            with source, rejects_file, progress:
+            with source, rejects, progress:
                 chunk: list[tuple[int, int]] = []
                 for item in customer_ids_read(source, reject):
                     chunk.append(item)
@@ -220,23 +222,22 @@ class Command(BaseCommand):
             interrupted = True
         except PromotionError as exc:
             # The promotion stopped being issuable during the run (ended, deactivated, org cap).
-            self._report(promotion, context_id, path, summary, rejected, rejects_path)
+            self._report(promotion, context_id, path, summary, rejects.rows, rejects_path)
             raise CommandError(
                 f"Stopped: promotion {promotion.pk} cannot be issued any more: {exc.code} {exc.message}. "
                 "The chunks counted above are committed."
             ) from exc
         finally:
-            if not rejected:
-                os.remove(rejects_path)
+            rejects.close()
 
-        self._report(promotion, context_id, path, summary, rejected, rejects_path)
+        self._report(promotion, context_id, path, summary, rejects.rows, rejects_path)
         if interrupted:
             raise CommandError(
                 "Interrupted: the chunks counted above are committed. Run the same command again (same "
                 "--context-id) to issue the rest.",
                 returncode=130,
             )
-        if not summary.lines and not rejected:
+        if not summary.lines and not rejects.rows:
             raise CommandError(f"{path} holds no customer ids.")
 
     def _promotion(self, promotion_id: str, org_id: int | None) -> Promotion:
@@ -259,6 +260,17 @@ class Command(BaseCommand):
         self.stdout.write(summary.render())
         if rejected:
             self.stdout.write(f"  {rejected:,} line(s) not issued are listed in {rejects_path}")
+
+
+def default_rejects_path(path: str, promotion_id: str, context_id: str) -> str:
+    """`FILE.PROMOTION_ID.CONTEXT_ID.rejects.csv`: one report per issuance, so runs issuing several
+    promotions from one customer file at once never share one. A contextId that is not a plain file
+    name (characters other than letters, digits, `.`, `_`, `-`, or over 64 characters) is written
+    shortened and made safe, with a digest of the whole of it so two such contextIds still differ."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", context_id)[:64]
+    if name != context_id:
+        name = f"{name}-{hashlib.sha256(context_id.encode()).hexdigest()[:10]}"
+    return f"{path}.{promotion_id}.{name}.rejects.csv"
 
 
 def _line_count(path: str) -> int:
