@@ -162,62 +162,21 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
-        chunk_size = options["chunk_size"]
-        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-            raise CommandError(f"--chunk-size must be between 1 and {MAX_CHUNK_SIZE:,}.")
-        context_id = options["context_id"]
-        if not context_id.strip() or len(context_id) > CONTEXT_ID_MAX_LENGTH:
-            raise CommandError(f"--context-id must be 1 to {CONTEXT_ID_MAX_LENGTH} characters.")
-        promotion = self._promotion(options["promotion_id"], options["org"])
-        try:
-            earned_promotions_issue_check(promotion=promotion)
-        except PromotionError as exc:
-            raise CommandError(
-                f"Promotion {promotion.pk} cannot be issued: {exc.code} {exc.message}"
-            ) from exc
-
+        promotion, context_id = self._checked(options)
         path = options["customers"]
         rejects_path = options["rejects"] or default_rejects_path(path, promotion.pk, context_id)
-        if os.path.realpath(rejects_path) == os.path.realpath(path):
-            raise CommandError("--rejects must not be the customer file itself.")
-        try:
-            source = open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
-        try:
-            rejects = CsvReportFile(rejects_path, ["line", "value", "code", "reason"])
-        except OSError as exc:
-            source.close()
-            raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
-
+        source, rejects = self._opened(path, rejects_path)
         summary = Summary()
 
         def reject(item: Reject) -> None:
             summary.add(item.code if item.code == MALFORMED else _outcome_of(item.code))
             rejects.writerow([item.line, item.value, item.code, item.reason])
 
-        # The bar counts lines (one cheap pass over the file first), so it shows customers/s.
-        progress = tqdm(
-            total=_line_count(path),
-            unit=" lines",
-            unit_scale=True,
-            desc="issuing",
-            disable=True if options["no_progress"] else None,
-        )
         issue = _ChunkIssuer(promotion, context_id, os.path.basename(path), summary, reject)
         interrupted = False
         try:
-            with source, rejects, progress:
-                chunk: list[tuple[int, int]] = []
-                for item in customer_ids_read(source, reject):
-                    chunk.append(item)
-                    if len(chunk) >= chunk_size:
-                        issue(chunk)
-                        progress.update(chunk[-1][0] - progress.n)
-                        chunk = []
-                if chunk:
-                    issue(chunk)
-                progress.update(progress.total - progress.n)
+            with source, rejects:
+                self._issue_in_chunks(source, path, issue, reject, options)
         except KeyboardInterrupt:
             interrupted = True
         except PromotionError as exc:
@@ -239,6 +198,59 @@ class Command(BaseCommand):
             )
         if not summary.lines and not rejects.rows:
             raise CommandError(f"{path} holds no customer ids.")
+
+    def _checked(self, options) -> tuple[Promotion, str]:
+        """The options checked, and the promotion, which must be issuable now."""
+        chunk_size = options["chunk_size"]
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise CommandError(f"--chunk-size must be between 1 and {MAX_CHUNK_SIZE:,}.")
+        context_id = options["context_id"]
+        if not context_id.strip() or len(context_id) > CONTEXT_ID_MAX_LENGTH:
+            raise CommandError(f"--context-id must be 1 to {CONTEXT_ID_MAX_LENGTH} characters.")
+        promotion = self._promotion(options["promotion_id"], options["org"])
+        try:
+            earned_promotions_issue_check(promotion=promotion)
+        except PromotionError as exc:
+            raise CommandError(
+                f"Promotion {promotion.pk} cannot be issued: {exc.code} {exc.message}"
+            ) from exc
+        return promotion, context_id
+
+    def _opened(self, path: str, rejects_path: str):
+        """The customer file open for reading and the rejects file for writing, or a CommandError."""
+        if os.path.realpath(rejects_path) == os.path.realpath(path):
+            raise CommandError("--rejects must not be the customer file itself.")
+        try:
+            source = open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+        try:
+            rejects = CsvReportFile(rejects_path, ["line", "value", "code", "reason"])
+        except OSError as exc:
+            source.close()
+            raise CommandError(f"Cannot write the rejects file {rejects_path}: {exc.strerror}.") from exc
+        return source, rejects
+
+    def _issue_in_chunks(self, source, path: str, issue: _ChunkIssuer, reject, options) -> None:
+        """Reads the customer ids and issues them `--chunk-size` at a time, each chunk committed."""
+        # The bar counts lines (one cheap pass over the file first), so it shows customers/s.
+        with tqdm(
+            total=_line_count(path),
+            unit=" lines",
+            unit_scale=True,
+            desc="issuing",
+            disable=True if options["no_progress"] else None,
+        ) as progress:
+            chunk: list[tuple[int, int]] = []
+            for item in customer_ids_read(source, reject):
+                chunk.append(item)
+                if len(chunk) >= options["chunk_size"]:
+                    issue(chunk)
+                    progress.update(chunk[-1][0] - progress.n)
+                    chunk = []
+            if chunk:
+                issue(chunk)
+            progress.update(progress.total - progress.n)
 
     def _promotion(self, promotion_id: str, org_id: int | None) -> Promotion:
         promotions = Promotion.objects.select_related("org")
