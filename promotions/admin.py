@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from promotions.audit import Actor
@@ -189,9 +190,22 @@ class ApiClientAdmin(OrgScopedAdmin):
         )
         obj.pk, obj.org, obj.secret_hash = client.pk, client.org, client.secret_hash
         obj._state.adding = False
-        messages.warning(
-            request, f"Secret for {client.username}: {secret}  (shown once; only a hash of it is stored)."
-        )
+        obj._secret_shown_once = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The secret is shown on the page answering the add form's post, never carried to the next
+        page: Django's messages would keep it in a cookie, signed but readable."""
+        secret = getattr(obj, "_secret_shown_once", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"API client {obj.username} added",
+            "client": obj,
+            "secret": secret,
+        }
+        return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
 def _shape_error(serializer_class, name: str, value):
