@@ -541,7 +541,8 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         return TemplateResponse(request, "admin/wallets/bulkjob/bulk_job_confirmation.html", context)
 
     def _confirm(self, request):
-        """The preview's confirmation: create the job from the stored input and start it, once."""
+        """The preview's confirmation (create the job from the stored input and start it, once) or its
+        cancellation (`cancel`: the stored input is deleted)."""
         try:
             draft = signing.loads(request.POST.get("draft", ""), salt=DRAFT_SALT, max_age=DRAFT_MAX_AGE)
         except signing.BadSignature:
@@ -551,15 +552,15 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             sees_all_orgs(request) or draft["org"] == user_org_id(request)
         ):
             raise PermissionDenied
-        if "cancel" in request.POST:
-            bulk_job_input_discard(path=draft["path"])
-            messages.info(request, "Cancelled: nothing was started, and the list you gave is deleted.")
-            return redirect(request.get_full_path())
         org = Organization.objects.get(pk=draft["org"])
         existing = BulkJob.objects.for_org(org).filter(idempotency_key=draft["key"]).first()
         if existing is not None:
             messages.info(request, f"This confirmation was already sent: {existing} is the job it started.")
             return redirect("admin:wallets_bulkjob_change", existing.pk)
+        if "cancel" in request.POST:
+            bulk_job_input_discard(path=draft["path"])
+            messages.info(request, "Cancelled: nothing was started, and the list you gave is deleted.")
+            return redirect(request.get_full_path())
         promotion = Promotion.objects.for_org(org).filter(pk=draft["promotion"]).first()
         try:
             with default_storage.open(draft["path"], "rb") as stored:
