@@ -97,6 +97,20 @@ def test_a_cancelled_preview_deletes_its_list_and_cannot_be_confirmed(marketer, 
     assert not BulkJob.objects.exists()
 
 
+def test_cancelling_a_preview_already_confirmed_keeps_the_jobs_input(marketer, org, promotion, confirm):
+    # given: a confirmed preview (the back button, then "No, take me back")
+    preview = issue_preview(marketer, promotion, f"{CustomerFactory(org=org).pk}\n")
+    confirm(marketer, issue_url(promotion), preview)
+    job = BulkJob.objects.get()
+    # when
+    response = marketer.post(
+        issue_url(promotion), {"post": "yes", "draft": preview.context["draft"], "cancel": "1"}
+    )
+    # then
+    assert response["Location"] == job_url(job)
+    assert marketer.get(job_url(job, "input")).status_code == 200
+
+
 def test_a_preview_with_nothing_to_give_stores_nothing(marketer, promotion):
     response = issue_preview(marketer, promotion, "424242\n")
     assert response.context["preview"].to_give == 0
