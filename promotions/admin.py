@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from promotions.audit import Actor
@@ -64,19 +66,93 @@ admin.site.unregister(Group)
 
 @admin.register(Group)
 class OrgGroupAdmin(GroupAdmin):
-    """Django's group admin (groups are global: the Auditors group), with our form fields."""
+    """Django's group admin, with our form fields, for superusers only. Groups are global (the
+    Auditors group serves every org): an org's staff changing one would change what every other
+    org's members of it may do."""
 
     formfield_overrides = FORMFIELD_OVERRIDES
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+def _permission_ids(user: User) -> set[int]:
+    """The permissions `user` holds, directly or through a group, whether active or not (an
+    inactive account keeps what it would hold once reactivated)."""
+    if user.is_superuser:
+        return set(Permission.objects.values_list("pk", flat=True))
+    return set(Permission.objects.filter(Q(user=user) | Q(group__user=user)).values_list("pk", flat=True))
+
+
+def _groups_within(permission_ids: set[int]):
+    """The groups granting nothing beyond `permission_ids`."""
+    return Group.objects.exclude(permissions__in=Permission.objects.exclude(pk__in=permission_ids))
 
 
 @admin.register(User)
 class OrgUserAdmin(OrgScopedAdmin, UserAdmin):
+    """Users of the admin. A superuser manages every user and every permission. Anyone else holding
+    the user permissions manages their own org's users and can never end up with more than they hold:
+
+    - superusers are not theirs to see, change, delete or set a password for (404);
+    - a colleague holding a permission they lack is view-only to them (no change, no password, no
+      delete: else they could take over that account);
+    - they give colleagues only groups granting nothing beyond their own permissions (a group the
+      colleague already has may stay), never direct permissions, superuser status or another org;
+    - on their own account, groups, staff status and active status are read-only.
+    """
+
     fieldsets = (*UserAdmin.fieldsets, ("Organization", {"fields": ("org",)}))
     add_fieldsets = (*UserAdmin.add_fieldsets, ("Organization", {"fields": ("org",)}))
     list_display = ["username", "email", "org", "is_staff", "is_superuser"]
 
     def get_exclude(self, request, obj=None):
         return []
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(is_superuser=False)
+
+    def _holds_all_of(self, request, obj) -> bool:
+        return (
+            obj is None or request.user.is_superuser or _permission_ids(obj) <= _permission_ids(request.user)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._holds_all_of(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._holds_all_of(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk and not request.user.is_superuser:
+            readonly += ["groups", "is_staff", "is_active"]
+        return readonly
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        groups = form.base_fields.get("groups")
+        if groups is not None and not request.user.is_superuser:
+            # The form class is made for this request: narrowing its field touches no other request.
+            held = obj.groups.values("pk") if obj is not None else []
+            groups.queryset = Group.objects.filter(
+                Q(pk__in=_groups_within(_permission_ids(request.user)).values("pk")) | Q(pk__in=held)
+            )
+            groups.help_text = "Only groups granting nothing beyond your own permissions can be given."
+        return form
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -114,9 +190,22 @@ class ApiClientAdmin(OrgScopedAdmin):
         )
         obj.pk, obj.org, obj.secret_hash = client.pk, client.org, client.secret_hash
         obj._state.adding = False
-        messages.warning(
-            request, f"Secret for {client.username}: {secret}  (shown once; only a hash of it is stored)."
-        )
+        obj._secret_shown_once = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The secret is shown on the page answering the add form's post, never carried to the next
+        page: Django's messages would keep it in a cookie, signed but readable."""
+        secret = getattr(obj, "_secret_shown_once", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"API client {obj.username} added",
+            "client": obj,
+            "secret": secret,
+        }
+        return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
 def _shape_error(serializer_class, name: str, value):

@@ -11,7 +11,10 @@ from promotions_site.errors import ErrorCode, PromotionError
 
 def promotion_get(*, org: Organization, promotion_id: str) -> Promotion:
     """The org's promotion with this id; another org's promotion is 404, exactly like a missing one."""
-    promotion = Promotion.objects.for_org(org).filter(pk=promotion_id).first()
+    # No id holds a NUL (PostgreSQL text cannot): an unknown promotion, not a database error.
+    promotion = None
+    if "\x00" not in promotion_id:
+        promotion = Promotion.objects.for_org(org).filter(pk=promotion_id).first()
     if promotion is None:
         raise Http404("Passed promotion is not found")
     return promotion

@@ -71,7 +71,8 @@ def api_client_sign_in(request, *, username: str, secret: str) -> ApiClient | No
         sign_in_check(realm="api", username=username, ip=ip)
     except SignInLocked as locked:
         raise exceptions.Throttled(wait=locked.wait, detail=locked.message) from None
-    client = api_client_authenticate(username=username, secret=secret)
+    # No username holds a NUL (PostgreSQL text cannot): an unknown client, not a database error.
+    client = None if "\x00" in username else api_client_authenticate(username=username, secret=secret)
     if client is None:
         sign_in_failure_record(realm="api", username=username, ip=ip)
     return client

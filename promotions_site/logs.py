@@ -3,7 +3,8 @@
 `settings.LOGGING` puts `RequestContextFilter` on the console handler, so every record (Django's,
 Celery's, ours) carries `request_id` and, inside a request, `method`, `path`, `org` and `client`.
 `JsonFormatter` writes them as one JSON object per line (`LOG_FORMAT=json`, the default when DEBUG
-is off); `LOG_FORMAT=plain` keeps a readable line with the request id in it.
+is off); `LOG_FORMAT=plain` (`PlainFormatter`) keeps a readable line with the request id in it. Neither
+lets a value in a record (a path, a header) write a line of its own.
 
 The request id reaches Celery tasks through a message header (`before_task_publish`) and is made
 current while the task runs (`task_prerun` / `task_postrun`), so the task's logs and the audit
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import traceback
 from contextvars import ContextVar, Token
 from typing import Any
@@ -121,6 +123,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# Characters that end a line (or redraw one on a terminal) in a log file or viewer: the C0 and C1
+# controls, DEL and Unicode's line and paragraph separators. A path (`%0a` decodes to a line feed) or a
+# header holding one could otherwise write a line that reads as a record of its own.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_characters_escaped(text: str) -> str:
+    """`text` with each control character written as its Python escape (`\\n`, `\\x1b`, `\\u2028`)."""
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+class PlainFormatter(logging.Formatter):
+    """`LOG_FORMAT=plain`: one readable line per record, whatever its message holds.
+
+    The line (message and context) has its control characters escaped. A traceback or stack follows
+    it on lines of its own, each indented: so every line starting in the first column starts a
+    record, and text inside an exception's message cannot pass for one.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        lines = [control_characters_escaped(self.formatMessage(record))]
+        # Not `record.exc_text`, which another handler's formatter may have cached unindented.
+        if record.exc_info:
+            lines.append(_indented(self.formatException(record.exc_info)))
+        elif record.exc_text:
+            lines.append(_indented(record.exc_text))
+        if record.stack_info:
+            lines.append(_indented(self.formatStack(record.stack_info)))
+        return "\n".join(lines)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    {control_characters_escaped(line)}" for line in text.splitlines())
+
+
 def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     """The `LOGGING` dict: one console handler, JSON or plain, with the request context filter."""
     return {
@@ -129,7 +169,10 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "filters": {"request_context": {"()": "promotions_site.logs.RequestContextFilter"}},
         "formatters": {
             "json": {"()": "promotions_site.logs.JsonFormatter"},
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+            "plain": {
+                "()": "promotions_site.logs.PlainFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            },
         },
         "handlers": {
             "console": {

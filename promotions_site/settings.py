@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "promotions_site.middleware.JsonErrorMiddleware",
     "promotions_site.limits.RequestBodyLimitMiddleware",
+    "promotions_site.middleware.NulInUrlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -174,6 +175,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "promotions.tasks.idempotency_keys_purge_task",
         "schedule": crontab(minute=30),  # hourly, at half past
     },
+    # The admin's stored customer lists no longer needed (wallets/services/bulk_job_inputs.py).
+    "purge-bulk-job-inputs": {
+        "task": "wallets.tasks.bulk_job_inputs_purge_task",
+        "schedule": crontab(minute=45),  # hourly, at a quarter to
+    },
 }
 # Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
 # larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the
@@ -199,6 +205,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# --- Admin uploads (the issue and bulk-earn screens' customer lists) -------------------------------
+# A file larger than this is refused with a form error, dropped as its bytes pass the cap (never stored
+# whole). 16 MiB holds a million customer ids.
+ADMIN_UPLOAD_MAX_BYTES = int(os.environ.get("ADMIN_UPLOAD_MAX_BYTES", str(16 * 1024 * 1024)))
+FILE_UPLOAD_HANDLERS = [
+    "promotions_site.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# A bulk job's input file is offered on its page for this many days after the job finished, then deleted.
+BULK_JOB_INPUT_RETENTION_DAYS = int(os.environ.get("BULK_JOB_INPUT_RETENTION_DAYS", "30"))
 
 # --- API -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

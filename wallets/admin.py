@@ -21,7 +21,6 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from promotions.audit import Actor
@@ -29,6 +28,7 @@ from promotions.models import Organization, Promotion
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
+from promotions_site.uploads import uploads_over_cap
 from wallets.admin_filters import CustomerFilter
 from wallets.forms import (
     LABELS,
@@ -41,7 +41,10 @@ from wallets.forms import (
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.selectors import wallet_get
 from wallets.services import (
+    PREVIEW_MAX_AGE,
     bulk_job_create,
+    bulk_job_input_discard,
+    bulk_job_input_store,
     bulk_job_preview,
     bulk_job_retry,
     bulk_job_start,
@@ -126,7 +129,7 @@ class LoyaltyEarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
 # --- Bulk jobs: the issue and bulk-earn screens, the job list and the job page ----------------------
 
 DRAFT_SALT = "wallets.admin.bulk_job_draft"
-DRAFT_MAX_AGE = 24 * 3600  # seconds a preview can be confirmed
+DRAFT_MAX_AGE = int(PREVIEW_MAX_AGE.total_seconds())  # seconds a preview can be confirmed
 ERROR_REPORT_COLUMNS = ["line", "identifier", "customerId", "code", "message"]
 CUSTOMERS_FIELDSET = ("Customers", {"fields": ["identifier_type", "identifiers", "csv_file"]})
 
@@ -366,6 +369,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             request.POST if posted else None,
             request.FILES if posted else None,
             initial={"context_id": IssueForm.default_context_id(promotion)},
+            oversized=uploads_over_cap(request),
         )
         if posted and form.is_valid():
             params = {"contextId": form.cleaned_data["context_id"]}
@@ -406,7 +410,11 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             if chosen and promotions.filter(pk=chosen).exists()
             else []
         )
-        form = EarnForm(request.POST if posted else None, request.FILES if posted else None)
+        form = EarnForm(
+            request.POST if posted else None,
+            request.FILES if posted else None,
+            oversized=uploads_over_cap(request),
+        )
         formset = EarnEntryFormSet(
             request.POST if posted else None, prefix="entries", promotions=promotions, initial=initial
         )
@@ -483,7 +491,10 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         except PromotionError as error:
             form.add_error(None, _refusal(error))
             return None
-        draft = self._draft(request, form, kind=kind, org=org, promotion=promotion, params=params)
+        # A preview with nothing to give offers no confirmation: its list is not kept.
+        draft = ""
+        if preview.to_give:
+            draft = self._draft(request, form, kind=kind, org=org, promotion=promotion, params=params)
         return self._render_preview(request, form, preview, draft, promotion=promotion, **page)
 
     def _draft(self, request, form, *, kind, org, promotion, params) -> str:
@@ -496,7 +507,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             content, name, extension = data["csv_file"], data["csv_file"].name, "csv"
         else:
             content, name, extension = ContentFile(data["identifiers"].encode()), "pasted.txt", "txt"
-        stored = default_storage.save(f"bulk_jobs/{timezone.now():%Y/%m}/{key}.{extension}", content)
+        stored = bulk_job_input_store(key=key, content=content, extension=extension)
         draft = {
             "key": key,
             "kind": kind,
@@ -530,7 +541,8 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         return TemplateResponse(request, "admin/wallets/bulkjob/bulk_job_confirmation.html", context)
 
     def _confirm(self, request):
-        """The preview's confirmation: create the job from the stored input and start it, once."""
+        """The preview's confirmation (create the job from the stored input and start it, once) or its
+        cancellation (`cancel`: the stored input is deleted)."""
         try:
             draft = signing.loads(request.POST.get("draft", ""), salt=DRAFT_SALT, max_age=DRAFT_MAX_AGE)
         except signing.BadSignature:
@@ -545,6 +557,10 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         if existing is not None:
             messages.info(request, f"This confirmation was already sent: {existing} is the job it started.")
             return redirect("admin:wallets_bulkjob_change", existing.pk)
+        if "cancel" in request.POST:
+            bulk_job_input_discard(path=draft["path"])
+            messages.info(request, "Cancelled: nothing was started, and the list you gave is deleted.")
+            return redirect(request.get_full_path())
         promotion = Promotion.objects.for_org(org).filter(pk=draft["promotion"]).first()
         try:
             with default_storage.open(draft["path"], "rb") as stored:
@@ -567,6 +583,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
                 idempotency_key=draft["key"],
             )
         except PromotionError as error:
+            bulk_job_input_discard(path=draft["path"])
             messages.error(request, f"Nothing was started: {_refusal(error)}")
             return redirect(request.get_full_path())
         bulk_job_start(job=job)

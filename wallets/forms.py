@@ -12,12 +12,15 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Collection
 from typing import IO, NamedTuple
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from promotions.models import Promotion, PromotionType
+from promotions_site.uploads import upload_too_large_message
 from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
 from wallets.models import Customer
 from wallets.services import BULK_EARNED_FROM_TYPES, MAX_EARN_COUNT, MAX_EARN_ENTRIES
@@ -203,8 +206,25 @@ class CustomerListForm(forms.Form):
         "A header naming a single identifier column also sets the identifier type.",
     )
 
+    def __init__(self, *args, oversized: Collection[str] = (), **kwargs):
+        """`oversized`: the file fields whose upload was dropped for passing the byte cap
+        (`promotions_site.uploads.uploads_over_cap`)."""
+        super().__init__(*args, **kwargs)
+        self.oversized = oversized
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        # Checked on the size Django recorded, before a byte of the file is read here.
+        if "csv_file" in self.oversized or (upload and upload.size > settings.ADMIN_UPLOAD_MAX_BYTES):
+            raise forms.ValidationError(
+                f"{upload_too_large_message()} Split the list into several files, one job each."
+            )
+        return upload
+
     def clean(self):
         cleaned = super().clean()
+        if "csv_file" in self.errors:
+            return cleaned
         # Trailing blanks go (as Django's strip would); leading blank lines stay, as they count.
         text, upload = cleaned.get("identifiers", "").rstrip(), cleaned.get("csv_file")
         cleaned["identifiers"] = text

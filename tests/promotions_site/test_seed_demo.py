@@ -13,6 +13,12 @@ from redemptions.models import Redemption, RedemptionLine
 from wallets.models import Customer, EarnedPromotion
 
 
+@pytest.fixture(autouse=True)
+def _debug(settings):
+    """The demo is seeded in DEBUG, as `make demo` runs it; the refusal tests turn it off."""
+    settings.DEBUG = True
+
+
 def run(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out)
@@ -116,3 +122,26 @@ def test_seed_demo_bad_arguments_write_nothing(db, args, message):
     with pytest.raises(CommandError, match=message):
         run("seed_demo", *args)
     assert not Organization.objects.exists()
+
+
+def test_seed_demo_refuses_with_debug_off_and_writes_nothing(db, settings):
+    # given
+    settings.DEBUG = False
+    # when / then
+    with pytest.raises(CommandError, match=r"runs only with DEBUG=1 .* --force"):
+        run("seed_demo", "--customers", "30")
+    assert not Organization.objects.exists()
+    assert not User.objects.filter(username="admin").exists()
+
+
+def test_seed_demo_with_debug_off_seeds_when_forced_and_says_so(db, settings):
+    # given
+    settings.DEBUG = False
+    errors = io.StringIO()
+    # when
+    call_command(
+        "seed_demo", "--customers", "30", "--force", "--no-progress", stdout=io.StringIO(), stderr=errors
+    )
+    # then
+    assert User.objects.get(username="admin").check_password("admin")
+    assert "admin/admin login and API secrets are live" in errors.getvalue()

@@ -6,6 +6,7 @@
     customers        creating customers
     loyalty          issuing loyalty promotions (v2 issue)
     bulk_jobs        the admin's issue and bulk-earn jobs, run in chunks
+    bulk_job_inputs  their stored customer lists, deleted once no longer needed
     expiry           validTill: re-dating instances, expiring them (expire_promotions)
     customer_import  the import_customers command
 
@@ -14,6 +15,12 @@ except the customer import's, which its one caller (import_customers) takes from
 the modules import each other directly, never through this package, so no import runs in a circle.
 """
 
+from wallets.services.bulk_job_inputs import (
+    PREVIEW_MAX_AGE,
+    bulk_job_input_discard,
+    bulk_job_input_store,
+    bulk_job_inputs_purge,
+)
 from wallets.services.bulk_jobs import (
     BULK_EARNED_FROM_TYPES,
     BULK_JOB_CHUNK_SIZE,
@@ -61,6 +68,7 @@ __all__ = [
     "MAX_EARN_COUNT",
     "MAX_EARN_ENTRIES",
     "MAX_FUTURE_EVENT",
+    "PREVIEW_MAX_AGE",
     "PREVIEW_UNKNOWN_SHOWN",
     "REDATE_BATCH",
     "BulkJobPreview",
@@ -75,6 +83,9 @@ __all__ = [
     "bulk_job_chunk_run",
     "bulk_job_chunks",
     "bulk_job_create",
+    "bulk_job_input_discard",
+    "bulk_job_input_store",
+    "bulk_job_inputs_purge",
     "bulk_job_preview",
     "bulk_job_retry",
     "bulk_job_run_chunk",

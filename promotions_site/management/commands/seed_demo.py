@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connection, transaction
@@ -110,7 +111,10 @@ EARNING_CUSTOMERS_MAX = 1000
 
 
 class Command(BaseCommand):
-    help = "Load demo data (idempotent). Prints the admin login and an example curl."
+    help = (
+        "Load demo data (idempotent). Prints the admin login and an example curl. Refused with DEBUG off "
+        "unless --force is given (it creates the admin/admin login)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -130,6 +134,11 @@ class Command(BaseCommand):
             f"that hold the issued one, at most {EARNING_CUSTOMERS_MAX:,}).",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bars on stderr.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off (the demo's admin/admin login and known API secrets included).",
+        )
 
     def handle(self, *args, **options):
         if options["customers"] < 1:
@@ -145,6 +154,19 @@ class Command(BaseCommand):
                 f"--earning-customers must be between 1 and {holders:,} (a third of the customers)."
             )
         self.earners = earners
+        if not settings.DEBUG and not options["force"]:
+            # The demo signs in as admin/admin and its tills use a published secret: on a server that
+            # anyone can reach (DEBUG off), that is an open door unless someone asked for it.
+            raise CommandError(
+                "seed_demo creates the superuser admin/admin and API clients with a published secret, so it "
+                "runs only with DEBUG=1 (as `make demo` sets it). To seed anyway, run it with --force, "
+                "then change those credentials."
+            )
+        if not settings.DEBUG:
+            self.stderr.write(
+                "DEBUG is off and --force was given: the demo's admin/admin login and API secrets are "
+                "live; change them."
+            )
         self.rng = random.Random(options["seed"])
         self.chunk_size = options["chunk_size"]
         self.progress_disabled = True if options["no_progress"] else None
