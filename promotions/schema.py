@@ -4,10 +4,16 @@ documented example bodies (Capillary's create-promotion page), which the tests a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
     inline_serializer,
 )
@@ -15,13 +21,52 @@ from rest_framework import serializers
 
 from promotions.models import PromotionType
 from promotions.serializers import (
+    ActionSerializer,
+    ConditionSerializer,
+    ProductBasedConditionSerializer,
     PromotionInputSerializer,
     PromotionOutputSerializer,
     PromotionUpdateSerializer,
+    RewardActionSerializer,
 )
 from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
+
+# --- Condition and action objects ---------------------------------------------------------------
+# Each object whose `type` names its variant is a oneOf of the variants with a discriminator on `type`,
+# so a generated client builds (and parses) each variant as a model of its own.
+
+for _component, _tagged in (
+    ("Condition", ConditionSerializer),
+    ("Action", ActionSerializer),
+    ("ProductBasedCondition", ProductBasedConditionSerializer),
+    ("RewardAction", RewardActionSerializer),
+):
+    extend_schema_field(
+        PolymorphicProxySerializer(
+            component_name=_component, serializers=_tagged.VARIANTS, resource_type_field_name="type"
+        )
+    )(_tagged)
+
+
+class DecimalValueFieldSchema(OpenApiSerializerFieldExtension):
+    """A condition or action value: sent as a JSON number or a decimal string, answered as a string
+    with six decimals (`promotions.serializers.DecimalValueField`)."""
+
+    target_class = "promotions.serializers.DecimalValueField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "response":
+            return {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{6}$", "example": "500.000000"}
+        return {
+            "oneOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "example": "500.000000"},
+            ],
+            "description": 'At most two significant decimals (`"10.000000"` is 10.00).',
+        }
+
 
 # --- Examples --------------------------------------------------------------------------------------
 # Clients and the fuzz tests send these as they are: an end or validity date is far in the future, so
@@ -51,6 +96,26 @@ PROMOTION_CREATE_EXAMPLE = {
     },
 }
 
+# Capillary's 14 published promotion objects ("Get Cart Promotions" page), unchanged: the create
+# operation shows each as an example, the way a client copies one (server-owned fields dropped, dates
+# that have not passed).
+CAPILLARY_OBJECTS_FILE = Path(__file__).parent / "examples" / "capillary-promotion-objects.json"
+SERVER_OWNED_FIELDS = ("id", "orgId", "createdBy", "createdOn", "lastUpdatedBy", "lastUpdatedOn")
+
+
+def capillary_create_examples() -> list[OpenApiExample]:
+    objects = json.loads(CAPILLARY_OBJECTS_FILE.read_text(encoding="utf-8"))["promotions"]
+    return [
+        OpenApiExample(
+            f"Capillary: {obj['name']}",
+            value={key: value for key, value in obj.items() if key not in SERVER_OWNED_FIELDS}
+            | {"startDate": 1767205800000, "endDate": 4102424999000},
+            request_only=True,
+        )
+        for obj in objects
+    ]
+
+
 PROMOTION_RESPONSE_EXAMPLE = {
     "data": {
         "id": "6912ced9d39e256f754a83f8",
@@ -60,8 +125,11 @@ PROMOTION_RESPONSE_EXAMPLE = {
         "active": True,
         "messageLabel": "Flat 200 off",
         "type": "CUSTOMER",
-        "condition": PROMOTION_CREATE_EXAMPLE["condition"],
-        "action": PROMOTION_CREATE_EXAMPLE["action"],
+        "condition": {
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN_OR_EQUAL", "value": "1500.000000"},
+        },
+        "action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "200.000000"}},
         "createdBy": "demo.till",
         "createdOn": 1762842329000,
         "createdOnISO": "2025-11-11T06:25:29Z",
@@ -185,6 +253,7 @@ promotion_create = extend_schema(
     responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
     examples=[
         OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
+        *capillary_create_examples(),
         OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
     ],
     description=(

@@ -47,8 +47,9 @@ def test_documented_example_creates_the_documented_shape(api, org):
     assert response.json()["errors"] == []
     assert set(data) == set(PROMOTION_RESPONSE_EXAMPLE["data"])
     assert data["orgId"] == org.pk
-    assert data["condition"] == payload["condition"]
-    assert data["action"] == payload["action"]
+    # echoed in Capillary's shape: the sent numbers as six-decimal strings
+    assert data["condition"] == PROMOTION_RESPONSE_EXAMPLE["data"]["condition"]
+    assert data["action"] == PROMOTION_RESPONSE_EXAMPLE["data"]["action"]
     assert data["promotionRestrictions"] == PROMOTION_RESPONSE_EXAMPLE["data"]["promotionRestrictions"]
     assert data["startDate"] == 1767205800000
     assert data["startDateISO"] == "2025-12-31T18:30:00Z"
@@ -146,8 +147,8 @@ def test_invalid_configuration_is_400_and_writes_nothing(api, changes, fragment)
         ({"startDateISO": None, "startDate": str(1767205800000)}, "startDate: Must be a JSON integer."),
         ({"name": 12}, "name: Must be a JSON string."),
         (
-            {"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "200"}}},
-            "action.cartBasedAction.value: Must be a JSON number.",
+            {"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": True}}},
+            'action.cartBasedAction.value: Must be a JSON number or a decimal string ("500.000000").',
         ),
         (
             {
@@ -216,27 +217,49 @@ def test_code_promotion_requires_a_code_limit(api):
 def test_every_condition_and_action_type_round_trips(api):
     product = {"criteriaList": [{"entity": "CATEGORY", "operator": "NOT_IN", "values": ["TOBACCO"]}], "kpi": "QUANTITY",
                "operator": "GREATER_THAN_OR_EQUAL", "value": 2}  # fmt: skip
+    echoed_product = {**product, "value": "2.000000"}
+    # (condition, action, the condition echoed, the action echoed): values as six-decimal strings,
+    # defaults (includeItemsFromConditionSet) filled in
     cases = [
         ({"type": "PRODUCT", "productCondition": product},
          {"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": 15,
+                                                           "includeItemsFromConditionSet": True}},
+         {"type": "PRODUCT", "productCondition": echoed_product},
+         {"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": "15.000000",
                                                            "includeItemsFromConditionSet": True}}),
         ({"type": "COMBO_PRODUCT", "comboProductCondition": {"productConditions": [product, product]}},
-         {"type": "FREE_PRODUCT", "freeProductAction": {"includeItemsFromConditionSet": False,
-                                                         "productBasedCondition": product}}),
+         {"type": "FREE_PRODUCT", "freeProductAction": {
+             "includeItemsFromConditionSet": False,
+             "productBasedCondition": {"type": "PRODUCT", "productCondition": product}}},
+         {"type": "COMBO_PRODUCT", "comboProductCondition": {"productConditions": [echoed_product] * 2}},
+         {"type": "FREE_PRODUCT", "freeProductAction": {
+             "includeItemsFromConditionSet": False,
+             "productBasedCondition": {"type": "PRODUCT", "productCondition": echoed_product}}}),
         ({"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": 3}},
-         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}}),
+         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}},
+         {"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": "3.000000"}},
+         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": "99.500000", "includeItemsFromConditionSet": True}}),
         ({"type": "PRODUCT", "productCondition": product},
-         {"type": "PER_UNIT", "perUnitAction": {"type": "ABSOLUTE", "value": 5}}),
+         {"type": "PER_UNIT", "perUnitAction": {
+             "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5}},
+             "perUnitKPI": "QUANTITY", "perUnitDivider": 2}},
+         {"type": "PRODUCT", "productCondition": echoed_product},
+         {"type": "PER_UNIT", "perUnitAction": {
+             "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {
+                 "type": "ABSOLUTE", "value": "5.000000", "includeItemsFromConditionSet": True}},
+             "perUnitKPI": "QUANTITY", "perUnitDivider": "2.000000", "includeItemsFromConditionSet": True}}),
         ({"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
-         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}}),
+         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}},
+         {"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
+         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": "10.000000"}}),
     ]  # fmt: skip
-    for index, (condition, action) in enumerate(cases):
+    for index, (condition, action, echoed_condition, echoed_action) in enumerate(cases):
         response = api.post(
             URL, body(name=f"case {index}", condition=condition, action=action), format="json"
         )
         assert response.status_code == 200, (index, response.content)
-        assert response.json()["data"]["condition"] == condition
-        assert response.json()["data"]["action"] == action
+        assert response.json()["data"]["condition"] == echoed_condition
+        assert response.json()["data"]["action"] == echoed_action
 
 
 def test_duplicate_name_is_716(api, org):
