@@ -106,31 +106,27 @@ class ApiClientAdmin(OrgScopedAdmin):
         )
 
 
-def _shape_error(serializer_class, value):
+def _capillary_shape(serializer_class, value):
+    """`value` checked by the create API's serializer, as the API stores it (Capillary's shape)."""
     serializer = serializer_class(data=value)
-    if serializer.is_valid():
-        return None
-    return forms.ValidationError("; ".join(flatten_detail(serializer.errors)))
+    if not serializer.is_valid():
+        raise forms.ValidationError("; ".join(flatten_detail(serializer.errors)))
+    return serializer.to_representation(serializer.validated_data)
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition` and `action` against the same shapes the create API validates."""
+    """Checks `condition` and `action` against the same shapes the create API validates, and keeps
+    them as the API stores them."""
 
     class Meta:
         model = Promotion
         fields = ["org", *PROMOTION_FIELDS]
 
     def clean_condition(self):
-        error = _shape_error(ConditionSerializer, self.cleaned_data["condition"])
-        if error:
-            raise error
-        return self.cleaned_data["condition"]
+        return _capillary_shape(ConditionSerializer, self.cleaned_data["condition"])
 
     def clean_action(self):
-        error = _shape_error(ActionSerializer, self.cleaned_data["action"])
-        if error:
-            raise error
-        return self.cleaned_data["action"]
+        return _capillary_shape(ActionSerializer, self.cleaned_data["action"])
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
 import re
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from promotions.models import AuditEvent, Promotion
@@ -108,7 +110,12 @@ def test_a_copied_capillary_object_is_created_as_it_stands(api, index):
 
     # then
     assert response.status_code == 200, response.content
-    assert_echoes(response.json()["data"], sent)
+    data = response.json()["data"]
+    assert_echoes(data, sent)
+    # Capillary's objects are already in the shape stored and echoed: kept exactly as published
+    stored = Promotion.objects.get(pk=data["id"])
+    assert (stored.condition, stored.action) == (OBJECTS[index]["condition"], OBJECTS[index]["action"])
+    assert (data["condition"], data["action"]) == (OBJECTS[index]["condition"], OBJECTS[index]["action"])
 
 
 @pytest.mark.parametrize("index", CASES)
@@ -150,3 +157,22 @@ def test_the_objects_are_listed_by_id(api):
     for body, promotion_id in zip(bodies, ids, strict=True):
         assert_echoes(by_id[promotion_id], body)
         assert by_id[promotion_id] == api.get(f"{URL}/{promotion_id}").json()["data"]
+
+
+def test_the_import_command_takes_the_copied_objects_and_a_second_run_changes_nothing(org, tmp_path):
+    # given: the 14 objects as a client copies them, in an import file
+    path = tmp_path / "capillary.json"
+    path.write_text(json.dumps([copied(index) for index in range(len(OBJECTS))]))
+
+    # when
+    first, second = io.StringIO(), io.StringIO()
+    call_command("import_promotions", str(path), "--org", str(org.pk), "--no-progress", stdout=first)
+    call_command("import_promotions", str(path), "--org", str(org.pk), "--no-progress", stdout=second)
+
+    # then
+    assert f"{len(OBJECTS)} created, 0 already existed, 0 failed" in first.getvalue()
+    assert f"0 created, {len(OBJECTS)} already existed, 0 failed" in second.getvalue()
+    stored = {promotion.name: promotion for promotion in Promotion.objects.for_org(org)}
+    for index, obj in enumerate(OBJECTS):
+        promotion = stored[copied(index)["name"]]
+        assert (promotion.condition, promotion.action) == (obj["condition"], obj["action"])
