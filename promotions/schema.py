@@ -257,9 +257,12 @@ promotion_create = extend_schema(
         OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
     ],
     description=(
-        "Creates a cart promotion. `condition` and `action` are validated against the shapes of "
-        "Capillary's create-promotion docs (unknown keys and enum values are 400; percentages at "
-        "most 100; at most 100 values per criteria: 400 `SKU values exceed 100`). 716 when the org "
+        "Creates a cart promotion. `condition` and `action` take the objects of Capillary's "
+        "create-promotion docs, one variant per `type` (unknown keys and enum values are 400; values "
+        "a number or a decimal string with at most two significant decimals; percentages at most "
+        "100; at most 100 values per criteria: 400 `SKU values exceed 100`); they are stored and "
+        "echoed in Capillary's shape, values as six-decimal strings, so Capillary's published "
+        "promotion objects (the examples) are accepted as they stand. 716 when the org "
         "already has a promotion of that name; 705 when it is created active and the org already "
         "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
         "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
