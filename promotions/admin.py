@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
@@ -27,13 +29,14 @@ from promotions.services import (
     promotion_validate,
 )
 from promotions_site.admin_scoping import (
+    FORMFIELD_OVERRIDES,
     AuditedAdminMixin,
     OrgScopedAdmin,
     ReadOnlyOrgScopedAdmin,
     sees_all_orgs,
     user_org_id,
 )
-from promotions_site.errors import PromotionError, flatten_detail
+from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
 
 
 @admin.register(Organization)
@@ -54,6 +57,16 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The active-promotion cap is a subscription matter: only platform operators change it.
         return [] if sees_all_orgs(request) else ["id", "max_active_promotions"]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class OrgGroupAdmin(GroupAdmin):
+    """Django's group admin (groups are global: the Auditors group), with our form fields."""
+
+    formfield_overrides = FORMFIELD_OVERRIDES
 
 
 @admin.register(User)
@@ -106,11 +119,16 @@ class ApiClientAdmin(OrgScopedAdmin):
         )
 
 
-def _capillary_shape(serializer_class, value):
-    """`value` checked by the create API's serializer, as the API stores it (Capillary's shape)."""
+def _capillary_shape(serializer_class, name: str, value):
+    """`value` checked by the create API's serializer and returned as the API stores it (Capillary's shape)."""
+    if value in (None, {}, ""):
+        # The add form starts with `{}`: one "required" per field, not the nested "type: required"
+        # that read the same under condition and action.
+        raise forms.ValidationError(forms.Field.default_error_messages["required"], code="required")
     serializer = serializer_class(data=value)
     if not serializer.is_valid():
-        raise forms.ValidationError("; ".join(flatten_detail(serializer.errors)))
+        # Each message names its path from the field (`action.cartBasedAction.value: ...`), as the API does.
+        raise forms.ValidationError("; ".join(flatten_detail(serializer.errors, prefix=name)))
     return serializer.to_representation(serializer.validated_data)
 
 
@@ -121,12 +139,19 @@ class PromotionAdminForm(forms.ModelForm):
     class Meta:
         model = Promotion
         fields = ["org", *PROMOTION_FIELDS]
+        # The form finds a taken name before the service does: the same words, the same code.
+        error_messages = {
+            NON_FIELD_ERRORS: {
+                "unique_together": f"{ErrorCode.PROMOTION_NAME_NOT_UNIQUE.message} "
+                f"(code {int(ErrorCode.PROMOTION_NAME_NOT_UNIQUE)})"
+            }
+        }
 
     def clean_condition(self):
-        return _capillary_shape(ConditionSerializer, self.cleaned_data["condition"])
+        return _capillary_shape(ConditionSerializer, "condition", self.cleaned_data["condition"])
 
     def clean_action(self):
-        return _capillary_shape(ActionSerializer, self.cleaned_data["action"])
+        return _capillary_shape(ActionSerializer, "action", self.cleaned_data["action"])
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:
@@ -153,6 +178,10 @@ def _promotion_fields(promotion: Promotion) -> dict:
     return {name: getattr(promotion, name) for name in PROMOTION_FIELDS}
 
 
+# The promotion fields promotion_validate compares or branches on, which have no default.
+RULE_INPUTS = ("type", "start_date", "end_date")
+
+
 class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
     """Runs the service's rules on the promotion with its limits, so the admin shows them as form errors."""
 
@@ -160,12 +189,17 @@ class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
+        fields = _promotion_fields(self.instance)
+        if any(fields[name] in (None, "") for name in RULE_INPUTS):
+            # The promotion form lacks a field the rules compare and reports it itself (a missing or
+            # unparsable date, no type): there is nothing to check the limits against yet.
+            return
         existing = None
         if self.instance.pk and not self.instance._state.adding:
             existing = Promotion.objects.prefetch_related("restrictions").get(pk=self.instance.pk)
         try:
             promotion_validate(
-                fields=_promotion_fields(self.instance),
+                fields=fields,
                 restrictions=_restriction_specs(self),
                 existing=existing,
             )
@@ -176,6 +210,7 @@ class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
 class PromotionRestrictionInline(admin.TabularInline):
     model = PromotionRestriction
     formset = PromotionRestrictionFormSet
+    formfield_overrides = FORMFIELD_OVERRIDES
     extra = 0
 
 

@@ -12,8 +12,11 @@ from promotions import schema
 from promotions.audit import Actor
 from promotions.selectors import promotion_get, promotion_list
 from promotions.serializers import (
+    BOOLEAN_RESPONSE,
+    OAUTH_TOKEN_RESPONSE,
+    PROMOTION_LIST_RESPONSE,
+    PROMOTION_RESPONSE,
     PromotionInputSerializer,
-    PromotionOutputSerializer,
     PromotionUpdateSerializer,
 )
 from promotions.services import (
@@ -49,7 +52,7 @@ class OAuthTokenGenerateApi(APIView):
         if client is None:
             raise PromotionError(ErrorCode.UNAUTHORIZED, "Invalid key or secret.")
         token, ttl = oauth_token_issue(client=client)
-        return Response({"data": {"accessToken": token, "ttlSeconds": ttl}, "errors": None})
+        return Response(OAUTH_TOKEN_RESPONSE.render((token, ttl)))
 
 
 PROMOTION_LIST_DEFAULT_LIMIT = 100
@@ -72,7 +75,7 @@ class PromotionCollectionApi(APIView):
         promotions = promotion_list(
             org=request_org(request), params=request.query_params, limit=query.validated_data["limit"]
         )
-        return Response({"data": PromotionOutputSerializer(promotions, many=True).data, "errors": []})
+        return Response(PROMOTION_LIST_RESPONSE.render(promotions))
 
     @schema.promotion_create
     @idempotent
@@ -85,7 +88,7 @@ class PromotionCollectionApi(APIView):
             restrictions=payload.restrictions() or [],
             actor=Actor.for_api_client(request.user),
         )
-        return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+        return Response(PROMOTION_RESPONSE.render(promotion))
 
 
 @schema.promotion_collection_without_slash
@@ -99,7 +102,7 @@ class PromotionDetailApi(APIView):
     @schema.promotion_get
     def get(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
-        return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+        return Response(PROMOTION_RESPONSE.render(promotion))
 
     @schema.promotion_update
     @idempotent
@@ -118,7 +121,7 @@ class PromotionDetailApi(APIView):
             restrictions=restrictions,
             actor=Actor.for_api_client(request.user),
         )
-        return Response({"data": PromotionOutputSerializer(promotion).data, "errors": []})
+        return Response(PROMOTION_RESPONSE.render(promotion))
 
 
 class PromotionActivateApi(APIView):
@@ -128,7 +131,7 @@ class PromotionActivateApi(APIView):
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         promotion_activate(promotion=promotion, actor=Actor.for_api_client(request.user))
-        return Response({"data": True, "errors": []})
+        return Response(BOOLEAN_RESPONSE.render(True))
 
 
 class PromotionDeactivateApi(APIView):
@@ -138,4 +141,4 @@ class PromotionDeactivateApi(APIView):
     def put(self, request, promotion_id: str):
         promotion = promotion_get(org=request_org(request), promotion_id=promotion_id)
         promotion_deactivate(promotion=promotion, actor=Actor.for_api_client(request.user))
-        return Response({"data": True, "errors": []})
+        return Response(BOOLEAN_RESPONSE.render(True))

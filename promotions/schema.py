@@ -15,17 +15,18 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import serializers
 
 from promotions.models import PromotionType
 from promotions.serializers import (
+    BOOLEAN_RESPONSE,
+    OAUTH_TOKEN_RESPONSE,
+    PROMOTION_LIST_RESPONSE,
+    PROMOTION_RESPONSE,
     ActionSerializer,
     ConditionSerializer,
     ProductBasedConditionSerializer,
     PromotionInputSerializer,
-    PromotionOutputSerializer,
     PromotionUpdateSerializer,
     RewardActionSerializer,
 )
@@ -159,29 +160,6 @@ PROMOTION_RESPONSE_EXAMPLE = {
 }
 
 
-# --- Response bodies -------------------------------------------------------------------------------
-
-OAuthTokenResponse = inline_serializer(
-    "OAuthTokenResponse",
-    {
-        "data": inline_serializer(
-            "OAuthToken",
-            {"accessToken": serializers.CharField(), "ttlSeconds": serializers.IntegerField()},
-        ),
-        "errors": serializers.JSONField(allow_null=True),
-    },
-)
-PromotionEnvelope = inline_serializer(
-    "PromotionEnvelope", {"data": PromotionOutputSerializer(), "errors": serializers.ListField()}
-)
-BooleanEnvelope = inline_serializer(
-    "BooleanEnvelope", {"data": serializers.BooleanField(), "errors": serializers.ListField()}
-)
-PromotionListEnvelope = inline_serializer(
-    "PromotionListEnvelope",
-    {"data": PromotionOutputSerializer(many=True), "errors": serializers.ListField()},
-)
-
 # --- Operations ------------------------------------------------------------------------------------
 
 PROMOTION_WRITE_ERRORS = (
@@ -200,7 +178,7 @@ def oauth_token_generate(*, request):
         tags=["Authentication"],
         request=request,
         responses={
-            200: OAuthTokenResponse,
+            200: OAUTH_TOKEN_RESPONSE.serializer,
             **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.UNAUTHORIZED, auth=False),
         },
         examples=[
@@ -235,7 +213,7 @@ def promotion_list(*, query):
             OpenApiParameter("includeExpired", bool, description="false leaves out ended promotions."),
             query,
         ],
-        responses={200: PromotionListEnvelope, **error_responses(ErrorCode.BAD_REQUEST)},
+        responses={200: PROMOTION_LIST_RESPONSE.serializer, **error_responses(ErrorCode.BAD_REQUEST)},
         description=(
             "The org's cart promotions, newest first, full objects as create returns them. Ids in "
             "`promotionIds` that do not exist in the org are left out (no error). No pagination "
@@ -250,7 +228,10 @@ promotion_create = extend_schema(
     tags=["Promotions"],
     request=PromotionInputSerializer,
     parameters=IDEMPOTENCY_PARAMETERS,
-    responses={200: PromotionEnvelope, **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS)},
+    responses={
+        200: PROMOTION_RESPONSE.serializer,
+        **error_responses(*PROMOTION_WRITE_ERRORS, *IDEMPOTENCY_ERRORS),
+    },
     examples=[
         OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
         *capillary_create_examples(),
@@ -285,7 +266,7 @@ promotion_get = extend_schema(
     operation_id="promotion_get",
     summary="Get a cart promotion",
     tags=["Promotions"],
-    responses={200: PromotionEnvelope, **error_responses(ErrorCode.NOT_FOUND)},
+    responses={200: PROMOTION_RESPONSE.serializer, **error_responses(ErrorCode.NOT_FOUND)},
     description="One cart promotion of the caller's org. Another org's promotion answers 404.",
 )
 
@@ -296,7 +277,7 @@ promotion_update = extend_schema(
     request=PromotionUpdateSerializer,
     parameters=IDEMPOTENCY_PARAMETERS,
     responses={
-        200: PromotionEnvelope,
+        200: PROMOTION_RESPONSE.serializer,
         **error_responses(
             *PROMOTION_WRITE_ERRORS,
             ErrorCode.NOT_FOUND,
@@ -324,7 +305,7 @@ promotion_activate = extend_schema(
     tags=["Promotions"],
     request=None,
     responses={
-        200: BooleanEnvelope,
+        200: BOOLEAN_RESPONSE.serializer,
         **error_responses(
             ErrorCode.NOT_FOUND,
             ErrorCode.FORBIDDEN,
@@ -345,7 +326,7 @@ promotion_deactivate = extend_schema(
     summary="Deactivate a promotion org-wide",
     tags=["Promotions"],
     request=None,
-    responses={200: BooleanEnvelope, **error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)},
+    responses={200: BOOLEAN_RESPONSE.serializer, **error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)},
     examples=[OpenApiExample("Deactivated", value={"data": True, "errors": []}, response_only=True)],
     description="Deactivates the promotion for the whole org; deactivating an inactive one is a no-op.",
 )

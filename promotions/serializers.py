@@ -1,4 +1,5 @@
-"""Shapes several promotion APIs share."""
+"""Shapes several promotion APIs share: the promotion as the APIs return it, the response bodies
+(as `Shape`s, `promotions_site/shapes.py`) and the parts of the create/update input."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rest_framework.settings import api_settings
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
 from promotions_site.limits import free_json_size
+from promotions_site.shapes import Shape, always, envelope, item, itself, serialized
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 
 # --- Condition and action objects ---------------------------------------------------------------
@@ -499,6 +501,31 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
 
     def get_endDateISO(self, obj) -> str:
         return to_iso(obj.end_date)
+
+
+# --- Response bodies -------------------------------------------------------------------------------
+
+# The token, from oauth_token_issue's (token, ttl).
+OAUTH_TOKEN_RESPONSE = Shape(
+    "OAuthTokenResponse",
+    {
+        "data": (
+            Shape(
+                "OAuthToken",
+                {
+                    "accessToken": (serializers.CharField(), item(0)),
+                    "ttlSeconds": (serializers.IntegerField(), item(1)),
+                },
+            ),
+            itself,
+        ),
+        "errors": (serializers.JSONField(allow_null=True), always(None)),
+    },
+)
+PROMOTION_RESPONSE = envelope("PromotionEnvelope", serialized(PromotionOutputSerializer))
+PROMOTION_LIST_RESPONSE = envelope("PromotionListEnvelope", serialized(PromotionOutputSerializer, many=True))
+# activate and deactivate: `data` is true.
+BOOLEAN_RESPONSE = envelope("BooleanEnvelope", serializers.BooleanField())
 
 
 # A number, as the documented bodies send it (`"limit": 2`), or the decimal string every answer

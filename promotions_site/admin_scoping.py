@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 
 from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
+from promotions_site.limits import JSON_MAX_DEPTH, holds_nul, json_depth_exceeds
 
 
 def user_org_id(request) -> int | None:
@@ -17,6 +21,65 @@ def user_org_id(request) -> int | None:
 
 def sees_all_orgs(request) -> bool:
     return request.user.is_superuser and user_org_id(request) is None
+
+
+class AdminJSONField(forms.JSONField):
+    """Django's JSON form field, refusing what the API's parser refuses: a NUL character anywhere
+    (PostgreSQL's jsonb cannot store one: a 500 at the save) and nesting deeper than the API allows
+    (Python's decoder would hit the recursion limit: a 500 at the parse)."""
+
+    def to_python(self, value):
+        try:
+            converted = super().to_python(value)
+        except RecursionError as error:
+            raise forms.ValidationError(f"Nested more than {JSON_MAX_DEPTH} levels deep.") from error
+        if json_depth_exceeds(converted):
+            raise forms.ValidationError(f"Nested more than {JSON_MAX_DEPTH} levels deep.")
+        if holds_nul(converted):
+            raise forms.ValidationError("Null characters (\\u0000) are not allowed.")
+        return converted
+
+    def bound_data(self, data, initial):
+        # Re-rendering the form with what was typed parses it again.
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+
+class _OutOfRangeChoiceMixin:
+    """A posted id beyond 64 bits is "not one of the available choices", as any unknown id is. Django
+    looks it up, and SQLite's driver raises OverflowError binding it (a 500)."""
+
+    def _out_of_range(self, value):
+        message = self.error_messages["invalid_choice"]
+        return forms.ValidationError(message, code="invalid_choice", params={"value": value})
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except OverflowError as error:
+            raise self._out_of_range(value) from error
+
+
+class AdminModelChoiceField(_OutOfRangeChoiceMixin, forms.ModelChoiceField):
+    pass
+
+
+class AdminModelMultipleChoiceField(_OutOfRangeChoiceMixin, forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        try:
+            return super()._check_values(value)
+        except OverflowError as error:
+            raise self._out_of_range(", ".join(map(str, value))) from error
+
+
+# Every admin form of ours (model admins and inlines) takes JSON and related ids through these fields.
+FORMFIELD_OVERRIDES = {
+    models.JSONField: {"form_class": AdminJSONField},
+    models.ForeignKey: {"form_class": AdminModelChoiceField},
+    models.ManyToManyField: {"form_class": AdminModelMultipleChoiceField},
+}
 
 
 class AuditedAdminMixin:
@@ -64,6 +127,31 @@ class OrgScopedAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """
 
     org_lookup = "org_id"
+    formfield_overrides = FORMFIELD_OVERRIDES
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if sees_all_orgs(request) or self.org_lookup != "org_id" or user_org_id(request) is None:
+            return form
+        org_id = user_org_id(request)
+
+        class OrgBoundForm(form):
+            """The org is not on the form (it is the user's), yet the rules unique per org (a loyalty
+            program's name, a customer's mobile) need it: the instance gets it before validation,
+            and validation keeps it, so a duplicate is a form error, not an IntegrityError at save."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if self.instance.org_id is None:
+                    self.instance.org_id = org_id
+
+            def _get_validation_exclusions(self):
+                exclusions = super()._get_validation_exclusions()
+                exclusions.discard("org")
+                return exclusions
+
+        OrgBoundForm.__name__ = form.__name__
+        return OrgBoundForm
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

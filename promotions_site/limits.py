@@ -78,3 +78,20 @@ class StoredAsSentMixin:
     def to_internal_value(self, data):
         free_json_size(data)
         return super().to_internal_value(data)
+
+
+def holds_nul(value) -> bool:
+    """Whether a NUL character is anywhere in `value` (keys included): PostgreSQL stores none in text
+    or jsonb, so a value holding one must be refused before it reaches the database."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from promotions_site.limits import JSON_MAX_DEPTH, RequestTooLarge, json_depth_exceeds
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+from promotions_site.limits import JSON_MAX_DEPTH, RequestTooLarge, holds_nul, json_depth_exceeds
 
 
 class BoundedJSONParser(JSONParser):
@@ -40,6 +29,6 @@ class BoundedJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.") from exc
         if json_depth_exceeds(data):
             raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.")
-        if _holds_nul(data):
+        if holds_nul(data):
             raise ParseError("JSON parse error - null characters (\\u0000) are not allowed.")
         return data

@@ -6,6 +6,7 @@ app with no services; production sets DATABASE_URL to PostgreSQL and turns DEBUG
 
 import ipaddress
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -110,7 +111,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_promotions")}
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded SQLite serves the demo while a bulk job writes in a background thread. SQLite has
+    # one writer at a time; these make the others wait their turn instead of failing:
+    # - WAL: readers (the job page, the admin) read the last commit while a writer writes, and a
+    #   writer never waits for readers.
+    # - BEGIN IMMEDIATE: a transaction takes the write lock when it starts, waiting for it under the
+    #   busy timeout. A deferred one (the default) reads first and fails at once ("database is
+    #   locked", no waiting) when it then wants to write while another connection holds the lock.
+    # - the busy timeout: how long a writer waits for the lock (a bulk-job chunk holds it a second
+    #   or so: BULK_JOB_CHUNK_SIZE below).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=int(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
+    _sqlite_file = DATABASES["default"]["NAME"]
+    if _sqlite_file and _sqlite_file != ":memory:":
+        # Tests on a file too, not Django's in-memory default: a shared-cache memory database locks
+        # whole tables with no busy timeout, so a test reading while a job thread writes gets
+        # "database table is locked". One file per test process, in the temporary directory, so two
+        # runs in one checkout never share (or delete) each other's.
+        _sqlite_path = Path(_sqlite_file)
+        DATABASES["default"]["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"test_{_sqlite_path.stem}_{os.getpid()}.sqlite3")
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "promotions.User"
@@ -156,6 +180,13 @@ CELERY_BEAT_SCHEDULE: dict = {
 # background, so the progress bar moves; "sync": before the request returns).
 BULK_JOB_INLINE_MAX = int(os.environ.get("BULK_JOB_INLINE_MAX", "1000"))
 BULK_JOBS_IN_PROCESS = os.environ.get("BULK_JOBS_IN_PROCESS", "thread")
+# Customers per chunk, each chunk one transaction. SQLite has one writer at a time and the others wait
+# for it (the busy timeout above): small chunks there keep a till's redemption or an admin save
+# waiting for a running job a second or so, not the tens of seconds a PostgreSQL-sized chunk takes.
+BULK_JOB_CHUNK_SIZE = int(
+    os.environ.get("BULK_JOB_CHUNK_SIZE")
+    or (200 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2000)
+)
 
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

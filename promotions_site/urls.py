@@ -1,14 +1,17 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from promotions.apis import OAuthTokenGenerateApi, PromotionCollectionWithoutSlashApi
 from promotions_site.auth import AdminLoginForm
 from promotions_site.health import health_live, health_ready
 from promotions_site.metrics import metrics_view
+from promotions_site.views import favicon, landing
 from redemptions.admin import dashboard_view
 
 urlpatterns = [
+    path("", landing, name="landing"),
+    path("favicon.ico", favicon, name="favicon"),
     # The marketer dashboard, inside the admin (its login, its look); before the admin's own routes.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
@@ -39,5 +42,7 @@ urlpatterns = [
 admin.site.site_header = "Promotions"
 admin.site.site_title = "Promotions admin"
 admin.site.index_title = "Promotions, wallets and redemptions"
+# "View site" in the admin's header leads to the landing page (links to the API docs and health).
+admin.site.site_url = reverse_lazy("landing")
 # Failed logins are throttled per username and per address (docs/api.md, "Limits and rate limiting").
 admin.site.login_form = AdminLoginForm

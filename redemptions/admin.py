@@ -36,7 +36,7 @@ from redemptions.selectors import (
     redemption_lines_export,
     redemptions_per_day,
 )
-from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
+from redemptions.serializers import REDEMPTION_LIST_RECORD, REDEMPTION_RECORD_KEYS
 from redemptions.services import redemption_reverse
 from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
@@ -388,7 +388,7 @@ EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
 
 
 def _csv_rows(lines):
-    records = (redemption_line_record(line) for line in lines)
+    records = (REDEMPTION_LIST_RECORD.render(line) for line in lines)
     return csv_lines(EXPORT_COLUMNS, ([record[column] for column in EXPORT_COLUMNS] for record in records))
 
 

@@ -24,9 +24,9 @@ from redemptions.selectors import redemption_line_list
 from redemptions.serializers import (
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
-    redemption_data,
+    redemption_body,
     redemption_list_body,
-    redemption_reversal_data,
+    redemption_reversal_body,
 )
 from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
 from wallets.identifiers import IDENTIFIER_NAMES
@@ -171,8 +171,7 @@ class RedemptionCreateApi(APIView):
             actor=Actor.for_api_client(request.user),
             api_client=request.user,
         )
-        body = redemption_data(org_id=org.pk, redemption=outcome.redemption, lines=outcome.lines)
-        return Response({"data": body, "errors": []})
+        return Response(redemption_body(org_id=org.pk, redemption=outcome.redemption, lines=outcome.lines))
 
 
 def _customer_lookup(data) -> tuple[str, str] | None:
@@ -209,10 +208,11 @@ class RedemptionReverseApi(APIView):
         )
         redemption = outcome.redemption
         lines = list(redemption.lines.order_by("level", "position"))
-        data = redemption_reversal_data(
-            org_id=org.pk, redemption=redemption, reversal=outcome.reversal, lines=lines
+        return Response(
+            redemption_reversal_body(
+                org_id=org.pk, redemption=redemption, reversal=outcome.reversal, lines=lines
+            )
         )
-        return Response({"data": data, "errors": []})
 
 
 # --- GET /redemptions: the list -------------------------------------------------------------------

@@ -6,8 +6,7 @@ Capillary's redeem page), which the tests also use."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 
 from promotions.models import PromotionMode
 from promotions_site.errors import ErrorCode
@@ -16,9 +15,9 @@ from promotions_site.schema import error_responses
 from redemptions.serializers import (
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
-    RedemptionDataSerializer,
-    RedemptionListResponseSerializer,
-    RedemptionReversalSerializer,
+    REDEMPTION_LIST_RESPONSE,
+    REDEMPTION_RESPONSE,
+    REDEMPTION_REVERSE_RESPONSE,
 )
 
 # --- Examples --------------------------------------------------------------------------------------
@@ -120,17 +119,6 @@ REDEMPTION_RECORD_EXAMPLE = {
     "reversed": False,
 }
 
-# --- Response bodies -------------------------------------------------------------------------------
-
-RedemptionResponse = inline_serializer(
-    "RedemptionResponse",
-    {"data": RedemptionDataSerializer(), "errors": serializers.ListField()},
-)
-RedemptionReverseResponse = inline_serializer(
-    "RedemptionReverseResponse",
-    {"data": RedemptionReversalSerializer(), "errors": serializers.ListField()},
-)
-
 # --- Operations ------------------------------------------------------------------------------------
 
 
@@ -141,7 +129,7 @@ def redemption_create(*, request):
         tags=["Redemptions"],
         request=request,
         responses={
-            200: RedemptionResponse,
+            200: REDEMPTION_RESPONSE.serializer,
             **error_responses(
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.FORBIDDEN,
@@ -197,7 +185,7 @@ def redemption_reverse(*, request):
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
         responses={
-            200: RedemptionReverseResponse,
+            200: REDEMPTION_REVERSE_RESPONSE.serializer,
             **error_responses(
                 ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, *IDEMPOTENCY_ERRORS
             ),
@@ -257,7 +245,7 @@ def redemption_list(*, query):
                 "codes", str, description="Promo codes are not implemented: any value matches nothing."
             ),
         ],
-        responses={200: RedemptionListResponseSerializer, **error_responses(ErrorCode.BAD_REQUEST)},
+        responses={200: REDEMPTION_LIST_RESPONSE.serializer, **error_responses(ErrorCode.BAD_REQUEST)},
         examples=[
             OpenApiExample(
                 "Response",

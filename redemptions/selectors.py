@@ -87,7 +87,7 @@ def redemption_line_list(
 
 
 def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
-    """Lines ready for `redemption_line_record`: their joins, only the fields it reads, `is_reversed`."""
+    """Lines ready for `REDEMPTION_LIST_RECORD`: their joins, only the fields it reads, `is_reversed`."""
     return (
         lines.select_related("redemption__api_client", "promotion")
         .only(*REDEMPTION_RECORD_FIELDS)

@@ -10,32 +10,81 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from promotions.audit import Actor
 from promotions.models import Organization, Promotion
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
 from wallets.admin_filters import CustomerFilter
-from wallets.forms import LABELS, EarnEntryFormSet, EarnForm, IssueForm, read_stored_values
+from wallets.forms import (
+    LABELS,
+    CustomerAdminForm,
+    EarnEntryFormSet,
+    EarnForm,
+    IssueForm,
+    read_stored_values,
+)
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 from wallets.selectors import wallet_get
-from wallets.services import bulk_job_create, bulk_job_preview, bulk_job_retry, bulk_job_start
+from wallets.services import (
+    bulk_job_create,
+    bulk_job_preview,
+    bulk_job_retry,
+    bulk_job_start,
+    customer_create,
+)
 
 WALLET_ROWS = 50  # the customer page shows this many earned promotions; a link leads to all of them
 
 
 @admin.register(Customer)
 class CustomerAdmin(OrgScopedAdmin):
+    """Adds customers through `customer_create`, like the customers API; changes check the same rules."""
+
+    form = CustomerAdminForm
     list_display = ["id", "first_name", "last_name", "mobile", "email", "external_id", "source", "created_at"]
     list_filter = ["source"]
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
     show_full_result_count = False
+    audited_by_services = frozenset({"create"})  # customer_create
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except PromotionError as error:
+            # A concurrent create took the identifier between the form's check and the insert.
+            messages.error(request, _refusal(error))
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = customer_create(
+            org=obj.org if sees_all_orgs(request) else request.user.org,
+            mobile=obj.mobile,
+            email=obj.email,
+            external_id=obj.external_id,
+            first_name=obj.first_name,
+            last_name=obj.last_name,
+            source=obj.source,
+            actor=Actor.for_user(request.user),
+        )
+        obj.pk, obj.org, obj.created_at = created.pk, created.org, created.created_at
+        obj._state.adding = False
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         """The customer's page also shows their wallet (as the wallet API reads it) and redemptions."""

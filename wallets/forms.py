@@ -18,6 +18,8 @@ from django import forms
 from django.utils import timezone
 
 from promotions.models import Promotion, PromotionType
+from wallets.identifiers import SOURCES, email_normalize, mobile_normalize
+from wallets.models import Customer
 from wallets.services import BULK_EARNED_FROM_TYPES, MAX_EARN_COUNT, MAX_EARN_ENTRIES
 
 # How a list names its customers: the value stored in BulkJob.identifier_type, and its label.
@@ -128,6 +130,52 @@ def _header_column(types: dict[str, int], identifier_type: str) -> tuple[int, st
         f"The header has several identifier columns ({names}) but none for {LABELS[identifier_type]}: "
         "choose which one in “Customers are identified by”."
     )
+
+
+class CustomerAdminForm(forms.ModelForm):
+    """A customer as the customers API takes one: identifiers in their stored spelling (mobile digits
+    without +, email lower-case), a documented source, and at least one identifier to be found by."""
+
+    source = forms.ChoiceField(choices=[(s, s) for s in SOURCES], initial="INSTORE")
+
+    class Meta:
+        model = Customer
+        fields = ["org", "mobile", "email", "external_id", "first_name", "last_name", "source"]
+
+    def clean_mobile(self):
+        value = self.cleaned_data["mobile"]
+        if not value:
+            return None
+        normalized = mobile_normalize(value)
+        if normalized is None:
+            raise forms.ValidationError("Enter 8 to 15 digits, country code first; a leading + is allowed.")
+        return self._untaken("mobile", "mobile", normalized)
+
+    def clean_email(self):
+        value = self.cleaned_data["email"]
+        return self._untaken("email", "email", email_normalize(value)) if value else None
+
+    def clean_external_id(self):
+        value = (self.cleaned_data["external_id"] or "").strip()
+        return self._untaken("externalId", "external_id", value) if value else None
+
+    def _untaken(self, name: str, field: str, value: str) -> str:
+        """The value, unless another customer of the org has it: said the way customer_create says it
+        (the model's conditional constraints would only say "Constraint ... is violated")."""
+        org_id = self.instance.org_id or getattr(self.cleaned_data.get("org"), "pk", None)
+        others = Customer.objects.filter(org_id=org_id, **{field: value}).exclude(pk=self.instance.pk)
+        if org_id is not None and others.exists():
+            raise forms.ValidationError(f"{name} {value} is already used by another customer of this org.")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        if not any(cleaned.get(name) for name in ("mobile", "email", "external_id")) and not any(
+            name in self.errors for name in ("mobile", "email", "external_id")
+        ):
+            # customer_create's rule: a customer nobody can look up is refused.
+            raise forms.ValidationError("At least one of mobile, email or externalId is required.")
+        return cleaned
 
 
 class CustomerListForm(forms.Form):

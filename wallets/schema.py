@@ -19,16 +19,16 @@ from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETE
 from promotions_site.schema import error_responses
 from wallets.identifiers import IDENTIFIER_NAMES, SOURCES
 from wallets.serializers import (
+    CUSTOMER_RESPONSE,
+    EARN_BULK_RESPONSE,
+    EARN_RESPONSE,
+    ISSUE_BULK_RESPONSE,
+    LOYALTY_ISSUE_RESPONSE,
     REVOKE_EARN_MAX_IDS,
+    REVOKE_EARN_RESPONSE,
     WALLET_LIMIT_DEFAULT,
     WALLET_LIMIT_MAX,
-    CustomerSerializer,
-    EarnBulkResponseSerializer,
-    EarnedPromotionSerializer,
-    IssueBulkResponseSerializer,
-    LoyaltyIssueResponseSerializer,
-    RevokeEarnResponseSerializer,
-    WalletResponseSerializer,
+    WALLET_RESPONSE,
 )
 
 # A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
@@ -260,14 +260,8 @@ LOYALTY_ISSUE_CUSTOMER_NOT_FOUND_EXAMPLE = {
     "errors": [{"status": False, "code": 8015, "message": "Customer not found for the given identifiers"}],
 }
 
-# --- Bodies whose parts are declared in wallets/serializers.py --------------------------------------
+# --- Request bodies the views read themselves -------------------------------------------------------
 
-EarnResponse = inline_serializer(
-    "EarnResponse", {"data": EarnedPromotionSerializer(), "errors": serializers.ListField()}
-)
-CustomerEnvelope = inline_serializer(
-    "CustomerResponse", {"data": CustomerSerializer(), "errors": serializers.ListField()}
-)
 # The v2 issue reads its body itself (Capillary's v2 codes, not DRF's 400, answer a bad id).
 LoyaltyIssueRequest = inline_serializer(
     "LoyaltyIssue",  # the request component: LoyaltyIssueRequest
@@ -288,6 +282,8 @@ EARN_ERRORS = (
 
 
 def issue_bulk(*, query):
+    """issueBulk's schema: one declaration, long only because it spells out the request array and
+    every documented answer with its example."""
     return extend_schema(
         operation_id="promotion_issue_bulk",
         summary="Issue a promotion to customers",
@@ -303,7 +299,7 @@ def issue_bulk(*, query):
             }
         },
         responses={
-            200: IssueBulkResponseSerializer,
+            200: ISSUE_BULK_RESPONSE.serializer,
             **error_responses(
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
@@ -362,7 +358,7 @@ def earn_bulk(*, request):
         summary="Earn several promotions for one customer",
         tags=["Issuing and earning"],
         request=request,
-        responses={200: EarnBulkResponseSerializer, **error_responses(*EARN_ERRORS)},
+        responses={200: EARN_BULK_RESPONSE.serializer, **error_responses(*EARN_ERRORS)},
         examples=[
             OpenApiExample("Request", value=EARN_BULK_REQUEST_EXAMPLE, request_only=True),
             OpenApiExample("Response", value=EARN_BULK_RESPONSE_EXAMPLE, response_only=True),
@@ -389,7 +385,7 @@ def earn(*, request):
         tags=["Issuing and earning"],
         request=request,
         responses={
-            200: EarnResponse,
+            200: EARN_RESPONSE.serializer,
             **error_responses(
                 *EARN_ERRORS, ErrorCode.MAX_EARN_PER_CUSTOMER_EXCEEDED, ErrorCode.EARNED_FROM_TYPE_CHANGED
             ),
@@ -414,7 +410,7 @@ def customer_wallet_get(*, query):
         tags=["Wallet"],
         parameters=[query],
         responses={
-            200: WalletResponseSerializer,
+            200: WALLET_RESPONSE.serializer,
             **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND),
         },
         examples=[OpenApiExample("Response", value=WALLET_RESPONSE_EXAMPLE, response_only=True)],
@@ -449,7 +445,7 @@ def revoke_earn(*, request):
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
         responses={
-            200: RevokeEarnResponseSerializer,
+            200: REVOKE_EARN_RESPONSE.serializer,
             **error_responses(
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.FORBIDDEN,
@@ -491,7 +487,7 @@ def customer_create(*, request):
         request=request,
         parameters=IDEMPOTENCY_PARAMETERS,
         responses={
-            201: CustomerEnvelope,
+            201: CUSTOMER_RESPONSE.serializer,
             **error_responses(
                 ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, *IDEMPOTENCY_ERRORS
             ),
@@ -533,7 +529,10 @@ def customer_get(*, query):
         summary="Find a customer by identifier",
         tags=["Customers"],
         parameters=[query],
-        responses={200: CustomerEnvelope, **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND)},
+        responses={
+            200: CUSTOMER_RESPONSE.serializer,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND),
+        },
         examples=[OpenApiExample("Found", value=CUSTOMER_RESPONSE_EXAMPLE, response_only=True)],
         description=(
             "One customer of the caller's org by `mobile` (with or without `+`), `email` (any case), "
@@ -558,7 +557,7 @@ loyalty_promotion_issue = extend_schema(
     request=LoyaltyIssueRequest,
     responses={
         200: OpenApiResponse(
-            response=LoyaltyIssueResponseSerializer,
+            response=LOYALTY_ISSUE_RESPONSE.serializer,
             description="Issued (or enrolled); or not issued, with warning 8890 and no sideEffects.",
             examples=[
                 OpenApiExample("Response 200", value=LOYALTY_ISSUE_RESPONSE_EXAMPLE, response_only=True),

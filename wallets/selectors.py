@@ -54,6 +54,7 @@ class WalletEntry:
     status: str
     earned_status: str
     promotion_status: str
+    # Every wallet level when counted (include_redemptions), else empty: the body then has no `restrictions`.
     restrictions: dict[str, list[RestrictionUsage]] = field(default_factory=dict)
 
 

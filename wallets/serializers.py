@@ -1,48 +1,32 @@
 """The wallet APIs' shapes: the input parts several APIs share, and the response bodies.
 
-Each documented body has its serializer (what the schema shows) right above the function that renders
-it: the function builds plain dicts, so the hot paths (issueBulk, earn, the wallet) never run a
-serializer's `.data`, and `tests/promotions_site/test_response_shapes.py` checks every rendered body
-against the schema, key by key and in order. A comment, not a docstring, describes a response
-serializer: its docstring would land in the schema.
+Each response body is declared once, as a `Shape` (`promotions_site/shapes.py`): the view renders it
+and the schema documents it. A shape's source is what the service returned; a body built from several
+objects has a `<body>_body` function that hands them over as one tuple.
 """
 
 from __future__ import annotations
 
 import functools
 from decimal import Decimal
+from typing import NamedTuple
 
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from promotions.models import Promotion, PromotionRestriction
+from promotions.models import LoyaltyProgram, LoyaltyPromotion, Promotion, PromotionRestriction
 from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer
+from promotions_site.shapes import Shape, always, envelope, item, itself, no_errors, via
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
-from wallets.selectors import WALLET_LEVELS, RestrictionUsage, WalletEntry
+from wallets.selectors import WALLET_LEVELS, WalletEntry
+from wallets.services import IssuedInstance, IssueOutcome, LoyaltyIssueOutcome, RevokeOutcome
 
 # Request limits the views validate and the schema states.
 REVOKE_EARN_MAX_IDS = 1000
 WALLET_LIMIT_DEFAULT = 10
 WALLET_LIMIT_MAX = 100
-
-
-def earned_promotion_data(instance: EarnedPromotion) -> dict:
-    """An earned instance as earn and earn/bulk return it (`customerEarnedPromotions[]`); an issued
-    instance the earn unlocked names the earn (its earnedFromType and earnedFromId)."""
-    return {
-        "id": instance.id,
-        "customerId": instance.customer_id,
-        "promotionId": instance.promotion_id,
-        "earnedFromType": instance.earn_from_type,
-        "earnedFromId": instance.earn_from_id,
-        "eventTime": to_epoch_ms(instance.event_time),
-        "eventTimeISO": to_iso(instance.event_time),
-        "eventDetails": instance.event_details,
-        "validTill": to_epoch_ms(instance.valid_till),
-        "validTillISO": to_iso(instance.valid_till),
-    }
 
 
 class StrictCharField(serializers.CharField):
@@ -56,21 +40,6 @@ class StrictCharField(serializers.CharField):
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
-
-
-class EarnedPromotionSerializer(serializers.Serializer):
-    """For the schema: the shape of `earned_promotion_data`."""
-
-    id = serializers.CharField()
-    customerId = serializers.IntegerField()
-    promotionId = serializers.CharField()
-    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
-    earnedFromId = serializers.CharField()
-    eventTime = serializers.IntegerField()
-    eventTimeISO = serializers.CharField()
-    eventDetails = serializers.JSONField()
-    validTill = serializers.IntegerField()
-    validTillISO = serializers.CharField()
 
 
 # What `eventDetails.type` may say: the earnedFromType itself, or (for an ACTIVITY or MILESTONE earn,
@@ -148,121 +117,134 @@ def _earn_body_problems(data) -> dict[str, str]:
     return problems
 
 
-def customer_data(customer: Customer) -> dict:
-    """A customer as the customer APIs return it (`data`)."""
-    return {
-        "customerId": customer.pk,
-        "mobile": customer.mobile,
-        "email": customer.email,
-        "externalId": customer.external_id,
-        "firstName": customer.first_name,
-        "lastName": customer.last_name,
-        "source": customer.source,
-        "createdOn": to_epoch_ms(customer.created_at),
-        "createdOnISO": to_iso(customer.created_at),
-    }
+# --- Response bodies ---------------------------------------------------------------------------------
+# Each body is a Shape (`promotions_site/shapes.py`): its keys in order, each with the schema field that
+# documents it and the getter that reads it, so the view's dict and the published schema cannot drift.
 
+EARNED_PROMOTION = Shape(
+    "EarnedPromotion",
+    {
+        "id": (serializers.CharField(), "id"),
+        "customerId": (serializers.IntegerField(), "customer_id"),
+        "promotionId": (serializers.CharField(), "promotion_id"),
+        # An issued instance an earn unlocked names the earn.
+        "earnedFromType": (
+            serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values),
+            "earn_from_type",
+        ),
+        "earnedFromId": (serializers.CharField(), "earn_from_id"),
+        "eventTime": (serializers.IntegerField(), via(to_epoch_ms, "event_time")),
+        "eventTimeISO": (serializers.CharField(), via(to_iso, "event_time")),
+        "eventDetails": (serializers.JSONField(), "event_details"),
+        "validTill": (serializers.IntegerField(), via(to_epoch_ms, "valid_till")),
+        "validTillISO": (serializers.CharField(), via(to_iso, "valid_till")),
+    },
+    description="For the schema: the shape of `earned_promotion_data`.",
+)
+# earn: one earned instance.
+EARN_RESPONSE = envelope("EarnResponse", EARNED_PROMOTION)
 
-class CustomerSerializer(serializers.Serializer):
-    """For the schema: the shape of `customer_data`."""
-
-    customerId = serializers.IntegerField()
-    mobile = serializers.CharField(allow_null=True)
-    email = serializers.CharField(allow_null=True)
-    externalId = serializers.CharField(allow_null=True)
-    firstName = serializers.CharField()
-    lastName = serializers.CharField()
-    source = serializers.CharField()
-    createdOn = serializers.IntegerField()
-    createdOnISO = serializers.CharField()
-
+CUSTOMER = Shape(
+    "Customer",
+    {
+        "customerId": (serializers.IntegerField(), "pk"),
+        "mobile": (serializers.CharField(allow_null=True), "mobile"),
+        "email": (serializers.CharField(allow_null=True), "email"),
+        "externalId": (serializers.CharField(allow_null=True), "external_id"),
+        "firstName": (serializers.CharField(), "first_name"),
+        "lastName": (serializers.CharField(), "last_name"),
+        "source": (serializers.CharField(), "source"),
+        "createdOn": (serializers.IntegerField(), via(to_epoch_ms, "created_at")),
+        "createdOnISO": (serializers.CharField(), via(to_iso, "created_at")),
+    },
+    description="For the schema: the shape of `customer_data`.",
+)
+# The customer APIs: one customer.
+CUSTOMER_RESPONSE = envelope("CustomerResponse", CUSTOMER)
 
 # --- issueBulk -------------------------------------------------------------------------------------
 
 
-class IssuedPromotionSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    customerId = serializers.IntegerField()
-    promotionId = serializers.CharField()
-    earnedFromId = serializers.CharField()
-    eventTime = serializers.IntegerField()
-    validTill = serializers.IntegerField()
+class IssuedItem(NamedTuple):
+    """One customer's instance of a bulk issue (the service's IssuedInstance has no customer)."""
+
+    customer_id: int
+    promotion_id: str
+    instance: IssuedInstance
 
 
-class IssueBulkErrorSerializer(serializers.Serializer):
-    customerId = serializers.IntegerField()
-    code = serializers.IntegerField()
-    message = serializers.CharField()
+# The instances of one issue share their two times (a replay's, a few more): convert each once.
+_shared_epoch_ms = functools.lru_cache(maxsize=64)(to_epoch_ms)
+
+ISSUED_PROMOTION = Shape(
+    "IssuedPromotion",
+    {
+        "id": (serializers.CharField(), "instance.id"),
+        "customerId": (serializers.IntegerField(), "customer_id"),
+        "promotionId": (serializers.CharField(), "promotion_id"),
+        "earnedFromId": (serializers.CharField(), "instance.earned_from_id"),
+        "eventTime": (serializers.IntegerField(), via(_shared_epoch_ms, "instance.event_time")),
+        "validTill": (serializers.IntegerField(), via(_shared_epoch_ms, "instance.valid_till")),
+    },
+)
+ISSUE_BULK_ERROR = Shape(
+    "IssueBulkError",
+    {
+        "customerId": (serializers.IntegerField(), item("customerId")),
+        "code": (serializers.IntegerField(), item("code")),
+        "message": (serializers.CharField(), item("message")),
+    },
+)
+# From (the IssuedItems by customer id, IssueOutcome.errors).
+ISSUE_BULK_RESPONSE = Shape(
+    "IssueBulkResponse",
+    {
+        "data": (ISSUED_PROMOTION.by_key(), "data"),
+        "errors": (ISSUE_BULK_ERROR.many(required=False), "errors"),
+    },
+)
 
 
-class IssueBulkResponseSerializer(serializers.Serializer):
-    data = serializers.DictField(child=IssuedPromotionSerializer())
-    errors = IssueBulkErrorSerializer(many=True, required=False)
+class IssueBulkBody(NamedTuple):
+    data: dict[str, IssuedItem]
+    errors: list[dict]
 
 
-def issue_bulk_body(*, promotion: Promotion, customer_ids: list[int], outcome) -> dict:
+def issue_bulk_body(*, promotion: Promotion, customer_ids: list[int], outcome: IssueOutcome) -> dict:
     """The instances issued, keyed by customer id in request order; `errors` only when not empty."""
-    # The instances one call creates share their two times: convert each distinct time once.
-    epoch_ms = functools.cache(to_epoch_ms)
-    data = {}
-    for customer_id in customer_ids:
-        instance = outcome.issued.get(customer_id)
-        if instance is not None:
-            data[str(customer_id)] = {
-                "id": instance.id,
-                "customerId": customer_id,
-                "promotionId": promotion.pk,
-                "earnedFromId": instance.earned_from_id,
-                "eventTime": epoch_ms(instance.event_time),
-                "validTill": epoch_ms(instance.valid_till),
-            }
-    body = {"data": data}
-    if outcome.errors:
-        body["errors"] = outcome.errors
-    return body
+    issued, promotion_id = outcome.issued, promotion.pk
+    data = {
+        str(customer_id): IssuedItem(customer_id, promotion_id, issued[customer_id])
+        for customer_id in customer_ids
+        if customer_id in issued
+    }
+    return ISSUE_BULK_RESPONSE.render(IssueBulkBody(data, outcome.errors))
 
 
 # --- earn/bulk -------------------------------------------------------------------------------------
 
-
-class EarnErrorDetailsSerializer(serializers.Serializer):
-    errorCode = serializers.IntegerField()
-    errorMessages = serializers.CharField()
-
-
-class EarnBulkResultSerializer(serializers.Serializer):
-    earnedFromId = serializers.CharField()
-    promotionId = serializers.CharField()
-    successfulEarnCount = serializers.IntegerField()
-    failedEarnCount = serializers.IntegerField()
-    errorDetails = EarnErrorDetailsSerializer(required=False)
-    customerEarnedPromotions = EarnedPromotionSerializer(many=True)
-
-
-class EarnBulkResponseSerializer(serializers.Serializer):
-    data = EarnBulkResultSerializer(many=True)
-    errors = serializers.ListField()
-
-
-def earn_bulk_body(outcomes) -> dict:
-    """One result per requested entry, in request order; `errorDetails` only on a refused entry."""
-    results = []
-    for outcome in outcomes:
-        result = {
-            "earnedFromId": outcome.request.earned_from_id,
-            "promotionId": outcome.request.promotion.pk,
-            "successfulEarnCount": len(outcome.instances),
-            "failedEarnCount": outcome.failed,
-        }
-        if outcome.error is not None:
-            result["errorDetails"] = {
-                "errorCode": int(outcome.error),
-                "errorMessages": outcome.error.message,
-            }
-        result["customerEarnedPromotions"] = [earned_promotion_data(i) for i in outcome.instances]
-        results.append(result)
-    return {"data": results, "errors": []}
-
+# A refused entry's error, from its ErrorCode.
+EARN_ERROR_DETAILS = Shape(
+    "EarnErrorDetails",
+    {
+        "errorCode": (serializers.IntegerField(), int),
+        "errorMessages": (serializers.CharField(), "message"),
+    },
+)
+# One requested entry's result, from its EarnOutcome; `errorDetails` only on a refused entry.
+EARN_BULK_RESULT = Shape(
+    "EarnBulkResult",
+    {
+        "earnedFromId": (serializers.CharField(), "request.earned_from_id"),
+        "promotionId": (serializers.CharField(), "request.promotion.pk"),
+        "successfulEarnCount": (serializers.IntegerField(), lambda outcome: len(outcome.instances)),
+        "failedEarnCount": (serializers.IntegerField(), "failed"),
+        "errorDetails": (EARN_ERROR_DETAILS.field(required=False), "error"),
+        "customerEarnedPromotions": (EARNED_PROMOTION.many(), "instances"),
+    },
+)
+# One result per requested entry, in request order.
+EARN_BULK_RESPONSE = envelope("EarnBulkResponse", EARN_BULK_RESULT.many())
 
 # --- The wallet ------------------------------------------------------------------------------------
 
@@ -288,138 +270,125 @@ def remaining_value(kpi: str, remaining: Decimal) -> int | str:
     return int(remaining)
 
 
-class WalletRestrictionSerializer(serializers.Serializer):
-    kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
-    maxLimit = serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").')
-    remainingRedemption = RemainingField(
-        help_text="What is left: an integer for REDEMPTION and TRANSACTION (`3`), a string with 6 decimals "
-        'for DISCOUNT (`"4890.500000"`), as the create API echoes a limit.'
-    )
-    windowType = serializers.CharField()
-    fixedWindowConfig = serializers.JSONField(allow_null=True)
+# One limit of an instance's promotion, from its RestrictionUsage.
+WALLET_RESTRICTION = Shape(
+    "WalletRestriction",
+    {
+        "kpi": (serializers.ChoiceField(choices=PromotionRestriction.Kpi.values), "restriction.kpi"),
+        "maxLimit": (
+            serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").'),
+            via("{:.6f}".format, "restriction.limit"),
+        ),
+        "remainingRedemption": (
+            RemainingField(
+                help_text="What is left: an integer for REDEMPTION and TRANSACTION (`3`), a string with 6 decimals "
+                'for DISCOUNT (`"4890.500000"`), as the create API echoes a limit.'
+            ),
+            lambda usage: remaining_value(usage.restriction.kpi, usage.remaining),
+        ),
+        "windowType": (serializers.CharField(), lambda usage: usage.restriction.window_type or "OVERALL"),
+        "fixedWindowConfig": (serializers.JSONField(allow_null=True), "restriction.fixed_window_config"),
+    },
+)
+# An instance's limits by level, from WalletEntry.restrictions ({level: [RestrictionUsage]}).
+WALLET_RESTRICTIONS = Shape(
+    "WalletRestrictions",
+    {level.value: (WALLET_RESTRICTION.many(), item(level)) for level in WALLET_LEVELS},
+)
 
 
-class WalletItemSerializer(serializers.Serializer):
-    earnedPromotionId = serializers.CharField()
-    promotionId = serializers.CharField()
-    promotionName = serializers.CharField()
-    validTill = serializers.IntegerField()
-    validTillISO = serializers.CharField()
-    unlockedDate = serializers.IntegerField(allow_null=True)
-    unlockedDateISO = serializers.CharField(allow_null=True)
-    customerId = serializers.IntegerField()
-    earnedType = serializers.ChoiceField(choices=EarnedPromotion.Kind.values)
-    earnedStatus = serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"])
-    promotionStatus = serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"])
-    applicationMode = serializers.CharField()
-    redeemableFrom = serializers.IntegerField()
-    redeemableFromISO = serializers.CharField()
-    customFieldValues = serializers.JSONField()
-    eventTime = serializers.IntegerField()
-    eventTimeISO = serializers.CharField()
-    supplementaryCriteria = serializers.JSONField(allow_null=True)
-    earnedFromType = serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values)
-    earnedFromId = serializers.CharField()
-    status = serializers.ChoiceField(choices=EarnedPromotion.Status.values)
-    restrictions = inline_serializer(
-        "WalletRestrictions",
-        # One field per level: a field shared by several keys is bound to the last one only.
-        {level.value: WalletRestrictionSerializer(many=True) for level in WALLET_LEVELS},
-        required=False,
-        help_text="Only with includeRedemptions=true.",
-    )
+def _supplementary_criteria(entry: WalletEntry):
+    details = entry.instance.event_details
+    return details.get("supplementaryCriteria") if isinstance(details, dict) else None
 
 
-class WalletResponseSerializer(serializers.Serializer):
-    data = WalletItemSerializer(many=True)
-    errors = serializers.ListField()
+def _unlocked(convert):
+    return lambda entry: convert(entry.instance.event_time) if entry.earned_status == "UNLOCKED" else None
 
 
-def wallet_body(entries: list[WalletEntry], *, with_restrictions: bool) -> dict:
-    return {
-        "data": [_wallet_item(entry, with_restrictions=with_restrictions) for entry in entries],
-        "errors": [],
-    }
-
-
-def _wallet_item(entry: WalletEntry, *, with_restrictions: bool) -> dict:
-    instance, promotion = entry.instance, entry.instance.promotion
-    unlocked = entry.earned_status == "UNLOCKED"
-    details = instance.event_details if isinstance(instance.event_details, dict) else {}
-    item = {
-        "earnedPromotionId": instance.pk,
-        "promotionId": promotion.pk,
-        "promotionName": promotion.name,
-        "validTill": to_epoch_ms(instance.valid_till),
-        "validTillISO": to_iso(instance.valid_till),
-        "unlockedDate": to_epoch_ms(instance.event_time) if unlocked else None,
-        "unlockedDateISO": to_iso(instance.event_time) if unlocked else None,
-        "customerId": instance.customer_id,
-        "earnedType": instance.kind,
-        "earnedStatus": entry.earned_status,
-        "promotionStatus": entry.promotion_status,
-        "applicationMode": promotion.mode,
-        "redeemableFrom": to_epoch_ms(instance.event_time),
-        "redeemableFromISO": to_iso(instance.event_time),
-        "customFieldValues": promotion.custom_field_values,
-        "eventTime": to_epoch_ms(instance.event_time),
-        "eventTimeISO": to_iso(instance.event_time),
-        "supplementaryCriteria": details.get("supplementaryCriteria"),
-        "earnedFromType": instance.earn_from_type,
-        "earnedFromId": instance.earn_from_id,
-        "status": entry.status,
-    }
-    if with_restrictions:
-        item["restrictions"] = {
-            level: [_restriction_item(usage) for usage in usages]
-            for level, usages in entry.restrictions.items()
-        }
-    return item
-
-
-def _restriction_item(usage: RestrictionUsage) -> dict:
-    restriction = usage.restriction
-    remaining = usage.remaining
-    return {
-        "kpi": restriction.kpi,
-        "maxLimit": f"{restriction.limit:.6f}",
-        "remainingRedemption": remaining_value(restriction.kpi, remaining),
-        "windowType": restriction.window_type or "OVERALL",
-        "fixedWindowConfig": restriction.fixed_window_config,
-    }
-
+# One instance of the wallet, from its WalletEntry; `restrictions` only when the selector counted them
+# (includeRedemptions=true).
+WALLET_ITEM = Shape(
+    "WalletItem",
+    {
+        "earnedPromotionId": (serializers.CharField(), "instance.pk"),
+        "promotionId": (serializers.CharField(), "instance.promotion.pk"),
+        "promotionName": (serializers.CharField(), "instance.promotion.name"),
+        "validTill": (serializers.IntegerField(), via(to_epoch_ms, "instance.valid_till")),
+        "validTillISO": (serializers.CharField(), via(to_iso, "instance.valid_till")),
+        "unlockedDate": (serializers.IntegerField(allow_null=True), _unlocked(to_epoch_ms)),
+        "unlockedDateISO": (serializers.CharField(allow_null=True), _unlocked(to_iso)),
+        "customerId": (serializers.IntegerField(), "instance.customer_id"),
+        "earnedType": (serializers.ChoiceField(choices=EarnedPromotion.Kind.values), "instance.kind"),
+        "earnedStatus": (serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"]), "earned_status"),
+        "promotionStatus": (serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"]), "promotion_status"),
+        "applicationMode": (serializers.CharField(), "instance.promotion.mode"),
+        "redeemableFrom": (serializers.IntegerField(), via(to_epoch_ms, "instance.event_time")),
+        "redeemableFromISO": (serializers.CharField(), via(to_iso, "instance.event_time")),
+        "customFieldValues": (serializers.JSONField(), "instance.promotion.custom_field_values"),
+        "eventTime": (serializers.IntegerField(), via(to_epoch_ms, "instance.event_time")),
+        "eventTimeISO": (serializers.CharField(), via(to_iso, "instance.event_time")),
+        "supplementaryCriteria": (serializers.JSONField(allow_null=True), _supplementary_criteria),
+        "earnedFromType": (
+            serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values),
+            "instance.earn_from_type",
+        ),
+        "earnedFromId": (serializers.CharField(), "instance.earn_from_id"),
+        "status": (serializers.ChoiceField(choices=EarnedPromotion.Status.values), "status"),
+        "restrictions": (
+            WALLET_RESTRICTIONS.field(required=False, help_text="Only with includeRedemptions=true."),
+            "restrictions",
+        ),
+    },
+)
+WALLET_RESPONSE = envelope("WalletResponse", WALLET_ITEM.many())
 
 # --- revokeEarn ------------------------------------------------------------------------------------
 
-
-class RevokedDetailSerializer(serializers.Serializer):
-    promotionId = serializers.CharField()
-    revokedEarnIds = serializers.ListField(child=serializers.CharField())
-    status = serializers.ChoiceField(choices=["SUCCESS"])
-
-
-class RevokeEarnResultSerializer(serializers.Serializer):
-    customerId = serializers.IntegerField()
-    revokedDetails = RevokedDetailSerializer(many=True)
-
-
-class RevokeEarnErrorSerializer(serializers.Serializer):
-    promotionId = serializers.CharField()
-    code = serializers.IntegerField()
-    message = serializers.CharField()
+# One promotion's revoked instances, from an item of RevokeOutcome.revoked (promotion id, earn ids).
+REVOKED_DETAIL = Shape(
+    "RevokedDetail",
+    {
+        "promotionId": (serializers.CharField(), item(0)),
+        "revokedEarnIds": (serializers.ListField(child=serializers.CharField()), item(1)),
+        "status": (serializers.ChoiceField(choices=["SUCCESS"]), always("SUCCESS")),
+    },
+)
 
 
-class RevokeEarnResponseSerializer(serializers.Serializer):
-    data = RevokeEarnResultSerializer()
-    errors = RevokeEarnErrorSerializer(many=True)
+class Revoked(NamedTuple):
+    """What the revokeEarn answer is rendered from."""
+
+    customer: Customer
+    outcome: RevokeOutcome
 
 
-def revoke_earn_body(*, customer: Customer, outcome) -> dict:
-    revoked = [
-        {"promotionId": promotion_id, "revokedEarnIds": earn_ids, "status": "SUCCESS"}
-        for promotion_id, earn_ids in outcome.revoked.items()
-    ]
-    return {"data": {"customerId": customer.pk, "revokedDetails": revoked}, "errors": outcome.errors}
+REVOKE_EARN_RESULT = Shape(
+    "RevokeEarnResult",
+    {
+        "customerId": (serializers.IntegerField(), "customer.pk"),
+        "revokedDetails": (REVOKED_DETAIL.many(), lambda revoked: revoked.outcome.revoked.items()),
+    },
+)
+REVOKE_EARN_ERROR = Shape(
+    "RevokeEarnError",
+    {
+        "promotionId": (serializers.CharField(), item("promotionId")),
+        "code": (serializers.IntegerField(), item("code")),
+        "message": (serializers.CharField(), item("message")),
+    },
+)
+REVOKE_EARN_RESPONSE = Shape(
+    "RevokeEarnResponse",
+    {
+        "data": (REVOKE_EARN_RESULT, itself),
+        "errors": (REVOKE_EARN_ERROR.many(), "outcome.errors"),
+    },
+)
+
+
+def revoke_earn_body(*, customer: Customer, outcome: RevokeOutcome) -> dict:
+    return REVOKE_EARN_RESPONSE.render(Revoked(customer, outcome))
 
 
 # --- POST /v2/promotion/issue ----------------------------------------------------------------------
@@ -427,26 +396,37 @@ def revoke_earn_body(*, customer: Customer, outcome) -> dict:
 LOYALTY_SIDE_EFFECT_TYPE = "Points promotion"
 
 
-class LoyaltyIssueSideEffectSerializer(serializers.Serializer):
-    programId = serializers.IntegerField()
-    issualId = serializers.IntegerField()
-    earnedId = serializers.IntegerField(allow_null=True)
-    promotionId = serializers.IntegerField()
-    type = serializers.CharField()
+class LoyaltyIssued(NamedTuple):
+    """What the v2 issue's answer is rendered from."""
+
+    program: LoyaltyProgram
+    loyalty_promotion: LoyaltyPromotion
+    outcome: LoyaltyIssueOutcome
 
 
-class LoyaltyIssueResponseSerializer(serializers.Serializer):
-    warnings = V2MessageSerializer(many=True)
-    errors = V2MessageSerializer(many=True)
-    sideEffects = LoyaltyIssueSideEffectSerializer(many=True)
+# The issue's one side effect.
+LOYALTY_ISSUE_SIDE_EFFECT = Shape(
+    "LoyaltyIssueSideEffect",
+    {
+        "programId": (serializers.IntegerField(), "program.pk"),
+        "issualId": (serializers.IntegerField(), "outcome.issual.pk"),
+        "earnedId": (
+            serializers.IntegerField(allow_null=True),
+            lambda issued: issued.outcome.earned.pk if issued.outcome.earned else None,
+        ),
+        "promotionId": (serializers.IntegerField(), "loyalty_promotion.pk"),
+        "type": (serializers.CharField(), always(LOYALTY_SIDE_EFFECT_TYPE)),
+    },
+)
+LOYALTY_ISSUE_RESPONSE = Shape(
+    "LoyaltyIssueResponse",
+    {
+        "warnings": (V2MessageSerializer(many=True), no_errors),
+        "errors": (V2MessageSerializer(many=True), no_errors),
+        "sideEffects": (LOYALTY_ISSUE_SIDE_EFFECT.many(), lambda issued: [issued]),
+    },
+)
 
 
 def loyalty_issue_body(*, program, loyalty_promotion, outcome) -> dict:
-    side_effect = {
-        "programId": program.pk,
-        "issualId": outcome.issual.pk,
-        "earnedId": outcome.earned.pk if outcome.earned else None,
-        "promotionId": loyalty_promotion.pk,
-        "type": LOYALTY_SIDE_EFFECT_TYPE,
-    }
-    return {"warnings": [], "errors": [], "sideEffects": [side_effect]}
+    return LOYALTY_ISSUE_RESPONSE.render(LoyaltyIssued(program, loyalty_promotion, outcome))

@@ -20,10 +20,10 @@ from django.utils import timezone
 from promotions.audit import Actor
 from promotions.models import PromotionType
 from redemptions.services import LineInput, RedemptionInput, redemption_record
+from tests.browser.chromium import chromium_or_skip, playwright_or_skip
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory, UserFactory
 from wallets.models import BulkJob, Customer, EarnedPromotion
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
@@ -59,9 +59,10 @@ def server(browser_settings):
 
 @pytest.fixture
 def page(browser_settings):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_or_skip()
+    sync_api = playwright_or_skip()
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         yield context.new_page()
         context.close()

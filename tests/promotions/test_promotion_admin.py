@@ -167,3 +167,44 @@ def test_admin_actions_activate_and_deactivate_with_the_cap(staff_client, org):
 
     staff_client.post(CHANGELIST_URL, {"action": "deactivate_selected", "_selected_action": [a.pk, b.pk]})
     assert not Promotion.objects.filter(active=True).exists()
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"start_date_0": "", "start_date_1": ""},
+        {"end_date_0": "", "end_date_1": ""},
+        {"start_date_0": "31/31/2030"},
+        {"end_date_1": "noon"},
+    ],
+    ids=["no start", "no end", "unparsable start", "unparsable end"],
+)
+def test_admin_missing_or_unparsable_dates_are_form_errors(staff_client, org, dates):
+    # when: the restriction formset's rules compare the dates the promotion form could not read
+    response = staff_client.post(ADD_URL, form_data(**dates))
+
+    # then
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "This field is required." in text or "Enter a valid" in text
+    assert not Promotion.objects.exists()
+
+
+def test_admin_empty_condition_and_action_each_say_required_once(staff_client, org):
+    # when: the add form's initial `{}` left in both
+    response = staff_client.post(ADD_URL, form_data(condition="{}", action="{}"))
+
+    # then: one plain "required" under each field, not a nested "type: ..." that reads the same twice
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "type: This field is required." not in text
+    for field in ("condition", "action"):
+        assert f'id="id_{field}_error"><li>This field is required.</li></ul>' in text
+
+
+def test_admin_shape_errors_name_the_field_they_are_in(staff_client, org):
+    # when
+    response = staff_client.post(ADD_URL, form_data(action='{"type": "CART_BASED"}'))
+
+    # then: the path from the field, as the API reports it
+    assert "action.cartBasedAction: Required when action type is CART_BASED." in response.content.decode()

@@ -1,8 +1,7 @@
 """Every success body is the one the schema documents, field by field and key order included.
 
-A response body is built by a plain function (fast: no serializer `.data` on the hot paths) and
-documented by a serializer beside it (`<app>/serializers.py`, `<app>/schema.py`); this test is what
-holds the two together. It calls every operation of the published schema (`/api/schema/`) once with
+Each response body is a `Shape` (`<app>/serializers.py`) from which both its renderer and its schema
+component are derived; this test checks the result end to end, through the views. It calls every operation of the published schema (`/api/schema/`) once with
 a body that fills its optional parts (issueBulk's `errors`, earn/bulk's `errorDetails`, the wallet's
 `restrictions`, revokeEarn's `errors`), then walks the answer against the operation's documented
 success schema: each object has exactly the documented keys, in the documented order (an optional one

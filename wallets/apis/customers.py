@@ -21,7 +21,7 @@ from wallets.identifiers import (
     mobile_normalize,
 )
 from wallets.selectors import customer_get_by_identifier
-from wallets.serializers import StrictCharField, customer_data
+from wallets.serializers import CUSTOMER_RESPONSE, StrictCharField
 from wallets.services import customer_create
 
 MOBILE_INVALID = "Must be 8 to 15 digits, optionally after a leading +."
@@ -76,7 +76,7 @@ class CustomerCreateApi(APIView):
             source=data["source"],
             actor=Actor.for_api_client(request.user),
         )
-        return Response({"data": customer_data(customer), "errors": []}, status=status.HTTP_201_CREATED)
+        return Response(CUSTOMER_RESPONSE.render(customer), status=status.HTTP_201_CREATED)
 
 
 class CustomerGetApi(APIView):
@@ -97,7 +97,7 @@ class CustomerGetApi(APIView):
         )
         if customer is None:
             raise Http404("Customer not found")
-        return Response({"data": customer_data(customer), "errors": []})
+        return Response(CUSTOMER_RESPONSE.render(customer))
 
 
 class CustomersApi(CustomerGetApi, CustomerCreateApi):

@@ -14,7 +14,7 @@ from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.limits import StoredAsSentMixin
 from wallets import schema
 from wallets.selectors import customer_get
-from wallets.serializers import EarnInputSerializer, earn_bulk_body, earned_promotion_data
+from wallets.serializers import EARN_BULK_RESPONSE, EARN_RESPONSE, EarnInputSerializer
 from wallets.services import EarnRequest, earned_promotions_earn
 
 EARN_BULK_MAX_ENTRIES = 100
@@ -69,7 +69,7 @@ class EarnBulkApi(APIView):
             event_details=request.data["eventDetails"],
             actor=Actor.for_api_client(request.user),
         )
-        return Response(earn_bulk_body(outcomes))
+        return Response(EARN_BULK_RESPONSE.render(outcomes))
 
 
 class EarnApi(APIView):
@@ -104,4 +104,4 @@ class EarnApi(APIView):
             actor=Actor.for_api_client(request.user),
             all_or_nothing=True,
         )
-        return Response({"data": earned_promotion_data(outcome.instances[0]), "errors": []})
+        return Response(EARN_RESPONSE.render(outcome.instances[0]))

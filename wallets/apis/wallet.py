@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from promotions_site.auth import request_org
 from wallets import schema
 from wallets.selectors import customer_get, wallet_get
-from wallets.serializers import WALLET_LIMIT_DEFAULT, WALLET_LIMIT_MAX, wallet_body
+from wallets.serializers import WALLET_LIMIT_DEFAULT, WALLET_LIMIT_MAX, WALLET_RESPONSE
 
 
 class CustomerWalletApi(APIView):
@@ -34,4 +34,4 @@ class CustomerWalletApi(APIView):
             active_only=params["isIncludeActivePromotionsOnly"],
             include_redemptions=params["includeRedemptions"],
         )
-        return Response(wallet_body(entries, with_restrictions=params["includeRedemptions"]))
+        return Response(WALLET_RESPONSE.render(entries))

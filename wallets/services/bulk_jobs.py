@@ -7,6 +7,7 @@ import contextvars
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from wallets.services.issue import earned_promotions_issue, promotion_check_runn
 
 logger = logging.getLogger(__name__)
 
-BULK_JOB_CHUNK_SIZE = 2000
+BULK_JOB_CHUNK_SIZE = settings.BULK_JOB_CHUNK_SIZE
 _RESOLVE_BATCH = 5000
 
 
@@ -458,9 +459,16 @@ def _bulk_job_dispatch(job_id: int, chunks: list[tuple[int, int]], *, inline: bo
         ).start()
 
 
+# SQLite's busy handler polls for the write lock every 100 ms at most: a runner that begins its next
+# chunk the moment it commits keeps the lock from waiting writers (a till's redemption) for the whole job.
+_SQLITE_PAUSE_BETWEEN_CHUNKS = 0.1
+
+
 def _bulk_job_run_all(job_id: int, chunks: list[tuple[int, int]], *, own_connection: bool = False) -> None:
     try:
-        for low, high in chunks:
+        for index, (low, high) in enumerate(chunks):
+            if index and connection.vendor == "sqlite":
+                time.sleep(_SQLITE_PAUSE_BETWEEN_CHUNKS)
             bulk_job_chunk_run(job_id=job_id, low=low, high=high)
     finally:
         if own_connection:

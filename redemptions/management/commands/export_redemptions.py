@@ -23,7 +23,7 @@ from promotions.models import Organization
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import flatten_detail
 from redemptions.selectors import EXPORT_CHUNK_SIZE, redemption_line_iter
-from redemptions.serializers import REDEMPTION_RECORD_KEYS, redemption_line_record
+from redemptions.serializers import REDEMPTION_LIST_RECORD, REDEMPTION_RECORD_KEYS
 
 MILLISECOND = dt.timedelta(milliseconds=1)
 
@@ -153,7 +153,7 @@ class Command(BaseCommand):
             disable=True if options["no_progress"] else None,
         )
         for line in progress:
-            record = redemption_line_record(line)
+            record = REDEMPTION_LIST_RECORD.render(line)
             writer.writerow([record[key] for key in REDEMPTION_RECORD_KEYS])
             count += 1
         return count
