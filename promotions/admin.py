@@ -17,7 +17,7 @@ from promotions.models import (
     PromotionRestriction,
     User,
 )
-from promotions.serializers import ActionSerializer, ConditionSerializer
+from promotions.serializers import ActionSerializer, ConditionSerializer, StoreCriteriaSerializer
 from promotions.services import (
     PROMOTION_FIELDS,
     RestrictionSpec,
@@ -133,8 +133,8 @@ def _capillary_shape(serializer_class, name: str, value):
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition` and `action` against the same shapes the create API validates, and keeps
-    them as the API stores them."""
+    """Checks `condition`, `action` and `store_criteria` against the same shapes the create API
+    validates, and keeps them as the API stores them."""
 
     class Meta:
         model = Promotion
@@ -152,6 +152,12 @@ class PromotionAdminForm(forms.ModelForm):
 
     def clean_action(self):
         return _capillary_shape(ActionSerializer, "action", self.cleaned_data["action"])
+
+    def clean_store_criteria(self):
+        value = self.cleaned_data["store_criteria"]
+        if value in (None, {}, ""):
+            return None  # no store scope: every store, as the API's null
+        return _capillary_shape(StoreCriteriaSerializer, "storeCriteria", value)
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:

@@ -155,6 +155,8 @@ PROMOTION_RESPONSE_EXAMPLE = {
         "earnedValidityDays": None,
         "earningCriteria": None,
         "isStackable": False,
+        "storeCriteria": None,
+        "isLoyaltyOnly": False,
     },
     "errors": [],
 }
@@ -248,9 +250,10 @@ promotion_create = extend_schema(
         "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
         "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
         "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
-        "are echoed as strings with six decimals. Fields of Capillary's create API that this "
-        "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
-        "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
+        "are echoed as strings with six decimals. `storeCriteria` (null: every store) and "
+        "`isLoyaltyOnly` (default false) are stored and echoed. Fields of Capillary's create API "
+        "that this service does not evaluate (accumulationConfig, timeCriteria, "
+        "supplementaryCriteria) are accepted and ignored. Retry safely with an "
         "`Idempotency-Key` header."
     ),
 )

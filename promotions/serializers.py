@@ -412,6 +412,23 @@ class ActionSerializer(TaggedSerializer):
     }
 
 
+STORE_CRITERIA_VALUES_MAX = 1000  # ids per storeCriteria (Capillary documents no maximum)
+
+
+class StoreCriteriaSerializer(_Strict):
+    """`storeCriteria`: the stores (or zones, or concepts, by id) where the promotion applies, or
+    (NOT_IN) where it does not."""
+
+    type = serializers.ChoiceField(choices=["STORE", "ZONE", "CONCEPT"])
+    values = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=STORE_CRITERIA_VALUES_MAX,
+        help_text="Ids of the stores, zones or concepts `type` names.",
+    )
+    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
+
+
 class EchoedRestrictionSerializer(serializers.Serializer):
     """For the schema: one limit as the promotion APIs echo it (`RestrictionSpec.as_data`)."""
 
@@ -458,6 +475,8 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
     maxEarningPerCustomer = serializers.IntegerField(source="max_earning_per_customer", allow_null=True)
     earnedValidityDays = serializers.IntegerField(source="earned_validity_days", allow_null=True)
     earningCriteria = serializers.JSONField(source="earning_criteria", allow_null=True)
+    storeCriteria = StoreCriteriaSerializer(source="store_criteria", allow_null=True)
+    isLoyaltyOnly = serializers.BooleanField(source="is_loyalty_only")
     condition = ConditionSerializer()
     action = ActionSerializer()
 
@@ -469,7 +488,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "startDate", "startDateISO", "endDate", "endDateISO", "campaignId", "promotionRestrictions",
             "earnLimitedToSpecificAudience", "customFieldValues", "customerActivationRequired", "mode",
             "maxIssuancePerCustomer", "maxEarningPerCustomer", "earnedValidityDays", "earningCriteria",
-            "isStackable",
+            "isStackable", "storeCriteria", "isLoyaltyOnly",
         ]  # fmt: skip
 
     @extend_schema_field(EchoedRestrictionsSerializer)
@@ -659,6 +678,10 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     earningCriteria = serializers.DictField(required=False, allow_null=True, validators=[free_json_size])
     customFieldValues = serializers.DictField(required=False, validators=[free_json_size])
     promotionRestrictions = PromotionRestrictionsSerializer(required=False)
+    storeCriteria = StoreCriteriaSerializer(
+        required=False, allow_null=True, help_text="null (or left out on create): every store."
+    )
+    isLoyaltyOnly = serializers.BooleanField(required=False)
 
     FIELD_NAMES = {
         "name": "name", "type": "type", "messageLabel": "message_label", "active": "active",
@@ -668,6 +691,7 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         "earnedValidityDays": "earned_validity_days",
         "earnLimitedToSpecificAudience": "earn_limited_to_specific_audience",
         "earningCriteria": "earning_criteria", "customFieldValues": "custom_field_values",
+        "storeCriteria": "store_criteria", "isLoyaltyOnly": "is_loyalty_only",
     }  # fmt: skip
 
     def __init__(self, *args, partial_update: bool = False, **kwargs):
@@ -686,17 +710,21 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         return attrs
 
     def service_fields(self) -> dict:
-        """The validated body as model field values. `condition` and `action` are stored as they are
-        echoed (Capillary's shape, values as six-decimal strings), so a body read and sent back
-        compares equal to what is stored."""
+        """The validated body as model field values. `condition`, `action` and `storeCriteria` are
+        stored as they are echoed (Capillary's shape, values as six-decimal strings), so a body read
+        and sent back compares equal to what is stored."""
         data = self.validated_data
         fields = {model: data[api] for api, model in self.FIELD_NAMES.items() if api in data}
         for name in ("start_date", "end_date"):
             if data.get(name) is not None:
                 fields[name] = data[name]
-        for name in ("condition", "action"):
-            if name in data:
-                fields[name] = self.fields[name].to_representation(data[name])
+        for name, model in (
+            ("condition", "condition"),
+            ("action", "action"),
+            ("storeCriteria", "store_criteria"),
+        ):
+            if data.get(name) is not None:
+                fields[model] = self.fields[name].to_representation(data[name])
         return fields
 
     def restrictions(self) -> list | None:

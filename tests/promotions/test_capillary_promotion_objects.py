@@ -29,8 +29,6 @@ URL = "/api_gateway/v1/promotions"
 OBJECTS = json.loads(CAPILLARY_OBJECTS_FILE.read_text())["promotions"]
 # What Capillary's server sets, not the client: a copy drops them (the dates are given fresh).
 SERVER_OWNED = ("id", "orgId", "createdBy", "createdOn", "lastUpdatedBy", "lastUpdatedOn")
-# Fields of the create API this service accepts and does not keep (docs/api.md, "Promotion objects").
-NOT_KEPT = ("storeCriteria", "isLoyaltyOnly")
 SIX_DECIMALS = re.compile(r"^-?[0-9]+\.[0-9]{6}$")
 
 
@@ -80,9 +78,7 @@ def assert_echoes(data: dict, sent: dict) -> None:
     """The API's answer holds what was sent: every kept field equal, values compared as decimals;
     condition, action and limits in Capillary's shape, values as six-decimal strings."""
     for key, value in sent.items():
-        if key in NOT_KEPT:
-            assert key not in data
-        elif key == "campaignId":
+        if key == "campaignId":
             assert data[key] == str(value)
         else:
             assert as_decimals(data[key]) == as_decimals(value), key
@@ -116,6 +112,10 @@ def test_a_copied_capillary_object_is_created_as_it_stands(api, index):
     stored = Promotion.objects.get(pk=data["id"])
     assert (stored.condition, stored.action) == (OBJECTS[index]["condition"], OBJECTS[index]["action"])
     assert (data["condition"], data["action"]) == (OBJECTS[index]["condition"], OBJECTS[index]["action"])
+    # store scope and loyalty-only kept as published; an object without them has none (every store)
+    assert stored.store_criteria == OBJECTS[index].get("storeCriteria")
+    assert stored.is_loyalty_only is OBJECTS[index].get("isLoyaltyOnly", False)
+    assert (data["storeCriteria"], data["isLoyaltyOnly"]) == (stored.store_criteria, stored.is_loyalty_only)
 
 
 @pytest.mark.parametrize("index", CASES)
@@ -138,6 +138,10 @@ def test_a_created_object_reads_back_equal_and_its_get_body_puts_back_unchanged(
     } == {key: value for key, value in fetched.items() if not key.startswith("lastUpdated")}
     stored_after = Promotion.objects.get(pk=created["id"])
     assert (stored_after.condition, stored_after.action) == (stored.condition, stored.action)
+    assert (stored_after.store_criteria, stored_after.is_loyalty_only) == (
+        stored.store_criteria,
+        stored.is_loyalty_only,
+    )
     update = AuditEvent.objects.get(action="promotion.update", object_id=created["id"])
     assert update.data["changed"] == []
 
@@ -176,3 +180,7 @@ def test_the_import_command_takes_the_copied_objects_and_a_second_run_changes_no
     for index, obj in enumerate(OBJECTS):
         promotion = stored[copied(index)["name"]]
         assert (promotion.condition, promotion.action) == (obj["condition"], obj["action"])
+        assert (promotion.store_criteria, promotion.is_loyalty_only) == (
+            obj.get("storeCriteria"),
+            obj.get("isLoyaltyOnly", False),
+        )

@@ -12,9 +12,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from promotions.models import Promotion
 from promotions.serializers import ActionSerializer, ConditionSerializer
-from tests.factories import PromotionFactory
+from tests.factories import OrganizationFactory, PromotionFactory
 
 MIGRATION = importlib.import_module("promotions.migrations.0005_promotion_objects_capillary_shape")
 BEFORE = ("promotions", "0004_audit_event_append_only")
@@ -103,12 +102,37 @@ def migrate(target):
     executor.migrate([target])
 
 
-def test_the_migration_runs_forwards_and_backwards(db):
+def promotion_model_at(target):
+    """The Promotion model as it stood at `target`: later migrations add columns the current model
+    would write and read."""
+    return (
+        MigrationExecutor(connection).loader.project_state([target]).apps.get_model("promotions", "Promotion")
+    )
+
+
+def latest():
+    return MigrationExecutor(connection).loader.graph.leaf_nodes("promotions")[0]
+
+
+# Outside a test transaction: PostgreSQL refuses to ALTER a table (a later migration's columns) with
+# the rows' deferred foreign-key checks pending, and SQLite's schema editor needs its checks off.
+def test_the_migration_runs_forwards_and_backwards(transactional_db):
     # given: the database before the migration, holding promotions in this service's old shapes
     migrate(BEFORE)
     try:
+        template = PromotionFactory.build(org=OrganizationFactory())
         ids = {
-            case: PromotionFactory(name=case, condition=condition, action=action).pk
+            case: promotion_model_at(BEFORE)
+            .objects.create(
+                org_id=template.org_id,
+                name=case,
+                type=template.type,
+                start_date=template.start_date,
+                end_date=template.end_date,
+                condition=condition,
+                action=action,
+            )
+            .pk
             for case, (condition, action) in LEGACY.items()
         }
 
@@ -116,12 +140,14 @@ def test_the_migration_runs_forwards_and_backwards(db):
         migrate(AFTER)
 
         # then
+        Promotion = promotion_model_at(AFTER)
         for case, promotion_id in ids.items():
             promotion = Promotion.objects.get(pk=promotion_id)
             assert (promotion.condition, promotion.action) == CURRENT[case], case
 
         # when: migrated back, the old code's shapes return (values stay six-decimal strings)
         migrate(BEFORE)
+        Promotion = promotion_model_at(BEFORE)
 
         # then
         free = Promotion.objects.get(pk=ids["free product, bare target"]).action["freeProductAction"]
@@ -130,4 +156,4 @@ def test_the_migration_runs_forwards_and_backwards(db):
         assert per_unit == {"type": "ABSOLUTE", "value": "5.500000", "unit": "2.000000",
                             "includeItemsFromConditionSet": True}  # fmt: skip
     finally:
-        migrate(AFTER)
+        migrate(latest())
