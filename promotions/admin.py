@@ -19,7 +19,7 @@ from promotions.models import (
     PromotionRestriction,
     User,
 )
-from promotions.serializers import ActionSerializer, ConditionSerializer
+from promotions.serializers import ActionSerializer, ConditionSerializer, StoreCriteriaSerializer
 from promotions.services import (
     PROMOTION_FIELDS,
     RestrictionSpec,
@@ -208,20 +208,22 @@ class ApiClientAdmin(OrgScopedAdmin):
         return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
-def _shape_error(serializer_class, name: str, value):
+def _capillary_shape(serializer_class, name: str, value):
+    """`value` checked by the create API's serializer and returned as the API stores it (Capillary's shape)."""
     if value in (None, {}, ""):
         # The add form starts with `{}`: one "required" per field, not the nested "type: required"
         # that read the same under condition and action.
-        return forms.ValidationError(forms.Field.default_error_messages["required"], code="required")
+        raise forms.ValidationError(forms.Field.default_error_messages["required"], code="required")
     serializer = serializer_class(data=value)
-    if serializer.is_valid():
-        return None
-    # Each message names its path from the field (`action.cartBasedAction.value: ...`), as the API does.
-    return forms.ValidationError("; ".join(flatten_detail(serializer.errors, prefix=name)))
+    if not serializer.is_valid():
+        # Each message names its path from the field (`action.cartBasedAction.value: ...`), as the API does.
+        raise forms.ValidationError("; ".join(flatten_detail(serializer.errors, prefix=name)))
+    return serializer.to_representation(serializer.validated_data)
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition` and `action` against the same shapes the create API validates."""
+    """Checks `condition`, `action` and `store_criteria` against the same shapes the create API
+    validates, and keeps them as the API stores them."""
 
     class Meta:
         model = Promotion
@@ -235,16 +237,16 @@ class PromotionAdminForm(forms.ModelForm):
         }
 
     def clean_condition(self):
-        error = _shape_error(ConditionSerializer, "condition", self.cleaned_data["condition"])
-        if error:
-            raise error
-        return self.cleaned_data["condition"]
+        return _capillary_shape(ConditionSerializer, "condition", self.cleaned_data["condition"])
 
     def clean_action(self):
-        error = _shape_error(ActionSerializer, "action", self.cleaned_data["action"])
-        if error:
-            raise error
-        return self.cleaned_data["action"]
+        return _capillary_shape(ActionSerializer, "action", self.cleaned_data["action"])
+
+    def clean_store_criteria(self):
+        value = self.cleaned_data["store_criteria"]
+        if value in (None, {}, ""):
+            return None  # no store scope: every store, as the API's null
+        return _capillary_shape(StoreCriteriaSerializer, "storeCriteria", value)
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:

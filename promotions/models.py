@@ -163,6 +163,11 @@ class Promotion(models.Model):
     earn_limited_to_specific_audience = models.BooleanField(default=False)
     earning_criteria = models.JSONField(null=True, blank=True)
     custom_field_values = models.JSONField(default=dict, blank=True)
+    # Capillary's store scope, `{type: STORE|ZONE|CONCEPT, values: [ids], operator: IN|NOT_IN}` as the API
+    # echoes it; null: every store.
+    store_criteria = models.JSONField(null=True, blank=True)
+    # Capillary documents isLoyaltyOnly for POS promotions: only a known loyalty customer gets it.
+    is_loyalty_only = models.BooleanField(default=False)
     created_by = models.CharField(max_length=150, blank=True, default="")
     created_on = models.DateTimeField(auto_now_add=True)
     last_updated_by = models.CharField(max_length=150, blank=True, default="")

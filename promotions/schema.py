@@ -4,10 +4,16 @@ documented example bodies (Capillary's create-promotion page), which the tests a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 
@@ -17,12 +23,51 @@ from promotions.serializers import (
     OAUTH_TOKEN_RESPONSE,
     PROMOTION_LIST_RESPONSE,
     PROMOTION_RESPONSE,
+    ActionSerializer,
+    ConditionSerializer,
+    ProductBasedConditionSerializer,
     PromotionInputSerializer,
     PromotionUpdateSerializer,
+    RewardActionSerializer,
 )
 from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
+
+# --- Condition and action objects ---------------------------------------------------------------
+# Each object whose `type` names its variant is a oneOf of the variants with a discriminator on `type`,
+# so a generated client builds (and parses) each variant as a model of its own.
+
+for _component, _tagged in (
+    ("Condition", ConditionSerializer),
+    ("Action", ActionSerializer),
+    ("ProductBasedCondition", ProductBasedConditionSerializer),
+    ("RewardAction", RewardActionSerializer),
+):
+    extend_schema_field(
+        PolymorphicProxySerializer(
+            component_name=_component, serializers=_tagged.VARIANTS, resource_type_field_name="type"
+        )
+    )(_tagged)
+
+
+class DecimalValueFieldSchema(OpenApiSerializerFieldExtension):
+    """A condition or action value: sent as a JSON number or a decimal string, answered as a string
+    with six decimals (`promotions.serializers.DecimalValueField`)."""
+
+    target_class = "promotions.serializers.DecimalValueField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "response":
+            return {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{6}$", "example": "500.000000"}
+        return {
+            "oneOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "example": "500.000000"},
+            ],
+            "description": 'At most two significant decimals (`"10.000000"` is 10.00).',
+        }
+
 
 # --- Examples --------------------------------------------------------------------------------------
 # Clients and the fuzz tests send these as they are: an end or validity date is far in the future, so
@@ -52,6 +97,26 @@ PROMOTION_CREATE_EXAMPLE = {
     },
 }
 
+# Capillary's 14 published promotion objects ("Get Cart Promotions" page), unchanged: the create
+# operation shows each as an example, the way a client copies one (server-owned fields dropped, dates
+# that have not passed).
+CAPILLARY_OBJECTS_FILE = Path(__file__).parent / "examples" / "capillary-promotion-objects.json"
+SERVER_OWNED_FIELDS = ("id", "orgId", "createdBy", "createdOn", "lastUpdatedBy", "lastUpdatedOn")
+
+
+def capillary_create_examples() -> list[OpenApiExample]:
+    objects = json.loads(CAPILLARY_OBJECTS_FILE.read_text(encoding="utf-8"))["promotions"]
+    return [
+        OpenApiExample(
+            f"Capillary: {obj['name']}",
+            value={key: value for key, value in obj.items() if key not in SERVER_OWNED_FIELDS}
+            | {"startDate": 1767205800000, "endDate": 4102424999000},
+            request_only=True,
+        )
+        for obj in objects
+    ]
+
+
 PROMOTION_RESPONSE_EXAMPLE = {
     "data": {
         "id": "6912ced9d39e256f754a83f8",
@@ -61,8 +126,11 @@ PROMOTION_RESPONSE_EXAMPLE = {
         "active": True,
         "messageLabel": "Flat 200 off",
         "type": "CUSTOMER",
-        "condition": PROMOTION_CREATE_EXAMPLE["condition"],
-        "action": PROMOTION_CREATE_EXAMPLE["action"],
+        "condition": {
+            "type": "CART",
+            "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN_OR_EQUAL", "value": "1500.000000"},
+        },
+        "action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "200.000000"}},
         "createdBy": "demo.till",
         "createdOn": 1762842329000,
         "createdOnISO": "2025-11-11T06:25:29Z",
@@ -87,6 +155,8 @@ PROMOTION_RESPONSE_EXAMPLE = {
         "earnedValidityDays": None,
         "earningCriteria": None,
         "isStackable": False,
+        "storeCriteria": None,
+        "isLoyaltyOnly": False,
     },
     "errors": [],
 }
@@ -166,19 +236,24 @@ promotion_create = extend_schema(
     },
     examples=[
         OpenApiExample("Request", value=PROMOTION_CREATE_EXAMPLE, request_only=True),
+        *capillary_create_examples(),
         OpenApiExample("Response", value=PROMOTION_RESPONSE_EXAMPLE, response_only=True),
     ],
     description=(
-        "Creates a cart promotion. `condition` and `action` are validated against the shapes of "
-        "Capillary's create-promotion docs (unknown keys and enum values are 400; percentages at "
-        "most 100; at most 100 values per criteria: 400 `SKU values exceed 100`). 716 when the org "
+        "Creates a cart promotion. `condition` and `action` take the objects of Capillary's "
+        "create-promotion docs, one variant per `type` (unknown keys and enum values are 400; values "
+        "a number or a decimal string with at most two significant decimals; percentages at most "
+        "100; at most 100 values per criteria: 400 `SKU values exceed 100`); they are stored and "
+        "echoed in Capillary's shape, values as six-decimal strings, so Capillary's published "
+        "promotion objects (the examples) are accepted as they stand. 716 when the org "
         "already has a promotion of that name; 705 when it is created active and the org already "
         "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
         "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
         "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
-        "are echoed as strings with six decimals. Fields of Capillary's create API that this "
-        "service does not evaluate (accumulationConfig, storeCriteria, timeCriteria, "
-        "supplementaryCriteria, isLoyaltyOnly) are accepted and ignored. Retry safely with an "
+        "are echoed as strings with six decimals. `storeCriteria` (null: every store) and "
+        "`isLoyaltyOnly` (default false) are stored and echoed. Fields of Capillary's create API "
+        "that this service does not evaluate (accumulationConfig, timeCriteria, "
+        "supplementaryCriteria) are accepted and ignored. Retry safely with an "
         "`Idempotency-Key` header."
     ),
 )

@@ -3,15 +3,430 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
 from promotions_site.limits import free_json_size
 from promotions_site.shapes import Shape, always, envelope, item, itself, serialized
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
+
+# --- Condition and action objects ---------------------------------------------------------------
+# Capillary's promotion objects (docs/api.md, "Promotion objects"): each is a `type` and the one part
+# that type names. Every variant is a serializer of its own; a tagged serializer picks the variant by
+# `type`, validates and renders with it, and the schema shows the variants as a oneOf with a
+# discriminator on `type`. Unknown keys and enum values are 400, so a promotion never holds a
+# condition nothing can evaluate. What is stored, and echoed, is the variant's rendering: Capillary's
+# shape, defaults filled in, every value a string with six decimals.
+
+CONDITION_TYPES = [
+    "CART", "PRODUCT", "COMBO_PRODUCT", "TENDER", "PAYMENT_MODE_SCOPE", "PAYMENT_MODE_COMBO_PRODUCT",
+    "PAYMENT_MODE",
+]  # fmt: skip
+ACTION_TYPES = ["CART_BASED", "PRODUCT_BASED", "TENDER", "PER_UNIT", "FREE_PRODUCT", "FIXED_PRICE"]
+CRITERIA_ENTITIES = ["SKU", "CATEGORY", "BRAND", "ATTRIBUTE", "PRODUCT_ID", "STYLE", "COLOR", "SIZE"]
+CRITERIA_VALUES_MAX = 100
+CRITERIA_LIST_MAX = 20  # criteria per product condition (Capillary documents no maximum)
+COMPARISON_OPERATORS = ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"]
+# A decimal as Capillary writes it in a string: digits, optionally a point and digits (no exponent).
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _json_type(field) -> tuple[str, tuple[type, ...]] | None:
+    """The JSON type the schema documents for a field, and the Python types json.loads gives for it."""
+    if isinstance(field, serializers.BooleanField):
+        return "boolean", (bool,)
+    if isinstance(field, serializers.IntegerField | EpochMillisField):
+        return "integer", (int,)
+    if isinstance(field, serializers.DecimalField) and getattr(field, "coerce_to_string", None) is False:
+        return "number", (int, float)
+    if isinstance(field, serializers.CharField) and not isinstance(field, serializers.DateTimeField):
+        return "string", (str,)
+    return None
+
+
+def _json_type_errors(field, value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return [
+            f"Item {index}: {error}"
+            for index, item in enumerate(value)
+            for error in _json_type_errors(field.child, item)
+        ]
+    expected = getattr(field, "json_type", None) or _json_type(field)
+    if expected is None:
+        return []
+    name, types = expected
+    if isinstance(value, types) and (name == "boolean" or not isinstance(value, bool)):
+        return []
+    return [f"Must be a JSON {name}."]
+
+
+class JsonTypesMixin:
+    """Each value must be of the JSON type the schema documents for its field. DRF's fields also take
+    `"1"` or `1.0` for an integer, `0` or `"yes"` for a boolean and `12` for a string; the schema says
+    they are invalid, so a client generated from it, or a fuzzer, could not tell what is accepted."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {
+                name: messages
+                for name, field in self.fields.items()
+                if name in data and (messages := _json_type_errors(field, data[name]))
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class _Strict(JsonTypesMixin, serializers.Serializer):
+    """Rejects keys it does not know, so a typo ("cartCondtion") is a 400, not a silently empty rule.
+    `REFUSED` names keys that get a message of their own instead of "Unknown field."."""
+
+    REFUSED: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: self.REFUSED.get(key, "Unknown field.") for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class DecimalValueField(serializers.DecimalField):
+    """A value of a condition or an action as Capillary writes it, a decimal string with six decimals
+    (`"500.000000"`), or as a JSON number (`500`). At most two significant decimals: the two-place
+    rule is about digits that count, so `"10.000000"` is 10.00 and `"10.123"` is refused. Rendered
+    (stored and echoed) with six decimals. Its schema, by direction, is in `promotions/schema.py`."""
+
+    default_error_messages = {"invalid_type": 'Must be a JSON number or a decimal string ("500.000000").'}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid_type")
+        if isinstance(data, str) and not DECIMAL_TEXT.fullmatch(data):
+            self.fail("invalid_type")
+        return super().to_internal_value(data)
+
+    def validate_precision(self, value):
+        sign, digits, exponent = value.as_tuple()
+        while exponent < 0 and digits[-1] == 0:
+            digits, exponent = digits[:-1] or (0,), exponent + 1
+        super().validate_precision(Decimal((sign, digits, exponent)))
+        return value
+
+    def to_representation(self, value):
+        return f"{Decimal(str(value)):.6f}"
+
+
+def _positive(value):
+    if value <= 0:
+        raise serializers.ValidationError("Must be greater than 0.")
+
+
+class CriteriaSerializer(_Strict):
+    entity = serializers.ChoiceField(choices=CRITERIA_ENTITIES)
+    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
+    values = serializers.ListField(
+        child=serializers.CharField(max_length=255), allow_empty=False, max_length=CRITERIA_VALUES_MAX,
+        error_messages={"max_length": f"SKU values exceed {CRITERIA_VALUES_MAX}."},
+    )  # fmt: skip
+    attributeName = serializers.CharField(
+        max_length=255, required=False, help_text="The item attribute an ATTRIBUTE criteria matches."
+    )
+
+    def validate(self, attrs):
+        if (attrs["entity"] == "ATTRIBUTE") != ("attributeName" in attrs):
+            raise serializers.ValidationError(
+                {"attributeName": "Required with entity ATTRIBUTE, and only with it."}
+            )
+        return attrs
+
+
+class ProductConditionSerializer(_Strict):
+    """kpi NONE (no threshold: the criteria alone) is stored and echoed, as Capillary echoes it,
+    with operator NONE and value 0."""
+
+    criteriaList = CriteriaSerializer(many=True, allow_empty=False, max_length=CRITERIA_LIST_MAX)
+    kpi = serializers.ChoiceField(choices=["AMOUNT", "QUANTITY", "NONE"], default="NONE")
+    operator = serializers.ChoiceField(choices=[*COMPARISON_OPERATORS, "NONE"], required=False)
+    value = DecimalValueField(min_value=0, required=False)
+
+    def validate(self, attrs):
+        if attrs["kpi"] == "NONE":
+            if attrs.get("operator", "NONE") != "NONE" or attrs.get("value", 0) != 0:
+                raise serializers.ValidationError(
+                    "With kpi NONE, operator is NONE and value is 0 (or both are left out)."
+                )
+            return {**attrs, "operator": "NONE", "value": Decimal(0)}
+        if "operator" not in attrs or "value" not in attrs:
+            raise serializers.ValidationError("operator and value are required when kpi is not NONE.")
+        if attrs["operator"] == "NONE":
+            raise serializers.ValidationError({"operator": "NONE goes only with kpi NONE."})
+        return attrs
+
+
+class CartConditionSerializer(_Strict):
+    kpi = serializers.ChoiceField(choices=["SUBTOTAL", "ITEMCOUNT"])
+    operator = serializers.ChoiceField(choices=COMPARISON_OPERATORS)
+    value = DecimalValueField(min_value=0)
+
+
+class ComboProductConditionSerializer(_Strict):
+    productConditions = ProductConditionSerializer(many=True, allow_empty=False, max_length=20)
+
+
+class TaggedSerializer(serializers.Serializer):
+    """An object whose `type` names its variant (`VARIANTS`, type -> serializer class), which
+    validates and renders it. `type` is checked first, so a wrong one is the only error reported."""
+
+    VARIANTS: dict[str, type[serializers.Serializer]] = {}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY: [
+                        f"Invalid data. Expected a dictionary, but got {type(data).__name__}."
+                    ]
+                }
+            )
+        try:
+            kind = serializers.ChoiceField(choices=list(self.VARIANTS)).run_validation(
+                data.get("type", serializers.empty)
+            )
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({"type": error.detail}) from None
+        return self.VARIANTS[kind]().run_validation(data)
+
+    def to_representation(self, instance):
+        kind = instance.get("type") if isinstance(instance, dict) else None
+        variant = self.VARIANTS.get(kind) if isinstance(kind, str) else None
+        return variant().to_representation(instance) if variant else instance
+
+
+def _variant(name: str, kind: str, what: str, **parts) -> type[_Strict]:
+    """The serializer of one variant: `type` fixed to `kind`, and its parts. A part given as a
+    serializer class is required, with a message naming the type; a field instance is used as is."""
+    required = {"required": f"Required when {what} type is {kind}."}
+    namespace = {
+        "type": serializers.ChoiceField(choices=[kind]),
+        **{
+            key: part(error_messages=required) if isinstance(part, type) else part
+            for key, part in parts.items()
+        },
+        "__module__": __name__,
+        "__doc__": f"`{what}` of type {kind}.",
+    }
+    return type(name, (_Strict,), namespace)
+
+
+def _free_json(**kwargs) -> serializers.DictField:
+    return serializers.DictField(validators=[free_json_size], **kwargs)
+
+
+ConditionCartSerializer = _variant("ConditionCartSerializer", "CART", "condition",
+                                   cartCondition=CartConditionSerializer)  # fmt: skip
+ConditionProductSerializer = _variant("ConditionProductSerializer", "PRODUCT", "condition",
+                                      productCondition=ProductConditionSerializer)  # fmt: skip
+ConditionComboProductSerializer = _variant("ConditionComboProductSerializer", "COMBO_PRODUCT", "condition",
+                                           comboProductCondition=ComboProductConditionSerializer)  # fmt: skip
+
+
+class BareProductConditionMixin:
+    """The bare product condition this service took before (`{"criteriaList": ...}` where a condition
+    belongs) is refused with the documented shape in the message; migration 0005 rewrote stored ones."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "type" not in data and "criteriaList" in data:
+            raise serializers.ValidationError(
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY: [
+                        'productBasedCondition is a condition: {"type": "PRODUCT", "productCondition": '
+                        '{"criteriaList": [...], "kpi": ..., "operator": ..., "value": ...}} (or type CART '
+                        "with cartCondition, COMBO_PRODUCT with comboProductCondition)."
+                    ]
+                }
+            )
+        return super().to_internal_value(data)
+
+
+class ProductBasedConditionSerializer(BareProductConditionMixin, TaggedSerializer):
+    """`productBasedCondition` of an action: the items the benefit applies to, a condition of type
+    PRODUCT, CART or COMBO_PRODUCT."""
+
+    VARIANTS = {
+        "PRODUCT": ConditionProductSerializer,
+        "CART": ConditionCartSerializer,
+        "COMBO_PRODUCT": ConditionComboProductSerializer,
+    }
+
+
+class _TargetedActionSerializer(_Strict):
+    """An action with a target: the items that met the condition (`includeItemsFromConditionSet`
+    true) or those of its `productBasedCondition`."""
+
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+    productBasedCondition = ProductBasedConditionSerializer(required=False)
+
+    def validate(self, attrs):
+        if not attrs["includeItemsFromConditionSet"] and "productBasedCondition" not in attrs:
+            raise serializers.ValidationError(
+                {"productBasedCondition": "Required when includeItemsFromConditionSet is false."}
+            )
+        return attrs
+
+
+def _check_discount(attrs):
+    """Percentages are 0 to 100 exclusive of 0; amounts are positive (two decimals, by the field)."""
+    if attrs["value"] <= 0:
+        raise serializers.ValidationError({"value": "Must be greater than 0."})
+    if attrs.get("type") == "PERCENTAGE" and attrs["value"] > 100:
+        raise serializers.ValidationError({"value": "A percentage must be at most 100."})
+    return attrs
+
+
+class ProductBasedActionSerializer(_TargetedActionSerializer):
+    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE", "FIXED_PRICE"])
+    value = DecimalValueField(min_value=0)
+
+    def validate(self, attrs):
+        return _check_discount(super().validate(attrs))
+
+
+class CartBasedActionSerializer(_Strict):
+    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE"])
+    value = DecimalValueField(min_value=0)
+
+    def validate(self, attrs):
+        return _check_discount(attrs)
+
+
+class TenderBasedActionSerializer(CartBasedActionSerializer):
+    """A discount for paying with the tenders of a TENDER condition."""
+
+
+class FreeProductActionSerializer(_TargetedActionSerializer):
+    quantity = DecimalValueField(
+        required=False,
+        validators=[_positive],
+        help_text="How many target units are free (the UI's Custom n).",
+    )
+
+
+class FixedPriceActionSerializer(_TargetedActionSerializer):
+    value = DecimalValueField(min_value=0)
+
+
+ActionCartBasedSerializer = _variant("ActionCartBasedSerializer", "CART_BASED", "action",
+                                     cartBasedAction=CartBasedActionSerializer)  # fmt: skip
+ActionProductBasedSerializer = _variant("ActionProductBasedSerializer", "PRODUCT_BASED", "action",
+                                        productBasedAction=ProductBasedActionSerializer)  # fmt: skip
+ActionFreeProductSerializer = _variant("ActionFreeProductSerializer", "FREE_PRODUCT", "action",
+                                       freeProductAction=FreeProductActionSerializer)  # fmt: skip
+ActionFixedPriceSerializer = _variant("ActionFixedPriceSerializer", "FIXED_PRICE", "action",
+                                      fixedPriceAction=FixedPriceActionSerializer)  # fmt: skip
+
+
+class RewardActionSerializer(TaggedSerializer):
+    """`perUnitAction.rewardAction`: the benefit each group of units earns."""
+
+    VARIANTS = {
+        "FREE_PRODUCT": ActionFreeProductSerializer,
+        "PRODUCT_BASED": ActionProductBasedSerializer,
+        "FIXED_PRICE": ActionFixedPriceSerializer,
+    }
+
+
+_PER_UNIT_SHAPE = (
+    "perUnitAction is {rewardAction, perUnitKPI, perUnitDivider, includeItemsFromConditionSet}; "
+    'the benefit goes in rewardAction, e.g. {"type": "PRODUCT_BASED", "productBasedAction": '
+    '{"type": "ABSOLUTE", "value": "5.000000"}}.'
+)
+
+
+class PerUnitActionSerializer(_Strict):
+    """The reward repeats for every `perUnitDivider` units (QUANTITY) or amount (AMOUNT) of the
+    items in the condition set."""
+
+    # unitType is in the create page's field table with no values or meaning: refused by name
+    # (perUnitKPI says what a unit is). type/value/unit are this service's older shape.
+    REFUSED = {
+        "unitType": "Not supported: perUnitKPI (QUANTITY or AMOUNT) says what a unit is.",
+        **{key: f"Not a field of perUnitAction. {_PER_UNIT_SHAPE}" for key in ("type", "value", "unit")},
+    }
+
+    rewardAction = RewardActionSerializer()
+    perUnitKPI = serializers.ChoiceField(choices=["QUANTITY", "AMOUNT"], default="QUANTITY")
+    perUnitDivider = DecimalValueField(validators=[_positive], default=Decimal(1))
+    includeItemsFromConditionSet = serializers.BooleanField(default=True)
+
+
+ActionPerUnitSerializer = _variant("ActionPerUnitSerializer", "PER_UNIT", "action",
+                                   perUnitAction=PerUnitActionSerializer)  # fmt: skip
+ActionTenderSerializer = _variant("ActionTenderSerializer", "TENDER", "action",
+                                  tenderBasedAction=TenderBasedActionSerializer)  # fmt: skip
+
+
+class ConditionSerializer(TaggedSerializer):
+    """`condition`: what the cart must hold for the promotion to apply."""
+
+    VARIANTS = {
+        "CART": ConditionCartSerializer,
+        "PRODUCT": ConditionProductSerializer,
+        "COMBO_PRODUCT": ConditionComboProductSerializer,
+        "TENDER": _variant("ConditionTenderSerializer", "TENDER", "condition",
+                           tenderCondition=_free_json(required=False)),
+        "PAYMENT_MODE_SCOPE": _variant("ConditionPaymentModeScopeSerializer", "PAYMENT_MODE_SCOPE",
+                                       "condition", paymentModeCondition=_free_json(required=False)),
+        "PAYMENT_MODE_COMBO_PRODUCT": _variant(
+            "ConditionPaymentModeComboProductSerializer", "PAYMENT_MODE_COMBO_PRODUCT", "condition",
+            comboProductCondition=ComboProductConditionSerializer,
+            paymentModeCondition=_free_json(required=False),
+        ),
+        "PAYMENT_MODE": _variant("ConditionPaymentModeSerializer", "PAYMENT_MODE", "condition",
+                                 paymentModeCondition=_free_json(required=False)),
+    }  # fmt: skip
+
+
+class ActionSerializer(TaggedSerializer):
+    """`action`: the benefit."""
+
+    VARIANTS = {
+        "CART_BASED": ActionCartBasedSerializer,
+        "PRODUCT_BASED": ActionProductBasedSerializer,
+        "FREE_PRODUCT": ActionFreeProductSerializer,
+        "FIXED_PRICE": ActionFixedPriceSerializer,
+        "PER_UNIT": ActionPerUnitSerializer,
+        "TENDER": ActionTenderSerializer,
+    }
+
+
+STORE_CRITERIA_VALUES_MAX = 1000  # ids per storeCriteria (Capillary documents no maximum)
+
+
+class StoreCriteriaSerializer(_Strict):
+    """`storeCriteria`: the stores (or zones, or concepts, by id) where the promotion applies, or
+    (NOT_IN) where it does not."""
+
+    type = serializers.ChoiceField(choices=["STORE", "ZONE", "CONCEPT"])
+    values = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=STORE_CRITERIA_VALUES_MAX,
+        help_text="Ids of the stores, zones or concepts `type` names.",
+    )
+    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
 
 
 class EchoedRestrictionSerializer(serializers.Serializer):
@@ -60,6 +475,10 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
     maxEarningPerCustomer = serializers.IntegerField(source="max_earning_per_customer", allow_null=True)
     earnedValidityDays = serializers.IntegerField(source="earned_validity_days", allow_null=True)
     earningCriteria = serializers.JSONField(source="earning_criteria", allow_null=True)
+    storeCriteria = StoreCriteriaSerializer(source="store_criteria", allow_null=True)
+    isLoyaltyOnly = serializers.BooleanField(source="is_loyalty_only")
+    condition = ConditionSerializer()
+    action = ActionSerializer()
 
     class Meta:
         model = Promotion
@@ -69,7 +488,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "startDate", "startDateISO", "endDate", "endDateISO", "campaignId", "promotionRestrictions",
             "earnLimitedToSpecificAudience", "customFieldValues", "customerActivationRequired", "mode",
             "maxIssuancePerCustomer", "maxEarningPerCustomer", "earnedValidityDays", "earningCriteria",
-            "isStackable",
+            "isStackable", "storeCriteria", "isLoyaltyOnly",
         ]  # fmt: skip
 
     @extend_schema_field(EchoedRestrictionsSerializer)
@@ -126,214 +545,6 @@ PROMOTION_RESPONSE = envelope("PromotionEnvelope", serialized(PromotionOutputSer
 PROMOTION_LIST_RESPONSE = envelope("PromotionListEnvelope", serialized(PromotionOutputSerializer, many=True))
 # activate and deactivate: `data` is true.
 BOOLEAN_RESPONSE = envelope("BooleanEnvelope", serializers.BooleanField())
-
-
-# --- Input shapes of the create/update API ---------------------------------------------------------
-# Capillary's create-promotion docs name these objects; we validate their shape strictly (unknown
-# enum values and missing parts are 400) so a promotion never holds a condition nothing can evaluate.
-
-CONDITION_TYPES = [
-    "CART", "PRODUCT", "COMBO_PRODUCT", "TENDER", "PAYMENT_MODE_SCOPE", "PAYMENT_MODE_COMBO_PRODUCT",
-    "PAYMENT_MODE",
-]  # fmt: skip
-ACTION_TYPES = ["CART_BASED", "PRODUCT_BASED", "TENDER", "PER_UNIT", "FREE_PRODUCT", "FIXED_PRICE"]
-CRITERIA_ENTITIES = ["SKU", "CATEGORY", "BRAND", "ATTRIBUTE", "PRODUCT_ID", "STYLE", "COLOR", "SIZE"]
-CRITERIA_VALUES_MAX = 100
-CRITERIA_LIST_MAX = 20  # criteria per product condition (Capillary documents no maximum)
-AMOUNT = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": False}
-
-
-def _json_type(field) -> tuple[str, tuple[type, ...]] | None:
-    """The JSON type the schema documents for a field, and the Python types json.loads gives for it."""
-    if isinstance(field, serializers.BooleanField):
-        return "boolean", (bool,)
-    if isinstance(field, serializers.IntegerField | EpochMillisField):
-        return "integer", (int,)
-    if isinstance(field, serializers.DecimalField) and getattr(field, "coerce_to_string", None) is False:
-        return "number", (int, float)
-    if isinstance(field, serializers.CharField) and not isinstance(field, serializers.DateTimeField):
-        return "string", (str,)
-    return None
-
-
-def _json_type_errors(field, value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(field, serializers.ListField) and isinstance(value, list):
-        return [
-            f"Item {index}: {error}"
-            for index, item in enumerate(value)
-            for error in _json_type_errors(field.child, item)
-        ]
-    expected = _json_type(field)
-    if expected is None:
-        return []
-    name, types = expected
-    if isinstance(value, types) and (name == "boolean" or not isinstance(value, bool)):
-        return []
-    return [f"Must be a JSON {name}."]
-
-
-class JsonTypesMixin:
-    """Each value must be of the JSON type the schema documents for its field. DRF's fields also take
-    `"1"` or `1.0` for an integer, `0` or `"yes"` for a boolean and `12` for a string; the schema says
-    they are invalid, so a client generated from it, or a fuzzer, could not tell what is accepted."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            errors = {
-                name: messages
-                for name, field in self.fields.items()
-                if name in data and (messages := _json_type_errors(field, data[name]))
-            }
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
-
-class _Strict(JsonTypesMixin, serializers.Serializer):
-    """Rejects keys it does not know, so a typo ("cartCondtion") is a 400, not a silently empty rule."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: "Unknown field." for key in unknown})
-        return super().to_internal_value(data)
-
-
-class CriteriaSerializer(_Strict):
-    entity = serializers.ChoiceField(choices=CRITERIA_ENTITIES)
-    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
-    values = serializers.ListField(
-        child=serializers.CharField(max_length=255), allow_empty=False, max_length=CRITERIA_VALUES_MAX,
-        error_messages={"max_length": f"SKU values exceed {CRITERIA_VALUES_MAX}."},
-    )  # fmt: skip
-
-
-class ProductConditionSerializer(_Strict):
-    criteriaList = CriteriaSerializer(many=True, allow_empty=False, max_length=CRITERIA_LIST_MAX)
-    kpi = serializers.ChoiceField(choices=["AMOUNT", "QUANTITY", "NONE"], default="NONE")
-    operator = serializers.ChoiceField(
-        choices=["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"], required=False
-    )
-    value = serializers.DecimalField(min_value=0, required=False, **AMOUNT)
-
-    def validate(self, attrs):
-        if attrs["kpi"] != "NONE" and ("operator" not in attrs or "value" not in attrs):
-            raise serializers.ValidationError("operator and value are required when kpi is not NONE.")
-        return attrs
-
-
-class CartConditionSerializer(_Strict):
-    kpi = serializers.ChoiceField(choices=["SUBTOTAL", "ITEMCOUNT"])
-    operator = serializers.ChoiceField(choices=["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"])
-    value = serializers.DecimalField(min_value=0, **AMOUNT)
-
-
-class ComboProductConditionSerializer(_Strict):
-    productConditions = ProductConditionSerializer(many=True, allow_empty=False, max_length=20)
-
-
-class ConditionSerializer(_Strict):
-    """`condition`: its `type` says which one of the nested conditions must be present."""
-
-    REQUIRED_PART = {
-        "CART": "cartCondition",
-        "PRODUCT": "productCondition",
-        "COMBO_PRODUCT": "comboProductCondition",
-        "PAYMENT_MODE_COMBO_PRODUCT": "comboProductCondition",
-    }
-
-    type = serializers.ChoiceField(choices=CONDITION_TYPES)
-    cartCondition = CartConditionSerializer(required=False)
-    productCondition = ProductConditionSerializer(required=False)
-    comboProductCondition = ComboProductConditionSerializer(required=False)
-    tenderCondition = serializers.DictField(required=False, validators=[free_json_size])
-    paymentModeCondition = serializers.DictField(required=False, validators=[free_json_size])
-
-    def validate(self, attrs):
-        part = self.REQUIRED_PART.get(attrs["type"])
-        if part and part not in attrs:
-            raise serializers.ValidationError({part: f"Required when condition type is {attrs['type']}."})
-        return attrs
-
-
-class ProductBasedActionSerializer(_Strict):
-    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE", "FIXED_PRICE"])
-    value = serializers.DecimalField(min_value=0, **AMOUNT)
-    includeItemsFromConditionSet = serializers.BooleanField(default=True)
-    productBasedCondition = ProductConditionSerializer(required=False)
-
-    def validate(self, attrs):
-        return _check_discount(attrs)
-
-
-class CartBasedActionSerializer(_Strict):
-    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE"])
-    value = serializers.DecimalField(min_value=0, **AMOUNT)
-
-    def validate(self, attrs):
-        return _check_discount(attrs)
-
-
-class FreeProductActionSerializer(_Strict):
-    includeItemsFromConditionSet = serializers.BooleanField(default=True)
-    productBasedCondition = ProductConditionSerializer(required=False)
-    quantity = serializers.IntegerField(min_value=1, required=False)
-
-
-class FixedPriceActionSerializer(_Strict):
-    value = serializers.DecimalField(min_value=0, **AMOUNT)
-    includeItemsFromConditionSet = serializers.BooleanField(default=True)
-    productBasedCondition = ProductConditionSerializer(required=False)
-
-
-class PerUnitActionSerializer(_Strict):
-    type = serializers.ChoiceField(choices=["ABSOLUTE", "PERCENTAGE"], default="ABSOLUTE")
-    value = serializers.DecimalField(min_value=0, **AMOUNT)
-    unit = serializers.DecimalField(min_value=0, required=False, **AMOUNT)
-    includeItemsFromConditionSet = serializers.BooleanField(default=True)
-    productBasedCondition = ProductConditionSerializer(required=False)
-
-    def validate(self, attrs):
-        return _check_discount(attrs)
-
-
-def _check_discount(attrs):
-    """Percentages are 0 to 100 exclusive of 0; amounts are positive (two decimals, by the field)."""
-    if attrs["value"] <= 0:
-        raise serializers.ValidationError({"value": "Must be greater than 0."})
-    if attrs.get("type") == "PERCENTAGE" and attrs["value"] > 100:
-        raise serializers.ValidationError({"value": "A percentage must be at most 100."})
-    return attrs
-
-
-class ActionSerializer(_Strict):
-    """`action`: its `type` says which one of the nested actions must be present."""
-
-    REQUIRED_PART = {
-        "CART_BASED": "cartBasedAction",
-        "PRODUCT_BASED": "productBasedAction",
-        "FREE_PRODUCT": "freeProductAction",
-        "FIXED_PRICE": "fixedPriceAction",
-        "PER_UNIT": "perUnitAction",
-        "TENDER": "tenderBasedAction",
-    }
-
-    type = serializers.ChoiceField(choices=ACTION_TYPES)
-    cartBasedAction = CartBasedActionSerializer(required=False)
-    productBasedAction = ProductBasedActionSerializer(required=False)
-    freeProductAction = FreeProductActionSerializer(required=False)
-    fixedPriceAction = FixedPriceActionSerializer(required=False)
-    perUnitAction = PerUnitActionSerializer(required=False)
-    tenderBasedAction = serializers.DictField(required=False, validators=[free_json_size])
-
-    def validate(self, attrs):
-        part = self.REQUIRED_PART[attrs["type"]]
-        if part not in attrs:
-            raise serializers.ValidationError({part: f"Required when action type is {attrs['type']}."})
-        return attrs
 
 
 # A number, as the documented bodies send it (`"limit": 2`), or the decimal string every answer
@@ -420,6 +631,19 @@ class EarningLimitField(serializers.IntegerField):
     pass
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "maxLength": 100}, {"type": "integer"}], "description": "Kept as text."}
+)
+class CampaignIdField(serializers.CharField):
+    """Capillary's create page documents a string; its published objects carry a number
+    (`"campaignId": 264140`). Both are taken and kept as text, so a copied object is accepted."""
+
+    json_type = ("string or integer", (str, int))
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(str(data) if isinstance(data, int) else data)
+
+
 class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     """The body of create (POST) and update (PUT): Capillary's field names.
 
@@ -438,7 +662,7 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     startDateISO = IsoDateTimeField(required=False)
     endDate = EpochMillisField(required=False)
     endDateISO = IsoDateTimeField(required=False)
-    campaignId = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    campaignId = CampaignIdField(max_length=100, allow_blank=True, required=False)
     mode = serializers.ChoiceField(choices=PromotionMode.values, required=False)
     condition = ConditionSerializer()
     action = ActionSerializer()
@@ -454,6 +678,10 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     earningCriteria = serializers.DictField(required=False, allow_null=True, validators=[free_json_size])
     customFieldValues = serializers.DictField(required=False, validators=[free_json_size])
     promotionRestrictions = PromotionRestrictionsSerializer(required=False)
+    storeCriteria = StoreCriteriaSerializer(
+        required=False, allow_null=True, help_text="null (or left out on create): every store."
+    )
+    isLoyaltyOnly = serializers.BooleanField(required=False)
 
     FIELD_NAMES = {
         "name": "name", "type": "type", "messageLabel": "message_label", "active": "active",
@@ -463,6 +691,7 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         "earnedValidityDays": "earned_validity_days",
         "earnLimitedToSpecificAudience": "earn_limited_to_specific_audience",
         "earningCriteria": "earning_criteria", "customFieldValues": "custom_field_values",
+        "storeCriteria": "store_criteria", "isLoyaltyOnly": "is_loyalty_only",
     }  # fmt: skip
 
     def __init__(self, *args, partial_update: bool = False, **kwargs):
@@ -481,15 +710,21 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         return attrs
 
     def service_fields(self) -> dict:
-        """The validated body as model field values; JSON parts are stored as the client sent them."""
-        data, raw = self.validated_data, self.initial_data
+        """The validated body as model field values. `condition`, `action` and `storeCriteria` are
+        stored as they are echoed (Capillary's shape, values as six-decimal strings), so a body read
+        and sent back compares equal to what is stored."""
+        data = self.validated_data
         fields = {model: data[api] for api, model in self.FIELD_NAMES.items() if api in data}
         for name in ("start_date", "end_date"):
             if data.get(name) is not None:
                 fields[name] = data[name]
-        for name in ("condition", "action"):
-            if name in data:
-                fields[name] = raw[name]
+        for name, model in (
+            ("condition", "condition"),
+            ("action", "action"),
+            ("storeCriteria", "store_criteria"),
+        ):
+            if data.get(name) is not None:
+                fields[model] = self.fields[name].to_representation(data[name])
         return fields
 
     def restrictions(self) -> list | None:

@@ -293,7 +293,7 @@ PROMOTION_FIELDS = (
     "name", "type", "active", "priority", "is_stackable", "start_date", "end_date", "mode", "message_label",
     "campaign_id", "condition", "action", "max_issuance_per_customer", "max_earning_per_customer",
     "earned_validity_days", "customer_activation_required", "earn_limited_to_specific_audience",
-    "earning_criteria", "custom_field_values",
+    "earning_criteria", "custom_field_values", "store_criteria", "is_loyalty_only",
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")

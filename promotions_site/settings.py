@@ -287,7 +287,11 @@ SPECTACULAR_SETTINGS = {
         "EarnedFromTypeEnum": ["BULK_ISSUE", "ACTIVITY", "MILESTONE", "REWARD"],
         "ConditionTypeEnum": "promotions.serializers.CONDITION_TYPES",
         "ActionTypeEnum": "promotions.serializers.ACTION_TYPES",
+        # The `type` of both a TENDER condition and a TENDER action (the other variants' are their own).
+        "TenderTypeEnum": ["TENDER"],
         "ComparisonOperatorEnum": ["EQUALS", "GREATER_THAN", "GREATER_THAN_OR_EQUAL"],
+        # The `operator` of a product criteria and of storeCriteria.
+        "CriteriaOperatorEnum": ["IN", "NOT_IN"],
         "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
         "PromotionModeEnum": ["DISCOUNT", "PAYMENT_VOUCHER"],
     },

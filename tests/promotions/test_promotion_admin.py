@@ -1,6 +1,7 @@
 """The Promotion admin writes through promotion_create / promotion_update, with the API's rules."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from promotions.models import AuditEvent, Promotion, PromotionRestriction
 from tests import factories
+from tests.promotions.test_capillary_promotion_objects import OBJECTS
 
 ADD_URL = reverse("admin:promotions_promotion_add")
 CHANGELIST_URL = reverse("admin:promotions_promotion_changelist")
@@ -72,6 +74,25 @@ def test_admin_creates_a_promotion_through_the_service(staff_client, org):
     assert list(promotion.restrictions.values_list("level", "kpi")) == [("Customer", "REDEMPTION")]
     event = AuditEvent.objects.get(action="promotion.create", object_id=promotion.pk)
     assert event.actor_type == AuditEvent.ActorType.ADMIN_USER
+
+
+def test_admin_takes_capillarys_objects_and_stores_them_as_the_api_does(staff_client, org):
+    # given: Capillary's "Buy 1 get 1" (PER_UNIT with a FREE_PRODUCT reward, kpi NONE target)
+    obj = next(obj for obj in OBJECTS if obj["name"] == "Buy 1 get 1")
+    numbers = {"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 10}}
+
+    # when
+    published = staff_client.post(
+        ADD_URL, form_data(condition=json.dumps(obj["condition"]), action=json.dumps(obj["action"]))
+    )
+    with_numbers = staff_client.post(ADD_URL, form_data(name="With numbers", condition=json.dumps(numbers)))
+
+    # then
+    assert published.status_code == 302, published.content.decode()[:3000]
+    promotion = Promotion.objects.get(name="Admin promotion")
+    assert (promotion.condition, promotion.action) == (obj["condition"], obj["action"])
+    assert with_numbers.status_code == 302, with_numbers.content.decode()[:3000]
+    assert Promotion.objects.get(name="With numbers").condition["cartCondition"]["value"] == "10.000000"
 
 
 def test_admin_shows_shape_and_rule_errors(staff_client, org):

@@ -47,8 +47,9 @@ def test_documented_example_creates_the_documented_shape(api, org):
     assert response.json()["errors"] == []
     assert set(data) == set(PROMOTION_RESPONSE_EXAMPLE["data"])
     assert data["orgId"] == org.pk
-    assert data["condition"] == payload["condition"]
-    assert data["action"] == payload["action"]
+    # echoed in Capillary's shape: the sent numbers as six-decimal strings
+    assert data["condition"] == PROMOTION_RESPONSE_EXAMPLE["data"]["condition"]
+    assert data["action"] == PROMOTION_RESPONSE_EXAMPLE["data"]["action"]
     assert data["promotionRestrictions"] == PROMOTION_RESPONSE_EXAMPLE["data"]["promotionRestrictions"]
     assert data["startDate"] == 1767205800000
     assert data["startDateISO"] == "2025-12-31T18:30:00Z"
@@ -146,8 +147,8 @@ def test_invalid_configuration_is_400_and_writes_nothing(api, changes, fragment)
         ({"startDateISO": None, "startDate": str(1767205800000)}, "startDate: Must be a JSON integer."),
         ({"name": 12}, "name: Must be a JSON string."),
         (
-            {"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "200"}}},
-            "action.cartBasedAction.value: Must be a JSON number.",
+            {"action": {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": True}}},
+            'action.cartBasedAction.value: Must be a JSON number or a decimal string ("500.000000").',
         ),
         (
             {
@@ -216,27 +217,49 @@ def test_code_promotion_requires_a_code_limit(api):
 def test_every_condition_and_action_type_round_trips(api):
     product = {"criteriaList": [{"entity": "CATEGORY", "operator": "NOT_IN", "values": ["TOBACCO"]}], "kpi": "QUANTITY",
                "operator": "GREATER_THAN_OR_EQUAL", "value": 2}  # fmt: skip
+    echoed_product = {**product, "value": "2.000000"}
+    # (condition, action, the condition echoed, the action echoed): values as six-decimal strings,
+    # defaults (includeItemsFromConditionSet) filled in
     cases = [
         ({"type": "PRODUCT", "productCondition": product},
          {"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": 15,
+                                                           "includeItemsFromConditionSet": True}},
+         {"type": "PRODUCT", "productCondition": echoed_product},
+         {"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": "15.000000",
                                                            "includeItemsFromConditionSet": True}}),
         ({"type": "COMBO_PRODUCT", "comboProductCondition": {"productConditions": [product, product]}},
-         {"type": "FREE_PRODUCT", "freeProductAction": {"includeItemsFromConditionSet": False,
-                                                         "productBasedCondition": product}}),
+         {"type": "FREE_PRODUCT", "freeProductAction": {
+             "includeItemsFromConditionSet": False,
+             "productBasedCondition": {"type": "PRODUCT", "productCondition": product}}},
+         {"type": "COMBO_PRODUCT", "comboProductCondition": {"productConditions": [echoed_product] * 2}},
+         {"type": "FREE_PRODUCT", "freeProductAction": {
+             "includeItemsFromConditionSet": False,
+             "productBasedCondition": {"type": "PRODUCT", "productCondition": echoed_product}}}),
         ({"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": 3}},
-         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}}),
+         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}},
+         {"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": "3.000000"}},
+         {"type": "FIXED_PRICE", "fixedPriceAction": {"value": "99.500000", "includeItemsFromConditionSet": True}}),
         ({"type": "PRODUCT", "productCondition": product},
-         {"type": "PER_UNIT", "perUnitAction": {"type": "ABSOLUTE", "value": 5}}),
+         {"type": "PER_UNIT", "perUnitAction": {
+             "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5}},
+             "perUnitKPI": "QUANTITY", "perUnitDivider": 2}},
+         {"type": "PRODUCT", "productCondition": echoed_product},
+         {"type": "PER_UNIT", "perUnitAction": {
+             "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {
+                 "type": "ABSOLUTE", "value": "5.000000", "includeItemsFromConditionSet": True}},
+             "perUnitKPI": "QUANTITY", "perUnitDivider": "2.000000", "includeItemsFromConditionSet": True}}),
         ({"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
-         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}}),
+         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}},
+         {"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
+         {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": "10.000000"}}),
     ]  # fmt: skip
-    for index, (condition, action) in enumerate(cases):
+    for index, (condition, action, echoed_condition, echoed_action) in enumerate(cases):
         response = api.post(
             URL, body(name=f"case {index}", condition=condition, action=action), format="json"
         )
         assert response.status_code == 200, (index, response.content)
-        assert response.json()["data"]["condition"] == condition
-        assert response.json()["data"]["action"] == action
+        assert response.json()["data"]["condition"] == echoed_condition
+        assert response.json()["data"]["action"] == echoed_action
 
 
 def test_duplicate_name_is_716(api, org):
@@ -331,3 +354,181 @@ def test_concurrent_creates_with_one_name_create_one(org):
     assert sorted(r.status_code for r in responses) == [200] + [400] * 9
     assert {tuple(error_codes(r)) for r in responses if r.status_code == 400} == {(716,)}
     assert Promotion.objects.filter(org=org).count() == 1
+
+
+# --- Condition and action values and shapes (docs/api.md, "Promotion objects") --------------------
+
+
+def cart_action(value) -> dict:
+    return {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": value}}
+
+
+def product_condition(**changes) -> dict:
+    return {
+        "type": "PRODUCT",
+        "productCondition": {
+            "criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["A"]}],
+            **changes,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "echoed"),
+    [("10.000000", "10.000000"), ("10.50", "10.500000"), ("200", "200.000000"), (10, "10.000000"),
+     (10.5, "10.500000"), ("0.010000", "0.010000")],
+)  # fmt: skip
+def test_a_value_is_a_number_or_a_decimal_string_with_two_significant_decimals(api, value, echoed):
+    response = api.post(URL, body(action=cart_action(value)), format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["action"] == cart_action(echoed)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10.123", "action.cartBasedAction.value: Ensure that there are no more than 2 decimal places."),
+        ("10.1230000", "action.cartBasedAction.value: Ensure that there are no more than 2 decimal places."),
+        ("1e3", 'action.cartBasedAction.value: Must be a JSON number or a decimal string ("500.000000").'),
+        (" 5", 'action.cartBasedAction.value: Must be a JSON number or a decimal string ("500.000000").'),
+        ([5], 'action.cartBasedAction.value: Must be a JSON number or a decimal string ("500.000000").'),
+    ],
+)
+def test_a_value_with_more_decimals_or_not_a_decimal_is_400(api, value, message):
+    response = api.post(URL, body(action=cart_action(value)), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"code": 400, "message": message}]}
+
+
+def test_kpi_none_is_stored_and_echoed_with_operator_none_and_value_zero(api):
+    # given: kpi NONE without operator and value, as the create page allows
+    condition = product_condition(kpi="NONE")
+
+    # when
+    response = api.post(URL, body(condition=condition), format="json")
+
+    # then: as Capillary echoes it
+    assert response.status_code == 200, response.content
+    echoed = response.json()["data"]["condition"]["productCondition"]
+    assert (echoed["kpi"], echoed["operator"], echoed["value"]) == ("NONE", "NONE", "0.000000")
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (product_condition(kpi="NONE", operator="GREATER_THAN", value=1),
+         "condition.productCondition: With kpi NONE, operator is NONE and value is 0 (or both are left out)."),
+        (product_condition(kpi="QUANTITY", operator="NONE", value=1),
+         "condition.productCondition.operator: NONE goes only with kpi NONE."),
+        ({"type": "PRODUCT", "productCondition": {
+            "criteriaList": [{"entity": "ATTRIBUTE", "operator": "IN", "values": ["SKU456"]}]}},
+         "condition.productCondition.criteriaList.0.attributeName: Required with entity ATTRIBUTE, and only with it."),
+        ({"type": "PRODUCT", "productCondition": {
+            "criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["A"], "attributeName": "sku_code"}]}},
+         "condition.productCondition.criteriaList.0.attributeName: Required with entity ATTRIBUTE, and only with it."),
+        ({"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "EQUALS", "value": 1},
+          "productCondition": {}},
+         "condition.productCondition: Unknown field."),
+    ],
+)  # fmt: skip
+def test_condition_rules(api, condition, message):
+    response = api.post(URL, body(condition=condition), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"code": 400, "message": message}]}
+
+
+BARE = {"criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["TIE"]}], "kpi": "NONE"}
+WRAPPED_SHAPE = 'productBasedCondition is a condition: {"type": "PRODUCT", "productCondition": '
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        # the bare product condition this service took before: refused, naming the documented shape
+        ({"type": "FREE_PRODUCT", "freeProductAction": {"includeItemsFromConditionSet": False,
+                                                        "productBasedCondition": BARE}},
+         f"action.freeProductAction.productBasedCondition: {WRAPPED_SHAPE}"),
+        ({"type": "PER_UNIT", "perUnitAction": {"rewardAction": {"type": "FIXED_PRICE", "fixedPriceAction": {
+            "value": 5, "includeItemsFromConditionSet": False, "productBasedCondition": BARE}}}},
+         f"action.perUnitAction.rewardAction.fixedPriceAction.productBasedCondition: {WRAPPED_SHAPE}"),
+        # this service's older perUnitAction: refused, naming the documented one
+        ({"type": "PER_UNIT", "perUnitAction": {"type": "ABSOLUTE", "value": 5}},
+         "action.perUnitAction.type: Not a field of perUnitAction. perUnitAction is {rewardAction, perUnitKPI"),
+        # named by the create page's field table, with no values: refused by name
+        ({"type": "PER_UNIT", "perUnitAction": {"unitType": "QUANTITY", "rewardAction": {
+            "type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5}}}},
+         "action.perUnitAction.unitType: Not supported: perUnitKPI (QUANTITY or AMOUNT) says what a unit is."),
+        ({"type": "PER_UNIT", "perUnitAction": {"rewardAction": {"type": "CART_BASED", "cartBasedAction": {
+            "type": "ABSOLUTE", "value": 5}}}},
+         'action.perUnitAction.rewardAction.type: "CART_BASED" is not a valid choice.'),
+        ({"type": "PER_UNIT", "perUnitAction": {"perUnitDivider": 0, "rewardAction": {
+            "type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5}}}},
+         "action.perUnitAction.perUnitDivider: Must be greater than 0."),
+        ({"type": "FIXED_PRICE", "fixedPriceAction": {"value": 5, "includeItemsFromConditionSet": False}},
+         "action.fixedPriceAction.productBasedCondition: Required when includeItemsFromConditionSet is false."),
+        ({"type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5,
+                                                          "productBasedCondition": {"type": "TENDER"}}},
+         'action.productBasedAction.productBasedCondition.type: "TENDER" is not a valid choice.'),
+    ],
+)  # fmt: skip
+def test_action_rules(api, action, message):
+    response = api.post(URL, body(action=action), format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {error["code"] for error in errors} == {400}
+    assert any(error["message"].startswith(message) for error in errors), errors
+
+
+def test_documented_action_variants_are_accepted_and_echoed_with_six_decimals(api):
+    cart = {
+        "type": "CART",
+        "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN_OR_EQUAL", "value": 50},
+    }
+    combo = {
+        "type": "COMBO_PRODUCT",
+        "comboProductCondition": {
+            "productConditions": [
+                {
+                    "criteriaList": [{"entity": "BRAND", "operator": "IN", "values": ["B"]}],
+                    "kpi": "AMOUNT",
+                    "operator": "GREATER_THAN",
+                    "value": "100.000000",
+                }
+            ]
+        },
+    }
+    action = {
+        "type": "PER_UNIT",
+        "perUnitAction": {
+            "rewardAction": {
+                "type": "FREE_PRODUCT",
+                "freeProductAction": {
+                    "quantity": 2,
+                    "includeItemsFromConditionSet": False,
+                    "productBasedCondition": combo,
+                },
+            },
+            "perUnitKPI": "AMOUNT",
+            "perUnitDivider": "1000.000000",
+            "includeItemsFromConditionSet": False,
+        },
+    }
+    product_based = {"type": "PRODUCT_BASED", "productBasedAction": {
+        "type": "PERCENTAGE", "value": "25.000000", "includeItemsFromConditionSet": False,
+        "productBasedCondition": cart}}  # fmt: skip
+
+    first = api.post(URL, body(name="per unit", action=action, campaignId=264140), format="json")
+    second = api.post(URL, body(name="product based", action=product_based), format="json")
+
+    assert first.status_code == 200, first.content
+    reward = first.json()["data"]["action"]["perUnitAction"]["rewardAction"]["freeProductAction"]
+    assert reward["quantity"] == "2.000000"
+    assert reward["productBasedCondition"] == combo
+    assert first.json()["data"]["campaignId"] == "264140"
+    assert second.status_code == 200, second.content
+    target = second.json()["data"]["action"]["productBasedAction"]["productBasedCondition"]
+    assert target == {"type": "CART", "cartCondition": {**cart["cartCondition"], "value": "50.000000"}}

@@ -50,8 +50,9 @@ def test_update_replaces_the_configuration(api, org):
     # then
     assert response.status_code == 200, response.content
     data = response.json()["data"]
+    echoed_action = {"type": "CART_BASED", "cartBasedAction": {"type": "PERCENTAGE", "value": "12.500000"}}
     assert (data["name"], data["priority"], data["action"], data["maxIssuancePerCustomer"]) == (
-        "New name", 0, action, 5,
+        "New name", 0, echoed_action, 5,
     )  # fmt: skip
     assert data["promotionRestrictions"] == {"Promotion": [{"kpi": "DISCOUNT", "limit": "750.500000"}]}
     promotion.refresh_from_db()
