@@ -181,13 +181,26 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "promotions_site.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["promotions_site.throttling.ApiClientRateThrottle"],
-    # Proxies in front of the app that append to X-Forwarded-For: the client's address (for the
-    # per-address sign-in throttle) is the one the nearest trusted proxy saw. 0: REMOTE_ADDR.
-    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "1" if env_bool("BEHIND_TLS_PROXY", True) else "0")),
+    # Proxies in front of the app that append to X-Forwarded-For, counted (see TRUSTED_PROXIES below).
+    # 0, the default: the client's address is REMOTE_ADDR and X-Forwarded-For is never read.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "DEFAULT_SCHEMA_CLASS": "promotions_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
+
+# The proxies in front of the app named by address or network instead of counted: the client's address
+# is the nearest X-Forwarded-For hop that is not one of them, read only when REMOTE_ADDR is one of them.
+# Neither this nor NUM_PROXIES is implied by BEHIND_TLS_PROXY: a header any client can write is trusted
+# only when the operator says who writes it (docs/operations.md, "Client addresses").
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address or network.") from exc
+if TRUSTED_PROXIES and REST_FRAMEWORK["NUM_PROXIES"]:
+    raise ImproperlyConfigured("Set NUM_PROXIES or TRUSTED_PROXIES, not both.")
 
 # Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
 IDEMPOTENCY_KEY_RETENTION_HOURS = 72

@@ -8,6 +8,7 @@ memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 import time
@@ -152,8 +153,41 @@ class SignInLocked(Exception):
 
 
 def client_ip(request) -> str:
-    """The client's address: REMOTE_ADDR, or X-Forwarded-For as seen by the `NUM_PROXIES` nearest proxies."""
-    return BaseThrottle().get_ident(request) or ""
+    """The client's address: REMOTE_ADDR, unless the operator named the proxies in front of the app.
+
+    With `NUM_PROXIES` = n, the X-Forwarded-For entry the n-th nearest proxy appended (DRF's rule);
+    with `TRUSTED_PROXIES`, the nearest hop that is not one of them. Anything further left was written
+    by the client and is never read.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = [
+        hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()
+    ]
+    trusted = _networks(tuple(settings.TRUSTED_PROXIES))
+    if trusted:
+        address = remote
+        for hop in reversed(forwarded):
+            if not _is_in(address, trusted):
+                break
+            address = hop
+        return address
+    num_proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    if num_proxies and forwarded:
+        return forwarded[-min(num_proxies, len(forwarded))]
+    return remote
+
+
+@lru_cache(maxsize=8)
+def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(text, strict=False) for text in texts)
+
+
+def _is_in(address: str, networks) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 def _fingerprint(value: str) -> str:

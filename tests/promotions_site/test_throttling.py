@@ -266,6 +266,65 @@ def test_the_address_is_the_one_the_trusted_proxy_saw(guarded, settings):
     assert other.status_code == 200
 
 
+def test_by_default_a_rotated_x_forwarded_for_escapes_no_throttle(guarded, org, settings):
+    # given: the default settings (BEHIND_TLS_PROXY on, no proxy named), and one address sending a new
+    # X-Forwarded-For with each failure, one of them the address of a store's till
+    client, promotion = guarded
+    for n in range(5):
+        forwarded = "10.0.0.9" if n == 0 else f"198.51.100.{n}"
+        response = basic_get(
+            f"nobody.{n}", "guess", promotion, REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR=forwarded
+        )
+        assert response.status_code == 401
+    # when: that address comes again claiming yet another one
+    response = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR="192.0.2.1"
+    )
+    # then: it is the address the connection came from that is locked, and the till it named is not
+    assert_429(response, "Too many failed")
+    assert basic_get(client, "right-secret", promotion, REMOTE_ADDR="10.0.0.9").status_code == 200
+    # and an API client rotating the header stays within its rate
+    settings.API_RATE_LIMIT = "3/m"
+    codes = [
+        basic_get(
+            client, "right-secret", promotion, REMOTE_ADDR="10.0.0.8", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"
+        )
+        for n in range(4)
+    ]
+    assert [response.status_code for response in codes] == [200, 200, 429, 429]  # one 200 above: 10.0.0.9
+
+
+def test_trusted_proxies_named_by_network_give_the_first_hop_outside_them(guarded, settings):
+    # given: the proxies named by network (a load balancer and an ingress, both in 10.0.0.0/8)
+    client, promotion = guarded
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    for n in range(5):
+        # the client claims anything; the two proxies append what each saw
+        forwarded = f"198.51.100.{n}, 203.0.113.5, 10.0.0.3"
+        response = basic_get(
+            f"nobody.{n}", "guess", promotion, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded
+        )
+        assert response.status_code == 401
+    # then: 203.0.113.5 is locked whatever it claims; another client behind the proxies is not
+    locked = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.5"
+    )
+    assert locked.status_code == 429
+    other = basic_get(
+        client,
+        "right-secret",
+        promotion,
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.6, 10.0.0.3",
+    )
+    assert other.status_code == 200
+    # and a connection that does not come from a proxy is its own address, whatever it claims
+    direct = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="192.0.2.50", HTTP_X_FORWARDED_FOR="203.0.113.5"
+    )
+    assert direct.status_code == 200
+
+
 def test_token_endpoint_is_throttled_with_basic(guarded, clock):
     # given: failures on the token endpoint and over Basic count together for the username
     client, promotion = guarded
