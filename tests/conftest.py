@@ -10,8 +10,8 @@ import os
 import pytest
 from django.apps import apps as global_apps
 from django.db import connection, transaction
-from django.db.models.signals import post_migrate
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
 
 from tests.factories import ApiClientFactory, OrganizationFactory
