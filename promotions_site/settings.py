@@ -214,8 +214,11 @@ API_MAX_FREE_JSON_BYTES = int(os.environ.get("API_MAX_FREE_JSON_BYTES", "16384")
 ISSUE_BULK_MAX_CUSTOMERS = int(os.environ.get("ISSUE_BULK_MAX_CUSTOMERS", "10000"))
 # "N/period" (period: s, m, h, d, optionally with a count: 5m); "off" disables the limit.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, every API call
+# Failed sign-ins (API clients and admin users apart): per username from one address, per address,
+# and per username from every address, beyond which only addresses that have not failed are checked.
 LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
 LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
+LOGIN_FAILURE_CEILING_PER_USERNAME = os.environ.get("LOGIN_FAILURE_CEILING_PER_USERNAME", "100/h")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300

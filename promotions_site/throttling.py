@@ -195,34 +195,50 @@ def _fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _sign_in_windows(realm: str, username: str, ip: str) -> list[tuple[SlidingWindow, str]]:
-    # An API client's username is counted per address: a till's secret is long and random, so the
-    # lock only has to slow guessing down, and a stranger elsewhere must not be able to lock the
-    # tills out. An admin user's password is chosen by a person, so it is counted everywhere.
-    username_ident = f"{username}\0{ip}" if realm == "api" else username
-    windows = []
+def _sign_in_windows(realm: str, username: str, ip: str) -> dict[str, tuple[SlidingWindow, str]]:
+    """The failure counts a sign-in is checked against and counted in, by scope: `pair` (this username
+    from this address), `address` (any username from this address), `ceiling` (this username from every
+    address). A scope whose limit is off is left out."""
+    windows = {}
     for scope, setting, value in (
-        ("username", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME, username_ident),
-        ("ip", settings.LOGIN_FAILURE_LIMIT_PER_IP, ip),
+        ("pair", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME, f"{username}\0{ip}"),
+        ("address", settings.LOGIN_FAILURE_LIMIT_PER_IP, ip),
+        ("ceiling", settings.LOGIN_FAILURE_CEILING_PER_USERNAME, username),
     ):
         rate = Rate.parse(setting)
         if rate is not None:
-            windows.append((SlidingWindow(f"sign-in-failures:{realm}:{scope}", rate), _fingerprint(value)))
+            windows[scope] = (SlidingWindow(f"sign-in-failures:{realm}:{scope}", rate), _fingerprint(value))
     return windows
 
 
 def sign_in_check(*, realm: str, username: str, ip: str) -> None:
     """Raise SignInLocked while this username or address has used up its failed sign-ins.
 
-    `realm` keeps API clients (`api`) and admin users (`admin`) apart. A locked username is refused
-    even with the right secret, so guessing cannot go on behind the lock.
+    `realm` keeps API clients (`api`) and admin users (`admin`) apart. A username is locked per
+    address (`LOGIN_FAILURE_LIMIT_PER_USERNAME`), so failures from one address never lock the right
+    user out from another; an address is locked for every username (`LOGIN_FAILURE_LIMIT_PER_IP`).
+    Once a username has failed `LOGIN_FAILURE_CEILING_PER_USERNAME` times from all addresses together,
+    only addresses that have not failed for it are still checked: guessing from many addresses gets
+    one try per address, while the right user, from an address of their own, still signs in.
+    A locked sign-in is refused even with the right secret, so guessing cannot go on behind the lock.
     """
-    waits = [wait for wait in check_all(_sign_in_windows(realm, username, ip)) if wait is not None]
-    if waits:
-        raise SignInLocked(max(waits))
+    checks = _sign_in_windows(realm, username, ip)
+    if "pair" in checks:
+        # The pair's own counters read against a limit of one: no wait exactly when this address has
+        # no failure for this username inside the pair's window.
+        window, ident = checks["pair"]
+        checks["pair_clean"] = (SlidingWindow(window.name, Rate(1, window.rate.seconds)), ident)
+    waits = dict(zip(checks, check_all(list(checks.values())), strict=True))
+    refusals = [wait for scope in ("pair", "address") if (wait := waits.get(scope)) is not None]
+    # Without a per-pair count no address can show it is clean: the ceiling then holds for all.
+    address_has_failed = "pair_clean" not in waits or waits["pair_clean"] is not None
+    if waits.get("ceiling") is not None and address_has_failed:
+        refusals.append(waits["ceiling"])
+    if refusals:
+        raise SignInLocked(max(refusals))
 
 
 def sign_in_failure_record(*, realm: str, username: str, ip: str) -> None:
-    """Count one failed sign-in against the username and the address."""
-    for window, ident in _sign_in_windows(realm, username, ip):
+    """Count one failed sign-in: for the username from this address, from the address, for the username."""
+    for window, ident in _sign_in_windows(realm, username, ip).values():
         window.record(ident)

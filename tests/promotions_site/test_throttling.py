@@ -383,3 +383,57 @@ def test_admin_and_api_failures_are_counted_apart(client, guarded, org):
     for _ in range(3):
         admin_login(client, api_client.username, "wrong-password")
     assert basic_get(api_client, "right-secret", promotion).status_code == 200
+
+
+# --- Sign-in throttle: per username and address, under a ceiling per username --------------------------
+
+
+def test_admin_login_failures_from_one_address_lock_that_address_only(client, org, settings):
+    # given: a staff user, and three wrong passwords for it from one address
+    settings.LOGIN_FAILURE_LIMIT_PER_USERNAME = "3/5m"
+    user = UserFactory(org=org)
+    for _ in range(3):
+        admin_login(client, user.username, "wrong-password", REMOTE_ADDR="203.0.113.7")
+    # when: the right password comes from that address, then from the user's own
+    from_guesser = admin_login(client, user.username, "pass-word-123", REMOTE_ADDR="203.0.113.7")
+    from_user = admin_login(client, user.username, "pass-word-123", REMOTE_ADDR="192.0.2.10")
+    # then: the address that failed is refused unchecked; the user signs in from theirs
+    assert (
+        from_guesser.status_code == 200 and "Too many failed login attempts" in from_guesser.content.decode()
+    )
+    assert from_user.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize("realm", ["admin", "api"])
+def test_past_the_ceiling_only_addresses_that_have_not_failed_are_checked(client, guarded, settings, realm):
+    # given: 3 failures per username and address, a ceiling of 4 per username, and an admin user and an
+    # API client under one name
+    settings.LOGIN_FAILURE_LIMIT_PER_USERNAME = "3/5m"
+    settings.LOGIN_FAILURE_LIMIT_PER_IP = "100/5m"
+    settings.LOGIN_FAILURE_CEILING_PER_USERNAME = "4/h"
+    api_client, promotion = guarded
+    UserFactory(org=api_client.org, username=api_client.username, password="right-secret")
+
+    def sign_in(secret: str, address: str) -> str:
+        if realm == "api":
+            code = basic_get(api_client, secret, promotion, REMOTE_ADDR=address).status_code
+            return {200: "in", 401: "refused", 429: "locked"}[code]
+        client.logout()
+        response = admin_login(client, api_client.username, secret, REMOTE_ADDR=address)
+        if response.status_code == 302:
+            return "in"
+        return "locked" if "Too many failed login attempts" in response.content.decode() else "refused"
+
+    # when: two addresses fail twice each, each under its own limit of 3, together at the ceiling
+    for address in ("198.51.100.1", "198.51.100.2"):
+        assert [sign_in("wrong", address) for _ in range(2)] == ["refused", "refused"]
+    # then: an address that failed is locked although under its own limit, right secret or not
+    assert sign_in("right-secret", "198.51.100.1") == "locked"
+    # and the right user from an address that has not failed still signs in
+    assert sign_in("right-secret", "192.0.2.10") == "in"
+    # and a new address gets one guess, then is locked like the others
+    assert [sign_in("wrong", "198.51.100.3"), sign_in("right-secret", "198.51.100.3")] == [
+        "refused",
+        "locked",
+    ]
