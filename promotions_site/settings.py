@@ -115,10 +115,17 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "promotions.User"
 
-# --- Caches (verified credentials, throttles) ------------------------------------------------------
+# --- Caches (rate limits, sign-in throttles) -------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Deployments (or a benchmark's runs) sharing one Redis keep their counts apart by prefix.
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -219,6 +226,17 @@ API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, e
 LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
 LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
 LOGIN_FAILURE_CEILING_PER_USERNAME = os.environ.get("LOGIN_FAILURE_CEILING_PER_USERNAME", "100/h")
+
+# API client secrets are stored as HMAC-SHA256 under this key (promotions_site/client_secrets.py).
+# Changing it without naming the old one in the fallbacks stops every API client's secret from verifying:
+# rotating SECRET_KEY while this is unset is such a change (docs/operations.md, "API client secrets").
+API_CLIENT_SECRET_KEY = os.environ.get("API_CLIENT_SECRET_KEY") or SECRET_KEY
+# Earlier keys that still verify; a secret checked under one is rewritten under the current key.
+API_CLIENT_SECRET_KEY_FALLBACKS = env_list("API_CLIENT_SECRET_KEY_FALLBACKS", [])
+# Secrets stored before the keyed hash (PBKDF2, ~0.4 s each) still verify, and are rewritten on their
+# next success: slow checks running or failed, all clients together, beyond which one is refused (429).
+# One at a time, and one failed per 5 s: a flood aimed at such a client costs under a tenth of a core.
+LEGACY_SECRET_CHECK_LIMIT = os.environ.get("LEGACY_SECRET_CHECK_LIMIT", "1/5s")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300

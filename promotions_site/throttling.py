@@ -7,6 +7,7 @@ memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import math
@@ -91,18 +92,24 @@ class SlidingWindow:
         """Count one event."""
         self._increment(self._keys(ident, time.time())[0])
 
-    def take(self, ident: str) -> float | None:
+    def take(self, ident: str, now: float | None = None) -> float | None:
         """Count one event if it fits (None); else count nothing and return the seconds to wait.
 
         The counter is incremented first and given back on refusal, so concurrent requests cannot
         all see the last free unit.
         """
-        current_key, previous_key, offset = self._keys(ident, time.time())
+        current_key, previous_key, offset = self._keys(ident, time.time() if now is None else now)
         current = self._increment(current_key)
         wait = self._wait(current - 1, cache.get(previous_key, 0), offset)
         if wait is not None:
             cache.decr(current_key)
         return wait
+
+    def give_back(self, ident: str, *, taken_at: float) -> None:
+        """Uncount an event `take` counted at `taken_at` (`now`), once it turned out not to count."""
+        # ValueError: the window's counter has expired, nothing is left to give back.
+        with contextlib.suppress(ValueError):
+            cache.decr(self._keys(ident, taken_at)[0])
 
 
 def check_all(checks: list[tuple[SlidingWindow, str]]) -> list[float | None]:
