@@ -235,8 +235,9 @@ API_CLIENT_SECRET_KEY = os.environ.get("API_CLIENT_SECRET_KEY") or SECRET_KEY
 API_CLIENT_SECRET_KEY_FALLBACKS = env_list("API_CLIENT_SECRET_KEY_FALLBACKS", [])
 # Secrets stored before the keyed hash (PBKDF2, ~0.4 s each) still verify, and are rewritten on their
 # next success: slow checks running or failed, all clients together, beyond which one is refused (429).
-# One at a time, and one failed per 5 s: a flood aimed at such a client costs under a tenth of a core.
-LEGACY_SECRET_CHECK_LIMIT = os.environ.get("LEGACY_SECRET_CHECK_LIMIT", "1/5s")
+# Ten a minute: a flood aimed at such a client costs a few CPU-seconds a minute, and a till that
+# fails once does not shut out the others.
+LEGACY_SECRET_CHECK_LIMIT = os.environ.get("LEGACY_SECRET_CHECK_LIMIT", "10/m")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300
