@@ -72,8 +72,8 @@ class User(AbstractUser):
 class ApiClient(models.Model):
     """A till or server integration: HTTP Basic username/secret or OAuth key/secret.
 
-    The secret is stored only as a salted hash of its MD5 hex digest, so both the plain secret and
-    the MD5 digest Capillary tills send verify against it.
+    The secret is stored only as a keyed hash of its MD5 hex digest (`promotions_site/client_secrets.py`),
+    so both the plain secret and the MD5 digest Capillary tills send verify against it.
     """
 
     class Access(models.TextChoices):

@@ -15,9 +15,7 @@ from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,12 +29,12 @@ from promotions.models import (
     PromotionType,
 )
 from promotions.signals import promotion_dates_changed
+from promotions_site.client_secrets import secret_hash_check, secret_hash_make
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
 
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOKEN_SALT = "promotions.oauth.access-token"
-_VERIFIED_TTL_SECONDS = 300
 
 
 # --- Organizations and API clients ---------------------------------------------------------------
@@ -74,7 +72,7 @@ def api_client_create(
     token_ttl_seconds: int | None = None,
     actor: Actor | None = None,
 ) -> tuple[ApiClient, str]:
-    """Create an API client and return it with its secret (shown once, stored only as a salted hash).
+    """Create an API client and return it with its secret (shown once, stored only as a keyed hash).
 
     The hash is taken over the secret's MD5 hex digest, so a till sending the digest (Capillary's
     Basic-auth convention) and a client sending the secret itself both verify.
@@ -84,7 +82,7 @@ def api_client_create(
         org=org,
         username=username,
         access=access,
-        secret_hash=make_password(_md5_hex(secret)),
+        secret_hash=secret_hash_make(_md5_hex(secret)),
         token_ttl_seconds=token_ttl_seconds or settings.OAUTH_TOKEN_DEFAULT_TTL_SECONDS,
     )
     client.full_clean()
@@ -104,10 +102,11 @@ def api_client_create(
 def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
     """The active client these credentials belong to, or None.
 
-    `secret` may be the secret or its MD5 hex digest. A successful check is remembered for a few
-    minutes (keyed by a keyed hash of the credentials and the stored hash), so the slow password
-    hash runs once per client per process, not once per request; rotating the secret changes the
-    stored hash and so forgets it.
+    `secret` may be the secret or its MD5 hex digest. The stored keyed hash makes a check cost
+    microseconds, and an unknown username costs the same work as a wrong secret. A secret stored in an
+    older form (a PBKDF2 hash, or under a fallback key) is rewritten in the current form on success,
+    unless the secret was rotated meanwhile. Raises `SecretCheckBusy` when an older form's slow check
+    is refused by the global cap on them (`LEGACY_SECRET_CHECK_LIMIT`).
     """
     candidates = [_md5_hex(secret)]
     if _MD5_HEX.match(secret):
@@ -117,29 +116,15 @@ def api_client_authenticate(*, username: str, secret: str) -> ApiClient | None:
         client = ApiClient.objects.select_related("org").get(username=username, is_active=True)
     except ApiClient.DoesNotExist:
         client = None
-    if client is None:
-        # As many runs of the password hasher as a wrong secret costs (an unusable hash makes
-        # check_password run it once), so timing does not tell which usernames exist.
-        for candidate in candidates:
-            check_password(candidate, make_password(None))
+    check = secret_hash_check(candidates=candidates, encoded=client.secret_hash if client else None)
+    if client is None or check.matched is None:
         return None
-    cache_key = (
-        "api-client-verified:"
-        + hmac.new(
-            settings.SECRET_KEY.encode(),
-            f"{username}\0{secret}\0{client.secret_hash}".encode(),
-            hashlib.sha256,
-        ).hexdigest()
-    )
-    # The key is an HMAC under SECRET_KEY, which a client cannot compute, so how the cache compares
-    # keys reveals nothing; the secret itself is only ever compared inside check_password (in
-    # constant time).
-    if cache.get(cache_key) == client.pk:
-        return client
-    if any(check_password(candidate, client.secret_hash) for candidate in candidates):
-        cache.set(cache_key, client.pk, _VERIFIED_TTL_SECONDS)
-        return client
-    return None
+    if check.outdated:
+        current = secret_hash_make(check.matched)
+        # Conditional on the hash read: a rotation that happened meanwhile is kept.
+        if ApiClient.objects.filter(pk=client.pk, secret_hash=client.secret_hash).update(secret_hash=current):
+            client.secret_hash = current
+    return client
 
 
 def _secret_fingerprint(client: ApiClient) -> str:

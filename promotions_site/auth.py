@@ -63,16 +63,17 @@ class ApiClientBasicAuthentication(BaseAuthentication):
 def api_client_sign_in(request, *, username: str, secret: str) -> ApiClient | None:
     """`api_client_authenticate` behind the sign-in throttle (HTTP Basic and the token endpoint).
 
-    While the username or the caller's address has used up its failed sign-ins, answers 429
-    (`Throttled`, with `Retry-After`) without checking the secret; a failed check counts.
+    While the username or the caller's address has used up its failed sign-ins, or the slow checks of
+    secrets stored in the older form are over their global cap, answers 429 (`Throttled`, with
+    `Retry-After`) without checking the secret; a failed check counts.
     """
     ip = client_ip(request)
     try:
         sign_in_check(realm="api", username=username, ip=ip)
-    except SignInLocked as locked:
+        # No username holds a NUL (PostgreSQL text cannot): an unknown client, not a database error.
+        client = None if "\x00" in username else api_client_authenticate(username=username, secret=secret)
+    except SignInLocked as locked:  # SecretCheckBusy included
         raise exceptions.Throttled(wait=locked.wait, detail=locked.message) from None
-    # No username holds a NUL (PostgreSQL text cannot): an unknown client, not a database error.
-    client = None if "\x00" in username else api_client_authenticate(username=username, secret=secret)
     if client is None:
         sign_in_failure_record(realm="api", username=username, ip=ip)
     return client

@@ -140,10 +140,17 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "promotions.User"
 
-# --- Caches (verified credentials, throttles) ------------------------------------------------------
+# --- Caches (rate limits, sign-in throttles) -------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Deployments (or a benchmark's runs) sharing one Redis keep their counts apart by prefix.
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -229,13 +236,26 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "promotions_site.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["promotions_site.throttling.ApiClientRateThrottle"],
-    # Proxies in front of the app that append to X-Forwarded-For: the client's address (for the
-    # per-address sign-in throttle) is the one the nearest trusted proxy saw. 0: REMOTE_ADDR.
-    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "1" if env_bool("BEHIND_TLS_PROXY", True) else "0")),
+    # Proxies in front of the app that append to X-Forwarded-For, counted (see TRUSTED_PROXIES below).
+    # 0, the default: the client's address is REMOTE_ADDR and X-Forwarded-For is never read.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "DEFAULT_SCHEMA_CLASS": "promotions_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
 }
+
+# The proxies in front of the app named by address or network instead of counted: the client's address
+# is the nearest X-Forwarded-For hop that is not one of them, read only when REMOTE_ADDR is one of them.
+# Neither this nor NUM_PROXIES is implied by BEHIND_TLS_PROXY: a header any client can write is trusted
+# only when the operator says who writes it (docs/operations.md, "Client addresses").
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address or network.") from exc
+if TRUSTED_PROXIES and REST_FRAMEWORK["NUM_PROXIES"]:
+    raise ImproperlyConfigured("Set NUM_PROXIES or TRUSTED_PROXIES, not both.")
 
 # Idempotency-Key: how long the answer kept for a key is replayed (the IETF draft asks servers to publish it).
 IDEMPOTENCY_KEY_RETENTION_HOURS = 72
@@ -249,8 +269,23 @@ API_MAX_FREE_JSON_BYTES = int(os.environ.get("API_MAX_FREE_JSON_BYTES", "16384")
 ISSUE_BULK_MAX_CUSTOMERS = int(os.environ.get("ISSUE_BULK_MAX_CUSTOMERS", "10000"))
 # "N/period" (period: s, m, h, d, optionally with a count: 5m); "off" disables the limit.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, every API call
+# Failed sign-ins (API clients and admin users apart): per username from one address, per address,
+# and per username from every address, beyond which only addresses that have not failed are checked.
 LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
 LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
+LOGIN_FAILURE_CEILING_PER_USERNAME = os.environ.get("LOGIN_FAILURE_CEILING_PER_USERNAME", "100/h")
+
+# API client secrets are stored as HMAC-SHA256 under this key (promotions_site/client_secrets.py).
+# Changing it without naming the old one in the fallbacks stops every API client's secret from verifying:
+# rotating SECRET_KEY while this is unset is such a change (docs/operations.md, "API client secrets").
+API_CLIENT_SECRET_KEY = os.environ.get("API_CLIENT_SECRET_KEY") or SECRET_KEY
+# Earlier keys that still verify; a secret checked under one is rewritten under the current key.
+API_CLIENT_SECRET_KEY_FALLBACKS = env_list("API_CLIENT_SECRET_KEY_FALLBACKS", [])
+# Secrets stored before the keyed hash (PBKDF2, ~0.4 s each) still verify, and are rewritten on their
+# next success: slow checks running or failed, all clients together, beyond which one is refused (429).
+# Ten a minute: a flood aimed at such a client costs a few CPU-seconds a minute, and a till that
+# fails once does not shut out the others.
+LEGACY_SECRET_CHECK_LIMIT = os.environ.get("LEGACY_SECRET_CHECK_LIMIT", "10/m")
 
 # OAuth access tokens: lifetime bounds (each API client picks its own within them).
 OAUTH_TOKEN_DEFAULT_TTL_SECONDS = 300

@@ -7,7 +7,9 @@ memory (each process counts on its own). A limit is "N/period" (`6000/m`, `10/5m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import math
 import re
 import time
@@ -90,18 +92,24 @@ class SlidingWindow:
         """Count one event."""
         self._increment(self._keys(ident, time.time())[0])
 
-    def take(self, ident: str) -> float | None:
+    def take(self, ident: str, now: float | None = None) -> float | None:
         """Count one event if it fits (None); else count nothing and return the seconds to wait.
 
         The counter is incremented first and given back on refusal, so concurrent requests cannot
         all see the last free unit.
         """
-        current_key, previous_key, offset = self._keys(ident, time.time())
+        current_key, previous_key, offset = self._keys(ident, time.time() if now is None else now)
         current = self._increment(current_key)
         wait = self._wait(current - 1, cache.get(previous_key, 0), offset)
         if wait is not None:
             cache.decr(current_key)
         return wait
+
+    def give_back(self, ident: str, *, taken_at: float) -> None:
+        """Uncount an event `take` counted at `taken_at` (`now`), once it turned out not to count."""
+        # ValueError: the window's counter has expired, nothing is left to give back.
+        with contextlib.suppress(ValueError):
+            cache.decr(self._keys(ident, taken_at)[0])
 
 
 def check_all(checks: list[tuple[SlidingWindow, str]]) -> list[float | None]:
@@ -152,8 +160,41 @@ class SignInLocked(Exception):
 
 
 def client_ip(request) -> str:
-    """The client's address: REMOTE_ADDR, or X-Forwarded-For as seen by the `NUM_PROXIES` nearest proxies."""
-    return BaseThrottle().get_ident(request) or ""
+    """The client's address: REMOTE_ADDR, unless the operator named the proxies in front of the app.
+
+    With `NUM_PROXIES` = n, the X-Forwarded-For entry the n-th nearest proxy appended (DRF's rule);
+    with `TRUSTED_PROXIES`, the nearest hop that is not one of them. Anything further left was written
+    by the client and is never read.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = [
+        hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()
+    ]
+    trusted = _networks(tuple(settings.TRUSTED_PROXIES))
+    if trusted:
+        address = remote
+        for hop in reversed(forwarded):
+            if not _is_in(address, trusted):
+                break
+            address = hop
+        return address
+    num_proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    if num_proxies and forwarded:
+        return forwarded[-min(num_proxies, len(forwarded))]
+    return remote
+
+
+@lru_cache(maxsize=8)
+def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(text, strict=False) for text in texts)
+
+
+def _is_in(address: str, networks) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 def _fingerprint(value: str) -> str:
@@ -161,34 +202,50 @@ def _fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _sign_in_windows(realm: str, username: str, ip: str) -> list[tuple[SlidingWindow, str]]:
-    # An API client's username is counted per address: a till's secret is long and random, so the
-    # lock only has to slow guessing down, and a stranger elsewhere must not be able to lock the
-    # tills out. An admin user's password is chosen by a person, so it is counted everywhere.
-    username_ident = f"{username}\0{ip}" if realm == "api" else username
-    windows = []
+def _sign_in_windows(realm: str, username: str, ip: str) -> dict[str, tuple[SlidingWindow, str]]:
+    """The failure counts a sign-in is checked against and counted in, by scope: `pair` (this username
+    from this address), `address` (any username from this address), `ceiling` (this username from every
+    address). A scope whose limit is off is left out."""
+    windows = {}
     for scope, setting, value in (
-        ("username", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME, username_ident),
-        ("ip", settings.LOGIN_FAILURE_LIMIT_PER_IP, ip),
+        ("pair", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME, f"{username}\0{ip}"),
+        ("address", settings.LOGIN_FAILURE_LIMIT_PER_IP, ip),
+        ("ceiling", settings.LOGIN_FAILURE_CEILING_PER_USERNAME, username),
     ):
         rate = Rate.parse(setting)
         if rate is not None:
-            windows.append((SlidingWindow(f"sign-in-failures:{realm}:{scope}", rate), _fingerprint(value)))
+            windows[scope] = (SlidingWindow(f"sign-in-failures:{realm}:{scope}", rate), _fingerprint(value))
     return windows
 
 
 def sign_in_check(*, realm: str, username: str, ip: str) -> None:
     """Raise SignInLocked while this username or address has used up its failed sign-ins.
 
-    `realm` keeps API clients (`api`) and admin users (`admin`) apart. A locked username is refused
-    even with the right secret, so guessing cannot go on behind the lock.
+    `realm` keeps API clients (`api`) and admin users (`admin`) apart. A username is locked per
+    address (`LOGIN_FAILURE_LIMIT_PER_USERNAME`), so failures from one address never lock the right
+    user out from another; an address is locked for every username (`LOGIN_FAILURE_LIMIT_PER_IP`).
+    Once a username has failed `LOGIN_FAILURE_CEILING_PER_USERNAME` times from all addresses together,
+    only addresses that have not failed for it are still checked: guessing from many addresses gets
+    one try per address, while the right user, from an address of their own, still signs in.
+    A locked sign-in is refused even with the right secret, so guessing cannot go on behind the lock.
     """
-    waits = [wait for wait in check_all(_sign_in_windows(realm, username, ip)) if wait is not None]
-    if waits:
-        raise SignInLocked(max(waits))
+    checks = _sign_in_windows(realm, username, ip)
+    if "pair" in checks:
+        # The pair's own counters read against a limit of one: no wait exactly when this address has
+        # no failure for this username inside the pair's window.
+        window, ident = checks["pair"]
+        checks["pair_clean"] = (SlidingWindow(window.name, Rate(1, window.rate.seconds)), ident)
+    waits = dict(zip(checks, check_all(list(checks.values())), strict=True))
+    refusals = [wait for scope in ("pair", "address") if (wait := waits.get(scope)) is not None]
+    # Without a per-pair count no address can show it is clean: the ceiling then holds for all.
+    address_has_failed = "pair_clean" not in waits or waits["pair_clean"] is not None
+    if waits.get("ceiling") is not None and address_has_failed:
+        refusals.append(waits["ceiling"])
+    if refusals:
+        raise SignInLocked(max(refusals))
 
 
 def sign_in_failure_record(*, realm: str, username: str, ip: str) -> None:
-    """Count one failed sign-in against the username and the address."""
-    for window, ident in _sign_in_windows(realm, username, ip):
+    """Count one failed sign-in: for the username from this address, from the address, for the username."""
+    for window, ident in _sign_in_windows(realm, username, ip).values():
         window.record(ident)

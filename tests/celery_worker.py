@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import redis
+from django.conf import settings
 from django.db import connection
 
 from promotions_site.celery import app as celery_app
@@ -44,6 +45,8 @@ def child_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "promotions_site.settings",
         "DATABASE_URL": database_url(),
         "SECRET_KEY": "child-process-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        # The API clients the tests create are keyed by this process's key: the child must check them so.
+        "API_CLIENT_SECRET_KEY": settings.API_CLIENT_SECRET_KEY,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import os
 
 import pytest
+from django.apps import apps as global_apps
 from django.db import connection, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
 
 from tests.factories import ApiClientFactory, OrganizationFactory
@@ -65,6 +68,24 @@ def _flush_may_empty_the_audit_trail():
     BaseDatabaseOperations.execute_sql_flush = flush_with_audit_triggers_suspended
     yield
     BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_auditors_migration = importlib.import_module("redemptions.migrations.0006_auditors_group")
+
+
+def _data_migration_rows_restore(sender, **kwargs):
+    """The rows data migrations write (the Auditors group), back after every `migrate` and `flush`.
+
+    pytest-django empties every table after a transactional test, the migrations' rows included, and
+    `--reuse-db` keeps that empty state for the next run, whose `migrate` applies nothing; both then
+    send `post_migrate`, as Django's own permissions rely on. Test support only: in production a
+    deleted or trimmed group stays as an admin left it.
+    """
+    if sender.label == "redemptions":
+        _auditors_migration.auditors_group_create(global_apps, None)
+
+
+post_migrate.connect(_data_migration_rows_restore, dispatch_uid="tests.data_migration_rows_restore")
 
 
 def pytest_sessionfinish(session, exitstatus):

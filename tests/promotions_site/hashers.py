@@ -15,3 +15,15 @@ class CountingPBKDF2PasswordHasher(FastPBKDF2PasswordHasher):
     def encode(self, password, salt, iterations=None):
         type(self).runs += 1
         return super().encode(password, salt, iterations)
+
+
+class CountingKeyedDigest:
+    """Wraps `promotions_site.client_secrets._keyed_digest` and counts its runs."""
+
+    def __init__(self, digest):
+        self.digest = digest
+        self.runs = 0
+
+    def __call__(self, *args):
+        self.runs += 1
+        return self.digest(*args)

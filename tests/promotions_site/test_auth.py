@@ -113,15 +113,36 @@ def test_missing_credentials_is_401(client_and_promotion):
 
 
 @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
-def test_production_hasher_stores_only_a_salted_hash_and_verifies_both_forms(org):
-    # given: the real (slow) hasher
+def test_production_settings_store_only_a_keyed_hash_and_verify_both_forms(org):
+    # given: the production password hasher, which stays the admin users' (people's passwords)
     client = ApiClientFactory(org=org, secret="s3cret-value")
-    # then: neither the secret nor its digest is stored
-    assert client.secret_hash.startswith("pbkdf2_sha256$")
+    # then: an API client's machine secret is kept as a keyed hash; neither it nor its digest is stored
+    assert client.secret_hash.startswith("hmac_sha256$")
     assert "s3cret-value" not in client.secret_hash and md5("s3cret-value") not in client.secret_hash
     assert api_client_authenticate(username=client.username, secret="s3cret-value") == client
     assert api_client_authenticate(username=client.username, secret=md5("s3cret-value")) == client
     assert api_client_authenticate(username=client.username, secret="wrong") is None
+    assert UserFactory(org=org).password.startswith("pbkdf2_sha256$")
+
+
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+def test_a_secret_stored_by_the_production_password_hasher_verifies_both_forms_once(org):
+    # given: clients whose secrets were stored before the keyed hash (the real, slow hasher)
+    from django.contrib.auth.hashers import make_password
+
+    plain, digest = ApiClientFactory(org=org), ApiClientFactory(org=org)
+    for client in (plain, digest):
+        client.secret_hash = make_password(md5("s3cret-value"))
+        client.save()
+    # when: each signs in, one with the secret, one with its digest
+    assert api_client_authenticate(username=plain.username, secret="s3cret-value") == plain
+    assert api_client_authenticate(username=digest.username, secret=md5("s3cret-value")) == digest
+    # then: both now hold the keyed hash, and go on verifying
+    for client in (plain, digest):
+        client.refresh_from_db()
+        assert client.secret_hash.startswith("hmac_sha256$")
+        assert api_client_authenticate(username=client.username, secret="s3cret-value") == client
+        assert api_client_authenticate(username=client.username, secret=md5("s3cret-value")) == client
 
 
 def test_rotated_secret_stops_the_old_one_even_when_remembered(org):

@@ -329,12 +329,14 @@ def test_every_connection_carries_the_statement_timeout(db):
 @pytest.mark.postgres_only
 def test_db_statement_timeout_ms_cancels_a_long_statement(db):
     # given: a process configured with a 200 ms statement timeout
-    # (the settings module alone, and the connection options it gives Django's backend)
+    # (the settings module alone, and the connection options it gives Django's backend), connecting to
+    # the database under test: the one DATABASE_URL names need not exist (only the test one is created)
     script = (
+        "import sys\n"
         "import psycopg\n"
         "from promotions_site import settings\n"
         "db = settings.DATABASES['default']\n"
-        "with psycopg.connect(host=db['HOST'], port=db['PORT'], user=db['USER'], dbname=db['NAME'],\n"
+        "with psycopg.connect(host=db['HOST'], port=db['PORT'], user=db['USER'], dbname=sys.argv[1],\n"
         "                     password=db['PASSWORD'] or None, options=db['OPTIONS']['options']) as conn:\n"
         "    print(conn.execute('SHOW statement_timeout').fetchone()[0])\n"
         "    try:\n"
@@ -350,7 +352,12 @@ def test_db_statement_timeout_ms_cancels_a_long_statement(db):
     }
     # when
     result = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script, connection.settings_dict["NAME"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     # then: the sleep was cancelled after 200 ms, not run for 5 s
     assert result.returncode == 0, result.stderr

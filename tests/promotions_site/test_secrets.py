@@ -1,5 +1,6 @@
-"""Secrets: checks that take the same work whether or not the username exists, comparisons in constant
-time, signed and expiring tokens that carry no secret, and `check --deploy` clean in production."""
+"""Secrets: a keyed hash checked with the same work whether or not the username exists, comparisons in
+constant time, secrets of the older (slow) form rewritten on success and their checks capped, signed
+and expiring tokens that carry no secret, and `check --deploy` clean in production."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from rest_framework.test import APIClient
 
 from promotions import services
+from promotions.models import ApiClient
 from promotions.services import api_client_authenticate, oauth_token_verify
+from promotions_site import client_secrets
+from promotions_site.client_secrets import SecretCheckBusy
+from tests.conftest import basic_auth
 from tests.factories import ApiClientFactory, PromotionFactory
-from tests.promotions_site.hashers import CountingPBKDF2PasswordHasher
+from tests.promotions_site.hashers import CountingKeyedDigest, CountingPBKDF2PasswordHasher
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_URL = "/v3/oauth/token/generate"
@@ -30,22 +36,149 @@ def md5(value: str) -> str:
     return hashlib.md5(value.encode()).hexdigest()
 
 
-def hash_runs(call) -> int:
-    before = CountingPBKDF2PasswordHasher.runs
-    call()
-    return CountingPBKDF2PasswordHasher.runs - before
+@pytest.fixture
+def hash_runs(settings, monkeypatch):
+    """`hash_runs(call)`: the runs of each hash function during `call()`: `slow` (the password hasher)
+    and `keyed` (the keyed hash of API client secrets)."""
+    settings.PASSWORD_HASHERS = ["tests.promotions_site.hashers.CountingPBKDF2PasswordHasher"]
+    keyed = CountingKeyedDigest(client_secrets._keyed_digest)
+    monkeypatch.setattr(client_secrets, "_keyed_digest", keyed)
+
+    def runs(call) -> dict[str, int]:
+        before = CountingPBKDF2PasswordHasher.runs, keyed.runs
+        call()
+        return {"slow": CountingPBKDF2PasswordHasher.runs - before[0], "keyed": keyed.runs - before[1]}
+
+    return runs
 
 
 @pytest.mark.parametrize("secret", ["wrong-secret", md5("wrong-secret")], ids=["plain", "md5 digest"])
-def test_an_unknown_username_costs_the_same_hashing_as_a_wrong_secret(org, settings, secret):
-    # given: a client, and a hasher that counts its runs
-    settings.PASSWORD_HASHERS = ["tests.promotions_site.hashers.CountingPBKDF2PasswordHasher"]
+def test_an_unknown_username_costs_the_same_hashing_as_a_wrong_secret(org, hash_runs, secret):
+    # given: a client
     client = ApiClientFactory(org=org, secret="right-secret")
     # when
     known = hash_runs(lambda: api_client_authenticate(username=client.username, secret=secret))
     unknown = hash_runs(lambda: api_client_authenticate(username="no.such.till", secret=secret))
-    # then: a digest-shaped secret is checked in both forms, for a known client or not
-    assert known == unknown == (2 if secret == md5("wrong-secret") else 1)
+    # then: a digest-shaped secret is checked in both forms, for a known client or not, by the keyed
+    # hash alone: a failed sign-in never runs the slow hasher
+    assert known == unknown == {"slow": 0, "keyed": 2 if secret == md5("wrong-secret") else 1}
+
+
+def test_with_a_fallback_key_an_unknown_username_still_costs_what_a_wrong_secret_does(
+    org, hash_runs, settings
+):
+    # given: a client, and an earlier key still accepted
+    settings.API_CLIENT_SECRET_KEY_FALLBACKS = ["an-earlier-key"]
+    client = ApiClientFactory(org=org, secret="right-secret")
+    # when
+    known = hash_runs(lambda: api_client_authenticate(username=client.username, secret="wrong-secret"))
+    unknown = hash_runs(lambda: api_client_authenticate(username="no.such.till", secret="wrong-secret"))
+    # then: each key is tried, for a known client or not
+    assert known == unknown == {"slow": 0, "keyed": 2}
+
+
+def legacy_client(org, secret: str):
+    """A client whose secret was stored before the keyed hash: the password hasher's hash of its digest."""
+    client = ApiClientFactory(org=org)
+    client.secret_hash = make_password(md5(secret))
+    client.save()
+    return client
+
+
+def test_a_secret_in_the_older_form_is_rewritten_on_its_next_successful_sign_in(org, hash_runs):
+    # given: a client whose secret is stored in the older (slow) form
+    client = legacy_client(org, "right-secret")
+    old_hash = client.secret_hash
+    # when: a wrong secret, then the right one
+    wrong = hash_runs(lambda: api_client_authenticate(username=client.username, secret="wrong-secret"))
+    client.refresh_from_db()
+    assert client.secret_hash == old_hash
+    right = hash_runs(lambda: api_client_authenticate(username=client.username, secret="right-secret"))
+    # then: both checked by the slow hasher, the success rewrote the stored form as a keyed hash
+    assert wrong["slow"] == right["slow"] == 1
+    client.refresh_from_db()
+    assert client.secret_hash.startswith("hmac_sha256$")
+    # and from then on a check, right or wrong, never runs the slow hasher
+    for secret in ("right-secret", md5("right-secret"), "wrong-secret"):
+        assert (
+            hash_runs(lambda s=secret: api_client_authenticate(username=client.username, secret=s))["slow"]
+            == 0
+        )
+    assert api_client_authenticate(username=client.username, secret=md5("right-secret")) == client
+
+
+def test_a_secret_under_a_fallback_key_verifies_and_is_rewritten_under_the_current_key(org, settings):
+    # given: a secret stored under the key of the time
+    settings.API_CLIENT_SECRET_KEY = "the-key-of-the-time"
+    client = ApiClientFactory(org=org, secret="right-secret")
+    # when: the key changes; without the old one among the fallbacks, the secret no longer verifies
+    settings.API_CLIENT_SECRET_KEY = "a-new-key"
+    assert api_client_authenticate(username=client.username, secret="right-secret") is None
+    # and with it, it does, and is stored again under the new key
+    settings.API_CLIENT_SECRET_KEY_FALLBACKS = ["the-key-of-the-time"]
+    assert api_client_authenticate(username=client.username, secret="right-secret") == client
+    settings.API_CLIENT_SECRET_KEY_FALLBACKS = []
+    client.refresh_from_db()
+    assert api_client_authenticate(username=client.username, secret="right-secret") == client
+
+
+def test_a_rotation_during_a_rewrite_is_kept(org, monkeypatch):
+    # given: a client in the older form, whose secret is rotated while its old secret is being checked
+    client = legacy_client(org, "old-secret")
+    rotated = client_secrets.secret_hash_make(md5("new-secret"))
+    real_check = client_secrets.check_password
+
+    def check_then_rotate(candidate, encoded):
+        ApiClient.objects.filter(pk=client.pk).update(secret_hash=rotated)
+        return real_check(candidate, encoded)
+
+    monkeypatch.setattr(client_secrets, "check_password", check_then_rotate)
+    # when
+    api_client_authenticate(username=client.username, secret="old-secret")
+    # then: the rotation stands; the old secret is not written back over it
+    client.refresh_from_db()
+    assert client.secret_hash == rotated
+
+
+def test_the_token_fingerprint_changes_when_the_secret_changes(org):
+    # given: a token of a client
+    client = ApiClientFactory(org=org, secret="right-secret")
+    token, _ = services.oauth_token_issue(client=client)
+    # when: its secret is replaced
+    client.secret_hash = client_secrets.secret_hash_make(md5("new-secret"))
+    client.save()
+    # then: the token dies; one issued now carries another fingerprint and works
+    assert oauth_token_verify(token=token) is None
+    new_token, _ = services.oauth_token_issue(client=client)
+    assert token_payload(new_token)["sv"] != token_payload(token)["sv"]
+    assert oauth_token_verify(token=new_token) == client
+
+
+def test_slow_checks_are_capped_for_all_clients_together(org, settings, hash_runs):
+    # given: two slow checks a minute, and two clients in the older form
+    settings.LEGACY_SECRET_CHECK_LIMIT = "2/m"
+    first, second = legacy_client(org, "first-secret"), legacy_client(org, "second-secret")
+    # when: a success gives its unit back, and two failures, one per client, keep theirs
+    assert api_client_authenticate(username=first.username, secret="first-secret") == first
+    assert api_client_authenticate(username=second.username, secret="wrong") is None
+    assert api_client_authenticate(username=first.username, secret="wrong") is None  # keyed by now
+    assert api_client_authenticate(username=second.username, secret="wrong") is None
+
+    # then: the next slow check is refused before it runs, the right secret too
+    def refused():
+        with pytest.raises(SecretCheckBusy):
+            api_client_authenticate(username=second.username, secret="second-secret")
+
+    runs = hash_runs(refused)
+    assert runs["slow"] == 0
+    # and over the API: 429 with Retry-After, unchecked; clients in the keyed form are not affected
+    response = APIClient().get(
+        f"/api_gateway/v1/promotions/{PromotionFactory(org=org).pk}",
+        HTTP_AUTHORIZATION=basic_auth(second.username, "second-secret"),
+    )
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    assert response.json()["errors"][0]["message"].startswith("Too many sign-in attempts are being checked.")
+    assert api_client_authenticate(username=first.username, secret="first-secret") == first
 
 
 def test_secret_and_token_comparisons_are_constant_time(org, monkeypatch):
@@ -64,6 +197,9 @@ def test_secret_and_token_comparisons_are_constant_time(org, monkeypatch):
         return compare
 
     monkeypatch.setattr(hashers, "constant_time_compare", spy("hasher", hashers.constant_time_compare))
+    monkeypatch.setattr(
+        client_secrets, "constant_time_compare", spy("hasher", client_secrets.constant_time_compare)
+    )
     monkeypatch.setattr(signing, "constant_time_compare", spy("signature", signing.constant_time_compare))
     monkeypatch.setattr(hmac, "compare_digest", spy("fingerprint", hmac.compare_digest))
     client = ApiClientFactory(org=org, secret="right-secret")

@@ -266,6 +266,65 @@ def test_the_address_is_the_one_the_trusted_proxy_saw(guarded, settings):
     assert other.status_code == 200
 
 
+def test_by_default_a_rotated_x_forwarded_for_escapes_no_throttle(guarded, org, settings):
+    # given: the default settings (BEHIND_TLS_PROXY on, no proxy named), and one address sending a new
+    # X-Forwarded-For with each failure, one of them the address of a store's till
+    client, promotion = guarded
+    for n in range(5):
+        forwarded = "10.0.0.9" if n == 0 else f"198.51.100.{n}"
+        response = basic_get(
+            f"nobody.{n}", "guess", promotion, REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR=forwarded
+        )
+        assert response.status_code == 401
+    # when: that address comes again claiming yet another one
+    response = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR="192.0.2.1"
+    )
+    # then: it is the address the connection came from that is locked, and the till it named is not
+    assert_429(response, "Too many failed")
+    assert basic_get(client, "right-secret", promotion, REMOTE_ADDR="10.0.0.9").status_code == 200
+    # and an API client rotating the header stays within its rate
+    settings.API_RATE_LIMIT = "3/m"
+    codes = [
+        basic_get(
+            client, "right-secret", promotion, REMOTE_ADDR="10.0.0.8", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"
+        )
+        for n in range(4)
+    ]
+    assert [response.status_code for response in codes] == [200, 200, 429, 429]  # one 200 above: 10.0.0.9
+
+
+def test_trusted_proxies_named_by_network_give_the_first_hop_outside_them(guarded, settings):
+    # given: the proxies named by network (a load balancer and an ingress, both in 10.0.0.0/8)
+    client, promotion = guarded
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    for n in range(5):
+        # the client claims anything; the two proxies append what each saw
+        forwarded = f"198.51.100.{n}, 203.0.113.5, 10.0.0.3"
+        response = basic_get(
+            f"nobody.{n}", "guess", promotion, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded
+        )
+        assert response.status_code == 401
+    # then: 203.0.113.5 is locked whatever it claims; another client behind the proxies is not
+    locked = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.5"
+    )
+    assert locked.status_code == 429
+    other = basic_get(
+        client,
+        "right-secret",
+        promotion,
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.6, 10.0.0.3",
+    )
+    assert other.status_code == 200
+    # and a connection that does not come from a proxy is its own address, whatever it claims
+    direct = basic_get(
+        client, "right-secret", promotion, REMOTE_ADDR="192.0.2.50", HTTP_X_FORWARDED_FOR="203.0.113.5"
+    )
+    assert direct.status_code == 200
+
+
 def test_token_endpoint_is_throttled_with_basic(guarded, clock):
     # given: failures on the token endpoint and over Basic count together for the username
     client, promotion = guarded
@@ -324,3 +383,57 @@ def test_admin_and_api_failures_are_counted_apart(client, guarded, org):
     for _ in range(3):
         admin_login(client, api_client.username, "wrong-password")
     assert basic_get(api_client, "right-secret", promotion).status_code == 200
+
+
+# --- Sign-in throttle: per username and address, under a ceiling per username --------------------------
+
+
+def test_admin_login_failures_from_one_address_lock_that_address_only(client, org, settings):
+    # given: a staff user, and three wrong passwords for it from one address
+    settings.LOGIN_FAILURE_LIMIT_PER_USERNAME = "3/5m"
+    user = UserFactory(org=org)
+    for _ in range(3):
+        admin_login(client, user.username, "wrong-password", REMOTE_ADDR="203.0.113.7")
+    # when: the right password comes from that address, then from the user's own
+    from_guesser = admin_login(client, user.username, "pass-word-123", REMOTE_ADDR="203.0.113.7")
+    from_user = admin_login(client, user.username, "pass-word-123", REMOTE_ADDR="192.0.2.10")
+    # then: the address that failed is refused unchecked; the user signs in from theirs
+    assert (
+        from_guesser.status_code == 200 and "Too many failed login attempts" in from_guesser.content.decode()
+    )
+    assert from_user.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize("realm", ["admin", "api"])
+def test_past_the_ceiling_only_addresses_that_have_not_failed_are_checked(client, guarded, settings, realm):
+    # given: 3 failures per username and address, a ceiling of 4 per username, and an admin user and an
+    # API client under one name
+    settings.LOGIN_FAILURE_LIMIT_PER_USERNAME = "3/5m"
+    settings.LOGIN_FAILURE_LIMIT_PER_IP = "100/5m"
+    settings.LOGIN_FAILURE_CEILING_PER_USERNAME = "4/h"
+    api_client, promotion = guarded
+    UserFactory(org=api_client.org, username=api_client.username, password="right-secret")
+
+    def sign_in(secret: str, address: str) -> str:
+        if realm == "api":
+            code = basic_get(api_client, secret, promotion, REMOTE_ADDR=address).status_code
+            return {200: "in", 401: "refused", 429: "locked"}[code]
+        client.logout()
+        response = admin_login(client, api_client.username, secret, REMOTE_ADDR=address)
+        if response.status_code == 302:
+            return "in"
+        return "locked" if "Too many failed login attempts" in response.content.decode() else "refused"
+
+    # when: two addresses fail twice each, each under its own limit of 3, together at the ceiling
+    for address in ("198.51.100.1", "198.51.100.2"):
+        assert [sign_in("wrong", address) for _ in range(2)] == ["refused", "refused"]
+    # then: an address that failed is locked although under its own limit, right secret or not
+    assert sign_in("right-secret", "198.51.100.1") == "locked"
+    # and the right user from an address that has not failed still signs in
+    assert sign_in("right-secret", "192.0.2.10") == "in"
+    # and a new address gets one guess, then is locked like the others
+    assert [sign_in("wrong", "198.51.100.3"), sign_in("right-secret", "198.51.100.3")] == [
+        "refused",
+        "locked",
+    ]

@@ -7,6 +7,7 @@ import importlib
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -50,6 +51,16 @@ def test_the_migration_can_run_again(db):
     auditors_migration.auditors_group_create(state.apps, None)
     # then one group, with what it had
     assert Group.objects.filter(name="Auditors").count() == 1
+    assert group_permissions() == before
+
+
+def test_the_group_outlives_a_flush_of_the_test_database(transactional_db):
+    # given: the group as the migration made it
+    before = group_permissions()
+    # when: every table is emptied, as pytest-django does after each transactional test (and as
+    # `--reuse-db` then hands the next run)
+    call_command("flush", interactive=False, verbosity=0)
+    # then: the tests that need the group still find it, whole
     assert group_permissions() == before
 
 

@@ -64,7 +64,7 @@ class Command(BaseCommand):
                     f"secret MD5: {md5}",
                     f"access:     {client.access}",
                     f"Authorization: Basic {basic}",
-                    "The secret is shown only now; only a salted hash of it is stored.",
+                    "The secret is shown only now; only a keyed hash of it is stored.",
                 ]
             )
         )
