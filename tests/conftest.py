@@ -14,7 +14,8 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
 
-from tests.factories import ApiClientFactory, OrganizationFactory
+from promotions.models import PromotionType
+from tests.factories import ApiClientFactory, CustomerFactory, OrganizationFactory, PromotionFactory
 
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 
@@ -134,6 +135,17 @@ def org(db):
 @pytest.fixture
 def other_org(db):
     return OrganizationFactory()
+
+
+@pytest.fixture
+def customer(org):
+    return CustomerFactory(org=org)
+
+
+@pytest.fixture
+def earning(org):
+    """An EARNING promotion a customer may earn any number of times."""
+    return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
 
 
 def basic_auth(username: str, secret: str) -> str:

@@ -41,16 +41,6 @@ def errors_of(response, status: int) -> list[str]:
     return [e["message"] for e in body["errors"]]
 
 
-@pytest.fixture
-def customer(org):
-    return CustomerFactory(org=org)
-
-
-@pytest.fixture
-def earning(org):
-    return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
-
-
 # --- Request body size -------------------------------------------------------------------------------
 
 

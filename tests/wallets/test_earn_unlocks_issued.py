@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 
 from promotions.models import AuditEvent, PromotionType
 from promotions_site.timefmt import to_epoch_ms
-from tests.factories import CustomerFactory, PromotionFactory
+from tests.factories import PromotionFactory
 from tests.redemptions.support import body, codes, line, redeem
 from wallets.models import EarnedPromotion
 
 API = "/api_gateway/v1/promotions"
 # The seeds use one id as the issueBulk contextId and as the earn/bulk earnedFromId.
 SEED_ID = "68fb1c9731d91c625a8d9e80"
-
-
-@pytest.fixture
-def customer(org):
-    return CustomerFactory(org=org)
-
-
-@pytest.fixture
-def earning(org):
-    return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
 
 
 def issue(api, promotion, customer, context_id=SEED_ID):

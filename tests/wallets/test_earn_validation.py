@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from promotions.models import PromotionType
 from promotions_site.timefmt import to_epoch_ms
-from tests.factories import CustomerFactory, PromotionFactory
 from wallets.models import EarnedPromotion
 
 API = "/api_gateway/v1/promotions"
-
-
-@pytest.fixture
-def customer(org):
-    return CustomerFactory(org=org)
-
-
-@pytest.fixture
-def earning(org):
-    return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
 
 
 def single(api, promotion, customer, earned_from_type, event_type, earned_from_id="E-1"):

@@ -26,11 +26,6 @@ def status_of(*instances) -> list[str]:
 
 
 @pytest.fixture
-def customer(org):
-    return CustomerFactory(org=org)
-
-
-@pytest.fixture
 def promotion(org):
     return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
 

@@ -34,11 +34,6 @@ def wallet(api, customer_id, **query):
     return api.get(f"/api_gateway/v1/promotions/customer/{customer_id}", query)
 
 
-@pytest.fixture
-def customer(org):
-    return CustomerFactory(org=org)
-
-
 def days(n: int) -> dt.datetime:
     return timezone.now() + dt.timedelta(days=n)
 
