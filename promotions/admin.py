@@ -56,9 +56,45 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    fieldsets = [
+        (None, {"fields": ["id", "name", "timezone", "max_active_promotions"]}),
+        (
+            "Promotion engine",
+            {
+                "fields": [
+                    "rounding_mode", "rounding_precision", "evaluation_mechanism", "percentage_base",
+                    "several_line_promotions_per_unit", "redemption_strategy", "rules_version",
+                ],
+                "description": "How carts are evaluated (docs/engine.md, \"Settings\"). The rules version "
+                "moves with every change to a promotion of the org.",
+            },
+        ),
+    ]  # fmt: skip
+
     def get_readonly_fields(self, request, obj=None):
         # The active-promotion cap is a subscription matter: only platform operators change it.
-        return [] if sees_all_orgs(request) else ["id", "max_active_promotions"]
+        readonly = ["rules_version"] if obj else []
+        return readonly if sees_all_orgs(request) else ["id", "max_active_promotions", *readonly]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # no version before the org exists
+            return [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "rules_version"]})
+                for name, options in self.fieldsets
+            ]
+        return self.fieldsets
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Every field but rules_version: a promotion write bumping it meanwhile must not be undone.
+        obj.save(
+            update_fields=[
+                f.name
+                for f in Organization._meta.concrete_fields
+                if not f.primary_key and f.name != "rules_version"
+            ]
+        )
 
 
 admin.site.unregister(Group)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
@@ -183,6 +184,15 @@ def oauth_token_verify(*, token: str) -> ApiClient | None:
 # --- Promotions -------------------------------------------------------------------------------------
 
 
+def organization_rules_version_bump(*, org: Organization | int) -> None:
+    """Mark the org's promotions as changed: `rules_version` + 1 in one UPDATE (no lost bump under
+    concurrency). Every write to a promotion or its limits calls it inside its transaction, so a reader
+    that sees the new version sees the new rows; the evaluate endpoint caches compiled rules per
+    (org, rules_version)."""
+    org_id = org.pk if isinstance(org, Organization) else org
+    Organization.objects.filter(pk=org_id).update(rules_version=F("rules_version") + 1)
+
+
 def _active_promotion_count(org: Organization) -> int:
     return Promotion.objects.for_org(org).filter(active=True, end_date__gt=timezone.now()).count()
 
@@ -206,6 +216,7 @@ def promotion_activate(*, promotion: Promotion, actor: Actor) -> Promotion:
         promotion.active = True
         promotion.last_updated_by = actor.name
         promotion.save(update_fields=["active", "last_updated_by", "last_updated_on"])
+        organization_rules_version_bump(org=org)
         audit_event_record(
             org=org, actor=actor, action="promotion.activate", object_type="Promotion", object_id=promotion.pk
         )
@@ -221,6 +232,7 @@ def promotion_deactivate(*, promotion: Promotion, actor: Actor) -> Promotion:
         promotion.active = False
         promotion.last_updated_by = actor.name
         promotion.save(update_fields=["active", "last_updated_by", "last_updated_on"])
+        organization_rules_version_bump(org=promotion.org_id)
         audit_event_record(
             org=promotion.org_id,
             actor=actor,
@@ -278,7 +290,7 @@ PROMOTION_FIELDS = (
     "name", "type", "active", "priority", "is_stackable", "start_date", "end_date", "mode", "message_label",
     "campaign_id", "condition", "action", "max_issuance_per_customer", "max_earning_per_customer",
     "earned_validity_days", "customer_activation_required", "earn_limited_to_specific_audience",
-    "earning_criteria", "custom_field_values", "store_criteria", "is_loyalty_only",
+    "earning_criteria", "custom_field_values", "store_criteria", "time_criteria", "is_loyalty_only",
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
@@ -413,6 +425,7 @@ def promotion_create(
                 raise PromotionError(ErrorCode.PROMOTION_NAME_NOT_UNIQUE) from error
             raise
         _restrictions_store(promotion, restrictions)
+        organization_rules_version_bump(org=org)
         audit_event_record(
             org=org,
             actor=actor,
@@ -461,6 +474,7 @@ def promotion_update(
         if redate:
             responses = promotion_dates_changed.send(sender=Promotion, promotion=existing)
             redated = sum(count for _, count in responses)
+        organization_rules_version_bump(org=existing.org_id)
         audit_event_record(
             org=existing.org_id,
             actor=actor,
