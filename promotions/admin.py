@@ -19,7 +19,12 @@ from promotions.models import (
     PromotionRestriction,
     User,
 )
-from promotions.serializers import ActionSerializer, ConditionSerializer, StoreCriteriaSerializer
+from promotions.serializers import (
+    ActionSerializer,
+    ConditionSerializer,
+    StoreCriteriaSerializer,
+    TimeCriteriaSerializer,
+)
 from promotions.services import (
     PROMOTION_FIELDS,
     RestrictionSpec,
@@ -258,8 +263,8 @@ def _capillary_shape(serializer_class, name: str, value):
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition`, `action` and `store_criteria` against the same shapes the create API
-    validates, and keeps them as the API stores them."""
+    """Checks `condition`, `action`, `store_criteria` and `time_criteria` against the same shapes the
+    create API validates, and keeps them as the API stores them."""
 
     class Meta:
         model = Promotion
@@ -283,6 +288,12 @@ class PromotionAdminForm(forms.ModelForm):
         if value in (None, {}, ""):
             return None  # no store scope: every store, as the API's null
         return _capillary_shape(StoreCriteriaSerializer, "storeCriteria", value)
+
+    def clean_time_criteria(self):
+        value = self.cleaned_data["time_criteria"]
+        if value in (None, {}, ""):
+            return None  # no time window: at any time of day, as the API's null
+        return _capillary_shape(TimeCriteriaSerializer, "timeCriteria", value)
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:

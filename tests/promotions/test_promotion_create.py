@@ -248,9 +248,9 @@ def test_every_condition_and_action_type_round_trips(api):
              "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {
                  "type": "ABSOLUTE", "value": "5.000000", "includeItemsFromConditionSet": True}},
              "perUnitKPI": "QUANTITY", "perUnitDivider": "2.000000", "includeItemsFromConditionSet": True}}),
-        ({"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
+        ({"type": "TENDER", "tenderCondition": {"tenderModes": [{"type": "CARD", "identifiers": ["CreditCard"]}]}},
          {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": 10}},
-         {"type": "TENDER", "tenderCondition": {"tenderType": "CARD"}},
+         {"type": "TENDER", "tenderCondition": {"tenderModes": [{"type": "CARD", "identifiers": ["CreditCard"]}]}},
          {"type": "TENDER", "tenderBasedAction": {"type": "ABSOLUTE", "value": "10.000000"}}),
     ]  # fmt: skip
     for index, (condition, action, echoed_condition, echoed_action) in enumerate(cases):
