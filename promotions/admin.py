@@ -12,12 +12,16 @@ from promotions.audit import Actor
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    Concept,
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
     Promotion,
     PromotionRestriction,
+    Store,
+    Till,
     User,
+    Zone,
 )
 from promotions.serializers import (
     ActionSerializer,
@@ -212,7 +216,8 @@ class ApiClientAdmin(OrgScopedAdmin):
     list_display = ["username", "org", "access", "is_active", "token_ttl_seconds", "created_at"]
     list_filter = ["access", "is_active"]
     search_fields = ["username"]
-    fields = ["org", "username", "access", "is_active", "token_ttl_seconds"]
+    fields = ["org", "username", "access", "is_active", "token_ttl_seconds", "default_till"]
+    list_select_related = ["org"]
     audited_by_services = frozenset({"create"})  # api_client_create
 
     def get_readonly_fields(self, request, obj=None):
@@ -227,6 +232,7 @@ class ApiClientAdmin(OrgScopedAdmin):
             username=obj.username,
             access=obj.access,
             token_ttl_seconds=obj.token_ttl_seconds,
+            default_till=obj.default_till,
             actor=Actor.for_user(request.user),
         )
         obj.pk, obj.org, obj.secret_hash = client.pk, client.org, client.secret_hash
@@ -441,6 +447,46 @@ class PromotionAdmin(OrgScopedAdmin):
                 messages.error(request, f"{promotion.name}: {error.message} (code {int(error.code)})")
         if done:
             messages.success(request, f"{done} promotion(s) {verb}.")
+
+
+class HierarchyAdmin(OrgScopedAdmin):
+    """Zones, concepts and stores: the org's own ids (what storeCriteria names), names and parents.
+    Every choice is the org's; a parent that would close a cycle, or a row of another org (a platform
+    superuser sees them all), is a form error (the model's `clean`)."""
+
+    list_display = ["external_id", "name", "parent", "org"]
+    search_fields = ["name", "external_id"]
+    list_select_related = ["parent", "org"]
+    ordering = ["org", "external_id"]
+
+
+@admin.register(Zone)
+class ZoneAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "name", "parent"]
+
+
+@admin.register(Concept)
+class ConceptAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "name", "parent"]
+
+
+@admin.register(Store)
+class StoreAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "code", "name", "zone", "concept", "parent"]
+    list_display = ["external_id", "code", "name", "zone", "concept", "parent", "org"]
+    list_select_related = ["zone", "concept", "parent", "org"]
+    search_fields = ["name", "code", "external_id"]
+
+
+@admin.register(Till)
+class TillAdmin(OrgScopedAdmin):
+    """A till names its store; API clients name their default till (the API client page)."""
+
+    fields = ["org", "code", "name", "store"]
+    list_display = ["code", "name", "store", "org"]
+    list_select_related = ["store", "org"]
+    search_fields = ["code", "name", "store__name"]
+    ordering = ["org", "code"]
 
 
 @admin.register(LoyaltyProgram)

@@ -209,6 +209,15 @@ class ApiClient(models.Model):
     def can_write(self) -> bool:
         return self.access == self.Access.WRITE
 
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.default_till_id is not None
+            and self.org_id is not None
+            and self.default_till.org_id != self.org_id
+        ):
+            raise ValidationError({"default_till": "Must belong to the same organization."})
+
 
 # --- The store hierarchy ---------------------------------------------------------------------------
 # Capillary's org hierarchy: zones (geographic) and concepts (brands, formats) nest and group stores; a

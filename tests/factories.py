@@ -297,6 +297,10 @@ def make_in_org(model, org):
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
         BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
+        Zone: lambda: ZoneFactory(org=org),
+        Concept: lambda: ConceptFactory(org=org),
+        Store: lambda: StoreFactory(org=org),
+        Till: lambda: TillFactory(org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

@@ -108,7 +108,9 @@ def test_an_update_keeps_it_when_left_out_replaces_it_when_sent_and_null_clears(
 def test_a_promotion_read_and_sent_back_is_unchanged(api):
     created = api.post(URL, body(timeCriteria={**WEEKDAY_EVENINGS, "durationInHours": "2"}), format="json")
     data = created.json()["data"]
-    again = api.put(f"{URL}/{data['id']}", {"timeCriteria": data["timeCriteria"]}, format="json").json()["data"]
+    again = api.put(f"{URL}/{data['id']}", {"timeCriteria": data["timeCriteria"]}, format="json").json()[
+        "data"
+    ]
     assert again["timeCriteria"] == data["timeCriteria"] == WEEKDAY_EVENINGS
 
 
