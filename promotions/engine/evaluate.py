@@ -38,10 +38,12 @@ class _Outcome:
     rule: Rule
     discount: Decimal
     groups: int
-    shares: dict[int, Decimal]  # line position -> discount
+    weights: list[tuple[int, Decimal, Decimal]]  # (line position, what it gave, its current value)
     discounted: dict[int, Decimal]  # line position -> units discounted
     condition_set: int
-    tender_shares: dict[int, Decimal]
+    tenders: list[int]  # the tenders a TENDER action reduces
+    shares: dict[int, Decimal] | None = None  # line position -> discount, once spread
+    tender_shares: dict[int, Decimal] | None = None
 
 
 def evaluate(cart: Cart, rules: RuleSet, context: Context, *, explain: bool = False) -> Result:
@@ -128,17 +130,32 @@ class _Evaluation:
             discount = min(discount, rounding.floor(headroom.discount))
         if discount <= 0:
             return "NO_DISCOUNT"
-        shares, discount = allocate(discount, weights, rounding)
-        if discount <= 0:
-            return "NO_DISCOUNT"
-        tender_shares: dict[int, Decimal] = {}
-        if proposal.tenders:
-            left = view.tender_left
-            tender_shares, _ = allocate(discount, [(t, left[t], left[t]) for t in proposal.tenders], rounding)
         discounted = {} if proposal.cart_wide else units
-        return _Outcome(rule, discount, proposal.groups, shares, discounted, condition_set, tender_shares)
+        outcome = _Outcome(
+            rule, discount, proposal.groups, weights, discounted, condition_set, proposal.tenders
+        )
+        if not self.index.on_grid:
+            # Amounts finer than the precision: a leftover unit may find no line to take it, so the
+            # spreading decides the discount, before it is compared with others.
+            self.spread(outcome, view)
+            if outcome.discount <= 0:
+                return "NO_DISCOUNT"
+        return outcome
+
+    def spread(self, outcome: _Outcome, view: CartView) -> None:
+        """The discount over the lines (and tenders) it touches, once: largest remainder."""
+        if outcome.shares is not None:
+            return
+        outcome.shares, outcome.discount = allocate(outcome.discount, outcome.weights, self.rounding)
+        outcome.tender_shares = {}
+        if outcome.tenders and outcome.discount > 0:
+            left = view.tender_left
+            outcome.tender_shares, _ = allocate(
+                outcome.discount, [(t, left[t], left[t]) for t in outcome.tenders], self.rounding
+            )
 
     def commit(self, outcome: _Outcome, view: CartView) -> Applied:
+        self.spread(outcome, view)
         rule = outcome.rule
         index = self.index
         mark = rule.level == "LINE" and not view.several

@@ -38,6 +38,7 @@ class CartIndex:
         "distinct_skus",
         "lines",
         "n",
+        "on_grid",
         "orig",
         "qty",
         "settings",
@@ -70,6 +71,10 @@ class CartIndex:
         self.distinct_skus = len(sku_masks)
         self.tender_ids = [tender.identifier for tender in cart.tenders]
         self.tender_amounts = [tender.amount for tender in cart.tenders]
+        quantum = Decimal(1).scaleb(-settings.precision)
+        self.on_grid = all(
+            value == value.quantize(quantum) for value in (*self.orig, *self.tender_amounts)
+        )  # every amount a whole number of the precision's units: spreading never drops a unit
         self._bits: dict[int, list[int]] = {}
         self._matches: dict[int, int] = {}
 
