@@ -11,7 +11,7 @@ from .money import ENGINE_CONTEXT, ZERO, Rounding, allocate
 from .ranking import rank
 from .ruleset import RuleSet
 from .scope import store_holds, time_holds
-from .types import Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
+from .types import AdjustedTender, Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
 from .view import CartIndex, CartView
 
 WALLET_TYPES = frozenset({"CUSTOMER", "EARNING", "REWARD"})
@@ -216,7 +216,7 @@ class _Evaluation:
             if share > 0 or promotion_qty > 0:
                 lines.append(LineShare(index.lines[position].key, share, discount_qty, promotion_qty))
         tenders = tuple(
-            TenderShare(index.tender_ids[tender], share)
+            TenderShare(index.tender_ids[tender], share, tender)
             for tender, share in sorted(outcome.tender_shares.items())
             if share > 0
         )
@@ -305,3 +305,23 @@ class _Evaluation:
                 applied.append(self.commit(outcome, view))
                 count += 1
         return count
+
+
+def adjusted_tenders(cart: Cart, result: Result) -> tuple[AdjustedTender, ...]:
+    """`cartTenders` of the response: each tender less the tender promotions' discounts on it, and a CASH
+    tender for the rest when the tenders do not cover the cart's net total (its value less every
+    discount), as Capillary's example shows (2000 - 100 - 500 paid by card = 1400 CASH)."""
+    taken: dict[int, Decimal] = {}
+    for applied in result.applied:
+        for share in applied.tenders:
+            if share.tender_index is not None:
+                taken[share.tender_index] = taken.get(share.tender_index, ZERO) + share.discount
+    tenders = [
+        AdjustedTender(tender.identifier, tender.amount, tender.amount - taken.get(position, ZERO))
+        for position, tender in enumerate(cart.tenders)
+    ]
+    net = sum((line.amount for line in cart.lines), ZERO) - result.discount
+    rest = net - sum((tender.adjusted_amount for tender in tenders), ZERO)
+    if rest > 0:
+        tenders.append(AdjustedTender("CASH", rest, rest, added=True))
+    return tuple(tenders)

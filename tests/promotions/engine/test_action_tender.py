@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from promotions.engine import UnsupportedRule, compile_rule
+from promotions.engine import AdjustedTender, UnsupportedRule, adjusted_tenders, compile_rule
 
 from .builders import (
     D,
@@ -71,3 +71,26 @@ def test_a_tender_action_needs_a_tender_condition():
         compile_rule(promotion(cart_condition("SUBTOTAL", "GREATER_THAN", 0), tender_action("ABSOLUTE", 1)))
     assert refused.value.path == "action.type"
     assert "TENDER condition" in refused.value.message
+
+
+def test_adjusted_tenders_and_the_cash_for_the_rest():
+    # Capillary's example: a 2000 cart, 100 off the cart, 500 paid by card: CASH 1400 is added
+    the_cart = cart(line("FOOD", "1000.00"), line("FUEL", "1000.00"), tenders={"CreditCard": "500.00"})
+    result = run(
+        the_cart,
+        promotion(cart_condition("SUBTOTAL", "GREATER_THAN", 0), cart_based("ABSOLUTE", 100), id="c"),
+    )
+    assert adjusted_tenders(the_cart, result) == (
+        AdjustedTender("CreditCard", D(500), D(500)),
+        AdjustedTender("CASH", D(1400), D(1400), added=True),
+    )
+    # a tender promotion reduces its tender: 10% of the card's 500 = 50; 2000 - 50 = 1950 = 450 + 1500 CASH
+    result = run(the_cart, promotion(CARD, tender_action("PERCENTAGE", 10), id="t"))
+    assert adjusted_tenders(the_cart, result) == (
+        AdjustedTender("CreditCard", D(500), D(450)),
+        AdjustedTender("CASH", D(1500), D(1500), added=True),
+    )
+    # tenders covering the cart: nothing added
+    covered = cart(line("A", "100.00"), tenders={"CreditCard": "100.00"})
+    result = run(covered, promotion(CARD, tender_action("ABSOLUTE", 5), id="t"))
+    assert adjusted_tenders(covered, result) == (AdjustedTender("CreditCard", D(100), D(95)),)
