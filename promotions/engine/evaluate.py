@@ -200,20 +200,23 @@ class _Evaluation:
         mark = rule.level == "LINE" and not view.several
         for position, share in outcome.shares.items():
             view.cur[position] -= share
-            if mark and share > 0:
+            if mark and share > ZERO:
                 view.used[position] += outcome.discounted.get(position, ZERO)
         for tender, share in outcome.tender_shares.items():
             view.tender_left[tender] -= share
         lines = []
         in_set = outcome.condition_set
-        for position in sorted(set(index.positions(in_set)) | set(outcome.shares) | set(outcome.discounted)):
-            share = outcome.shares.get(position, ZERO)
-            discount_qty = outcome.discounted.get(position, index.qty[position]) if share > 0 else ZERO
-            if in_set >> position & 1:
-                promotion_qty = index.qty[position]
-            else:
-                promotion_qty = outcome.discounted.get(position, ZERO)
-            if share > 0 or promotion_qty > 0:
+        shares, discounted, qty = outcome.shares, outcome.discounted, index.qty
+        touched = in_set
+        for position in shares:
+            touched |= 1 << position
+        for position in discounted:
+            touched |= 1 << position
+        for position in index.positions(touched):
+            share = shares.get(position, ZERO)
+            discount_qty = discounted.get(position, qty[position]) if share > ZERO else ZERO
+            promotion_qty = qty[position] if in_set >> position & 1 else discounted.get(position, ZERO)
+            if share > ZERO or promotion_qty > ZERO:
                 lines.append(LineShare(index.lines[position].key, share, discount_qty, promotion_qty))
         tenders = tuple(
             TenderShare(index.tender_ids[tender], share, tender)

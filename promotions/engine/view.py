@@ -36,6 +36,7 @@ class CartIndex:
         "brand_masks",
         "category_masks",
         "distinct_skus",
+        "every_unit",
         "lines",
         "n",
         "on_grid",
@@ -60,6 +61,7 @@ class CartIndex:
         self.all = (1 << self.n) - 1
         self.qty = [line.qty for line in lines]
         self.orig = [line.amount for line in lines]
+        self.every_unit = [(position, qty) for position, qty in enumerate(self.qty)]  # cart-wide actions
         self.settings = settings
         sku_masks: dict[str, int] = {}
         category_masks: dict[str, int] = {}
