@@ -115,18 +115,20 @@ class _Evaluation:
         for amount, part_units in proposal.parts or ((proposal.amount, proposal.units),):
             if amount <= 0 or not part_units:
                 continue
-            units: dict[int, Decimal] = {}
-            for position, qty in part_units:
-                units[position] = units.get(position, ZERO) + qty
             if cart_wide:
-                weights = [(position, cur[position], cur[position]) for position in sorted(units)]
+                # every line by its current value: the same for every cart-wide action on this view
+                weights, value = view.every_line_weights()
             else:
+                units: dict[int, Decimal] = {}
+                for position, qty in part_units:
+                    units[position] = units.get(position, ZERO) + qty
                 weights = [
                     (position, view.part_value(position, units[position]), cur[position])
                     for position in sorted(units)
                 ]
+                value = sum((w for _, w, _ in weights), ZERO)
             # rounded once, then at most the target's current value rounded down
-            discount = min(rounding.round(amount), rounding.floor(sum((w for _, w, _ in weights), ZERO)))
+            discount = min(rounding.round(amount), rounding.floor(value))
             if discount <= 0:
                 continue
             parts.append((discount, weights))
@@ -199,7 +201,7 @@ class _Evaluation:
         index = self.index
         mark = rule.level == "LINE" and not view.several
         for position, share in outcome.shares.items():
-            view.cur[position] -= share
+            view.take_off(position, share)
             if mark and share > ZERO:
                 view.used[position] += outcome.discounted.get(position, ZERO)
         for tender, share in outcome.tender_shares.items():

@@ -103,7 +103,7 @@ class CartIndex:
 
 
 class CartView:
-    __slots__ = ("cur", "gross", "index", "several", "tender_left", "used")
+    __slots__ = ("_weights", "cur", "gross", "index", "several", "tender_left", "used")
 
     def __init__(self, index: CartIndex):
         self.index = index
@@ -112,6 +112,19 @@ class CartView:
         self.tender_left: list[Decimal] = list(index.tender_amounts)
         self.gross = index.settings.percentage_base == "GROSS"
         self.several = index.settings.several_line_promotions_per_unit
+        self._weights: tuple[list, Decimal] | None = None
+
+    def every_line_weights(self) -> tuple[list[tuple[int, Decimal, Decimal]], Decimal]:
+        """(position, current value, current value) of every line with their sum, for cart-wide actions;
+        kept until a discount changes the values (`take_off`)."""
+        if self._weights is None:
+            cur = self.cur
+            self._weights = ([(p, value, value) for p, value in enumerate(cur)], sum(cur, ZERO))
+        return self._weights
+
+    def take_off(self, position: int, share: Decimal) -> None:
+        self.cur[position] -= share
+        self._weights = None
 
     # Values ------------------------------------------------------------------------------------
 
@@ -166,6 +179,7 @@ class CartView:
         other.tender_left = list(self.tender_left)
         other.gross = self.gross
         other.several = self.several
+        other._weights = self._weights
         return other
 
 
