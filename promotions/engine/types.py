@@ -15,6 +15,11 @@ from typing import Any, Mapping
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, Any]:
+    # A dataclass refuses an unhashable default (a mappingproxy is one): share the one empty mapping.
+    return EMPTY
+
+
 # --- The cart -----------------------------------------------------------------------------------
 
 
@@ -28,7 +33,7 @@ class Line:
     qty: Decimal
     categories: frozenset[str] = frozenset()
     brands: frozenset[str] = frozenset()
-    attributes: Mapping[str, str] = EMPTY
+    attributes: Mapping[str, str] = field(default_factory=_empty)
 
     def order_key(self) -> tuple:
         """The line order of docs/engine.md: ties everywhere are broken by it."""
@@ -93,9 +98,9 @@ class Context:
     store: StoreScope | None = None
     customer_known: bool = True
     # promotion id -> id of the customer's ACTIVE wallet instance (earned, for EARNING)
-    wallet: Mapping[str, str] = EMPTY
+    wallet: Mapping[str, str] = field(default_factory=_empty)
     # promotion id -> headroom of its stateful limits; absent: unlimited
-    headroom: Mapping[str, Headroom] = EMPTY
+    headroom: Mapping[str, Headroom] = field(default_factory=_empty)
     settings: Settings = field(default_factory=Settings)
 
 
