@@ -7,10 +7,11 @@ hashed, cached and shared between threads.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -199,6 +200,11 @@ class Result:
 
     def line_discount(self, line_key: str) -> Decimal:
         return sum(
-            (share.discount for applied in self.applied for share in applied.lines if share.line_key == line_key),
+            (
+                share.discount
+                for applied in self.applied
+                for share in applied.lines
+                if share.line_key == line_key
+            ),
             Decimal(0),
         )
