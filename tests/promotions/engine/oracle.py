@@ -581,7 +581,9 @@ def per_unit_plan(
         weights = state.weights(units)
         amount = sum(weights.values(), ZERO)
     elif reward_type == "ABSOLUTE":
-        units = target
+        # "Groups take units cheapest first": by QUANTITY the groups' d units each carry the v's; by
+        # AMOUNT (a group is d of value, not units) the whole target does.
+        units = pick_cheapest(state, target, groups * divider) if kpi == "QUANTITY" else target
         weights = state.weights(units)
         amount = groups * value
     elif reward_type == "PERCENTAGE" and kpi == "QUANTITY":
@@ -675,7 +677,11 @@ def commit(outcome: Outcome, state: State) -> None:
         state.current[key] -= share
         assert state.current[key] >= 0
     if outcome.plan.level == "LINE" and not state.settings.several_line_promotions_per_unit:
+        # A unit is "discounted" when its line got a share: a line whose share rounded to nothing
+        # keeps its units for later line promotions.
         for key, qty in outcome.plan.units.items():
+            if outcome.line_shares.get(key, ZERO) <= 0:
+                continue
             state.consumed[key] += qty
             assert state.consumed[key] <= exact(state.line(key).qty)
     for position, share in outcome.tender_shares.items():

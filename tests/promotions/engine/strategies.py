@@ -606,3 +606,20 @@ def scenarios(
             carts(), st.just(rules), contexts(tuple(rule["id"] for rule in rules), scoped=scoped)
         ).map(lambda found: (at_precision(found[0], found[2].settings.precision), found[1], found[2]))
     )
+
+
+def describe(cart: Cart, promotions: list[dict], context: Context) -> str:
+    """A case, readable: to reproduce it by hand or report it."""
+    import json
+
+    lines = [
+        f"  {line.key}: sku={line.sku} amount={line.amount} qty={line.qty} categories={sorted(line.categories)} "
+        f"brands={sorted(line.brands)} attributes={dict(line.attributes)}"
+        for line in cart.lines
+    ]
+    tenders = [f"  tender {tender.identifier} {tender.amount}" for tender in cart.tenders]
+    rules = [
+        json.dumps({k: v for k, v in p.items() if v not in (None, {}, False) or k == "isStackable"})
+        for p in promotions
+    ]
+    return "\n".join(["cart:", *lines, *tenders, "promotions:", *rules, f"context: {context}"])
