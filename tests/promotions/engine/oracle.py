@@ -195,6 +195,9 @@ class State:
         """Value (NET/GROSS) of some units."""
         return sum((self.unit_value(self.line(key)) * qty for key, qty in units.items()), ZERO)
 
+    def current_value(self, units: Mapping[str, Fraction]) -> Fraction:
+        return sum(self.weights(units).values(), ZERO)
+
     def weights(self, units: Mapping[str, Fraction]) -> dict[str, Fraction]:
         """Current value of some units, per line: what each line gives to a discount."""
         return {key: self.current_unit_value(self.line(key)) * qty for key, qty in units.items()}
@@ -510,7 +513,10 @@ def plan(promotion: Mapping, state: State) -> Plan | str:
         if target is None:
             return "CONDITION_NOT_MET"
         discount_type = part["type"] if kind == "PRODUCT_BASED" else "FIXED_PRICE"
-        amount = discount_of(discount_type, exact(part["value"]), state.measured(target))
+        # GROSS changes "amounts in conditions and percentage bases" only: a fixed price is the
+        # target's current value less v.
+        base = state.measured(target) if discount_type == "PERCENTAGE" else state.current_value(target)
+        amount = discount_of(discount_type, exact(part["value"]), base)
         return Plan(amount, target, state.weights(target), "LINE", trigger=trigger)
 
     if kind == "FREE_PRODUCT":
@@ -607,7 +613,7 @@ def per_unit_plan(
             group = pick_cheapest(state, rest, divider)
             for key, qty in group.items():
                 already[key] = already.get(key, ZERO) + qty
-            amount += max(state.measured(group) - value, ZERO)
+            amount += max(state.current_value(group) - value, ZERO)
     else:
         raise OracleUnsupported(f"reward type {reward_type}")
     return Plan(amount, units, weights, "LINE", groups=groups, trigger=trigger)

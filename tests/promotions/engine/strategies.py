@@ -482,11 +482,11 @@ def promotions(
     scoped: bool = True,
 ) -> st.SearchStrategy[dict]:
     """A valid promotion of any condition and action kind named. `scoped` false: always eligible as far
-    as dates, store, time, wallet and type go (a plain POS promotion). TENDER actions go with TENDER and
-    payment mode conditions."""
-    tender_kinds = tuple(k for k in condition_kinds if k == "TENDER" or k.startswith("PAYMENT_MODE")) or (
-        "TENDER",
-    )
+    as dates, store, time, wallet and type go (a plain POS promotion). TENDER actions go with TENDER
+    conditions."""
+    # A TENDER action goes with a TENDER condition (which names the tenders it discounts); the engine
+    # refuses it with the payment mode kinds.
+    tender_kinds = ("TENDER",)
 
     def build(action, condition, tender_condition_, priority, stackable, end_days, limits, scope):
         fields = {
