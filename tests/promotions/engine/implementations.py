@@ -1,7 +1,7 @@
 """The two implementations of docs/engine.md under one signature, `(cart, promotions, context) -> Result`
 (promotions as the API echoes them), and the Hypothesis settings of the engine's random tests.
 
-`ENGINE_PROPERTY_EXAMPLES` (default 150 per property and implementation) and `ENGINE_ORACLE_EXAMPLES`
+`ENGINE_PROPERTY_EXAMPLES` (default 100 per property and implementation) and `ENGINE_ORACLE_EXAMPLES`
 (default 2,000 for the differential test) set how many random cases run; `ENGINE_DERANDOMIZE=0` draws a
 fresh random sample instead of the same cases every run (the default, so CI reproduces a failure).
 """
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 from tests.promotions.engine import oracle
 
 DERANDOMIZE = os.environ.get("ENGINE_DERANDOMIZE", "1") == "1"
-PROPERTY_EXAMPLES = int(os.environ.get("ENGINE_PROPERTY_EXAMPLES", "150"))
+PROPERTY_EXAMPLES = int(os.environ.get("ENGINE_PROPERTY_EXAMPLES", "100"))
 ORACLE_EXAMPLES = int(os.environ.get("ENGINE_ORACLE_EXAMPLES", "2000"))
 
 
