@@ -11,6 +11,7 @@ import pytest
 
 from promotions.engine.types import Headroom, StoreScope
 from tests.promotions.engine import oracle
+from tests.promotions.engine.implementations import IMPLEMENTATIONS
 from tests.promotions.engine.strategies import (
     DAY_MS,
     NOW,
@@ -36,8 +37,19 @@ from tests.promotions.engine.strategies import (
 )
 
 
+@pytest.fixture(autouse=True, params=sorted(IMPLEMENTATIONS))
+def implementation(request):
+    """Each example runs on the oracle, and on the engine as a cross-check."""
+    global _evaluate
+    _evaluate = IMPLEMENTATIONS[request.param]
+    return request.param
+
+
+_evaluate = oracle.evaluate
+
+
 def evaluate(the_cart, promotions, the_context=None):
-    return oracle.evaluate(the_cart, promotions, the_context or context())
+    return _evaluate(the_cart, promotions, the_context or context())
 
 
 def shares(result, pid):
