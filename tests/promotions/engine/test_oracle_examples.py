@@ -1,6 +1,6 @@
 """The oracle (tests/promotions/engine/oracle.py) on the worked examples of docs/engine.md and of
 Capillary's documentation, each computed by hand in its docstring: the differential test trusts the
-oracle only as far as these hold."""
+oracle only as far as these hold. Each runs on the engine as well."""
 
 from __future__ import annotations
 
