@@ -205,11 +205,11 @@ class State:
 
 def pick_cheapest(state: State, units: Mapping[str, Fraction], count: Fraction) -> dict[str, Fraction]:
     """`count` units out of `units`, cheapest first: lines by unit value, then the line order; a line's
-    units before the next line's. (The unit value is the one of "Value": current with NET, as sent with
-    GROSS.)"""
+    units before the next line's. The unit value is the line's current value divided by its quantity
+    ("A line's units are valued at its current value divided by its quantity"), with GROSS too."""
     lines = sorted(
         (state.line(key) for key, qty in units.items() if qty > 0),
-        key=lambda line: (state.unit_value(line), line.order_key()),
+        key=lambda line: (state.current_unit_value(line), line.order_key()),
     )
     picked: dict[str, Fraction] = {}
     left = count
