@@ -285,15 +285,14 @@ def _carts(max_lines: int) -> st.SearchStrategy[Cart]:
 CRITERIA = st.sampled_from(_all_criteria())
 QUANTITY_VALUES = ["1", "1", "1", "2", "2", "3", "0.5", "1.5"]
 AMOUNT_VALUES = ["1", "10", "10", "50", "100", "150.50"]
-PRODUCT_KPIS = st.sampled_from(
-    [("NONE", "NONE", "0")] * 12
-    + [
-        (kpi, operator, value)
-        for kpi, values in (("QUANTITY", QUANTITY_VALUES), ("AMOUNT", AMOUNT_VALUES))
-        for operator in ("GREATER_THAN_OR_EQUAL", "GREATER_THAN_OR_EQUAL", "GREATER_THAN", "EQUALS")
-        for value in values
-    ]
-)
+_THRESHOLDS = [
+    (kpi, operator, value)
+    for kpi, values in (("QUANTITY", QUANTITY_VALUES), ("AMOUNT", AMOUNT_VALUES))
+    for operator in ("GREATER_THAN_OR_EQUAL", "GREATER_THAN_OR_EQUAL", "GREATER_THAN", "EQUALS")
+    for value in values
+]
+# kpi NONE half the time (a product condition that holds whenever a line matches).
+PRODUCT_KPIS = st.sampled_from([("NONE", "NONE", "0")] * len(_THRESHOLDS) + _THRESHOLDS)
 PRODUCT_CONDITIONS = st.builds(
     lambda found, kpi: product_condition(*found, kpi=kpi[0], operator=kpi[1], value=kpi[2]),
     st.one_of(*[CRITERIA.map(lambda c: [c]) for _ in range(3)], st.lists(CRITERIA, min_size=2, max_size=2)),
@@ -461,6 +460,7 @@ LIMITS = st.sampled_from(
 SCOPE = st.one_of(
     st.just({}),
     st.just({}).map(dict),
+    st.just({}).map(lambda scope: {**scope}),
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(["POS", "POS", "CUSTOMER", "EARNING", "REWARD", "CODE"]),
@@ -505,7 +505,7 @@ def promotions(
         conditions(tuple(condition_kinds)),
         conditions(tender_kinds),
         st.integers(0, 2),
-        st.booleans(),
+        st.sampled_from([True, True, True, True, False]),  # mostly stackable: an exclusive winner is alone
         st.sampled_from([8, 9, 30]),
         LIMITS,
         SCOPE,
@@ -514,7 +514,7 @@ def promotions(
 
 def rule_sets(max_size: int = 5, **kwargs) -> st.SearchStrategy[list[dict]]:
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
-    return st.integers(min_value=1, max_value=max_size).flatmap(
+    return st.sampled_from([n for n in range(1, max_size + 1) for _ in range(n)]).flatmap(
         lambda count: st.tuples(*(promotions(f"P{i:02d}", **kwargs) for i in range(count))).map(list)
     )
 
