@@ -2,9 +2,10 @@
 promotions out. No Django, no database, no clock, no settings inside; import-linter keeps it so."""
 
 from .compile import UnsupportedRule, compile_rule
-from .evaluate import evaluate
+from .evaluate import adjusted_tenders, evaluate
 from .ruleset import RuleSet
 from .types import (
+    AdjustedTender,
     Applied,
     Cart,
     Context,
@@ -23,6 +24,7 @@ from .types import (
 )
 
 __all__ = [
+    "AdjustedTender",
     "Applied",
     "Cart",
     "Context",
@@ -40,6 +42,7 @@ __all__ = [
     "TenderShare",
     "TimeCriteria",
     "UnsupportedRule",
+    "adjusted_tenders",
     "compile_rule",
     "evaluate",
 ]

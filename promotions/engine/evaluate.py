@@ -11,7 +11,7 @@ from .money import ENGINE_CONTEXT, ZERO, Rounding, allocate
 from .ranking import rank
 from .ruleset import RuleSet
 from .scope import store_holds, time_holds
-from .types import Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
+from .types import AdjustedTender, Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
 from .view import CartIndex, CartView
 
 WALLET_TYPES = frozenset({"CUSTOMER", "EARNING", "REWARD"})
@@ -38,7 +38,8 @@ class _Outcome:
     rule: Rule
     discount: Decimal
     groups: int
-    weights: list[tuple[int, Decimal, Decimal]]  # (line position, what it gave, its current value)
+    # per application: its discount and (line position, what the line gave, its current value)
+    parts: list[tuple[Decimal, list[tuple[int, Decimal, Decimal]]]]
     discounted: dict[int, Decimal]  # line position -> units discounted
     condition_set: int
     tenders: list[int]  # the tenders a TENDER action reduces
@@ -105,35 +106,58 @@ class _Evaluation:
         proposal = rule.action.propose(view, condition_set, rule)
         if proposal is None:
             return "CONDITION_NOT_MET"
-        if proposal.amount <= 0 or not proposal.units:
-            return "NO_DISCOUNT"
         rounding = self.rounding
         cur = view.cur
-        units: dict[int, Decimal] = {}
-        for position, qty in proposal.units:
-            units[position] = units.get(position, ZERO) + qty
-        if proposal.cart_wide:
-            weights = [(position, cur[position], cur[position]) for position in sorted(units)]
-        else:
-            weights = [
-                (position, view.part_value(position, units[position]), cur[position])
-                for position in sorted(units)
-            ]
-        discount = rounding.round(proposal.amount)
-        discount = min(discount, rounding.floor(sum((weight for _, weight, _ in weights), ZERO)))
+        cart_wide = proposal.cart_wide
+        parts = []  # (rounded discount, weights) per application
+        total = ZERO
+        discounted: dict[int, Decimal] = {}
+        for amount, part_units in proposal.parts or ((proposal.amount, proposal.units),):
+            if amount <= 0 or not part_units:
+                continue
+            units: dict[int, Decimal] = {}
+            for position, qty in part_units:
+                units[position] = units.get(position, ZERO) + qty
+            if cart_wide:
+                weights = [(position, cur[position], cur[position]) for position in sorted(units)]
+            else:
+                weights = [
+                    (position, view.part_value(position, units[position]), cur[position])
+                    for position in sorted(units)
+                ]
+            # rounded once, then at most the target's current value rounded down
+            discount = min(rounding.round(amount), rounding.floor(sum((w for _, w, _ in weights), ZERO)))
+            if discount <= 0:
+                continue
+            parts.append((discount, weights))
+            total += discount
+            if not cart_wide:
+                for position, qty in units.items():
+                    discounted[position] = discounted.get(position, ZERO) + qty
+        if total <= 0:
+            return "NO_DISCOUNT"
+        capped = total
         if proposal.cap is not None:
-            discount = min(discount, rounding.floor(proposal.cap))
+            capped = min(capped, rounding.floor(proposal.cap))
         if rule.cart_discount_limit is not None:
-            discount = min(discount, rounding.floor(rule.cart_discount_limit))
+            capped = min(capped, rounding.floor(rule.cart_discount_limit))
         headroom = self.context.headroom.get(rule.promotion_id)
         if headroom is not None and headroom.discount is not None:
-            discount = min(discount, rounding.floor(headroom.discount))
-        if discount <= 0:
+            capped = min(capped, rounding.floor(headroom.discount))
+        if capped <= 0:
             return "NO_DISCOUNT"
-        discounted = {} if proposal.cart_wide else units
-        outcome = _Outcome(
-            rule, discount, proposal.groups, weights, discounted, condition_set, proposal.tenders
-        )
+        if capped < total:
+            # A cap takes the whole promotion down: the capped discount is spread over every line the
+            # applications touched, by what each gave.
+            merged: dict[int, list] = {}
+            for _, weights in parts:
+                for position, weight, cap in weights:
+                    if position in merged:
+                        merged[position][1] += weight
+                    else:
+                        merged[position] = [position, weight, cap]
+            parts = [(capped, [tuple(merged[position]) for position in sorted(merged)])]
+        outcome = _Outcome(rule, capped, proposal.groups, parts, discounted, condition_set, proposal.tenders)
         if not self.index.on_grid:
             # Amounts finer than the precision: a leftover unit may find no line to take it, so the
             # spreading decides the discount, before it is compared with others.
@@ -143,10 +167,25 @@ class _Evaluation:
         return outcome
 
     def spread(self, outcome: _Outcome, view: CartView) -> None:
-        """The discount over the lines (and tenders) it touches, once: largest remainder."""
+        """Each application's discount over the lines (and tenders) it touches: largest remainder."""
         if outcome.shares is not None:
             return
-        outcome.shares, outcome.discount = allocate(outcome.discount, outcome.weights, self.rounding)
+        if len(outcome.parts) == 1:
+            discount, weights = outcome.parts[0]
+            outcome.shares, outcome.discount = allocate(discount, weights, self.rounding)
+        else:
+            shares: dict[int, Decimal] = {}
+            given = ZERO
+            for discount, weights in outcome.parts:
+                # a line's shares together never pass its current value
+                room = [
+                    (position, weight, cap - shares.get(position, ZERO)) for position, weight, cap in weights
+                ]
+                part, part_given = allocate(discount, room, self.rounding)
+                for position, share in part.items():
+                    shares[position] = shares.get(position, ZERO) + share
+                given += part_given
+            outcome.shares, outcome.discount = shares, given
         outcome.tender_shares = {}
         if outcome.tenders and outcome.discount > 0:
             left = view.tender_left
@@ -177,7 +216,7 @@ class _Evaluation:
             if share > 0 or promotion_qty > 0:
                 lines.append(LineShare(index.lines[position].key, share, discount_qty, promotion_qty))
         tenders = tuple(
-            TenderShare(index.tender_ids[tender], share)
+            TenderShare(index.tender_ids[tender], share, tender)
             for tender, share in sorted(outcome.tender_shares.items())
             if share > 0
         )
@@ -266,3 +305,23 @@ class _Evaluation:
                 applied.append(self.commit(outcome, view))
                 count += 1
         return count
+
+
+def adjusted_tenders(cart: Cart, result: Result) -> tuple[AdjustedTender, ...]:
+    """`cartTenders` of the response: each tender less the tender promotions' discounts on it, and a CASH
+    tender for the rest when the tenders do not cover the cart's net total (its value less every
+    discount), as Capillary's example shows (2000 - 100 - 500 paid by card = 1400 CASH)."""
+    taken: dict[int, Decimal] = {}
+    for applied in result.applied:
+        for share in applied.tenders:
+            if share.tender_index is not None:
+                taken[share.tender_index] = taken.get(share.tender_index, ZERO) + share.discount
+    tenders = [
+        AdjustedTender(tender.identifier, tender.amount, tender.amount - taken.get(position, ZERO))
+        for position, tender in enumerate(cart.tenders)
+    ]
+    net = sum((line.amount for line in cart.lines), ZERO) - result.discount
+    rest = net - sum((tender.adjusted_amount for tender in tenders), ZERO)
+    if rest > 0:
+        tenders.append(AdjustedTender("CASH", rest, rest, added=True))
+    return tuple(tenders)

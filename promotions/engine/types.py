@@ -164,6 +164,18 @@ class LineShare:
 class TenderShare:
     identifier: str
     discount: Decimal
+    tender_index: int | None = None  # the tender's position in `Cart.tenders` (identifiers may repeat)
+
+
+@dataclass(frozen=True)
+class AdjustedTender:
+    """A cart tender as the response echoes it: `adjusted_amount` is its amount less the tender promotions'
+    discounts on it. `added`: the CASH tender added for what the tenders sent do not cover."""
+
+    identifier: str
+    amount: Decimal
+    adjusted_amount: Decimal
+    added: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,12 @@ class CartIndex:
 
     def __init__(self, cart: Cart, settings: Settings):
         lines = sorted(cart.lines, key=Line.order_key)
+        for line in lines:
+            # the API refuses these (400); the core says which line rather than divide by zero
+            if not line.qty > 0:
+                raise ValueError(f"line {line.key!r}: the quantity must be above 0, not {line.qty}")
+            if line.amount < 0:
+                raise ValueError(f"line {line.key!r}: the amount must not be negative, not {line.amount}")
         self.lines: tuple[Line, ...] = tuple(lines)
         self.n = len(lines)
         self.all = (1 << self.n) - 1

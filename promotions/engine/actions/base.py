@@ -20,6 +20,9 @@ class Proposal:
     cart_wide: bool = False  # spread over every line by current value (CART_BASED, TENDER)
     tenders: list[int] = field(default_factory=list)  # TENDER: the tenders it reduces
     cap: Decimal | None = None  # a further cap before the line caps (TENDER: the amount paid)
+    # PER_UNIT: each application (group) on its own units, (exact discount, units); else None: one
+    # application, `amount` on `units`
+    parts: list[tuple[Decimal, Units]] | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,28 +58,49 @@ class PerUnitAction:
             return Proposal(ZERO, [], groups=0)
         d = self.divider
         if isinstance(reward, FreeProductAction):
-            units = take(target, groups * reward.count)
-            return Proposal(view.picks_value(units), units, groups=groups)
+            # the groups' free units are the cheapest of the target, f per group
+            return self._applications(view, take(target, groups * reward.count), reward.count, groups, None)
         if reward.type == "FIXED_PRICE":  # QUANTITY only (compile refuses AMOUNT)
-            amount = ZERO
-            units = []
-            rest = target
-            for _ in range(groups):
-                group = take(rest, d)
-                if sum((qty for _, qty in group), ZERO) < d:
+            return self._applications(view, take(target, groups * d), d, groups, reward.value, whole=True)
+        if self.kpi == "QUANTITY":
+            return self._applications(view, take(target, groups * d), d, groups, reward)
+        # AMOUNT: groups of value, not of units: one discount on the whole target
+        if not target:
+            return Proposal(ZERO, [], groups=groups)
+        amount = reward.value * groups if reward.type == "ABSOLUTE" else d * groups * reward.value / HUNDRED
+        return Proposal(amount, target, groups=groups)
+
+    @staticmethod
+    def _applications(view, units, size: Decimal, groups: int, reward, *, whole: bool = False) -> Proposal:
+        """One application per group of `size` units (cheapest first): free units (reward None), a fixed
+        price (a Decimal; `whole`: only full groups), or the PRODUCT_BASED reward."""
+        if (
+            not isinstance(reward, Decimal | None)
+            and reward.type == "ABSOLUTE"
+            and sum((qty for _, qty in units), ZERO) < groups * size
+        ):
+            # v per group, though the target has fewer units than the groups (a reward on other items
+            # than the counted ones): one application of groups x v on what there is
+            return Proposal(reward.value * groups if units else ZERO, units, groups=groups)
+        parts = []
+        rest = units
+        for _ in range(groups):
+            group = take(rest, size)
+            if not group:
+                break
+            rest = _after(rest, size)
+            if reward is None:
+                amount = view.picks_value(group)
+            elif isinstance(reward, Decimal):
+                if whole and sum((qty for _, qty in group), ZERO) < size:
                     break
-                amount += max(view.picks_value(group) - reward.value, ZERO)
-                units.extend(group)
-                rest = _after(rest, d)
-            return Proposal(amount, _merge(units), groups=groups)
-        units = take(target, groups * d) if self.kpi == "QUANTITY" else target
-        if reward.type == "ABSOLUTE":
-            amount = reward.value * groups if units else ZERO
-        elif self.kpi == "QUANTITY":
-            amount = view.picks_value(units, base=True) * reward.value / HUNDRED
-        else:
-            amount = d * groups * reward.value / HUNDRED if units else ZERO
-        return Proposal(amount, units, groups=groups)
+                amount = max(view.picks_value(group) - reward, ZERO)
+            elif reward.type == "ABSOLUTE":
+                amount = reward.value
+            else:
+                amount = view.picks_value(group, base=True) * reward.value / HUNDRED
+            parts.append((amount, group))
+        return Proposal(sum((amount for amount, _ in parts), ZERO), _merge(units), groups=groups, parts=parts)
 
 
 def _after(units, count: Decimal):

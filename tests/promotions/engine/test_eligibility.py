@@ -86,3 +86,10 @@ def test_explain_lists_every_rule_not_only_the_candidates():
 def test_the_moment_is_the_contexts():
     later = NOW + dt.timedelta(days=400)
     assert reason(ten_off(), now=later) == "EXPIRED"
+
+
+def test_a_line_without_quantity_is_refused_by_name():
+    import pytest
+
+    with pytest.raises(ValueError, match="'zero'"):
+        run(cart(line("A", "1.00", 0, key="zero")), ten_off())

@@ -138,10 +138,9 @@ CASES = [
          fixed_price(100, combo_condition(ONE_SHIRT, category("DENIM", kpi="QUANTITY", operator="EQUALS", value=1))),
          "30.00", {"jeans": "23.08", "shirt": "6.92"}),
     # --- PER_UNIT
-    # 4 units, divider 1: 4 groups x 5 = 20 over 100 : 60 : 20 -> 11.111, 6.666, 2.222: floors 19.99,
-    # the cent to the shirt (remainder .0067)
+    # 4 units, divider 1: 4 groups (applications) of one unit, 5 each: jeans 5, the shirts 2 x 5, the tie 5
     Case("cart set: 5 per unit, 4 units = 20", "CART", per_unit(product_based("ABSOLUTE", 5)), "20.00",
-         {"jeans": "11.11", "shirt": "6.67", "tie": "2.22"}),
+         {"jeans": "5.00", "shirt": "10.00", "tie": "5.00"}),
     Case("per 2 shirts a free tie: 1 group", "PRODUCT", per_unit(free_product(TIE_TARGET), divider=2), "20.00",
          {"tie": "20.00"}),
     Case("combo: 10% per unit, 3 groups on 3 units (80) = 8", "COMBO_PRODUCT",
