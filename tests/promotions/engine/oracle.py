@@ -444,6 +444,8 @@ class Plan:
     groups: int = 1
     trigger: dict[str, Fraction] = field(default_factory=dict)  # units used as trigger
     tender_weights: dict[int, Fraction] | None = None  # tender position -> what is left of it
+    # PER_UNIT by QUANTITY: each group an application of its own, (exact discount, its units)
+    applications: list[tuple[Fraction, dict[str, Fraction]]] | None = None
 
 
 def cart_limits(promotion: Mapping) -> tuple[Fraction | None, Fraction | None]:
@@ -582,41 +584,41 @@ def per_unit_plan(
         return "NO_DISCOUNT"
 
     value = exact(reward_part["value"]) if reward_type != "FREE" else ZERO
-    if reward_type == "FREE":
-        units = pick_cheapest(state, target, groups * per_group)
-        weights = state.weights(units)
-        amount = sum(weights.values(), ZERO)
-    elif reward_type == "ABSOLUTE":
-        # "Groups take units cheapest first": by QUANTITY the groups' d units each carry the v's; by
-        # AMOUNT (a group is d of value, not units) the whole target does.
-        units = pick_cheapest(state, target, groups * divider) if kpi == "QUANTITY" else target
-        weights = state.weights(units)
-        amount = groups * value
-    elif reward_type == "PERCENTAGE" and kpi == "QUANTITY":
-        units = pick_cheapest(state, target, groups * divider)
-        weights = state.weights(units)
-        amount = value * state.measured(units) / 100
-    elif reward_type == "PERCENTAGE":  # by AMOUNT: p% of d of value per group, off the whole target
-        units = target
-        weights = state.weights(units)
-        amount = value * groups * divider / 100
-    elif reward_type == "FIXED_PRICE":
-        # Only whole groups of d units; each priced at v, cheapest units first.
-        available = sum(target.values(), ZERO)
-        whole = min(groups, math.floor(available / divider))
-        units = pick_cheapest(state, target, whole * divider)
-        weights = state.weights(units)
-        amount = ZERO
-        already: dict[str, Fraction] = {}
-        for _ in range(whole):
-            rest = {key: qty - already.get(key, ZERO) for key, qty in units.items()}
-            group = pick_cheapest(state, rest, divider)
-            for key, qty in group.items():
-                already[key] = already.get(key, ZERO) + qty
-            amount += max(state.current_value(group) - value, ZERO)
-    else:
-        raise OracleUnsupported(f"reward type {reward_type}")
-    return Plan(amount, units, weights, "LINE", groups=groups, trigger=trigger)
+    if kpi == "AMOUNT":
+        # A group is d of value, not units: one application, groups x v (or p% of groups x d of
+        # value), off the whole target.
+        amount = groups * value if reward_type == "ABSOLUTE" else value * groups * divider / 100
+        return Plan(amount, target, state.weights(target), "LINE", groups=groups, trigger=trigger)
+
+    # By QUANTITY each group is an application ("Each application's discount is computed exactly and
+    # rounded once", redemptionCount = groups): the groups take the target's units cheapest first,
+    # each its own (d units, or its free units); a group left without units gives nothing; a fixed
+    # price prices whole groups of d units only.
+    applications = []
+    taken: dict[str, Fraction] = {}
+    size = per_group if reward_type == "FREE" else divider
+    for _ in range(groups):
+        rest = {key: qty - taken.get(key, ZERO) for key, qty in target.items()}
+        group = pick_cheapest(state, rest, size)
+        if reward_type == "FIXED_PRICE" and sum(group.values(), ZERO) < divider:
+            break
+        for key, qty in group.items():
+            taken[key] = taken.get(key, ZERO) + qty
+        if reward_type == "FREE":
+            amount = state.current_value(group)
+        elif reward_type == "ABSOLUTE":
+            amount = value if group else ZERO
+        elif reward_type == "PERCENTAGE":
+            amount = value * state.measured(group) / 100
+        elif reward_type == "FIXED_PRICE":
+            amount = max(state.current_value(group) - value, ZERO)
+        else:
+            raise OracleUnsupported(f"reward type {reward_type}")
+        applications.append((amount, group))
+    units = taken
+    weights = state.weights(units)
+    amount = sum((amount for amount, _ in applications), ZERO)
+    return Plan(amount, units, weights, "LINE", groups=groups, trigger=trigger, applications=applications)
 
 
 # --- Money --------------------------------------------------------------------------------------
@@ -653,6 +655,8 @@ def finish(promotion: Mapping, planned: Plan | str, state: State, headroom: Head
         return planned
     settings = state.settings
     precision = settings.precision
+    if planned.applications is not None:
+        return finish_groups(promotion, planned, state, headroom)
     discount = round_to(planned.exact, precision, settings.rounding_mode)
     caps = [round_down(sum(planned.weights.values(), ZERO), precision)]
     if planned.tender_weights is not None:
@@ -665,17 +669,55 @@ def finish(promotion: Mapping, planned: Plan | str, state: State, headroom: Head
     discount = min([discount, *caps])
     if discount <= 0:
         return "NO_DISCOUNT"
-    ordered = sorted(
-        (state.line(key) for key, weight in planned.weights.items() if weight > 0), key=Line.order_key
-    )
-    shares = allocate(discount, [(line.key, planned.weights[line.key]) for line in ordered], precision)
-    line_shares = {line.key: share for line, share in zip(ordered, shares, strict=True)}
+    line_shares = spread(discount, planned.weights, state)
     tender_shares: dict[int, Fraction] = {}
     if planned.tender_weights is not None:
         positions = sorted(planned.tender_weights)
-        spread = allocate(discount, [(i, planned.tender_weights[i]) for i in positions], precision)
-        tender_shares = dict(zip(positions, spread, strict=True))
+        parts = allocate(discount, [(i, planned.tender_weights[i]) for i in positions], precision)
+        tender_shares = dict(zip(positions, parts, strict=True))
     return Outcome(discount, planned, line_shares, tender_shares)
+
+
+def spread(discount: Fraction, weights: Mapping[str, Fraction], state: State) -> dict[str, Fraction]:
+    """A discount over lines in proportion to their weights, ties in the line order."""
+    ordered = sorted((state.line(key) for key, weight in weights.items() if weight > 0), key=Line.order_key)
+    shares = allocate(discount, [(line.key, weights[line.key]) for line in ordered], state.settings.precision)
+    return {line.key: share for line, share in zip(ordered, shares, strict=True)}
+
+
+def finish_groups(
+    promotion: Mapping, planned: Plan, state: State, headroom: Headroom | None
+) -> Outcome | str:
+    """PER_UNIT by QUANTITY: each group rounded once, capped at its units' current value, spread over
+    them; then the Cart-level DISCOUNT limit and the headroom cap the total, which is then spread again
+    over every unit the groups took, in proportion to what each line gave."""
+    settings = state.settings
+    precision = settings.precision
+    total = ZERO
+    line_shares: dict[str, Fraction] = {}
+    for amount, group in planned.applications:
+        weights = state.weights(group)
+        discount = min(
+            round_to(amount, precision, settings.rounding_mode),
+            round_down(sum(weights.values(), ZERO), precision),
+        )
+        if discount <= 0:
+            continue
+        total += discount
+        for key, share in spread(discount, weights, state).items():
+            line_shares[key] = line_shares.get(key, ZERO) + share
+    caps = []
+    discount_limit, _ = cart_limits(promotion)
+    if discount_limit is not None:
+        caps.append(round_down(discount_limit, precision))
+    if headroom is not None and headroom.discount is not None:
+        caps.append(round_down(exact(headroom.discount), precision))
+    if caps and total > min(caps):
+        total = min(caps)
+        line_shares = spread(total, planned.weights, state)
+    if total <= 0:
+        return "NO_DISCOUNT"
+    return Outcome(total, planned, line_shares, {})
 
 
 def commit(outcome: Outcome, state: State) -> None:
