@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -584,13 +584,13 @@ def per_unit_plan(
         return "NO_DISCOUNT"
 
     value = exact(reward_part["value"]) if reward_type != "FREE" else ZERO
-    if kpi == "AMOUNT":
+    if kpi == "AMOUNT" and reward_type != "FREE":
         # A group is d of value, not units: one application, groups x v (or p% of groups x d of
-        # value), off the whole target.
+        # value), off the whole target. (Free units are free units per group, by AMOUNT too.)
         amount = groups * value if reward_type == "ABSOLUTE" else value * groups * divider / 100
         return Plan(amount, target, state.weights(target), "LINE", groups=groups, trigger=trigger)
 
-    # By QUANTITY each group is an application ("Each application's discount is computed exactly and
+    # By QUANTITY (and free units by AMOUNT) each group is an application ("Each application's discount is computed exactly and
     # rounded once", redemptionCount = groups): the groups take the target's units cheapest first,
     # each its own (d units, or its free units); a group left without units gives nothing; a fixed
     # price prices whole groups of d units only.
@@ -695,6 +695,7 @@ def finish_groups(
     precision = settings.precision
     total = ZERO
     line_shares: dict[str, Fraction] = {}
+    discounted: dict[str, Fraction] = {}  # the units of the groups' lines that got a share
     for amount, group in planned.applications:
         weights = state.weights(group)
         discount = min(
@@ -706,6 +707,9 @@ def finish_groups(
         total += discount
         for key, share in spread(discount, weights, state).items():
             line_shares[key] = line_shares.get(key, ZERO) + share
+            if share > 0:
+                discounted[key] = discounted.get(key, ZERO) + group[key]
+    planned = replace(planned, units=discounted)
     caps = []
     discount_limit, _ = cart_limits(promotion)
     if discount_limit is not None:
