@@ -683,3 +683,78 @@ def test_rounding_helpers():
         Fraction(1, 100),
         0,
     ]
+
+
+# --- PER_UNIT groups as applications, and exact ties (the differential test's findings) ---------
+
+A_SKU = criterion("SKU", ["A"])
+T_SKU = criterion("SKU", ["T"])
+
+
+def test_each_group_is_capped_at_its_own_units():
+    """50 off every 2 units: the cheapest pair (10 + 10) gives its 20, the next (40 + 40) its 50: 70,
+    not min(100, 100)."""
+    rule = promotion("pairs", product(A_SKU), per_unit(product_based("ABSOLUTE", 50), divider=2))
+    result = evaluate(cart(line("x", "A", "20.00", 2), line("y", "A", "80.00", 2)), [rule])
+    assert applied_ids(result) == [("pairs", D(70))]
+    assert shares(result, "pairs") == {"x": D(20), "y": D(50)}
+    assert result.applied[0].redemption_count == 2
+
+
+def test_each_group_is_rounded_once():
+    """15% off each of three units of 0.10: 0.015 a group, 0.02 each rounded HALF_UP: 0.06 (one
+    rounding of the whole would give 0.05). A Cart DISCOUNT limit of 0.05 caps the total."""
+    rule = promotion("each", product(A_SKU), per_unit(product_based("PERCENTAGE", 15), divider=1))
+    the_cart = cart(line("x", "A", "0.30", 3))
+    assert applied_ids(evaluate(the_cart, [rule])) == [("each", D("0.06"))]
+    capped = {**rule, "promotionRestrictions": cart_limits(discount="0.05")}
+    assert applied_ids(evaluate(the_cart, [capped])) == [("each", D("0.05"))]
+
+
+def test_a_capped_total_is_spread_over_every_group_unit():
+    """The pairs of 20 and 80 give 20 + 50, capped at 30: spread 20 : 80 over what the lines gave: 6, 24."""
+    rule = promotion(
+        "pairs",
+        product(A_SKU),
+        per_unit(product_based("ABSOLUTE", 50), divider=2),
+        promotionRestrictions=cart_limits(discount=30),
+    )
+    result = evaluate(cart(line("x", "A", "20.00", 2), line("y", "A", "80.00", 2)), [rule])
+    assert shares(result, "pairs") == {"x": D(6), "y": D(24)}
+
+
+def test_a_group_without_units_gives_nothing():
+    """2 off a tie per 2 shirts, 6 shirts (3 groups) and one tie of 5: the first group takes the tie,
+    the other two find nothing: 2, three redemptions."""
+    rule = promotion(
+        "ties",
+        product(criterion("SKU", ["S"])),
+        per_unit(product_based("ABSOLUTE", 2, product(T_SKU)), divider=2),
+    )
+    result = evaluate(cart(line("s", "S", "60.00", 6), line("t1", "T", "5.00")), [rule])
+    assert applied_ids(result) == [("ties", D(2))]
+    assert result.applied[0].redemption_count == 3
+
+
+def test_a_fixed_price_prices_whole_groups_only():
+    """Each 2 ties for 1: 3 ties of 5 make one whole group (10 -> 1: 9 off); the third tie is alone."""
+    rule = promotion(
+        "two", product(criterion("SKU", ["S"])), per_unit(fixed_price(1, product(T_SKU)), divider=2)
+    )
+    result = evaluate(cart(line("s", "S", "40.00", 4), line("t1", "T", "15.00", 3)), [rule])
+    assert applied_ids(result) == [("two", D(9))]
+    (applied,) = result.applied
+    assert [(s.line_key, s.discount_qty) for s in applied.lines if s.discount] == [("t1", 2)]
+
+
+def test_exactly_equal_remainders_go_by_the_line_order():
+    """1.10 off 0.04 + 0.76 + 2.17 + 4.13 = 7.10: floors 0.00, 0.11, 0.33, 0.63; three cents to the
+    largest remainders: 4.13's (.9859), 0.76's (.7746), then 0.04's and 2.17's tie exactly (0.044/7.1 of
+    a cent each): the line order (amount 0.04 first) gives the cent to L1."""
+    rule = promotion("p", cart_condition("SUBTOTAL", "GREATER_THAN", 0), cart_based("ABSOLUTE", "1.10"))
+    the_cart = cart(
+        line("L1", "A", "0.04"), line("L2", "A", "0.76"), line("L3", "A", "2.17"), line("L4", "A", "4.13")
+    )
+    assert shares(evaluate(the_cart, [rule]), "p") == {
+        "L1": D("0.01"), "L2": D("0.12"), "L3": D("0.33"), "L4": D("0.64"),
+    }  # fmt: skip
