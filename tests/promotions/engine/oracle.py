@@ -688,7 +688,7 @@ def spread(discount: Fraction, weights: Mapping[str, Fraction], state: State) ->
 def finish_groups(
     promotion: Mapping, planned: Plan, state: State, headroom: Headroom | None
 ) -> Outcome | str:
-    """PER_UNIT by QUANTITY: each group rounded once, capped at its units' current value, spread over
+    """PER_UNIT by QUANTITY (free units by AMOUNT too): each group rounded once, capped at its units' current value, spread over
     them; then the Cart-level DISCOUNT limit and the headroom cap the total, which is then spread again
     over every unit the groups took, in proportion to what each line gave."""
     settings = state.settings
@@ -696,6 +696,7 @@ def finish_groups(
     total = ZERO
     line_shares: dict[str, Fraction] = {}
     discounted: dict[str, Fraction] = {}  # the units of the groups' lines that got a share
+    giving: dict[str, Fraction] = {}  # every unit of the groups that gave something
     for amount, group in planned.applications:
         weights = state.weights(group)
         discount = min(
@@ -705,6 +706,8 @@ def finish_groups(
         if discount <= 0:
             continue
         total += discount
+        for key, qty in group.items():
+            giving[key] = giving.get(key, ZERO) + qty
         for key, share in spread(discount, weights, state).items():
             line_shares[key] = line_shares.get(key, ZERO) + share
             if share > 0:
@@ -717,8 +720,10 @@ def finish_groups(
     if headroom is not None and headroom.discount is not None:
         caps.append(round_down(exact(headroom.discount), precision))
     if caps and total > min(caps):
+        # Spread again over the units of the groups that gave something (a group that gave nothing
+        # touched no line).
         total = min(caps)
-        line_shares = spread(total, planned.weights, state)
+        line_shares = spread(total, state.weights(giving), state)
     if total <= 0:
         return "NO_DISCOUNT"
     return Outcome(total, planned, line_shares, {})
@@ -760,7 +765,7 @@ def applied(promotion: Mapping, outcome: Outcome, earned: str | None, cart: Cart
             )
         )
     tenders = tuple(
-        TenderShare(identifier=cart.tenders[i].identifier, discount=to_decimal(share))
+        TenderShare(identifier=cart.tenders[i].identifier, discount=to_decimal(share), tender_index=i)
         for i, share in sorted(outcome.tender_shares.items())
     )
     return Applied(

@@ -46,7 +46,9 @@ def comparable(result) -> dict:
                     for share in applied.lines
                     if share.discount
                 },
-                "tenders": sorted((t.identifier, t.discount) for t in applied.tenders if t.discount),
+                "tenders": sorted(
+                    (t.tender_index, t.identifier, t.discount) for t in applied.tenders if t.discount
+                ),
             }
             for applied in result.applied
         ],
