@@ -10,7 +10,11 @@ Not compared: `promotion_qty` (the units used as trigger or target: docs/engine.
 closely enough for two implementations to agree, e.g. whether a CART condition makes every line a
 trigger), line and tender entries whose share is 0 (docs/engine.md does not say whether a line whose
 share of a discount rounds to nothing is listed, nor with which units), the order of `skipped` and its
-messages.
+messages. A promotion the engine does not list at all is accepted when it could not apply to the cart as
+sent (its condition, or its target's, does not hold there: the engine's index passes over such rules, so
+"every considered promotion" is every promotion the index finds for the cart); every promotion the
+engine lists must have the oracle's reason, whichever it is (eligibility, CONDITION_NOT_MET,
+NO_DISCOUNT, BLOCKED_BY_EXCLUSIVE, CART_PROMOTION_APPLIED).
 
 Promotions the engine refuses (`UnsupportedRule`) are left out of the case for both. The default run
 is `ENGINE_ORACLE_EXAMPLES` (2,000) cases, the same every run (`ENGINE_DERANDOMIZE=1`);
