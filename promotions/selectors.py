@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from django.db.models import Q
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
@@ -55,3 +58,33 @@ def loyalty_promotion_get(*, program: LoyaltyProgram, promotion_id: int | None) 
     if promotion is None:
         raise PromotionError(ErrorCode.INVALID_LOYALTY_PROMOTION_ID)
     return promotion
+
+
+def promotions_not_compiling(
+    *, org_ids: list[int] | None = None, active_only: bool = False, chunk_size: int = 500
+) -> Iterator[tuple[Promotion, str]]:
+    """Every stored promotion the engine cannot evaluate, with why (`path: message`), in (org, id)
+    order: rows stored before the engine refused them at create, or left behind by a change of the
+    engine. Read in chunks by keyset (org, id), each with its limits."""
+    from promotions.engine import UnsupportedRule
+    from promotions.rules import promotion_compile, unsupported_text
+
+    promotions = Promotion.objects.all()
+    if org_ids:
+        promotions = promotions.filter(org_id__in=org_ids)
+    if active_only:
+        promotions = promotions.filter(active=True)
+    last = None
+    while True:
+        chunk = promotions.order_by("org_id", "pk")
+        if last is not None:
+            chunk = chunk.filter(Q(org_id__gt=last[0]) | Q(org_id=last[0], pk__gt=last[1]))
+        rows = list(chunk.prefetch_related("restrictions")[:chunk_size])
+        if not rows:
+            return
+        for promotion in rows:
+            try:
+                promotion_compile(promotion)
+            except UnsupportedRule as error:
+                yield promotion, unsupported_text(error)
+        last = (rows[-1].org_id, rows[-1].pk)

@@ -495,7 +495,11 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
     def get_promotionRestrictions(self, obj) -> dict:
         from promotions.services import RestrictionSpec, restrictions_data
 
-        return restrictions_data([RestrictionSpec.of(row) for row in obj.restrictions.all()])
+        # A promotion not stored yet (the create service compiles it first) brings its limits along.
+        specs = self.context.get("restriction_specs")
+        if specs is None:
+            specs = [RestrictionSpec.of(row) for row in obj.restrictions.all()]
+        return restrictions_data(specs)
 
     def get_createdOn(self, obj) -> int:
         return to_epoch_ms(obj.created_on)

@@ -313,6 +313,7 @@ def promotion_validate(
     if (condition_type == "TENDER") != (action_type == "TENDER"):
         raise _bad("A TENDER condition goes with a TENDER action, and only with it.")
     _validate_restrictions(promotion_type, restrictions)
+    _compilable_check(fields, restrictions, existing)
 
     if existing is None:
         return
@@ -331,6 +332,24 @@ def promotion_validate(
         for name in FROZEN_WHEN_LIVE:
             if fields[name] != getattr(existing, name):
                 raise _bad(f"{_api_name(name)} cannot be changed once the promotion is live.")
+
+
+def _compilable_check(fields: dict, restrictions: list[RestrictionSpec], existing: Promotion | None) -> None:
+    """The engine must be able to evaluate what would be stored: the promotion as the API would echo
+    it goes through `compile_rule`; what it cannot evaluate is 400 naming the part (`path: message`),
+    never stored to be silently ignored."""
+    from promotions.engine import UnsupportedRule
+    from promotions.rules import promotion_compile, unsupported_text
+
+    candidate = Promotion(
+        id=existing.pk if existing is not None else "0" * 24,
+        org_id=existing.org_id if existing is not None else None,
+        **{name: value for name, value in fields.items() if name in PROMOTION_FIELDS},
+    )
+    try:
+        promotion_compile(candidate, restrictions)
+    except UnsupportedRule as error:
+        raise _bad(f"Not supported by the promotion engine: {unsupported_text(error)}") from error
 
 
 def _same_restrictions(left: list[RestrictionSpec], right: list[RestrictionSpec]) -> bool:
