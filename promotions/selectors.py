@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
+from promotions.engine import UnsupportedRule
 from promotions.models import (
     TILL_CODE_MAX_LENGTH,
     ApiClient,
@@ -21,6 +22,7 @@ from promotions.models import (
     Till,
     Zone,
 )
+from promotions.rules import promotion_compile, unsupported_text
 from promotions_site.errors import ErrorCode, PromotionError
 
 if TYPE_CHECKING:
@@ -165,8 +167,6 @@ def promotions_not_compiling(
     """Every stored promotion the engine cannot evaluate, with why (`path: message`), in (org, id)
     order: rows stored before the engine refused them at create, or left behind by a change of the
     engine. Read in chunks by keyset (org, id), each with its limits."""
-    from promotions.engine import UnsupportedRule
-    from promotions.rules import promotion_compile, unsupported_text
 
     promotions = Promotion.objects.all()
     if org_ids:

@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
+from promotions.engine import UnsupportedRule
 from promotions.models import (
     EXTERNAL_ID_MAX,
     TILL_CODE_MAX_LENGTH,
@@ -36,6 +37,7 @@ from promotions.models import (
     Till,
     Zone,
 )
+from promotions.rules import promotion_compile, unsupported_text
 from promotions.signals import promotion_dates_changed
 from promotions_site.client_secrets import secret_hash_check, secret_hash_make
 from promotions_site.errors import ErrorCode, PromotionError
@@ -360,9 +362,6 @@ def _compilable_check(fields: dict, restrictions: list[RestrictionSpec], existin
     """The engine must be able to evaluate what would be stored: the promotion as the API would echo
     it goes through `compile_rule`; what it cannot evaluate is 400 naming the part (`path: message`),
     never stored to be silently ignored."""
-    from promotions.engine import UnsupportedRule
-    from promotions.rules import promotion_compile, unsupported_text
-
     candidate = Promotion(
         id=existing.pk if existing is not None else "0" * 24,
         org_id=existing.org_id if existing is not None else None,

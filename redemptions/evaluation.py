@@ -14,13 +14,12 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import timezone
 
-from promotions.engine import evaluate
+from promotions.engine import adjusted_tenders, evaluate
 from promotions.engine.types import Applied, Cart, Context, Headroom, Line, Result, StoreScope, Tender
 from promotions.models import (
     ApiClient,
@@ -363,7 +362,7 @@ def evaluation_create(
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
     result = evaluate(cart, rules.ruleset, context)
-    outcome = _outcome(data, customer_id, keys, result)
+    outcome = _outcome(data, customer_id, keys, cart, result)
     outcome.evaluation = Evaluation.objects.create(
         org=org,
         customer_id=customer_id,
@@ -379,7 +378,7 @@ def evaluation_create(
 
 
 def _outcome(
-    data: EvaluationInput, customer_id: int | None, keys: list[str], result: Result
+    data: EvaluationInput, customer_id: int | None, keys: list[str], cart: Cart, result: Result
 ) -> EvaluationOutcome:
     lines = [
         EvaluatedLine(key, line.sku, line.amount, line.qty, line.discount)
@@ -417,7 +416,7 @@ def _outcome(
         customer_id=ANONYMOUS_CUSTOMER_ID if customer_id is None else customer_id,
         lines=lines,
         applied=applied,
-        tenders=_tenders(data, result),
+        tenders=_tenders(cart, result),
         promo_code_logs=code_logs,
         payment_voucher_logs=voucher_logs,
         category_hierarchy_sent=data.category_hierarchy_sent,
@@ -452,27 +451,16 @@ def _line_promotions(promotion: Applied, by_key: dict[str, EvaluatedLine]) -> No
         )
 
 
-def _tenders(data: EvaluationInput, result: Result) -> list[EvaluatedTender]:
-    """The tenders sent, each less the tender promotions' discounts on it (a discount on an identifier
-    sent twice goes to its first tender, then the next), and, when tenders were sent and do not cover
-    the cart's net total, a CASH tender for the rest."""
-    if not data.tenders:
+def _tenders(cart: Cart, result: Result) -> list[EvaluatedTender]:
+    """The tenders sent, each less the tender promotions' discounts on it, and a CASH tender for what
+    they do not cover (the engine's `adjusted_tenders`); none when no tender was sent (Capillary's
+    example adds CASH beside a tender sent; a cart sent without tenders is not told how to pay)."""
+    if not cart.tenders:
         return []
-    owed: dict[str, Decimal] = defaultdict(Decimal)
-    for promotion in result.applied:
-        for share in promotion.tenders:
-            owed[share.identifier] += share.discount
-    tenders = []
-    for identifier, amount in data.tenders:
-        amount = amount or ZERO
-        taken = min(owed[identifier], amount)
-        owed[identifier] -= taken
-        tenders.append(EvaluatedTender(identifier, amount, new_object_id(), amount - taken))
-    net = sum((line.amount - line.discount for line in data.lines), ZERO) - result.discount
-    rest = net - sum((tender.adjusted_amount for tender in tenders), ZERO)
-    if rest > 0:
-        tenders.append(EvaluatedTender("CASH", rest, new_object_id(), rest))
-    return tenders
+    return [
+        EvaluatedTender(tender.identifier, tender.amount, new_object_id(), tender.adjusted_amount)
+        for tender in adjusted_tenders(cart, result)
+    ]
 
 
 def _applied_record(outcome: EvaluationOutcome, keys: list[str], data: EvaluationInput) -> list[dict]:
