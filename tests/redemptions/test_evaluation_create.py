@@ -619,3 +619,15 @@ def test_not_json_is_400(api, org):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == 400
+
+
+def test_an_evaluation_costs_a_few_statements(api, org, customer, django_assert_max_num_queries):
+    # given rules compiled already and a promotion with a Promotion limit (so counters are read)
+    promotion = PromotionFactory(org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF)
+    PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=5)
+    assert evaluate(api, cart(customer)).status_code == 200
+
+    # then: the client with its org, the customer with its wallet, the counters, the insert
+    with django_assert_max_num_queries(4) as captured:
+        assert evaluate(api, cart(customer)).status_code == 200
+    assert len(captured) == 4, [query["sql"][:120] for query in captured]
