@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import FilteredRelation, Q
+from django.db import connection
 from django.utils import timezone
 
 from promotions.engine import adjusted_tenders, evaluate
@@ -203,27 +203,25 @@ def _customer_wallet(
     and not yet earned), the one that expires first (then the smallest id: the one a redemption
     without `earnedPromotionId` takes), as (id, redemption_count, transaction_count, discount_total).
     404 when the org has no such customer."""
-    usable = FilteredRelation(
-        "earned_promotions",
-        condition=Q(
-            earned_promotions__status=EarnedPromotion.Status.ACTIVE,
-            earned_promotions__valid_till__gt=now,
-            earned_promotions__locked=False,
-        ),
+    # In SQL: the ORM took several times the statement's own cost to build this join.
+    quote = connection.ops.quote_name
+    statement = (
+        "SELECT e.promotion_id, e.id, e.redemption_count, e.transaction_count, e.discount_total"
+        f" FROM {quote(Customer._meta.db_table)} c LEFT JOIN {quote(EarnedPromotion._meta.db_table)} e"
+        " ON e.customer_id = c.id AND e.status = %s AND e.valid_till > %s AND NOT e.locked"
+        " WHERE c.id = %s AND c.org_id = %s ORDER BY e.promotion_id, e.valid_till, e.id"
     )
-    rows = list(
-        Customer.objects.for_org(org)
-        .filter(pk=customer_id)
-        .annotate(usable=usable)
-        .order_by("usable__promotion_id", "usable__valid_till", "usable__id")
-        .values_list(
-            "usable__promotion_id",
-            "usable__id",
-            "usable__redemption_count",
-            "usable__transaction_count",
-            "usable__discount_total",
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement,
+            [
+                EarnedPromotion.Status.ACTIVE.value,
+                connection.ops.adapt_datetimefield_value(now),
+                customer_id,
+                org.pk,
+            ],
         )
-    )
+        rows = cursor.fetchall()
     if not rows:
         raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
     wallet: dict[str, tuple] = {}
