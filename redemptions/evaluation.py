@@ -1,10 +1,10 @@
 """Cart evaluation (`POST /promotions/evaluate`): what the engine needs read from the database, the
 engine call, and the stored Evaluation.
 
-The engine (`promotions/engine/`) is pure; this module feeds it. Per request: the org row (its
-`rules_version` and settings), the customer (when one is named), the customer's usable wallet
-instances and the counters of the org's stateful limits; the compiled rules come from the per-process
-cache of `promotions/rules.py`, compiled again only when `rules_version` moved. Limits are read, never
+The engine (`promotions/engine/`) is pure; this module feeds it. Per request: the org (read with the
+API client at authentication: its `rules_version` and settings), the customer with its usable wallet
+instances, and the counters of the org's stateful limits; the compiled rules come from the
+per-process cache of `promotions/rules.py`, compiled again only when `rules_version` moved. Limits are read, never
 taken: an evaluation is indicative, the redemption takes the limits (docs/api.md, "Evaluate").
 """
 
@@ -33,6 +33,7 @@ from promotions.rules import OrgRules, org_rules
 from promotions.selectors import engine_settings_for
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation, RedemptionCounter
+from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
 
 Kpi = PromotionRestriction.Kpi
@@ -41,11 +42,6 @@ ZERO = Decimal(0)
 # promoCodes and paymentVouchers are accepted and answered in the logs: codes do not exist yet.
 CODES_NOT_ENABLED = 1001
 CODES_NOT_ENABLED_MESSAGE = "Invalid code: promo codes and payment vouchers are not enabled for this org."
-
-
-def decimal_text(value: Decimal) -> str:
-    """Money and quantities as the Evaluate answer writes them: six decimals (`"2000.000000"`)."""
-    return f"{Decimal(value):.6f}"
 
 
 # --- Input ------------------------------------------------------------------------------------------
@@ -60,6 +56,23 @@ class CartLineInput:
     categories: tuple[str, ...] = ()
     brands: tuple[str, ...] = ()
     attributes: dict[str, str] = field(default_factory=dict)
+
+
+def evaluation_lines(items) -> list[CartLineInput]:
+    """Validated `cartItems` (the evaluate API's, or a capped redemption's reported cart) as the
+    services take them."""
+    return [
+        CartLineInput(
+            sku=item["sku"],
+            amount=item["amount"],
+            qty=item["qty"],
+            discount=item.get("discount") or Decimal(0),
+            categories=tuple(item.get("categoryList") or ()),
+            brands=tuple(item.get("brandList") or ()),
+            attributes=dict(item.get("attributes") or {}),
+        )
+        for item in items
+    ]
 
 
 @dataclass(frozen=True)
@@ -256,7 +269,7 @@ def _headroom(customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple]
             ).values_list("restriction_id", "scope", "used")
         }
     headroom: dict[str, Headroom] = {}
-    for promotion_id in rules.rules:
+    for promotion_id in rules.limits.keys() | wallet.keys():  # the others have no stateful limit
         limits = rules.limits.get(promotion_id, ())
         left: dict[str, Decimal] = {}
         for limit in limits:
