@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
+from promotions.restrictions import RestrictionSpec, restrictions_data
 from promotions_site.limits import free_json_size
 from promotions_site.shapes import Shape, always, envelope, item, itself, serialized
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
@@ -607,8 +608,6 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(EchoedRestrictionsSerializer)
     def get_promotionRestrictions(self, obj) -> dict:
-        from promotions.services import RestrictionSpec, restrictions_data
-
         # A promotion not stored yet (the create service compiles it first) brings its limits along.
         specs = self.context.get("restriction_specs")
         if specs is None:
@@ -709,8 +708,6 @@ class PromotionRestrictionsSerializer(_Strict):
 
 def restriction_specs(validated: dict) -> list:
     """Validated `promotionRestrictions` as the service's RestrictionSpec list."""
-    from promotions.services import RestrictionSpec
-
     return [
         RestrictionSpec(
             level=level,
