@@ -301,8 +301,10 @@ def promotion_validate(
         raise _bad("customerActivationRequired is supported for CUSTOMER, EARNING and REWARD promotions.")
     condition_type = (fields.get("condition") or {}).get("type")
     action_type = (fields.get("action") or {}).get("type")
-    if (condition_type == "TENDER") != (action_type == "TENDER"):
-        raise _bad("A TENDER condition goes with a TENDER action, and only with it.")
+    if action_type == "TENDER" and condition_type != "TENDER":
+        # It discounts what is paid with the tenders the condition names (docs/engine.md); a TENDER
+        # condition may go with any action.
+        raise _bad("A TENDER action needs a TENDER condition (the tenders it discounts).")
     _validate_restrictions(promotion_type, restrictions)
     _compilable_check(fields, restrictions, existing)
 

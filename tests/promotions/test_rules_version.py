@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from promotions.audit import Actor
-from promotions.models import Organization, Promotion
+from promotions.models import AuditEvent, Organization, Promotion
 from promotions.services import (
     RestrictionSpec,
     organization_rules_version_bump,
@@ -89,6 +89,8 @@ def test_an_update_that_re_dates_wallet_instances_bumps(org, customer):
         actor=ACTOR,
     )
     assert version(org) == 1
+    event = AuditEvent.objects.get(action="promotion.update", object_id=promotion.pk)
+    assert event.data["redated_instances"] == 1  # the wallets app's receiver ran in that transaction
 
 
 def test_the_api_writes_bump(api, org):

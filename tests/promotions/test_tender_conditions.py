@@ -145,3 +145,22 @@ def test_identifiers_are_kept_exactly_as_sent(api):
     assert response.json()["data"]["condition"]["tenderCondition"]["tenderModes"][0]["identifiers"] == [
         " Credit Card "
     ]
+
+
+def test_a_tender_condition_goes_with_any_action_a_tender_action_needs_one(api):
+    # given
+    paid_by_card = tender(tenderModes=[CARDS])
+
+    # when
+    cart_action = api.post(
+        URL, body(name="Card, cart", condition=paid_by_card, action=CART_ACTION), format="json"
+    )
+    lonely = api.post(URL, body(name="No tender", action=TENDER_ACTION), format="json")
+
+    # then
+    assert cart_action.status_code == 200, cart_action.content
+    assert lonely.json() == {
+        "errors": [
+            {"code": 400, "message": "A TENDER action needs a TENDER condition (the tenders it discounts)."}
+        ]
+    }

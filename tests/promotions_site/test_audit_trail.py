@@ -95,7 +95,15 @@ ADMIN_FORM_WRITES = {
     "organization change": (
         lambda org: org,
         lambda obj: admin_url(Organization, "change", obj.pk),
-        lambda obj: {"name": "Renamed", "timezone": "UTC"},
+        lambda obj: {
+            "name": "Renamed",
+            "timezone": "UTC",
+            "rounding_mode": "HALF_UP",
+            "rounding_precision": 2,
+            "evaluation_mechanism": "LINE_ITEM_FIRST",
+            "percentage_base": "NET",
+            "redemption_strategy": "REDEMPTION_WITHOUT_CART_EVALUATION",
+        },
         "organization.update",
     ),
     # Through promotion_create: one event, the service's (not a second one from the admin).

@@ -245,10 +245,6 @@ def test_issue_bulk_cap_is_a_setting(api, org, settings):
     [
         ("customFieldValues", lambda body, big: body.update(customFieldValues={"notes": big})),
         ("earningCriteria", lambda body, big: body.update(earningCriteria={"notes": big})),
-        (
-            "condition.tenderCondition",
-            lambda body, big: body.update(condition={"type": "TENDER", "tenderCondition": {"x": big}}),
-        ),
     ],
 )
 def test_free_form_json_on_a_promotion_is_capped(api, settings, where, change):

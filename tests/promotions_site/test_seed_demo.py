@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from promotions.models import AuditEvent, Organization, Promotion, PromotionType, User
+from promotions.models import ApiClient, AuditEvent, Organization, Promotion, PromotionType, User
 from redemptions.models import Redemption, RedemptionLine
 from wallets.models import Customer, EarnedPromotion
 
@@ -36,6 +36,12 @@ def test_seed_demo_loads_every_kind_of_data_once(db):
     assert EarnedPromotion.objects.for_org(org).count() == 40
     assert Redemption.objects.for_org(org).count() == 40
     assert User.objects.get(username="admin").org == org
+    demo_till = ApiClient.objects.select_related("default_till__store").get(username="demo.till").default_till
+    assert (demo_till.code, demo_till.store.external_id, demo_till.store.zone.parent.external_id) == (
+        "mum.101.t1",
+        101,
+        75175598,
+    )
     assert "curl -u demo.till:demo-secret" in output
     response = APIClient().get(
         f"/api_gateway/v1/promotions/{Promotion.objects.for_org(org).first().pk}",

@@ -32,13 +32,16 @@ from promotions.models import (
     Organization,
     Promotion,
     PromotionType,
+    Till,
     User,
 )
 from promotions.services import (
     RestrictionSpec,
+    StoreImportRow,
     api_client_create,
     organization_create,
     promotion_create,
+    stores_import,
 )
 from redemptions.services import LineInput, RedemptionInput, redemption_record
 from wallets.models import Customer, EarnedPromotion
@@ -48,6 +51,15 @@ DEMO_ORG_ID = 100737
 DEMO_CLIENT = "demo.till"
 DEMO_SECRET = "demo-secret"
 DEMO_ADMIN = ("admin", "admin")
+# The demo store hierarchy (as an import_stores file would give it); the demo client's default till.
+DEMO_STORES = [
+    ("ZONE", "75175598", "", "West", "", "", ""),
+    ("ZONE", "75175599", "", "Mumbai", "75175598", "", ""),
+    ("CONCEPT", "500", "", "Acme Express", "", "", ""),
+    ("STORE", "101", "S101", "Andheri", "", "75175599", "500"),
+    ("STORE", "102", "S102", "Bandra", "", "75175599", ""),
+]
+DEMO_TILLS = [("mum.101.t1", "Andheri till 1", "101"), ("mum.102.t1", "Bandra till 1", "102")]
 FIRST_CUSTOMER_ID = 564332013
 FIRST_NAMES = [
     "Asha",
@@ -200,7 +212,24 @@ class Command(BaseCommand):
         )
 
     def _seed(self, org: Organization, customer_count: int) -> None:
-        api_client_create(org=org, username=DEMO_CLIENT, secret=DEMO_SECRET, access=ApiClient.Access.WRITE)
+        columns = ("kind", "id", "code", "name", "parent", "zone", "concept")
+        rows = [dict(zip(columns, row, strict=True)) for row in DEMO_STORES]
+        rows += [
+            {"kind": "TILL", "code": code, "name": name, "store": store} for code, name, store in DEMO_TILLS
+        ]
+        stores_import(
+            org=org,
+            rows=[StoreImportRow(line, cells) for line, cells in enumerate(rows, start=2)],
+            partial=False,
+            actor=Actor.system("seed_demo"),
+        )
+        api_client_create(
+            org=org,
+            username=DEMO_CLIENT,
+            secret=DEMO_SECRET,
+            access=ApiClient.Access.WRITE,
+            default_till=Till.objects.for_org(org).get(code=DEMO_TILLS[0][0]),
+        )
         api_client_create(org=org, username="demo.auditor", secret=DEMO_SECRET, access=ApiClient.Access.READ)
         if not User.objects.filter(username=DEMO_ADMIN[0]).exists():
             User.objects.create_superuser(DEMO_ADMIN[0], "admin@example.com", DEMO_ADMIN[1], org=org)
