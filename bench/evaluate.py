@@ -11,15 +11,18 @@ dates mixed) is built as the API echoes promotions, compiled with `compile_rule`
 the API caches it per org), and random carts of BENCH lines over a catalogue of 5,000 SKUs in 50
 categories and 30 brands are evaluated one after the other, after a warm-up.
 
-Prints the median and 99th percentile per evaluation, the candidates the index offered and the
-promotions applied per cart on average, and the ratio of the median to the target (<= 2 ms). Exits 1
-when the median misses the target, 2 when the bench cannot run.
+Prints the median and 99th percentile per evaluation, wall clock and this thread's CPU time (the target is
+judged on CPU time, which other processes of a shared machine inflate far less), the candidates the index
+offered and the promotions applied per cart on average, and the ratio of the median to the target
+(<= 2 ms). `--exclusive` sets the share of exclusive promotions (default 0.2; 0 stacks everything, the
+worst case: dozens of promotions apply to each cart). Exits 1 when the median misses the target.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import statistics
 import sys
@@ -215,17 +218,23 @@ def main() -> int:
     carts = [random_cart(rng, catalogue, args.lines) for _ in range(args.carts)]
     for the_cart in carts[:200]:  # warm-up
         evaluate(the_cart, rules, context)
-    timings = []
+    wall: list[float] = []
+    cpu: list[float] = []
     candidates = applied = 0
     for the_cart in carts:
-        started = time.perf_counter_ns()
+        started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
         result = evaluate(the_cart, rules, context)
-        timings.append((time.perf_counter_ns() - started) / 1e6)
+        cpu.append((time.thread_time_ns() - started_cpu) / 1e6)
+        wall.append((time.perf_counter_ns() - started) / 1e6)
         applied += len(result.applied)
         candidates += len(result.applied) + len(result.skipped)
-    timings.sort()
-    median = statistics.median(timings)
-    p99 = timings[int(len(timings) * 0.99) - 1]
+    wall.sort()
+    cpu.sort()
+
+    def p99(values: list[float]) -> float:
+        return values[max(0, int(len(values) * 0.99) - 1)]
+
+    median = statistics.median(cpu)
     ok = median <= TARGET_MEDIAN_MS
     print(
         f"bench/evaluate.py --core: {args.promotions} promotions ({args.exclusive:.0%} exclusive), "
@@ -235,9 +244,16 @@ def main() -> int:
     print(
         f"  per cart: {candidates / len(carts):.1f} candidates considered, {applied / len(carts):.2f} applied"
     )
-    print(f"  evaluation: median {median:.3f} ms, p99 {p99:.3f} ms, max {timings[-1]:.3f} ms")
     print(
-        f"  median / target: {median / TARGET_MEDIAN_MS:.2f}  {'PASS' if ok else 'FAIL'} (target <= {TARGET_MEDIAN_MS} ms)"
+        f"  wall per evaluation: median {statistics.median(wall):.3f} ms, p99 {p99(wall):.3f} ms, max {wall[-1]:.3f} ms"
+    )
+    print(f"  CPU per evaluation:  median {median:.3f} ms, p99 {p99(cpu):.3f} ms, max {cpu[-1]:.3f} ms")
+    print(
+        f"  load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (wall times grow on a shared machine)"
+    )
+    print(
+        f"  CPU median / target: {median / TARGET_MEDIAN_MS:.2f}  {'PASS' if ok else 'FAIL'} "
+        f"(target <= {TARGET_MEDIAN_MS} ms)"
     )
     return 0 if ok else 1
 

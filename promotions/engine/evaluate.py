@@ -115,18 +115,20 @@ class _Evaluation:
         for amount, part_units in proposal.parts or ((proposal.amount, proposal.units),):
             if amount <= 0 or not part_units:
                 continue
-            units: dict[int, Decimal] = {}
-            for position, qty in part_units:
-                units[position] = units.get(position, ZERO) + qty
             if cart_wide:
-                weights = [(position, cur[position], cur[position]) for position in sorted(units)]
+                # every line by its current value: the same for every cart-wide action on this view
+                weights, value = view.every_line_weights()
             else:
+                units: dict[int, Decimal] = {}
+                for position, qty in part_units:
+                    units[position] = units.get(position, ZERO) + qty
                 weights = [
                     (position, view.part_value(position, units[position]), cur[position])
                     for position in sorted(units)
                 ]
+                value = sum((w for _, w, _ in weights), ZERO)
             # rounded once, then at most the target's current value rounded down
-            discount = min(rounding.round(amount), rounding.floor(sum((w for _, w, _ in weights), ZERO)))
+            discount = min(rounding.round(amount), rounding.floor(value))
             if discount <= 0:
                 continue
             parts.append((discount, weights))
@@ -199,21 +201,24 @@ class _Evaluation:
         index = self.index
         mark = rule.level == "LINE" and not view.several
         for position, share in outcome.shares.items():
-            view.cur[position] -= share
-            if mark and share > 0:
+            view.take_off(position, share)
+            if mark and share > ZERO:
                 view.used[position] += outcome.discounted.get(position, ZERO)
         for tender, share in outcome.tender_shares.items():
             view.tender_left[tender] -= share
         lines = []
         in_set = outcome.condition_set
-        for position in sorted(set(index.positions(in_set)) | set(outcome.shares) | set(outcome.discounted)):
-            share = outcome.shares.get(position, ZERO)
-            discount_qty = outcome.discounted.get(position, index.qty[position]) if share > 0 else ZERO
-            if in_set >> position & 1:
-                promotion_qty = index.qty[position]
-            else:
-                promotion_qty = outcome.discounted.get(position, ZERO)
-            if share > 0 or promotion_qty > 0:
+        shares, discounted, qty = outcome.shares, outcome.discounted, index.qty
+        touched = in_set
+        for position in shares:
+            touched |= 1 << position
+        for position in discounted:
+            touched |= 1 << position
+        for position in index.positions(touched):
+            share = shares.get(position, ZERO)
+            discount_qty = discounted.get(position, qty[position]) if share > ZERO else ZERO
+            promotion_qty = qty[position] if in_set >> position & 1 else discounted.get(position, ZERO)
+            if share > ZERO or promotion_qty > ZERO:
                 lines.append(LineShare(index.lines[position].key, share, discount_qty, promotion_qty))
         tenders = tuple(
             TenderShare(index.tender_ids[tender], share, tender)

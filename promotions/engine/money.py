@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 ENGINE_CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN, Emax=999999, Emin=-999999)
+# Products of two engine values (50 digits each) fit exactly in 100 digits: remainders compare exactly.
+WIDE_CONTEXT = decimal.Context(prec=110, rounding=decimal.ROUND_HALF_EVEN, Emax=999999, Emin=-999999)
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
@@ -54,32 +56,44 @@ def allocate(
     each to the largest remainders (ties: the line order). A share never passes its cap (the line's
     current value): a leftover unit no line can take is dropped, so the shares' sum, returned with them,
     is then below `total` (only with amounts finer than the precision).
+
+    Remainders are compared exactly: `total * weight - share * sum(weights)` is the remainder times the
+    (common) sum, a product of the operands' digits, where the quotient itself would be rounded.
     """
     weight_sum = sum((weight for _, weight, _ in weights), ZERO)
     shares: dict[int, Decimal] = {}
     if total <= 0 or weight_sum <= 0:
         return shares, ZERO
     quantum = rounding.quantum
+    wide = WIDE_CONTEXT
+    step = wide.multiply(quantum, weight_sum)
     remainders: list[tuple[Decimal, int]] = []
     given = ZERO
     for order, (position, weight, _) in enumerate(weights):
         if weight <= 0:
             continue
-        exact = total * weight / weight_sum
-        share = exact.quantize(quantum, rounding=decimal.ROUND_FLOOR)
+        scaled = wide.multiply(total, weight)
+        share = (scaled / weight_sum).quantize(quantum, rounding=decimal.ROUND_FLOOR)
+        remainder = wide.subtract(scaled, wide.multiply(share, weight_sum))
+        if remainder < 0:  # the quotient was rounded up onto the grid
+            share -= quantum
+            remainder = wide.add(remainder, step)
+        elif remainder >= step:
+            share += quantum
+            remainder = wide.subtract(remainder, step)
         shares[position] = share
         given += share
-        if exact != share:
-            remainders.append((share - exact, order))  # most negative first = largest remainder
+        if remainder:
+            remainders.append((-remainder, order))  # largest remainder first, then the line order
     left = int((total - given) / quantum)
     if left:
         remainders.sort()
         for _, order in remainders:
-            if not left:
-                break
             position, _, cap = weights[order]
             if shares[position] + quantum <= cap:
                 shares[position] += quantum
                 given += quantum
                 left -= 1
+                if not left:
+                    break
     return shares, given

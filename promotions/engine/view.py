@@ -36,6 +36,7 @@ class CartIndex:
         "brand_masks",
         "category_masks",
         "distinct_skus",
+        "every_unit",
         "lines",
         "n",
         "on_grid",
@@ -60,6 +61,7 @@ class CartIndex:
         self.all = (1 << self.n) - 1
         self.qty = [line.qty for line in lines]
         self.orig = [line.amount for line in lines]
+        self.every_unit = [(position, qty) for position, qty in enumerate(self.qty)]  # cart-wide actions
         self.settings = settings
         sku_masks: dict[str, int] = {}
         category_masks: dict[str, int] = {}
@@ -101,7 +103,7 @@ class CartIndex:
 
 
 class CartView:
-    __slots__ = ("cur", "gross", "index", "several", "tender_left", "used")
+    __slots__ = ("_weights", "cur", "gross", "index", "several", "tender_left", "used")
 
     def __init__(self, index: CartIndex):
         self.index = index
@@ -110,6 +112,19 @@ class CartView:
         self.tender_left: list[Decimal] = list(index.tender_amounts)
         self.gross = index.settings.percentage_base == "GROSS"
         self.several = index.settings.several_line_promotions_per_unit
+        self._weights: tuple[list, Decimal] | None = None
+
+    def every_line_weights(self) -> tuple[list[tuple[int, Decimal, Decimal]], Decimal]:
+        """(position, current value, current value) of every line with their sum, for cart-wide actions;
+        kept until a discount changes the values (`take_off`)."""
+        if self._weights is None:
+            cur = self.cur
+            self._weights = ([(p, value, value) for p, value in enumerate(cur)], sum(cur, ZERO))
+        return self._weights
+
+    def take_off(self, position: int, share: Decimal) -> None:
+        self.cur[position] -= share
+        self._weights = None
 
     # Values ------------------------------------------------------------------------------------
 
@@ -164,6 +179,7 @@ class CartView:
         other.tender_left = list(self.tender_left)
         other.gross = self.gross
         other.several = self.several
+        other._weights = self._weights
         return other
 
 

@@ -20,6 +20,5 @@ class CartBasedAction:
 
     def propose(self, view, condition_set: int, rule) -> Proposal:
         index = view.index
-        units = [(position, index.qty[position]) for position in range(index.n)]
         amount = self.value if self.type == "ABSOLUTE" else view.base_sum(index.all) * self.value / HUNDRED
-        return Proposal(amount, units, cart_wide=True)
+        return Proposal(amount, index.every_unit, cart_wide=True)

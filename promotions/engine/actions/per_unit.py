@@ -73,15 +73,8 @@ class PerUnitAction:
     @staticmethod
     def _applications(view, units, size: Decimal, groups: int, reward, *, whole: bool = False) -> Proposal:
         """One application per group of `size` units (cheapest first): free units (reward None), a fixed
-        price (a Decimal; `whole`: only full groups), or the PRODUCT_BASED reward."""
-        if (
-            not isinstance(reward, Decimal | None)
-            and reward.type == "ABSOLUTE"
-            and sum((qty for _, qty in units), ZERO) < groups * size
-        ):
-            # v per group, though the target has fewer units than the groups (a reward on other items
-            # than the counted ones): one application of groups x v on what there is
-            return Proposal(reward.value * groups if units else ZERO, units, groups=groups)
+        price (a Decimal; `whole`: only full groups), or the PRODUCT_BASED reward. A group finding no
+        unit of the target left (a reward on other items than the counted ones) gives nothing."""
         parts = []
         rest = units
         for _ in range(groups):

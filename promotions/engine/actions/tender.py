@@ -27,5 +27,4 @@ class TenderAction:
         else:
             base = sum((index.tender_amounts[t] for t in tenders), ZERO) if view.gross else paid
             amount = base * self.value / HUNDRED
-        units = [(position, index.qty[position]) for position in range(index.n)]
-        return Proposal(amount, units, cart_wide=True, tenders=tenders, cap=paid)
+        return Proposal(amount, index.every_unit, cart_wide=True, tenders=tenders, cap=paid)

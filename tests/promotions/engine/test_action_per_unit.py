@@ -95,8 +95,8 @@ def test_fixed_price_needs_groups_of_units():
 
 
 def test_counted_units_differ_from_the_rewarded_ones():
-    # per 3 shirts 5 off the belts: 7 shirts -> 2 groups -> 10 off the one belt (12): the groups have
-    # fewer belt units than 2 x 3, so one application of 2 x 5 on the belt there is
+    # per 3 shirts 5 off belts: 7 shirts -> 2 groups, each on up to 3 belt units cheapest first; one belt
+    # (12): the first group takes it (5 off), the second finds no belt (oracle finding F2)
     shirts = product_condition(category("SHIRTS"))
     belts = product_condition(category("BELTS"))
     the_cart = cart(
@@ -106,7 +106,15 @@ def test_counted_units_differ_from_the_rewarded_ones():
     result = run(
         the_cart, promotion(shirts, per_unit(product_based("ABSOLUTE", 5, belts), divider=3), id="p")
     )
-    assert shares(result, "p") == {"belt": D("10.00")}
+    assert shares(result, "p") == {"belt": D("5.00")}
+    assert result.applied[0].redemption_count == 2
+    # F2's cart: 6 shirts (divider 2: 3 groups), 2 off the one tie of 5: 2
+    ties = product_condition(category("TIES"))
+    the_cart = cart(
+        line("S", "60.00", 6, categories=["SHIRTS"]), line("T", "5.00", key="t1", categories=["TIES"])
+    )
+    result = run(the_cart, promotion(shirts, per_unit(product_based("ABSOLUTE", 2, ties), divider=2), id="p"))
+    assert shares(result, "p") == {"t1": D("2.00")}
 
 
 def test_each_group_is_an_application_on_its_own_units():

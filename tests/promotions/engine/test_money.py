@@ -89,3 +89,25 @@ def test_off_grid_amounts_give_no_discount_when_no_line_can_take_a_unit():
     result = run(the_cart, promotion(ANY, cart_based("PERCENTAGE", 90), id="p"), precision=0)
     # 90% of 1.20 = 1.08 -> 1, cap 1.20 -> 1; no line can take the whole unit
     assert result.applied == ()
+
+
+def test_equal_remainders_are_equal():
+    # 1.10 over 0.04 : 0.76 : 2.17 : 4.13 (7.10): exact shares 0.0061971.., 0.1177464.., 0.3361971..,
+    # 0.6398591..; floors 1.07; cents to L4 (.986), L2 (.775), then L1 and L3 tie exactly (.61971 of a cent
+    # each): the line order gives it to L1 (amount 0.04 before 2.17)
+    the_cart = cart(
+        line("A", "0.04", key="l1"),
+        line("A", "0.76", key="l2"),
+        line("A", "2.17", key="l3"),
+        line("A", "4.13", key="l4"),
+    )
+    result = run(the_cart, promotion(ANY, cart_based("ABSOLUTE", "1.10"), id="p"))
+    assert shares(result, "p") == {"l1": D("0.01"), "l2": D("0.12"), "l3": D("0.33"), "l4": D("0.64")}
+
+
+def test_equal_remainders_at_precision_0():
+    # 17 over 100 : 100 : 4 (204): 8.333.., 8.333.., 0.333..: floors 16, the unit to the first line in line
+    # order among three equal remainders (L0)
+    the_cart = cart(line("A", "100", key="l0"), line("A", "100", key="l1"), line("C", "4", key="l5"))
+    result = run(the_cart, promotion(ANY, cart_based("ABSOLUTE", 17), id="p"), precision=0)
+    assert shares(result, "p") == {"l0": D(9), "l1": D(8)}
