@@ -228,9 +228,10 @@ def wrk(port: int, path: str, script: Path, seconds: float) -> Slice:
 
 
 def report(label: str, phase: Phase) -> None:
+    typical = statistics.median(s.p99_ms for s in phase.slices)
     print(
         f"  {label:<9} {phase.rate:>7,.0f} req/s   p50 {phase.p50_ms:6.1f} ms   p99 {phase.p99_ms:6.1f} ms"
-        f"   {phase.requests:>7,} requests, {phase.errors} errors"
+        f" (worst slice; median slice {typical:.1f} ms)   {phase.requests:>7,} requests, {phase.errors} errors"
     )
 
 
