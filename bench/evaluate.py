@@ -1,6 +1,8 @@
-"""The promotion engine's evaluation, in-process (`--core`, the default): how long one cart takes.
+"""The promotion engine's evaluation, in-process (`--core`, the default): how long one cart takes; and
+the evaluate API under gunicorn against a bare endpoint (`--http`, bench/_evaluate_http.py).
 
     python bench/evaluate.py [--core] [--promotions 250] [--lines 50] [--carts 2000] [--seed 1]
+    DATABASE_URL=postgres://... python bench/evaluate.py --http [--promotions 250] [--lines 50] [--seed 1]
 
 No database and no Django: an org of BENCH promotions of mixed kinds (cart and product conditions on SKUs,
 categories and brands, combos, tenders and payment modes; cart, product, free product, fixed price, per
@@ -188,6 +190,9 @@ def random_cart(rng: random.Random, catalogue: Catalogue, lines: int) -> Cart:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--core", action="store_true", help="the engine in-process (the default)")
+    parser.add_argument(
+        "--http", action="store_true", help="the evaluate API under gunicorn and wrk, against a bare endpoint"
+    )
     parser.add_argument("--promotions", type=int, default=250)
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--carts", type=int, default=2000)
@@ -196,6 +201,10 @@ def main() -> int:
         "--exclusive", type=float, default=0.2, help="share of exclusive (isStackable false) promotions"
     )
     args = parser.parse_args()
+    if args.http:
+        from bench._evaluate_http import http_main
+
+        return http_main(promotions=args.promotions, lines=args.lines, seed=args.seed)
     rng = random.Random(args.seed)
     catalogue = Catalogue(rng)
     bodies = [promotion(number, rng, catalogue, args.exclusive) for number in range(args.promotions)]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
+from promotions.engine import UnsupportedRule, compile_rule
 from promotions.models import (
     TILL_CODE_MAX_LENGTH,
     ApiClient,
@@ -19,6 +22,7 @@ from promotions.models import (
     Till,
     Zone,
 )
+from promotions.rules import promotions_rule_inputs, unsupported_text
 from promotions_site.errors import ErrorCode, PromotionError
 
 if TYPE_CHECKING:
@@ -155,3 +159,31 @@ def till_resolve(*, client: ApiClient, till_code: str | None) -> Till | None:
 def till_for_request(request) -> Till | None:
     """`till_resolve` for an API request: its authenticated client and its till-code header."""
     return till_resolve(client=request.user, till_code=request.headers.get(TILL_CODE_HEADER))
+
+
+def promotions_not_compiling(
+    *, org_ids: list[int] | None = None, active_only: bool = False, chunk_size: int = 500
+) -> Iterator[tuple[Promotion, str]]:
+    """Every stored promotion the engine cannot evaluate, with why (`path: message`), in (org, id)
+    order: rows stored before the engine refused them at create, or left behind by a change of the
+    engine. Read in chunks by keyset (org, id), each with its limits."""
+
+    promotions = Promotion.objects.all()
+    if org_ids:
+        promotions = promotions.filter(org_id__in=org_ids)
+    if active_only:
+        promotions = promotions.filter(active=True)
+    last = None
+    while True:
+        chunk = promotions.order_by("org_id", "pk")
+        if last is not None:
+            chunk = chunk.filter(Q(org_id__gt=last[0]) | Q(org_id=last[0], pk__gt=last[1]))
+        rows = list(chunk.prefetch_related("restrictions")[:chunk_size])
+        if not rows:
+            return
+        for promotion, data in zip(rows, promotions_rule_inputs(rows), strict=True):
+            try:
+                compile_rule(data)
+            except UnsupportedRule as error:
+                yield promotion, unsupported_text(error)
+        last = (rows[-1].org_id, rows[-1].pk)

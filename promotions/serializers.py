@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from promotions.models import Promotion, PromotionMode, PromotionRestriction, PromotionType
+from promotions.restrictions import RestrictionSpec, restrictions_data
 from promotions_site.limits import free_json_size
 from promotions_site.shapes import Shape, always, envelope, item, itself, serialized
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
@@ -212,7 +213,14 @@ class TaggedSerializer(serializers.Serializer):
     def to_representation(self, instance):
         kind = instance.get("type") if isinstance(instance, dict) else None
         variant = self.VARIANTS.get(kind) if isinstance(kind, str) else None
-        return variant().to_representation(instance) if variant else instance
+        if variant is None:
+            return instance
+        # One variant serializer per type and field, reused: building a serializer's fields is most
+        # of the cost of rendering a list of promotions (the engine's rules compile from them).
+        renderers = self.__dict__.setdefault("_renderers", {})
+        if kind not in renderers:
+            renderers[kind] = variant()
+        return renderers[kind].to_representation(instance)
 
 
 def _variant(name: str, kind: str, what: str, **parts) -> type[_Strict]:
@@ -600,9 +608,11 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(EchoedRestrictionsSerializer)
     def get_promotionRestrictions(self, obj) -> dict:
-        from promotions.services import RestrictionSpec, restrictions_data
-
-        return restrictions_data([RestrictionSpec.of(row) for row in obj.restrictions.all()])
+        # A promotion not stored yet (the create service compiles it first) brings its limits along.
+        specs = self.context.get("restriction_specs")
+        if specs is None:
+            specs = [RestrictionSpec.of(row) for row in obj.restrictions.all()]
+        return restrictions_data(specs)
 
     def get_createdOn(self, obj) -> int:
         return to_epoch_ms(obj.created_on)
@@ -698,8 +708,6 @@ class PromotionRestrictionsSerializer(_Strict):
 
 def restriction_specs(validated: dict) -> list:
     """Validated `promotionRestrictions` as the service's RestrictionSpec list."""
-    from promotions.services import RestrictionSpec
-
     return [
         RestrictionSpec(
             level=level,

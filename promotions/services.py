@@ -11,8 +11,6 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from dataclasses import fields as dataclass_fields
-from decimal import Decimal
 
 from django.conf import settings
 from django.core import signing
@@ -21,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
+from promotions.engine import UnsupportedRule
 from promotions.models import (
     EXTERNAL_ID_MAX,
     TILL_CODE_MAX_LENGTH,
@@ -36,6 +35,8 @@ from promotions.models import (
     Till,
     Zone,
 )
+from promotions.restrictions import RestrictionSpec
+from promotions.rules import promotion_compile, unsupported_text
 from promotions.signals import promotion_dates_changed
 from promotions_site.client_secrets import secret_hash_check, secret_hash_make
 from promotions_site.errors import ErrorCode, PromotionError
@@ -262,47 +263,6 @@ def promotion_deactivate(*, promotion: Promotion, actor: Actor) -> Promotion:
     return promotion
 
 
-@dataclass(frozen=True)
-class RestrictionSpec:
-    """One limit of a promotion (`promotionRestrictions.<level>[]`), before it is stored."""
-
-    level: str
-    kpi: str
-    limit: Decimal
-    frequency: str = ""
-    window_type: str = ""
-    min_time_between_repeat: int | None = None
-    fixed_window_config: dict | None = None
-
-    @classmethod
-    def of(cls, row: PromotionRestriction) -> RestrictionSpec:
-        """The spec of a stored limit (the field names are the model's)."""
-        return cls(**{spec_field.name: getattr(row, spec_field.name) for spec_field in dataclass_fields(cls)})
-
-    def as_data(self) -> dict:
-        """As the API echoes it: the limit as a string with six decimals (`"5000.000000"`)."""
-        data = {"kpi": self.kpi, "limit": f"{self.limit:.6f}"}
-        for key, value in (
-            ("frequency", self.frequency),
-            ("windowType", self.window_type),
-            ("minTimeBetweenRepeat", self.min_time_between_repeat),
-            ("fixedWindowConfig", self.fixed_window_config),
-        ):
-            if value not in ("", None):
-                data[key] = value
-        return data
-
-
-def restrictions_data(specs) -> dict:
-    """`promotionRestrictions` as the API returns it: levels in a fixed order, only those present."""
-    data: dict[str, list] = {}
-    for level in PromotionRestriction.Level.values:
-        items = [spec.as_data() for spec in specs if spec.level == level]
-        if items:
-            data[level] = items
-    return data
-
-
 # The model fields the create and update APIs (and the admin) set. `type` and `active` are set on
 # create only: update refuses to change them (activate/deactivate have their own endpoints).
 PROMOTION_FIELDS = (
@@ -346,6 +306,7 @@ def promotion_validate(
         # condition may go with any action.
         raise _bad("A TENDER action needs a TENDER condition (the tenders it discounts).")
     _validate_restrictions(promotion_type, restrictions)
+    _compilable_check(fields, restrictions, existing)
 
     if existing is None:
         return
@@ -364,6 +325,21 @@ def promotion_validate(
         for name in FROZEN_WHEN_LIVE:
             if fields[name] != getattr(existing, name):
                 raise _bad(f"{_api_name(name)} cannot be changed once the promotion is live.")
+
+
+def _compilable_check(fields: dict, restrictions: list[RestrictionSpec], existing: Promotion | None) -> None:
+    """The engine must be able to evaluate what would be stored: the promotion as the API would echo
+    it goes through `compile_rule`; what it cannot evaluate is 400 naming the part (`path: message`),
+    never stored to be silently ignored."""
+    candidate = Promotion(
+        id=existing.pk if existing is not None else "0" * 24,
+        org_id=existing.org_id if existing is not None else None,
+        **{name: value for name, value in fields.items() if name in PROMOTION_FIELDS},
+    )
+    try:
+        promotion_compile(candidate, restrictions)
+    except UnsupportedRule as error:
+        raise _bad(f"Not supported by the promotion engine: {unsupported_text(error)}") from error
 
 
 def _same_restrictions(left: list[RestrictionSpec], right: list[RestrictionSpec]) -> bool:

@@ -160,6 +160,14 @@ class HasApiAccess(BasePermission):
         return request.method in SAFE_METHODS or client.can_write
 
 
+class HasApiReadAccess(BasePermission):
+    """Any active API client, whatever the method: for a POST that only reads (evaluate: the record
+    it keeps of the evaluation is a log, not a change a read-only client could not make)."""
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, ApiClient)
+
+
 def request_org(request):
     """The organization the request's credentials belong to."""
     return request.user.org

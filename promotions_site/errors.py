@@ -65,6 +65,13 @@ class ErrorCode(IntEnum):
     EARN_REVOKE_NOT_SUPPORTED = 730, 400, "Earn revoke not possible for POS and CODE promotion."
     EARN_ID_INVALID = 731, 400, "Invalid earn id."
     REDEMPTION_ALREADY_PRESENT = 800, 409, "Promotion redemption already present."
+    # Ours, next to Capillary's redemption codes 800-803: the capped strategy checks each redeemed
+    # discount against what the engine gives for the reported cart.
+    DISCOUNT_NOT_GIVEN_FOR_CART = (
+        804,
+        400,
+        "The promotion does not give this discount for the reported cart.",
+    )
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."

@@ -15,15 +15,27 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promotions.audit import Actor
-from promotions_site.auth import request_org
+from promotions.models import RedemptionStrategy
+from promotions.selectors import store_scope_for_till, till_for_request
+from promotions_site.auth import HasApiReadAccess, request_org
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
+from redemptions.evaluation import EvaluationInput, evaluation_create, evaluation_lines
 from redemptions.models import ANONYMOUS_CUSTOMER_ID
 from redemptions.selectors import redemption_line_list
 from redemptions.serializers import (
+    EVALUATE_LINES_MAX,
+    EVALUATE_LIST_MAX,
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
+    EvaluationCartItemSerializer,
+    EvaluationCustomerIdField,
+    EvaluationDecimalField,
+    EvaluationTenderSerializer,
+    StrictSerializer,
+    evaluation_body,
+    evaluation_request_fast,
     redemption_body,
     redemption_list_body,
     redemption_reversal_body,
@@ -109,6 +121,15 @@ class RedemptionCreateApi(APIView):
             max_length=LINES_MAX,
             help_text="Cart-level redemptions.",
         )
+        cartItems = serializers.ListField(
+            child=EvaluationCartItemSerializer(),
+            required=False,
+            allow_null=True,
+            max_length=EVALUATE_LINES_MAX,
+            help_text="The cart the discounts were computed on, as the evaluate API takes it. Required "
+            "when the org redeems on the capped strategy (each discount is checked against it: 804); "
+            "otherwise not read.",
+        )
 
         def validate(self, attrs):
             if not attrs.get("customerId") and not (
@@ -155,6 +176,7 @@ class RedemptionCreateApi(APIView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         org = request_org(request)
+        capped = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED
         outcome = redemption_record(
             org=org,
             data=RedemptionInput(
@@ -166,6 +188,9 @@ class RedemptionCreateApi(APIView):
                 transaction_date=data["transaction_date"],
                 amount=data["amount"],
                 lines=data["lines"],
+                cart_lines=evaluation_lines(data["cartItems"]) if data.get("cartItems") is not None else None,
+                # Only the capped strategy reads the till (its store scopes the promotions checked).
+                store=store_scope_for_till(till_for_request(request)) if capped else None,
             ),
             fingerprint=request_fingerprint(request.data),
             actor=Actor.for_api_client(request.user),
@@ -261,3 +286,64 @@ class RedemptionListApi(APIView):
 
 class RedemptionsApi(RedemptionListApi, RedemptionCreateApi):
     """`/redemptions`: Django routes one view per path, so the list (GET) and the record (POST) meet here."""
+
+
+# --- POST /evaluate ---------------------------------------------------------------------------------
+
+
+class EvaluationCreateApi(APIView):
+    """`POST /api_gateway/v1/promotions/evaluate`: the promotions a cart gets, stored as an evaluation."""
+
+    permission_classes = [HasApiReadAccess]
+
+    class InputSerializer(StrictSerializer):
+        amount = EvaluationDecimalField(help_text="The cart's amount, echoed.")
+        customerId = EvaluationCustomerIdField(required=False, allow_null=True)
+        cartItems = EvaluationCartItemSerializer(many=True, min_length=1, max_length=EVALUATE_LINES_MAX)
+        promoCodes = serializers.ListField(
+            child=serializers.CharField(max_length=50),
+            required=False,
+            allow_null=True,
+            max_length=EVALUATE_LIST_MAX,
+            help_text="Accepted; each code is answered in promoCodeEvaluationLogs (codes are not enabled yet).",
+        )
+        paymentVouchers = serializers.ListField(
+            child=serializers.CharField(max_length=50),
+            required=False,
+            allow_null=True,
+            max_length=EVALUATE_LIST_MAX,
+            help_text="Accepted; each voucher is answered in paymentVoucherEvaluationLogs (not enabled yet).",
+        )
+        # A ListField: a `many` serializer's allow_null would let each tender be null too.
+        cartTenders = serializers.ListField(
+            child=EvaluationTenderSerializer(), required=False, allow_null=True, max_length=EVALUATE_LIST_MAX
+        )
+        categoryHierarchySentInPayload = serializers.BooleanField(required=False, allow_null=True)
+
+    @schema.evaluation_create(request=InputSerializer)
+    def post(self, request):
+        data = evaluation_request_fast(request.data)
+        if data is None:  # not plainly valid: the serializer decides, and answers each problem
+            payload = self.InputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            data = payload.validated_data
+        till = till_for_request(request)
+        outcome = evaluation_create(
+            org=request_org(request),
+            data=EvaluationInput(
+                customer_id=data.get("customerId"),
+                amount=data["amount"],
+                lines=evaluation_lines(data["cartItems"]),
+                tenders=[
+                    (tender["identifier"], tender.get("amount")) for tender in data.get("cartTenders") or []
+                ],
+                promo_codes=list(data.get("promoCodes") or []),
+                payment_vouchers=list(data.get("paymentVouchers") or []),
+                category_hierarchy_sent=bool(data.get("categoryHierarchySentInPayload")),
+                request=request.data,
+            ),
+            api_client=request.user,
+            till_code=till.code if till is not None else "",
+            store=store_scope_for_till(till),
+        )
+        return Response(evaluation_body(outcome))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion
+from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion, new_object_id
 from wallets.models import Customer, EarnedPromotion
 
 # The customerId a till sends for an anonymous sale, and the APIs answer for a redemption without one.
@@ -153,3 +153,47 @@ class RedemptionCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.restriction_id}/{self.scope or '-'}: {self.used} of {self.limit}"
+
+
+class Evaluation(models.Model):
+    """One answered `POST /promotions/evaluate`: the cart as sent and what the engine applied to it.
+
+    A fact, never updated. The next step (redemption with cart evaluation) binds a redemption to one:
+    `applied` holds, per promotion, its identifier, discount, redemption count, the earned instance it
+    used and its share of each line (by the line's `referenceId`), so a redemption can be compared
+    with it without evaluating again.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="evaluations")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations"
+    )
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    till_code = models.CharField(max_length=100, blank=True, default="")
+    # The request body as sent (validated), so the evaluation can be replayed or audited.
+    request = models.JSONField()
+    amount = models.DecimalField(max_digits=18, decimal_places=6)
+    discount = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    # [{promotionId, identifier, discount, redemptionCount, earnedPromotionId, lines: [{referenceId,
+    # sku, discount, discountAppliedOnQuantity, promotionAppliedOnQuantity}]}], decimals as strings.
+    applied = models.JSONField(default=list, blank=True)
+    rules_version = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="evaluation_amount_not_negative"),
+            models.CheckConstraint(condition=Q(discount__gte=0), name="evaluation_discount_not_negative"),
+        ]
+        indexes = [
+            # A customer's evaluations, latest first (pending carts, binding a redemption to one).
+            models.Index(fields=["org", "customer", "created_at"], name="evaluation_org_customer"),
+            models.Index(fields=["org", "created_at"], name="evaluation_org_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

@@ -13,6 +13,7 @@ from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
 from redemptions.serializers import (
+    EVALUATION_RESPONSE,
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
     REDEMPTION_LIST_RESPONSE,
@@ -141,6 +142,8 @@ def redemption_create(*, request):
                 ErrorCode.EARN_ID_INVALID,
                 ErrorCode.CONFLICT,
                 ErrorCode.REDEMPTION_ALREADY_PRESENT,
+                ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                ErrorCode.TILL_CODE_UNKNOWN,
             ),
         },
         examples=[
@@ -172,7 +175,14 @@ def redemption_create(*, request):
             "code 409, the message naming it. Windows are counted over the whole history. Discounts "
             "may not exceed the amount; quantities are positive; at most 500 lines of each kind; "
             "`transactionDate` at most 24 h ahead. Code-level limits are not enforced (promotion codes "
-            "are not implemented)."
+            "are not implemented).\n\n"
+            "**Redemption strategy** (the org's setting): on REDEMPTION_WITHOUT_CART_EVALUATION (the "
+            "default) and REDEMPTION_WITH_CART_EVALUATION the discounts are recorded as reported. On "
+            "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED the request must carry `cartItems` (the cart "
+            "the discounts were computed on, as the evaluate API takes it; 400 without) and each "
+            "promotion redeemed is evaluated alone on that cart at `transactionDate`, in the till's "
+            "store: one that does not apply to it, or whose discount (its lines together) exceeds "
+            "what it gives, is 804 and nothing is written."
         ),
     )
 
@@ -275,5 +285,138 @@ def redemption_list(*, query):
             "`redemptionTill` is the username of the API client that recorded the redemption. "
             "Decimals are strings with 6 decimals. 400 for a malformed or out-of-range parameter, "
             "both forms of one date bound, or startDate after endDate. Read access suffices."
+        ),
+    )
+
+
+# --- POST /evaluate ----------------------------------------------------------------------------------
+
+# Capillary's example request (its evaluate page), with item attributes (docs/api.md).
+EVALUATE_REQUEST_EXAMPLE = {
+    "amount": "2000.00",
+    "customerId": 98662653,
+    "cartItems": [
+        {
+            "sku": "Sku#Fuel",
+            "amount": "1000.00",
+            "qty": "1.000000",
+            "discount": None,
+            "categoryList": ["Fuel", "Premium"],
+            "brandList": ["MaxFuel", "FuelCo"],
+        },
+        {"sku": "Sku#food", "amount": "1000.00", "qty": "1.00", "attributes": {"color": "red"}},
+    ],
+    "promoCodes": None,
+    "paymentVouchers": None,
+    "cartTenders": [{"identifier": "CreditCard", "amount": "500.00"}],
+    "categoryHierarchySentInPayload": True,
+}
+
+# What that request gets from one CART_BASED promotion of 100 off carts over 1500.
+EVALUATE_RESPONSE_EXAMPLE = {
+    "data": {
+        "amount": "2000.000000",
+        "customerId": 98662653,
+        "cartItems": [
+            {
+                "referenceId": "20f142ec-9a10-49f6-a326-abc48f58d904",
+                "sku": "Sku#Fuel",
+                "amount": "1000.000000",
+                "qty": "1.000000",
+                "discount": "0.000000",
+                "appliedPromotions": [],
+            },
+            {
+                "referenceId": "f297716f-c3ee-4936-b88e-a5e0ed91d262",
+                "sku": "Sku#food",
+                "amount": "1000.000000",
+                "qty": "1.000000",
+                "discount": "0.000000",
+                "appliedPromotions": [],
+            },
+        ],
+        "evaluationId": "67ea9543e1c34e7d8e936839",
+        "appliedPromotions": [
+            {
+                "promotionId": "67dd2a7cef21a64211227d02",
+                "name": "promotion-cart",
+                "messageLabel": "test!!",
+                "promotionMode": "DISCOUNT",
+                "redemptionCount": 1,
+                "discount": "100.000000",
+                "identifier": "eyJwcm9tb3Rpb25JZCI6IjY3ZGQyYTdjZWYyMWE2NDIxMTIyN2QwMiIsImRpc2NvdW50IjoiMTAwLjAwMDAwMCIsImFtb3VudCI6IjIwMDAuMDAwMDAwIiwicmVkZW1wdGlvbkNvdW50IjoxLCJ2ZXJzaW9uIjoidjEifQ==",
+            }
+        ],
+        "appliedPaymentVouchers": [],
+        "promoCodeEvaluationLogs": [],
+        "paymentVoucherEvaluationLogs": [],
+        "cartTenders": [
+            {
+                "identifier": "CreditCard",
+                "amount": "500.000000",
+                "referenceId": "67ea9543e1c34e7d8e936831",
+                "adjustedAmount": "500.000000",
+            },
+            {
+                "identifier": "CASH",
+                "amount": "1400.000000",
+                "referenceId": "67ea9543e1c34e7d8e936836",
+                "adjustedAmount": "1400.000000",
+            },
+        ],
+        "categoryHierarchySentInPayload": True,
+    },
+    "errors": [],
+}
+
+
+def evaluation_create(*, request):
+    return extend_schema(
+        operation_id="evaluation_create",
+        summary="Evaluate a cart: the promotions it gets",
+        tags=["Evaluation"],
+        request=request,
+        parameters=[
+            OpenApiParameter(
+                "X-CAP-API-ATTRIBUTION-TILL-CODE",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The till (its code) whose store decides store-scoped promotions; without it, "
+                "the API client's default till.",
+            )
+        ],
+        responses={
+            200: EVALUATION_RESPONSE.serializer,
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.TILL_CODE_UNKNOWN, ErrorCode.NOT_FOUND),
+        },
+        examples=[
+            OpenApiExample("Request", value=EVALUATE_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Response", value=EVALUATE_RESPONSE_EXAMPLE, response_only=True),
+        ],
+        description=(
+            "Evaluates the cart against the org's promotions (docs: the promotion engine) and answers "
+            "what applies: per line the line-level promotions (`cartItems[].appliedPromotions`), at "
+            "the top every applied promotion with its whole discount and its `identifier` (Base64 "
+            "JSON to pass back when redeeming), the tenders less the tender promotions' discounts, "
+            "and a CASH tender for what the tenders sent do not cover. Each evaluation is stored "
+            "(`evaluationId`). Read access suffices; nothing is taken: limits are read, not used.\n\n"
+            "**Who gets what**: POS promotions apply to everyone (`isLoyaltyOnly` ones need an "
+            "identified customer); CUSTOMER, EARNING and REWARD ones only through an ACTIVE instance "
+            "in the customer's wallet (for EARNING an earned one, not merely issued), named as "
+            "`earnedPromotionId`; CODE promotions need a code (not enabled yet). Inactive, not "
+            "started and expired promotions, those outside their store or time scope and those at a "
+            "Customer, Promotion or Earn limit are not offered.\n\n"
+            "**The till**: `X-CAP-API-ATTRIBUTION-TILL-CODE`, else the API client's default till; "
+            "an unknown till code is 400 with code 4001. Its store (with zones and concepts) decides "
+            "store-scoped promotions; with no till, storeCriteria IN never holds and NOT_IN always does.\n\n"
+            "**Input**: `customerId` is optional: absent, null or -1 evaluates the cart for a "
+            "customer not identified yet; an unknown one is 404. Amounts and quantities are JSON "
+            "numbers or decimal strings, at most 6 decimals; `cartItems[].amount` is the line's value "
+            "(all its units), `discount` the till's own markdown (the engine works on amount - "
+            "discount); `attributes` (name to value) feed ATTRIBUTE criteria. Unknown keys are 400. "
+            "`promoCodes` and `paymentVouchers` are accepted and each answered in the logs with "
+            "errorCode 1001 (codes are not enabled). Money and quantities are answered as six-decimal "
+            "strings."
         ),
     )

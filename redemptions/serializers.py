@@ -8,11 +8,14 @@ over as one named tuple.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from promotions.serializers import _Strict as StrictSerializer
 from promotions_site.shapes import Shape, always, envelope, itself, no_errors, or_none, via
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Redemption, RedemptionLine, RedemptionReversal
@@ -34,6 +37,10 @@ def api_customer_id(customer_id: int | None) -> int:
 
 def _decimal(path: str):
     return via(decimal_text, path)
+
+
+def always_empty_list(_source) -> list:
+    return []
 
 
 # --- POST /redemptions -----------------------------------------------------------------------------
@@ -269,3 +276,378 @@ def redemption_reversal_body(
 ) -> dict:
     recorded = RecordedRedemption(org_id, redemption, lines)
     return REDEMPTION_REVERSE_RESPONSE.render(ReversedRedemption(reversal, recorded))
+
+
+# --- POST /evaluate: the cart (also the reported cart of a redemption under the capped strategy) ----
+
+EVALUATE_LINES_MAX = 500
+EVALUATE_LIST_MAX = 50  # categories, brands, attributes per line; tenders, codes and vouchers per cart
+DECIMAL_TEXT = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": 10**12, "exclusiveMaximum": True},
+            {"type": "string", "pattern": DECIMAL_TEXT},
+        ],
+        "description": 'A JSON number or a decimal string ("2000.00"); at most 6 decimals.',
+    }
+)
+class EvaluationDecimalField(serializers.DecimalField):
+    """Money and quantities of the evaluate body: Capillary sends decimal strings ("2000.00"), many
+    clients numbers; both are taken, up to 6 decimals."""
+
+    json_type = ("number or decimal string", (int, float, str))
+    default_error_messages = {"invalid_type": 'Must be a JSON number or a decimal string ("2000.00").'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", Decimal(0))
+        super().__init__(max_digits=18, decimal_places=6, coerce_to_string=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid_type")
+        if isinstance(data, str) and not re.fullmatch(DECIMAL_TEXT, data):
+            self.fail("invalid_type")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": -1, "maximum": 2**63 - 1},
+            {"type": "string", "pattern": "^(-1|[0-9]{1,18})$"},
+        ],
+        "description": "The customer's id (a number, or its digits as a string); -1 or null: not identified.",
+    }
+)
+class EvaluationCustomerIdField(serializers.Field):
+    json_type = ("integer or string", (int, str))
+    default_error_messages = {"invalid": "Must be a customer id: a positive integer, or -1."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        text = str(data)
+        if not re.fullmatch(r"-1|[0-9]{1,18}", text):
+            self.fail("invalid")
+        value = int(text)
+        return None if value == ANONYMOUS_CUSTOMER_ID else value
+
+    def to_representation(self, value):
+        return value
+
+
+class AttributesField(serializers.DictField):
+    """`{name: value}` with string values (DRF's CharField would also take a number)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and any(not isinstance(value, str) for value in data.values()):
+            raise serializers.ValidationError("Each attribute value must be a JSON string.")
+        return super().to_internal_value(data)
+
+
+class EvaluationCartItemSerializer(StrictSerializer):
+    sku = serializers.CharField(max_length=100)
+    amount = EvaluationDecimalField(help_text="The line's value: all its units together.")
+    qty = EvaluationDecimalField(min_value=Decimal("0.000001"))
+    discount = EvaluationDecimalField(
+        required=False,
+        allow_null=True,
+        help_text="The till's own markdown on the line; the engine works on amount - discount.",
+    )
+    categoryList = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        allow_null=True,
+        max_length=EVALUATE_LIST_MAX,
+    )
+    brandList = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        allow_null=True,
+        max_length=EVALUATE_LIST_MAX,
+    )
+    attributes = AttributesField(
+        child=serializers.CharField(max_length=250, allow_blank=True),
+        required=False,
+        allow_null=True,
+        help_text="Attribute name to value, matched by ATTRIBUTE (and PRODUCT_ID, STYLE, COLOR, SIZE) criteria.",
+    )
+
+    def validate_attributes(self, value):
+        if value and len(value) > EVALUATE_LIST_MAX:
+            raise serializers.ValidationError(f"At most {EVALUATE_LIST_MAX} attributes.")
+        if value and any(len(name) > 100 or not name for name in value):
+            raise serializers.ValidationError("An attribute name has 1 to 100 characters.")
+        return value
+
+    def validate(self, attrs):
+        if (attrs.get("discount") or 0) > attrs["amount"]:
+            raise serializers.ValidationError({"discount": "Cannot exceed the line's amount."})
+        return attrs
+
+
+class EvaluationTenderSerializer(StrictSerializer):
+    identifier = serializers.CharField(max_length=100)
+    amount = EvaluationDecimalField(required=False, allow_null=True)
+
+
+# The evaluate body validated without DRF, for the common well-formed body: DRF's nested serializers
+# take about 7 ms for a cart of 50 lines, half the rest of the request. `evaluation_request_fast`
+# accepts only plainly valid values (ASCII text without surrounding blanks, decimal strings or
+# integers, the documented keys and sizes) and answers exactly what the serializer's validated_data
+# would be; anything else (every error included) returns None and goes through the serializer, which
+# answers it. tests/redemptions/test_evaluation_fast_path.py holds the two to the same answers.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+_SIX_PLACES = Decimal("0.000001")
+_CUSTOMER_ID = re.compile(r"-1|[0-9]{1,18}")
+_ITEM_KEYS = frozenset(("sku", "amount", "qty", "discount", "categoryList", "brandList", "attributes"))
+_CART_KEYS = frozenset(
+    (
+        "amount",
+        "customerId",
+        "cartItems",
+        "promoCodes",
+        "paymentVouchers",
+        "cartTenders",
+        "categoryHierarchySentInPayload",
+    )
+)
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain_text(value, max_length: int, *, blank: bool = False) -> str:
+    if (
+        type(value) is not str
+        or len(value) > max_length
+        or (not value and not blank)
+        or not value.isascii()
+        or not value.isprintable()
+        or value != value.strip()
+    ):
+        raise _NotPlain
+    return value
+
+
+def _plain_decimal(value) -> Decimal:
+    if type(value) is int and 0 <= value < 10**12:
+        return Decimal(value).quantize(_SIX_PLACES)
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value).quantize(_SIX_PLACES)
+    raise _NotPlain
+
+
+def _plain_texts(value, max_length: int) -> list[str]:
+    if type(value) is not list or len(value) > EVALUATE_LIST_MAX:
+        raise _NotPlain
+    return [_plain_text(item, max_length) for item in value]
+
+
+def _plain_item(item) -> dict:
+    if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+        raise _NotPlain
+    line = {"sku": _plain_text(item["sku"], 100), "amount": _plain_decimal(item["amount"])}
+    line["qty"] = _plain_decimal(item["qty"])
+    if line["qty"] < _SIX_PLACES:
+        raise _NotPlain
+    if "discount" in item:
+        line["discount"] = None if item["discount"] is None else _plain_decimal(item["discount"])
+        if line["discount"] is not None and line["discount"] > line["amount"]:
+            raise _NotPlain
+    for key in ("categoryList", "brandList"):
+        if key in item:
+            line[key] = None if item[key] is None else _plain_texts(item[key], 100)
+    if "attributes" in item:
+        attributes = item["attributes"]
+        if attributes is not None:
+            if type(attributes) is not dict or len(attributes) > EVALUATE_LIST_MAX:
+                raise _NotPlain
+            attributes = {
+                _plain_text(name, 100): _plain_text(value, 250, blank=True)
+                for name, value in attributes.items()
+            }
+        line["attributes"] = attributes
+    return line
+
+
+def evaluation_request_fast(data) -> dict | None:
+    """The evaluate body's validated data when it is plainly valid, else None (see above)."""
+    try:
+        if type(data) is not dict or not data.keys() <= _CART_KEYS:
+            raise _NotPlain
+        items = data["cartItems"]
+        if type(items) is not list or not 1 <= len(items) <= EVALUATE_LINES_MAX:
+            raise _NotPlain
+        validated = {
+            "amount": _plain_decimal(data["amount"]),
+            "cartItems": [_plain_item(item) for item in items],
+        }
+        if "customerId" in data:
+            customer_id = data["customerId"]
+            if customer_id is not None:
+                if type(customer_id) not in (int, str) or not _CUSTOMER_ID.fullmatch(str(customer_id)):
+                    raise _NotPlain
+                customer_id = None if int(customer_id) == ANONYMOUS_CUSTOMER_ID else int(customer_id)
+            validated["customerId"] = customer_id
+        for key in ("promoCodes", "paymentVouchers"):
+            if key in data:
+                validated[key] = None if data[key] is None else _plain_texts(data[key], 50)
+        if "cartTenders" in data:
+            tenders = data["cartTenders"]
+            if tenders is not None:
+                if type(tenders) is not list or len(tenders) > EVALUATE_LIST_MAX:
+                    raise _NotPlain
+                tenders = [_plain_tender(tender) for tender in tenders]
+            validated["cartTenders"] = tenders
+        if "categoryHierarchySentInPayload" in data:
+            flag = data["categoryHierarchySentInPayload"]
+            if flag is not None and type(flag) is not bool:
+                raise _NotPlain
+            validated["categoryHierarchySentInPayload"] = flag
+    except (_NotPlain, KeyError):
+        return None
+    return validated
+
+
+def _plain_tender(tender) -> dict:
+    if type(tender) is not dict or not tender.keys() <= {"identifier", "amount"}:
+        raise _NotPlain
+    plain = {"identifier": _plain_text(tender["identifier"], 100)}
+    if "amount" in tender:
+        plain["amount"] = None if tender["amount"] is None else _plain_decimal(tender["amount"])
+    return plain
+
+
+# --- POST /evaluate --------------------------------------------------------------------------------
+# From an `EvaluationOutcome` (redemptions/evaluation.py). Money and quantities are six-decimal strings
+# everywhere (Capillary's example mixes "0", "500.00" and "2000.000000"; one format here), counts and
+# the customer id are numbers.
+
+
+def _text(help_text: str = "A decimal string with 6 decimals.") -> serializers.CharField:
+    return serializers.CharField(help_text=help_text)
+
+
+EVALUATED_LINE_PROMOTION = Shape(
+    "EvaluatedLinePromotion",
+    {
+        "promotionId": (serializers.CharField(), "promotion_id"),
+        "name": (serializers.CharField(), "name"),
+        "messageLabel": (serializers.CharField(allow_blank=True), "message_label"),
+        "promotionMode": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "mode"),
+        "redemptionCount": (
+            serializers.IntegerField(help_text="The promotion's applications in this cart."),
+            "redemption_count",
+        ),
+        "discount": (_text("This promotion's discount on this line, 6 decimals."), _decimal("discount")),
+        "discountAppliedOnQuantity": (_text("Units of this line discounted."), _decimal("discount_qty")),
+        "promotionAppliedOnQuantity": (
+            _text("Units of this line the promotion used, as trigger or target."),
+            _decimal("promotion_qty"),
+        ),
+        "earnedPromotionId": (
+            serializers.CharField(
+                required=False,
+                help_text="The wallet instance it applies through (CUSTOMER, EARNING, REWARD).",
+            ),
+            "earned_promotion_id",
+        ),
+        "identifier": (
+            serializers.CharField(
+                help_text="Base64 of JSON {promotionId, discount, amount (the line's), redemptionCount, "
+                "discountAppliedQty, promotionAppliedQty, sku, version: v1}."
+            ),
+            "identifier",
+        ),
+    },
+)
+EVALUATED_LINE = Shape(
+    "EvaluatedCartItem",
+    {
+        "referenceId": (
+            serializers.CharField(help_text="A UUID naming this line in this evaluation."),
+            "reference_id",
+        ),
+        "sku": (serializers.CharField(), "sku"),
+        "amount": (_text("The line's amount as sent, 6 decimals."), _decimal("amount")),
+        "qty": (_text(), _decimal("qty")),
+        "discount": (
+            _text("The till's own discount on the line as sent (0 when none), 6 decimals."),
+            _decimal("discount"),
+        ),
+        "appliedPromotions": (
+            EVALUATED_LINE_PROMOTION.many(help_text="Line-level promotions only."),
+            "promotions",
+        ),
+    },
+)
+EVALUATED_PROMOTION = Shape(
+    "EvaluatedPromotion",
+    {
+        "promotionId": (serializers.CharField(), "promotion_id"),
+        "name": (serializers.CharField(), "name"),
+        "messageLabel": (serializers.CharField(allow_blank=True), "message_label"),
+        "promotionMode": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "mode"),
+        "redemptionCount": (serializers.IntegerField(), "redemption_count"),
+        "discount": (_text("The promotion's whole discount in this cart, 6 decimals."), _decimal("discount")),
+        "identifier": (
+            serializers.CharField(
+                help_text="Base64 of JSON {promotionId, discount, amount (the cart's), redemptionCount, "
+                "version: v1}: pass it back when redeeming."
+            ),
+            "identifier",
+        ),
+    },
+)
+EVALUATED_TENDER = Shape(
+    "EvaluatedCartTender",
+    {
+        "identifier": (serializers.CharField(), "identifier"),
+        "amount": (_text(), _decimal("amount")),
+        "referenceId": (serializers.CharField(), "reference_id"),
+        "adjustedAmount": (
+            _text("The amount less the tender promotions' discounts on this tender, 6 decimals."),
+            _decimal("adjusted_amount"),
+        ),
+    },
+)
+EVALUATION_CODE_LOG = Shape(
+    "EvaluationCodeLog",
+    {
+        "promoCode": (serializers.CharField(), "promo_code"),
+        "codeType": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "code_type"),
+        "message": (serializers.CharField(), "message"),
+        "errorCode": (serializers.IntegerField(), "error_code"),
+    },
+)
+EVALUATION = Shape(
+    "EvaluationData",
+    {
+        "amount": (_text("The cart amount as sent, 6 decimals."), _decimal("amount")),
+        "customerId": (
+            serializers.IntegerField(help_text="-1 when the customer is not identified."),
+            "customer_id",
+        ),
+        "cartItems": (EVALUATED_LINE.many(), "lines"),
+        "evaluationId": (serializers.CharField(help_text="24 hex digits."), "evaluation.id"),
+        "appliedPromotions": (EVALUATED_PROMOTION.many(), "applied"),
+        "appliedPaymentVouchers": (
+            serializers.ListField(help_text="Always empty: payment vouchers are not enabled."),
+            always_empty_list,
+        ),
+        "promoCodeEvaluationLogs": (EVALUATION_CODE_LOG.many(), "promo_code_logs"),
+        "paymentVoucherEvaluationLogs": (EVALUATION_CODE_LOG.many(), "payment_voucher_logs"),
+        "cartTenders": (EVALUATED_TENDER.many(), "tenders"),
+        "categoryHierarchySentInPayload": (serializers.BooleanField(), "category_hierarchy_sent"),
+    },
+)
+EVALUATION_RESPONSE = envelope("EvaluationResponse", EVALUATION)
+
+
+def evaluation_body(outcome) -> dict:
+    return EVALUATION_RESPONSE.render(outcome)

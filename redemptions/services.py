@@ -30,9 +30,21 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
-from promotions.models import ApiClient, Organization, Promotion, PromotionRestriction, PromotionType
+from promotions.engine import RuleSet, evaluate
+from promotions.engine.types import Context, StoreScope
+from promotions.models import (
+    ApiClient,
+    Organization,
+    Promotion,
+    PromotionRestriction,
+    PromotionType,
+    RedemptionStrategy,
+)
+from promotions.rules import org_rules
+from promotions.selectors import engine_settings_for
 from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
+from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
     Redemption,
@@ -92,6 +104,10 @@ class RedemptionInput:
     lines: list[LineInput]
     customer_identifier_type: str = ""
     customer_identifier_value: str = ""
+    # The cart the discounts were computed on (`cartItems`, the evaluate API's shape) and the till's
+    # store: read only when the org redeems on the capped strategy, which checks the discounts.
+    cart_lines: list[CartLineInput] | None = None
+    store: StoreScope | None = None
 
 
 @dataclass
@@ -169,6 +185,8 @@ def redemption_record(
             key_inserted = True
             plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in data.lines})
             _promotions_check(org, data, plan.promotions)
+            if org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED:
+                _discounts_check(org, data, customer_id)
             if customer_id is None:
                 _anonymous_check(plan.promotions)
             earned = _instances_take(data, customer_id, plan)
@@ -307,6 +325,59 @@ def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict
                 ErrorCode.BAD_REQUEST,
                 f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
                 f"({line.promotion_id} is {promotions[line.promotion_id].type}).",
+            )
+
+
+def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int | None) -> None:
+    """The capped strategy: each promotion redeemed must apply to the reported cart (`cartItems`), and
+    its discount in this redemption (all its lines together) must not exceed what the engine gives
+    for that cart. Each promotion is evaluated alone, as Capillary's capped strategy reports them
+    independently; at `transactionDate`, in the till's store. Limits and wallet instances are left to
+    the checks that take them (the customer's instance is assumed, the limits are taken later).
+    Errors: 400 no `cartItems`; 804 a promotion the cart does not qualify for, or a discount over
+    what it gives.
+    """
+    if data.cart_lines is None:
+        raise PromotionError(
+            ErrorCode.BAD_REQUEST,
+            "cartItems: required: this org redeems on the capped strategy, which checks each discount "
+            "against the reported cart.",
+        )
+    rules = org_rules(org.pk, org.rules_version)  # the org as read with the API client, in this request
+    cart, _ = evaluation_cart(data.cart_lines, [])
+    reported: dict[str, Decimal] = defaultdict(Decimal)
+    wallet: dict[str, str] = {}
+    for line in data.lines:
+        reported[line.promotion_id] += line.discount
+        wallet.setdefault(line.promotion_id, line.earned_promotion_id or "reported")
+    context = Context(
+        now=data.transaction_date,
+        timezone=org.timezone,
+        store=data.store,
+        customer_known=customer_id is not None,
+        wallet=wallet,
+        settings=engine_settings_for(org),
+    )
+    for promotion_id in sorted(reported):
+        rule = rules.rules.get(promotion_id)
+        if rule is None:
+            raise PromotionError(
+                ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                f"Promotion {promotion_id} cannot be evaluated: "
+                f"{rules.failed.get(promotion_id, 'it is not running')}.",
+            )
+        result = evaluate(cart, RuleSet([rule]), context)
+        if not result.applied:
+            reason = result.skipped[0].reason if result.skipped else "CONDITION_NOT_MET"
+            raise PromotionError(
+                ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                f"Promotion {promotion_id} does not apply to the reported cart ({reason}).",
+            )
+        if reported[promotion_id] > result.discount:
+            raise PromotionError(
+                ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                f"Promotion {promotion_id}: the discount redeemed, {reported[promotion_id].normalize():f}, "
+                f"exceeds the {result.discount.normalize():f} it gives for the reported cart.",
             )
 
 

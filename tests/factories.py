@@ -25,7 +25,7 @@ from promotions.models import (
     Zone,
 )
 from promotions.services import api_client_create
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
 _org_ids = itertools.count(200001)
@@ -199,6 +199,17 @@ class RedemptionReversalFactory(factory.django.DjangoModelFactory):
     org = factory.SelfAttribute("redemption.org")
 
 
+class EvaluationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Evaluation
+
+    org = factory.SubFactory(OrganizationFactory)
+    request = factory.LazyFunction(
+        lambda: {"amount": "100", "cartItems": [{"sku": "A", "amount": "100", "qty": "1"}]}
+    )
+    amount = Decimal(100)
+
+
 class RedemptionCounterFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RedemptionCounter
@@ -295,6 +306,7 @@ def make_in_org(model, org):
         RedemptionLine: lambda: RedemptionLineFactory(redemption__org=org),
         RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
+        Evaluation: lambda: EvaluationFactory(org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
         BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
         Zone: lambda: ZoneFactory(org=org),

@@ -235,10 +235,15 @@ def test_every_condition_and_action_type_round_trips(api):
          {"type": "FREE_PRODUCT", "freeProductAction": {
              "includeItemsFromConditionSet": False,
              "productBasedCondition": {"type": "PRODUCT", "productCondition": echoed_product}}}),
-        ({"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": 3}},
+        # A fixed price prices products (the engine refuses one for the whole cart).
+        ({"type": "PRODUCT", "productCondition": product},
          {"type": "FIXED_PRICE", "fixedPriceAction": {"value": 99.5}},
-         {"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": "3.000000"}},
+         {"type": "PRODUCT", "productCondition": echoed_product},
          {"type": "FIXED_PRICE", "fixedPriceAction": {"value": "99.500000", "includeItemsFromConditionSet": True}}),
+        ({"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": 3}},
+         {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 99.5}},
+         {"type": "CART", "cartCondition": {"kpi": "ITEMCOUNT", "operator": "EQUALS", "value": "3.000000"}},
+         {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": "99.500000"}}),
         ({"type": "PRODUCT", "productCondition": product},
          {"type": "PER_UNIT", "perUnitAction": {
              "rewardAction": {"type": "PRODUCT_BASED", "productBasedAction": {"type": "ABSOLUTE", "value": 5}},

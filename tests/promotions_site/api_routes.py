@@ -301,6 +301,9 @@ class Case:
     public: bool = False
     check: Callable | None = None
     audit: str | None = None
+    # A POST a read-only client may call: it changes nothing, so it records no audit event (evaluate
+    # keeps a record of the evaluation, with the client that asked).
+    read_access: bool = False
 
 
 def probe(*names: str, status: int = 404, codes: tuple[int, ...] | None = None, check=None) -> Foreign:
@@ -509,6 +512,14 @@ CASES: dict[tuple[str, str], Case] = {
             probe(name, status=200, codes=(), check=_list_is_empty)
             for name in ("customer", "pos_promotion", "transaction", "redemption")
         ),
+    ),
+    ("evaluation-create", "POST"): Case(
+        lambda ids: Call(
+            f"{PROMOTIONS}/evaluate",
+            {"amount": "1000", "customerId": ids.customer.pk, "cartItems": [{"sku": "SKU-1", "amount": "1000", "qty": "1"}]},
+        ),
+        read_access=True,
+        foreign=(probe("customer"),),
     ),
     ("redemption-reverse", "POST"): Case(
         lambda ids: Call(f"{PROMOTIONS}/redemptions/reverse", {"transactionIdentifier": ids.transaction}),

@@ -15,7 +15,7 @@ from promotions.models import (
     Till,
     Zone,
 )
-from redemptions.models import Redemption, RedemptionCounter, RedemptionReversal
+from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionReversal
 from tests import factories
 from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
 
@@ -23,7 +23,7 @@ from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEa
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till,
+    Till, Evaluation,
 ]  # fmt: skip
 
 

@@ -239,6 +239,25 @@ def test_every_success_body_is_the_documented_shape(api, org, published, checked
     assert all("restrictions" in item for item in wallet["data"])
     checked(api.get(f"{PROMOTIONS}/customer/{customer.pk}"), customer_path, "get")
 
+    # then: evaluate, with a line promotion through a wallet instance (earnedPromotionId), code logs
+    # and a CASH tender
+    line_promotion = PromotionFactory(
+        # exclusive and ending first: it outranks the seeded cart promotion, which it would not stack with
+        org=org, type=PromotionType.CUSTOMER, end_date=timezone.now() + dt.timedelta(days=10),
+        condition={"type": "PRODUCT", "productCondition": {"criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["SKU-1"]}], "kpi": "NONE"}},
+        action={"type": "PRODUCT_BASED", "productBasedAction": {"type": "PERCENTAGE", "value": 10, "includeItemsFromConditionSet": True}},
+    )  # fmt: skip
+    EarnedPromotionFactory(org=org, customer=customer, promotion=line_promotion)
+    cart = {
+        "amount": "1000", "customerId": customer.pk, "cartItems": [{"sku": "SKU-1", "amount": "1000", "qty": "1"}],
+        "promoCodes": ["CODE1"], "paymentVouchers": ["VOUCHER1"], "cartTenders": [{"identifier": "CreditCard", "amount": "100"}],
+    }  # fmt: skip
+    evaluated = checked(
+        api.post(f"{PROMOTIONS}/evaluate", cart, format="json"), f"{PROMOTIONS}/evaluate", "post"
+    )
+    assert evaluated["data"]["cartItems"][0]["appliedPromotions"][0]["earnedPromotionId"]
+    assert [tender["identifier"] for tender in evaluated["data"]["cartTenders"]] == ["CreditCard", "CASH"]
+
     # then: redemptions
     redemptions = f"{PROMOTIONS}/redemptions"
     sale = redemption_body(customer, txn="TXN-SHAPE", line_items=[line(promotion, instance)], redemptions=[])
