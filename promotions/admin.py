@@ -12,14 +12,23 @@ from promotions.audit import Actor
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    Concept,
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
     Promotion,
     PromotionRestriction,
+    Store,
+    Till,
     User,
+    Zone,
 )
-from promotions.serializers import ActionSerializer, ConditionSerializer, StoreCriteriaSerializer
+from promotions.serializers import (
+    ActionSerializer,
+    ConditionSerializer,
+    StoreCriteriaSerializer,
+    TimeCriteriaSerializer,
+)
 from promotions.services import (
     PROMOTION_FIELDS,
     RestrictionSpec,
@@ -56,9 +65,45 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    fieldsets = [
+        (None, {"fields": ["id", "name", "timezone", "max_active_promotions"]}),
+        (
+            "Promotion engine",
+            {
+                "fields": [
+                    "rounding_mode", "rounding_precision", "evaluation_mechanism", "percentage_base",
+                    "several_line_promotions_per_unit", "redemption_strategy", "rules_version",
+                ],
+                "description": "How carts are evaluated (docs/engine.md, \"Settings\"). The rules version "
+                "moves with every change to a promotion of the org.",
+            },
+        ),
+    ]  # fmt: skip
+
     def get_readonly_fields(self, request, obj=None):
         # The active-promotion cap is a subscription matter: only platform operators change it.
-        return [] if sees_all_orgs(request) else ["id", "max_active_promotions"]
+        readonly = ["rules_version"] if obj else []
+        return readonly if sees_all_orgs(request) else ["id", "max_active_promotions", *readonly]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # no version before the org exists
+            return [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "rules_version"]})
+                for name, options in self.fieldsets
+            ]
+        return self.fieldsets
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Every field but rules_version: a promotion write bumping it meanwhile must not be undone.
+        obj.save(
+            update_fields=[
+                f.name
+                for f in Organization._meta.concrete_fields
+                if not f.primary_key and f.name != "rules_version"
+            ]
+        )
 
 
 admin.site.unregister(Group)
@@ -171,7 +216,8 @@ class ApiClientAdmin(OrgScopedAdmin):
     list_display = ["username", "org", "access", "is_active", "token_ttl_seconds", "created_at"]
     list_filter = ["access", "is_active"]
     search_fields = ["username"]
-    fields = ["org", "username", "access", "is_active", "token_ttl_seconds"]
+    fields = ["org", "username", "access", "is_active", "token_ttl_seconds", "default_till"]
+    list_select_related = ["org"]
     audited_by_services = frozenset({"create"})  # api_client_create
 
     def get_readonly_fields(self, request, obj=None):
@@ -186,6 +232,7 @@ class ApiClientAdmin(OrgScopedAdmin):
             username=obj.username,
             access=obj.access,
             token_ttl_seconds=obj.token_ttl_seconds,
+            default_till=obj.default_till,
             actor=Actor.for_user(request.user),
         )
         obj.pk, obj.org, obj.secret_hash = client.pk, client.org, client.secret_hash
@@ -222,8 +269,8 @@ def _capillary_shape(serializer_class, name: str, value):
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition`, `action` and `store_criteria` against the same shapes the create API
-    validates, and keeps them as the API stores them."""
+    """Checks `condition`, `action`, `store_criteria` and `time_criteria` against the same shapes the
+    create API validates, and keeps them as the API stores them."""
 
     class Meta:
         model = Promotion
@@ -247,6 +294,12 @@ class PromotionAdminForm(forms.ModelForm):
         if value in (None, {}, ""):
             return None  # no store scope: every store, as the API's null
         return _capillary_shape(StoreCriteriaSerializer, "storeCriteria", value)
+
+    def clean_time_criteria(self):
+        value = self.cleaned_data["time_criteria"]
+        if value in (None, {}, ""):
+            return None  # no time window: at any time of day, as the API's null
+        return _capillary_shape(TimeCriteriaSerializer, "timeCriteria", value)
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:
@@ -394,6 +447,46 @@ class PromotionAdmin(OrgScopedAdmin):
                 messages.error(request, f"{promotion.name}: {error.message} (code {int(error.code)})")
         if done:
             messages.success(request, f"{done} promotion(s) {verb}.")
+
+
+class HierarchyAdmin(OrgScopedAdmin):
+    """Zones, concepts and stores: the org's own ids (what storeCriteria names), names and parents.
+    Every choice is the org's; a parent that would close a cycle, or a row of another org (a platform
+    superuser sees them all), is a form error (the model's `clean`)."""
+
+    list_display = ["external_id", "name", "parent", "org"]
+    search_fields = ["name", "external_id"]
+    list_select_related = ["parent", "org"]
+    ordering = ["org", "external_id"]
+
+
+@admin.register(Zone)
+class ZoneAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "name", "parent"]
+
+
+@admin.register(Concept)
+class ConceptAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "name", "parent"]
+
+
+@admin.register(Store)
+class StoreAdmin(HierarchyAdmin):
+    fields = ["org", "external_id", "code", "name", "zone", "concept", "parent"]
+    list_display = ["external_id", "code", "name", "zone", "concept", "parent", "org"]
+    list_select_related = ["zone", "concept", "parent", "org"]
+    search_fields = ["name", "code", "external_id"]
+
+
+@admin.register(Till)
+class TillAdmin(OrgScopedAdmin):
+    """A till names its store; API clients name their default till (the API client page)."""
+
+    fields = ["org", "code", "name", "store"]
+    list_display = ["code", "name", "store", "org"]
+    list_select_related = ["store", "org"]
+    search_fields = ["code", "name", "store__name"]
+    ordering = ["org", "code"]
 
 
 @admin.register(LoyaltyProgram)

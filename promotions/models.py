@@ -9,6 +9,7 @@ import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -39,6 +40,37 @@ class OrgScopedQuerySet(models.QuerySet):
         return self.filter(org=org)
 
 
+class RoundingMode(models.TextChoices):
+    """Python's decimal rounding modes, by the names Capillary's settings use."""
+
+    UP = "UP"
+    DOWN = "DOWN"
+    CEILING = "CEILING"
+    FLOOR = "FLOOR"
+    HALF_UP = "HALF_UP"
+    HALF_DOWN = "HALF_DOWN"
+    HALF_EVEN = "HALF_EVEN"
+
+
+class EvaluationMechanism(models.TextChoices):
+    LINE_ITEM_FIRST = "LINE_ITEM_FIRST", "Line items, then cart"
+    CART_FIRST = "CART_FIRST", "Cart first"
+
+
+class PercentageBase(models.TextChoices):
+    NET = "NET", "Net (after earlier promotions)"
+    GROSS = "GROSS", "Gross (the cart as sent)"
+
+
+class RedemptionStrategy(models.TextChoices):
+    REDEMPTION_WITH_CART_EVALUATION = "REDEMPTION_WITH_CART_EVALUATION", "With cart evaluation"
+    REDEMPTION_WITHOUT_CART_EVALUATION = "REDEMPTION_WITHOUT_CART_EVALUATION", "Without cart evaluation"
+    REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED = (
+        "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED",
+        "Without cart evaluation, capped at what the engine gives",
+    )
+
+
 class Organization(models.Model):
     """The tenant (`orgId`). Every other row belongs to exactly one organization."""
 
@@ -48,10 +80,68 @@ class Organization(models.Model):
     max_active_promotions = models.PositiveIntegerField(
         default=250, help_text="Active, unexpired cart promotions allowed at once (705 beyond)."
     )
+    # How the promotion engine evaluates this org's carts (docs/engine.md, "Settings").
+    rounding_mode = models.CharField(
+        max_length=9,
+        choices=RoundingMode.choices,
+        default=RoundingMode.HALF_UP,
+        help_text="How each discount is rounded to the precision.",
+    )
+    rounding_precision = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MaxValueValidator(6)],
+        help_text="Decimal places discounts are rounded to (0 to 6).",
+    )
+    evaluation_mechanism = models.CharField(
+        max_length=15,
+        choices=EvaluationMechanism.choices,
+        default=EvaluationMechanism.LINE_ITEM_FIRST,
+        help_text="Line promotions before cart promotions (default), or cart promotions first.",
+    )
+    percentage_base = models.CharField(
+        max_length=5,
+        choices=PercentageBase.choices,
+        default=PercentageBase.NET,
+        help_text="Stacked percentages are taken of the cart as earlier promotions left it (NET) "
+        "or as sent (GROSS).",
+    )
+    several_line_promotions_per_unit = models.BooleanField(
+        default=False, help_text="A unit discounted by one line promotion may be discounted by another."
+    )
+    redemption_strategy = models.CharField(
+        max_length=41,
+        choices=RedemptionStrategy.choices,
+        default=RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION,
+        help_text="Whether redemptions are checked against what the engine gives for the cart.",
+    )
+    # Bumped (one UPDATE with F() + 1) by every write to a promotion of the org or to its limits: the
+    # evaluate endpoint caches the org's compiled rules per (org, rules_version).
+    rules_version = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rounding_mode__in=RoundingMode.values), name="organization_rounding_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(rounding_precision__gte=0, rounding_precision__lte=6),
+                name="organization_rounding_precision_0_to_6",
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluation_mechanism__in=EvaluationMechanism.values),
+                name="organization_evaluation_mechanism_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(percentage_base__in=PercentageBase.values),
+                name="organization_percentage_base_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(redemption_strategy__in=RedemptionStrategy.values),
+                name="organization_redemption_strategy_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
@@ -86,6 +176,15 @@ class ApiClient(models.Model):
     access = models.CharField(max_length=5, choices=Access.choices, default=Access.WRITE)
     is_active = models.BooleanField(default=True)
     token_ttl_seconds = models.PositiveIntegerField(default=300)
+    default_till = models.ForeignKey(
+        "Till",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The till this client's evaluations run at when a request names none "
+        "(X-CAP-API-ATTRIBUTION-TILL-CODE).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrgScopedQuerySet.as_manager()
@@ -109,6 +208,173 @@ class ApiClient(models.Model):
     @property
     def can_write(self) -> bool:
         return self.access == self.Access.WRITE
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.default_till_id is not None
+            and self.org_id is not None
+            and self.default_till.org_id != self.org_id
+        ):
+            raise ValidationError({"default_till": "Must belong to the same organization."})
+
+
+# --- The store hierarchy ---------------------------------------------------------------------------
+# Capillary's org hierarchy: zones (geographic) and concepts (brands, formats) nest and group stores; a
+# store may have a parent store; tills (POS machines) belong to one store. `storeCriteria` names zones,
+# concepts and stores by `external_id`, the org's own integer id for them (Capillary's, e.g. 75175598),
+# unique in the org; the primary key is ours, so two orgs may use the same ids.
+
+EXTERNAL_ID_MAX = 2**63 - 1
+# Capillary's rule for a till's name, copied to its code: a letter first, then letters, digits, ".", "_"
+# or "-", at least 3 characters; lower case.
+TILL_CODE_PATTERN = r"^[a-z][a-z0-9._-]{2,}$"
+TILL_CODE_MAX_LENGTH = 100
+
+
+class _HierarchyNode(models.Model):
+    """What zones, concepts and stores share: the org, the org's id for it, a name."""
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    external_id = models.BigIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(EXTERNAL_ID_MAX)],
+        help_text="The org's id for it, as storeCriteria names it (e.g. 75175598).",
+    )
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["org", "external_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        for name in self.ORG_BOUND:
+            related = getattr(self, name, None)
+            if related is not None and self.org_id is not None and related.org_id != self.org_id:
+                errors[name] = "Must belong to the same organization."
+        parent = getattr(self, "parent", None)
+        if (
+            "parent" not in errors
+            and parent is not None
+            and self.pk is not None
+            and self.pk in ancestor_ids(type(self), parent.pk)
+        ):
+            errors["parent"] = "Would make a cycle: this row is above the chosen parent."
+        if errors:
+            raise ValidationError(errors)
+
+    ORG_BOUND: tuple[str, ...] = ("parent",)
+
+
+def ancestor_ids(model, start_pk: int | None, *, limit: int = 1000) -> list[int]:
+    """The primary keys from `start_pk` up its `parent` chain (itself first), stopping at a repeat,
+    so a cycle (two concurrent edits can make one) ends the walk instead of looping."""
+    seen: list[int] = []
+    current = start_pk
+    while current is not None and current not in seen and len(seen) < limit:
+        seen.append(current)
+        current = model.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+    return seen
+
+
+def _node_constraints(prefix: str) -> list:
+    return [
+        models.UniqueConstraint(fields=["org", "external_id"], name=f"{prefix}_external_id_unique_per_org"),
+        models.CheckConstraint(condition=Q(external_id__gte=1), name=f"{prefix}_external_id_positive"),
+        models.CheckConstraint(
+            condition=Q(parent__isnull=True) | ~Q(parent=F("pk")), name=f"{prefix}_not_its_own_parent"
+        ),
+    ]
+
+
+class Zone(_HierarchyNode):
+    """A geographic grouping of stores; zones nest."""
+
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta(_HierarchyNode.Meta):
+        constraints = _node_constraints("zone")
+
+
+class Concept(_HierarchyNode):
+    """A logical grouping of stores (a brand, a format); concepts nest."""
+
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta(_HierarchyNode.Meta):
+        constraints = _node_constraints("concept")
+
+
+class Store(_HierarchyNode):
+    """A store, in at most one zone and one concept, optionally under a parent store."""
+
+    code = models.CharField(max_length=100, blank=True, default="", help_text="The org's code for it.")
+    zone = models.ForeignKey(Zone, null=True, blank=True, on_delete=models.PROTECT, related_name="stores")
+    concept = models.ForeignKey(
+        Concept, null=True, blank=True, on_delete=models.PROTECT, related_name="stores"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    ORG_BOUND = ("parent", "zone", "concept")
+
+    class Meta(_HierarchyNode.Meta):
+        constraints = [
+            *_node_constraints("store"),
+            models.UniqueConstraint(
+                fields=["org", "code"], condition=~Q(code=""), name="store_code_unique_per_org"
+            ),
+        ]
+
+
+class Till(models.Model):
+    """A POS machine of a store. Requests name it by `code` (X-CAP-API-ATTRIBUTION-TILL-CODE)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(
+        max_length=TILL_CODE_MAX_LENGTH,
+        validators=[
+            RegexValidator(
+                TILL_CODE_PATTERN,
+                "A letter a-z first, then a-z, 0-9, '.', '_' or '-'; at least 3 characters.",
+            )
+        ],
+        help_text="Unique in the org: a-z first, then a-z, 0-9, '.', '_' or '-'; at least 3 characters.",
+    )
+    name = models.CharField(max_length=200)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tills")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "code"], name="till_code_unique_per_org"),
+            models.CheckConstraint(condition=Q(code__regex=TILL_CODE_PATTERN), name="till_code_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        super().clean()
+        if self.store_id is not None and self.org_id is not None and self.store.org_id != self.org_id:
+            raise ValidationError({"store": "Must belong to the same organization."})
 
 
 class PromotionType(models.TextChoices):
@@ -166,6 +432,9 @@ class Promotion(models.Model):
     # Capillary's store scope, `{type: STORE|ZONE|CONCEPT, values: [ids], operator: IN|NOT_IN}` as the API
     # echoes it; null: every store.
     store_criteria = models.JSONField(null=True, blank=True)
+    # Capillary's time window, `{startTime "HH:mm", durationInHours, repeatFrequency, weeklyValues}` as the
+    # API echoes it (durationInHours an integer); null: at any time of day.
+    time_criteria = models.JSONField(null=True, blank=True)
     # Capillary documents isLoyaltyOnly for POS promotions: only a known loyalty customer gets it.
     is_loyalty_only = models.BooleanField(default=False)
     created_by = models.CharField(max_length=150, blank=True, default="")

@@ -156,6 +156,7 @@ PROMOTION_RESPONSE_EXAMPLE = {
         "earningCriteria": None,
         "isStackable": False,
         "storeCriteria": None,
+        "timeCriteria": None,
         "isLoyaltyOnly": False,
     },
     "errors": [],
@@ -250,9 +251,12 @@ promotion_create = extend_schema(
         "has its maximum of active, unexpired promotions; 706 when endDate has passed. "
         "`promotionRestrictions`: Code is required for CODE and only for it, Earn only for EARNING "
         "and REWARD, Cart limits cannot repeat, fixed and rolling windows cannot be mixed. Limits "
-        "are echoed as strings with six decimals. `storeCriteria` (null: every store) and "
-        "`isLoyaltyOnly` (default false) are stored and echoed. Fields of Capillary's create API "
-        "that this service does not evaluate (accumulationConfig, timeCriteria, "
+        "are echoed as strings with six decimals. `storeCriteria` (null: every store), "
+        '`timeCriteria` (null: at any time of day; `startTime` "HH:mm", `durationInHours` 1 to 24 '
+        "as an integer or a digit string, echoed as an integer, `weeklyValues` with WEEKS and only "
+        "with it) and `isLoyaltyOnly` (default false) are stored and echoed. TENDER and "
+        "PAYMENT_MODE conditions take the strict shapes of the engine's specification. Fields of "
+        "Capillary's create API that this service does not evaluate (accumulationConfig, "
         "supplementaryCriteria) are accepted and ignored. Retry safely with an "
         "`Idempotency-Key` header."
     ),

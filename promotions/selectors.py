@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
-from promotions.models import LoyaltyProgram, LoyaltyPromotion, Organization, Promotion
+from promotions.engine import UnsupportedRule
+from promotions.models import (
+    TILL_CODE_MAX_LENGTH,
+    ApiClient,
+    Concept,
+    LoyaltyProgram,
+    LoyaltyPromotion,
+    Organization,
+    Promotion,
+    Till,
+    Zone,
+)
+from promotions.rules import promotion_compile, unsupported_text
 from promotions_site.errors import ErrorCode, PromotionError
+
+if TYPE_CHECKING:
+    from promotions.engine.types import Settings, StoreScope
+
+TILL_CODE_HEADER = "X-CAP-API-ATTRIBUTION-TILL-CODE"
 
 
 def promotion_get(*, org: Organization, promotion_id: str) -> Promotion:
@@ -60,14 +79,94 @@ def loyalty_promotion_get(*, program: LoyaltyProgram, promotion_id: int | None) 
     return promotion
 
 
+# --- The engine's inputs -----------------------------------------------------------------------------
+
+
+def engine_settings_for(org: Organization) -> Settings:
+    """The org's evaluation settings as the engine takes them (docs/engine.md, "Settings"). The
+    redemption strategy is not the engine's business: the redemption service reads it from the org."""
+    from promotions.engine.types import Settings
+
+    return Settings(
+        rounding_mode=org.rounding_mode,
+        precision=org.rounding_precision,
+        mechanism=org.evaluation_mechanism,
+        percentage_base=org.percentage_base,
+        several_line_promotions_per_unit=org.several_line_promotions_per_unit,
+    )
+
+
+def _ancestors_sql(table: str, name: str) -> str:
+    # UNION (not UNION ALL) drops a row met again, so a cycle in the parent links ends the recursion.
+    return (
+        f"{name}(id, parent_id, external_id) AS ("
+        f"SELECT id, parent_id, external_id FROM {table} WHERE id = %s AND org_id = %s "
+        f"UNION SELECT p.id, p.parent_id, p.external_id FROM {table} p JOIN {name} ON p.id = {name}.parent_id "
+        f"WHERE p.org_id = %s)"
+    )
+
+
+def store_scope_for_till(till: Till | None) -> StoreScope | None:
+    """The till's store with every zone and concept above it, by the ids `storeCriteria` names
+    (`external_id`); None for no till. One query: a recursive walk up both trees that stops at a
+    cycle and never leaves the till's org."""
+    from promotions.engine.types import StoreScope
+
+    if till is None:
+        return None
+    store = till.store
+    if store.zone_id is None and store.concept_id is None:
+        return StoreScope(store_id=store.external_id)
+    org_id = store.org_id
+    sql = (
+        f"WITH RECURSIVE {_ancestors_sql(Zone._meta.db_table, 'zones')}, "
+        f"{_ancestors_sql(Concept._meta.db_table, 'concepts')} "
+        "SELECT 'Z', external_id FROM zones UNION ALL SELECT 'C', external_id FROM concepts"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [store.zone_id, org_id, org_id, store.concept_id, org_id, org_id])
+        rows = cursor.fetchall()
+    return StoreScope(
+        store_id=store.external_id,
+        zone_ids=frozenset(external_id for kind, external_id in rows if kind == "Z"),
+        concept_ids=frozenset(external_id for kind, external_id in rows if kind == "C"),
+    )
+
+
+def till_resolve(*, client: ApiClient, till_code: str | None) -> Till | None:
+    """The till an API client's request runs at: the till of the client's org named by `till_code`
+    (the X-CAP-API-ATTRIBUTION-TILL-CODE header; blank counts as absent), else the client's default
+    till, else None. Raises PromotionError 4001 (400) when `till_code` names no till of the org."""
+    till_code = (till_code or "").strip()
+    tills = Till.objects.for_org(client.org_id).select_related("store")
+    if till_code:
+        till = None
+        # A code longer than any, or holding a NUL (PostgreSQL text cannot), names no till.
+        if len(till_code) <= TILL_CODE_MAX_LENGTH and "\x00" not in till_code:
+            till = tills.filter(code=till_code).first()
+        if till is None:
+            raise PromotionError(
+                ErrorCode.TILL_CODE_UNKNOWN,
+                f"{ErrorCode.TILL_CODE_UNKNOWN.message} {TILL_CODE_HEADER}: {till_code[:TILL_CODE_MAX_LENGTH]!r}.",
+            )
+        return till
+    if client.default_till_id is None:
+        return None
+    # Filtered by org: a default till of another org (the admin refuses one) counts as none.
+    return tills.filter(pk=client.default_till_id).first()
+
+
+def till_for_request(request) -> Till | None:
+    """`till_resolve` for an API request: its authenticated client and its till-code header."""
+    return till_resolve(client=request.user, till_code=request.headers.get(TILL_CODE_HEADER))
+
+
 def promotions_not_compiling(
     *, org_ids: list[int] | None = None, active_only: bool = False, chunk_size: int = 500
 ) -> Iterator[tuple[Promotion, str]]:
     """Every stored promotion the engine cannot evaluate, with why (`path: message`), in (org, id)
     order: rows stored before the engine refused them at create, or left behind by a change of the
     engine. Read in chunks by keyset (org, id), each with its limits."""
-    from promotions.engine import UnsupportedRule
-    from promotions.rules import promotion_compile, unsupported_text
 
     promotions = Promotion.objects.all()
     if org_ids:

@@ -231,10 +231,6 @@ def _variant(name: str, kind: str, what: str, **parts) -> type[_Strict]:
     return type(name, (_Strict,), namespace)
 
 
-def _free_json(**kwargs) -> serializers.DictField:
-    return serializers.DictField(validators=[free_json_size], **kwargs)
-
-
 ConditionCartSerializer = _variant("ConditionCartSerializer", "CART", "condition",
                                    cartCondition=CartConditionSerializer)  # fmt: skip
 ConditionProductSerializer = _variant("ConditionProductSerializer", "PRODUCT", "condition",
@@ -378,6 +374,53 @@ ActionTenderSerializer = _variant("ActionTenderSerializer", "TENDER", "action",
                                   tenderBasedAction=TenderBasedActionSerializer)  # fmt: skip
 
 
+TENDER_MODE_TYPES = ["CARD", "CASH", "PAYMENT_VOUCHER"]
+TENDER_IDENTIFIERS_MAX = 100  # identifiers per tender mode, and values per payment mode selection
+TENDER_MODES_MAX = 20  # tender modes per tender condition (Capillary documents no maximum)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise serializers.ValidationError("This field may not be blank.")
+
+
+def _tender_identifiers(**kwargs) -> serializers.ListField:
+    """Tender identifiers (`CreditCard`, `CASH`, `POINTS`): non-empty strings, kept exactly as sent
+    (the engine compares them exactly with the cart's tenders)."""
+    return serializers.ListField(
+        child=serializers.CharField(max_length=255, trim_whitespace=False, validators=[_not_blank]),
+        allow_empty=False,
+        max_length=TENDER_IDENTIFIERS_MAX,
+        **kwargs,
+    )
+
+
+class TenderModeSerializer(_Strict):
+    type = serializers.ChoiceField(choices=TENDER_MODE_TYPES)
+    identifiers = _tender_identifiers(help_text="The cart tenders' identifiers this mode covers.")
+
+
+class TenderNestedConditionSerializer(TaggedSerializer):
+    """`tenderCondition.condition`: what the cart must also hold, a condition of type CART or PRODUCT."""
+
+    VARIANTS = {"CART": ConditionCartSerializer, "PRODUCT": ConditionProductSerializer}
+
+
+class TenderConditionSerializer(_Strict):
+    """`tenderCondition`: paid with one of `tenderModes`, and (optional) the nested `condition` holds."""
+
+    tenderModes = TenderModeSerializer(many=True, allow_empty=False, max_length=TENDER_MODES_MAX)
+    condition = TenderNestedConditionSerializer(required=False)
+
+
+class PaymentModeConditionSerializer(_Strict):
+    """`paymentModeCondition`: a cart tender's identifier is in `values` (IN), or the cart has tenders
+    and none is (NOT_IN)."""
+
+    operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
+    values = _tender_identifiers(help_text="Tender identifiers, e.g. POINTS.")
+
+
 class ConditionSerializer(TaggedSerializer):
     """`condition`: what the cart must hold for the promotion to apply."""
 
@@ -386,16 +429,17 @@ class ConditionSerializer(TaggedSerializer):
         "PRODUCT": ConditionProductSerializer,
         "COMBO_PRODUCT": ConditionComboProductSerializer,
         "TENDER": _variant("ConditionTenderSerializer", "TENDER", "condition",
-                           tenderCondition=_free_json(required=False)),
+                           tenderCondition=TenderConditionSerializer),
         "PAYMENT_MODE_SCOPE": _variant("ConditionPaymentModeScopeSerializer", "PAYMENT_MODE_SCOPE",
-                                       "condition", paymentModeCondition=_free_json(required=False)),
+                                       "condition", paymentModeCondition=PaymentModeConditionSerializer,
+                                       productCondition=ProductConditionSerializer),
         "PAYMENT_MODE_COMBO_PRODUCT": _variant(
             "ConditionPaymentModeComboProductSerializer", "PAYMENT_MODE_COMBO_PRODUCT", "condition",
             comboProductCondition=ComboProductConditionSerializer,
-            paymentModeCondition=_free_json(required=False),
+            paymentModeCondition=PaymentModeConditionSerializer,
         ),
         "PAYMENT_MODE": _variant("ConditionPaymentModeSerializer", "PAYMENT_MODE", "condition",
-                                 paymentModeCondition=_free_json(required=False)),
+                                 paymentModeCondition=PaymentModeConditionSerializer),
     }  # fmt: skip
 
 
@@ -427,6 +471,68 @@ class StoreCriteriaSerializer(_Strict):
         help_text="Ids of the stores, zones or concepts `type` names.",
     )
     operator = serializers.ChoiceField(choices=["IN", "NOT_IN"])
+
+
+# The repeats of a limit's window and of a time window: one enum in the schema.
+REPEAT_FREQUENCIES = ["DAYS", "WEEKS", "DOES_NOT_REPEAT"]
+WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+START_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+DIGITS = re.compile(r"[0-9]{1,2}")
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 24},
+            {"type": "string", "pattern": "^[0-9]{1,2}$"},
+        ],
+        "description": 'Whole hours, 1 to 24: a JSON integer or a digit string ("2", as Capillary\'s '
+        "example writes it); echoed as an integer.",
+    }
+)
+class DurationHoursField(serializers.IntegerField):
+    json_type = ("integer or a digit string", (int, str))
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not DIGITS.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TimeCriteriaSerializer(_Strict):
+    """`timeCriteria`: a window opening at `startTime` (the org's time zone) for `durationInHours`, on
+    the days `repeatFrequency` names (WEEKS: `weeklyValues`; DAYS: every day; DOES_NOT_REPEAT: the
+    promotion's first day). Stored and echoed with `durationInHours` an integer."""
+
+    startTime = serializers.CharField(help_text='Local time "HH:mm", 00:00 to 23:59.')
+    durationInHours = DurationHoursField(min_value=1, max_value=24)
+    repeatFrequency = serializers.ChoiceField(choices=REPEAT_FREQUENCIES)
+    weeklyValues = serializers.ListField(
+        child=serializers.ChoiceField(choices=WEEKDAYS),
+        required=False,
+        max_length=len(WEEKDAYS),
+        help_text="The days of the window; required (at least one) with WEEKS and only with it.",
+    )
+
+    def validate_startTime(self, value):
+        if not START_TIME.fullmatch(value):
+            raise serializers.ValidationError('Must be a time "HH:mm" from 00:00 to 23:59.')
+        return value
+
+    def validate_weeklyValues(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Each day may appear once.")
+        return value
+
+    def validate(self, attrs):
+        weekly = attrs.get("weeklyValues")
+        if attrs["repeatFrequency"] == "WEEKS" and not weekly:
+            raise serializers.ValidationError(
+                {"weeklyValues": "Required (at least one day) with repeatFrequency WEEKS."}
+            )
+        if attrs["repeatFrequency"] != "WEEKS" and weekly is not None:
+            raise serializers.ValidationError({"weeklyValues": "Only with repeatFrequency WEEKS."})
+        return attrs
 
 
 class EchoedRestrictionSerializer(serializers.Serializer):
@@ -476,6 +582,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
     earnedValidityDays = serializers.IntegerField(source="earned_validity_days", allow_null=True)
     earningCriteria = serializers.JSONField(source="earning_criteria", allow_null=True)
     storeCriteria = StoreCriteriaSerializer(source="store_criteria", allow_null=True)
+    timeCriteria = TimeCriteriaSerializer(source="time_criteria", allow_null=True)
     isLoyaltyOnly = serializers.BooleanField(source="is_loyalty_only")
     condition = ConditionSerializer()
     action = ActionSerializer()
@@ -488,7 +595,7 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
             "startDate", "startDateISO", "endDate", "endDateISO", "campaignId", "promotionRestrictions",
             "earnLimitedToSpecificAudience", "customFieldValues", "customerActivationRequired", "mode",
             "maxIssuancePerCustomer", "maxEarningPerCustomer", "earnedValidityDays", "earningCriteria",
-            "isStackable", "storeCriteria", "isLoyaltyOnly",
+            "isStackable", "storeCriteria", "timeCriteria", "isLoyaltyOnly",
         ]  # fmt: skip
 
     @extend_schema_field(EchoedRestrictionsSerializer)
@@ -570,7 +677,7 @@ class RestrictionSerializer(_Strict):
 
     kpi = serializers.ChoiceField(choices=PromotionRestriction.Kpi.values)
     limit = RestrictionLimitField(max_digits=18, decimal_places=6, min_value=Decimal("0.000001"))
-    frequency = serializers.ChoiceField(choices=["DAYS", "WEEKS", "DOES_NOT_REPEAT"], required=False)
+    frequency = serializers.ChoiceField(choices=REPEAT_FREQUENCIES, required=False)
     minTimeBetweenRepeat = serializers.IntegerField(min_value=0, required=False)
     windowType = serializers.ChoiceField(choices=["OVERALL", "MOVING", "FIXED", "CLASSIC"], required=False)
     fixedWindowConfig = serializers.DictField(required=False, validators=[free_json_size])
@@ -685,6 +792,9 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
     storeCriteria = StoreCriteriaSerializer(
         required=False, allow_null=True, help_text="null (or left out on create): every store."
     )
+    timeCriteria = TimeCriteriaSerializer(
+        required=False, allow_null=True, help_text="null (or left out on create): at any time of day."
+    )
     isLoyaltyOnly = serializers.BooleanField(required=False)
 
     FIELD_NAMES = {
@@ -695,7 +805,7 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         "earnedValidityDays": "earned_validity_days",
         "earnLimitedToSpecificAudience": "earn_limited_to_specific_audience",
         "earningCriteria": "earning_criteria", "customFieldValues": "custom_field_values",
-        "storeCriteria": "store_criteria", "isLoyaltyOnly": "is_loyalty_only",
+        "storeCriteria": "store_criteria", "timeCriteria": "time_criteria", "isLoyaltyOnly": "is_loyalty_only",
     }  # fmt: skip
 
     def __init__(self, *args, partial_update: bool = False, **kwargs):
@@ -714,9 +824,10 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
         return attrs
 
     def service_fields(self) -> dict:
-        """The validated body as model field values. `condition`, `action` and `storeCriteria` are
-        stored as they are echoed (Capillary's shape, values as six-decimal strings), so a body read
-        and sent back compares equal to what is stored."""
+        """The validated body as model field values. `condition`, `action`, `storeCriteria` and
+        `timeCriteria` are stored as they are echoed (Capillary's shape, values as six-decimal
+        strings, `durationInHours` an integer), so a body read and sent back compares equal to what
+        is stored."""
         data = self.validated_data
         fields = {model: data[api] for api, model in self.FIELD_NAMES.items() if api in data}
         for name in ("start_date", "end_date"):
@@ -726,6 +837,7 @@ class PromotionInputSerializer(JsonTypesMixin, serializers.Serializer):
             ("condition", "condition"),
             ("action", "action"),
             ("storeCriteria", "store_criteria"),
+            ("timeCriteria", "time_criteria"),
         ):
             if data.get(name) is not None:
                 fields[model] = self.fields[name].to_representation(data[name])

@@ -17,17 +17,27 @@ from decimal import Decimal
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
+from promotions.engine import UnsupportedRule
 from promotions.models import (
+    EXTERNAL_ID_MAX,
+    TILL_CODE_MAX_LENGTH,
+    TILL_CODE_PATTERN,
     ApiClient,
+    Concept,
     IdempotencyKey,
     Organization,
     Promotion,
     PromotionRestriction,
     PromotionType,
+    Store,
+    Till,
+    Zone,
 )
+from promotions.rules import promotion_compile, unsupported_text
 from promotions.signals import promotion_dates_changed
 from promotions_site.client_secrets import secret_hash_check, secret_hash_make
 from promotions_site.errors import ErrorCode, PromotionError
@@ -70,12 +80,14 @@ def api_client_create(
     access: str = ApiClient.Access.WRITE,
     secret: str | None = None,
     token_ttl_seconds: int | None = None,
+    default_till: Till | None = None,
     actor: Actor | None = None,
 ) -> tuple[ApiClient, str]:
     """Create an API client and return it with its secret (shown once, stored only as a keyed hash).
 
     The hash is taken over the secret's MD5 hex digest, so a till sending the digest (Capillary's
-    Basic-auth convention) and a client sending the secret itself both verify.
+    Basic-auth convention) and a client sending the secret itself both verify. `default_till` (of
+    the same org, else ValidationError) is where its evaluations run when a request names no till.
     """
     secret = secret or secrets.token_urlsafe(32)
     client = ApiClient(
@@ -84,6 +96,7 @@ def api_client_create(
         access=access,
         secret_hash=secret_hash_make(_md5_hex(secret)),
         token_ttl_seconds=token_ttl_seconds or settings.OAUTH_TOKEN_DEFAULT_TTL_SECONDS,
+        default_till=default_till,
     )
     client.full_clean()
     with transaction.atomic():
@@ -183,6 +196,15 @@ def oauth_token_verify(*, token: str) -> ApiClient | None:
 # --- Promotions -------------------------------------------------------------------------------------
 
 
+def organization_rules_version_bump(*, org: Organization | int) -> None:
+    """Mark the org's promotions as changed: `rules_version` + 1 in one UPDATE (no lost bump under
+    concurrency). Every write to a promotion or its limits calls it inside its transaction, so a reader
+    that sees the new version sees the new rows; the evaluate endpoint caches compiled rules per
+    (org, rules_version)."""
+    org_id = org.pk if isinstance(org, Organization) else org
+    Organization.objects.filter(pk=org_id).update(rules_version=F("rules_version") + 1)
+
+
 def _active_promotion_count(org: Organization) -> int:
     return Promotion.objects.for_org(org).filter(active=True, end_date__gt=timezone.now()).count()
 
@@ -206,6 +228,7 @@ def promotion_activate(*, promotion: Promotion, actor: Actor) -> Promotion:
         promotion.active = True
         promotion.last_updated_by = actor.name
         promotion.save(update_fields=["active", "last_updated_by", "last_updated_on"])
+        organization_rules_version_bump(org=org)
         audit_event_record(
             org=org, actor=actor, action="promotion.activate", object_type="Promotion", object_id=promotion.pk
         )
@@ -221,6 +244,7 @@ def promotion_deactivate(*, promotion: Promotion, actor: Actor) -> Promotion:
         promotion.active = False
         promotion.last_updated_by = actor.name
         promotion.save(update_fields=["active", "last_updated_by", "last_updated_on"])
+        organization_rules_version_bump(org=promotion.org_id)
         audit_event_record(
             org=promotion.org_id,
             actor=actor,
@@ -278,7 +302,7 @@ PROMOTION_FIELDS = (
     "name", "type", "active", "priority", "is_stackable", "start_date", "end_date", "mode", "message_label",
     "campaign_id", "condition", "action", "max_issuance_per_customer", "max_earning_per_customer",
     "earned_validity_days", "customer_activation_required", "earn_limited_to_specific_audience",
-    "earning_criteria", "custom_field_values", "store_criteria", "is_loyalty_only",
+    "earning_criteria", "custom_field_values", "store_criteria", "time_criteria", "is_loyalty_only",
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
@@ -338,9 +362,6 @@ def _compilable_check(fields: dict, restrictions: list[RestrictionSpec], existin
     """The engine must be able to evaluate what would be stored: the promotion as the API would echo
     it goes through `compile_rule`; what it cannot evaluate is 400 naming the part (`path: message`),
     never stored to be silently ignored."""
-    from promotions.engine import UnsupportedRule
-    from promotions.rules import promotion_compile, unsupported_text
-
     candidate = Promotion(
         id=existing.pk if existing is not None else "0" * 24,
         org_id=existing.org_id if existing is not None else None,
@@ -432,6 +453,7 @@ def promotion_create(
                 raise PromotionError(ErrorCode.PROMOTION_NAME_NOT_UNIQUE) from error
             raise
         _restrictions_store(promotion, restrictions)
+        organization_rules_version_bump(org=org)
         audit_event_record(
             org=org,
             actor=actor,
@@ -480,6 +502,7 @@ def promotion_update(
         if redate:
             responses = promotion_dates_changed.send(sender=Promotion, promotion=existing)
             redated = sum(count for _, count in responses)
+        organization_rules_version_bump(org=existing.org_id)
         audit_event_record(
             org=existing.org_id,
             actor=actor,
@@ -655,3 +678,283 @@ def idempotency_keys_purge(
                 purged += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
         if len(batch) < batch_size:
             return purged
+
+
+# --- Importing the store hierarchy (the import_stores command) ------------------------------------
+
+STORE_IMPORT_KINDS = ("ZONE", "CONCEPT", "STORE", "TILL")
+STORE_IMPORT_COLUMNS = ("kind", "id", "code", "name", "parent", "zone", "concept", "store")
+# The columns each kind may fill (besides kind and name, which every row has).
+_STORE_IMPORT_ALLOWED = {
+    "ZONE": {"id", "parent"},
+    "CONCEPT": {"id", "parent"},
+    "STORE": {"id", "code", "parent", "zone", "concept"},
+    "TILL": {"code", "store"},
+}
+_STORE_IMPORT_MODELS = {"ZONE": Zone, "CONCEPT": Concept, "STORE": Store}
+_TILL_CODE = re.compile(TILL_CODE_PATTERN)
+_POSITIVE_ID = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass
+class StoreImportRow:
+    """One row of a store-hierarchy file: its line and its cells by column name (absent: "")."""
+
+    line: int
+    cells: dict[str, str]
+
+    def cell(self, name: str) -> str:
+        return self.cells.get(name, "").strip()
+
+
+@dataclass
+class StoreImportOutcome:
+    """What an import did: per kind, how many rows were created, updated and left unchanged; the
+    rejected rows as (line, reason) in line order; whether anything was written (`committed`)."""
+
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {
+            kind: {"created": 0, "updated": 0, "unchanged": 0} for kind in STORE_IMPORT_KINDS
+        }
+    )
+    rejects: list[tuple[int, str]] = field(default_factory=list)
+    committed: bool = True
+
+
+@dataclass
+class _Parsed:
+    row: StoreImportRow
+    kind: str
+    key: int | str  # the external id (ZONE, CONCEPT, STORE) or the till code
+    name: str
+    code: str = ""
+    parent: int | None = None
+    zone: int | None = None
+    concept: int | None = None
+    store: int | None = None
+
+
+def _store_row_parse(row: StoreImportRow) -> _Parsed | str:
+    """A row checked on its own (no database): the parsed row, or why it is refused."""
+    if any("\x00" in value for value in row.cells.values()):
+        return "a cell holds a NUL character"
+    kind = row.cell("kind").upper()
+    if kind not in STORE_IMPORT_KINDS:
+        return f"kind must be one of {', '.join(STORE_IMPORT_KINDS)}, not {row.cell('kind')!r}"
+    misplaced = [
+        name
+        for name in STORE_IMPORT_COLUMNS
+        if name not in ("kind", "name") and row.cell(name) and name not in _STORE_IMPORT_ALLOWED[kind]
+    ]
+    if misplaced:
+        return f"{', '.join(misplaced)}: not a column of {kind} rows"
+    name = row.cell("name")
+    if not name or len(name) > 200:
+        return "name is required (at most 200 characters)"
+    ids: dict[str, int | None] = {}
+    for column in ("id", "parent", "zone", "concept", "store"):
+        text = row.cell(column)
+        if not text:
+            ids[column] = None
+        elif _POSITIVE_ID.fullmatch(text) and 1 <= int(text) <= EXTERNAL_ID_MAX:
+            ids[column] = int(text)
+        else:
+            return f"{column} must be a positive integer id, not {text!r}"
+    code = row.cell("code")
+    if kind == "TILL":
+        if not _TILL_CODE.fullmatch(code) or len(code) > TILL_CODE_MAX_LENGTH:
+            return (
+                f"code {code!r} is not a till code: a-z first, then a-z, 0-9, '.', '_' or '-'; "
+                f"3 to {TILL_CODE_MAX_LENGTH} characters"
+            )
+        if ids["store"] is None:
+            return "store is required for a TILL"
+        return _Parsed(row, kind, code, name, code=code, store=ids["store"])
+    if ids["id"] is None:
+        return f"id is required for a {kind}"
+    if len(code) > 100:
+        return "code: at most 100 characters"
+    if ids["parent"] == ids["id"]:
+        return f"parent {ids['parent']}: a {kind.lower()} cannot be its own parent"
+    return _Parsed(
+        row, kind, ids["id"], name, code=code, parent=ids["parent"], zone=ids["zone"], concept=ids["concept"]
+    )
+
+
+def stores_import(
+    *, org: Organization, rows: Iterable[StoreImportRow], partial: bool, actor: Actor
+) -> StoreImportOutcome:
+    """Insert or update an org's zones, concepts, stores and tills from the rows of a file.
+
+    Zones and concepts are upserted first, then stores, then tills, whatever the file's order; a row
+    is found by its kind's key (`id` for zones, concepts and stores, `code` for tills) and gets every
+    value its row gives (an empty parent, zone or concept clears it). A row is rejected, with its line
+    and the reason, when it is malformed, repeats a key an earlier row of its kind gave, names a
+    parent, zone, concept or store that is neither in the org nor in an accepted row of the file,
+    names a parent that would make a cycle, or gives a store a code another store of the org has.
+    All or nothing unless `partial`: any rejected row rolls everything back (`committed` False).
+    One audit event records what the import did.
+    """
+    outcome = StoreImportOutcome()
+    rejected: dict[int, str] = {}
+    accepted: dict[str, list[_Parsed]] = {kind: [] for kind in STORE_IMPORT_KINDS}
+    first_line: dict[tuple[str, int | str], int] = {}
+    for row in rows:
+        parsed = _store_row_parse(row)
+        if isinstance(parsed, str):
+            rejected[row.line] = parsed
+        elif (parsed.kind, parsed.key) in first_line:
+            rejected[row.line] = (
+                f"{parsed.kind} {parsed.key} is already on line {first_line[(parsed.kind, parsed.key)]}"
+            )
+        else:
+            first_line[(parsed.kind, parsed.key)] = row.line
+            accepted[parsed.kind].append(parsed)
+
+    with transaction.atomic():
+        Organization.objects.select_for_update().get(pk=org.pk)  # one import of an org at a time
+        _store_import_references(org, accepted, rejected)
+        pks = {kind: _store_import_nodes(org, kind, accepted, outcome) for kind in ("ZONE", "CONCEPT")}
+        pks["STORE"] = _store_import_nodes(org, "STORE", accepted, outcome, pks=pks)
+        _store_import_tills(org, accepted["TILL"], pks["STORE"], outcome)
+        outcome.rejects = sorted(rejected.items())
+        if outcome.rejects and not partial:
+            transaction.set_rollback(True)
+            outcome.committed = False
+            return outcome
+        audit_event_record(
+            org=org,
+            actor=actor,
+            action="store_hierarchy.import",
+            object_type="Organization",
+            object_id=org.pk,
+            data={"counts": outcome.counts, "rejected": len(outcome.rejects)},
+        )
+    return outcome
+
+
+def _store_import_references(org: Organization, accepted: dict, rejected: dict[int, str]) -> None:
+    """Reject, until none is left, the rows naming what will not exist (neither in the org nor in
+    an accepted row), the parents that would close a cycle, and the store codes taken by another
+    store. A rejected row can orphan others, hence the loop."""
+    existing = {
+        kind: dict(model.objects.for_org(org).values_list("external_id", "parent__external_id"))
+        for kind, model in _STORE_IMPORT_MODELS.items()
+    }
+    store_codes = dict(
+        Store.objects.for_org(org).exclude(code="").values_list("code", "external_id")
+    )  # code -> the store holding it
+
+    def reject(kind: str, parsed: _Parsed, reason: str) -> None:
+        rejected[parsed.row.line] = reason
+        accepted[kind].remove(parsed)
+
+    while True:
+        before = sum(len(rows) for rows in accepted.values())
+        known = {kind: set(existing[kind]) | {p.key for p in accepted[kind]} for kind in existing}
+        for kind, column, target in (
+            ("ZONE", "parent", "ZONE"),
+            ("CONCEPT", "parent", "CONCEPT"),
+            ("STORE", "parent", "STORE"),
+            ("STORE", "zone", "ZONE"),
+            ("STORE", "concept", "CONCEPT"),
+            ("TILL", "store", "STORE"),
+        ):
+            for parsed in list(accepted[kind]):
+                value = getattr(parsed, column)
+                if value is not None and value not in known[target]:
+                    reject(kind, parsed, f"{column} {value}: no {target.lower()} of the org has this id")
+        for kind in ("ZONE", "CONCEPT", "STORE"):
+            # The file's parents are added in file order, each refused when the tree as built so
+            # far (the org's other rows as they stand, the file's earlier rows) leads from the new
+            # parent back to the row: the row closing a cycle is the one rejected.
+            in_file = {p.key for p in accepted[kind]}
+            parents = {key: parent for key, parent in existing[kind].items() if key not in in_file}
+            for parsed in list(accepted[kind]):
+                seen, current = set(), parsed.parent
+                while current is not None and current != parsed.key and current not in seen:
+                    seen.add(current)
+                    current = parents.get(current)
+                if current is not None and current == parsed.key:
+                    reject(kind, parsed, f"parent {parsed.parent}: would make a cycle of {kind.lower()}s")
+                else:
+                    parents[parsed.key] = parsed.parent
+        # A store of the file gives up its old code: only the other stores' codes are taken.
+        in_file = {p.key for p in accepted["STORE"]}
+        codes = {code: holder for code, holder in store_codes.items() if holder not in in_file}
+        for parsed in list(accepted["STORE"]):
+            holder = codes.get(parsed.code) if parsed.code else None
+            if holder is not None and holder != parsed.key:
+                reject("STORE", parsed, f"code {parsed.code!r}: store {holder} of the org has it")
+            elif parsed.code:
+                codes[parsed.code] = parsed.key
+        if sum(len(rows) for rows in accepted.values()) == before:
+            return
+
+
+def _store_import_nodes(
+    org: Organization, kind: str, accepted: dict, outcome: StoreImportOutcome, pks: dict | None = None
+) -> dict[int, int]:
+    """Upsert the accepted rows of one kind, then set their parents (every row exists by then);
+    returns external id -> pk of the org's rows of that kind."""
+    model = _STORE_IMPORT_MODELS[kind]
+    rows = {row.external_id: row for row in model.objects.for_org(org)}
+    created: set[int] = set()
+    changed: set[int] = set()
+    if kind == "STORE":
+        # Codes are unique per org: the stores giving theirs up free them before any is taken.
+        giving_up = [
+            rows[p.key].pk for p in accepted[kind] if p.key in rows and rows[p.key].code not in ("", p.code)
+        ]
+        model.objects.filter(pk__in=giving_up).update(code="")
+    for parsed in accepted[kind]:
+        values: dict = {"name": parsed.name}
+        if kind == "STORE":
+            values |= {
+                "code": parsed.code,
+                "zone_id": pks["ZONE"][parsed.zone] if parsed.zone is not None else None,
+                "concept_id": pks["CONCEPT"][parsed.concept] if parsed.concept is not None else None,
+            }
+        row = rows.get(parsed.key)
+        if row is None:
+            rows[parsed.key] = model.objects.create(org=org, external_id=parsed.key, **values)
+            created.add(parsed.key)
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save(update_fields=[*values, "updated_at"])
+            changed.add(parsed.key)
+    pk_of = {external_id: row.pk for external_id, row in rows.items()}
+    for parsed in accepted[kind]:
+        row = rows[parsed.key]
+        parent_pk = pk_of[parsed.parent] if parsed.parent is not None else None
+        if row.parent_id != parent_pk:
+            model.objects.filter(pk=row.pk).update(parent_id=parent_pk, updated_at=timezone.now())
+            row.parent_id = parent_pk
+            if parsed.key not in created:
+                changed.add(parsed.key)
+    counts = outcome.counts[kind]
+    counts["created"] += len(created)
+    counts["updated"] += len(changed)
+    counts["unchanged"] += len(accepted[kind]) - len(created) - len(changed)
+    return pk_of
+
+
+def _store_import_tills(
+    org: Organization, accepted: list[_Parsed], store_pks: dict[int, int], outcome: StoreImportOutcome
+) -> None:
+    tills = {till.code: till for till in Till.objects.for_org(org)}
+    counts = outcome.counts["TILL"]
+    for parsed in accepted:
+        values = {"name": parsed.name, "store_id": store_pks[parsed.store]}
+        till = tills.get(parsed.code)
+        if till is None:
+            Till.objects.create(org=org, code=parsed.code, **values)
+            counts["created"] += 1
+        elif any(getattr(till, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(till, name, value)
+            till.save(update_fields=[*values, "updated_at"])
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1

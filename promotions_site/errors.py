@@ -89,6 +89,9 @@ class ErrorCode(IntEnum):
         "or path); send a new key.",
     )
 
+    # The till of a request (X-CAP-API-ATTRIBUTION-TILL-CODE; ours: Capillary documents no code for it).
+    TILL_CODE_UNKNOWN = 4001, 400, "Unknown till: no till of the org has this code."
+
     # Loyalty promotions (v2).
     CUSTOMER_NOT_FOUND = 8015, 400, "Customer not found for the given identifiers"
     INVALID_PROGRAM_ID = 1101, 400, "invalid programId passed"

@@ -328,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         # The `operator` of a product criteria and of storeCriteria.
         "CriteriaOperatorEnum": ["IN", "NOT_IN"],
         "DiscountTypeEnum": ["ABSOLUTE", "PERCENTAGE"],
+        # A limit's `frequency` and a time window's `repeatFrequency`.
+        "RepeatFrequencyEnum": "promotions.serializers.REPEAT_FREQUENCIES",
         "PromotionModeEnum": ["DISCOUNT", "PAYMENT_VOUCHER"],
     },
 }

@@ -14,13 +14,13 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
-from promotions.engine import evaluate
+from promotions.engine import adjusted_tenders, evaluate
 from promotions.engine.types import Applied, Cart, Context, Headroom, Line, Result, StoreScope, Tender
 from promotions.models import (
     ApiClient,
@@ -195,21 +195,37 @@ def line_identifier(
 # --- Reads ------------------------------------------------------------------------------------------
 
 
-def _wallet(customer_id: int, rules: OrgRules, now: dt.datetime) -> dict[str, tuple]:
-    """promotion id -> the customer's usable instance of it: ACTIVE, not expired, not LOCKED (an
-    EARNING promotion issued and not yet earned), the one that expires first (then the smallest id:
-    the one a redemption without `earnedPromotionId` takes). As (id, redemption_count,
-    transaction_count, discount_total)."""
-    rows = (
-        EarnedPromotion.objects.filter(
-            customer_id=customer_id,
-            status=EarnedPromotion.Status.ACTIVE,
-            valid_till__gt=now,
-            locked=False,
-        )
-        .order_by("promotion_id", "valid_till", "pk")
-        .values_list("promotion_id", "pk", "redemption_count", "transaction_count", "discount_total")
+def _customer_wallet(
+    org: Organization, customer_id: int, rules: OrgRules, now: dt.datetime
+) -> dict[str, tuple]:
+    """The org's customer's usable instance per wallet promotion of the rules, in one query (the
+    customer LEFT JOIN its instances): ACTIVE, not expired, not LOCKED (an EARNING promotion issued
+    and not yet earned), the one that expires first (then the smallest id: the one a redemption
+    without `earnedPromotionId` takes), as (id, redemption_count, transaction_count, discount_total).
+    404 when the org has no such customer."""
+    usable = FilteredRelation(
+        "earned_promotions",
+        condition=Q(
+            earned_promotions__status=EarnedPromotion.Status.ACTIVE,
+            earned_promotions__valid_till__gt=now,
+            earned_promotions__locked=False,
+        ),
     )
+    rows = list(
+        Customer.objects.for_org(org)
+        .filter(pk=customer_id)
+        .annotate(usable=usable)
+        .order_by("usable__promotion_id", "usable__valid_till", "usable__id")
+        .values_list(
+            "usable__promotion_id",
+            "usable__id",
+            "usable__redemption_count",
+            "usable__transaction_count",
+            "usable__discount_total",
+        )
+    )
+    if not rows:
+        raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
     wallet: dict[str, tuple] = {}
     for promotion_id, *instance in rows:
         if promotion_id in rules.rules and rules.types[promotion_id] in PromotionType.WALLET_TYPES:
@@ -275,14 +291,6 @@ def _headroom(customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple]
     return headroom
 
 
-def _customer_id(org: Organization, customer_id: int | None) -> int | None:
-    if customer_id is None:
-        return None
-    if not Customer.objects.for_org(org).filter(pk=customer_id).exists():
-        raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
-    return customer_id
-
-
 # --- The service ------------------------------------------------------------------------------------
 
 
@@ -320,8 +328,8 @@ def evaluation_context(
     now: dt.datetime,
 ) -> Context:
     """The engine's context: the moment, the org's zone, the till's store, the customer's wallet and
-    the limits' headroom."""
-    wallet = _wallet(customer_id, rules, now) if customer_id is not None else {}
+    the limits' headroom. 404 when the org has no customer `customer_id` (None: not identified)."""
+    wallet = _customer_wallet(org, customer_id, rules, now) if customer_id is not None else {}
     return Context(
         now=now,
         timezone=org.timezone,
@@ -344,14 +352,16 @@ def evaluation_create(
 ) -> EvaluationOutcome:
     """Evaluate a cart and store the evaluation (`POST /promotions/evaluate`).
 
-    Reads the org's rules at its current `rules_version` (compiled once per version and process),
-    the customer's wallet and the limits' counters; takes nothing and locks nothing. Errors: 404 the
-    org has no such customer. A promotion that does not compile was skipped when the rules were
-    compiled (and logged); it never makes the evaluation fail.
+    `org` must be read in this request (the API reads it with the API client that authenticates,
+    in one statement): its `rules_version` picks the compiled rules (compiled once per version and
+    process) and its settings the rounding and ranking. Reads the customer with its wallet (one
+    statement) and the limits' counters (one, when the org has Customer, Promotion or Earn limits),
+    and inserts the evaluation: takes nothing and locks nothing. Errors: 404 the org has no such
+    customer. A promotion that does not compile was skipped when the rules were compiled (and
+    logged); it never makes the evaluation fail.
     """
     now = now or timezone.now()
-    org = Organization.objects.get(pk=org.pk)  # its current rules_version and settings: one query
-    customer_id = _customer_id(org, data.customer_id)
+    customer_id = data.customer_id
     rules = org_rules(org.pk, org.rules_version)
     context = evaluation_context(
         org=org,
@@ -363,7 +373,7 @@ def evaluation_create(
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
     result = evaluate(cart, rules.ruleset, context)
-    outcome = _outcome(data, customer_id, keys, result)
+    outcome = _outcome(data, customer_id, keys, cart, result)
     outcome.evaluation = Evaluation.objects.create(
         org=org,
         customer_id=customer_id,
@@ -379,7 +389,7 @@ def evaluation_create(
 
 
 def _outcome(
-    data: EvaluationInput, customer_id: int | None, keys: list[str], result: Result
+    data: EvaluationInput, customer_id: int | None, keys: list[str], cart: Cart, result: Result
 ) -> EvaluationOutcome:
     lines = [
         EvaluatedLine(key, line.sku, line.amount, line.qty, line.discount)
@@ -417,7 +427,7 @@ def _outcome(
         customer_id=ANONYMOUS_CUSTOMER_ID if customer_id is None else customer_id,
         lines=lines,
         applied=applied,
-        tenders=_tenders(data, result),
+        tenders=_tenders(cart, result),
         promo_code_logs=code_logs,
         payment_voucher_logs=voucher_logs,
         category_hierarchy_sent=data.category_hierarchy_sent,
@@ -452,27 +462,16 @@ def _line_promotions(promotion: Applied, by_key: dict[str, EvaluatedLine]) -> No
         )
 
 
-def _tenders(data: EvaluationInput, result: Result) -> list[EvaluatedTender]:
-    """The tenders sent, each less the tender promotions' discounts on it (a discount on an identifier
-    sent twice goes to its first tender, then the next), and, when tenders were sent and do not cover
-    the cart's net total, a CASH tender for the rest."""
-    if not data.tenders:
+def _tenders(cart: Cart, result: Result) -> list[EvaluatedTender]:
+    """The tenders sent, each less the tender promotions' discounts on it, and a CASH tender for what
+    they do not cover (the engine's `adjusted_tenders`); none when no tender was sent (Capillary's
+    example adds CASH beside a tender sent; a cart sent without tenders is not told how to pay)."""
+    if not cart.tenders:
         return []
-    owed: dict[str, Decimal] = defaultdict(Decimal)
-    for promotion in result.applied:
-        for share in promotion.tenders:
-            owed[share.identifier] += share.discount
-    tenders = []
-    for identifier, amount in data.tenders:
-        amount = amount or ZERO
-        taken = min(owed[identifier], amount)
-        owed[identifier] -= taken
-        tenders.append(EvaluatedTender(identifier, amount, new_object_id(), amount - taken))
-    net = sum((line.amount - line.discount for line in data.lines), ZERO) - result.discount
-    rest = net - sum((tender.adjusted_amount for tender in tenders), ZERO)
-    if rest > 0:
-        tenders.append(EvaluatedTender("CASH", rest, new_object_id(), rest))
-    return tenders
+    return [
+        EvaluatedTender(tender.identifier, tender.amount, new_object_id(), tender.adjusted_amount)
+        for tender in adjusted_tenders(cart, result)
+    ]
 
 
 def _applied_record(outcome: EvaluationOutcome, keys: list[str], data: EvaluationInput) -> list[dict]:

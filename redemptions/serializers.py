@@ -411,6 +411,135 @@ def evaluation_lines(items) -> list[CartLineInput]:
     ]
 
 
+# The evaluate body validated without DRF, for the common well-formed body: DRF's nested serializers
+# take about 7 ms for a cart of 50 lines, half the rest of the request. `evaluation_request_fast`
+# accepts only plainly valid values (ASCII text without surrounding blanks, decimal strings or
+# integers, the documented keys and sizes) and answers exactly what the serializer's validated_data
+# would be; anything else (every error included) returns None and goes through the serializer, which
+# answers it. tests/redemptions/test_evaluation_fast_path.py holds the two to the same answers.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+_SIX_PLACES = Decimal("0.000001")
+_CUSTOMER_ID = re.compile(r"-1|[0-9]{1,18}")
+_ITEM_KEYS = frozenset(("sku", "amount", "qty", "discount", "categoryList", "brandList", "attributes"))
+_CART_KEYS = frozenset(
+    (
+        "amount",
+        "customerId",
+        "cartItems",
+        "promoCodes",
+        "paymentVouchers",
+        "cartTenders",
+        "categoryHierarchySentInPayload",
+    )
+)
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain_text(value, max_length: int, *, blank: bool = False) -> str:
+    if (
+        type(value) is not str
+        or len(value) > max_length
+        or (not value and not blank)
+        or not value.isascii()
+        or not value.isprintable()
+        or value != value.strip()
+    ):
+        raise _NotPlain
+    return value
+
+
+def _plain_decimal(value) -> Decimal:
+    if type(value) is int and 0 <= value < 10**12:
+        return Decimal(value).quantize(_SIX_PLACES)
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value).quantize(_SIX_PLACES)
+    raise _NotPlain
+
+
+def _plain_texts(value, max_length: int) -> list[str]:
+    if type(value) is not list or len(value) > EVALUATE_LIST_MAX:
+        raise _NotPlain
+    return [_plain_text(item, max_length) for item in value]
+
+
+def _plain_item(item) -> dict:
+    if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+        raise _NotPlain
+    line = {"sku": _plain_text(item["sku"], 100), "amount": _plain_decimal(item["amount"])}
+    line["qty"] = _plain_decimal(item["qty"])
+    if line["qty"] < _SIX_PLACES:
+        raise _NotPlain
+    if "discount" in item:
+        line["discount"] = None if item["discount"] is None else _plain_decimal(item["discount"])
+        if line["discount"] is not None and line["discount"] > line["amount"]:
+            raise _NotPlain
+    for key in ("categoryList", "brandList"):
+        if key in item:
+            line[key] = None if item[key] is None else _plain_texts(item[key], 100)
+    if "attributes" in item:
+        attributes = item["attributes"]
+        if attributes is not None:
+            if type(attributes) is not dict or len(attributes) > EVALUATE_LIST_MAX:
+                raise _NotPlain
+            attributes = {
+                _plain_text(name, 100): _plain_text(value, 250, blank=True)
+                for name, value in attributes.items()
+            }
+        line["attributes"] = attributes
+    return line
+
+
+def evaluation_request_fast(data) -> dict | None:
+    """The evaluate body's validated data when it is plainly valid, else None (see above)."""
+    try:
+        if type(data) is not dict or not data.keys() <= _CART_KEYS:
+            raise _NotPlain
+        items = data["cartItems"]
+        if type(items) is not list or not 1 <= len(items) <= EVALUATE_LINES_MAX:
+            raise _NotPlain
+        validated = {
+            "amount": _plain_decimal(data["amount"]),
+            "cartItems": [_plain_item(item) for item in items],
+        }
+        if "customerId" in data:
+            customer_id = data["customerId"]
+            if customer_id is not None:
+                if type(customer_id) not in (int, str) or not _CUSTOMER_ID.fullmatch(str(customer_id)):
+                    raise _NotPlain
+                customer_id = None if int(customer_id) == ANONYMOUS_CUSTOMER_ID else int(customer_id)
+            validated["customerId"] = customer_id
+        for key in ("promoCodes", "paymentVouchers"):
+            if key in data:
+                validated[key] = None if data[key] is None else _plain_texts(data[key], 50)
+        if "cartTenders" in data:
+            tenders = data["cartTenders"]
+            if tenders is not None:
+                if type(tenders) is not list or len(tenders) > EVALUATE_LIST_MAX:
+                    raise _NotPlain
+                tenders = [_plain_tender(tender) for tender in tenders]
+            validated["cartTenders"] = tenders
+        if "categoryHierarchySentInPayload" in data:
+            flag = data["categoryHierarchySentInPayload"]
+            if flag is not None and type(flag) is not bool:
+                raise _NotPlain
+            validated["categoryHierarchySentInPayload"] = flag
+    except (_NotPlain, KeyError):
+        return None
+    return validated
+
+
+def _plain_tender(tender) -> dict:
+    if type(tender) is not dict or not tender.keys() <= {"identifier", "amount"}:
+        raise _NotPlain
+    plain = {"identifier": _plain_text(tender["identifier"], 100)}
+    if "amount" in tender:
+        plain["amount"] = None if tender["amount"] is None else _plain_decimal(tender["amount"])
+    return plain
+
+
 # --- POST /evaluate --------------------------------------------------------------------------------
 # From an `EvaluationOutcome` (redemptions/evaluation.py). Money and quantities are six-decimal strings
 # everywhere (Capillary's example mixes "0", "500.00" and "2000.000000"; one format here), counts and

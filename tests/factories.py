@@ -12,13 +12,17 @@ from django.utils import timezone
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    Concept,
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
     Promotion,
     PromotionRestriction,
     PromotionType,
+    Store,
+    Till,
     User,
+    Zone,
 )
 from promotions.services import api_client_create
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
@@ -58,6 +62,46 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_staff = True
     org = factory.SubFactory(OrganizationFactory)
     password = factory.django.Password("pass-word-123")
+
+
+_external_ids = itertools.count(75175598)
+
+
+class ZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Zone
+
+    org = factory.SubFactory(OrganizationFactory)
+    external_id = factory.LazyFunction(lambda: next(_external_ids))
+    name = factory.Sequence(lambda n: f"Zone {n}")
+
+
+class ConceptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Concept
+
+    org = factory.SubFactory(OrganizationFactory)
+    external_id = factory.LazyFunction(lambda: next(_external_ids))
+    name = factory.Sequence(lambda n: f"Concept {n}")
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    org = factory.SubFactory(OrganizationFactory)
+    external_id = factory.LazyFunction(lambda: next(_external_ids))
+    name = factory.Sequence(lambda n: f"Store {n}")
+
+
+class TillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Till
+
+    org = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"till.{n:03d}")
+    name = factory.Sequence(lambda n: f"Till {n}")
+    store = factory.SubFactory(StoreFactory, org=factory.SelfAttribute("..org"))
 
 
 class PromotionFactory(factory.django.DjangoModelFactory):
@@ -253,6 +297,10 @@ def make_in_org(model, org):
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
         BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
+        Zone: lambda: ZoneFactory(org=org),
+        Concept: lambda: ConceptFactory(org=org),
+        Store: lambda: StoreFactory(org=org),
+        Till: lambda: TillFactory(org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

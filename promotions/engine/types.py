@@ -7,12 +7,18 @@ hashed, cached and shared between threads.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    # A dataclass refuses an unhashable default (a mappingproxy is one): share the one empty mapping.
+    return EMPTY
 
 
 # --- The cart -----------------------------------------------------------------------------------
@@ -28,7 +34,7 @@ class Line:
     qty: Decimal
     categories: frozenset[str] = frozenset()
     brands: frozenset[str] = frozenset()
-    attributes: Mapping[str, str] = EMPTY
+    attributes: Mapping[str, str] = field(default_factory=_empty)
 
     def order_key(self) -> tuple:
         """The line order of docs/engine.md: ties everywhere are broken by it."""
@@ -93,9 +99,9 @@ class Context:
     store: StoreScope | None = None
     customer_known: bool = True
     # promotion id -> id of the customer's ACTIVE wallet instance (earned, for EARNING)
-    wallet: Mapping[str, str] = EMPTY
+    wallet: Mapping[str, str] = field(default_factory=_empty)
     # promotion id -> headroom of its stateful limits; absent: unlimited
-    headroom: Mapping[str, Headroom] = EMPTY
+    headroom: Mapping[str, Headroom] = field(default_factory=_empty)
     settings: Settings = field(default_factory=Settings)
 
 
@@ -158,6 +164,18 @@ class LineShare:
 class TenderShare:
     identifier: str
     discount: Decimal
+    tender_index: int | None = None  # the tender's position in `Cart.tenders` (identifiers may repeat)
+
+
+@dataclass(frozen=True)
+class AdjustedTender:
+    """A cart tender as the response echoes it: `adjusted_amount` is its amount less the tender promotions'
+    discounts on it. `added`: the CASH tender added for what the tenders sent do not cover."""
+
+    identifier: str
+    amount: Decimal
+    adjusted_amount: Decimal
+    added: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,11 @@ class Result:
 
     def line_discount(self, line_key: str) -> Decimal:
         return sum(
-            (share.discount for applied in self.applied for share in applied.lines if share.line_key == line_key),
+            (
+                share.discount
+                for applied in self.applied
+                for share in applied.lines
+                if share.line_key == line_key
+            ),
             Decimal(0),
         )

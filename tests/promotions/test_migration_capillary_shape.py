@@ -102,12 +102,10 @@ def migrate(target):
     executor.migrate([target])
 
 
-def promotion_model_at(target):
-    """The Promotion model as it stood at `target`: later migrations add columns the current model
-    would write and read."""
-    return (
-        MigrationExecutor(connection).loader.project_state([target]).apps.get_model("promotions", "Promotion")
-    )
+def promotion_model_at(target, name="Promotion"):
+    """The Promotion model (or another of the app) as it stood at `target`: later migrations add
+    columns the current model would write and read."""
+    return MigrationExecutor(connection).loader.project_state([target]).apps.get_model("promotions", name)
 
 
 def latest():
@@ -120,7 +118,8 @@ def test_the_migration_runs_forwards_and_backwards(transactional_db):
     # given: the database before the migration, holding promotions in this service's old shapes
     migrate(BEFORE)
     try:
-        template = PromotionFactory.build(org=OrganizationFactory())
+        org = promotion_model_at(BEFORE, "Organization").objects.create(id=OrganizationFactory.build().id)
+        template = PromotionFactory.build(org_id=org.pk)
         ids = {
             case: promotion_model_at(BEFORE)
             .objects.create(

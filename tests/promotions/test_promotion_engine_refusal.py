@@ -20,7 +20,10 @@ WHOLE_CART_FIXED_PRICE = {
     "type": "FIXED_PRICE",
     "fixedPriceAction": {"value": 50, "includeItemsFromConditionSet": True},
 }
-CART_CONDITION = {"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 100}}
+CART_CONDITION = {
+    "type": "CART",
+    "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 100},
+}
 REASON = "action.fixedPriceAction.includeItemsFromConditionSet: A fixed price applies to products"
 
 
@@ -41,7 +44,9 @@ def test_update_refuses_it_and_keeps_the_promotion(api, org):
     before = Promotion.objects.get(pk=promotion_id)
 
     response = api.put(
-        f"{URL}/{promotion_id}", {"condition": CART_CONDITION, "action": WHOLE_CART_FIXED_PRICE}, format="json"
+        f"{URL}/{promotion_id}",
+        {"condition": CART_CONDITION, "action": WHOLE_CART_FIXED_PRICE},
+        format="json",
     )
 
     assert response.status_code == 400, response.content
@@ -61,7 +66,9 @@ def test_the_admin_shows_it_as_a_form_error(staff_client, org):  # noqa: F811
 
 
 def test_import_reports_it_per_entry(org, tmp_path):
-    path = write_json(tmp_path, [body(name="Fixed cart", condition=CART_CONDITION, action=WHOLE_CART_FIXED_PRICE)])
+    path = write_json(
+        tmp_path, [body(name="Fixed cart", condition=CART_CONDITION, action=WHOLE_CART_FIXED_PRICE)]
+    )
 
     message, _, errors = run_failing(path, org)
 

@@ -10,11 +10,15 @@ from django.urls import reverse
 from promotions.models import (
     ApiClient,
     AuditEvent,
+    Concept,
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
     Promotion,
+    Store,
+    Till,
     User,
+    Zone,
 )  # fmt: skip
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from tests import factories
@@ -23,6 +27,7 @@ from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issu
 MODELS = [
     Organization, User, ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer,
     EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal, RedemptionCounter, BulkJob, BulkJobItem,
+    Zone, Concept, Store, Till,
 ]  # fmt: skip
 
 

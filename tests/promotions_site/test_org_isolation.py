@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from promotions.models import ApiClient, AuditEvent, LoyaltyProgram, LoyaltyPromotion, Promotion
+from promotions.models import (
+    ApiClient,
+    AuditEvent,
+    Concept,
+    LoyaltyProgram,
+    LoyaltyPromotion,
+    Promotion,
+    Store,
+    Till,
+    Zone,
+)
 from redemptions.models import Redemption, RedemptionCounter, RedemptionReversal
 from tests import factories
 from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
@@ -12,7 +22,8 @@ from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEa
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
-    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob,
+    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
+    Till,
 ]  # fmt: skip
 
 

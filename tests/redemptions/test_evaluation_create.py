@@ -17,11 +17,15 @@ from promotions.rules import org_rules_forget
 from redemptions.models import Evaluation
 from redemptions.schema import EVALUATE_RESPONSE_EXAMPLE
 from tests.factories import (
+    ConceptFactory,
     CustomerFactory,
     EarnedPromotionFactory,
     PromotionFactory,
     PromotionRestrictionFactory,
     RedemptionCounterFactory,
+    StoreFactory,
+    TillFactory,
+    ZoneFactory,
 )
 from wallets.models import EarnedPromotion
 
@@ -387,6 +391,77 @@ def test_a_used_up_earn_limit_is_not_offered(api, org, customer):
     assert used_up == []
 
 
+def test_store_scope_follows_the_till_header_or_the_clients_default_till(api, org):
+    # given a promotion for one store, a till there and a till elsewhere
+    store = StoreFactory(org=org)
+    here, elsewhere = TillFactory(org=org, store=store), TillFactory(org=org)
+    promotion = PromotionFactory(
+        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF,
+        store_criteria={"type": "STORE", "operator": "IN", "values": [store.external_id]},
+    )  # fmt: skip
+
+    # when evaluated at each till, by header and by the client's default till
+    at_here = applied_ids(evaluate(api, cart(), HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=here.code))
+    at_elsewhere = applied_ids(evaluate(api, cart(), HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=elsewhere.code))
+    no_till = applied_ids(evaluate(api, cart()))
+    api.api_client.default_till = here
+    api.api_client.save()
+    by_default = evaluate(api, cart())
+    header_wins = applied_ids(evaluate(api, cart(), HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=elsewhere.code))
+
+    # then only a till of that store gets it; the evaluation records the till
+    assert at_here == [promotion.pk]
+    assert at_elsewhere == no_till == header_wins == []
+    assert applied_ids(by_default) == [promotion.pk]
+    assert Evaluation.objects.get(pk=by_default.json()["data"]["evaluationId"]).till_code == here.code
+
+
+def test_store_scope_by_zone_and_concept_with_their_ancestors(api, org):
+    region = ZoneFactory(org=org)
+    city = ZoneFactory(org=org, parent=region)
+    brand = ConceptFactory(org=org)
+    till = TillFactory(org=org, store=StoreFactory(org=org, zone=city, concept=brand))
+    in_region = PromotionFactory(
+        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF, is_stackable=True,
+        store_criteria={"type": "ZONE", "operator": "IN", "values": [region.external_id]},
+    )  # fmt: skip
+    not_brand = PromotionFactory(
+        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF, is_stackable=True,
+        store_criteria={"type": "CONCEPT", "operator": "NOT_IN", "values": [brand.external_id]},
+    )  # fmt: skip
+
+    at_till = applied_ids(evaluate(api, cart(), HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=till.code))
+    no_till = applied_ids(evaluate(api, cart()))
+
+    assert at_till == [in_region.pk]
+    assert no_till == [not_brand.pk]  # with no till, IN never holds and NOT_IN always does
+
+
+def test_an_unknown_till_code_is_400_4001(api, org):
+    response = evaluate(api, cart(), HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE="no.such.till")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == 4001
+    assert not Evaluation.objects.exists()
+
+
+def test_a_time_window_in_the_orgs_time_zone(api, org):
+    # given an org in India and two daily windows: one open now (local time), one opening in 2 hours
+    org.timezone = "Asia/Kolkata"
+    org.save()
+    local = timezone.now().astimezone(org.tz)
+    open_now = PromotionFactory(
+        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF, is_stackable=True,
+        time_criteria={"startTime": (local - dt.timedelta(hours=1)).strftime("%H:%M"), "durationInHours": 2, "repeatFrequency": "DAYS"},
+    )  # fmt: skip
+    PromotionFactory(
+        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF, is_stackable=True,
+        time_criteria={"startTime": (local + dt.timedelta(hours=2)).strftime("%H:%M"), "durationInHours": 1, "repeatFrequency": "DAYS"},
+    )  # fmt: skip
+
+    assert applied_ids(evaluate(api, cart())) == [open_now.pk]
+
+
 # --- The rules cache -------------------------------------------------------------------------------
 
 
@@ -544,3 +619,15 @@ def test_not_json_is_400(api, org):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == 400
+
+
+def test_an_evaluation_costs_a_few_statements(api, org, customer, django_assert_max_num_queries):
+    # given rules compiled already and a promotion with a Promotion limit (so counters are read)
+    promotion = PromotionFactory(org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF)
+    PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=5)
+    assert evaluate(api, cart(customer)).status_code == 200
+
+    # then: the client with its org, the customer with its wallet, the counters, the insert
+    with django_assert_max_num_queries(4) as captured:
+        assert evaluate(api, cart(customer)).status_code == 200
+    assert len(captured) == 4, [query["sql"][:120] for query in captured]

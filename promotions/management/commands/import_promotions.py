@@ -5,8 +5,8 @@
 JSON: an array of create-promotion bodies, or `{"promotions": [...]}`.
 CSV: a header row of the create API's field names; one promotion per row. Scalar fields are plain
 cells (`startDateISO`, `maxIssuancePerCustomer`, `isStackable` as true/false, ...); `condition`,
-`action`, `promotionRestrictions`, `customFieldValues`, `earningCriteria` and `storeCriteria` hold
-JSON. An empty cell is an omitted field.
+`action`, `promotionRestrictions`, `customFieldValues`, `earningCriteria`, `storeCriteria` and
+`timeCriteria` hold JSON. An empty cell is an omitted field.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ INTEGER = re.compile(r"-?[0-9]+")
 # The CSV columns that hold a JSON value; every other field of the create API is a plain cell.
 JSON_COLUMNS = (
     "condition", "action", "promotionRestrictions", "customFieldValues", "earningCriteria", "storeCriteria",
+    "timeCriteria",
 )  # fmt: skip
 
 
