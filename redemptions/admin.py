@@ -503,10 +503,16 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+class CartJSONField(AdminJSONField):
+    def prepare_value(self, value):
+        # An empty box stays empty (Django's JSON field writes `null` for no value).
+        return "" if value is None else super().prepare_value(value)
+
+
 class CartTrialForm(forms.Form):
     """The cart, pasted as an Evaluate request body or built from the line rows; who and when."""
 
-    cart = AdminJSONField(
+    cart = CartJSONField(
         required=False,
         label="Cart (JSON)",
         widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false"}),

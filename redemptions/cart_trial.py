@@ -74,7 +74,7 @@ class CartTrial:
     this_applied: TrialApplied | None
     this_reason: str  # why it did not apply (empty when it did)
     this_reason_code: str
-    alone: TrialApplied | None  # the promotion as the only rule (active, within its dates)
+    alone: TrialApplied | None  # the promotion as the only rule (active, within its dates, its code sent)
     alone_reason: str  # why it would not apply even alone
     alone_note: str  # what "alone" set aside (inactive, not started, ended)
 
@@ -126,7 +126,8 @@ def _with_promotion(rules: OrgRules, promotion: Promotion, rule: Rule) -> OrgRul
 
 
 def _opened(rule: Rule, now: dt.datetime) -> tuple[Rule, list[str]]:
-    """`rule` active and within its dates at `now`, and what that set aside."""
+    """`rule` active, within its dates at `now` and (a CODE promotion) as if its code were sent; and
+    what that set aside."""
     notes = []
     changes: dict = {}
     if not rule.active:
@@ -138,6 +139,9 @@ def _opened(rule: Rule, now: dt.datetime) -> tuple[Rule, list[str]]:
     if now >= rule.end:
         notes.append("that it has ended")
         changes["end"] = now + dt.timedelta(seconds=1)
+    if rule.type == "CODE":  # the panel sends no code: alone, it is tried as if its code were sent
+        notes.append("that it needs its code")
+        changes["type"] = "POS"
     return dataclasses.replace(rule, **changes), notes
 
 

@@ -117,6 +117,7 @@ def test_the_promotion_page_links_to_the_panel_and_the_panel_renders(staff, prom
     assert "Fifteen off 500" in html
     assert "Moment (Asia/Kolkata)" in html  # the org's zone, labelled
     assert html.count('class="line-row"') == 3  # a few empty rows to build a cart
+    assert re.search(r'<textarea name="cart"[^>]*>\s*</textarea>', html)  # an empty box to paste into
 
 
 def test_add_a_row_posts_back_one_more_row_without_evaluating(staff, promotion):
@@ -250,6 +251,20 @@ def test_an_inactive_promotion_says_so_and_what_it_would_give_alone(staff, org):
         "(1 redemption: line 1 SHIRT 150.00, line 2 SOCKS 35.18)."
     )
     assert "No promotion applies to this cart." in text(response)
+
+
+def test_a_code_promotion_needs_its_code_and_alone_is_tried_as_if_sent(staff, org):
+    # given
+    promotion = PromotionFactory(org=org, type="CODE", condition=CART_500, action=FIFTEEN_PERCENT)
+
+    # when
+    response = pasted(staff, promotion)
+
+    # then
+    assert verdict(response, "this-verdict").startswith("It does not apply. It is a code promotion")
+    assert verdict(response, "alone-verdict").startswith(
+        "Alone (setting aside that it needs its code), on this cart, it would give 185.18"
+    )
 
 
 def test_a_promotion_not_started_applies_at_a_chosen_moment_in_the_org_zone(staff, org):
