@@ -499,6 +499,9 @@ def dashboard_view(request):
 # --- A promotion tried on a cart -------------------------------------------------------------------
 
 
+CART_TRIAL_YEARS = (1970, 2999)
+
+
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
@@ -550,8 +553,16 @@ class CartTrialForm(forms.Form):
             "moment"
         ].help_text = f"Optional, in the organization's time zone ({org.timezone}); default: now."
 
+    def clean_moment(self):
+        # Read in the org's zone (the form is validated with it active).
+        moment = self.cleaned_data.get("moment")
+        if moment is not None and not (CART_TRIAL_YEARS[0] <= moment.year <= CART_TRIAL_YEARS[1]):
+            raise forms.ValidationError(
+                f"Choose a moment between the years {CART_TRIAL_YEARS[0]} and {CART_TRIAL_YEARS[1]}."
+            )
+        return moment
+
     def clean(self):
-        # The moment typed is read in the org's zone (the form is validated with it active).
         cleaned = super().clean()
         cart = cleaned.get("cart")
         if cart in (None, "") or "cart" in self.errors:

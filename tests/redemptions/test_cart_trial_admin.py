@@ -448,3 +448,25 @@ def test_the_moment_defaults_to_now(staff, promotion):
     local = dt.datetime.strptime(shown, "%Y-%m-%d %H:%M")
     kolkata = before.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30))).replace(tzinfo=None)
     assert abs(local - kolkata) < dt.timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01 00:00", "9999-12-31 23:59"])
+def test_a_moment_at_the_ends_of_the_calendar_is_a_form_error(staff, promotion, moment):
+    # when
+    response = pasted(staff, promotion, moment=moment)
+
+    # then
+    assert "Choose a moment between the years 1970 and 2999." in text(response)
+    assert 'id="cart-trial-result"' not in response.content.decode()
+
+
+def test_a_stored_promotion_the_engine_cannot_evaluate_is_a_form_error(staff, org):
+    # given a row stored before the engine refused its condition
+    promotion = PromotionFactory(org=org, type="POS", condition={"type": "UNKNOWN_KIND"}, action=FLAT_300)
+
+    # when
+    response = pasted(staff, promotion)
+
+    # then
+    assert response.status_code == 200
+    assert "The engine cannot evaluate this promotion" in text(response)
