@@ -205,6 +205,14 @@ def organization_rules_version_bump(*, org: Organization | int) -> None:
     Organization.objects.filter(pk=org_id).update(rules_version=F("rules_version") + 1)
 
 
+def _org_row_lock(org_id: int) -> None:
+    """Lock the org row before a promotion row, as activate and create do: the bump that ends every
+    promotion write updates the org row, and taking the two locks in one order everywhere keeps two
+    writes to one promotion from deadlocking. FOR NO KEY UPDATE: rows inserted meanwhile that refer
+    to the org (redemptions, earned promotions) are not held up."""
+    Organization.objects.select_for_update(no_key=True).filter(pk=org_id).values_list("pk").get()
+
+
 def _active_promotion_count(org: Organization) -> int:
     return Promotion.objects.for_org(org).filter(active=True, end_date__gt=timezone.now()).count()
 
@@ -214,7 +222,7 @@ def promotion_activate(*, promotion: Promotion, actor: Actor) -> Promotion:
 
     Errors: 706 when it has already ended; 705 when the org already has its maximum of active,
     unexpired promotions. The org row is locked so two concurrent activations cannot both take
-    the last slot.
+    the last slot. Bumps the org's rules_version.
     """
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=promotion.org_id)
@@ -236,8 +244,9 @@ def promotion_activate(*, promotion: Promotion, actor: Actor) -> Promotion:
 
 
 def promotion_deactivate(*, promotion: Promotion, actor: Actor) -> Promotion:
-    """Deactivate a promotion org-wide; already inactive is a no-op."""
+    """Deactivate a promotion org-wide; already inactive is a no-op. Bumps the org's rules_version."""
     with transaction.atomic():
+        _org_row_lock(promotion.org_id)
         promotion = Promotion.objects.select_for_update().get(pk=promotion.pk)
         if not promotion.active:
             return promotion
@@ -432,7 +441,8 @@ def promotion_create(
 
     Errors: those of `promotion_validate`; 705 when it is created active and the org already has
     its maximum of active promotions (the org row is locked, so concurrent creates cannot both take
-    the last slot); 716 when the org already has a promotion of that name.
+    the last slot); 716 when the org already has a promotion of that name. Bumps the org's
+    rules_version.
     """
     fields = {name: fields[name] for name in PROMOTION_FIELDS if name in fields}
     fields.setdefault("active", True)
@@ -474,9 +484,11 @@ def promotion_update(
     started (400, or 1011 for a window schema change). When the end date or the earned-validity
     days change, `promotion_dates_changed` is sent in the same transaction: the wallets app recomputes
     the validTill of the promotion's ACTIVE instances (Capillary runs an expiry-date job for this).
-    Errors: 716 on a name clash.
+    Errors: 716 on a name clash. Bumps the org's rules_version (the org row is locked first, as
+    activate does).
     """
     with transaction.atomic():
+        _org_row_lock(promotion.org_id)
         existing = Promotion.objects.select_for_update().get(pk=promotion.pk)
         fields = {name: fields.get(name, getattr(existing, name)) for name in PROMOTION_FIELDS}
         promotion_validate(fields=fields, restrictions=restrictions, existing=existing)

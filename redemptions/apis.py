@@ -122,8 +122,8 @@ class RedemptionCreateApi(APIView):
             max_length=LINES_MAX,
             help_text="Cart-level redemptions.",
         )
-        cartItems = EvaluationCartItemSerializer(
-            many=True,
+        cartItems = serializers.ListField(
+            child=EvaluationCartItemSerializer(),
             required=False,
             allow_null=True,
             max_length=EVALUATE_LINES_MAX,
@@ -315,8 +315,9 @@ class EvaluationCreateApi(APIView):
             max_length=EVALUATE_LIST_MAX,
             help_text="Accepted; each voucher is answered in paymentVoucherEvaluationLogs (not enabled yet).",
         )
-        cartTenders = EvaluationTenderSerializer(
-            many=True, required=False, allow_null=True, max_length=EVALUATE_LIST_MAX
+        # A ListField: a `many` serializer's allow_null would let each tender be null too.
+        cartTenders = serializers.ListField(
+            child=EvaluationTenderSerializer(), required=False, allow_null=True, max_length=EVALUATE_LIST_MAX
         )
         categoryHierarchySentInPayload = serializers.BooleanField(required=False, allow_null=True)
 

@@ -162,3 +162,23 @@ def test_concurrent_creates_each_count():
 
     assert statuses == [200] * 6
     assert version(org) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_updates_and_toggles_of_one_promotion_all_answer_and_all_count():
+    # given one live promotion
+    org = factories.OrganizationFactory()
+    promotion = factories.PromotionFactory(org=org, type="POS")
+
+    def write(api, index):
+        if index % 3 == 0:
+            return api.put(f"{URL}/{promotion.pk}", {"priority": index}, format="json").status_code
+        verb = "deactivate" if index % 3 == 1 else "activate"
+        return api.put(f"{URL}/{promotion.pk}/{verb}").status_code
+
+    # when: updates, deactivations and activations at once (each takes the org row, then the promotion's)
+    statuses = run_concurrently(9, write, org=org)
+
+    # then: no deadlock, every write answered; each update and at least one toggle counted
+    assert statuses == [200] * 9
+    assert version(org) >= 4

@@ -5,6 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import RequestFactory
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
 from promotions.models import ApiClient, Store, Till, Zone
 from promotions.selectors import TILL_CODE_HEADER, store_scope_for_till, till_for_request, till_resolve
@@ -147,3 +150,37 @@ def test_till_for_request_reads_the_header_and_the_authenticated_client(org):
     request.user = ApiClientFactory(org=org)
     assert till_for_request(request) == till
     assert store_scope_for_till(till_for_request(request)).store_id == till.store.external_id
+
+
+class _TillEchoApi(APIView):
+    """A view resolving its request's till as the evaluate endpoint does."""
+
+    def post(self, request):
+        till = till_for_request(request)
+        return Response({"till": till.code if till else None})
+
+
+def _post_with_till(client, code=None):
+    headers = {} if code is None else {"HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE": code}
+    request = APIRequestFactory().post("/api_gateway/v1/promotions/evaluate", {}, format="json", **headers)
+    force_authenticate(request, user=client)
+    return _TillEchoApi.as_view()(request)
+
+
+def test_an_unknown_till_code_answers_400_in_the_api_envelope(org):
+    client = ApiClientFactory(org=org)
+    TillFactory(org=org, code="pos.1")
+
+    assert _post_with_till(client, "pos.1").data == {"till": "pos.1"}
+    assert _post_with_till(client).data == {"till": None}
+    refused = _post_with_till(client, "pos.404")
+    assert refused.status_code == 400
+    assert refused.data == {
+        "errors": [
+            {
+                "code": 4001,
+                "message": "Unknown till: no till of the org has this code. "
+                "X-CAP-API-ATTRIBUTION-TILL-CODE: 'pos.404'.",
+            }
+        ]
+    }

@@ -113,3 +113,12 @@ def test_the_default_strategy_is_without_cart_evaluation(org):
     assert Organization.objects.get(pk=org.pk).redemption_strategy == (
         RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION
     )
+
+
+def test_a_null_cart_item_is_400(api, org, customer, fuel_promotion):
+    strategy(org, RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED)
+
+    response = redeem(api, fuel_redemption(customer, fuel_promotion, 100, cart_items=[None]))
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("cartItems.0:")
