@@ -164,7 +164,9 @@ def cart_trial(
     org = Organization.objects.get(pk=org.pk)  # its current rules_version and settings
     if customer_id is not None and not Customer.objects.for_org(org).filter(pk=customer_id).exists():
         raise PromotionError(ErrorCode.NOT_FOUND, "No customer of this organization has this id.")
-    promotion = Promotion.objects.prefetch_related("restrictions").get(pk=promotion.pk, org=org)
+    promotion = (
+        Promotion.objects.select_related("org").prefetch_related("restrictions").get(pk=promotion.pk, org=org)
+    )
     live = org_rules(org.pk, org.rules_version)
     rule = live.rules.get(promotion.pk)
     if rule is None:
