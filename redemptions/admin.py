@@ -35,7 +35,6 @@ from promotions_site.admin_scoping import (
 )
 from promotions_site.csvexport import csv_lines
 from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
-from redemptions.apis import EvaluationCreateApi
 from redemptions.cart_trial import cart_trial
 from redemptions.charts import redemptions_per_day_svg
 from redemptions.evaluation import CartLineInput
@@ -568,7 +567,10 @@ class CartTrialForm(forms.Form):
         if cart in (None, "") or "cart" in self.errors:
             cleaned["cart"] = None
             return cleaned
-        # The Evaluate request's own validation: what the API refuses, the panel refuses.
+        # The Evaluate request's own validation: what the API refuses, the panel refuses. Imported here:
+        # the admin is loaded by every process, commands included, which import no API module.
+        from redemptions.apis import EvaluationCreateApi
+
         payload = EvaluationCreateApi.InputSerializer(data=cart)
         if not payload.is_valid():
             for line in flatten_detail(payload.errors):
