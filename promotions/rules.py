@@ -80,6 +80,12 @@ def promotion_rule_input(promotion: Promotion, restrictions=None) -> dict:
     return dict(PromotionOutputSerializer(promotion, context=context).data)
 
 
+def promotions_rule_inputs(promotions: list[Promotion]) -> list[dict]:
+    """`promotion_rule_input` of stored promotions (their restrictions prefetched), rendered as one
+    list: the serializer's fields are built once, not once per promotion."""
+    return [dict(data) for data in PromotionOutputSerializer(promotions, many=True).data]
+
+
 def promotion_compile(promotion: Promotion, restrictions=None) -> Rule:
     """The promotion's rule; raises `UnsupportedRule(path, message)` for what the engine cannot evaluate."""
     return compile_rule(promotion_rule_input(promotion, restrictions))
@@ -104,9 +110,9 @@ def org_rules_compile(org_id: int, version: int, *, now: dt.datetime | None = No
     rules: dict[str, Rule] = {}
     failed: dict[str, str] = {}
     limits: dict[str, tuple[Limit, ...]] = {}
-    for promotion in promotions:
+    for promotion, data in zip(promotions, promotions_rule_inputs(promotions), strict=True):
         try:
-            rules[promotion.pk] = promotion_compile(promotion)
+            rules[promotion.pk] = compile_rule(data)
         except UnsupportedRule as error:
             failed[promotion.pk] = unsupported_text(error)
             logger.warning(

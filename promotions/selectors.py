@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
-from promotions.engine import UnsupportedRule
+from promotions.engine import UnsupportedRule, compile_rule
 from promotions.models import (
     TILL_CODE_MAX_LENGTH,
     ApiClient,
@@ -22,7 +22,7 @@ from promotions.models import (
     Till,
     Zone,
 )
-from promotions.rules import promotion_compile, unsupported_text
+from promotions.rules import promotions_rule_inputs, unsupported_text
 from promotions_site.errors import ErrorCode, PromotionError
 
 if TYPE_CHECKING:
@@ -181,9 +181,9 @@ def promotions_not_compiling(
         rows = list(chunk.prefetch_related("restrictions")[:chunk_size])
         if not rows:
             return
-        for promotion in rows:
+        for promotion, data in zip(rows, promotions_rule_inputs(rows), strict=True):
             try:
-                promotion_compile(promotion)
+                compile_rule(data)
             except UnsupportedRule as error:
                 yield promotion, unsupported_text(error)
         last = (rows[-1].org_id, rows[-1].pk)

@@ -212,7 +212,14 @@ class TaggedSerializer(serializers.Serializer):
     def to_representation(self, instance):
         kind = instance.get("type") if isinstance(instance, dict) else None
         variant = self.VARIANTS.get(kind) if isinstance(kind, str) else None
-        return variant().to_representation(instance) if variant else instance
+        if variant is None:
+            return instance
+        # One variant serializer per type and field, reused: building a serializer's fields is most
+        # of the cost of rendering a list of promotions (the engine's rules compile from them).
+        renderers = self.__dict__.setdefault("_renderers", {})
+        if kind not in renderers:
+            renderers[kind] = variant()
+        return renderers[kind].to_representation(instance)
 
 
 def _variant(name: str, kind: str, what: str, **parts) -> type[_Strict]:

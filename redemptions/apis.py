@@ -21,7 +21,7 @@ from promotions_site.auth import HasApiReadAccess, request_org
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
-from redemptions.evaluation import EvaluationInput, evaluation_create
+from redemptions.evaluation import EvaluationInput, evaluation_create, evaluation_lines
 from redemptions.models import ANONYMOUS_CUSTOMER_ID
 from redemptions.selectors import redemption_line_list
 from redemptions.serializers import (
@@ -35,7 +35,6 @@ from redemptions.serializers import (
     EvaluationTenderSerializer,
     StrictSerializer,
     evaluation_body,
-    evaluation_lines,
     evaluation_request_fast,
     redemption_body,
     redemption_list_body,

@@ -143,6 +143,7 @@ def redemption_create(*, request):
                 ErrorCode.CONFLICT,
                 ErrorCode.REDEMPTION_ALREADY_PRESENT,
                 ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                ErrorCode.TILL_CODE_UNKNOWN,
             ),
         },
         examples=[
@@ -387,7 +388,7 @@ def evaluation_create(*, request):
         ],
         responses={
             200: EVALUATION_RESPONSE.serializer,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.NOT_FOUND),
+            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.TILL_CODE_UNKNOWN, ErrorCode.NOT_FOUND),
         },
         examples=[
             OpenApiExample("Request", value=EVALUATE_REQUEST_EXAMPLE, request_only=True),
@@ -406,6 +407,9 @@ def evaluation_create(*, request):
             "`earnedPromotionId`; CODE promotions need a code (not enabled yet). Inactive, not "
             "started and expired promotions, those outside their store or time scope and those at a "
             "Customer, Promotion or Earn limit are not offered.\n\n"
+            "**The till**: `X-CAP-API-ATTRIBUTION-TILL-CODE`, else the API client's default till; "
+            "an unknown till code is 400 with code 4001. Its store (with zones and concepts) decides "
+            "store-scoped promotions; with no till, storeCriteria IN never holds and NOT_IN always does.\n\n"
             "**Input**: `customerId` is optional: absent, null or -1 evaluates the cart for a "
             "customer not identified yet; an unknown one is 404. Amounts and quantities are JSON "
             "numbers or decimal strings, at most 6 decimals; `cartItems[].amount` is the line's value "

@@ -18,7 +18,6 @@ from rest_framework import serializers
 from promotions.serializers import _Strict as StrictSerializer
 from promotions_site.shapes import Shape, always, envelope, itself, no_errors, or_none, via
 from promotions_site.timefmt import to_epoch_ms, to_iso
-from redemptions.evaluation import CartLineInput
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Redemption, RedemptionLine, RedemptionReversal
 
 # The list's page size, which its query validates and its description states.
@@ -393,22 +392,6 @@ class EvaluationCartItemSerializer(StrictSerializer):
 class EvaluationTenderSerializer(StrictSerializer):
     identifier = serializers.CharField(max_length=100)
     amount = EvaluationDecimalField(required=False, allow_null=True)
-
-
-def evaluation_lines(items) -> list[CartLineInput]:
-    """The validated `cartItems` as the service takes them (also the reported cart of a capped redemption)."""
-    return [
-        CartLineInput(
-            sku=item["sku"],
-            amount=item["amount"],
-            qty=item["qty"],
-            discount=item.get("discount") or Decimal(0),
-            categories=tuple(item.get("categoryList") or ()),
-            brands=tuple(item.get("brandList") or ()),
-            attributes=dict(item.get("attributes") or {}),
-        )
-        for item in items
-    ]
 
 
 # The evaluate body validated without DRF, for the common well-formed body: DRF's nested serializers

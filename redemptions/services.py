@@ -343,7 +343,7 @@ def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int 
             "cartItems: required: this org redeems on the capped strategy, which checks each discount "
             "against the reported cart.",
         )
-    rules = org_rules(org.pk, _rules_version(org))
+    rules = org_rules(org.pk, org.rules_version)  # the org as read with the API client, in this request
     cart, _ = evaluation_cart(data.cart_lines, [])
     reported: dict[str, Decimal] = defaultdict(Decimal)
     wallet: dict[str, str] = {}
@@ -379,10 +379,6 @@ def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int 
                 f"Promotion {promotion_id}: the discount redeemed, {reported[promotion_id].normalize():f}, "
                 f"exceeds the {result.discount.normalize():f} it gives for the reported cart.",
             )
-
-
-def _rules_version(org: Organization) -> int:
-    return Organization.objects.filter(pk=org.pk).values_list("rules_version", flat=True).get()
 
 
 def _earn_limits(restrictions: list[PromotionRestriction]) -> dict[str, Decimal]:

@@ -396,8 +396,8 @@ def compile_time_criteria(data: Any) -> TimeCriteria | None:
 
 
 def compile_cart_limits(data: Any) -> tuple[Decimal | None, Decimal | None]:
-    """(Cart REDEMPTION limit, Cart DISCOUNT limit), the smallest of each. A cart is one transaction,
-    so a Cart TRANSACTION limit (at least 1) never limits an evaluation."""
+    """(Cart REDEMPTION or TRANSACTION limit, Cart DISCOUNT limit), the smallest of each (Rule's
+    `cart_redemption_limit` is both: in one cart, applications)."""
     if not data:
         return None, None
     data = _object(data, "promotionRestrictions")
@@ -410,7 +410,7 @@ def compile_cart_limits(data: Any) -> tuple[Decimal | None, Decimal | None]:
         rule = _object(rule, where)
         kpi = _choice(rule, "kpi", ("REDEMPTION", "TRANSACTION", "DISCOUNT"), where)
         limit = _decimal(rule, "limit", where)
-        if kpi == "REDEMPTION":
+        if kpi in ("REDEMPTION", "TRANSACTION"):
             redemptions = limit if redemptions is None else min(redemptions, limit)
         elif kpi == "DISCOUNT":
             discount = limit if discount is None else min(discount, limit)
