@@ -37,7 +37,7 @@ from promotions_site.csvexport import csv_lines
 from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
 from redemptions.cart_trial import cart_trial
 from redemptions.charts import redemptions_per_day_svg
-from redemptions.evaluation import CartLineInput
+from redemptions.evaluation import CartLineInput, evaluation_lines
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
     org_activity_totals,
@@ -50,7 +50,6 @@ from redemptions.serializers import (
     EVALUATE_LIST_MAX,
     REDEMPTION_LIST_RECORD,
     REDEMPTION_RECORD_KEYS,
-    evaluation_lines,
 )
 from redemptions.services import redemption_reverse
 from wallets.admin_filters import CustomerFilter
