@@ -7,13 +7,20 @@ from promotions_site.auth import AdminLoginForm
 from promotions_site.health import health_live, health_ready
 from promotions_site.metrics import metrics_view
 from promotions_site.views import favicon, landing
-from redemptions.admin import dashboard_view
+from redemptions.admin import cart_trial_view, dashboard_view
 
 urlpatterns = [
     path("", landing, name="landing"),
     path("favicon.ico", favicon, name="favicon"),
     # The marketer dashboard, inside the admin (its login, its look); before the admin's own routes.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    # A promotion tried on a cart (its page's "Try it on a cart"): the redemptions app evaluates, so the
+    # view is theirs; its address sits under the promotion's, before the admin's catch-all routes.
+    path(
+        "admin/promotions/promotion/<str:promotion_id>/try/",
+        admin.site.admin_view(cart_trial_view),
+        name="admin-promotion-try",
+    ),
     path("admin/", admin.site.urls),
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),
     # Capillary documents create as `/api_gateway/v1/promotions` and the list with a trailing slash.

@@ -1,9 +1,12 @@
-"""The redemption audit (a read-only list with filters, search, CSV export and the reverse action) and
-the marketer dashboard. Reads go through `redemptions.selectors`, reversals through the service."""
+"""The redemption audit (a read-only list with filters, search, CSV export and the reverse action), the
+marketer dashboard and a promotion's "Try it on a cart" panel. Reads go through `redemptions.selectors`
+(the panel through `redemptions.cart_trial`), reversals through the service."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,22 +16,28 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from promotions.audit import Actor
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, Till
+from promotions.selectors import store_scope_for_till
 from promotions_site.admin_scoping import (
+    AdminJSONField,
+    AdminModelChoiceField,
     ReadOnlyAdminMixin,
     ReadOnlyOrgScopedAdmin,
     sees_all_orgs,
     user_org_id,
 )
 from promotions_site.csvexport import csv_lines
-from promotions_site.errors import PromotionError
+from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
+from redemptions.cart_trial import cart_trial
 from redemptions.charts import redemptions_per_day_svg
+from redemptions.evaluation import CartLineInput, evaluation_lines
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
     org_activity_totals,
@@ -36,7 +45,12 @@ from redemptions.selectors import (
     redemption_lines_export,
     redemptions_per_day,
 )
-from redemptions.serializers import REDEMPTION_LIST_RECORD, REDEMPTION_RECORD_KEYS
+from redemptions.serializers import (
+    EVALUATE_LINES_MAX,
+    EVALUATE_LIST_MAX,
+    REDEMPTION_LIST_RECORD,
+    REDEMPTION_RECORD_KEYS,
+)
 from redemptions.services import redemption_reverse
 from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
@@ -478,3 +492,235 @@ def dashboard_view(request):
         now=timezone.now(),
     )
     return TemplateResponse(request, "admin/dashboard.html", context)
+
+
+# --- A promotion tried on a cart -------------------------------------------------------------------
+
+
+CART_TRIAL_YEARS = (1970, 2999)
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+class CartJSONField(AdminJSONField):
+    def prepare_value(self, value):
+        # An empty box stays empty (Django's JSON field writes `null` for no value).
+        return "" if value is None else super().prepare_value(value)
+
+
+class CartTrialForm(forms.Form):
+    """The cart, pasted as an Evaluate request body or built from the line rows; who and when."""
+
+    cart = CartJSONField(
+        required=False,
+        label="Cart (JSON)",
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false"}),
+        help_text="An Evaluate request body: amount, customerId, cartItems[] (sku, amount, qty, categoryList, "
+        "brandList, attributes), cartTenders[]. When given, the lines below are left aside.",
+    )
+    customer_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        label="Customer id",
+        help_text="Optional: the customer whose wallet and limits count (it replaces the cart's customerId).",
+    )
+    till = AdminModelChoiceField(
+        queryset=Till.objects.none(),
+        required=False,
+        empty_label="No till",
+        label="Till",
+        help_text="Optional: the till (its store, zones and concepts) the cart is rung up at.",
+    )
+    moment = forms.DateTimeField(
+        required=False,
+        label="Moment",
+        widget=forms.DateTimeInput(attrs={"placeholder": "YYYY-MM-DD HH:MM"}),
+        help_text="Optional; default: now.",
+    )
+
+    def __init__(self, *args, org: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+        self.fields["till"].queryset = Till.objects.for_org(org).select_related("store").order_by("code")
+        self.fields["till"].label_from_instance = lambda till: f"{till.code}: {till.name} ({till.store.name})"
+        self.fields["moment"].label = f"Moment ({org.timezone})"
+        self.fields[
+            "moment"
+        ].help_text = f"Optional, in the organization's time zone ({org.timezone}); default: now."
+
+    def clean_moment(self):
+        # Read in the org's zone (the form is validated with it active).
+        moment = self.cleaned_data.get("moment")
+        if moment is not None and not (CART_TRIAL_YEARS[0] <= moment.year <= CART_TRIAL_YEARS[1]):
+            raise forms.ValidationError(
+                f"Choose a moment between the years {CART_TRIAL_YEARS[0]} and {CART_TRIAL_YEARS[1]}."
+            )
+        return moment
+
+    def clean(self):
+        cleaned = super().clean()
+        cart = cleaned.get("cart")
+        if cart in (None, "") or "cart" in self.errors:
+            cleaned["cart"] = None
+            return cleaned
+        # The Evaluate request's own validation: what the API refuses, the panel refuses. Imported here:
+        # the admin is loaded by every process, commands included, which import no API module.
+        from redemptions.apis import EvaluationCreateApi
+
+        payload = EvaluationCreateApi.InputSerializer(data=cart)
+        if not payload.is_valid():
+            for line in flatten_detail(payload.errors):
+                self.add_error("cart", line)
+            return cleaned
+        cleaned["cart"] = payload.validated_data
+        return cleaned
+
+
+class CartLineForm(forms.Form):
+    sku = forms.CharField(max_length=100, required=False, label="SKU")
+    amount = forms.DecimalField(
+        required=False, min_value=Decimal(0), max_digits=18, decimal_places=6, label="Amount"
+    )
+    qty = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.000001"),
+        max_digits=18,
+        decimal_places=6,
+        label="Qty",
+        help_text="Default 1.",
+    )
+    categories = forms.CharField(max_length=1000, required=False, label="Categories")
+    brands = forms.CharField(max_length=1000, required=False, label="Brands")
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = any(self.data.get(self.add_prefix(name), "").strip() for name in self.fields)
+        if not typed:
+            cleaned["blank"] = True
+            return cleaned
+        cleaned["blank"] = False
+        if not cleaned.get("sku") and "sku" not in self.errors:
+            self.add_error("sku", "A line needs its SKU.")
+        if cleaned.get("amount") is None and "amount" not in self.errors:
+            self.add_error("amount", "A line needs its amount (all its units together).")
+        for name in ("categories", "brands"):
+            values = _comma_list(cleaned.get(name, ""))
+            if any(len(value) > 100 for value in values):
+                self.add_error(name, "Each value has at most 100 characters.")
+            elif len(values) > EVALUATE_LIST_MAX:
+                self.add_error(name, f"At most {EVALUATE_LIST_MAX} values.")
+        return cleaned
+
+    def line(self) -> CartLineInput:
+        data = self.cleaned_data
+        return CartLineInput(
+            sku=data["sku"],
+            amount=data["amount"],
+            qty=data["qty"] if data.get("qty") is not None else Decimal(1),
+            categories=_comma_list(data.get("categories", "")),
+            brands=_comma_list(data.get("brands", "")),
+        )
+
+
+CART_TRIAL_ROWS = 3
+CartLineFormSet = forms.formset_factory(
+    CartLineForm,
+    extra=CART_TRIAL_ROWS,
+    max_num=EVALUATE_LINES_MAX,
+    absolute_max=EVALUATE_LINES_MAX,
+    validate_max=True,
+)
+
+
+def _with_one_more_row(data):
+    """The posted data with one more (blank) line row: "Add a row" without JavaScript."""
+    data = data.copy()
+    key = "lines-TOTAL_FORMS"
+    try:
+        total = int(data.get(key, ""))
+    except ValueError:
+        return data
+    data[key] = str(min(max(total, 0) + 1, EVALUATE_LINES_MAX))
+    return data
+
+
+def cart_trial_view(request, promotion_id: str):
+    """A promotion's "Try it on a cart" panel: the cart evaluated with the org's live rules, what applies
+    and why this promotion did or did not, and what it would give alone. Records nothing. View
+    permission on the promotion suffices; another org's promotion is a 404."""
+    model_admin = admin.site.get_model_admin(Promotion)
+    promotion = get_object_or_404(model_admin.get_queryset(request).select_related("org"), pk=promotion_id)
+    if not model_admin.has_view_permission(request, promotion):
+        raise PermissionDenied
+    org = promotion.org
+    posted = request.method == "POST"
+    adding_row = posted and "add_line" in request.POST
+    data = _with_one_more_row(request.POST) if adding_row else request.POST if posted else None
+    form = CartTrialForm(data, org=org)
+    formset = CartLineFormSet(data, prefix="lines")
+    if posted and not formset.management_form.is_valid():
+        formset = CartLineFormSet(prefix="lines")  # rows the page did not post: fresh ones
+    trial, line_errors = None, False
+    if posted and not adding_row:
+        with timezone.override(ZoneInfo(org.timezone)):
+            valid = form.is_valid()
+        if valid:
+            trial, line_errors = _cart_trial(form, formset, promotion)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Try “{promotion.name}” on a cart",
+        "opts": Promotion._meta,
+        "promotion": promotion,
+        "form": form,
+        "formset": formset,
+        "line_errors": line_errors,
+        "trial": trial,
+        "errors": bool(form.errors) or line_errors,
+    }
+    return TemplateResponse(request, "admin/promotions/promotion/try_cart.html", context)
+
+
+def _cart_trial(form, formset, promotion):
+    """(the trial, whether the line rows have errors to show) for a valid form; (None, ...) with the
+    reason added to the form or its rows when the cart cannot be tried."""
+    data = form.cleaned_data
+    cart = data["cart"]
+    numbers = None
+    if cart is not None:  # the rows are left aside
+        lines = evaluation_lines(cart["cartItems"])
+        tenders = [(tender["identifier"], tender.get("amount")) for tender in cart.get("cartTenders") or []]
+        customer_id = data["customer_id"] or cart.get("customerId")
+    else:
+        if formset.is_bound and not formset.is_valid():
+            return None, True
+        rows = [
+            (number, row)
+            for number, row in enumerate(formset.forms, start=1)
+            if formset.is_bound and row.cleaned_data and not row.cleaned_data["blank"]
+        ]
+        if not rows:
+            form.add_error(None, "Paste a cart, or fill at least one line (its SKU and amount).")
+            return None, False
+        numbers = [number for number, _ in rows]
+        lines = [row.line() for _, row in rows]
+        tenders = []
+        customer_id = data["customer_id"]
+    try:
+        trial = cart_trial(
+            org=promotion.org,
+            promotion=promotion,
+            lines=lines,
+            tenders=tenders,
+            customer_id=customer_id,
+            store=store_scope_for_till(data["till"]),
+            now=data["moment"],
+            line_numbers=numbers,
+        )
+    except PromotionError as error:
+        field = "customer_id" if error.code == ErrorCode.NOT_FOUND and data["customer_id"] else None
+        form.add_error(field, error.message)
+        return None, False
+    return trial, False

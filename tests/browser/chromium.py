@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 # Debian's and Ubuntu's package names for the binary, then Google's build.
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+# How the tests launch it, and where their screenshots go.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 INSTALL_HINT = (
     "install Chromium (Debian/Ubuntu: `sudo apt-get install chromium`; macOS: `brew install --cask chromium`) "
     "or point CHROMIUM_PATH at a Chromium or Chrome binary"

@@ -13,63 +13,19 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
 from promotions.audit import Actor
 from promotions.models import PromotionType
 from redemptions.services import LineInput, RedemptionInput, redemption_record
-from tests.browser.chromium import chromium_or_skip, playwright_or_skip
+from tests.browser.chromium import OUTPUT
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory, UserFactory
 from wallets.models import BulkJob, Customer, EarnedPromotion
 
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 CUSTOMERS = 5000
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def browser_settings(settings, monkeypatch):
-    # Plain HTTP to the live server; the job runs in the background thread so the page can watch it.
-    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.BULK_JOBS_IN_PROCESS = "thread"
-    settings.BULK_JOB_INLINE_MAX = 1000
-    settings.MEDIA_ROOT = str(OUTPUT / "media")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    return settings
-
-
-@pytest.fixture
-def server(browser_settings):
-    """A live server started after the test settings apply (its middleware reads them once, at start)."""
-    from pytest_django.live_server_helper import LiveServer
-
-    live = LiveServer("localhost")
-    yield live
-    live.stop()
-
-
-@pytest.fixture
-def page(browser_settings):
-    executable = chromium_or_skip()
-    sync_api = playwright_or_skip()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        yield context.new_page()
-        context.close()
-        browser.close()
-        # Under Playwright's sync API the test's ORM calls open a connection of their own (a context
-        # apart from pytest-django's); closed here, so the test database can be dropped at the end.
-        connections.close_all()
 
 
 def test_marketer_issues_to_an_uploaded_csv_and_exports_the_audit(server, page, tmp_path):

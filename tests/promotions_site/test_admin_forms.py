@@ -186,3 +186,15 @@ def test_bulk_job_screens_answer_bad_input_with_errors(client, org, who):
         reverse("admin:wallets_bulkjob_earn"),
     ):
         submit_every_way(client, url, "bulk_job_form", one_field_at_a_time=True)
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_cart_trial_screen_answers_bad_input_with_errors(client, org, who):
+    # given a promotion, a till and a customer to choose
+    USERS[who](client, org)
+    promotion = factories.PromotionFactory(org=org, type="POS")
+    factories.TillFactory(org=org)
+    factories.CustomerFactory(org=org)
+    # when / then: junk in a line row, the pasted cart, the customer, the till or the moment is a form error
+    url = reverse("admin-promotion-try", args=[promotion.pk])
+    submit_every_way(client, url, "try_cart_form", one_field_at_a_time=True)
