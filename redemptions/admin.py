@@ -38,6 +38,7 @@ from redemptions.selectors import (
 )
 from redemptions.serializers import REDEMPTION_LIST_RECORD, REDEMPTION_RECORD_KEYS
 from redemptions.services import redemption_reverse
+from redemptions.summaries import redemption_days_refresh
 from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
 
@@ -462,6 +463,8 @@ def dashboard_view(request):
     page = Paginator(
         promotions.order_by("-active", "-start_date", "pk"), DASHBOARD_PROMOTIONS_PER_PAGE
     ).get_page(request.GET.get("p"))
+    # The closed days missing from the summaries (none once the hourly task has run), then the reads.
+    redemption_days_refresh(org=org)
     days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion)
     query = request.GET.copy()
     query.pop("p", None)

@@ -153,3 +153,46 @@ class RedemptionCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.restriction_id}/{self.scope or '-'}: {self.used} of {self.limit}"
+
+
+class RedemptionDay(models.Model):
+    """One closed day (in the org's time zone) of an org's redemptions, or of one promotion's: what the
+    dashboard and the list's total read instead of aggregating the whole table on every request.
+
+    A row with no promotion is the org's day: `redeemed` counts its transactions not reversed,
+    `reversed` those reversed since, `discount` the discount of the unreversed ones, `lines` and
+    `reversed_lines` their lines. A promotion's row counts the transactions with a line of it, its
+    lines and their discount. Days up to yesterday are materialised (`redemption_days_refresh`: a
+    periodic task, and on demand for the days missing); the org's row is written for every day, zero
+    or not, so its presence says the day is materialised. From then on the write path keeps it exact:
+    a redemption or a reversal whose transaction falls on a materialised day updates its rows.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="redemption_days")
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.CASCADE, related_name="redemption_days"
+    )
+    day = models.DateField()
+    redeemed = models.PositiveIntegerField(default=0)
+    reversed = models.PositiveIntegerField(default=0)
+    discount = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    lines = models.PositiveIntegerField(default=0)
+    reversed_lines = models.PositiveIntegerField(default=0)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "day"], condition=Q(promotion__isnull=True), name="redemption_day_org"
+            ),
+            models.UniqueConstraint(
+                fields=["org", "promotion", "day"],
+                condition=Q(promotion__isnull=False),
+                name="redemption_day_promotion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id}/{self.promotion_id or '-'}/{self.day}"

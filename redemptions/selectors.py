@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization, Promotion, PromotionRestriction
 from redemptions.filters import RedemptionLineFilter, reversal_exists
-from redemptions.models import Redemption, RedemptionLine
-from wallets.models import Customer, EarnedPromotion
+from redemptions.models import Redemption, RedemptionDay, RedemptionLine
+from redemptions.summaries import redemption_day_counts
+from wallets.models import Customer, PromotionTally
 
 # What a record of the list reads: the line, its redemption, the promotion and the recording client.
 # Leaves out the stored response body and the promotions' condition/action JSON.
@@ -132,68 +133,91 @@ class PromotionActivity:
     discount: Decimal = Decimal(0)
 
 
-def _issue_counts() -> dict:
-    return {
-        "issued": Count("id", filter=Q(kind=EarnedPromotion.Kind.ISSUED)),
-        "earned": Count("id", filter=Q(kind=EarnedPromotion.Kind.EARNED)),
-    }
+def _today_start(org: Organization) -> dt.datetime:
+    """Where the days not materialised begin, once the org's days are caught up: its today."""
+    return dt.datetime.combine(timezone.localdate(timezone=org.tz), dt.time.min, tzinfo=org.tz)
 
 
 def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion]) -> list[PromotionActivity]:
-    """The activity of each of the org's `promotions`, in their order. Two grouped queries, however
-    many promotions: the earned instances per promotion and kind, the redemption lines per promotion."""
+    """The activity of each of the org's `promotions`, in their order, from counters rather than the
+    big tables: the promotions' tallies (instances issued and earned), their materialised days, and
+    today's redemptions counted live. A fixed number of queries, however many promotions or rows.
+
+    The org's closed days must be materialised first (`redemption_days_refresh`, as the dashboard
+    does): a day missing would count as nothing. The same holds for the two reads below."""
     ids = [promotion.pk for promotion in promotions if promotion.org_id == org.pk]
     if not ids:
         return []
-    issued = {
-        row["promotion_id"]: row
-        for row in EarnedPromotion.objects.for_org(org)
+    live_since = _today_start(org)
+    tallies = {
+        tally.promotion_id: tally
+        for tally in PromotionTally.objects.for_org(org).filter(promotion_id__in=ids)
+    }
+    redeemed: dict[str, dict] = defaultdict(lambda: {"redeemed": 0, "reversed": 0, "discount": Decimal(0)})
+    closed = (
+        RedemptionDay.objects.for_org(org)
         .filter(promotion_id__in=ids)
         .values("promotion_id")
-        .annotate(**_issue_counts())
+        .annotate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
         .order_by()
-    }
-    unreversed, reversed_ = Q(redemption__reversal__isnull=True), Q(redemption__reversal__isnull=False)
-    redeemed = {
-        row["promotion_id"]: row
-        for row in RedemptionLine.objects.filter(redemption__org=org, promotion_id__in=ids)
-        .values("promotion_id")
-        .annotate(
-            redeemed=Count("redemption", distinct=True, filter=unreversed),
-            reversed=Count("redemption", distinct=True, filter=reversed_),
-            discount=Sum("discount", filter=unreversed),
-        )
-        .order_by()
-    }
+    )
+    live = [
+        row
+        for row in redemption_day_counts(org=org, low=live_since, org_days=False)
+        if row.promotion_id in ids
+    ]
+    for row in [
+        *closed,
+        *(
+            {
+                "promotion_id": r.promotion_id,
+                "redeemed": r.redeemed,
+                "reversed": r.reversed,
+                "discount": r.discount,
+            }
+            for r in live
+        ),
+    ]:
+        counts = redeemed[row["promotion_id"]]
+        for name in ("redeemed", "reversed", "discount"):
+            counts[name] += row[name] or 0
     activity = []
     for promotion in promotions:
         if promotion.pk not in ids:
             continue
-        counts, lines = issued.get(promotion.pk, {}), redeemed.get(promotion.pk, {})
+        tally, lines = tallies.get(promotion.pk), redeemed[promotion.pk]
         activity.append(
             PromotionActivity(
                 promotion=promotion,
-                issued=counts.get("issued", 0),
-                earned=counts.get("earned", 0),
-                redeemed=lines.get("redeemed", 0),
-                reversed=lines.get("reversed", 0),
-                discount=lines.get("discount") or Decimal(0),
+                issued=tally.issued if tally else 0,
+                earned=tally.earned if tally else 0,
+                redeemed=lines["redeemed"],
+                reversed=lines["reversed"],
+                discount=lines["discount"],
             )
         )
     return activity
 
 
 def org_activity_totals(*, org: Organization) -> PromotionActivity:
-    """The org's totals: a transaction that redeemed two promotions counts once here. Three queries."""
-    instances = EarnedPromotion.objects.for_org(org).aggregate(**_issue_counts())
-    transactions = Redemption.objects.for_org(org).aggregate(
-        redeemed=Count("id", filter=Q(reversal__isnull=True)),
-        reversed=Count("id", filter=Q(reversal__isnull=False)),
+    """The org's totals: a transaction that redeemed two promotions counts once here. From the
+    tallies, the org's materialised days and today's redemptions counted live."""
+    live_since = _today_start(org)
+    instances = PromotionTally.objects.for_org(org).aggregate(issued=Sum("issued"), earned=Sum("earned"))
+    closed = (
+        RedemptionDay.objects.for_org(org)
+        .filter(promotion__isnull=True)
+        .aggregate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
     )
-    discount = RedemptionLine.objects.filter(
-        redemption__org=org, redemption__reversal__isnull=True
-    ).aggregate(total=Sum("discount"))["total"]
-    return PromotionActivity(promotion=None, **instances, **transactions, discount=discount or Decimal(0))
+    live = redemption_day_counts(org=org, low=live_since, promotion_days=False)
+    return PromotionActivity(
+        promotion=None,
+        issued=instances["issued"] or 0,
+        earned=instances["earned"] or 0,
+        redeemed=(closed["redeemed"] or 0) + sum(row.redeemed for row in live),
+        reversed=(closed["reversed"] or 0) + sum(row.reversed for row in live),
+        discount=(closed["discount"] or Decimal(0)) + sum((row.discount for row in live), Decimal(0)),
+    )
 
 
 @dataclass(frozen=True)
@@ -211,35 +235,32 @@ def redemptions_per_day(
     """The org's redemptions per day over the last `days` days up to `today` (the org's today by
     default), every day present (zero when nothing happened), oldest first. Days are the org's local
     days. `reversed` counts the transactions of that day reversed since; `redeemed` the others. With
-    `promotion`, only the transactions that redeemed it. One query.
+    `promotion`, only the transactions that redeemed it. The closed days from their summaries, the
+    days not materialised (today) counted live.
     """
     tz = org.tz
     today = today or timezone.localdate(timezone=tz)
     first = today - dt.timedelta(days=days - 1)
-    redemptions = Redemption.objects.for_org(org).filter(
-        transaction_date__gte=dt.datetime.combine(first, dt.time.min, tzinfo=tz),
-        transaction_date__lt=dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
-    )
-    if promotion is not None:
-        redemptions = redemptions.filter(
-            Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion=promotion))
+    rows = RedemptionDay.objects.for_org(org).filter(day__gte=first, day__lte=today)
+    rows = rows.filter(promotion=promotion) if promotion is not None else rows.filter(promotion__isnull=True)
+    by_day = {row.day: row for row in rows}
+    missing = [day for day in (first + dt.timedelta(days=n) for n in range(days)) if day not in by_day]
+    if missing:
+        low = dt.datetime.combine(missing[0], dt.time.min, tzinfo=tz)
+        high = dt.datetime.combine(missing[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        wanted = promotion.pk if promotion is not None else None
+        counted = redemption_day_counts(
+            org=org, low=low, high=high, org_days=promotion is None, promotion_days=promotion is not None
         )
-    rows = (
-        redemptions.annotate(day=TruncDate("transaction_date", tzinfo=tz))
-        .values("day")
-        .annotate(
-            redeemed=Count("id", filter=Q(reversal__isnull=True)),
-            reversed=Count("id", filter=Q(reversal__isnull=False)),
-        )
-        .order_by("day")
-    )
-    by_day = {row["day"]: row for row in rows}
+        for row in counted:
+            if row.promotion_id == wanted and row.day in missing:
+                by_day[row.day] = row
     result = []
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
-        row = by_day.get(day, {})
+        row = by_day.get(day)
         result.append(
-            DayRedemptions(day=day, redeemed=row.get("redeemed", 0), reversed=row.get("reversed", 0))
+            DayRedemptions(day=day, redeemed=row.redeemed if row else 0, reversed=row.reversed if row else 0)
         )
     return result
 

@@ -37,9 +37,11 @@ from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
     Redemption,
     RedemptionCounter,
+    RedemptionDay,
     RedemptionLine,
     RedemptionReversal,
 )
+from redemptions.summaries import org_day
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
@@ -174,6 +176,7 @@ def redemption_record(
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
             lines = _lines_record(redemption, data, earned)
+            _redemption_days_apply(org, redemption, lines, reversal=False)
             audit_event_record(
                 org=org,
                 actor=actor,
@@ -595,6 +598,7 @@ def redemption_reverse(
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
         _taken_give_back(redemption.customer_id, plan, promotion_of)
+        _redemption_days_apply(org, redemption, lines, reversal=True)
         audit_event_record(
             org=org,
             actor=actor,
@@ -627,3 +631,64 @@ def _taken_give_back(customer_id: int | None, plan: _Plan, promotion_of: dict[st
                 default=F("status"),
             ),
         )
+
+
+# --- The daily summaries (RedemptionDay) ------------------------------------------------------------
+
+
+def _redemption_days_apply(
+    org: Organization, redemption: Redemption, lines: list[RedemptionLine], *, reversal: bool
+) -> None:
+    """Keep a materialised day exact: add the recorded redemption to its day's rows (or move it to
+    the reversed counts). Nothing when its day is not materialised: today and later never are (no
+    query then, the usual case), an earlier day not yet either; the refresh counts it from the tables.
+    The org's row is updated first: its row lock orders the writers of one day, so a promotion's
+    row is created once."""
+    day = org_day(org, redemption.transaction_date)
+    if day >= timezone.localdate(timezone=org.tz):
+        return
+    discount = sum((line.discount for line in lines), Decimal(0))
+    count = len(lines)
+    by_promotion: dict[str, list[RedemptionLine]] = defaultdict(list)
+    for line in lines:
+        by_promotion[line.promotion_id].append(line)
+    rows = RedemptionDay.objects.filter(org=org, day=day)
+    if reversal:
+        change = {
+            "redeemed": F("redeemed") - 1,
+            "reversed": F("reversed") + 1,
+            "discount": F("discount") - discount,
+            "lines": F("lines") - count,
+            "reversed_lines": F("reversed_lines") + count,
+        }
+    else:
+        change = {
+            "redeemed": F("redeemed") + 1,
+            "discount": F("discount") + discount,
+            "lines": F("lines") + count,
+        }
+    if not rows.filter(promotion__isnull=True).update(**change):
+        return
+    for promotion_id in sorted(by_promotion):
+        own = by_promotion[promotion_id]
+        own_discount, own_count = sum((line.discount for line in own), Decimal(0)), len(own)
+        row = rows.filter(promotion_id=promotion_id)
+        if reversal:
+            row.update(
+                redeemed=F("redeemed") - 1,
+                reversed=F("reversed") + 1,
+                discount=F("discount") - own_discount,
+                lines=F("lines") - own_count,
+                reversed_lines=F("reversed_lines") + own_count,
+            )
+        elif not row.update(
+            redeemed=F("redeemed") + 1, discount=F("discount") + own_discount, lines=F("lines") + own_count
+        ):
+            RedemptionDay.objects.create(
+                org=org,
+                promotion_id=promotion_id,
+                day=day,
+                redeemed=1,
+                discount=own_discount,
+                lines=own_count,
+            )
