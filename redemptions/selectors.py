@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -46,22 +48,88 @@ EXPORT_CHUNK_SIZE = 2000
 
 @dataclass(frozen=True)
 class RedemptionLinePage:
-    """One page of the list and the number of lines matching the filters on every page."""
+    """One page of the list, the number of lines matching the filters on every page, and the cursor
+    of the page after it (None when this page is the last, as far as it can tell)."""
 
     lines: list[RedemptionLine]
     total: int
+    next_cursor: str | None = None
+
+
+# Below this offset a page is read forwards whatever the total; beyond it, a page in the second half
+# of the list is read backwards from its end (OFFSET then walks the shorter way).
+BACKWARDS_FROM_OFFSET = 1000
+# Filters the daily summaries count by: with no other filter the total comes from them.
+SUMMARY_FILTERS = frozenset({"promotionId", "includeReversed"})
+
+
+def _redemption_filterset(org: Organization, params: Mapping) -> RedemptionLineFilter:
+    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset
 
 
 def _redemption_lines(org: Organization, params: Mapping):
     """The org's lines matching the filters of `RedemptionLineFilter`; ValidationError for a bad value."""
-    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    return filterset.qs
+    return _redemption_filterset(org, params).qs
+
+
+def cursor_encode(line: RedemptionLine) -> str:
+    """The cursor after `line`: its transaction date (epoch microseconds) and id, as URL-safe text."""
+    when = line.redemption.transaction_date
+    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{line.pk}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[dt.datetime, int]:
+    """(transaction date, line id) of a cursor; ValidationError (400) for one this list did not give."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        micros, line_id = (int(part) for part in text.split("."))
+        when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    except (ValueError, UnicodeDecodeError, OverflowError, binascii.Error) as error:
+        raise ValidationError({"cursor": ["Not a cursor of this list."]}) from error
+    if not 0 < line_id < 2**63:
+        raise ValidationError({"cursor": ["Not a cursor of this list."]})
+    return when, line_id
+
+
+def _summary_total(org: Organization, filterset: RedemptionLineFilter) -> int | None:
+    """The total from the daily summaries when the only filters are `promotionId` and
+    `includeReversed` (None otherwise): the materialised days' lines, plus the lines after the last
+    materialised day counted live (today's, once the hourly task has run). Two queries, neither
+    reading more than a day's redemptions."""
+    data = filterset.form.cleaned_data
+    if any(value not in (None, "", False) for name, value in data.items() if name not in SUMMARY_FILTERS):
+        return None
+    promotion_id = data.get("promotionId") or None
+    own = Q(promotion_id=promotion_id) if promotion_id else Q(promotion__isnull=True)
+    closed = (
+        RedemptionDay.objects.for_org(org)
+        .filter(Q(promotion__isnull=True) | own)
+        .aggregate(
+            last=Max("day", filter=Q(promotion__isnull=True)),
+            lines=Sum("lines", filter=own),
+            reversed_lines=Sum("reversed_lines", filter=own),
+        )
+    )
+    total = (closed["lines"] or 0) + ((closed["reversed_lines"] or 0) if data.get("includeReversed") else 0)
+    live = filterset.qs
+    if closed["last"] is not None:
+        since = dt.datetime.combine(closed["last"] + dt.timedelta(days=1), dt.time.min, tzinfo=org.tz)
+        live = live.filter(redemption__transaction_date__gte=since)
+    return total + live.count()
 
 
 def redemption_line_list(
-    *, org: Organization, params: Mapping, limit: int, page_number: int, descending: bool
+    *,
+    org: Organization,
+    params: Mapping,
+    limit: int,
+    page_number: int,
+    descending: bool,
+    cursor: str | None = None,
 ) -> RedemptionLinePage:
     """The org's redemption lines matching the filters of `RedemptionLineFilter`, one page.
 
@@ -69,22 +137,58 @@ def redemption_line_list(
     so consecutive pages never overlap nor skip a line. Each line carries `is_reversed`. Lines of
     reversed redemptions are left out unless `includeReversed` is true.
 
-    Two queries at most: the page (joins, O(limit) rows) and one COUNT, which is skipped when the
-    page itself tells the total (a non-empty page shorter than `limit`, or an empty first page).
+    The page is `page_number` (OFFSET `limit * page_number`) or, with `cursor` (the `next_cursor` of
+    the page before), the `limit` lines after the cursor: a keyset read, as cheap at the millionth
+    line as at the first. A deep numbered page in the second half of the list is read backwards
+    from the end, so the last page costs what the first does.
 
-    Raises ValidationError (400) for a malformed filter value.
+    The total is told by the page itself when it is short (a non-empty page shorter than `limit`,
+    or an empty first page); else, with no filter but `promotionId` and `includeReversed`, it comes
+    from the daily summaries (`_summary_total`); else it is a COUNT of the matching lines.
+
+    Raises ValidationError (400) for a malformed filter value or cursor.
     """
-    lines = _redemption_lines(org, params)
+    filterset = _redemption_filterset(org, params)
+    lines = filterset.qs
     direction = "-" if descending else ""
-    offset = limit * page_number
-    page = list(
-        _records(lines).order_by(f"{direction}redemption__transaction_date", f"{direction}id")[
-            offset : offset + limit
-        ]
-    )
-    # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
-    page_is_last = 0 < len(page) < limit or (not page and page_number == 0)
-    return RedemptionLinePage(lines=page, total=offset + len(page) if page_is_last else lines.count())
+    order = (f"{direction}redemption__transaction_date", f"{direction}id")
+    records = _records(lines)
+    offset = 0 if cursor else limit * page_number
+    total = None
+    if cursor:
+        when, line_id = cursor_decode(cursor)
+        if descending:
+            after = Q(redemption__transaction_date__lt=when) | Q(
+                redemption__transaction_date=when, id__lt=line_id
+            )
+            records = records.filter(after, redemption__transaction_date__lte=when)
+        else:
+            after = Q(redemption__transaction_date__gt=when) | Q(
+                redemption__transaction_date=when, id__gt=line_id
+            )
+            records = records.filter(after, redemption__transaction_date__gte=when)
+    elif offset >= BACKWARDS_FROM_OFFSET:
+        total = _summary_total(org, filterset)
+    if total is not None and offset >= total:
+        page = []
+    elif total is not None and offset > total // 2:
+        backwards = ("" if descending else "-") + order[0].lstrip("-"), ("" if descending else "-") + "id"
+        count = min(limit, total - offset)
+        start = total - offset - count
+        page = list(records.order_by(*backwards)[start : start + count])[::-1]
+    else:
+        page = list(records.order_by(*order)[offset : offset + limit])
+    if total is None:
+        # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
+        page_is_last = 0 < len(page) < limit or (not page and page_number == 0 and not cursor)
+        if page_is_last and not cursor:
+            total = offset + len(page)
+        else:
+            total = _summary_total(org, filterset)
+            if total is None:
+                total = lines.count()
+    next_cursor = cursor_encode(page[-1]) if len(page) == limit else None
+    return RedemptionLinePage(lines=page, total=total, next_cursor=next_cursor)
 
 
 def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
