@@ -358,6 +358,8 @@ def run_size(size: str, keep: bool) -> dict:
         if not reuse:
             print(f"  {size}: filling {name}", flush=True)
             fill(*SIZES[size])
+        else:
+            refresh_counters(None)  # a kept database: the days closed since it was filled
         f = facts()
         cookie, auth = staff_cookie(), api_auth()
         from django.db import connections

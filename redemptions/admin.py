@@ -3,8 +3,6 @@ the marketer dashboard. Reads go through `redemptions.selectors`, reversals thro
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -12,7 +10,8 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,24 +19,22 @@ from django.utils.html import format_html
 
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion
+from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyOrgScopedAdmin,
     sees_all_orgs,
     user_org_id,
 )
-from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
 from redemptions.charts import redemptions_per_day_svg
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
     org_activity_totals,
     promotion_activity_list,
-    redemption_lines_export,
     redemptions_per_day,
 )
-from redemptions.serializers import REDEMPTION_LIST_RECORD, REDEMPTION_RECORD_KEYS
-from redemptions.services import redemption_reverse
+from redemptions.services import redemption_export_create, redemption_reverse
 from redemptions.summaries import redemption_days_refresh
 from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
@@ -102,56 +99,12 @@ class ReversalFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TransactionDateRangeFilter(admin.ListFilter):
-    """`?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD`, both days included, in the admin's time zone (the one
-    the list shows dates in, like the date hierarchy above it)."""
+class TransactionDateRangeFilter(DateRangeFilter):
+    """The transaction date, from and to (both days included): the date hierarchy's place, without
+    its MIN/MAX over the table."""
 
     title = "transaction date"
-    template = "admin/redemptions/redemption/date_range_filter.html"
-    parameters = ("date_from", "date_to")
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        for name in self.parameters:
-            value = params.pop(name, [""])[-1]
-            if not value:
-                continue
-            try:
-                self.used_parameters[name] = dt.date.fromisoformat(value)
-            except ValueError as error:
-                raise IncorrectLookupParameters(f"{name} must be a date (YYYY-MM-DD).") from error
-
-    def has_output(self):
-        return True
-
-    def expected_parameters(self):
-        return list(self.parameters)
-
-    def queryset(self, request, queryset):
-        tz = timezone.get_current_timezone()
-        date_from, date_to = (self.used_parameters.get(name) for name in self.parameters)
-        if date_from:
-            queryset = queryset.filter(transaction_date__gte=dt.datetime.combine(date_from, dt.time.min, tz))
-        if date_to and date_to < dt.date.max:
-            after = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tz)
-            queryset = queryset.filter(transaction_date__lt=after)
-        return queryset
-
-    def choices(self, changelist):
-        # One "choice": the state of the little form the template draws, and what it must keep.
-        kept = [
-            (name, value)
-            for name, values in changelist.filter_params.items()
-            if name not in self.parameters
-            for value in values
-        ]
-        yield {
-            "date_from": self.used_parameters.get("date_from"),
-            "date_to": self.used_parameters.get("date_to"),
-            "kept": kept,
-            "selected": bool(self.used_parameters),
-            "clear_query_string": changelist.get_query_string(remove=self.parameters),
-        }
+    field_name = "transaction_date"
 
 
 class ReverseForm(forms.Form):
@@ -184,9 +137,9 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         "=customer__email", "=customer__external_id",
     ]  # fmt: skip
     search_help_text = "An exact transactionIdentifier or transactionNumber, or a customer's id, mobile, email or externalId."
-    date_hierarchy = "transaction_date"
     ordering = ["-transaction_date", "-id"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = [
         "org", "transaction_identifier", "transaction_number", "transaction_date", "customer",
         "customer_identifier_type", "customer_identifier_value", "amount", "api_client", "created_at",
@@ -366,36 +319,56 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         return [export, *super().get_urls()]
 
     def export_view(self, request):
-        """The changelist's rows (its filters, date hierarchy and search) as CSV, one row per redemption
-        line with the list API's fields, streamed."""
+        """Export the changelist's rows (its filters and search) as CSV, one row per redemption line
+        with the list API's fields. Never in the request: GET asks to confirm, POST starts an export
+        job (a BulkJob of kind EXPORT) and leads to its page, which shows the progress and offers
+        the file when it is done (or says why it failed)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:redemptions_redemption_changelist") + "?e=1")
-        promotion_id = next(
-            (spec.value() for spec in changelist.filter_specs if isinstance(spec, PromotionFilter)), None
-        )
-        lines = redemption_lines_export(redemptions=changelist.queryset, promotion_id=promotion_id)
-        response = StreamingHttpResponse(_csv_rows(lines), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="redemptions-{stamp}.csv"'
-        return response
+        filters = {name: request.GET[name] for name in EXPORT_FILTERS if request.GET.get(name)}
+        org = self._export_org(request)
+        if request.method == "POST" and org is not None:
+            job = redemption_export_create(
+                org=org, user=request.user, filters=filters, time_zone=timezone.get_current_timezone_name()
+            )
+            messages.success(request, f"{job} started: the file is offered here when it is written.")
+            return redirect("admin:wallets_bulkjob_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Export redemptions",
+            "opts": self.opts,
+            "org": org,
+            "filters": filters,
+            "estimate": changelist.result_count,
+            "query_string": request.GET.urlencode(),
+            "changelist_url": reverse("admin:redemptions_redemption_changelist")
+            + changelist.get_query_string(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/redemptions/redemption/export_confirmation.html", context)
+
+    def _export_org(self, request) -> Organization | None:
+        """The org whose redemptions are exported: the staff user's; a superuser without one picks it
+        with the list's org filter."""
+        if not sees_all_orgs(request):
+            return request.user.org
+        chosen = request.GET.get("org__id__exact", "")
+        return Organization.objects.filter(pk=chosen).first() if chosen.isdigit() else None
 
 
-# The list API's record fields, in its order.
-EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
-
-
-def _csv_rows(lines):
-    records = (REDEMPTION_LIST_RECORD.render(line) for line in lines)
-    return csv_lines(EXPORT_COLUMNS, ([record[column] for column in EXPORT_COLUMNS] for record in records))
+# The audit list's filters an export job applies again (`redemptions_filtered`).
+EXPORT_FILTERS = ("promotion", "customer", "status", "date_from", "date_to", "q")
 
 
 @admin.register(RedemptionLine)
 class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
     org_lookup = "redemption__org_id"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_display = ["redemption", "level", "promotion", "earned_promotion", "redemption_count", "discount"]
     list_filter = ["level"]
     list_select_related = ["redemption", "promotion"]
@@ -404,11 +377,15 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
 @admin.register(RedemptionReversal)
 class RedemptionReversalAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["redemption", "reason", "created_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(RedemptionCounter)
 class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["restriction", "scope", "used", "limit", "updated_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_select_related = ["restriction"]
     search_fields = ["scope"]
 

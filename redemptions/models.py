@@ -55,8 +55,9 @@ class Redemption(models.Model):
         ]
         indexes = [
             models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer"),
-            # The redemption list: an org's redemptions by transaction date, in either direction.
-            models.Index(fields=["org", "transaction_date"], name="redemption_org_txn_date"),
+            # The redemption lists (API and admin): an org's redemptions by transaction date, in either
+            # direction, ties by id; with the id in it a deep admin page is found by an index-only scan.
+            models.Index(fields=["org", "transaction_date", "id"], name="redemption_org_txn_date_id"),
         ]
         # Reversing gives limits back: the admin's reverse action needs this beyond view permission.
         permissions = [("reverse_redemption", "Can reverse redemptions")]
@@ -116,6 +117,7 @@ class RedemptionReversal(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "created_at"], name="reversal_org_created")]
 
     def __str__(self) -> str:
         return f"reversal of {self.redemption_id}"

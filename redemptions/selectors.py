@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization, Promotion, PromotionRestriction
 from redemptions.filters import RedemptionLineFilter, reversal_exists
-from redemptions.models import Redemption, RedemptionDay, RedemptionLine
+from redemptions.models import Redemption, RedemptionDay, RedemptionLine, RedemptionReversal
 from redemptions.summaries import redemption_day_counts
 from wallets.models import Customer, PromotionTally
+from wallets.selectors import customers_matching
 
 # What a record of the list reads: the line, its redemption, the promotion and the recording client.
 # Leaves out the stored response body and the promotions' condition/action JSON.
@@ -152,7 +153,7 @@ def redemption_line_list(
     lines = filterset.qs
     direction = "-" if descending else ""
     order = (f"{direction}redemption__transaction_date", f"{direction}id")
-    records = _records(lines)
+    records = redemption_records(lines)
     offset = 0 if cursor else limit * page_number
     total = None
     if cursor:
@@ -191,7 +192,7 @@ def redemption_line_list(
     return RedemptionLinePage(lines=page, total=total, next_cursor=next_cursor)
 
 
-def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
+def redemption_records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
     """Lines ready for `REDEMPTION_LIST_RECORD`: their joins, only the fields it reads, `is_reversed`."""
     return (
         lines.select_related("redemption__api_client", "promotion")
@@ -200,7 +201,43 @@ def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
     )
 
 
-# --- The admin: CSV export and dashboard ----------------------------------------------------------
+# --- The admin: the audit list's filters, CSV export and dashboard -----------------------------------------
+
+
+def redemptions_filtered(
+    *, org: Organization, filters: Mapping[str, str], tz: dt.tzinfo
+) -> QuerySet[Redemption]:
+    """The org's redemptions as the admin's audit list filters them, for its export job: `promotion`
+    (transactions with a line of it), `customer` (an id), `status` (`reversed` or `not_reversed`),
+    `date_from` and `date_to` (transaction dates, both days included, in `tz`) and `q` (an exact
+    transactionIdentifier or transactionNumber, or a customer's id, mobile, email or externalId).
+    The values are those the list accepted; an unknown `status` filters nothing."""
+    redemptions = Redemption.objects.for_org(org)
+    if filters.get("promotion"):
+        lines = RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion_id=filters["promotion"])
+        redemptions = redemptions.filter(Exists(lines))
+    if filters.get("customer"):
+        redemptions = redemptions.filter(customer_id=int(filters["customer"]))
+    reversal = Exists(RedemptionReversal.objects.filter(redemption=OuterRef("pk")))
+    if filters.get("status") == "reversed":
+        redemptions = redemptions.filter(reversal)
+    elif filters.get("status") == "not_reversed":
+        redemptions = redemptions.filter(~reversal)
+    if filters.get("date_from"):
+        start = dt.datetime.combine(dt.date.fromisoformat(filters["date_from"]), dt.time.min, tz)
+        redemptions = redemptions.filter(transaction_date__gte=start)
+    if filters.get("date_to"):
+        last = dt.date.fromisoformat(filters["date_to"])
+        if last < dt.date.max:
+            after = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tz)
+            redemptions = redemptions.filter(transaction_date__lt=after)
+    term = (filters.get("q") or "").strip()
+    if term:
+        customers = customers_matching(value=term, org_id=org.pk)
+        redemptions = redemptions.filter(
+            Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer__in=customers)
+        )
+    return redemptions
 
 
 def redemption_lines_export(
@@ -217,7 +254,9 @@ def redemption_lines_export(
     lines = RedemptionLine.objects.filter(redemption__in=redemptions.values("pk"))
     if promotion_id is not None:
         lines = lines.filter(promotion_id=promotion_id)
-    ordered = _records(lines).order_by("-redemption__transaction_date", "-redemption_id", "level", "position")
+    ordered = redemption_records(lines).order_by(
+        "-redemption__transaction_date", "-redemption_id", "level", "position"
+    )
     return ordered.iterator(chunk_size=EXPORT_CHUNK_SIZE)
 
 
@@ -391,7 +430,7 @@ def redemption_line_iter(
         "endDateISO": end.isoformat(),
         "includeReversed": "true" if include_reversed else "false",
     }
-    lines = _records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
+    lines = redemption_records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
     return _stream(lines, chunk_size)
 
 

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from redemptions.charts import axis_top
 from redemptions.summaries import redemption_days_refresh
-from wallets.services import promotion_tallies_refresh
 from tests.admin_support import staff_login
 from tests.factories import (
     CustomerFactory,
@@ -24,6 +23,7 @@ from tests.factories import (
     RedemptionReversalFactory,
     UserFactory,
 )
+from wallets.services import promotion_tallies_refresh
 
 DASHBOARD = "/admin/dashboard/"
 
