@@ -148,6 +148,7 @@ def fill(customers: int, earned: int, redemptions: int) -> dict:
         ),
     ]
     with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")  # the app's 30 s bound is for requests, not a bulk load
         for name, statement in statements:
             started = time.perf_counter()
             cursor.execute(statement)
@@ -345,19 +346,29 @@ def run_size(size: str, keep: bool) -> dict:
     name = f"{base}_{size.lower()}"
     bench_url = server_url.rsplit("/", 1)[0] + "/" + name
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         found = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
         ).fetchone()
-    reuse = keep and found is not None and found[0] == MARKER + f" ({size})"
+    marker, filled = MARKER + f" ({size})", MARKER + f" ({size}, filled)"
+    reuse = keep and found is not None and found[0] == filled
+    current = filled if reuse else marker  # the comment the database carries
     if not reuse:
-        recreate_database(server_url, name, marker=MARKER + f" ({size})", create=True)
+        if found is not None and found[0] == filled:  # a kept database, not to be reused: drop it
+            recreate_database(server_url, name, marker=filled, create=False)
+        recreate_database(server_url, name, marker=marker, create=True)
     try:
         setup_django(bench_url)
         if not reuse:
             print(f"  {size}: filling {name}", flush=True)
             fill(*SIZES[size])
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(filled))
+                )
+            current = filled
         else:
             refresh_counters(None)  # a kept database: the days closed since it was filled
         f = facts()
@@ -381,7 +392,7 @@ def run_size(size: str, keep: bool) -> dict:
 
             connections.close_all()
         if not keep:
-            recreate_database(server_url, name, marker=MARKER + f" ({size})", create=False)
+            recreate_database(server_url, name, marker=current, create=False)
 
 
 def main() -> int:
