@@ -75,8 +75,8 @@ class EstimatedCountPaginator(Paginator):
             return self._get_page(rows[bottom : bottom + self.per_page], number, self)
         pages = self.num_pages
         if pages / 2 < number <= pages:
-            after = (pages - number) * self.per_page  # rows of the pages after this one
             size = max(1, min(self.per_page, self.count - bottom))
+            after = max(0, self.count - bottom - size)  # rows of the pages after this one
             keys = list(rows.reverse().values_list("pk", flat=True)[after : after + size])
         else:
             keys = list(rows.values_list("pk", flat=True)[bottom : bottom + self.per_page])
