@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import logging
 import operator
 import os
 import tempfile
@@ -58,6 +59,7 @@ from redemptions.summaries import org_day
 from wallets.models import BulkJob, Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
+logger = logging.getLogger(__name__)
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
@@ -752,7 +754,10 @@ def _export_dispatch(job_id: int) -> None:
                 finished_at=timezone.now(),
             )
     elif settings.BULK_JOBS_IN_PROCESS == "sync":
-        redemption_export_run(job_id=job_id)
+        try:
+            redemption_export_run(job_id=job_id)
+        except Exception:  # recorded on the job (FAILED, with the reason) for its page
+            logger.exception("export %s failed", job_id)
     else:
         threading.Thread(
             target=contextvars.copy_context().run,
@@ -765,6 +770,8 @@ def _export_dispatch(job_id: int) -> None:
 def _export_run_own_connection(job_id: int) -> None:
     try:
         redemption_export_run(job_id=job_id)
+    except Exception:  # recorded on the job (FAILED, with the reason) for its page
+        logger.exception("export %s failed", job_id)
     finally:
         connection.close()
 
