@@ -21,8 +21,22 @@ from promotions.models import (
     User,
 )
 from promotions.services import api_client_create
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
-from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from redemptions.models import (
+    Redemption,
+    RedemptionCounter,
+    RedemptionDay,
+    RedemptionLine,
+    RedemptionReversal,
+)
+from wallets.models import (
+    BulkJob,
+    BulkJobItem,
+    Customer,
+    EarnedPromotion,
+    Issual,
+    LoyaltyEarnedPromotion,
+    PromotionTally,
+)
 
 _org_ids = itertools.count(200001)
 
@@ -252,6 +266,8 @@ def make_in_org(model, org):
         RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
+        PromotionTally: lambda: PromotionTally.objects.create(org=org, promotion=PromotionFactory(org=org)),
+        RedemptionDay: lambda: RedemptionDay.objects.create(org=org, day=dt.date(2025, 1, 1)),
         BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
     }
     if model not in makers:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from promotions.models import ApiClient, AuditEvent, LoyaltyProgram, LoyaltyPromotion, Promotion
-from redemptions.models import Redemption, RedemptionCounter, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionDay, RedemptionReversal
 from tests import factories
-from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion, PromotionTally
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
-    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob,
+    LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, PromotionTally,
+    RedemptionDay,
 ]  # fmt: skip
 
 
