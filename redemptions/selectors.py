@@ -240,26 +240,6 @@ def redemptions_filtered(
     return redemptions
 
 
-def redemption_lines_export(
-    *, redemptions: QuerySet[Redemption], promotion_id: str | None = None
-) -> Iterator[RedemptionLine]:
-    """The lines of `redemptions` (the admin changelist's filtered and searched queryset, already
-    scoped to the user's org), one record each as the list API has them, streamed in chunks so an
-    export of any size runs in constant memory.
-
-    With `promotion_id` (the changelist's promotion filter) only that promotion's lines, as the list
-    API's `promotionId` filter gives them. Newest transaction first, then each transaction's lines
-    in their recorded order.
-    """
-    lines = RedemptionLine.objects.filter(redemption__in=redemptions.values("pk"))
-    if promotion_id is not None:
-        lines = lines.filter(promotion_id=promotion_id)
-    ordered = redemption_records(lines).order_by(
-        "-redemption__transaction_date", "-redemption_id", "level", "position"
-    )
-    return ordered.iterator(chunk_size=EXPORT_CHUNK_SIZE)
-
-
 @dataclass(frozen=True)
 class PromotionActivity:
     """What happened to a promotion (or, with `promotion` None, to the whole org).
