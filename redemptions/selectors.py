@@ -102,7 +102,9 @@ def _summary_total(org: Organization, filterset: RedemptionLineFilter) -> int | 
     materialised day counted live (today's, once the hourly task has run). Two queries, neither
     reading more than a day's redemptions."""
     data = filterset.form.cleaned_data
-    if any(value not in (None, "", False) for name, value in data.items() if name not in SUMMARY_FILTERS):
+    # Identity, not equality: customerId 0 is a filter (matching nothing), not an absent one.
+    if any(value is not None and value != "" and value is not False
+           for name, value in data.items() if name not in SUMMARY_FILTERS):  # fmt: skip
         return None
     promotion_id = data.get("promotionId") or None
     own = Q(promotion_id=promotion_id) if promotion_id else Q(promotion__isnull=True)
