@@ -73,6 +73,8 @@ class EstimatedCountPaginator(Paginator):
         rows = self.object_list
         if not isinstance(rows, QuerySet) or bottom < DEFERRED_FROM or not rows.ordered:
             return self._get_page(rows[bottom : bottom + self.per_page], number, self)
+        if self.estimated and bottom >= self.count:
+            return self._get_page(rows.none(), number, self)  # past the estimated end: empty, unread
         pages = self.num_pages
         if pages / 2 < number <= pages:
             size = max(1, min(self.per_page, self.count - bottom))

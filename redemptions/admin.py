@@ -32,6 +32,7 @@ from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, Re
 from redemptions.selectors import (
     org_activity_totals,
     promotion_activity_list,
+    redemption_days_live,
     redemptions_per_day,
 )
 from redemptions.services import redemption_export_create, redemption_reverse
@@ -442,7 +443,8 @@ def dashboard_view(request):
     ).get_page(request.GET.get("p"))
     # The closed days missing from the summaries (none once the hourly task has run), then the reads.
     redemption_days_refresh(org=org)
-    days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion)
+    live = redemption_days_live(org=org)  # today's counts: the one read that grows with a day's sales
+    days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion, live=live)
     query = request.GET.copy()
     query.pop("p", None)
     context.update(
@@ -450,8 +452,8 @@ def dashboard_view(request):
         promotion=promotion,
         page=page,
         page_query=query.urlencode(),
-        activity=promotion_activity_list(org=org, promotions=list(page.object_list)),
-        totals=org_activity_totals(org=org),
+        activity=promotion_activity_list(org=org, promotions=list(page.object_list), live=live),
+        totals=org_activity_totals(org=org, live=live),
         days=days,
         days_total=sum(day.redeemed + day.reversed for day in days),
         chart=redemptions_per_day_svg(days, x_title=f"Transaction date ({org.timezone})"),

@@ -58,6 +58,8 @@ class Redemption(models.Model):
             # The redemption lists (API and admin): an org's redemptions by transaction date, in either
             # direction, ties by id; with the id in it a deep admin page is found by an index-only scan.
             models.Index(fields=["org", "transaction_date", "id"], name="redemption_org_txn_date_id"),
+            # The audit's search by transactionNumber (the identifier has its unique index).
+            models.Index(fields=["org", "transaction_number"], name="redemption_org_txn_number"),
         ]
         # Reversing gives limits back: the admin's reverse action needs this beyond view permission.
         permissions = [("reverse_redemption", "Can reverse redemptions")]

@@ -263,7 +263,16 @@ def _today_start(org: Organization) -> dt.datetime:
     return dt.datetime.combine(timezone.localdate(timezone=org.tz), dt.time.min, tzinfo=org.tz)
 
 
-def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion]) -> list[PromotionActivity]:
+def redemption_days_live(*, org: Organization) -> list[RedemptionDay]:
+    """The org's and its promotions' counts of today and later, counted from the tables (one indexed
+    range over today's redemptions): the part of the dashboard no summary holds yet. Computed once
+    per page and handed to the reads below."""
+    return redemption_day_counts(org=org, low=_today_start(org))
+
+
+def promotion_activity_list(
+    *, org: Organization, promotions: Sequence[Promotion], live: list[RedemptionDay] | None = None
+) -> list[PromotionActivity]:
     """The activity of each of the org's `promotions`, in their order, from counters rather than the
     big tables: the promotions' tallies (instances issued and earned), their materialised days, and
     today's redemptions counted live. A fixed number of queries, however many promotions or rows.
@@ -286,11 +295,9 @@ def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion
         .annotate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
         .order_by()
     )
-    live = [
-        row
-        for row in redemption_day_counts(org=org, low=live_since, org_days=False)
-        if row.promotion_id in ids
-    ]
+    if live is None:
+        live = redemption_day_counts(org=org, low=live_since, org_days=False)
+    live = [row for row in live if row.promotion_id is not None and row.promotion_id in ids]
     for row in [
         *closed,
         *(
@@ -324,7 +331,7 @@ def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion
     return activity
 
 
-def org_activity_totals(*, org: Organization) -> PromotionActivity:
+def org_activity_totals(*, org: Organization, live: list[RedemptionDay] | None = None) -> PromotionActivity:
     """The org's totals: a transaction that redeemed two promotions counts once here. From the
     tallies, the org's materialised days and today's redemptions counted live."""
     live_since = _today_start(org)
@@ -334,7 +341,9 @@ def org_activity_totals(*, org: Organization) -> PromotionActivity:
         .filter(promotion__isnull=True)
         .aggregate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
     )
-    live = redemption_day_counts(org=org, low=live_since, promotion_days=False)
+    if live is None:
+        live = redemption_day_counts(org=org, low=live_since, promotion_days=False)
+    live = [row for row in live if row.promotion_id is None]
     return PromotionActivity(
         promotion=None,
         issued=instances["issued"] or 0,
@@ -355,7 +364,12 @@ class DayRedemptions:
 
 
 def redemptions_per_day(
-    *, org: Organization, days: int, promotion: Promotion | None = None, today: dt.date | None = None
+    *,
+    org: Organization,
+    days: int,
+    promotion: Promotion | None = None,
+    today: dt.date | None = None,
+    live: list[RedemptionDay] | None = None,
 ) -> list[DayRedemptions]:
     """The org's redemptions per day over the last `days` days up to `today` (the org's today by
     default), every day present (zero when nothing happened), oldest first. Days are the org's local
@@ -369,11 +383,20 @@ def redemptions_per_day(
     rows = RedemptionDay.objects.for_org(org).filter(day__gte=first, day__lte=today)
     rows = rows.filter(promotion=promotion) if promotion is not None else rows.filter(promotion__isnull=True)
     by_day = {row.day: row for row in rows}
-    missing = [day for day in (first + dt.timedelta(days=n) for n in range(days)) if day not in by_day]
+    wanted = promotion.pk if promotion is not None else None
+    if live is not None:  # today (and later), counted once for the whole page
+        by_day.update(
+            {row.day: row for row in live if row.promotion_id == wanted and first <= row.day <= today}
+        )
+        live_from = _today_start(org).date()
+    missing = [
+        day
+        for day in (first + dt.timedelta(days=n) for n in range(days))
+        if day not in by_day and (live is None or day < live_from)
+    ]
     if missing:
         low = dt.datetime.combine(missing[0], dt.time.min, tzinfo=tz)
         high = dt.datetime.combine(missing[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-        wanted = promotion.pk if promotion is not None else None
         counted = redemption_day_counts(
             org=org, low=low, high=high, org_days=promotion is None, promotion_days=promotion is not None
         )
