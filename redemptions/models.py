@@ -90,6 +90,10 @@ class RedemptionLine(models.Model):
 
     class Meta:
         ordering = ["redemption", "level", "position"]
+        # A redemption's lines of one promotion, by index alone: the list's total of a promotion's
+        # lines since the last summarised day probes the day's redemptions rather than read every
+        # line of the promotion.
+        indexes = [models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion")]
         constraints = [
             models.UniqueConstraint(
                 fields=["redemption", "level", "position"], name="redemption_line_position"
