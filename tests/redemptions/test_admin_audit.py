@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.files.storage import default_storage
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -52,7 +53,9 @@ def exported(client, params=None) -> list[dict]:
     assert job.kind == BulkJob.Kind.EXPORT and job.status == BulkJob.Status.DONE, job.error
     response = client.get(reverse("admin:wallets_bulkjob_output", args=[job.pk]))
     assert response.status_code == 200
-    return csv_rows(response)
+    rows = csv_rows(response)
+    default_storage.delete(job.output_file.name)
+    return rows
 
 
 @pytest.fixture
