@@ -267,7 +267,7 @@ def redemption_list(*, query):
             "matching the filters on all pages. A full page answers an `X-Next-Cursor` header: sent back "
             "as `cursor` (with the same filters, `limit` and `order`) it asks for the page after it by "
             "keyset, as fast a million records in as at the start (`pageNumber` is then not used; the "
-            "body is the same shape). Filters combine with AND: `customerId`, `promotionId`, "
+            "body is the same shape, its `total` the one the walk's first page counted). Filters combine with AND: `customerId`, `promotionId`, "
             "`transactionIdentifier`, `transactionEntityIdentifier`, `mode` (the promotion's), and the "
             "transaction date between `startDate` and `endDate` (epoch ms) or `startDateISO` and "
             "`endDateISO` (ISO 8601 with offset; an unencoded `+` is accepted), both bounds inclusive. "

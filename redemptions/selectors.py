@@ -76,24 +76,30 @@ def _redemption_lines(org: Organization, params: Mapping):
     return _redemption_filterset(org, params).qs
 
 
-def cursor_encode(line: RedemptionLine) -> str:
-    """The cursor after `line`: its transaction date (epoch microseconds) and id, as URL-safe text."""
+def cursor_encode(line: RedemptionLine, total: int) -> str:
+    """The cursor after `line`: its transaction date (epoch microseconds), its id and the list's total
+    as the walk's first page counted it, as URL-safe text."""
     when = line.redemption.transaction_date
     micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}.{line.pk}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{micros}.{line.pk}.{total}".encode()).decode().rstrip("=")
 
 
-def cursor_decode(cursor: str) -> tuple[dt.datetime, int]:
-    """(transaction date, line id) of a cursor; ValidationError (400) for one this list did not give."""
+def cursor_decode(cursor: str) -> tuple[dt.datetime, int, int | None]:
+    """(transaction date, line id, total) of a cursor (the total None in a cursor without one);
+    ValidationError (400) for one this list did not give."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        micros, line_id = (int(part) for part in text.split("."))
+        parts = [int(part) for part in text.split(".")]
+        if len(parts) not in (2, 3):
+            raise ValueError(text)
+        micros, line_id = parts[:2]
+        total = parts[2] if len(parts) == 3 else None
         when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
     except (ValueError, UnicodeDecodeError, OverflowError, binascii.Error) as error:
         raise ValidationError({"cursor": ["Not a cursor of this list."]}) from error
-    if not 0 < line_id < 2**63:
+    if not 0 < line_id < 2**63 or (total is not None and not 0 <= total < 2**63):
         raise ValidationError({"cursor": ["Not a cursor of this list."]})
-    return when, line_id
+    return when, line_id, total
 
 
 def _summary_total(org: Organization, filterset: RedemptionLineFilter) -> int | None:
@@ -145,8 +151,10 @@ def redemption_line_list(
     line as at the first. A deep numbered page in the second half of the list is read backwards
     from the end, so the last page costs what the first does.
 
-    The total is told by the page itself when it is short (a non-empty page shorter than `limit`,
-    or an empty first page); else, with no filter but `promotionId` and `includeReversed`, it comes
+    A page asked by cursor answers the total its cursor carries: the one the walk's first page
+    counted (the cursor passes it on), so a walk costs one count, not one per page. Otherwise the
+    total is told by the page itself when it is short (a non-empty page shorter than `limit`, or an
+    empty first page); else, with no filter but `promotionId` and `includeReversed`, it comes
     from the daily summaries (`_summary_total`); else it is a COUNT of the matching lines.
 
     Raises ValidationError (400) for a malformed filter value or cursor.
@@ -157,9 +165,9 @@ def redemption_line_list(
     order = (f"{direction}redemption__transaction_date", f"{direction}id")
     records = redemption_records(lines)
     offset = 0 if cursor else limit * page_number
-    total = None
+    total = carried = None
     if cursor:
-        when, line_id = cursor_decode(cursor)
+        when, line_id, carried = cursor_decode(cursor)
         if descending:
             after = Q(redemption__transaction_date__lt=when) | Q(
                 redemption__transaction_date=when, id__lt=line_id
@@ -181,7 +189,9 @@ def redemption_line_list(
         page = list(records.order_by(*backwards)[start : start + count])[::-1]
     else:
         page = list(records.order_by(*order)[offset : offset + limit])
-    if total is None:
+    if carried is not None:
+        total = carried
+    elif total is None:
         # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
         page_is_last = 0 < len(page) < limit or (not page and page_number == 0 and not cursor)
         if page_is_last and not cursor:
@@ -190,7 +200,7 @@ def redemption_line_list(
             total = _summary_total(org, filterset)
             if total is None:
                 total = lines.count()
-    next_cursor = cursor_encode(page[-1]) if len(page) == limit else None
+    next_cursor = cursor_encode(page[-1], total) if len(page) == limit else None
     return RedemptionLinePage(lines=page, total=total, next_cursor=next_cursor)
 
 

@@ -3,6 +3,7 @@ the same records as pageNumber/limit give, in the same order, with the same tota
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -123,7 +124,9 @@ def test_a_cursor_answers_the_documented_body(api, history):
     assert second.json()["data"] == api.get(URL, {"limit": 2, "pageNumber": 1}).json()["data"]
 
 
-@pytest.mark.parametrize("cursor", ["x", "%%%", "MTIz", "LTEuLTE", "MS4w", "A" * 100])
+@pytest.mark.parametrize(
+    "cursor", ["x", "%%%", "MTIz", "LTEuLTE", "MS4w", "MS4xLi0x", "MS4xLjEuMQ", "A" * 100]
+)
 def test_a_cursor_the_list_did_not_give_is_400(api, history, cursor):
     response = api.get(URL, {"cursor": cursor})
     assert response.status_code == 400 and response.json()["errors"][0]["code"] == 400
@@ -132,3 +135,29 @@ def test_a_cursor_the_list_did_not_give_is_400(api, history, cursor):
 def test_the_last_page_has_no_next_cursor(api, history):
     body = api.get(URL, {"limit": 100})
     assert "X-Next-Cursor" not in body.headers
+
+
+def test_a_walk_by_cursor_counts_its_total_once(api, org, history):
+    # given: a walk's first page, then a redemption recorded today (counted live, not summarised)
+    first = api.get(URL, {"limit": 2})
+    total = first.json()["pagination"]["total"]
+    RedemptionLineFactory(
+        redemption__org=org, redemption__transaction_date=timezone.now(), promotion=history[0]
+    )
+    # when: the walk goes on by its cursor
+    second = api.get(URL, {"limit": 2, "cursor": first.headers["X-Next-Cursor"]})
+    third = api.get(URL, {"limit": 2, "cursor": second.headers["X-Next-Cursor"]})
+    # then: its pages answer the total its first page counted; a new walk counts the new line
+    assert second.json()["pagination"]["total"] == third.json()["pagination"]["total"] == total
+    assert api.get(URL, {"limit": 2}).json()["pagination"]["total"] == total + 1
+
+
+def test_a_cursor_without_a_total_counts_it(api, history):
+    first = api.get(URL, {"limit": 2})
+    when, line_id, total = selectors.cursor_decode(first.headers["X-Next-Cursor"])
+    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    cursor = base64.urlsafe_b64encode(f"{micros}.{line_id}".encode()).decode().rstrip("=")
+    second = api.get(URL, {"limit": 2, "cursor": cursor})
+    assert second.status_code == 200
+    assert second.json()["pagination"]["total"] == total == first.json()["pagination"]["total"]
+    assert second.json()["data"] == api.get(URL, {"limit": 2, "pageNumber": 1}).json()["data"]
