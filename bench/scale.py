@@ -14,7 +14,8 @@ The sizes (customers / earned promotions / redemptions, one org, 50 promotions):
 Rows are written by `INSERT ... SELECT ... FROM generate_series` in the database (minutes, not hours:
 about 2 minutes for M on 2 cores): customers with a mobile, an email and an external id each; earned
 promotions spread over the 50 promotions, a third EARNED, the rest ISSUED; redemptions over the last
-180 days, one CART line each and a second LINEITEM line for one in four, one in twenty reversed; then
+180 days, one CART line each and a second LINEITEM line for one in four (and the promotions each
+redeemed, as the write path records them), one in twenty reversed; then
 the write path's counters and summaries are brought up to date the way the app's own maintenance does
 (`refresh_redemption_summaries`), and the tables are analysed.
 
@@ -138,6 +139,12 @@ def fill(customers: int, earned: int, redemptions: int) -> dict:
                 10, 1, 1
             FROM redemptions_redemption r
             JOIN (VALUES (0, 'CART'), (1, 'LINEITEM')) AS line (n, level) ON line.n = 0 OR r.id % 4 = 0""",
+        ),
+        (
+            "promotions redeemed",
+            """INSERT INTO redemptions_redemptionpromotion (redemption_id, promotion_id, transaction_date)
+            SELECT DISTINCT l.redemption_id, l.promotion_id, r.transaction_date
+            FROM redemptions_redemptionline l JOIN redemptions_redemption r ON r.id = l.redemption_id""",
         ),
         (
             "reversals",

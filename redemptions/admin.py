@@ -30,9 +30,11 @@ from promotions_site.errors import PromotionError
 from redemptions.charts import redemptions_per_day_svg
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
+    OF_PROMOTION_ORDERING,
     org_activity_totals,
     promotion_activity_list,
     redemption_days_live,
+    redemptions_of_promotion,
     redemptions_per_day,
 )
 from redemptions.services import redemption_export_create, redemption_reverse
@@ -61,10 +63,6 @@ class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("promotion", "earned_promotion")
 
 
-def _has_line_of(promotion_id: str) -> Exists:
-    return Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion_id=promotion_id))
-
-
 def _reversal() -> Exists:
     return Exists(RedemptionReversal.objects.filter(redemption=OuterRef("pk")))
 
@@ -82,7 +80,7 @@ class PromotionFilter(admin.SimpleListFilter):
         return [(pk, name) for pk, name in promotions.order_by("name", "pk").values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        return queryset if self.value() is None else queryset.filter(_has_line_of(self.value()))
+        return queryset if self.value() is None else redemptions_of_promotion(queryset, self.value())
 
 
 class ReversalFilter(admin.SimpleListFilter):
@@ -162,6 +160,13 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
             .annotate(is_reversed=ExpressionWrapper(Q(reversal__isnull=False), output_field=BooleanField()))
             .prefetch_related(Prefetch("lines", queryset=lines.order_by("level", "position")))
         )
+
+    def get_ordering(self, request):
+        # Filtered on a promotion: the same order, read from the promotion's index
+        # (`redemptions_of_promotion`); a column the user sorts on replaces it as usual.
+        if request.GET.get(PromotionFilter.parameter_name):
+            return list(OF_PROMOTION_ORDERING)
+        return super().get_ordering(request)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -110,6 +110,33 @@ class RedemptionLine(models.Model):
         return f"{self.redemption_id}/{self.level}/{self.position}"
 
 
+class RedemptionPromotion(models.Model):
+    """A promotion a transaction redeemed (by one line of it or several), with the transaction's date
+    copied: the audit list's promotion filter reads a promotion's transactions newest first from
+    its index alone, a page in a hundred index entries however rare the promotion. Written with the
+    lines by `redemption_record` (a fact, never updated, like the redemption it copies)."""
+
+    redemption = models.ForeignKey(
+        Redemption, on_delete=models.PROTECT, related_name="promotions_redeemed", db_index=False
+    )
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="+", db_index=False)
+    transaction_date = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["redemption", "promotion"], name="redemption_promotion_once")
+        ]
+        # The audit list's order (transaction date, then redemption id, newest first) within a promotion.
+        indexes = [
+            models.Index(
+                fields=["promotion", "-transaction_date", "-redemption"], name="redemption_promotion_date"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.redemption_id}/{self.promotion_id}"
+
+
 class RedemptionReversal(models.Model):
     """A return or cancelled sale: a new fact pointing at the redemption it undoes (at most one)."""
 

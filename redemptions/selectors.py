@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -218,6 +228,20 @@ def redemption_records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLi
 
 
 # --- The admin: the audit list's filters, CSV export and dashboard -----------------------------------------
+
+
+# The order of `redemptions_of_promotion`: the audit list's (transaction date, then id, newest first),
+# read from the promotion's rows, whose index (promotion, transaction date, redemption) holds it.
+OF_PROMOTION_ORDERING = ("-promotions_redeemed__transaction_date", "-promotions_redeemed__redemption_id")
+
+
+def redemptions_of_promotion(redemptions: QuerySet[Redemption], promotion_id: str) -> QuerySet[Redemption]:
+    """The `redemptions` that redeemed the promotion (by one line of it or several), each once: joined
+    to their `RedemptionPromotion` row. Ordered by `OF_PROMOTION_ORDERING` (the same order as the
+    redemptions' own transaction date and id), a page reads a hundred entries of the promotion's
+    index, however rare the promotion; ordered by the redemption's columns, the planner would
+    walk the org's transactions to find the promotion's (or sort all of them)."""
+    return redemptions.filter(promotions_redeemed__promotion_id=promotion_id)
 
 
 def redemptions_filtered(

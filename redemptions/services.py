@@ -51,6 +51,7 @@ from redemptions.models import (
     RedemptionCounter,
     RedemptionDay,
     RedemptionLine,
+    RedemptionPromotion,
     RedemptionReversal,
 )
 from redemptions.selectors import redemption_records, redemptions_filtered
@@ -191,6 +192,7 @@ def redemption_record(
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
             lines = _lines_record(redemption, data, earned)
+            _promotions_redeemed_record(redemption, lines)
             _redemption_days_apply(org, redemption, lines, reversal=False)
             audit_event_record(
                 org=org,
@@ -234,6 +236,16 @@ def _lines_record(
             promotion_applied_on_quantity=line.promotion_applied_on_quantity,
         )
         for line in data.lines
+    )
+
+
+def _promotions_redeemed_record(redemption: Redemption, lines: list[RedemptionLine]) -> None:
+    """One row per promotion the transaction redeemed, with its date: what the audit's promotion filter reads."""
+    RedemptionPromotion.objects.bulk_create(
+        RedemptionPromotion(
+            redemption=redemption, promotion_id=promotion_id, transaction_date=redemption.transaction_date
+        )
+        for promotion_id in dict.fromkeys(line.promotion_id for line in lines)
     )
 
 

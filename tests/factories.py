@@ -26,6 +26,7 @@ from redemptions.models import (
     RedemptionCounter,
     RedemptionDay,
     RedemptionLine,
+    RedemptionPromotion,
     RedemptionReversal,
 )
 from wallets.models import (
@@ -150,6 +151,7 @@ class RedemptionFactory(factory.django.DjangoModelFactory):
 class RedemptionLineFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RedemptionLine
+        skip_postgeneration_save = True
 
     redemption = factory.SubFactory(RedemptionFactory)
     level = RedemptionLine.Level.LINE_ITEM
@@ -159,6 +161,16 @@ class RedemptionLineFactory(factory.django.DjangoModelFactory):
     discount = Decimal("10")
     discount_applied_on_quantity = Decimal(1)
     promotion_applied_on_quantity = Decimal(1)
+
+    @factory.post_generation
+    def promotion_redeemed(line, create, extracted, **kwargs):
+        """The row `redemption_record` writes with the lines: the promotion, once per transaction."""
+        if create:
+            RedemptionPromotion.objects.get_or_create(
+                redemption=line.redemption,
+                promotion=line.promotion,
+                defaults={"transaction_date": line.redemption.transaction_date},
+            )
 
 
 class RedemptionReversalFactory(factory.django.DjangoModelFactory):

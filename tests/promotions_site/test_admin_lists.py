@@ -3,10 +3,13 @@ a threshold are the planner's estimate, and deep pages are the same rows found a
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib import admin
 from django.db import connection
 from django.test import RequestFactory
+from django.utils import timezone
 
 from promotions.models import AuditEvent
 from promotions_site import admin_lists
@@ -16,6 +19,7 @@ from redemptions.selectors import redemption_line_list
 from tests.factories import (
     CustomerFactory,
     EarnedPromotionFactory,
+    PromotionFactory,
     RedemptionLineFactory,
     RedemptionReversalFactory,
     UserFactory,
@@ -86,6 +90,37 @@ def test_each_big_lists_default_page_reads_its_table_by_an_index(rows, model):
     table = BIG_LISTS[model]
     assert_read_by_index(explained, table)
     assert any("Index" in line and f" on {table}" in line for line in explained.splitlines()), explained
+
+
+@pytest.mark.postgres_only
+def test_the_audit_filtered_on_a_promotion_reads_the_promotions_index_in_order(org):
+    # given: transactions of two promotions, one with two lines of the first, one reversed
+    first, second = PromotionFactory(org=org), PromotionFactory(org=org)
+    now = timezone.now()
+    lines = [
+        RedemptionLineFactory(
+            redemption__org=org,
+            redemption__transaction_date=now - dt.timedelta(hours=n // 2),
+            promotion=first if n % 3 else second,
+        )
+        for n in range(9)
+    ]
+    RedemptionLineFactory(redemption=lines[1].redemption, promotion=first, level="CART")
+    RedemptionReversalFactory(redemption=lines[2].redemption)
+    # when: the audit list filtered on the first promotion
+    listed = changelist(Redemption, org, {"promotion": first.pk}).queryset
+    explained = plan(listed[:100])
+    # then: read from its index (promotion, transaction date, redemption) backwards, in order
+    assert "redemption_promotion_date" in explained, explained
+    assert_read_by_index(explained, "redemptions_redemptionpromotion")
+    assert_read_by_index(explained, "redemptions_redemption")
+    # and: the transactions that redeemed it, each once, in the list's order (date, then id, newest first)
+    expected = sorted(
+        {line.redemption for line in lines if line.promotion == first},
+        key=lambda r: (r.transaction_date, r.pk),
+        reverse=True,
+    )
+    assert list(listed) == expected
 
 
 class _Recorder:
