@@ -39,6 +39,7 @@ from promotions.services import (
     promotion_update,
     promotion_validate,
 )
+from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     FORMFIELD_OVERRIDES,
     AuditedAdminMixin,
@@ -502,6 +503,11 @@ class LoyaltyPromotionAdmin(OrgScopedAdmin):
     search_fields = ["name"]
 
 
+class AuditEventDateRangeFilter(DateRangeFilter):
+    title = "date"
+    field_name = "created_at"
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyOrgScopedAdmin):
     list_display = [
@@ -513,6 +519,9 @@ class AuditEventAdmin(ReadOnlyOrgScopedAdmin):
         "actor_name",
         "request_id",
     ]
-    list_filter = ["action", "actor_type", "object_type"]
-    search_fields = ["object_id", "request_id", "actor_name"]
-    date_hierarchy = "created_at"
+    list_filter = ["action", "actor_type", "object_type", AuditEventDateRangeFilter]
+    # Exact matches: a substring search would read every event of the org (one per redemption).
+    search_fields = ["=object_id", "=request_id", "=actor_name"]
+    search_help_text = "An exact object id, request id or actor name."
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator

@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "wallets.tasks.bulk_job_inputs_purge_task",
         "schedule": crontab(minute=45),  # hourly, at a quarter to
     },
+    # The dashboard's daily summaries: each org's closed days (redemptions/summaries.py).
+    "refresh-redemption-days": {
+        "task": "redemptions.tasks.redemption_days_refresh_task",
+        "schedule": crontab(minute=5),  # hourly: an org's day closes at its own midnight
+    },
 }
 # Bulk jobs of the admin (issue, bulk earn): up to this many customers run at once in the request;
 # larger ones run in chunks on Celery workers, or without a broker in-process ("thread": in the

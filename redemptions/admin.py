@@ -4,7 +4,6 @@ marketer dashboard and a promotion's "Try it on a cart" panel. Reads go through 
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -14,9 +13,9 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch, Q
-from django.http import HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,6 +24,7 @@ from django.utils.html import format_html
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion, Till
 from promotions.selectors import store_scope_for_till
+from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     AdminJSONField,
     AdminModelChoiceField,
@@ -33,25 +33,25 @@ from promotions_site.admin_scoping import (
     sees_all_orgs,
     user_org_id,
 )
-from promotions_site.csvexport import csv_lines
 from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
 from redemptions.cart_trial import cart_trial
 from redemptions.charts import redemptions_per_day_svg
 from redemptions.evaluation import CartLineInput, evaluation_lines
 from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
 from redemptions.selectors import (
+    OF_PROMOTION_ORDERING,
     org_activity_totals,
     promotion_activity_list,
-    redemption_lines_export,
+    redemption_days_live,
+    redemptions_of_promotion,
     redemptions_per_day,
 )
 from redemptions.serializers import (
     EVALUATE_LINES_MAX,
     EVALUATE_LIST_MAX,
-    REDEMPTION_LIST_RECORD,
-    REDEMPTION_RECORD_KEYS,
 )
-from redemptions.services import redemption_reverse
+from redemptions.services import redemption_export_create, redemption_reverse
+from redemptions.summaries import redemption_days_refresh
 from wallets.admin_filters import CustomerFilter
 from wallets.selectors import customers_matching
 
@@ -76,10 +76,6 @@ class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("promotion", "earned_promotion")
 
 
-def _has_line_of(promotion_id: str) -> Exists:
-    return Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion_id=promotion_id))
-
-
 def _reversal() -> Exists:
     return Exists(RedemptionReversal.objects.filter(redemption=OuterRef("pk")))
 
@@ -97,7 +93,7 @@ class PromotionFilter(admin.SimpleListFilter):
         return [(pk, name) for pk, name in promotions.order_by("name", "pk").values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        return queryset if self.value() is None else queryset.filter(_has_line_of(self.value()))
+        return queryset if self.value() is None else redemptions_of_promotion(queryset, self.value())
 
 
 class ReversalFilter(admin.SimpleListFilter):
@@ -115,56 +111,12 @@ class ReversalFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TransactionDateRangeFilter(admin.ListFilter):
-    """`?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD`, both days included, in the admin's time zone (the one
-    the list shows dates in, like the date hierarchy above it)."""
+class TransactionDateRangeFilter(DateRangeFilter):
+    """The transaction date, from and to (both days included): the date hierarchy's place, without
+    its MIN/MAX over the table."""
 
     title = "transaction date"
-    template = "admin/redemptions/redemption/date_range_filter.html"
-    parameters = ("date_from", "date_to")
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        for name in self.parameters:
-            value = params.pop(name, [""])[-1]
-            if not value:
-                continue
-            try:
-                self.used_parameters[name] = dt.date.fromisoformat(value)
-            except ValueError as error:
-                raise IncorrectLookupParameters(f"{name} must be a date (YYYY-MM-DD).") from error
-
-    def has_output(self):
-        return True
-
-    def expected_parameters(self):
-        return list(self.parameters)
-
-    def queryset(self, request, queryset):
-        tz = timezone.get_current_timezone()
-        date_from, date_to = (self.used_parameters.get(name) for name in self.parameters)
-        if date_from:
-            queryset = queryset.filter(transaction_date__gte=dt.datetime.combine(date_from, dt.time.min, tz))
-        if date_to and date_to < dt.date.max:
-            after = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tz)
-            queryset = queryset.filter(transaction_date__lt=after)
-        return queryset
-
-    def choices(self, changelist):
-        # One "choice": the state of the little form the template draws, and what it must keep.
-        kept = [
-            (name, value)
-            for name, values in changelist.filter_params.items()
-            if name not in self.parameters
-            for value in values
-        ]
-        yield {
-            "date_from": self.used_parameters.get("date_from"),
-            "date_to": self.used_parameters.get("date_to"),
-            "kept": kept,
-            "selected": bool(self.used_parameters),
-            "clear_query_string": changelist.get_query_string(remove=self.parameters),
-        }
+    field_name = "transaction_date"
 
 
 class ReverseForm(forms.Form):
@@ -197,9 +149,9 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         "=customer__email", "=customer__external_id",
     ]  # fmt: skip
     search_help_text = "An exact transactionIdentifier or transactionNumber, or a customer's id, mobile, email or externalId."
-    date_hierarchy = "transaction_date"
     ordering = ["-transaction_date", "-id"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = [
         "org", "transaction_identifier", "transaction_number", "transaction_date", "customer",
         "customer_identifier_type", "customer_identifier_value", "amount", "api_client", "created_at",
@@ -217,17 +169,28 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
             super()
             .get_queryset(request)
             .select_related("customer")
-            .annotate(is_reversed=_reversal())
+            # A LEFT JOIN probed per row (an EXISTS is planned as a hash of every reversal of the org).
+            .annotate(is_reversed=ExpressionWrapper(Q(reversal__isnull=False), output_field=BooleanField()))
             .prefetch_related(Prefetch("lines", queryset=lines.order_by("level", "position")))
         )
+
+    def get_ordering(self, request):
+        # Filtered on a promotion: the same order, read from the promotion's index
+        # (`redemptions_of_promotion`); a column the user sorts on replaces it as usual.
+        if request.GET.get(PromotionFilter.parameter_name):
+            return list(OF_PROMOTION_ORDERING)
+        return super().get_ordering(request)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
         org_id = None if sees_all_orgs(request) else user_org_id(request)
-        customers = customers_matching(value=term, org_id=org_id)
-        match = Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer__in=customers)
+        # Customer-first: their ids (a handful at most: exact matches of unique identifiers) go into the
+        # query as values, so the planner sees three selective index look-ups, not a subquery it
+        # guesses could match every redemption (and walks the whole list for).
+        customers = list(customers_matching(value=term, org_id=org_id).values_list("pk", flat=True)[:100])
+        match = Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer_id__in=customers)
         return queryset.filter(match), False
 
     # --- columns ---------------------------------------------------------------------------------
@@ -379,36 +342,56 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         return [export, *super().get_urls()]
 
     def export_view(self, request):
-        """The changelist's rows (its filters, date hierarchy and search) as CSV, one row per redemption
-        line with the list API's fields, streamed."""
+        """Export the changelist's rows (its filters and search) as CSV, one row per redemption line
+        with the list API's fields. Never in the request: GET asks to confirm, POST starts an export
+        job (a BulkJob of kind EXPORT) and leads to its page, which shows the progress and offers
+        the file when it is done (or says why it failed)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:redemptions_redemption_changelist") + "?e=1")
-        promotion_id = next(
-            (spec.value() for spec in changelist.filter_specs if isinstance(spec, PromotionFilter)), None
-        )
-        lines = redemption_lines_export(redemptions=changelist.queryset, promotion_id=promotion_id)
-        response = StreamingHttpResponse(_csv_rows(lines), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="redemptions-{stamp}.csv"'
-        return response
+        filters = {name: request.GET[name] for name in EXPORT_FILTERS if request.GET.get(name)}
+        org = self._export_org(request)
+        if request.method == "POST" and org is not None:
+            job = redemption_export_create(
+                org=org, user=request.user, filters=filters, time_zone=timezone.get_current_timezone_name()
+            )
+            messages.success(request, f"{job} started: the file is offered here when it is written.")
+            return redirect("admin:wallets_bulkjob_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Export redemptions",
+            "opts": self.opts,
+            "org": org,
+            "filters": filters,
+            "estimate": changelist.result_count,
+            "query_string": request.GET.urlencode(),
+            "changelist_url": reverse("admin:redemptions_redemption_changelist")
+            + changelist.get_query_string(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/redemptions/redemption/export_confirmation.html", context)
+
+    def _export_org(self, request) -> Organization | None:
+        """The org whose redemptions are exported: the staff user's; a superuser without one picks it
+        with the list's org filter."""
+        if not sees_all_orgs(request):
+            return request.user.org
+        chosen = request.GET.get("org__id__exact", "")
+        return Organization.objects.filter(pk=chosen).first() if chosen.isdigit() else None
 
 
-# The list API's record fields, in its order.
-EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
-
-
-def _csv_rows(lines):
-    records = (REDEMPTION_LIST_RECORD.render(line) for line in lines)
-    return csv_lines(EXPORT_COLUMNS, ([record[column] for column in EXPORT_COLUMNS] for record in records))
+# The audit list's filters an export job applies again (`redemptions_filtered`).
+EXPORT_FILTERS = ("promotion", "customer", "status", "date_from", "date_to", "q")
 
 
 @admin.register(RedemptionLine)
 class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
     org_lookup = "redemption__org_id"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_display = ["redemption", "level", "promotion", "earned_promotion", "redemption_count", "discount"]
     list_filter = ["level"]
     list_select_related = ["redemption", "promotion"]
@@ -417,11 +400,15 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
 @admin.register(RedemptionReversal)
 class RedemptionReversalAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["redemption", "reason", "created_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(RedemptionCounter)
 class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["restriction", "scope", "used", "limit", "updated_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_select_related = ["restriction"]
     search_fields = ["scope"]
 
@@ -476,7 +463,10 @@ def dashboard_view(request):
     page = Paginator(
         promotions.order_by("-active", "-start_date", "pk"), DASHBOARD_PROMOTIONS_PER_PAGE
     ).get_page(request.GET.get("p"))
-    days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion)
+    # The closed days missing from the summaries (none once the hourly task has run), then the reads.
+    redemption_days_refresh(org=org)
+    live = redemption_days_live(org=org)  # today's counts: the one read that grows with a day's sales
+    days = redemptions_per_day(org=org, days=CHART_DAYS, promotion=promotion, live=live)
     query = request.GET.copy()
     query.pop("p", None)
     context.update(
@@ -484,8 +474,8 @@ def dashboard_view(request):
         promotion=promotion,
         page=page,
         page_query=query.urlencode(),
-        activity=promotion_activity_list(org=org, promotions=list(page.object_list)),
-        totals=org_activity_totals(org=org),
+        activity=promotion_activity_list(org=org, promotions=list(page.object_list), live=live),
+        totals=org_activity_totals(org=org, live=live),
         days=days,
         days_total=sum(day.redeemed + day.reversed for day in days),
         chart=redemptions_per_day_svg(days, x_title=f"Transaction date ({org.timezone})"),

@@ -266,6 +266,12 @@ class RedemptionListApi(APIView):
             choices=["REDEMPTION_DATE"], default="REDEMPTION_DATE", help_text="The transaction date."
         )
         order = serializers.ChoiceField(choices=["ASC", "DESC"], default="DESC")
+        cursor = serializers.CharField(
+            required=False,
+            max_length=100,
+            help_text="The `X-Next-Cursor` header of the page before: the next page by keyset, as fast "
+            "deep in the list as at its start (pageNumber is then not used).",
+        )
 
     @schema.redemption_list(query=ListQuerySerializer)
     def get(self, request):
@@ -278,9 +284,12 @@ class RedemptionListApi(APIView):
             limit=params["limit"],
             page_number=params["pageNumber"],
             descending=params["order"] == "DESC",
+            cursor=params.get("cursor"),
         )
+        headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
         return Response(
-            redemption_list_body(page=page, limit=params["limit"], page_number=params["pageNumber"])
+            redemption_list_body(page=page, limit=params["limit"], page_number=params["pageNumber"]),
+            headers=headers,
         )
 
 

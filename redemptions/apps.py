@@ -12,3 +12,4 @@ class RedemptionsConfig(AppConfig):
         from wallets.selectors import restriction_usage_counter_register
 
         restriction_usage_counter_register(restriction_usage_count)
+        from redemptions import tasks  # noqa: F401  queued and scheduled by name: registered in every process

@@ -16,6 +16,8 @@ limit with what was recorded:
 - Cart limits held by every recorded transaction; maxIssuancePerCustomer and maxEarningPerCustomer
   held by the instances that are not revoked (an unlocked issued instance counts as both);
 - a LOCKED instance (issued, not yet earned) is an issued EARNING instance that nothing redeemed;
+- a transaction's promotions redeemed (`RedemptionPromotion`) are exactly its lines' promotions, each
+  once, dated as the transaction;
 - a wallet line redeems an instance of its own promotion held by the redeeming customer (an
   anonymous sale, without a customer, holds none), a POS or CODE line none; an anonymous sale counts
   towards Promotion limits, never a Customer limit;
@@ -35,7 +37,13 @@ from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 
 from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction, PromotionType
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.models import (
+    Redemption,
+    RedemptionCounter,
+    RedemptionLine,
+    RedemptionPromotion,
+    RedemptionReversal,
+)
 from wallets.models import Customer, EarnedPromotion
 
 APPS = ("promotions", "wallets", "redemptions")
@@ -48,6 +56,7 @@ T = {
     "redemption": Redemption._meta.db_table,
     "line": RedemptionLine._meta.db_table,
     "reversal": RedemptionReversal._meta.db_table,
+    "redeemed": RedemptionPromotion._meta.db_table,
     "counter": RedemptionCounter._meta.db_table,
     "audit": AuditEvent._meta.db_table,
     "customer": Customer._meta.db_table,
@@ -179,6 +188,17 @@ SQL_CHECKS = {
                    THEN e.id IS NULL OR e.customer_id IS DISTINCT FROM red.customer_id
                         OR e.promotion_id <> l.promotion_id
                    ELSE l.earned_promotion_id IS NOT NULL END
+    """,
+    "a transaction's promotions redeemed are those of its lines, once each, dated as it": f"""
+        SELECT coalesce(l.redemption_id, p.redemption_id) AS redemption_id,
+               coalesce(l.promotion_id, p.promotion_id) AS promotion_id,
+               l.redemption_id IS NOT NULL AS has_lines, p.transaction_date, red.transaction_date AS expected
+        FROM (SELECT DISTINCT redemption_id, promotion_id FROM {T["line"]}) l
+        FULL JOIN {T["redeemed"]} p ON p.redemption_id = l.redemption_id AND p.promotion_id = l.promotion_id
+        JOIN {T["redemption"]} red ON red.id = coalesce(l.redemption_id, p.redemption_id)
+        WHERE {IN_ORGS.format(column="red.org_id")}
+          AND (l.redemption_id IS NULL OR p.redemption_id IS NULL
+               OR p.transaction_date <> red.transaction_date)
     """,
     "an API client's audit events in its own org": f"""
         SELECT ev.id, ev.org_id, ev.action, ev.actor_id, a.org_id AS client_org

@@ -55,8 +55,11 @@ class Redemption(models.Model):
         ]
         indexes = [
             models.Index(fields=["org", "customer", "created_at"], name="redemption_org_customer"),
-            # The redemption list: an org's redemptions by transaction date, in either direction.
-            models.Index(fields=["org", "transaction_date"], name="redemption_org_txn_date"),
+            # The redemption lists (API and admin): an org's redemptions by transaction date, in either
+            # direction, ties by id; with the id in it a deep admin page is found by an index-only scan.
+            models.Index(fields=["org", "transaction_date", "id"], name="redemption_org_txn_date_id"),
+            # The audit's search by transactionNumber (the identifier has its unique index).
+            models.Index(fields=["org", "transaction_number"], name="redemption_org_txn_number"),
         ]
         # Reversing gives limits back: the admin's reverse action needs this beyond view permission.
         permissions = [("reverse_redemption", "Can reverse redemptions")]
@@ -87,6 +90,10 @@ class RedemptionLine(models.Model):
 
     class Meta:
         ordering = ["redemption", "level", "position"]
+        # A redemption's lines of one promotion, by index alone: the list's total of a promotion's
+        # lines since the last summarised day probes the day's redemptions rather than read every
+        # line of the promotion.
+        indexes = [models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion")]
         constraints = [
             models.UniqueConstraint(
                 fields=["redemption", "level", "position"], name="redemption_line_position"
@@ -103,6 +110,33 @@ class RedemptionLine(models.Model):
         return f"{self.redemption_id}/{self.level}/{self.position}"
 
 
+class RedemptionPromotion(models.Model):
+    """A promotion a transaction redeemed (by one line of it or several), with the transaction's date
+    copied: the audit list's promotion filter reads a promotion's transactions newest first from
+    its index alone, a page in a hundred index entries however rare the promotion. Written with the
+    lines by `redemption_record` (a fact, never updated, like the redemption it copies)."""
+
+    redemption = models.ForeignKey(
+        Redemption, on_delete=models.PROTECT, related_name="promotions_redeemed", db_index=False
+    )
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="+", db_index=False)
+    transaction_date = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["redemption", "promotion"], name="redemption_promotion_once")
+        ]
+        # The audit list's order (transaction date, then redemption id, newest first) within a promotion.
+        indexes = [
+            models.Index(
+                fields=["promotion", "-transaction_date", "-redemption"], name="redemption_promotion_date"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.redemption_id}/{self.promotion_id}"
+
+
 class RedemptionReversal(models.Model):
     """A return or cancelled sale: a new fact pointing at the redemption it undoes (at most one)."""
 
@@ -116,6 +150,7 @@ class RedemptionReversal(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "created_at"], name="reversal_org_created")]
 
     def __str__(self) -> str:
         return f"reversal of {self.redemption_id}"
@@ -197,3 +232,46 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class RedemptionDay(models.Model):
+    """One closed day (in the org's time zone) of an org's redemptions, or of one promotion's: what the
+    dashboard and the list's total read instead of aggregating the whole table on every request.
+
+    A row with no promotion is the org's day: `redeemed` counts its transactions not reversed,
+    `reversed` those reversed since, `discount` the discount of the unreversed ones, `lines` and
+    `reversed_lines` their lines. A promotion's row counts the transactions with a line of it, its
+    lines and their discount. Days up to yesterday are materialised (`redemption_days_refresh`: a
+    periodic task, and on demand for the days missing); the org's row is written for every day, zero
+    or not, so its presence says the day is materialised. From then on the write path keeps it exact:
+    a redemption or a reversal whose transaction falls on a materialised day updates its rows.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="redemption_days")
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.CASCADE, related_name="redemption_days"
+    )
+    day = models.DateField()
+    redeemed = models.PositiveIntegerField(default=0)
+    reversed = models.PositiveIntegerField(default=0)
+    discount = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    lines = models.PositiveIntegerField(default=0)
+    reversed_lines = models.PositiveIntegerField(default=0)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "day"], condition=Q(promotion__isnull=True), name="redemption_day_org"
+            ),
+            models.UniqueConstraint(
+                fields=["org", "promotion", "day"],
+                condition=Q(promotion__isnull=False),
+                name="redemption_day_promotion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id}/{self.promotion_id or '-'}/{self.day}"

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization, Promotion, PromotionRestriction
-from redemptions.filters import RedemptionLineFilter, reversal_exists
-from redemptions.models import Redemption, RedemptionLine
-from wallets.models import Customer, EarnedPromotion
+from redemptions.filters import RedemptionLineFilter
+from redemptions.models import Redemption, RedemptionDay, RedemptionLine, RedemptionReversal
+from redemptions.summaries import redemption_day_counts
+from wallets.models import Customer, PromotionTally
+from wallets.selectors import customers_matching
 
 # What a record of the list reads: the line, its redemption, the promotion and the recording client.
 # Leaves out the stored response body and the promotions' condition/action JSON.
@@ -45,22 +49,96 @@ EXPORT_CHUNK_SIZE = 2000
 
 @dataclass(frozen=True)
 class RedemptionLinePage:
-    """One page of the list and the number of lines matching the filters on every page."""
+    """One page of the list, the number of lines matching the filters on every page, and the cursor
+    of the page after it (None when this page is the last, as far as it can tell)."""
 
     lines: list[RedemptionLine]
     total: int
+    next_cursor: str | None = None
+
+
+# Below this offset a page is read forwards whatever the total; beyond it, a page in the second half
+# of the list is read backwards from its end (OFFSET then walks the shorter way).
+BACKWARDS_FROM_OFFSET = 1000
+# Filters the daily summaries count by: with no other filter the total comes from them.
+SUMMARY_FILTERS = frozenset({"promotionId", "includeReversed"})
+
+
+def _redemption_filterset(org: Organization, params: Mapping) -> RedemptionLineFilter:
+    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset
 
 
 def _redemption_lines(org: Organization, params: Mapping):
     """The org's lines matching the filters of `RedemptionLineFilter`; ValidationError for a bad value."""
-    filterset = RedemptionLineFilter(params, queryset=RedemptionLine.objects.filter(redemption__org=org))
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    return filterset.qs
+    return _redemption_filterset(org, params).qs
+
+
+def cursor_encode(line: RedemptionLine, total: int) -> str:
+    """The cursor after `line`: its transaction date (epoch microseconds), its id and the list's total
+    as the walk's first page counted it, as URL-safe text."""
+    when = line.redemption.transaction_date
+    micros = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{line.pk}.{total}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> tuple[dt.datetime, int, int | None]:
+    """(transaction date, line id, total) of a cursor (the total None in a cursor without one);
+    ValidationError (400) for one this list did not give."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        parts = [int(part) for part in text.split(".")]
+        if len(parts) not in (2, 3):
+            raise ValueError(text)
+        micros, line_id = parts[:2]
+        total = parts[2] if len(parts) == 3 else None
+        when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    except (ValueError, UnicodeDecodeError, OverflowError, binascii.Error) as error:
+        raise ValidationError({"cursor": ["Not a cursor of this list."]}) from error
+    if not 0 < line_id < 2**63 or (total is not None and not 0 <= total < 2**63):
+        raise ValidationError({"cursor": ["Not a cursor of this list."]})
+    return when, line_id, total
+
+
+def _summary_total(org: Organization, filterset: RedemptionLineFilter) -> int | None:
+    """The total from the daily summaries when the only filters are `promotionId` and
+    `includeReversed` (None otherwise): the materialised days' lines, plus the lines after the last
+    materialised day counted live (today's, once the hourly task has run). Two queries, neither
+    reading more than a day's redemptions."""
+    data = filterset.form.cleaned_data
+    # Identity, not equality: customerId 0 is a filter (matching nothing), not an absent one.
+    if any(value is not None and value != "" and value is not False
+           for name, value in data.items() if name not in SUMMARY_FILTERS):  # fmt: skip
+        return None
+    promotion_id = data.get("promotionId") or None
+    own = Q(promotion_id=promotion_id) if promotion_id else Q(promotion__isnull=True)
+    closed = (
+        RedemptionDay.objects.for_org(org)
+        .filter(Q(promotion__isnull=True) | own)
+        .aggregate(
+            last=Max("day", filter=Q(promotion__isnull=True)),
+            lines=Sum("lines", filter=own),
+            reversed_lines=Sum("reversed_lines", filter=own),
+        )
+    )
+    total = (closed["lines"] or 0) + ((closed["reversed_lines"] or 0) if data.get("includeReversed") else 0)
+    live = filterset.qs
+    if closed["last"] is not None:
+        since = dt.datetime.combine(closed["last"] + dt.timedelta(days=1), dt.time.min, tzinfo=org.tz)
+        live = live.filter(redemption__transaction_date__gte=since)
+    return total + live.count()
 
 
 def redemption_line_list(
-    *, org: Organization, params: Mapping, limit: int, page_number: int, descending: bool
+    *,
+    org: Organization,
+    params: Mapping,
+    limit: int,
+    page_number: int,
+    descending: bool,
+    cursor: str | None = None,
 ) -> RedemptionLinePage:
     """The org's redemption lines matching the filters of `RedemptionLineFilter`, one page.
 
@@ -68,52 +146,128 @@ def redemption_line_list(
     so consecutive pages never overlap nor skip a line. Each line carries `is_reversed`. Lines of
     reversed redemptions are left out unless `includeReversed` is true.
 
-    Two queries at most: the page (joins, O(limit) rows) and one COUNT, which is skipped when the
-    page itself tells the total (a non-empty page shorter than `limit`, or an empty first page).
+    The page is `page_number` (OFFSET `limit * page_number`) or, with `cursor` (the `next_cursor` of
+    the page before), the `limit` lines after the cursor: a keyset read, as cheap at the millionth
+    line as at the first. A deep numbered page in the second half of the list is read backwards
+    from the end, so the last page costs what the first does.
 
-    Raises ValidationError (400) for a malformed filter value.
+    A page asked by cursor answers the total its cursor carries: the one the walk's first page
+    counted (the cursor passes it on), so a walk costs one count, not one per page. Otherwise the
+    total is told by the page itself when it is short (a non-empty page shorter than `limit`, or an
+    empty first page); else, with no filter but `promotionId` and `includeReversed`, it comes
+    from the daily summaries (`_summary_total`); else it is a COUNT of the matching lines.
+
+    Raises ValidationError (400) for a malformed filter value or cursor.
     """
-    lines = _redemption_lines(org, params)
+    filterset = _redemption_filterset(org, params)
+    lines = filterset.qs
     direction = "-" if descending else ""
-    offset = limit * page_number
-    page = list(
-        _records(lines).order_by(f"{direction}redemption__transaction_date", f"{direction}id")[
-            offset : offset + limit
-        ]
-    )
-    # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
-    page_is_last = 0 < len(page) < limit or (not page and page_number == 0)
-    return RedemptionLinePage(lines=page, total=offset + len(page) if page_is_last else lines.count())
+    order = (f"{direction}redemption__transaction_date", f"{direction}id")
+    records = redemption_records(lines)
+    offset = 0 if cursor else limit * page_number
+    total = carried = None
+    if cursor:
+        when, line_id, carried = cursor_decode(cursor)
+        if descending:
+            after = Q(redemption__transaction_date__lt=when) | Q(
+                redemption__transaction_date=when, id__lt=line_id
+            )
+            records = records.filter(after, redemption__transaction_date__lte=when)
+        else:
+            after = Q(redemption__transaction_date__gt=when) | Q(
+                redemption__transaction_date=when, id__gt=line_id
+            )
+            records = records.filter(after, redemption__transaction_date__gte=when)
+    elif offset >= BACKWARDS_FROM_OFFSET:
+        total = _summary_total(org, filterset)
+    if total is not None and offset >= total:
+        page = []
+    elif total is not None and offset > total // 2:
+        backwards = ("" if descending else "-") + order[0].lstrip("-"), ("" if descending else "-") + "id"
+        count = min(limit, total - offset)
+        start = total - offset - count
+        page = list(records.order_by(*backwards)[start : start + count])[::-1]
+    else:
+        page = list(records.order_by(*order)[offset : offset + limit])
+    if carried is not None:
+        total = carried
+    elif total is None:
+        # A page that ends before `limit` rows (and is not past the end) is the last one: it tells the total.
+        page_is_last = 0 < len(page) < limit or (not page and page_number == 0 and not cursor)
+        if page_is_last and not cursor:
+            total = offset + len(page)
+        else:
+            total = _summary_total(org, filterset)
+            if total is None:
+                total = lines.count()
+    next_cursor = cursor_encode(page[-1], total) if len(page) == limit else None
+    return RedemptionLinePage(lines=page, total=total, next_cursor=next_cursor)
 
 
-def _records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
+def redemption_records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
     """Lines ready for `REDEMPTION_LIST_RECORD`: their joins, only the fields it reads, `is_reversed`."""
     return (
         lines.select_related("redemption__api_client", "promotion")
         .only(*REDEMPTION_RECORD_FIELDS)
-        .annotate(is_reversed=reversal_exists())
+        # A LEFT JOIN (one reversal per redemption at most), probed per row: an EXISTS here is planned
+        # as a hash of every reversal of the org, built for each page.
+        .annotate(
+            is_reversed=ExpressionWrapper(Q(redemption__reversal__isnull=False), output_field=BooleanField())
+        )
     )
 
 
-# --- The admin: CSV export and dashboard ----------------------------------------------------------
+# --- The admin: the audit list's filters, CSV export and dashboard -----------------------------------------
 
 
-def redemption_lines_export(
-    *, redemptions: QuerySet[Redemption], promotion_id: str | None = None
-) -> Iterator[RedemptionLine]:
-    """The lines of `redemptions` (the admin changelist's filtered and searched queryset, already
-    scoped to the user's org), one record each as the list API has them, streamed in chunks so an
-    export of any size runs in constant memory.
+# The order of `redemptions_of_promotion`: the audit list's (transaction date, then id, newest first),
+# read from the promotion's rows, whose index (promotion, transaction date, redemption) holds it.
+OF_PROMOTION_ORDERING = ("-promotions_redeemed__transaction_date", "-promotions_redeemed__redemption_id")
 
-    With `promotion_id` (the changelist's promotion filter) only that promotion's lines, as the list
-    API's `promotionId` filter gives them. Newest transaction first, then each transaction's lines
-    in their recorded order.
-    """
-    lines = RedemptionLine.objects.filter(redemption__in=redemptions.values("pk"))
-    if promotion_id is not None:
-        lines = lines.filter(promotion_id=promotion_id)
-    ordered = _records(lines).order_by("-redemption__transaction_date", "-redemption_id", "level", "position")
-    return ordered.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+def redemptions_of_promotion(redemptions: QuerySet[Redemption], promotion_id: str) -> QuerySet[Redemption]:
+    """The `redemptions` that redeemed the promotion (by one line of it or several), each once: joined
+    to their `RedemptionPromotion` row. Ordered by `OF_PROMOTION_ORDERING` (the same order as the
+    redemptions' own transaction date and id), a page reads a hundred entries of the promotion's
+    index, however rare the promotion; ordered by the redemption's columns, the planner would
+    walk the org's transactions to find the promotion's (or sort all of them)."""
+    return redemptions.filter(promotions_redeemed__promotion_id=promotion_id)
+
+
+def redemptions_filtered(
+    *, org: Organization, filters: Mapping[str, str], tz: dt.tzinfo
+) -> QuerySet[Redemption]:
+    """The org's redemptions as the admin's audit list filters them, for its export job: `promotion`
+    (transactions with a line of it), `customer` (an id), `status` (`reversed` or `not_reversed`),
+    `date_from` and `date_to` (transaction dates, both days included, in `tz`) and `q` (an exact
+    transactionIdentifier or transactionNumber, or a customer's id, mobile, email or externalId).
+    The values are those the list accepted; an unknown `status` filters nothing."""
+    redemptions = Redemption.objects.for_org(org)
+    if filters.get("promotion"):
+        lines = RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion_id=filters["promotion"])
+        redemptions = redemptions.filter(Exists(lines))
+    if filters.get("customer"):
+        redemptions = redemptions.filter(customer_id=int(filters["customer"]))
+    reversal = Exists(RedemptionReversal.objects.filter(redemption=OuterRef("pk")))
+    if filters.get("status") == "reversed":
+        redemptions = redemptions.filter(reversal)
+    elif filters.get("status") == "not_reversed":
+        redemptions = redemptions.filter(~reversal)
+    if filters.get("date_from"):
+        start = dt.datetime.combine(dt.date.fromisoformat(filters["date_from"]), dt.time.min, tz)
+        redemptions = redemptions.filter(transaction_date__gte=start)
+    if filters.get("date_to"):
+        last = dt.date.fromisoformat(filters["date_to"])
+        if last < dt.date.max:
+            after = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tz)
+            redemptions = redemptions.filter(transaction_date__lt=after)
+    term = (filters.get("q") or "").strip()
+    if term:
+        customers = list(customers_matching(value=term, org_id=org.pk).values_list("pk", flat=True)[:100])
+        redemptions = redemptions.filter(
+            Q(transaction_identifier=term) | Q(transaction_number=term) | Q(customer_id__in=customers)
+        )
+    return redemptions
 
 
 @dataclass(frozen=True)
@@ -132,68 +286,100 @@ class PromotionActivity:
     discount: Decimal = Decimal(0)
 
 
-def _issue_counts() -> dict:
-    return {
-        "issued": Count("id", filter=Q(kind=EarnedPromotion.Kind.ISSUED)),
-        "earned": Count("id", filter=Q(kind=EarnedPromotion.Kind.EARNED)),
-    }
+def _today_start(org: Organization) -> dt.datetime:
+    """Where the days not materialised begin, once the org's days are caught up: its today."""
+    return dt.datetime.combine(timezone.localdate(timezone=org.tz), dt.time.min, tzinfo=org.tz)
 
 
-def promotion_activity_list(*, org: Organization, promotions: Sequence[Promotion]) -> list[PromotionActivity]:
-    """The activity of each of the org's `promotions`, in their order. Two grouped queries, however
-    many promotions: the earned instances per promotion and kind, the redemption lines per promotion."""
+def redemption_days_live(*, org: Organization) -> list[RedemptionDay]:
+    """The org's and its promotions' counts of today and later, counted from the tables (one indexed
+    range over today's redemptions): the part of the dashboard no summary holds yet. Computed once
+    per page and handed to the reads below."""
+    return redemption_day_counts(org=org, low=_today_start(org))
+
+
+def promotion_activity_list(
+    *, org: Organization, promotions: Sequence[Promotion], live: list[RedemptionDay] | None = None
+) -> list[PromotionActivity]:
+    """The activity of each of the org's `promotions`, in their order, from counters rather than the
+    big tables: the promotions' tallies (instances issued and earned), their materialised days, and
+    today's redemptions counted live. A fixed number of queries, however many promotions or rows.
+
+    The org's closed days must be materialised first (`redemption_days_refresh`, as the dashboard
+    does): a day missing would count as nothing. The same holds for the two reads below."""
     ids = [promotion.pk for promotion in promotions if promotion.org_id == org.pk]
     if not ids:
         return []
-    issued = {
-        row["promotion_id"]: row
-        for row in EarnedPromotion.objects.for_org(org)
+    live_since = _today_start(org)
+    tallies = {
+        tally.promotion_id: tally
+        for tally in PromotionTally.objects.for_org(org).filter(promotion_id__in=ids)
+    }
+    redeemed: dict[str, dict] = defaultdict(lambda: {"redeemed": 0, "reversed": 0, "discount": Decimal(0)})
+    closed = (
+        RedemptionDay.objects.for_org(org)
         .filter(promotion_id__in=ids)
         .values("promotion_id")
-        .annotate(**_issue_counts())
+        .annotate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
         .order_by()
-    }
-    unreversed, reversed_ = Q(redemption__reversal__isnull=True), Q(redemption__reversal__isnull=False)
-    redeemed = {
-        row["promotion_id"]: row
-        for row in RedemptionLine.objects.filter(redemption__org=org, promotion_id__in=ids)
-        .values("promotion_id")
-        .annotate(
-            redeemed=Count("redemption", distinct=True, filter=unreversed),
-            reversed=Count("redemption", distinct=True, filter=reversed_),
-            discount=Sum("discount", filter=unreversed),
-        )
-        .order_by()
-    }
+    )
+    if live is None:
+        live = redemption_day_counts(org=org, low=live_since, org_days=False)
+    live = [row for row in live if row.promotion_id is not None and row.promotion_id in ids]
+    for row in [
+        *closed,
+        *(
+            {
+                "promotion_id": r.promotion_id,
+                "redeemed": r.redeemed,
+                "reversed": r.reversed,
+                "discount": r.discount,
+            }
+            for r in live
+        ),
+    ]:
+        counts = redeemed[row["promotion_id"]]
+        for name in ("redeemed", "reversed", "discount"):
+            counts[name] += row[name] or 0
     activity = []
     for promotion in promotions:
         if promotion.pk not in ids:
             continue
-        counts, lines = issued.get(promotion.pk, {}), redeemed.get(promotion.pk, {})
+        tally, lines = tallies.get(promotion.pk), redeemed[promotion.pk]
         activity.append(
             PromotionActivity(
                 promotion=promotion,
-                issued=counts.get("issued", 0),
-                earned=counts.get("earned", 0),
-                redeemed=lines.get("redeemed", 0),
-                reversed=lines.get("reversed", 0),
-                discount=lines.get("discount") or Decimal(0),
+                issued=tally.issued if tally else 0,
+                earned=tally.earned if tally else 0,
+                redeemed=lines["redeemed"],
+                reversed=lines["reversed"],
+                discount=lines["discount"],
             )
         )
     return activity
 
 
-def org_activity_totals(*, org: Organization) -> PromotionActivity:
-    """The org's totals: a transaction that redeemed two promotions counts once here. Three queries."""
-    instances = EarnedPromotion.objects.for_org(org).aggregate(**_issue_counts())
-    transactions = Redemption.objects.for_org(org).aggregate(
-        redeemed=Count("id", filter=Q(reversal__isnull=True)),
-        reversed=Count("id", filter=Q(reversal__isnull=False)),
+def org_activity_totals(*, org: Organization, live: list[RedemptionDay] | None = None) -> PromotionActivity:
+    """The org's totals: a transaction that redeemed two promotions counts once here. From the
+    tallies, the org's materialised days and today's redemptions counted live."""
+    live_since = _today_start(org)
+    instances = PromotionTally.objects.for_org(org).aggregate(issued=Sum("issued"), earned=Sum("earned"))
+    closed = (
+        RedemptionDay.objects.for_org(org)
+        .filter(promotion__isnull=True)
+        .aggregate(redeemed=Sum("redeemed"), reversed=Sum("reversed"), discount=Sum("discount"))
     )
-    discount = RedemptionLine.objects.filter(
-        redemption__org=org, redemption__reversal__isnull=True
-    ).aggregate(total=Sum("discount"))["total"]
-    return PromotionActivity(promotion=None, **instances, **transactions, discount=discount or Decimal(0))
+    if live is None:
+        live = redemption_day_counts(org=org, low=live_since, promotion_days=False)
+    live = [row for row in live if row.promotion_id is None]
+    return PromotionActivity(
+        promotion=None,
+        issued=instances["issued"] or 0,
+        earned=instances["earned"] or 0,
+        redeemed=(closed["redeemed"] or 0) + sum(row.redeemed for row in live),
+        reversed=(closed["reversed"] or 0) + sum(row.reversed for row in live),
+        discount=(closed["discount"] or Decimal(0)) + sum((row.discount for row in live), Decimal(0)),
+    )
 
 
 @dataclass(frozen=True)
@@ -206,40 +392,51 @@ class DayRedemptions:
 
 
 def redemptions_per_day(
-    *, org: Organization, days: int, promotion: Promotion | None = None, today: dt.date | None = None
+    *,
+    org: Organization,
+    days: int,
+    promotion: Promotion | None = None,
+    today: dt.date | None = None,
+    live: list[RedemptionDay] | None = None,
 ) -> list[DayRedemptions]:
     """The org's redemptions per day over the last `days` days up to `today` (the org's today by
     default), every day present (zero when nothing happened), oldest first. Days are the org's local
     days. `reversed` counts the transactions of that day reversed since; `redeemed` the others. With
-    `promotion`, only the transactions that redeemed it. One query.
+    `promotion`, only the transactions that redeemed it. The closed days from their summaries, the
+    days not materialised (today) counted live.
     """
     tz = org.tz
     today = today or timezone.localdate(timezone=tz)
     first = today - dt.timedelta(days=days - 1)
-    redemptions = Redemption.objects.for_org(org).filter(
-        transaction_date__gte=dt.datetime.combine(first, dt.time.min, tzinfo=tz),
-        transaction_date__lt=dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
-    )
-    if promotion is not None:
-        redemptions = redemptions.filter(
-            Exists(RedemptionLine.objects.filter(redemption=OuterRef("pk"), promotion=promotion))
+    rows = RedemptionDay.objects.for_org(org).filter(day__gte=first, day__lte=today)
+    rows = rows.filter(promotion=promotion) if promotion is not None else rows.filter(promotion__isnull=True)
+    by_day = {row.day: row for row in rows}
+    wanted = promotion.pk if promotion is not None else None
+    if live is not None:  # today (and later), counted once for the whole page
+        by_day.update(
+            {row.day: row for row in live if row.promotion_id == wanted and first <= row.day <= today}
         )
-    rows = (
-        redemptions.annotate(day=TruncDate("transaction_date", tzinfo=tz))
-        .values("day")
-        .annotate(
-            redeemed=Count("id", filter=Q(reversal__isnull=True)),
-            reversed=Count("id", filter=Q(reversal__isnull=False)),
+        live_from = _today_start(org).date()
+    missing = [
+        day
+        for day in (first + dt.timedelta(days=n) for n in range(days))
+        if day not in by_day and (live is None or day < live_from)
+    ]
+    if missing:
+        low = dt.datetime.combine(missing[0], dt.time.min, tzinfo=tz)
+        high = dt.datetime.combine(missing[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        counted = redemption_day_counts(
+            org=org, low=low, high=high, org_days=promotion is None, promotion_days=promotion is not None
         )
-        .order_by("day")
-    )
-    by_day = {row["day"]: row for row in rows}
+        for row in counted:
+            if row.promotion_id == wanted and row.day in missing:
+                by_day[row.day] = row
     result = []
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
-        row = by_day.get(day, {})
+        row = by_day.get(day)
         result.append(
-            DayRedemptions(day=day, redeemed=row.get("redeemed", 0), reversed=row.get("reversed", 0))
+            DayRedemptions(day=day, redeemed=row.redeemed if row else 0, reversed=row.reversed if row else 0)
         )
     return result
 
@@ -266,7 +463,7 @@ def redemption_line_iter(
         "endDateISO": end.isoformat(),
         "includeReversed": "true" if include_reversed else "false",
     }
-    lines = _records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
+    lines = redemption_records(_redemption_lines(org, params)).order_by("redemption__transaction_date", "id")
     return _stream(lines, chunk_size)
 
 

@@ -211,6 +211,8 @@ REDEMPTION_LIST_RECORD = Shape(
 )
 # The keys of one record, in their order: also the header of the CSV exports, which write the same records.
 REDEMPTION_RECORD_KEYS = REDEMPTION_LIST_RECORD.keys
+# The columns of a redemption export (the admin's job, `export_redemptions`): the record's keys, in order.
+EXPORT_COLUMNS = list(REDEMPTION_RECORD_KEYS)
 
 
 class ListedPage(NamedTuple):

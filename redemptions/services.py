@@ -18,15 +18,26 @@ exactly what the recording took, computed from the recorded lines by the same fu
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
+import logging
 import operator
+import os
+import tempfile
+import threading
+import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from celery import current_app
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
@@ -43,18 +54,25 @@ from promotions.models import (
 from promotions.rules import org_rules
 from promotions.selectors import engine_settings_for
 from promotions_site import metrics
+from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
     Redemption,
     RedemptionCounter,
+    RedemptionDay,
     RedemptionLine,
+    RedemptionPromotion,
     RedemptionReversal,
 )
-from wallets.models import Customer, EarnedPromotion
+from redemptions.selectors import redemption_records, redemptions_filtered
+from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
+from redemptions.summaries import org_day
+from wallets.models import BulkJob, Customer, EarnedPromotion
 from wallets.selectors import customers_by_identifier
 
+logger = logging.getLogger(__name__)
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
@@ -192,6 +210,8 @@ def redemption_record(
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
             lines = _lines_record(redemption, data, earned)
+            _promotions_redeemed_record(redemption, lines)
+            _redemption_days_apply(org, redemption, lines, reversal=False)
             audit_event_record(
                 org=org,
                 actor=actor,
@@ -234,6 +254,16 @@ def _lines_record(
             promotion_applied_on_quantity=line.promotion_applied_on_quantity,
         )
         for line in data.lines
+    )
+
+
+def _promotions_redeemed_record(redemption: Redemption, lines: list[RedemptionLine]) -> None:
+    """One row per promotion the transaction redeemed, with its date: what the audit's promotion filter reads."""
+    RedemptionPromotion.objects.bulk_create(
+        RedemptionPromotion(
+            redemption=redemption, promotion_id=promotion_id, transaction_date=redemption.transaction_date
+        )
+        for promotion_id in dict.fromkeys(line.promotion_id for line in lines)
     )
 
 
@@ -666,6 +696,7 @@ def redemption_reverse(
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
         _taken_give_back(redemption.customer_id, plan, promotion_of)
+        _redemption_days_apply(org, redemption, lines, reversal=True)
         audit_event_record(
             org=org,
             actor=actor,
@@ -698,3 +729,218 @@ def _taken_give_back(customer_id: int | None, plan: _Plan, promotion_of: dict[st
                 default=F("status"),
             ),
         )
+
+
+# --- The daily summaries (RedemptionDay) ------------------------------------------------------------
+
+
+def _redemption_days_apply(
+    org: Organization, redemption: Redemption, lines: list[RedemptionLine], *, reversal: bool
+) -> None:
+    """Keep a materialised day exact: add the recorded redemption to its day's rows (or move it to
+    the reversed counts). Nothing when its day is not materialised: today and later never are (no
+    query then, the usual case), an earlier day not yet either; the refresh counts it from the tables.
+    The org's row is updated first: its row lock orders the writers of one day, so a promotion's
+    row is created once."""
+    day = org_day(org, redemption.transaction_date)
+    if day >= timezone.localdate(timezone=org.tz):
+        return
+    discount = sum((line.discount for line in lines), Decimal(0))
+    count = len(lines)
+    by_promotion: dict[str, list[RedemptionLine]] = defaultdict(list)
+    for line in lines:
+        by_promotion[line.promotion_id].append(line)
+    rows = RedemptionDay.objects.filter(org=org, day=day)
+    if reversal:
+        change = {
+            "redeemed": F("redeemed") - 1,
+            "reversed": F("reversed") + 1,
+            "discount": F("discount") - discount,
+            "lines": F("lines") - count,
+            "reversed_lines": F("reversed_lines") + count,
+        }
+    else:
+        change = {
+            "redeemed": F("redeemed") + 1,
+            "discount": F("discount") + discount,
+            "lines": F("lines") + count,
+        }
+    if not rows.filter(promotion__isnull=True).update(**change):
+        return
+    for promotion_id in sorted(by_promotion):
+        own = by_promotion[promotion_id]
+        own_discount, own_count = sum((line.discount for line in own), Decimal(0)), len(own)
+        row = rows.filter(promotion_id=promotion_id)
+        if reversal:
+            row.update(
+                redeemed=F("redeemed") - 1,
+                reversed=F("reversed") + 1,
+                discount=F("discount") - own_discount,
+                lines=F("lines") - own_count,
+                reversed_lines=F("reversed_lines") + own_count,
+            )
+        elif not row.update(
+            redeemed=F("redeemed") + 1, discount=F("discount") + own_discount, lines=F("lines") + own_count
+        ):
+            RedemptionDay.objects.create(
+                org=org,
+                promotion_id=promotion_id,
+                day=day,
+                redeemed=1,
+                discount=own_discount,
+                lines=own_count,
+            )
+
+
+# --- Exports: a background job writes the file -----------------------------------------------------
+
+EXPORT_TASK = "redemptions.tasks.redemption_export_task"
+EXPORT_REDEMPTIONS_PER_CHUNK = 2000  # redemptions read per keyset step (their lines follow)
+
+
+def redemption_export_create(*, org: Organization, user, filters: dict[str, str], time_zone: str) -> BulkJob:
+    """Start exporting the org's redemptions matching `filters` (the audit list's: `promotion`,
+    `customer`, `status`, `date_from`, `date_to`, `q`; dates in `time_zone`) as a CSV file: a
+    BulkJob of kind EXPORT, run after the commit by a Celery worker (or in-process without a broker,
+    like the bulk jobs), never in the request. The job page shows its progress and, once DONE, offers
+    the file; a failure is recorded on the job (FAILED, with the reason)."""
+    promotion = Promotion.objects.for_org(org).filter(pk=filters.get("promotion") or "").first()
+    with transaction.atomic():
+        job = BulkJob.objects.create(
+            org=org,
+            kind=BulkJob.Kind.EXPORT,
+            promotion=promotion,
+            params={"filters": filters, "timeZone": time_zone},
+            created_by=user,
+        )
+        audit_event_record(
+            org=org,
+            actor=Actor.for_user(user),
+            action="redemption.export",
+            object_type="BulkJob",
+            object_id=job.pk,
+            data={"filters": filters},
+        )
+        transaction.on_commit(lambda: _export_dispatch(job.pk))
+    return job
+
+
+def _export_dispatch(job_id: int) -> None:
+    task = current_app.tasks[EXPORT_TASK]
+    if settings.CELERY_BROKER_URL and settings.BULK_JOBS_IN_PROCESS != "sync":
+        try:
+            task.delay(job_id)
+        except Exception as error:  # the broker is unreachable: say so on the job
+            BulkJob.objects.filter(pk=job_id).update(
+                status=BulkJob.Status.FAILED,
+                error=f"Could not queue the export: {type(error).__name__}: {error}"[:2000],
+                finished_at=timezone.now(),
+            )
+    elif settings.BULK_JOBS_IN_PROCESS == "sync":
+        try:
+            redemption_export_run(job_id=job_id)
+        except Exception:  # recorded on the job (FAILED, with the reason) for its page
+            logger.exception("export %s failed", job_id)
+    else:
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(_export_run_own_connection, job_id),
+            name=f"export-{job_id}",
+            daemon=True,
+        ).start()
+
+
+def _export_run_own_connection(job_id: int) -> None:
+    try:
+        redemption_export_run(job_id=job_id)
+    except Exception:  # recorded on the job (FAILED, with the reason) for its page
+        logger.exception("export %s failed", job_id)
+    finally:
+        connection.close()
+
+
+def redemption_export_run(*, job_id: int) -> BulkJob:
+    """Write an EXPORT job's file: one row per redemption line with the list API's record fields
+    (`promotions_site.csvexport`, the one CSV writer), newest transaction first. Walks the
+    redemptions by keyset (transaction date, id), a chunk at a time, committing the progress (`done`
+    lines of `total`) after each, so the job page's bar moves and memory stays flat whatever the
+    size. Runs once: a job already DONE is left as it is. Any failure marks the job FAILED with the
+    reason and leaves no partial file."""
+    job = BulkJob.objects.select_related("org").get(pk=job_id, kind=BulkJob.Kind.EXPORT)
+    if job.status == BulkJob.Status.DONE:
+        return job
+    org = job.org
+    filters, tz = job.params.get("filters", {}), zoneinfo.ZoneInfo(job.params.get("timeZone") or "UTC")
+    promotion_id = filters.get("promotion") or None
+    started = timezone.now()
+    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.RUNNING, started_at=started, done=0)
+    handle = tempfile.NamedTemporaryFile("w+", encoding="utf-8", newline="", suffix=".csv", delete=False)  # noqa: SIM115
+    try:
+        redemptions = redemptions_filtered(org=org, filters=filters, tz=tz)
+        # What exists now is exported; redemptions recorded while it runs are not.
+        last_id = redemptions.order_by("-id").values_list("id", flat=True).first() or 0
+        redemptions = redemptions.filter(id__lte=last_id)
+        lines = RedemptionLine.objects.filter(redemption__in=redemptions.values("pk"))
+        if promotion_id:
+            lines = lines.filter(promotion_id=promotion_id)
+        BulkJob.objects.filter(pk=job.pk).update(total=lines.count())
+        writer = CsvWriter(handle)
+        writer.writerow(EXPORT_COLUMNS)
+        written = 0
+        for chunk in _export_chunks(redemptions):
+            chunk_lines = RedemptionLine.objects.filter(redemption_id__in=chunk)
+            if promotion_id:
+                chunk_lines = chunk_lines.filter(promotion_id=promotion_id)
+            rows = list(
+                redemption_records(chunk_lines).order_by(
+                    "-redemption__transaction_date", "-redemption_id", "level", "position"
+                )
+            )
+            for line in rows:
+                record = REDEMPTION_LIST_RECORD.render(line)
+                writer.writerow([record[column] for column in EXPORT_COLUMNS])
+            written += len(rows)
+            BulkJob.objects.filter(pk=job.pk).update(done=Least(F("done") + len(rows), F("total")))
+        handle.close()
+        name = f"bulk_jobs/exports/{started:%Y/%m}/redemptions-{org.pk}-job-{job.pk}.csv"
+        with open(handle.name, "rb") as done_file:
+            stored = default_storage.save(name, File(done_file))
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=BulkJob.Status.DONE,
+            output_file=stored,
+            total=written,
+            done=written,
+            error="",
+            finished_at=timezone.now(),
+        )
+    except Exception as error:
+        BulkJob.objects.filter(pk=job.pk).update(
+            status=BulkJob.Status.FAILED,
+            error=f"The export failed: {type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    finally:
+        handle.close()
+        os.unlink(handle.name)
+    job.refresh_from_db()
+    return job
+
+
+def _export_chunks(redemptions: QuerySet[Redemption]):
+    """The ids of `redemptions`, newest transaction first, EXPORT_REDEMPTIONS_PER_CHUNK at a time, by
+    keyset on (transaction date, id): each step one indexed query, however deep."""
+    ordered = redemptions.order_by("-transaction_date", "-id").values_list("transaction_date", "id")
+    after = None
+    while True:
+        page = ordered
+        if after is not None:
+            when, pk = after
+            page = page.filter(Q(transaction_date__lt=when) | Q(transaction_date=when, id__lt=pk)).filter(
+                transaction_date__lte=when
+            )
+        batch = list(page[:EXPORT_REDEMPTIONS_PER_CHUNK])
+        if not batch:
+            return
+        yield [pk for _, pk in batch]
+        after = batch[-1]

@@ -25,8 +25,24 @@ from promotions.models import (
     Zone,
 )
 from promotions.services import api_client_create
-from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
-from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from redemptions.models import (
+    Evaluation,
+    Redemption,
+    RedemptionCounter,
+    RedemptionDay,
+    RedemptionLine,
+    RedemptionPromotion,
+    RedemptionReversal,
+)
+from wallets.models import (
+    BulkJob,
+    BulkJobItem,
+    Customer,
+    EarnedPromotion,
+    Issual,
+    LoyaltyEarnedPromotion,
+    PromotionTally,
+)
 
 _org_ids = itertools.count(200001)
 
@@ -180,6 +196,7 @@ class RedemptionFactory(factory.django.DjangoModelFactory):
 class RedemptionLineFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RedemptionLine
+        skip_postgeneration_save = True
 
     redemption = factory.SubFactory(RedemptionFactory)
     level = RedemptionLine.Level.LINE_ITEM
@@ -189,6 +206,16 @@ class RedemptionLineFactory(factory.django.DjangoModelFactory):
     discount = Decimal("10")
     discount_applied_on_quantity = Decimal(1)
     promotion_applied_on_quantity = Decimal(1)
+
+    @factory.post_generation
+    def promotion_redeemed(line, create, extracted, **kwargs):
+        """The row `redemption_record` writes with the lines: the promotion, once per transaction."""
+        if create:
+            RedemptionPromotion.objects.get_or_create(
+                redemption=line.redemption,
+                promotion=line.promotion,
+                defaults={"transaction_date": line.redemption.transaction_date},
+            )
 
 
 class RedemptionReversalFactory(factory.django.DjangoModelFactory):
@@ -308,6 +335,8 @@ def make_in_org(model, org):
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
         Evaluation: lambda: EvaluationFactory(org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
+        PromotionTally: lambda: PromotionTally.objects.create(org=org, promotion=PromotionFactory(org=org)),
+        RedemptionDay: lambda: RedemptionDay.objects.create(org=org, day=dt.date(2025, 1, 1)),
         BulkJobItem: lambda: BulkJobItemFactory(job__org=org),
         Zone: lambda: ZoneFactory(org=org),
         Concept: lambda: ConceptFactory(org=org),

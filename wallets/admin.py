@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion
+from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
 from promotions_site.errors import PromotionError
@@ -38,8 +39,9 @@ from wallets.forms import (
     IssueForm,
     read_stored_values,
 )
+from wallets.identifiers import SOURCES
 from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
-from wallets.selectors import wallet_get
+from wallets.selectors import CUSTOMER_SUBSTRING_MIN, customer_identifier_match, wallet_get
 from wallets.services import (
     PREVIEW_MAX_AGE,
     bulk_job_create,
@@ -54,16 +56,51 @@ from wallets.services import (
 WALLET_ROWS = 50  # the customer page shows this many earned promotions; a link leads to all of them
 
 
+class SourceFilter(admin.SimpleListFilter):
+    """The customer's source, offered from the documented values: Django's default filter on a field
+    without choices would read every customer (SELECT DISTINCT) on every page of the list."""
+
+    title = "source"
+    parameter_name = "source__exact"
+
+    def lookups(self, request, model_admin):
+        return [(source, source) for source in SOURCES]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(source=self.value())
+
+
 @admin.register(Customer)
 class CustomerAdmin(OrgScopedAdmin):
     """Adds customers through `customer_create`, like the customers API; changes check the same rules."""
 
     form = CustomerAdminForm
     list_display = ["id", "first_name", "last_name", "mobile", "email", "external_id", "source", "created_at"]
-    list_filter = ["source"]
+    list_filter = [SourceFilter]
+    # Shown as the search box's fields; `get_search_results` decides how each is matched.
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
+    search_help_text = (
+        "An exact customer id, mobile, email or externalId first; if none matches, customers whose "
+        f"mobile, email, externalId or name contains the text ({CUSTOMER_SUBSTRING_MIN} characters or more)."
+    )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     audited_by_services = frozenset({"create"})  # customer_create
+
+    def get_search_results(self, request, queryset, search_term):
+        """Customer-first: an exact identifier by its unique index; only when none matches, a
+        substring of an identifier or a name (the trigram indexes on PostgreSQL). Shorter texts
+        match exactly or not at all."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = queryset.filter(customer_identifier_match(term))
+        if exact.exists() or len(term) < CUSTOMER_SUBSTRING_MIN:
+            return exact, False
+        contains = Q()
+        for name in ("mobile", "email", "external_id", "first_name", "last_name"):
+            contains |= Q(**{f"{name}__icontains": term})
+        return queryset.filter(contains), False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -101,17 +138,36 @@ class CustomerAdmin(OrgScopedAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
+class ValidTillRangeFilter(DateRangeFilter):
+    title = "valid till"
+    field_name = "valid_till"
+
+
 @admin.register(EarnedPromotion)
 class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
     list_display = [
         "id", "customer_id", "promotion", "kind", "earned_from_type", "earned_from_id", "status",
         "valid_till", "redemption_count",
     ]  # fmt: skip
-    list_filter = ["status", "kind", "earned_from_type", CustomerFilter]
-    search_fields = ["=id", "=customer__id", "earned_from_id", "promotion__name"]
+    list_filter = ["status", "kind", "earned_from_type", CustomerFilter, ValidTillRangeFilter]
+    # Exact matches, each by an index: an earned promotion's id, a customer id, a promotion's name.
+    search_fields = ["=id", "=customer__id", "=promotion__name"]
+    search_help_text = "An exact earned promotion id, customer id or promotion name."
     list_select_related = ["promotion"]
-    date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        promotions = Promotion.objects.filter(name=term)
+        if not sees_all_orgs(request):
+            promotions = promotions.filter(org_id=user_org_id(request))
+        match = Q(pk=term) | Q(promotion__in=list(promotions.values_list("pk", flat=True)[:100]))
+        if term.isascii() and term.isdigit() and int(term) < 2**63:
+            match |= Q(customer_id=int(term))
+        return queryset.filter(match), False
 
 
 @admin.register(Issual)
@@ -230,6 +286,11 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="What")
     def params_display(self, job: BulkJob):
         params = job.params or {}
+        if job.kind == BulkJob.Kind.EXPORT:
+            filters = params.get("filters") or {}
+            if not filters:
+                return "Every redemption of the org"
+            return format_html_join(" · ", "{} <code>{}</code>", sorted(filters.items()))
         if job.kind == BulkJob.Kind.ISSUE:
             return format_html("contextId <code>{}</code>", params.get("contextId", ""))
         entries = params.get("entries") or []
@@ -260,6 +321,8 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
 
     @admin.display(description="Items")
     def items_display(self, job: BulkJob):
+        if job.kind == BulkJob.Kind.EXPORT:
+            return f"{job.done:,} of {job.total:,} redemption lines written"
         url = reverse("admin:wallets_bulkjobitem_changelist") + f"?job__id__exact={job.pk}"
         return format_html(
             '<a href="{}">All {}</a> · <a href="{}&amp;status__exact=FAILED">failed {}</a>',
@@ -294,6 +357,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             ),
             path("<int:job_id>/input/", view(self.input_file_view), name="wallets_bulkjob_input"),
             path("<int:job_id>/retry/", view(self.retry_view), name="wallets_bulkjob_retry"),
+            path("<int:job_id>/output/", view(self.output_file_view), name="wallets_bulkjob_output"),
             *super().get_urls(),
         ]
 
@@ -342,6 +406,17 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
             raise Http404("The input file is no longer stored.") from error
         name = job.input_name or os.path.basename(job.input_file.name)
         return FileResponse(handle, as_attachment=True, filename=name)
+
+    def output_file_view(self, request, job_id: int):
+        """An export's file, once the job is DONE."""
+        job = self._job(request, job_id)
+        if job.status != BulkJob.Status.DONE or not job.output_file:
+            raise Http404("This job has no file to download (yet).")
+        try:
+            handle = job.output_file.open("rb")
+        except FileNotFoundError as error:
+            raise Http404("The file is no longer stored.") from error
+        return FileResponse(handle, as_attachment=True, filename=os.path.basename(job.output_file.name))
 
     def retry_view(self, request, job_id: int):
         self._require_run_permission(request)

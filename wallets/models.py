@@ -147,6 +147,8 @@ class EarnedPromotion(models.Model):
             models.Index(fields=["customer", "status", "valid_till"], name="earned_customer_status_till"),
             models.Index(fields=["promotion", "customer", "kind"], name="earned_promotion_customer"),
             models.Index(fields=["status", "valid_till"], name="earned_status_valid_till"),
+            # The admin list's default order (Meta.ordering) within the org.
+            models.Index(fields=["org", "valid_till", "id"], name="earned_org_valid_till"),
         ]
 
     def __str__(self) -> str:
@@ -166,6 +168,26 @@ class EarnedPromotion(models.Model):
     def earn_from_id(self) -> str:
         """The earnedFromId the earn APIs answer: the unlocking earn's, else its own."""
         return self.unlocked_from_id or self.earned_from_id
+
+
+class PromotionTally(models.Model):
+    """How many instances of a promotion were ever issued and earned: kept by the services that
+    create them (one upsert per write, in the same transaction), so the dashboard reads one row per
+    promotion instead of counting the earned promotions table. Revoking or expiring an instance
+    does not change it (the dashboard counts instances given, whatever became of them)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="promotion_tallies")
+    promotion = models.OneToOneField(Promotion, on_delete=models.CASCADE, related_name="tally")
+    issued = models.PositiveBigIntegerField(default=0)
+    earned = models.PositiveBigIntegerField(default=0)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["promotion"]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id}: {self.issued} issued, {self.earned} earned"
 
 
 class LoyaltyRecord(models.Model):
@@ -223,6 +245,7 @@ class BulkJob(models.Model):
     class Kind(models.TextChoices):
         ISSUE = "ISSUE", "Issue a promotion"
         EARN = "EARN", "Bulk earn"
+        EXPORT = "EXPORT", "Export redemptions"
 
     class Status(models.TextChoices):
         PENDING = "PENDING"
@@ -231,7 +254,7 @@ class BulkJob(models.Model):
         FAILED = "FAILED"
 
     org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="bulk_jobs")
-    kind = models.CharField(max_length=5, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
     promotion = models.ForeignKey(
         Promotion, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_jobs"
@@ -244,6 +267,11 @@ class BulkJob(models.Model):
     input_file = models.FileField(upload_to="bulk_jobs/%Y/%m/", blank=True)
     input_name = models.CharField(max_length=255, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    output_file = models.FileField(
+        upload_to="bulk_jobs/exports/%Y/%m/",
+        blank=True,
+        help_text="An export's CSV, offered for download once the job is DONE.",
+    )
     idempotency_key = models.CharField(
         max_length=64,
         blank=True,

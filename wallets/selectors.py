@@ -22,6 +22,8 @@ WALLET_LEVELS = (
     PromotionRestriction.Level.EARN,
 )
 _BIGINT_MAX = 2**63 - 1
+# The admin's customer search matches a substring only for a text this long (trigram indexes need 3).
+CUSTOMER_SUBSTRING_MIN = 3
 
 
 def customer_get(*, org: Organization, customer_id: int) -> Customer:
@@ -216,20 +218,23 @@ def customers_by_identifier(*, org: Organization, identifier_name: str, identifi
     raise ValueError(f"unknown identifier name: {identifier_name}")
 
 
-def customers_matching(*, value: str, org_id: int | None) -> QuerySet[Customer]:
+def customer_identifier_match(value: str) -> Q:
     """The customers whose id, mobile, email or externalId is `value`, each compared in its stored
-    spelling (the admin's search box takes any of them); `org_id` None means every org (a superuser).
-
-    Exact matches only, so each part of the lookup can use the identifier's unique index.
-    """
+    spelling: exact matches only, so each part can use the identifier's unique index."""
     value = value.strip()
-    if not value:
-        return Customer.objects.none()
     match = Q(external_id=value) | Q(email=email_normalize(value))
     mobile = mobile_normalize(value)
     if mobile:
         match |= Q(mobile=mobile)
     if value.isascii() and value.isdigit() and 0 < int(value) <= _BIGINT_MAX:
         match |= Q(pk=int(value))
-    customers = Customer.objects.filter(match)
+    return match
+
+
+def customers_matching(*, value: str, org_id: int | None) -> QuerySet[Customer]:
+    """The customers whose id, mobile, email or externalId is `value` (`customer_identifier_match`;
+    the admin's search boxes take any of them); `org_id` None means every org (a superuser)."""
+    if not value.strip():
+        return Customer.objects.none()
+    customers = Customer.objects.filter(customer_identifier_match(value))
     return customers if org_id is None else customers.filter(org_id=org_id)

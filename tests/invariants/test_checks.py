@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from redemptions.invariants import violations
+from redemptions.models import RedemptionPromotion
 from tests.factories import (
     AuditEventFactory,
     CustomerFactory,
@@ -130,3 +132,18 @@ def test_a_row_that_references_another_orgs_row(org, other_org):
     assert violation.startswith("nothing crosses orgs: wallets.EarnedPromotion: org_id vs customer__org_id")
     assert violations([other_org.pk]) == []  # each row is checked from its own org's side
     assert len(violations()) == 1
+
+
+def test_a_promotion_redeemed_missing_or_misdated(org):
+    # given: a line whose promotion-redeemed row is gone, and one whose row carries another date
+    missing, misdated = RedemptionLineFactory(redemption__org=org), RedemptionLineFactory(redemption__org=org)
+    RedemptionPromotion.objects.filter(redemption=missing.redemption).delete()
+    RedemptionPromotion.objects.filter(redemption=misdated.redemption).update(
+        transaction_date=misdated.redemption.transaction_date - dt.timedelta(days=1)
+    )
+    # then
+    name = "a transaction's promotions redeemed are those of its lines, once each, dated as it"
+    found = [violation for violation in violations([org.pk]) if violation.startswith(name)]
+    assert {str(missing.redemption_id), str(misdated.redemption_id)} == {
+        violation.split("'redemption_id': ")[1].split(",")[0] for violation in found
+    }, found

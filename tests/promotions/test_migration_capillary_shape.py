@@ -96,10 +96,10 @@ def test_the_current_shapes_are_left_as_they_are():
         assert MIGRATION.action_forward(action) == action
 
 
-def migrate(target):
+def migrate(*targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate([target])
+    executor.migrate(list(targets))
 
 
 def promotion_model_at(target, name="Promotion"):
@@ -108,8 +108,10 @@ def promotion_model_at(target, name="Promotion"):
     return MigrationExecutor(connection).loader.project_state([target]).apps.get_model("promotions", name)
 
 
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes("promotions")[0]
+def latest() -> list[tuple[str, str]]:
+    """Every app's last migration: migrating back to BEFORE also unapplies the other apps' migrations
+    that depend on a later promotions migration, and the tests after this one need them again."""
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 # Outside a test transaction: PostgreSQL refuses to ALTER a table (a later migration's columns) with
@@ -155,4 +157,4 @@ def test_the_migration_runs_forwards_and_backwards(transactional_db):
         assert per_unit == {"type": "ABSOLUTE", "value": "5.500000", "unit": "2.000000",
                             "includeItemsFromConditionSet": True}  # fmt: skip
     finally:
-        migrate(latest())
+        migrate(*latest())

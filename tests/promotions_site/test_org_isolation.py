@@ -15,15 +15,15 @@ from promotions.models import (
     Till,
     Zone,
 )
-from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionReversal
+from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionDay, RedemptionReversal
 from tests import factories
-from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion
+from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion, PromotionTally
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till, Evaluation,
+    Till, Evaluation, PromotionTally, RedemptionDay,
 ]  # fmt: skip
 
 

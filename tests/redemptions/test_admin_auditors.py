@@ -10,6 +10,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.test import TestCase
+from django.urls import reverse
 
 from promotions.models import Promotion
 from redemptions.models import Redemption, RedemptionReversal
@@ -95,7 +97,13 @@ def test_an_auditor_views_every_audit_screen(auditor, org, recorded):
 
 
 def test_an_auditor_exports_their_orgs_redemptions(auditor, recorded):
-    response = auditor.get("/admin/redemptions/redemption/export/")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        started = auditor.post("/admin/redemptions/redemption/export/")
+    assert started.status_code == 302
+    job = BulkJob.objects.get(kind=BulkJob.Kind.EXPORT)
+    response = auditor.get(started["Location"])
+    assert response.status_code == 200 and 'id="bulk-job-output"' in response.content.decode()
+    response = auditor.get(reverse("admin:wallets_bulkjob_output", args=[job.pk]))
     assert response.status_code == 200
     assert {row["transactionIdentifier"] for row in csv_rows(response)} == {"TXN-AUDIT"}
 

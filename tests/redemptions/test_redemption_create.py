@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from promotions.models import AuditEvent
 from promotions_site.timefmt import to_epoch_ms
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionPromotion
 from redemptions.schema import REDEEM_RESPONSE_EXAMPLE
 from tests.factories import (
     CustomerFactory,
@@ -486,9 +486,10 @@ def test_a_wallet_redemption_takes_a_fixed_handful_of_queries(
     PromotionRestrictionFactory(promotion=wallet_promotion, level="Promotion", kpi="REDEMPTION", limit=100)
 
     # when it is redeemed: authentication, the customer locked, the key, the promotions with their
-    # restrictions (one join), the instance, the lines, the audit event, every counter at once (+ the
-    # savepoint pair of the service's transaction inside the test's)
-    with django_assert_max_num_queries(10):
+    # restrictions (one join), the instance, the lines, the promotions redeemed (for the audit's
+    # filter), the audit event, every counter at once (+ the savepoint pair of the service's
+    # transaction inside the test's)
+    with django_assert_max_num_queries(11):
         response = redeem(api, body(customer, line_items=[line(wallet_promotion, instance)]))
 
     # then it is recorded, and both counters were created holding this use
@@ -497,3 +498,30 @@ def test_a_wallet_redemption_takes_a_fixed_handful_of_queries(
         ("", Decimal(1)),
         (str(customer.pk), Decimal(1)),
     ]
+
+
+def test_the_promotions_redeemed_are_recorded_once_each_with_the_transaction_date(
+    api, customer, instance, wallet_promotion, pos_promotion
+):
+    # given: two line items and a cart line of the POS promotion, a line item of the wallet's
+    data = body(
+        customer,
+        line_items=[
+            line(pos_promotion, discount=10),
+            line(wallet_promotion, instance),
+            line(pos_promotion, discount=5),
+        ],
+        redemptions=[line(pos_promotion, discount=20)],
+    )
+    # when
+    assert redeem(api, data).status_code == 200
+    # then: one row per promotion, dated as the transaction (what the audit's promotion filter reads)
+    redemption = Redemption.objects.get()
+    assert sorted(
+        RedemptionPromotion.objects.values_list("redemption", "promotion", "transaction_date")
+    ) == sorted(
+        [
+            (redemption.pk, promotion.pk, redemption.transaction_date)
+            for promotion in (pos_promotion, wallet_promotion)
+        ]
+    )

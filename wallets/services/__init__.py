@@ -7,6 +7,7 @@
     loyalty          issuing loyalty promotions (v2 issue)
     bulk_jobs        the admin's issue and bulk-earn jobs, run in chunks
     bulk_job_inputs  their stored customer lists, deleted once no longer needed
+    tallies          per-promotion counts of instances issued and earned (the dashboard's)
     expiry           validTill: re-dating instances, expiring them (expire_promotions)
     customer_import  the import_customers command
 
@@ -60,6 +61,7 @@ from wallets.services.issue import (
 )
 from wallets.services.loyalty import LoyaltyIssueOutcome, loyalty_promotion_issue
 from wallets.services.revoke import RevokeOutcome, RevokeRequest, earned_promotions_revoke
+from wallets.services.tallies import promotion_tallies_refresh, promotion_tally_add
 
 __all__ = [
     "BULK_EARNED_FROM_TYPES",
@@ -100,4 +102,6 @@ __all__ = [
     "earned_promotions_revoke",
     "loyalty_promotion_issue",
     "promotion_check_running",
+    "promotion_tallies_refresh",
+    "promotion_tally_add",
 ]

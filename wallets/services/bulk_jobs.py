@@ -401,8 +401,10 @@ def bulk_job_retry(*, job: BulkJob, user) -> None:
     """Run a FAILED job again: the failure left its unprocessed items PENDING, and only those run,
     through the same idempotent chunks, so nothing already done is done twice.
 
-    Errors: 409 the job has not failed (it is pending, running or done).
+    Errors: 409 the job has not failed (it is pending, running or done), or is an export.
     """
+    if job.kind == BulkJob.Kind.EXPORT:
+        raise PromotionError(ErrorCode.CONFLICT, "An export is not retried: start a new one from the list.")
     with transaction.atomic():
         retried = BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.FAILED).update(
             status=BulkJob.Status.RUNNING,

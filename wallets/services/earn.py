@@ -18,6 +18,7 @@ from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, EarnedPromotion
 from wallets.services._sql import INSERT_BATCH
 from wallets.services.issue import promotion_check_running
+from wallets.services.tallies import promotion_tally_add
 from wallets.validity import earned_valid_till
 
 MAX_FUTURE_EVENT = dt.timedelta(hours=24)
@@ -125,6 +126,8 @@ def earned_promotions_earn(
             to_unlock, ["locked", "unlocked_from_type", "unlocked_from_id", "event_time", "event_details"]
         )
         EarnedPromotion.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
+        for promotion_id, count in sorted(Counter(i.promotion_id for i in to_create).items()):
+            promotion_tally_add(org_id=org.pk, promotion_id=promotion_id, earned=count)
         for promotion_type, count in Counter(i.promotion.type for i in [*to_unlock, *to_create]).items():
             metrics.earned_count(count, promotion_type=promotion_type)
         audit_event_record(

@@ -17,6 +17,7 @@ from promotions_site import metrics
 from promotions_site.errors import ErrorCode, PromotionError
 from wallets.models import Customer, EarnedPromotion
 from wallets.services._sql import INSERT_BATCH, copy_text, on_postgres
+from wallets.services.tallies import promotion_tally_add
 from wallets.validity import issued_valid_till
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -201,6 +202,7 @@ def _issue_write(
         "locked": promotion.type == PromotionType.EARNING,
     }
     ids = _earned_promotions_insert(values, customer_ids)
+    promotion_tally_add(org_id=promotion.org_id, promotion_id=promotion.pk, issued=len(ids))
     if instances:
         for customer_id, instance_id in zip(customer_ids, ids, strict=True):
             outcome.issued[customer_id] = IssuedInstance(instance_id, context_id, now, valid_till)

@@ -8,11 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        # The first migrations suffice (organizations, API clients and customers exist since them): a
-        # later one of promotions or wallets migrated back and forth must not take this table with it
-        # (tests/promotions/test_migration_capillary_shape.py does).
         ('promotions', '0001_initial'),
-        ('redemptions', '0007_redemption_anonymous'),
+        ('redemptions', '0009_redemption_promotion'),
         ('wallets', '0001_initial'),
     ]
 
