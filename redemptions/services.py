@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import json
 import logging
 import operator
 import os
@@ -56,6 +57,7 @@ from promotions.selectors import engine_settings_for
 from promotions_site import metrics
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
+from promotions_site.request_context import current_request_id
 from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
@@ -70,7 +72,7 @@ from redemptions.selectors import redemption_records, redemptions_filtered
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
 from redemptions.summaries import org_day
 from wallets.models import BulkJob, Customer, EarnedPromotion
-from wallets.selectors import customers_by_identifier
+from wallets.selectors import customer_identifier_column, customers_by_identifier
 
 logger = logging.getLogger(__name__)
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
@@ -163,10 +165,47 @@ class _Plan:
     by_instance: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
 
 
+class ClientStale(Exception):
+    """The API client (or its org's settings) the web worker cached changed: verify it afresh and retry."""
+
+
 def redemption_record(
-    *, org: Organization, data: RedemptionInput, fingerprint: str, actor: Actor, api_client: ApiClient | None
+    *,
+    org: Organization,
+    data: RedemptionInput,
+    fingerprint: str,
+    actor: Actor,
+    api_client: ApiClient | None,
+    client_check: str | None = None,
 ) -> RecordOutcome:
     """Record a redemption (`POST /redemptions`), or return the one already recorded under its key.
+
+    On PostgreSQL, unless the org is on the capped strategy, in one statement: the function
+    `redemption_record_v1` (migration redemptions 0011) does what `redemption_record_general` does,
+    in the same order, with the same answers. `client_check` (`promotions_site.auth.client_check`)
+    is the state of the API client and its org the caller read from its cache: the statement verifies
+    it, and `ClientStale` asks the caller to authenticate afresh when it no longer holds.
+    """
+    capped = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED
+    if connection.vendor == "postgresql" and not capped:
+        return redemption_record_one_statement(
+            org=org,
+            data=data,
+            fingerprint=fingerprint,
+            actor=actor,
+            api_client=api_client,
+            client_check=client_check,
+        )
+    return redemption_record_general(
+        org=org, data=data, fingerprint=fingerprint, actor=actor, api_client=api_client
+    )
+
+
+def redemption_record_general(
+    *, org: Organization, data: RedemptionInput, fingerprint: str, actor: Actor, api_client: ApiClient | None
+) -> RecordOutcome:
+    """`redemption_record` step by step through the ORM: on SQLite, for the capped strategy, and as the
+    reference the tests hold the one-statement function to.
 
     Errors (nothing written): 404 the org has no such customer; 800 (409) the transactionIdentifier
     was recorded with another body; 400 a promotion not in the org, or `earnedPromotionId` on a
@@ -236,6 +275,143 @@ def redemption_record(
     return RecordOutcome(redemption, lines)
 
 
+def redemption_record_one_statement(
+    *,
+    org: Organization,
+    data: RedemptionInput,
+    fingerprint: str,
+    actor: Actor,
+    api_client: ApiClient | None,
+    client_check: str | None = None,
+) -> RecordOutcome:
+    """`redemption_record` in one statement on PostgreSQL (`redemption_record_v1`): one round trip, one
+    implicit transaction, nothing written when it refuses. Not for the capped strategy."""
+    customer = None
+    if data.customer_lookup is not None:
+        customer = customer_identifier_column(*data.customer_lookup)
+        if customer is None:
+            raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+    now = timezone.now()
+    day = org_day(org, data.transaction_date)
+    lines = json.dumps(
+        [
+            {
+                "ord": ord_,
+                "level": line.level,
+                "position": line.position,
+                "promotion_id": line.promotion_id,
+                "sku": line.sku,
+                "earned": line.earned_promotion_id,
+                "count": line.redemption_count,
+                "discount": str(line.discount),
+                "daq": str(line.discount_applied_on_quantity),
+                "paq": str(line.promotion_applied_on_quantity),
+            }
+            for ord_, line in enumerate(data.lines)
+        ]
+    )
+    params = [
+        org.pk,
+        api_client.pk if api_client is not None else None,
+        client_check,
+        customer[0] if customer else None,
+        str(customer[1]) if customer else None,
+        data.customer_identifier_type,
+        data.customer_identifier_value,
+        data.transaction_identifier,
+        data.transaction_number,
+        data.transaction_date,
+        data.amount,
+        fingerprint,
+        lines,
+        now,
+        # A day before today that is materialised keeps its counts exact; today and later never are.
+        day if day < timezone.localdate(timezone=org.tz) else None,
+        actor.type,
+        actor.id,
+        actor.name,
+        current_request_id(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_STATEMENT, params)
+        answer = json.loads(cursor.fetchone()[0], parse_float=Decimal)
+    if answer.get("stale"):
+        raise ClientStale
+    if answer.get("replay"):
+        return _recorded(org, data, fingerprint, None)
+    if "error" in answer:
+        raise _refusal(org, answer)
+    customer_id = answer["customer"]
+    redemption = Redemption(
+        pk=answer["id"],
+        org=org,
+        customer_id=customer_id,
+        customer_identifier_type=data.customer_identifier_type if customer_id else "",
+        customer_identifier_value=data.customer_identifier_value if customer_id else "",
+        transaction_identifier=data.transaction_identifier,
+        transaction_number=data.transaction_number,
+        transaction_date=data.transaction_date,
+        amount=data.amount,
+        request_fingerprint=fingerprint,
+        api_client=api_client,
+        created_at=now,
+    )
+    written = {(level, position): (pk, earned) for level, position, pk, earned in answer["lines"]}
+    recorded = []
+    for line in data.lines:
+        pk, earned = written[line.level, line.position]
+        recorded.append(
+            RedemptionLine(
+                pk=pk,
+                redemption=redemption,
+                level=line.level,
+                position=line.position,
+                sku=line.sku,
+                promotion_id=line.promotion_id,
+                earned_promotion_id=earned,
+                redemption_count=line.redemption_count,
+                discount=line.discount,
+                discount_applied_on_quantity=line.discount_applied_on_quantity,
+                promotion_applied_on_quantity=line.promotion_applied_on_quantity,
+            )
+        )
+    for instance in (redemption, *recorded):
+        instance._state.adding, instance._state.db = False, connection.alias
+    metrics.redeemed_count()
+    return RecordOutcome(redemption, recorded)
+
+
+_RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(['%s'] * 19)})::text"
+
+
+def _refusal(org: Organization, answer: dict) -> PromotionError:
+    """The refusal `redemption_record_v1` answered, worded as the general path words it."""
+    error, promotion_id = answer["error"], answer.get("promotion")
+    if error == "customer":
+        return PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+    if error == "missing":
+        return _missing(answer["ids"], org.pk)
+    if error == "ended":
+        return _ended(promotion_id)
+    if error == "not_running":
+        return _not_running(promotion_id)
+    if error == "earned_not_wallet":
+        return _earned_not_wallet(promotion_id, answer["type"])
+    if error == "anonymous_wallet":
+        return _anonymous_wallet(promotion_id, answer["type"])
+    if error == "not_issued":
+        return _not_issued(answer["instance"], answer["customer"], promotion_id)
+    if error == "instance":
+        return _instance_refused(
+            answer["instance"], status=answer["status"], locked=answer["locked"], expired=answer["expired"]
+        )
+    if error == "no_instance":
+        return _no_instance(promotion_id, answer["customer"])
+    if error == "limit":
+        return _limit_reached_of(answer["level"], answer["kpi"], Decimal(str(answer["limit"])), promotion_id)
+    raise ValueError(f"redemption_record_v1 answered an unknown refusal: {answer}")
+
+
 def _lines_record(
     redemption: Redemption, data: RedemptionInput, earned: dict[tuple[int, str], str | None]
 ) -> list[RedemptionLine]:
@@ -285,22 +461,20 @@ def _anonymous_check(promotions: dict[str, Promotion]) -> None:
     """An anonymous sale redeems no wallet promotion: those are redeemed through a customer's instance."""
     for promotion in sorted(promotions.values(), key=lambda p: p.pk):
         if promotion.type in PromotionType.WALLET_TYPES:
-            raise PromotionError(
-                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
-                f"Promotion {promotion.pk} is a {promotion.type} promotion, redeemed from a customer's wallet: "
-                f"an anonymous sale (customerId {ANONYMOUS_CUSTOMER_ID}) can redeem POS and CODE promotions only.",
-            )
+            raise _anonymous_wallet(promotion.pk, promotion.type)
 
 
 def _recorded(
-    org: Organization, data: RedemptionInput, fingerprint: str, error: IntegrityError
+    org: Organization, data: RedemptionInput, fingerprint: str, error: IntegrityError | None
 ) -> RecordOutcome:
     """The answer for a transactionIdentifier already recorded: the same answer, or 800 for another body."""
     existing = (
         Redemption.objects.for_org(org).filter(transaction_identifier=data.transaction_identifier).first()
     )
-    if existing is None:
-        raise error
+    if existing is None:  # the key's holder is gone again (deleted): a conflict, not an answer
+        raise error or PromotionError(
+            ErrorCode.CONFLICT, "The transactionIdentifier is being changed: retry."
+        )
     if existing.request_fingerprint != fingerprint:
         raise PromotionError(
             ErrorCode.REDEMPTION_ALREADY_PRESENT,
@@ -335,27 +509,16 @@ def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict
     ids = list(dict.fromkeys(line.promotion_id for line in data.lines))
     missing = [pid for pid in ids if pid not in promotions]
     if missing:
-        raise PromotionError(
-            ErrorCode.BAD_REQUEST, f"Promotion with ids : {', '.join(missing)} not found for org : {org.pk} ."
-        )
+        raise _missing(missing, org.pk)
     when = data.transaction_date
     for promotion in promotions.values():
         if promotion.end_date <= when:
-            raise PromotionError(
-                ErrorCode.PROMOTION_EXPIRED, f"Promotion {promotion.pk} had ended at transactionDate."
-            )
+            raise _ended(promotion.pk)
         if not promotion.active or promotion.start_date > when:
-            raise PromotionError(
-                ErrorCode.PROMOTION_NOT_RUNNING,
-                f"Promotion {promotion.pk} is not running (inactive or not started).",
-            )
+            raise _not_running(promotion.pk)
     for line in data.lines:
         if line.earned_promotion_id and promotions[line.promotion_id].type not in PromotionType.WALLET_TYPES:
-            raise PromotionError(
-                ErrorCode.BAD_REQUEST,
-                f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions "
-                f"({line.promotion_id} is {promotions[line.promotion_id].type}).",
-            )
+            raise _earned_not_wallet(line.promotion_id, promotions[line.promotion_id].type)
 
 
 def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int | None) -> None:
@@ -438,7 +601,7 @@ def _instances_take(
         lines = explicit[instance_id]
         promotion = plan.promotions[lines[0].promotion_id]
         if any(line.promotion_id != promotion.pk for line in lines):
-            raise _not_issued(instance_id, customer_id, promotion)
+            raise _not_issued(instance_id, customer_id, promotion.pk)
         usage, limits = _usage_of(lines), _earn_limits(plan.restrictions[promotion.pk])
         if not _instance_take(instance_id, customer_id, data, promotion, usage, limits):
             raise _instance_refusal(instance_id, customer_id, data, promotion)
@@ -466,11 +629,7 @@ def _instances_take(
             (pk for pk in candidates if _instance_take(pk, customer_id, data, promotion, usage, limits)), None
         )
         if instance_id is None:
-            raise PromotionError(
-                ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
-                f"Promotion {promotion.pk} was not issued to customer {customer_id}, or every instance "
-                "of it is used up, expired or LOCKED (issued, not yet earned).",
-            )
+            raise _no_instance(promotion.pk, customer_id)
         plan.by_instance[instance_id] = usage
         for line in lines:
             chosen[line.position, line.level] = instance_id
@@ -536,10 +695,54 @@ def _instance_take(
         return cursor.rowcount == 1
 
 
-def _not_issued(instance_id: str, customer_id: int, promotion: Promotion) -> PromotionError:
+# --- The wording of refusals (both paths) ----------------------------------------------------------
+
+
+def _missing(ids: list[str], org_id: int) -> PromotionError:
+    return PromotionError(
+        ErrorCode.BAD_REQUEST, f"Promotion with ids : {', '.join(ids)} not found for org : {org_id} ."
+    )
+
+
+def _ended(promotion_id: str) -> PromotionError:
+    return PromotionError(
+        ErrorCode.PROMOTION_EXPIRED, f"Promotion {promotion_id} had ended at transactionDate."
+    )
+
+
+def _not_running(promotion_id: str) -> PromotionError:
+    return PromotionError(
+        ErrorCode.PROMOTION_NOT_RUNNING, f"Promotion {promotion_id} is not running (inactive or not started)."
+    )
+
+
+def _earned_not_wallet(promotion_id: str, kind: str) -> PromotionError:
+    return PromotionError(
+        ErrorCode.BAD_REQUEST,
+        f"earnedPromotionId is only for CUSTOMER, EARNING and REWARD promotions ({promotion_id} is {kind}).",
+    )
+
+
+def _anonymous_wallet(promotion_id: str, kind: str) -> PromotionError:
     return PromotionError(
         ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
-        f"Earned promotion {instance_id} is not an instance of promotion {promotion.pk} held by customer "
+        f"Promotion {promotion_id} is a {kind} promotion, redeemed from a customer's wallet: "
+        f"an anonymous sale (customerId {ANONYMOUS_CUSTOMER_ID}) can redeem POS and CODE promotions only.",
+    )
+
+
+def _no_instance(promotion_id: str, customer_id: int) -> PromotionError:
+    return PromotionError(
+        ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+        f"Promotion {promotion_id} was not issued to customer {customer_id}, or every instance "
+        "of it is used up, expired or LOCKED (issued, not yet earned).",
+    )
+
+
+def _not_issued(instance_id: str, customer_id: int, promotion_id: str) -> PromotionError:
+    return PromotionError(
+        ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+        f"Earned promotion {instance_id} is not an instance of promotion {promotion_id} held by customer "
         f"{customer_id}.",
     )
 
@@ -552,15 +755,24 @@ def _instance_refusal(
         pk=instance_id, customer_id=customer_id, promotion=promotion
     ).first()
     if instance is None:
-        return _not_issued(instance_id, customer_id, promotion)
-    if instance.status == EarnedPromotion.Status.REVOKED:
+        return _not_issued(instance_id, customer_id, promotion.pk)
+    return _instance_refused(
+        instance_id,
+        status=instance.status,
+        locked=instance.locked,
+        expired=instance.valid_till <= data.transaction_date,
+    )
+
+
+def _instance_refused(instance_id: str, *, status: str, locked: bool, expired: bool) -> PromotionError:
+    if status == EarnedPromotion.Status.REVOKED:
         return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
-    if instance.locked:
+    if locked:
         return PromotionError(
             ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
             f"Earned promotion {instance_id} is LOCKED: issued, not yet earned (an earn unlocks it).",
         )
-    if instance.status == EarnedPromotion.Status.EXPIRED or instance.valid_till <= data.transaction_date:
+    if status == EarnedPromotion.Status.EXPIRED or expired:
         return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
     return PromotionError(
         ErrorCode.EARN_ALREADY_REDEEMED,
@@ -577,10 +789,13 @@ def _limits_check_cart(plan: _Plan) -> None:
 
 
 def _limit_reached(restriction: PromotionRestriction, promotion_id: str) -> PromotionError:
+    return _limit_reached_of(restriction.level, restriction.kpi, restriction.limit, promotion_id)
+
+
+def _limit_reached_of(level: str, kpi: str, limit: Decimal, promotion_id: str) -> PromotionError:
     return PromotionError(
         ErrorCode.CONFLICT,
-        f"{restriction.level} {restriction.kpi} limit of {restriction.limit.normalize():f} reached for "
-        f"promotion {promotion_id}.",
+        f"{level} {kpi} limit of {limit.normalize():f} reached for promotion {promotion_id}.",
     )
 
 

@@ -200,21 +200,31 @@ def customer_get_by_identifier(
 def customers_by_identifier(*, org: Organization, identifier_name: str, identifier_value: str) -> QuerySet:
     """The queryset behind `customer_get_by_identifier` (at most one customer), for callers that lock it."""
     customers = Customer.objects.for_org(org)
+    found = customer_identifier_column(identifier_name, identifier_value)
+    if found is None:
+        return customers.none()
+    column, value = found
+    return customers.filter(**{"pk" if column == "id" else column: value})
+
+
+def customer_identifier_column(identifier_name: str, identifier_value: str) -> tuple[str, str | int] | None:
+    """(column, value): the column of `wallets_customer` an identifier is stored in, and the value in its
+    stored spelling; None when no customer can hold it (a malformed id, a blank value, a NUL)."""
     value = identifier_value.strip()
     if "\x00" in value:
         # No stored identifier holds a NUL (PostgreSQL text cannot): nobody, not a database error.
-        return customers.none()
+        return None
     if identifier_name == "id":
         if not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
-            return customers.none()
-        return customers.filter(pk=int(value))
+            return None
+        return "id", int(value)
     if identifier_name == "mobile":
         mobile = mobile_normalize(value)
-        return customers.filter(mobile=mobile) if mobile else customers.none()
+        return ("mobile", mobile) if mobile else None
     if identifier_name == "email":
-        return customers.filter(email=email_normalize(value)) if value else customers.none()
+        return ("email", email_normalize(value)) if value else None
     if identifier_name == "externalId":
-        return customers.filter(external_id=value) if value else customers.none()
+        return ("external_id", value) if value else None
     raise ValueError(f"unknown identifier name: {identifier_name}")
 
 
