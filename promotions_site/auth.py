@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from dataclasses import dataclass
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
@@ -27,6 +28,40 @@ TOKEN_HEADER = "X-CAP-API-OAUTH-TOKEN"
 CREDENTIALS_DISAGREE = "The request's credentials name different API clients: send one credential."
 
 
+# Clients verified by this process, by the exact `Authorization` header that verified them: served
+# without SQL to the views that verify their client inside their own write (`client_checked_in_write`,
+# the methods that do:
+# the redeem API passes `client_check` to its statement, which answers "stale" when the client was
+# deactivated, its secret or access changed, or its org's settings the write reads changed; the view
+# then forgets the entry and authenticates afresh). Every other view verifies every request.
+_VERIFIED: dict[bytes, ApiClient] = {}
+_VERIFIED_MAX = 1024
+
+
+@dataclass(frozen=True)
+class CachedClient:
+    """`request.auth` of a request served from the cache: what its write must verify."""
+
+    check: str
+
+
+def client_check(client: ApiClient) -> str:
+    """The state a write verifies of a cached client: its secret hash, access and the org's settings
+    read by the write (as `redemption_record_v1` builds it: fields joined by `|`)."""
+    org = client.org
+    return "|".join((client.secret_hash, client.access, org.redemption_strategy, org.timezone))
+
+
+def client_cache_forget(request) -> None:
+    """Drop the request's client from the cache: the next authentication verifies it in SQL."""
+    _VERIFIED.pop(get_authorization_header(request), None)
+
+
+def _cacheable(request) -> bool:
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    return request.method in getattr(view, "client_checked_in_write", ()) and not _token_header(request)
+
+
 class ApiClientBasicAuthentication(BaseAuthentication):
     """`Authorization: Basic base64(username:secret)`, where secret may be its MD5 hex digest.
 
@@ -34,9 +69,22 @@ class ApiClientBasicAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
+        cacheable = _cacheable(request)
+        if cacheable:
+            client = _VERIFIED.get(get_authorization_header(request))
+            if client is not None:
+                return client, CachedClient(client_check(client))
+        client, token = self._authenticate(request)
+        if client is not None and cacheable:
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[get_authorization_header(request)] = client
+        return (client, token) if client is not None else None
+
+    def _authenticate(self, request) -> tuple[ApiClient | None, str | None]:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != b"basic":
-            return None
+            return None, None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Invalid basic header.")
         try:

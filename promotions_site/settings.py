@@ -104,6 +104,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, checking a persistent connection only after it sat idle (promotions_site/postgresql).
+    DATABASES["default"]["ENGINE"] = "promotions_site.postgresql"
     # A runaway query must not hold a connection (and its locks) forever.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from promotions.audit import Actor
 from promotions.models import RedemptionStrategy
 from promotions.selectors import store_scope_for_till, till_for_request
-from promotions_site.auth import HasApiReadAccess, request_org
+from promotions_site.auth import CachedClient, HasApiReadAccess, client_cache_forget, request_org
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
@@ -40,7 +40,13 @@ from redemptions.serializers import (
     redemption_list_body,
     redemption_reversal_body,
 )
-from redemptions.services import LineInput, RedemptionInput, redemption_record, redemption_reverse
+from redemptions.services import (
+    ClientStale,
+    LineInput,
+    RedemptionInput,
+    redemption_record,
+    redemption_reverse,
+)
 from wallets.identifiers import IDENTIFIER_NAMES
 
 # --- POST /redemptions: record, and POST /redemptions/reverse ---------------------------------------
@@ -170,14 +176,33 @@ class RedemptionCreateApi(APIView):
                 for position, item in enumerate(attrs.get(key) or [])
             ]
 
+    # The write verifies the client the authentication served from its cache (promotions_site/auth.py).
+    client_checked_in_write = ("POST",)
+
     @schema.redemption_create(request=InputSerializer)
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
+        fingerprint = request_fingerprint(request.data)
+        cached = request.auth if isinstance(request.auth, CachedClient) else None
+        try:
+            outcome = self._record(request, data, fingerprint, cached.check if cached else None)
+        except ClientStale:
+            # The cached client changed: verify it afresh (401 or 403 now if it may no longer write).
+            client_cache_forget(request)
+            request._authenticate()
+            self.check_permissions(request)
+            outcome = self._record(request, data, fingerprint, None)
+        return Response(
+            redemption_body(org_id=request.user.org_id, redemption=outcome.redemption, lines=outcome.lines)
+        )
+
+    @staticmethod
+    def _record(request, data, fingerprint: str, client_check: str | None):
         org = request_org(request)
         capped = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED
-        outcome = redemption_record(
+        return redemption_record(
             org=org,
             data=RedemptionInput(
                 customer_lookup=_customer_lookup(data),
@@ -192,11 +217,11 @@ class RedemptionCreateApi(APIView):
                 # Only the capped strategy reads the till (its store scopes the promotions checked).
                 store=store_scope_for_till(till_for_request(request)) if capped else None,
             ),
-            fingerprint=request_fingerprint(request.data),
+            fingerprint=fingerprint,
             actor=Actor.for_api_client(request.user),
             api_client=request.user,
+            client_check=client_check,
         )
-        return Response(redemption_body(org_id=org.pk, redemption=outcome.redemption, lines=outcome.lines))
 
 
 def _customer_lookup(data) -> tuple[str, str] | None:

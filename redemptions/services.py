@@ -196,6 +196,8 @@ def redemption_record(
             api_client=api_client,
             client_check=client_check,
         )
+    if client_check is not None:
+        raise ClientStale  # the general path does not verify a cached client: the caller verifies it first
     return redemption_record_general(
         org=org, data=data, fingerprint=fingerprint, actor=actor, api_client=api_client
     )

@@ -58,7 +58,7 @@ BEGIN
         FROM promotions_apiclient AS c
         JOIN promotions_organization AS o ON o.id = c.org_id
         WHERE c.id = p_client AND c.org_id = p_org AND c.is_active
-          AND concat_ws('|', c.secret_hash, c.access, o.redemption_strategy, o.timezone, o.rules_version)
+          AND concat_ws('|', c.secret_hash, c.access, o.redemption_strategy, o.timezone)
               = p_client_check;
         IF NOT FOUND THEN
             RETURN '{"stale": true}'::jsonb;

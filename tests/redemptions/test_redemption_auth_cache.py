@@ -1,0 +1,80 @@
+"""The redeem API's hot path: one statement per redemption, the API client verified inside it.
+
+After a client's first redemption in a process, its next ones are authenticated from the process's
+cache and `redemption_record_v1` verifies the client inside the write. A client deactivated, given
+another secret or read-only access, or whose org changed the settings the write reads, is refused or
+served afresh on its very next request: the cache never outlives a change.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from promotions.models import ApiClient, RedemptionStrategy
+from promotions_site.client_secrets import secret_hash_make
+from redemptions.models import Redemption
+from tests.factories import EarnedPromotionFactory
+from tests.redemptions.support import URL, body, line, redeem
+
+pytestmark = pytest.mark.postgres_only
+
+
+def statements(api, data) -> tuple[object, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        response = redeem(api, data)
+    return response, [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
+
+
+def test_a_redemption_is_one_statement_once_its_client_is_known(api, customer, pos_promotion):
+    first, _ = statements(api, body(customer, txn="T1", line_items=[line(pos_promotion)]))
+    assert first.status_code == 200, first.json()
+    response, sql = statements(api, body(customer, txn="T2", line_items=[line(pos_promotion)]))
+    assert response.status_code == 200, response.json()
+    assert len(sql) == 1, sql
+    assert sql[0].startswith("SELECT redemption_record_v1("), sql[0][:80]
+    assert response.json()["data"]["lineItems"][0]["promotionId"] == pos_promotion.pk
+
+
+def test_a_wallet_redemption_names_the_instance_the_statement_took(api, org, customer, wallet_promotion):
+    first, second = (
+        EarnedPromotionFactory(org=org, customer=customer, promotion=wallet_promotion) for _ in range(2)
+    )
+    answers = [
+        redeem(api, body(customer, txn=f"W{n}", line_items=[line(wallet_promotion)])) for n in range(2)
+    ]
+    taken = [answer.json()["data"]["lineItems"][0]["earnedPromotionId"] for answer in answers]
+    assert sorted(taken) == sorted([first.pk, second.pk])
+
+
+@pytest.mark.parametrize(
+    "change, status",
+    [
+        ({"is_active": False}, 401),
+        ({"secret_hash": secret_hash_make("another secret")}, 401),
+        ({"access": ApiClient.Access.READ}, 403),
+    ],
+)
+def test_a_client_changed_is_refused_on_its_next_redemption(api, customer, pos_promotion, change, status):
+    assert redeem(api, body(customer, txn="T1", line_items=[line(pos_promotion)])).status_code == 200
+    ApiClient.objects.filter(pk=api.api_client.pk).update(**change)
+    response = redeem(api, body(customer, txn="T2", line_items=[line(pos_promotion)]))
+    assert response.status_code == status, response.json()
+    assert not Redemption.objects.filter(transaction_identifier="T2").exists()
+
+
+def test_an_org_setting_changed_is_read_afresh(api, org, customer, pos_promotion):
+    assert redeem(api, body(customer, txn="T1", line_items=[line(pos_promotion)])).status_code == 200
+    org.redemption_strategy = RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED
+    org.save(update_fields=["redemption_strategy"])
+    # The capped strategy wants the cart: the cached org (not capped) would have recorded this.
+    response = redeem(api, body(customer, txn="T2", line_items=[line(pos_promotion)]))
+    assert response.status_code == 400, response.json()
+    assert "cartItems" in response.json()["errors"][0]["message"]
+
+
+def test_the_list_on_the_same_path_verifies_every_request(api, customer, pos_promotion):
+    assert redeem(api, body(customer, txn="T1", line_items=[line(pos_promotion)])).status_code == 200
+    ApiClient.objects.filter(pk=api.api_client.pk).update(is_active=False)
+    assert api.get(URL).status_code == 401
