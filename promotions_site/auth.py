@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db import connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -31,11 +32,15 @@ CREDENTIALS_DISAGREE = "The request's credentials name different API clients: se
 # Clients verified by this process, by the exact `Authorization` header that verified them: served
 # without SQL to the views that verify their client inside their own write (`client_checked_in_write`,
 # the methods that do:
-# the redeem API passes `client_check` to its statement, which answers "stale" when the client was
-# deactivated, its secret or access changed, or its org's settings the write reads changed; the view
-# then forgets the entry and authenticates afresh). Every other view verifies every request.
+# the redeem and evaluate APIs pass `client_check` to their statement, which answers "stale" when the
+# client was deactivated, its secret, access or default till changed, or its org's settings changed; the
+# view then forgets the entry and authenticates afresh). Every other view verifies every request.
 _VERIFIED: dict[bytes, ApiClient] = {}
 _VERIFIED_MAX = 1024
+
+
+class ClientStale(Exception):
+    """The API client (or its org's settings) a cached request relied on changed: verify it afresh."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,36 @@ class CachedClient:
     check: str
 
 
+# What a write verifies of a cached client, in SQL over `promotions_apiclient AS c JOIN
+# promotions_organization AS o`: its secret hash, access and default till, and every setting of its org
+# the cached views read (time zone, strategy, the engine's settings, the rules' version). `client_check`
+# builds the same text in Python. A redeem or evaluate served from the cache sends it along; its write
+# answers "stale" when the row no longer matches.
+CLIENT_STATE_SQL = (
+    "concat_ws('|', c.secret_hash, c.access, coalesce(c.default_till_id::text, ''), o.timezone,"
+    " o.redemption_strategy, o.evaluation_mechanism, o.percentage_base, o.rounding_mode,"
+    " o.rounding_precision::text, o.several_line_promotions_per_unit::text, o.rules_version::text)"
+)
+
+
 def client_check(client: ApiClient) -> str:
-    """The state a write verifies of a cached client: its secret hash, access and the org's settings
-    read by the write (as `redemption_record_v1` builds it: fields joined by `|`)."""
+    """`CLIENT_STATE_SQL` of a client and its org as read (PostgreSQL spells booleans true/false)."""
     org = client.org
-    return "|".join((client.secret_hash, client.access, org.redemption_strategy, org.timezone))
+    return "|".join(
+        (
+            client.secret_hash,
+            client.access,
+            "" if client.default_till_id is None else str(client.default_till_id),
+            org.timezone,
+            org.redemption_strategy,
+            org.evaluation_mechanism,
+            org.percentage_base,
+            org.rounding_mode,
+            str(org.rounding_precision),
+            "true" if org.several_line_promotions_per_unit else "false",
+            str(org.rules_version),
+        )
+    )
 
 
 def client_cache_forget(request) -> None:
@@ -59,7 +89,11 @@ def client_cache_forget(request) -> None:
 
 def _cacheable(request) -> bool:
     view = (getattr(request, "parser_context", None) or {}).get("view")
-    return request.method in getattr(view, "client_checked_in_write", ()) and not _token_header(request)
+    return (
+        request.method in getattr(view, "client_checked_in_write", ())
+        and not _token_header(request)
+        and connection.vendor == "postgresql"  # the writes that verify a cached client are PostgreSQL's
+    )
 
 
 class ApiClientBasicAuthentication(BaseAuthentication):

@@ -17,7 +17,14 @@ from rest_framework.views import APIView
 from promotions.audit import Actor
 from promotions.models import RedemptionStrategy
 from promotions.selectors import store_scope_for_till, till_for_request
-from promotions_site.auth import CachedClient, HasApiReadAccess, client_cache_forget, request_org
+from promotions_site.auth import (
+    CachedClient,
+    ClientStale,
+    HasApiReadAccess,
+    client_cache_forget,
+    request_org,
+)
+from promotions_site.errors import PromotionError
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
@@ -41,7 +48,6 @@ from redemptions.serializers import (
     redemption_reversal_body,
 )
 from redemptions.services import (
-    ClientStale,
     LineInput,
     RedemptionInput,
     redemption_record,
@@ -354,6 +360,9 @@ class EvaluationCreateApi(APIView):
         )
         categoryHierarchySentInPayload = serializers.BooleanField(required=False, allow_null=True)
 
+    # The insert verifies the client the authentication served from its cache (promotions_site/auth.py).
+    client_checked_in_write = ("POST",)
+
     @schema.evaluation_create(request=InputSerializer)
     def post(self, request):
         data = evaluation_request_fast(request.data)
@@ -361,8 +370,24 @@ class EvaluationCreateApi(APIView):
             payload = self.InputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
+        cached = request.auth if isinstance(request.auth, CachedClient) else None
+        try:
+            outcome = self._evaluate(request, data, cached.check if cached else None)
+        except (ClientStale, PromotionError):
+            if cached is None:
+                raise
+            # The cached client changed, or the answer is a refusal (which a client no longer allowed
+            # must not learn): verify the client afresh (401 now if it was deactivated) and evaluate again.
+            client_cache_forget(request)
+            request._authenticate()
+            self.check_permissions(request)
+            outcome = self._evaluate(request, data, None)
+        return Response(evaluation_body(outcome))
+
+    @staticmethod
+    def _evaluate(request, data, client_check: str | None):
         till = till_for_request(request)
-        outcome = evaluation_create(
+        return evaluation_create(
             org=request_org(request),
             data=EvaluationInput(
                 customer_id=data.get("customerId"),
@@ -379,5 +404,5 @@ class EvaluationCreateApi(APIView):
             api_client=request.user,
             till_code=till.code if till is not None else "",
             store=store_scope_for_till(till),
+            client_check=client_check,
         )
-        return Response(evaluation_body(outcome))

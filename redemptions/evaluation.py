@@ -31,6 +31,7 @@ from promotions.models import (
 )
 from promotions.rules import OrgRules, org_rules
 from promotions.selectors import engine_settings_for
+from promotions_site.auth import CLIENT_STATE_SQL, ClientStale
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation, RedemptionCounter
 from redemptions.serializers import decimal_text
@@ -360,6 +361,7 @@ def evaluation_create(
     till_code: str = "",
     store: StoreScope | None = None,
     now: dt.datetime | None = None,
+    client_check: str | None = None,
 ) -> EvaluationOutcome:
     """Evaluate a cart and store the evaluation (`POST /promotions/evaluate`).
 
@@ -369,7 +371,8 @@ def evaluation_create(
     statement) and the limits' counters (one, when the org has Customer, Promotion or Earn limits),
     and inserts the evaluation (`_evaluation_store`): takes nothing and locks nothing. Errors: 404 the org has no such
     customer. A promotion that does not compile was skipped when the rules were compiled (and
-    logged); it never makes the evaluation fail.
+    logged); it never makes the evaluation fail. `client_check`: the state of the API client served
+    from the cache, verified by the insert (`ClientStale` when it no longer holds).
     """
     now = now or timezone.now()
     customer_id = data.customer_id
@@ -396,23 +399,54 @@ def evaluation_create(
             discount=result.discount,
             applied=_applied_record(outcome, keys, data),
             rules_version=rules.version,
-        )
+        ),
+        client_check,
     )
     return outcome
 
 
-def _evaluation_store(evaluation: Evaluation) -> Evaluation:
+def _evaluation_store(evaluation: Evaluation, client_check: str | None = None) -> Evaluation:
     """Insert the evaluation without waiting for its WAL flush (PostgreSQL's `synchronous_commit`
     off, for this transaction only): an evaluation is indicative, and the flush was the largest
     part of the request's database time under load. A crash within a fraction of a second of the
     answer can lose the record of the last evaluations (never a redemption: those commit as
-    always); the database stays consistent."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        evaluation.save(force_insert=True)
+    always); the database stays consistent.
+
+    On PostgreSQL one statement: the setting (`set_config(..., true)`, local to the statement's own
+    transaction, which it commits) and the insert, which also verifies `client_check` (the cached
+    client's state, `promotions_site.auth.client_check`) and raises `ClientStale` when it no longer
+    holds (nothing inserted)."""
+    if connection.vendor != "postgresql":
+        if client_check is not None:
+            raise ClientStale  # verified by the caller afresh
+        with transaction.atomic():
+            evaluation.save(force_insert=True)
+        return evaluation
+    evaluation.created_at = timezone.now()
+    values = [
+        field.get_db_prep_save(getattr(evaluation, field.attname), connection) for field in _EVALUATION_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVALUATION_INSERT,
+            [*values, client_check, evaluation.api_client_id, evaluation.org_id, client_check],
+        )
+        if cursor.fetchone() is None:
+            raise ClientStale
+    evaluation._state.adding, evaluation._state.db = False, connection.alias
     return evaluation
+
+
+_EVALUATION_FIELDS = [field for field in Evaluation._meta.concrete_fields]
+_EVALUATION_INSERT = (
+    "WITH local AS (SELECT set_config('synchronous_commit', 'off', true))"
+    f" INSERT INTO {Evaluation._meta.db_table} ({', '.join(f.column for f in _EVALUATION_FIELDS)})"
+    f" SELECT {', '.join(['%s'] * len(_EVALUATION_FIELDS))} FROM local"
+    " WHERE %s::text IS NULL OR EXISTS ("
+    " SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
+    f" WHERE c.id = %s AND c.org_id = %s AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
+    " RETURNING id"
+)
 
 
 def _outcome(

@@ -55,6 +55,7 @@ from promotions.models import (
 from promotions.rules import org_rules
 from promotions.selectors import engine_settings_for
 from promotions_site import metrics
+from promotions_site.auth import ClientStale
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.request_context import current_request_id
@@ -163,10 +164,6 @@ class _Plan:
     restrictions: dict[str, list[PromotionRestriction]]  # per promotion id
     by_promotion: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
     by_instance: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
-
-
-class ClientStale(Exception):
-    """The API client (or its org's settings) the web worker cached changed: verify it afresh and retry."""
 
 
 def redemption_record(

@@ -52,13 +52,16 @@ DECLARE
     v_counters text[];
 BEGIN
     IF p_client_check IS NOT NULL THEN
-        -- The client and org the web worker cached: still this client, active, with this secret and
-        -- access, its org on these settings. Else the worker verifies afresh and calls again.
+        -- The client and org the web worker cached: still this client, active, in the state it was
+        -- cached in (promotions_site.auth.CLIENT_STATE_SQL). Else the worker verifies afresh and calls again.
         PERFORM 1
         FROM promotions_apiclient AS c
         JOIN promotions_organization AS o ON o.id = c.org_id
         WHERE c.id = p_client AND c.org_id = p_org AND c.is_active
-          AND concat_ws('|', c.secret_hash, c.access, o.redemption_strategy, o.timezone)
+          AND concat_ws('|', c.secret_hash, c.access, coalesce(c.default_till_id::text, ''), o.timezone,
+                        o.redemption_strategy, o.evaluation_mechanism, o.percentage_base, o.rounding_mode,
+                        o.rounding_precision::text, o.several_line_promotions_per_unit::text,
+                        o.rules_version::text)
               = p_client_check;
         IF NOT FOUND THEN
             RETURN '{"stale": true}'::jsonb;

@@ -1,7 +1,8 @@
-"""The redeem API's hot path: one statement per redemption, the API client verified inside it.
+"""The hot paths: a redemption in one statement, the API client verified inside it; evaluate likewise.
 
 After a client's first redemption in a process, its next ones are authenticated from the process's
-cache and `redemption_record_v1` verifies the client inside the write. A client deactivated, given
+cache and `redemption_record_v1` (for evaluate: the evaluation's insert) verifies the client inside
+the write. A client deactivated, given
 another secret or read-only access, or whose org changed the settings the write reads, is refused or
 served afresh on its very next request: the cache never outlives a change.
 """
@@ -13,10 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from promotions.models import ApiClient, RedemptionStrategy
+from promotions.services import organization_rules_version_bump
 from promotions_site.client_secrets import secret_hash_make
 from redemptions.models import Redemption
-from tests.factories import EarnedPromotionFactory
+from tests.factories import EarnedPromotionFactory, PromotionFactory
 from tests.redemptions.support import URL, body, line, redeem
+from tests.redemptions.test_evaluation_create import CART_100_OFF, CART_OVER_1500, cart, evaluate
 
 pytestmark = pytest.mark.postgres_only
 
@@ -78,3 +81,23 @@ def test_the_list_on_the_same_path_verifies_every_request(api, customer, pos_pro
     assert redeem(api, body(customer, txn="T1", line_items=[line(pos_promotion)])).status_code == 200
     ApiClient.objects.filter(pk=api.api_client.pk).update(is_active=False)
     assert api.get(URL).status_code == 401
+
+
+# --- Evaluate: the same cache, verified by the evaluation's insert ------------------------------------
+
+
+def test_an_evaluation_of_a_known_client_is_refused_once_it_is_deactivated(api, customer):
+    assert evaluate(api, cart(customer)).status_code == 200
+    ApiClient.objects.filter(pk=api.api_client.pk).update(is_active=False)
+    response = evaluate(api, cart(customer))
+    assert response.status_code == 401, response.json()
+    # Nor does a refusal tell a deactivated client anything (an unknown customer: 401, not 404).
+    assert evaluate(api, cart(customer, customerId=999_999_999)).status_code == 401
+
+
+def test_a_promotion_created_applies_to_the_next_evaluation(api, org, customer):
+    assert evaluate(api, cart(customer)).json()["data"]["appliedPromotions"] == []
+    PromotionFactory(org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF)
+    organization_rules_version_bump(org=org)  # as every write to a promotion does
+    applied = evaluate(api, cart(customer)).json()["data"]["appliedPromotions"]
+    assert [promotion["discount"] for promotion in applied] == ["100.000000"]
