@@ -30,7 +30,7 @@ CREDENTIALS_DISAGREE = "The request's credentials name different API clients: se
 
 
 # Clients verified by this process, by the exact `Authorization` header that verified them: served
-# without SQL to the views that verify their client inside their own write (`client_checked_in_write`,
+# without SQL to the views that verify their client inside their own write (`client_verified_by_view`,
 # the methods that do:
 # the redeem and evaluate APIs pass `client_check` to their statement, which answers "stale" when the
 # client was deactivated, its secret, access or default till changed, or its org's settings changed; the
@@ -90,7 +90,7 @@ def client_cache_forget(request) -> None:
 def _cacheable(request) -> bool:
     view = (getattr(request, "parser_context", None) or {}).get("view")
     return (
-        request.method in getattr(view, "client_checked_in_write", ())
+        request.method in getattr(view, "client_verified_by_view", ())
         and not _token_header(request)
         and connection.vendor == "postgresql"  # the writes that verify a cached client are PostgreSQL's
     )

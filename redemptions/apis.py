@@ -183,7 +183,7 @@ class RedemptionCreateApi(APIView):
             ]
 
     # The write verifies the client the authentication served from its cache (promotions_site/auth.py).
-    client_checked_in_write = ("POST",)
+    client_verified_by_view = ("POST",)
 
     @schema.redemption_create(request=InputSerializer)
     def post(self, request):
@@ -361,7 +361,7 @@ class EvaluationCreateApi(APIView):
         categoryHierarchySentInPayload = serializers.BooleanField(required=False, allow_null=True)
 
     # The insert verifies the client the authentication served from its cache (promotions_site/auth.py).
-    client_checked_in_write = ("POST",)
+    client_verified_by_view = ("POST",)
 
     @schema.evaluation_create(request=InputSerializer)
     def post(self, request):

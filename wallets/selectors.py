@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions_site.auth import CLIENT_STATE_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
 
@@ -26,14 +28,42 @@ _BIGINT_MAX = 2**63 - 1
 CUSTOMER_SUBSTRING_MIN = 3
 
 
-def customer_get(*, org: Organization, customer_id: int) -> Customer:
-    """The org's customer with this id; another org's customer (or an impossible id) is 404."""
-    customer = None
-    if 0 < customer_id <= _BIGINT_MAX:
-        customer = Customer.objects.for_org(org).select_related("org").filter(pk=customer_id).first()
+def customer_get(
+    *, org: Organization, customer_id: int, client_id: int | None = None, client_check: str | None = None
+) -> Customer:
+    """The org's customer with this id; another org's customer (or an impossible id) is 404.
+
+    `client_check`: the state of the API client (`client_id`) the request was served from the worker's cache
+    (`promotions_site.auth.client_check`), verified by the same query; `ClientStale` when it no longer
+    holds, or when there is no such customer (the caller verifies the client afresh before it answers
+    404)."""
+    if not 0 < customer_id <= _BIGINT_MAX:
+        if client_check is not None:
+            raise ClientStale
+        raise Http404("Customer not found")
+    if client_check is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(_CUSTOMER_VERIFIED, [client_id, client_check, org.pk, customer_id])
+            row = cursor.fetchone()
+        if row is None or not row[-1]:
+            raise ClientStale
+        customer = Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row[:-1])
+        customer.org = org
+        return customer
+    customer = Customer.objects.for_org(org).select_related("org").filter(pk=customer_id).first()
     if customer is None:
         raise Http404("Customer not found")
     return customer
+
+
+_CUSTOMER_COLUMNS = [field.attname for field in Customer._meta.concrete_fields]
+# The customer, and whether the cached API client (of the same org) is still as cached.
+_CUSTOMER_VERIFIED = (
+    f"SELECT {', '.join(f'cu.{field.column}' for field in Customer._meta.concrete_fields)}, EXISTS ("
+    " SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
+    f" WHERE c.id = %s AND c.org_id = cu.org_id AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
+    f" FROM {Customer._meta.db_table} AS cu WHERE cu.org_id = %s AND cu.id = %s"
+)
 
 
 @dataclass(frozen=True)

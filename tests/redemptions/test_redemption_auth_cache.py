@@ -101,3 +101,35 @@ def test_a_promotion_created_applies_to_the_next_evaluation(api, org, customer):
     organization_rules_version_bump(org=org)  # as every write to a promotion does
     applied = evaluate(api, cart(customer)).json()["data"]["appliedPromotions"]
     assert [promotion["discount"] for promotion in applied] == ["100.000000"]
+
+
+# --- The wallet read: the same cache, verified by the customer's query --------------------------------
+
+
+def wallet(api, customer_id):
+    return api.get(f"/api_gateway/v1/promotions/customer/{customer_id}")
+
+
+def test_a_wallet_read_of_a_known_client_is_two_statements(api, org, customer, wallet_promotion):
+    EarnedPromotionFactory(org=org, customer=customer, promotion=wallet_promotion)
+    assert wallet(api, customer.pk).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        response = wallet(api, customer.pk)
+    assert response.status_code == 200
+    assert [entry["promotionId"] for entry in response.json()["data"]] == [wallet_promotion.pk]
+    sql = [query["sql"] for query in captured.captured_queries]
+    assert len(sql) == 2, sql
+    assert "promotions_apiclient" in sql[0]
+
+
+def test_a_wallet_read_of_a_deactivated_client_is_refused(api, customer):
+    assert wallet(api, customer.pk).status_code == 200
+    ApiClient.objects.filter(pk=api.api_client.pk).update(is_active=False)
+    assert wallet(api, customer.pk).status_code == 401
+    assert wallet(api, 999_999_999).status_code == 401
+
+
+def test_an_unknown_customer_is_404_to_a_known_client(api, customer):
+    assert wallet(api, customer.pk).status_code == 200
+    assert wallet(api, 999_999_999).status_code == 404
+    assert wallet(api, customer.pk).status_code == 200

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions_site.auth import request_org
+from promotions_site.auth import CachedClient, ClientStale, client_cache_forget, request_org
 from wallets import schema
 from wallets.selectors import customer_get, wallet_get
 from wallets.serializers import WALLET_LIMIT_DEFAULT, WALLET_LIMIT_MAX, WALLET_RESPONSE
@@ -22,12 +22,29 @@ class CustomerWalletApi(APIView):
         isIncludeActivePromotionsOnly = serializers.BooleanField(default=False)
         includeRedemptions = serializers.BooleanField(default=False)
 
+    # The customer's query verifies the client the authentication served from its cache.
+    client_verified_by_view = ("GET",)
+
     @schema.customer_wallet_get(query=QuerySerializer)
     def get(self, request, customer_id: int):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        customer = customer_get(org=request_org(request), customer_id=customer_id)
+        cached = request.auth if isinstance(request.auth, CachedClient) else None
+        try:
+            customer = customer_get(
+                org=request_org(request),
+                customer_id=customer_id,
+                client_id=request.user.pk,
+                client_check=cached.check if cached else None,
+            )
+        except ClientStale:
+            # The cached client changed, or there is no such customer (404 only to a client verified
+            # afresh): authenticate afresh (401, 403 now) and read again.
+            client_cache_forget(request)
+            request._authenticate()
+            self.check_permissions(request)
+            customer = customer_get(org=request_org(request), customer_id=customer_id)
         entries = wallet_get(
             customer=customer,
             limit=params["limit"],
