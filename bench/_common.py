@@ -314,11 +314,103 @@ def gunicorn_workers(master_pid: int) -> list[int]:
 
 
 CPU_GROUPS = ("gunicorn", "PostgreSQL", "load generator", "other")
+# How often CpuMeter looks at the PostgreSQL server's backends between samples (seconds).
+CPU_WATCH_INTERVAL = 0.2
+
+
+def _stat(pid: int, tick: int) -> tuple[int, int, float, float] | None:
+    """(parent pid, start time, utime + stime, cutime + cstime) of a process, in seconds; None when it is
+    gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is field 3 of proc(5): ppid 4, utime 14, stime 15, cutime 16, cstime 17, starttime 22.
+    return (
+        int(fields[1]),
+        int(fields[19]),
+        (int(fields[11]) + int(fields[12])) / tick,
+        (int(fields[13]) + int(fields[14])) / tick,
+    )
+
+
+def _children(parent: int) -> list[int]:
+    """The pids of a process's children (Linux /proc: its main thread's `children`, else a scan)."""
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as children:
+            return [int(pid) for pid in children.read().split()]
+    except OSError:
+        pass
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """CPU seconds of a parent process and its children at one instant (Linux /proc).
+
+    `reaped`: the parent's own utime + stime plus its cutime + cstime, which hold the CPU of every child
+    it has waited for (the gunicorn master reaps its workers, the postmaster its backends and autovacuum
+    workers); `children`: each live child's utime + stime, keyed by (pid, start time) so that a reused
+    pid is a new child."""
+
+    reaped: float = 0.0
+    children: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, parent: int, tick: int) -> ProcessGroup:
+        own = _stat(parent, tick)
+        children = {}
+        for pid in _children(parent):
+            stat = _stat(pid, tick)
+            if stat is not None and stat[0] == parent:
+                children[pid, stat[1]] = stat[2]
+        return cls(own[2] + own[3] if own else 0.0, children)
+
+    def spent_since(self, before: ProcessGroup) -> float:
+        """CPU seconds the group used between `before` and this sample: what the parent reaped meanwhile
+        (the children that exited in between), plus what each child alive now used since then (all of
+        it when it was born in between)."""
+        live = sum(seconds - before.children.get(key, 0.0) for key, seconds in self.children.items())
+        return (self.reaped - before.reaped) + live
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    server: ProcessGroup
+    database: ProcessGroup
+    elsewhere: (
+        float  # CPU seconds the server's other databases' backends were seen using, since the meter started
+    )
+    elsewhere_ended: int  # how many of those backends had exited, since the meter started
+    own: float  # this process (the bench script, the meter's watch included)
+    machine: float  # the whole machine's busy seconds (/proc/stat: all but idle and iowait)
 
 
 class CpuMeter:
-    """CPU seconds used by the gunicorn workers, the bench database's PostgreSQL backends, this
-    process (the load generator) and everything else on the machine (Linux /proc; zeros elsewhere)."""
+    """CPU seconds used, between two samples, by the gunicorn server (master and workers), PostgreSQL
+    (the postmaster and all its children: the bench database's backends, autovacuum, the WAL writer,
+    the checkpointer), the load generator (this process, plus what the caller adds: wrk's own CPU) and
+    everything else the machine did (Linux /proc; zeros elsewhere).
+
+    A group is counted from its parent (`ProcessGroup`), so a worker or a backend that exits during the
+    window is still counted: its CPU moves into its parent's cutime + cstime when the parent reaps it
+    (sampling live pids alone missed them). The server's other databases' backends (other sessions on a
+    shared PostgreSQL) are moved from PostgreSQL to "other": a thread looks at every backend's database
+    every CPU_WATCH_INTERVAL and keeps what each backend of another database was seen using; what such a
+    backend uses after it was last seen, or one that lives less than the interval, stays in PostgreSQL's
+    figure (on a quiet server, none). When the postmaster is not readable (PostgreSQL on another machine
+    or in a container) PostgreSQL's figure is the bench database's live backends alone.
+    """
 
     def __init__(self, gunicorn_pid: int, bench_url: str):
         import psycopg
@@ -326,52 +418,87 @@ class CpuMeter:
         self.gunicorn_pid = gunicorn_pid
         self.database = psycopg.connect(bench_url, autocommit=True)
         self.tick = os.sysconf("SC_CLK_TCK")
+        self.lock = threading.Lock()
+        backend = self.database.execute("SELECT pg_backend_pid()").fetchone()[0]
+        found = _stat(backend, self.tick)
+        self.postmaster = found[0] if found is not None else None
+        # Backends of other databases (and this meter's own): (pid, start) -> CPU when first and last seen.
+        self.foreign: dict[tuple[int, int], list[float]] = {}
+        self.ended: set[tuple[int, int]] = set()
+        self.stopping = threading.Event()
+        self.watch = threading.Thread(target=self._watch, daemon=True)
+        self.watch.start()
 
     def close(self) -> None:
+        self.stopping.set()
+        self.watch.join()
         self.database.close()
 
-    def _process_seconds(self, pids) -> dict[int, float]:
-        seconds = {}
-        for pid in pids:
+    def _watch(self) -> None:
+        while not self.stopping.wait(CPU_WATCH_INTERVAL):
             try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                seconds[pid] = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return seconds
+                self._database_group()
+            except Exception:  # the meter's connection closed under it: the bench is stopping
+                return
 
-    def sample(self) -> tuple[dict[int, float], dict[int, float], float, float]:
-        workers = gunicorn_workers(self.gunicorn_pid)
-        backends = [
-            pid
-            for (pid,) in self.database.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ]
-        own = resource.getrusage(resource.RUSAGE_SELF)
+    def _database_group(self) -> ProcessGroup:
+        """The PostgreSQL group now, the ledger of other databases' backends brought up to date."""
+        with self.lock:
+            rows = self.database.execute(
+                "SELECT pid, datname = current_database() AND pid <> pg_backend_pid() FROM pg_stat_activity"
+                " WHERE datname IS NOT NULL"
+            ).fetchall()
+            if self.postmaster is None:  # the bench database's live backends alone
+                children = {}
+                for pid, ours in rows:
+                    stat = _stat(pid, self.tick) if ours else None
+                    if stat is not None:
+                        children[pid, stat[1]] = stat[2]
+                return ProcessGroup(0.0, children)
+            group = ProcessGroup.read(self.postmaster, self.tick)
+            foreign = {pid for pid, ours in rows if not ours}
+            for key, seconds in group.children.items():
+                if key[0] in foreign or key in self.foreign:
+                    self.foreign.setdefault(key, [seconds, seconds])[1] = seconds
+            self.ended |= self.foreign.keys() - group.children.keys()
+            return group
+
+    def sample(self, gunicorn_pid: int | None = None) -> CpuSample:
+        """The counters now; `gunicorn_pid` the master of the server measured (default: the one given
+        at creation)."""
+        database = self._database_group()
+        with self.lock:
+            elsewhere = sum(last - first for first, last in self.foreign.values())
+            ended = len(self.ended)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         try:
             with open("/proc/stat") as stat:
                 values = [int(v) for v in stat.readline().split()[1:]]
             machine = (sum(values) - values[3] - values[4]) / self.tick  # all but idle and iowait
         except OSError:
             machine = 0.0
-        return (
-            self._process_seconds(workers),
-            self._process_seconds(backends),
-            own.ru_utime + own.ru_stime,
-            machine,
+        return CpuSample(
+            server=ProcessGroup.read(gunicorn_pid or self.gunicorn_pid, self.tick),
+            database=database,
+            elsewhere=elsewhere,
+            elsewhere_ended=ended,
+            own=usage.ru_utime + usage.ru_stime,
+            machine=machine,
         )
 
     @staticmethod
-    def spent(before, after) -> Counter:
-        def grown(first: dict[int, float], last: dict[int, float]) -> float:
-            return sum(seconds - first.get(pid, 0.0) for pid, seconds in last.items())
-
-        server, database = grown(before[0], after[0]), grown(before[1], after[1])
-        generator = after[2] - before[2]
-        other = max(0.0, (after[3] - before[3]) - server - database - generator)
-        return Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
+    def spent(before: CpuSample, after: CpuSample, generator: float = 0.0) -> Counter:
+        """CPU seconds per CPU_GROUPS entry between the samples; `generator` the load generator's CPU
+        outside this process (wrk's). Also "ended elsewhere": how many backends of other databases
+        exited meanwhile (what they used after they were last seen is in PostgreSQL's figure)."""
+        server = after.server.spent_since(before.server)
+        elsewhere = after.elsewhere - before.elsewhere
+        database = max(0.0, after.database.spent_since(before.database) - elsewhere)
+        generator += after.own - before.own
+        other = max(0.0, (after.machine - before.machine) - server - database - generator)
+        spent = Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
+        spent["ended elsewhere"] = after.elsewhere_ended - before.elsewhere_ended
+        return spent
 
 
 # --- The HTTP load -------------------------------------------------------------------------------------
