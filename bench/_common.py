@@ -981,7 +981,9 @@ def alternate(
 
 def paired_ratio(endpoint: Endpoint, reference: Endpoint) -> float:
     """The median over the rounds of `endpoint`'s rate over `reference`'s in the same round."""
-    return statistics.median(a / b for a, b in zip(endpoint.rates, reference.rates, strict=True))
+    return statistics.median(
+        a / b if b else 0.0 for a, b in zip(endpoint.rates, reference.rates, strict=True)
+    )
 
 
 def endpoint_report(endpoint: Endpoint, width: int = 10) -> None:
