@@ -6,8 +6,8 @@ DATABASE_URL names the PostgreSQL server; the soak runs in its own database, BEN
 (default `promotions_bench_soak`), created and migrated at the start and dropped at the end (only
 one this script created: it carries a marker comment).
 
-The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default 4, or gthread workers
-with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
+The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default one per core, or gthread
+workers with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
 database connections) and the per-client rate limit set out of reach (API_RATE_LIMIT, as every
 bench sets it). Two orgs, each with BENCH_CUSTOMERS customers
 (default 200), an API client and three promotions: a CUSTOMER one (each customer issued one instance
@@ -39,8 +39,8 @@ Then the throughput: wrk (BENCH_WRK, default /usr/bin/wrk: `apt-get install -y w
 thread per core, `-c` BENCH_CLIENTS) saturates the server for BENCH_THROUGHPUT_SECONDS (default 10; 0
 leaves it out) with a mix prepared before the clock, each request sent once, both orgs' credentials:
 wallet reads 30, new earns 14, new issueBulks of 10 customers 5 and new redemptions 40 (no replays,
-reversals nor cross-org calls: they need answers or are checks); the wrk client costs the server's
-two cores far less than Python threads would. Its requests' keys start with `W-`: the answer-based
+reversals nor cross-org calls: they need answers or are checks), so that the load generator takes
+no Python threads from the server's cores. Its requests' keys start with `W-`: the answer-based
 checks below leave them out, the stored invariants cover them.
 
 Prints throughput and p50/p99 per route, the answers (5xx and connection errors, unexpected answers,
