@@ -322,7 +322,7 @@ def main() -> int:
         endpoint_report(endpoint)
     if stack:
         print(
-            f"  ratio app stack/reference: {paired_ratio(stack, reference):.3f} (the stack's share of the cost)"
+            f"  ratio app stack/reference: {paired_ratio(stack, reference):.3f} (what the app's stack alone leaves of the reference's rate)"
         )
     print(f"  ratio redeem/reference: {ratio:.3f}  {verdict(verdicts['ratio'])} (target >= {TARGET_RATIO})")
     print(
