@@ -899,6 +899,7 @@ class Endpoint:
     server_pid: int
     pool: RequestPool
     auth: str = ""
+    pool_setting: str = "BENCH_POOL"  # the setting that sizes a "once" pool, named when it runs out
     warm: list[WrkRun] = field(default_factory=list)
     slices: list[WrkRun] = field(default_factory=list)
 
@@ -908,7 +909,7 @@ class Endpoint:
             server_pid=self.server_pid,
         )  # fmt: skip
         if done.exhausted:
-            fail(f"{self.label}: its prepared requests ran out during a run (raise BENCH_POOL)")
+            fail(f"{self.label}: its prepared requests ran out during a run (raise {self.pool_setting})")
         (self.warm if warm else self.slices).append(done)
         return done
 

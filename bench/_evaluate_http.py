@@ -187,7 +187,11 @@ def http_main(*, promotions: int = 250, lines: int = 50, seed: int = 1) -> int:
                 RequestPool(work, "bare", bare_carts, threads=threads, once=False),
             )
             reference = Endpoint(
-                "reference", reference_port, reference_pid, reference_pool(work, counter_id, threads=threads)
+                "reference",
+                reference_port,
+                reference_pid,
+                reference_pool(work, counter_id, threads=threads),
+                pool_setting="BENCH_REFERENCE_POOL",
             )
             evaluate = Endpoint(
                 "evaluate", app_port, app_pid, RequestPool(work, "evaluate", carts, threads=threads, once=False),

@@ -277,7 +277,9 @@ def main() -> int:
             ) as (app_port, app_pid),
         ):  # fmt: skip
             pool = reference_pool(Path(directory), fixtures.reference_counter_id, threads=threads)
-            reference = Endpoint("reference", reference_port, reference_pid, pool)
+            reference = Endpoint(
+                "reference", reference_port, reference_pid, pool, pool_setting="BENCH_REFERENCE_POOL"
+            )
             redeem = Endpoint(
                 "redeem", app_port, app_pid,
                 RequestPool(Path(directory), "redeem", fixtures.redeem_requests, threads=threads, once=True),

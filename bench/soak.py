@@ -656,7 +656,9 @@ def main() -> int:
                         pool = RequestPool(
                             Path(directory), "mix", requests, threads=wrk_threads(CLIENTS), once=True
                         )
-                        throughput = Endpoint("wrk mix", port, pid, pool)
+                        throughput = Endpoint(
+                            "wrk mix", port, pid, pool, pool_setting="BENCH_THROUGHPUT_POOL"
+                        )
                         throughput.run(THROUGHPUT_SECONDS, clients=CLIENTS, meter=meter)
             finally:
                 meter.close()

@@ -150,7 +150,11 @@ def main() -> int:
         ):  # fmt: skip
             work = Path(directory)
             reference = Endpoint(
-                "reference", reference_port, reference_pid, reference_pool(work, counter_id, threads=threads)
+                "reference",
+                reference_port,
+                reference_pid,
+                reference_pool(work, counter_id, threads=threads),
+                pool_setting="BENCH_REFERENCE_POOL",
             )
             wallet = Endpoint(
                 "wallet", app_port, app_pid, RequestPool(work, "wallet", requests, threads=threads, once=False),
