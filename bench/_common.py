@@ -327,8 +327,8 @@ CPU_WATCH_INTERVAL = 0.2
 
 
 def _stat(pid: int, tick: int) -> tuple[int, int, float, float] | None:
-    """(parent pid, start time, utime + stime, cutime + cstime) of a process, in seconds; None when it is
-    gone or unreadable."""
+    """(parent pid, start time in clock ticks, utime + stime and cutime + cstime in seconds) of a process;
+    None when it is gone or unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
