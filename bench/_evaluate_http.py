@@ -1,9 +1,10 @@
-"""`bench/evaluate.py --http`: the evaluate API under gunicorn, loaded by wrk, against a bare endpoint.
+"""`bench/evaluate.py --http`: the evaluate API under gunicorn, loaded by wrk, against two references.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/evaluate.py --http
 
 DATABASE_URL names the PostgreSQL server; the bench runs in its own database, BENCH_DATABASE_NAME
-(default `promotions_bench_evaluate`), created and migrated at the start and dropped at the end.
+(default `promotions_bench_evaluate`), created and migrated at the start and dropped at the end. wrk
+drives the load (BENCH_WRK, default /usr/bin/wrk: `apt-get install -y wrk`).
 
 Fixtures: an org with 250 active promotions of the `--core` mode's mix (product, cart, free product,
 per-unit, combo at a fixed price, buy X get Y, tender and payment-mode kinds; POS, CUSTOMER and EARNING
@@ -12,20 +13,29 @@ evaluates), running from yesterday for 30 days; a customer holding an earned ins
 promotion; BENCH_CARTS (default 200) distinct carts of 50 lines over the `--core` catalogue, each with
 one tender (CreditCard, DebitCard or POINTS) for half its amount.
 
-Two servers, both gunicorn with BENCH_WORKERS sync workers (default 4, or gthread with BENCH_THREADS
-> 1) and the production settings: the app (`POST /api_gateway/v1/promotions/evaluate`, Basic auth of a
-read-only API client, the customer named) and the bare reference (bench/_app/bare_settings.py:
-Django and DRF with no middleware, no authentication and no database, one view doing the same JSON
-work: parse and validate the cart, render an answer of the same keys and size). wrk (BENCH_WRK, default
-/usr/bin/wrk; a Lua script sends the carts in turn) keeps BENCH_CLIENTS connections (default 4) busy
-for BENCH_SECONDS (default 10) per endpoint, after BENCH_WARMUP_SECONDS (default 3), in BENCH_ROUNDS
-(default 5) alternating slices so both endpoints see the same machine; only one server is loaded at a
-time.
+Three gunicorn servers with the same settings (BENCH_WORKERS sync workers, default one per core, or
+gthread with BENCH_THREADS > 1; DEBUG off):
 
-Prints requests/s, p50 and p99 per endpoint (requests/s over all slices; p50 the median of the slices',
-p99 the worst slice's), the ratio evaluate/bare (target >= 0.5) and the evaluate p99 (target < 50 ms);
-then checks that every answer was a 200 and that one Evaluation was stored per answered evaluation.
-Exits 1 when a target is missed, 2 when the bench cannot run.
+    bare        POST /bare/evaluate (bench/_app/bare_settings.py): Django and DRF with no middleware, no
+                authentication and no database, one view doing the same JSON work (parse and validate
+                the cart, render an answer of the same keys and size)
+    reference   POST /reference/write (bench/_app/reference_settings.py): the minimal write every HTTP
+                bench compares with (one conditional UPDATE of a hot counter, one INSERT), outside the
+                app's stack
+    evaluate    POST /api_gateway/v1/promotions/evaluate, the app (Basic auth of a read-only API
+                client, the customer named)
+
+wrk (`-t` one thread per core, `-c` BENCH_CLIENTS connections, default 8; the carts sent in turn, the
+reference's writes each once) drives one server at a time: BENCH_WARMUP_SECONDS (default 3) each (the
+app's workers compile the rules once), then BENCH_ROUNDS (default 5) rounds of BENCH_SECONDS /
+BENCH_ROUNDS (default 10 s in all) per endpoint in turn.
+
+Prints, per endpoint, requests/s (the median of the slices), p50 and p99 (the medians of the slices';
+the worst slice's p99 too), non-2xx answers and socket errors, and CPU per request (gunicorn,
+PostgreSQL, wrk); then the ratios evaluate/bare and evaluate/reference (the medians of the rounds'
+ratios; target >= 0.5 each), the evaluate p99 (target < 50 ms), the errors, and that one Evaluation
+was stored per answered evaluation (up to the requests wrk left in flight). Exits 1 when a target is
+missed, 2 when the bench cannot run.
 """
 
 from __future__ import annotations
@@ -34,20 +44,31 @@ import datetime as dt
 import json
 import os
 import random
-import re
-import shutil
-import statistics
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from bench._common import (
+    BENCH_ORG_ID,
+    REFERENCE_PATH,
+    REFERENCE_SETTINGS,
+    CpuMeter,
+    Endpoint,
+    RequestPool,
+    alternate,
     bench_database,
-    fail,
+    endpoint_report,
     gunicorn,
     gunicorn_description,
+    load_settings,
+    paired_ratio,
+    reference_counter,
+    reference_pool,
+    reference_problems,
+    verdict,
+    wrk_command,
+    wrk_threads,
 )
 
 MARKER = "scratch database of bench/evaluate.py --http"
@@ -55,14 +76,9 @@ EVALUATE_PATH = "/api_gateway/v1/promotions/evaluate"
 BARE_PATH = "/bare/evaluate"
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
-WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=3)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CARTS = int(os.environ.get("BENCH_CARTS", "200"))
-WRK = os.environ.get("BENCH_WRK", "/usr/bin/wrk")
 
 
 # --- Fixtures ------------------------------------------------------------------------------------------
@@ -136,167 +152,97 @@ def make_fixtures(promotions: int, lines: int, seed: int) -> Fixtures:
     return Fixtures(basic_auth(client.username, secret), customer.pk, carts, kinds)
 
 
-# --- wrk ---------------------------------------------------------------------------------------------
-
-LUA = """
-local bodies = {%(bodies)s}
-local headers = {["Content-Type"] = "application/json", ["Authorization"] = %(auth)s}
-local counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("POST", %(path)s, headers, bodies[(counter %% #bodies) + 1])
-end
-done = function(summary, latency, requests)
-  local errors = summary.errors
-  io.write(string.format(
-    "BENCH {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"p50_us\\":%%d,\\"p99_us\\":%%d,\\"status_errors\\":%%d,\\"socket_errors\\":%%d}\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), errors.status,
-    errors.connect + errors.read + errors.write + errors.timeout))
-end
-"""
-
-
-def _lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
-
-
-def lua_script(directory: Path, name: str, path: str, auth: str, bodies: list[str]) -> Path:
-    script = directory / f"{name}.lua"
-    script.write_text(
-        LUA
-        % {
-            "bodies": ",\n".join(_lua_string(body) for body in bodies),
-            "auth": _lua_string(auth),
-            "path": _lua_string(path),
-        }
-    )
-    return script
-
-
-@dataclass
-class Slice:
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-@dataclass
-class Phase:
-    slices: list[Slice] = field(default_factory=list)
-
-    @property
-    def requests(self) -> int:
-        return sum(s.requests for s in self.slices)
-
-    @property
-    def rate(self) -> float:
-        return self.requests / sum(s.seconds for s in self.slices)
-
-    @property
-    def p50_ms(self) -> float:
-        return statistics.median(s.p50_ms for s in self.slices)
-
-    @property
-    def p99_ms(self) -> float:
-        return max(s.p99_ms for s in self.slices)
-
-    @property
-    def errors(self) -> int:
-        return sum(s.errors for s in self.slices)
-
-
-def wrk(port: int, path: str, script: Path, seconds: float) -> Slice:
-    threads = max(1, min(2, CLIENTS))
-    command = [
-        WRK, "-t", str(threads), "-c", str(CLIENTS), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-        "-s", str(script), f"http://127.0.0.1:{port}{path}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    found = re.search(r"^BENCH (\{.*\})$", done.stdout, re.M)
-    if done.returncode != 0 or found is None:
-        fail(f"wrk failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    figures = json.loads(found.group(1))
-    return Slice(
-        requests=figures["requests"],
-        seconds=figures["duration_us"] / 1e6,
-        p50_ms=figures["p50_us"] / 1000,
-        p99_ms=figures["p99_us"] / 1000,
-        errors=figures["status_errors"] + figures["socket_errors"],
-    )
-
-
-def report(label: str, phase: Phase) -> None:
-    typical = statistics.median(s.p99_ms for s in phase.slices)
-    print(
-        f"  {label:<9} {phase.rate:>7,.0f} req/s   p50 {phase.p50_ms:6.1f} ms   p99 {phase.p99_ms:6.1f} ms"
-        f" (worst slice; median slice {typical:.1f} ms)   {phase.requests:>7,} requests, {phase.errors} errors"
-    )
+# --- Main ----------------------------------------------------------------------------------------------
 
 
 def http_main(*, promotions: int = 250, lines: int = 50, seed: int = 1) -> int:
-    if not shutil.which(WRK):
-        fail(f"wrk not found at {WRK}: install it or set BENCH_WRK")
+    wrk_command()  # before the fixtures: stops here when wrk is missing
+    threads = wrk_threads(CLIENTS)
     with bench_database("promotions_bench_evaluate", marker=MARKER) as bench_url:
         from django.db import connection
 
+        from promotions.models import Organization
         from redemptions.models import Evaluation
 
         fixtures = make_fixtures(promotions, lines, seed)
+        counter_id = reference_counter(Organization.objects.get(pk=BENCH_ORG_ID))
         connection.close()
-        evaluate, bare = Phase(), Phase()
-        with tempfile.TemporaryDirectory() as directory:
-            scripts = {
-                "evaluate": lua_script(Path(directory), "evaluate", EVALUATE_PATH, fixtures.auth, fixtures.cart_bodies),
-                "bare": lua_script(Path(directory), "bare", BARE_PATH, fixtures.auth, fixtures.cart_bodies),
-            }  # fmt: skip
-            with (
-                gunicorn(bench_url, workers=WORKERS, threads=THREADS, ready_path=EVALUATE_PATH) as (app_port, _),
-                gunicorn(
-                    bench_url, workers=WORKERS, threads=THREADS, settings="bench._app.bare_settings",
-                    ready_path=BARE_PATH,
-                ) as (bare_port, _),
-            ):  # fmt: skip
-                # Warm-up: each worker compiles the org's rules once (then cached per process by
-                # rules_version, as in production), checks the client's secret, opens its connection.
-                warm = wrk(app_port, EVALUATE_PATH, scripts["evaluate"], WARMUP_SECONDS)
-                wrk(bare_port, BARE_PATH, scripts["bare"], WARMUP_SECONDS)
-                for _ in range(ROUNDS):
-                    bare.slices.append(wrk(bare_port, BARE_PATH, scripts["bare"], SECONDS / ROUNDS))
-                    evaluate.slices.append(
-                        wrk(app_port, EVALUATE_PATH, scripts["evaluate"], SECONDS / ROUNDS)
-                    )
+        carts = [("POST", EVALUATE_PATH, body) for body in fixtures.cart_bodies]
+        bare_carts = [("POST", BARE_PATH, body) for body in fixtures.cart_bodies]
+        with (
+            tempfile.TemporaryDirectory() as directory,
+            gunicorn(bench_url, workers=WORKERS, threads=THREADS, ready_path=EVALUATE_PATH) as (app_port, app_pid),
+            gunicorn(
+                bench_url, workers=WORKERS, threads=THREADS, settings="bench._app.bare_settings", ready_path=BARE_PATH,
+            ) as (bare_port, bare_pid),
+            gunicorn(
+                bench_url, workers=WORKERS, threads=THREADS, settings=REFERENCE_SETTINGS, ready_path=REFERENCE_PATH,
+            ) as (reference_port, reference_pid),
+        ):  # fmt: skip
+            work = Path(directory)
+            bare = Endpoint(
+                "bare",
+                bare_port,
+                bare_pid,
+                RequestPool(work, "bare", bare_carts, threads=threads, once=False),
+            )
+            reference = Endpoint(
+                "reference",
+                reference_port,
+                reference_pid,
+                reference_pool(work, counter_id, threads=threads),
+                pool_setting="BENCH_REFERENCE_POOL",
+            )
+            evaluate = Endpoint(
+                "evaluate", app_port, app_pid, RequestPool(work, "evaluate", carts, threads=threads, once=False),
+                auth=fixtures.auth,
+            )  # fmt: skip
+            meter = CpuMeter(app_pid, bench_url)
+            try:
+                alternate(
+                    [bare, reference, evaluate],
+                    clients=CLIENTS, seconds=SECONDS, warmup_seconds=WARMUP_SECONDS, rounds=ROUNDS, meter=meter,
+                )  # fmt: skip
+            finally:
+                meter.close()
         stored = Evaluation.objects.count()
+        problems = reference_problems(reference, counter_id)
         connection.close()
-    answered = warm.requests - warm.errors + evaluate.requests - evaluate.errors
-    ratio = evaluate.rate / bare.rate
+    endpoints = [bare, reference, evaluate]
+    to_bare, to_reference = paired_ratio(evaluate, bare), paired_ratio(evaluate, reference)
+    errors = sum(e.non_2xx + e.socket_errors for e in endpoints)
+    # wrk stops each run with requests in flight: stored, maybe, and not answered.
+    answered = evaluate.ok
     verdicts = {
-        "ratio": ratio >= TARGET_RATIO,
+        "ratio to bare": to_bare >= TARGET_RATIO,
+        "ratio to reference": to_reference >= TARGET_RATIO,
         "p99": evaluate.p99_ms < TARGET_P99_MS,
-        "errors": evaluate.errors + bare.errors + warm.errors == 0,
-        # wrk stops each run with up to one request per connection in flight: stored, not counted.
-        "stored": answered <= stored <= answered + CLIENTS * (ROUNDS + 1),
+        "errors": errors == 0,
+        "stored": answered <= stored <= answered + evaluate.unanswered and not problems,
     }
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(fixtures.kinds.items()))
     print(
         f"evaluate ({promotions} active promotions: {kinds}; carts of {lines} lines) against a bare JSON "
-        f"endpoint outside the app's stack: {gunicorn_description(WORKERS, THREADS)} each, wrk with {CLIENTS} "
-        f"connections, {SECONDS:g} s per endpoint in {ROUNDS} alternating slices after {WARMUP_SECONDS:g} s "
-        f"warm-up ({os.cpu_count()} cores shared by the servers, PostgreSQL and wrk)"
+        f"endpoint and the minimal write, both outside the app's stack: {gunicorn_description(WORKERS, THREADS)}"
+        f" per server, wrk -t{threads} -c{CLIENTS}, {SECONDS:g} s per endpoint in {ROUNDS} alternating slices"
+        f" after {WARMUP_SECONDS:g} s warm-up ({os.cpu_count()} cores shared by the servers, PostgreSQL and wrk)"
     )
-    report("bare", bare)
-    report("evaluate", evaluate)
+    for endpoint in endpoints:
+        endpoint_report(endpoint)
     print(
-        f"  ratio evaluate/bare: {ratio:.3f}  {'PASS' if verdicts['ratio'] else 'FAIL'} (target >= {TARGET_RATIO})"
+        f"  ratio evaluate/bare: {to_bare:.3f}  {verdict(verdicts['ratio to bare'])} (target >= {TARGET_RATIO})"
     )
     print(
-        f"  evaluate p99: {evaluate.p99_ms:.1f} ms  {'PASS' if verdicts['p99'] else 'FAIL'} "
-        f"(target < {TARGET_P99_MS:g} ms)"
+        f"  ratio evaluate/reference: {to_reference:.3f}  {verdict(verdicts['ratio to reference'])}"
+        f" (target >= {TARGET_RATIO})"
     )
-    print(f"  errors (non-2xx or socket): {evaluate.errors + bare.errors + warm.errors}  "
-          f"{'PASS' if verdicts['errors'] else 'FAIL'}")  # fmt: skip
     print(
-        f"  evaluations stored: {stored:,} for {answered:,} answers  {'PASS' if verdicts['stored'] else 'FAIL'}"
+        f"  evaluate p99: {evaluate.p99_ms:.1f} ms  {verdict(verdicts['p99'])} (target < {TARGET_P99_MS:g} ms;"
+        " the median of the slices')"
+    )
+    print(f"  errors (non-2xx or socket, warm-up included): {errors}  {verdict(verdicts['errors'])}")
+    print(
+        f"  evaluations stored: {stored:,} for {answered:,} answers 200 and {evaluate.unanswered} unanswered"
+        f"{'; ' + '; '.join(problems) if problems else ''}  {verdict(verdicts['stored'])}"
     )
     return 0 if all(verdicts.values()) else 1

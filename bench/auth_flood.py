@@ -64,7 +64,7 @@ from bench._common import (
 )
 
 TARGET_HEALTH_P99_MS = 50.0
-_, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=2)
+_, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=2, workers=4)
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 HEALTH_RATE = float(os.environ.get("BENCH_HEALTH_RATE", "50"))
 # Probes in parallel, each on its own schedule: one answer slower than the interval then delays only

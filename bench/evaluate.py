@@ -1,5 +1,6 @@
 """The promotion engine's evaluation, in-process (`--core`, the default): how long one cart takes; and
-the evaluate API under gunicorn against a bare endpoint (`--http`, bench/_evaluate_http.py).
+the evaluate API under gunicorn against a bare JSON endpoint and the minimal write reference (`--http`,
+bench/_evaluate_http.py).
 
     python bench/evaluate.py [--core] [--promotions 250] [--lines 50] [--carts 2000] [--seed 1]
     DATABASE_URL=postgres://... python bench/evaluate.py --http [--promotions 250] [--lines 50] [--seed 1]

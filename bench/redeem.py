@@ -1,34 +1,45 @@
-"""The redeem API under gunicorn and concurrent clients, against a bare DRF write on the same server.
+"""The redeem API under gunicorn, loaded by wrk, against a minimal write outside the app's stack.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/redeem.py
 
 DATABASE_URL names the PostgreSQL server; the bench runs in its own database, BENCH_DATABASE_NAME
 (default `promotions_bench_redeem`), created and migrated at the start and dropped at the end (only
-one this script created: it carries a marker comment).
+one this script created: it carries a marker comment). wrk drives the load (BENCH_WRK, default
+/usr/bin/wrk: `apt-get install -y wrk`).
 
-The app runs under gunicorn on 127.0.0.1 (a free port; BENCH_WORKERS sync workers, default 4, or
-gthread workers with BENCH_THREADS > 1) with the production settings (DEBUG off, real password
-hashing, persistent database connections) plus one route from bench/_app/urls.py: a bare DRF
-endpoint with the app's authentication and permission classes that does one conditional UPDATE of
-a limit counter and one INSERT (an audit event) in one transaction. BENCH_CLIENTS threads (default
-8), each with its own HTTP/1.1 connection and Basic auth of a real API client, drive each endpoint
-for BENCH_SECONDS (default 10) after a BENCH_WARMUP_SECONDS (default 3) warm-up, in BENCH_ROUNDS
-(default 5) alternating slices so both endpoints see the same machine.
+Two gunicorn servers with the same settings (BENCH_WORKERS sync workers, default one per core, or
+gthread workers with BENCH_THREADS > 1; DEBUG off, persistent database connections):
 
-Every redeem request is a distinct transaction of its own customer, redeeming one of that
+    reference   POST /reference/write (bench/_app/reference_settings.py): no middleware, no
+                authentication, one DRF view doing one conditional UPDATE of a hot counter row and
+                one INSERT ... ON CONFLICT DO NOTHING keyed by the request, in one transaction
+    redeem      POST /api_gateway/v1/promotions/redemptions, the app with its production settings
+                (bench/_app/settings.py: the app's URLs plus the next one), Basic auth of an API client
+    app stack   POST /api_gateway/v1/bench/bare: the same UPDATE and an INSERT (an audit event) behind
+                the app's whole stack (middleware, authentication, throttles); BENCH_STACK=0 leaves
+                it out. What it costs beyond the reference is the stack; redeem beyond it, the
+                redemption's own work.
+
+wrk (`-t` one thread per core, `-c` BENCH_CLIENTS connections, default 8) drives one endpoint at a
+time: BENCH_WARMUP_SECONDS (default 3) each, then BENCH_ROUNDS (default 5) rounds of BENCH_SECONDS /
+BENCH_ROUNDS (default 10 s in all, whole seconds per slice) per endpoint in turn, so all see the same
+machine. Every request sends a body prepared before the clock and never sent before (bench/_common.py
+`RequestPool`): each redemption a distinct transaction of its own customer, redeeming one of that
 customer's ACTIVE earned instances of a CUSTOMER promotion with a Customer REDEMPTION limit (2, the
-customer's two instances: the second redemption fills it) and a Promotion REDEMPTION limit (the
-whole pool), so both counters are taken on every request. Customers come in blocks of 100: the
-block's first redemptions, then its second ones, so a customer's two are about 100 requests apart.
-BENCH_POOL (default 30,000) instances are prepared; the bench stops if a run uses them up.
+customer's two instances: the second redemption fills it) and a Promotion REDEMPTION limit (the whole
+pool), so both counters are taken on every request. Customers come in blocks of 100: the block's first
+redemptions, then its second ones. BENCH_POOL (default 30,000) instances are prepared; the bench stops
+if a run uses up its share of them.
 
-Prints requests/s, p50 and p99 latency and errors (any non-200) per endpoint, and where the CPU went
-(gunicorn workers, the bench database's PostgreSQL backends, this process as the load generator,
-and other processes: the machine may be shared), the ratio of the redeem rate to the bare rate
-(target >= 0.5) and the redeem p99 (target < 100 ms); then checks the database: no counter over its
+Prints, per endpoint: requests/s (the median of the slices), p50 and p99 (the medians of the slices'
+wrk latency percentiles; the worst slice's p99 too), non-2xx answers and socket errors, and CPU per
+request of the gunicorn workers, PostgreSQL and wrk (bench/_common.py `CpuMeter`), and the other
+processes' load. Then the ratio redeem/reference (the median of the rounds' ratios; target >= 0.5),
+the redeem p99 (target < 50 ms), the errors (target 0), and the database checks: no counter over its
 limit, no instance redeemed more than its limit (1), counters that agree with the recorded
-redemptions, and exactly one Redemption per 200 answer. Exits 1 on any FAIL, 2 when the bench itself
-cannot run.
+redemptions, one Redemption per answer 200 (wrk stops with requests in flight: they may be recorded
+unanswered, so up to that many more), and the reference's and app stack's rows likewise. Exits 1 on
+any FAIL, 2 when the bench itself cannot run.
 """
 
 from __future__ import annotations
@@ -37,35 +48,42 @@ import datetime as dt
 import json
 import os
 import sys
-import threading
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
-    CPU_GROUPS,
-    TARGET_P99_MS,
-    Call,
+    REFERENCE_PATH,
+    REFERENCE_SETTINGS,
     CpuMeter,
+    Endpoint,
+    RequestPool,
+    alternate,
     bench_api_client,
     bench_database,
     bench_org,
     bench_promotion,
-    fail,
+    endpoint_report,
     gunicorn,
     gunicorn_description,
-    http_load,
     load_settings,
-    percentile,
+    paired_ratio,
+    reference_counter,
+    reference_pool,
+    reference_problems,
     run_main,
+    verdict,
+    wrk_command,
+    wrk_threads,
 )
 
 TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
 CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=3)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # alternating slices of SECONDS / ROUNDS per endpoint
 POOL = int(os.environ.get("BENCH_POOL", "30000"))  # earned instances prepared (2 per customer)
+STACK = os.environ.get("BENCH_STACK", "1") != "0"  # the app-stack endpoint too
 MARKER = "scratch database of bench/redeem.py"
 REDEEM_PATH = "/api_gateway/v1/promotions/redemptions"
 BARE_PATH = "/api_gateway/v1/bench/bare"
@@ -82,8 +100,9 @@ class Fixtures:
     auth: str
     promotion_id: str
     bare_counter_id: int
-    redeem_bodies: list[bytes]
-    bare_body: bytes
+    reference_counter_id: int
+    redeem_requests: list[tuple[str, str, str]]
+    bare_request: tuple[str, str, str]
 
 
 def make_fixtures() -> Fixtures:
@@ -111,8 +130,8 @@ def make_fixtures() -> Fixtures:
             PromotionRestriction(promotion=wallet, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=POOL),
         ]
     )
-    # The bare endpoint's counter: one row every request updates, as every redemption updates the
-    # Promotion counter; its limit is out of reach.
+    # The app-stack endpoint's counter: one row every request updates, as every redemption updates
+    # the Promotion counter; its limit is out of reach.
     bare_limit = PromotionRestriction.objects.create(
         promotion=promotion("Bench bare counter", PromotionType.POS),
         level=Level.PROMOTION,
@@ -165,7 +184,7 @@ def make_fixtures() -> Fixtures:
                     }
                 ],
             }
-        ).encode()
+        )
         for n, instance in enumerate(instances)
     ]
     return Fixtures(
@@ -173,98 +192,16 @@ def make_fixtures() -> Fixtures:
         auth=auth,
         promotion_id=wallet.pk,
         bare_counter_id=bare_counter.pk,
-        redeem_bodies=bodies,
-        bare_body=json.dumps({"counterId": bare_counter.pk}).encode(),
+        reference_counter_id=reference_counter(org),
+        redeem_requests=[("POST", REDEEM_PATH, body) for body in bodies],
+        bare_request=("POST", BARE_PATH, json.dumps({"counterId": bare_counter.pk})),
     )
-
-
-# --- The load ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """What one endpoint answered while it was driven (one or several timed slices, added up)."""
-
-    latencies: list[float] = field(default_factory=list)  # seconds, every request started in time
-    statuses: Counter = field(default_factory=Counter)
-    samples: list[str] = field(default_factory=list)  # a few error answers, to show
-    elapsed: float = 0.0  # from each slice's start to its last answer
-    cpu: Counter = field(default_factory=Counter)  # CPU seconds per CPU_GROUPS entry
-    exhausted: bool = False
-
-    @property
-    def ok(self) -> int:
-        return self.statuses[200]
-
-    @property
-    def errors(self) -> int:
-        return sum(self.statuses.values()) - self.ok
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.elapsed
-
-    def percentile_ms(self, percent: float) -> float:
-        return percentile(self.latencies, percent) * 1000
-
-    def add(self, other: Phase) -> None:
-        self.latencies += other.latencies
-        self.statuses.update(other.statuses)
-        self.samples += other.samples
-        self.elapsed += other.elapsed
-        self.cpu.update(other.cpu)
-        self.exhausted |= other.exhausted
-
-
-def drive(
-    port: int,
-    auth: str,
-    path: str,
-    next_body: Callable[[], bytes | None],
-    seconds: float,
-    meter: CpuMeter,
-) -> Phase:
-    """CLIENTS threads, each with its own keep-alive connection, send requests for `seconds`."""
-    headers = {"Authorization": auth, "Content-Type": "application/json"}
-
-    def next_call(client: int) -> Call | None:
-        body = next_body()
-        return None if body is None else Call(path, "POST", path, body, headers)
-
-    before = []
-    load = http_load(
-        port,
-        clients=CLIENTS,
-        seconds=seconds,
-        next_call=next_call,
-        before_start=lambda: before.append(meter.sample()),
-    )
-    return Phase(
-        latencies=load.tally.latencies[path],
-        statuses=load.tally.statuses[path],
-        samples=load.tally.samples,
-        elapsed=load.elapsed,
-        cpu=CpuMeter.spent(before[0], meter.sample()),
-        exhausted=load.exhausted,
-    )
-
-
-def redeem_bodies(bodies: list[bytes]) -> Callable[[], bytes | None]:
-    """Each body once, to whichever client asks next; None when the pool is used up."""
-    source = iter(bodies)
-    lock = threading.Lock()
-
-    def next_body() -> bytes | None:
-        with lock:
-            return next(source, None)
-
-    return next_body
 
 
 # --- The check ----------------------------------------------------------------------------------------
 
 
-def over_redemption_problems(fixtures: Fixtures, redeem_ok: int, bare_ok: int) -> list[str]:
+def over_redemption_problems(fixtures: Fixtures, redeem: Endpoint, stack: Endpoint | None) -> list[str]:
     """What the database says against the answers: [] when nothing was over-redeemed or lost."""
     from django.db.models import Count, F
 
@@ -281,8 +218,11 @@ def over_redemption_problems(fixtures: Fixtures, redeem_ok: int, bare_ok: int) -
     if overused:
         problems.append(f"{overused} earned instances redeemed more than once")
     recorded = Redemption.objects.filter(org_id=fixtures.org_id).count()
-    if recorded != redeem_ok:
-        problems.append(f"{recorded} redemptions recorded for {redeem_ok} answers 200")
+    # wrk stops with requests in flight: the server may record them, unanswered.
+    if not redeem.ok <= recorded <= redeem.ok + redeem.unanswered:
+        problems.append(
+            f"{recorded} redemptions recorded for {redeem.ok} answers 200 and {redeem.unanswered} unanswered"
+        )
     used_instances = instances.filter(redemption_count=1, status=EarnedPromotion.Status.REDEEMED).count()
     lines = RedemptionLine.objects.filter(promotion_id=fixtures.promotion_id).count()
     if not used_instances == lines == recorded:
@@ -306,95 +246,101 @@ def over_redemption_problems(fixtures: Fixtures, redeem_ok: int, bare_ok: int) -
     customer_counters = counters.filter(restriction__level=PromotionRestriction.Level.CUSTOMER).count()
     if customer_counters != len(per_customer):
         problems.append(f"{customer_counters} Customer counters for {len(per_customer)} customers")
-    bare_used = RedemptionCounter.objects.get(pk=fixtures.bare_counter_id).used
-    bare_events = AuditEvent.objects.filter(action="bench.bare").count()
-    if not bare_used == bare_events == bare_ok:
-        problems.append(f"bare: counter {bare_used}, {bare_events} events, {bare_ok} answers 200")
+    if stack is not None:
+        used = RedemptionCounter.objects.get(pk=fixtures.bare_counter_id).used
+        events = AuditEvent.objects.filter(action="bench.bare").count()
+        if used != events or not stack.ok <= used <= stack.ok + stack.unanswered:
+            problems.append(
+                f"app stack: counter {used}, {events} events, {stack.ok} answers 200, {stack.unanswered} unanswered"
+            )
     return problems
 
 
 # --- Main ----------------------------------------------------------------------------------------------
 
 
-def report(label: str, phase: Phase) -> None:
-    print(
-        f"  {label:<7} {phase.rate:>7,.0f} req/s   p50 {phase.percentile_ms(50):6.1f} ms"
-        f"   p99 {phase.percentile_ms(99):6.1f} ms   {len(phase.latencies):>6,} requests, {phase.errors} errors"
-    )
-    cores = ", ".join(f"{group} {phase.cpu[group] / phase.elapsed:.2f}" for group in CPU_GROUPS)
-    per_request = (phase.cpu["gunicorn"] + phase.cpu["PostgreSQL"]) / max(1, len(phase.latencies)) * 1000
-    print(f"          CPU in cores: {cores}; gunicorn + PostgreSQL {per_request:.1f} ms per request")
-    for sample in phase.samples[:3]:
-        print(f"          {sample}")
-
-
 def main() -> int:
+    wrk_command()  # before the fixtures: stops here when wrk is missing
+    threads = wrk_threads(CLIENTS)
     with bench_database("promotions_bench_redeem", marker=MARKER) as bench_url:
         from django.db import connection
 
         fixtures = make_fixtures()
         connection.close()
-        take_redeem_body = redeem_bodies(fixtures.redeem_bodies)
-
-        def bare_body() -> bytes:
-            return fixtures.bare_body
-
-        warm_bare, warm_redeem, bare, redeem = Phase(), Phase(), Phase(), Phase()
-        with gunicorn(
-            bench_url, workers=WORKERS, threads=THREADS, settings="bench._app.settings", ready_path=BARE_PATH
-        ) as (port, pid):
-            meter = CpuMeter(pid, bench_url)
+        with (
+            tempfile.TemporaryDirectory() as directory,
+            gunicorn(
+                bench_url, workers=WORKERS, threads=THREADS, settings=REFERENCE_SETTINGS, ready_path=REFERENCE_PATH
+            ) as (reference_port, reference_pid),
+            gunicorn(
+                bench_url, workers=WORKERS, threads=THREADS, settings="bench._app.settings", ready_path=BARE_PATH
+            ) as (app_port, app_pid),
+        ):  # fmt: skip
+            pool = reference_pool(Path(directory), fixtures.reference_counter_id, threads=threads)
+            reference = Endpoint(
+                "reference", reference_port, reference_pid, pool, pool_setting="BENCH_REFERENCE_POOL"
+            )
+            redeem = Endpoint(
+                "redeem", app_port, app_pid,
+                RequestPool(Path(directory), "redeem", fixtures.redeem_requests, threads=threads, once=True),
+                auth=fixtures.auth,
+            )  # fmt: skip
+            stack = None
+            if STACK:
+                pool = RequestPool(
+                    Path(directory), "stack", [fixtures.bare_request] * threads, threads=threads, once=False
+                )
+                stack = Endpoint("app stack", app_port, app_pid, pool, auth=fixtures.auth)
+            meter = CpuMeter(app_pid, bench_url)
             try:
-                # Warm-up: each worker checks the client's secret once (the slow password hash, then
-                # cached per process, as in production) and warms its code paths and connection.
-                warm_bare = drive(port, fixtures.auth, BARE_PATH, bare_body, WARMUP_SECONDS, meter)
-                warm_redeem = drive(port, fixtures.auth, REDEEM_PATH, take_redeem_body, WARMUP_SECONDS, meter)
-                # Alternating slices: both endpoints see the same machine (other load comes and goes).
-                for _ in range(ROUNDS):
-                    bare.add(drive(port, fixtures.auth, BARE_PATH, bare_body, SECONDS / ROUNDS, meter))
-                    redeem.add(
-                        drive(port, fixtures.auth, REDEEM_PATH, take_redeem_body, SECONDS / ROUNDS, meter)
-                    )
+                # The warm-up: each worker checks the client's secret once (then cached per process, as
+                # in production), opens its database connection and warms its code paths.
+                alternate(
+                    [reference, *([stack] if stack else []), redeem],
+                    clients=CLIENTS, seconds=SECONDS, warmup_seconds=WARMUP_SECONDS, rounds=ROUNDS, meter=meter,
+                )  # fmt: skip
             finally:
                 meter.close()
-        if warm_redeem.exhausted or redeem.exhausted:
-            fail(f"the pool of {POOL:,} earned instances ran out: raise BENCH_POOL")
-        problems = over_redemption_problems(
-            fixtures, redeem_ok=warm_redeem.ok + redeem.ok, bare_ok=warm_bare.ok + bare.ok
-        )
+        problems = over_redemption_problems(fixtures, redeem, stack)
+        problems += reference_problems(reference, fixtures.reference_counter_id)
+        connection.close()
 
-    ratio = redeem.rate / bare.rate
-    p99 = redeem.percentile_ms(99)
-    errors = warm_bare.errors + warm_redeem.errors + bare.errors + redeem.errors
+    endpoints = [reference, *([stack] if stack else []), redeem]
+    ratio = paired_ratio(redeem, reference)
+    errors = sum(e.non_2xx + e.socket_errors for e in endpoints)
     verdicts = {
         "ratio": ratio >= TARGET_RATIO,
-        "p99": p99 < TARGET_P99_MS,
+        "p99": redeem.p99_ms < TARGET_P99_MS,
         "errors": errors == 0,
         "over-redemption": not problems,
     }
     print(
-        f"redeem against a bare UPDATE + INSERT endpoint: {gunicorn_description(WORKERS, THREADS)}, {CLIENTS} client threads,"
-        f" {SECONDS:g} s each in {ROUNDS} alternating slices after {WARMUP_SECONDS:g} s warm-up"
-        f" (PostgreSQL, {os.cpu_count()} cores shared by server, database and load generator)"
+        f"redeem against a minimal UPDATE + INSERT outside the app's stack: {gunicorn_description(WORKERS, THREADS)}"
+        f" per server, wrk -t{threads} -c{CLIENTS}, {SECONDS:g} s per endpoint in {ROUNDS} alternating slices"
+        f" after {WARMUP_SECONDS:g} s warm-up (PostgreSQL, {os.cpu_count()} cores shared by the servers, the"
+        " database and wrk)"
     )
-    report("bare", bare)
-    report("redeem", redeem)
+    for endpoint in endpoints:
+        endpoint_report(endpoint)
+    if stack:
+        print(
+            f"  ratio app stack/reference: {paired_ratio(stack, reference):.3f} (what the app's stack alone leaves of the reference's rate)"
+        )
+    print(f"  ratio redeem/reference: {ratio:.3f}  {verdict(verdicts['ratio'])} (target >= {TARGET_RATIO})")
     print(
-        f"  ratio redeem/bare: {ratio:.3f}  {'PASS' if verdicts['ratio'] else 'FAIL'} (target >= {TARGET_RATIO})"
+        f"  redeem p99: {redeem.p99_ms:.1f} ms  {verdict(verdicts['p99'])} (target < {TARGET_P99_MS:g} ms;"
+        " the median of the slices')"
     )
     print(
-        f"  redeem p99: {p99:.1f} ms  {'PASS' if verdicts['p99'] else 'FAIL'} (target < {TARGET_P99_MS:g} ms)"
+        f"  errors (non-2xx or socket, warm-up included): {errors}  {verdict(verdicts['errors'])} (target 0)"
     )
-    print(
-        f"  errors (non-200, warm-up included): {errors}  {'PASS' if verdicts['errors'] else 'FAIL'} (target 0)"
-    )
-    recorded = warm_redeem.ok + redeem.ok
     if problems:
         print(f"  over-redemption check: FAIL: {'; '.join(problems)}")
     else:
         print(
-            f"  over-redemption check: PASS ({recorded:,} redemptions recorded, one per answer 200; no counter"
-            " over its limit; no instance redeemed twice; counters agree with the redemptions)"
+            f"  over-redemption check: PASS ({redeem.ok:,} answers 200, {redeem.unanswered} unanswered when wrk"
+            " stopped; one redemption recorded per answer 200; no counter over its limit; no instance redeemed"
+            " twice; counters agree with the redemptions; the reference's and app stack's writes likewise)"
         )
     return 0 if all(verdicts.values()) else 1
 

@@ -6,8 +6,8 @@ DATABASE_URL names the PostgreSQL server; the soak runs in its own database, BEN
 (default `promotions_bench_soak`), created and migrated at the start and dropped at the end (only
 one this script created: it carries a marker comment).
 
-The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default 4, or gthread workers
-with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
+The app runs under gunicorn on 127.0.0.1 (BENCH_WORKERS sync workers, default one per core, or gthread
+workers with BENCH_THREADS > 1) with the production settings (DEBUG off, real password hashing, persistent
 database connections) and the per-client rate limit set out of reach (API_RATE_LIMIT, as every
 bench sets it). Two orgs, each with BENCH_CUSTOMERS customers
 (default 200), an API client and three promotions: a CUSTOMER one (each customer issued one instance
@@ -17,10 +17,13 @@ of discount; Customer DISCOUNT limit 100) and a POS one (Promotion REDEMPTION li
 TRANSACTION limit 3). Limits are small on purpose: they are reached during the run, so refusals
 (expected 4xx) and reversals giving units back happen at the limit, under concurrency.
 
-BENCH_CLIENTS threads (default 8; even ones use the first org's credentials, odd ones the second's),
-each with its own HTTP/1.1 connection, send a random mix at BENCH_RATE requests per second in all
-(default 80; an open loop, each request timed from when it was due; 0: a closed loop, each client
-sending again as soon as it is answered) for BENCH_WARMUP_SECONDS (default 10) of warm-up, then for
+Two loads, one after the other. First the mixed load, driven by Python client threads: each request
+may depend on earlier answers (replays and reversals of answered transactions, answers compared with
+the first ones), which wrk cannot do, and it offers a fixed rate (an open loop), which wrk cannot
+either. BENCH_CLIENTS threads (default 8; even ones use the first org's credentials, odd ones the
+second's), each with its own HTTP/1.1 connection, send a random mix at BENCH_RATE requests per second
+in all (default 80; each request timed from when it was due; 0: a closed loop, each client sending
+again as soon as it is answered) for BENCH_WARMUP_SECONDS (default 10) of warm-up, then for
 BENCH_SECONDS (default 60), the figures:
 
     wallet         30%  GET .../customer/{id} (half with includeRedemptions=true)
@@ -32,6 +35,14 @@ BENCH_SECONDS (default 60), the figures:
     reverse         7%  POST .../redemptions/reverse of an answered transaction (sometimes again)
     cross-org       4%  the other org's customer, promotion or transaction: must be 404
 
+Then the throughput: wrk (BENCH_WRK, default /usr/bin/wrk: `apt-get install -y wrk`; `-t` one
+thread per core, `-c` BENCH_CLIENTS) saturates the server for BENCH_THROUGHPUT_SECONDS (default 10; 0
+leaves it out) with a mix prepared before the clock, each request sent once, both orgs' credentials:
+wallet reads 30, new earns 14, new issueBulks of 10 customers 5 and new redemptions 40 (no replays,
+reversals nor cross-org calls: they need answers or are checks), so that the load generator takes
+no Python threads from the server's cores. Its requests' keys start with `W-`: the answer-based
+checks below leave them out, the stored invariants cover them.
+
 Prints throughput and p50/p99 per route, the answers (5xx and connection errors, unexpected answers,
 expected refusals by code), the gunicorn workers' RSS (VmRSS) after the warm-up and at the end, and
 the invariants: those of the stored data (`redemptions/invariants.py`, as `manage.py check_invariants`
@@ -40,7 +51,8 @@ crosses orgs, one audit event per redemption and reversal), then what only the r
 exactly one Redemption per transactionIdentifier answered 200, replays answered byte for byte the
 same and creating nothing (nor earn/issueBulk replays), no answer with another org's data. Targets:
 no 5xx (nor connection errors or unexpected answers), no invariant violation, redeem p99 < 100 ms,
-RSS growth < 10%. Exits 1 on any FAIL, 2 when the soak itself cannot run.
+RSS growth < 10%; and for the wrk load its rate, p50, p99, answers and CPU per request, with no 5xx
+nor socket error. Exits 1 on any FAIL, 2 when the soak itself cannot run.
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -62,12 +75,15 @@ from bench._common import (
     TARGET_P99_MS,
     Call,
     CpuMeter,
+    Endpoint,
     Load,
+    RequestPool,
     Tally,
     bench_api_client,
     bench_database,
     bench_org,
     bench_promotion,
+    endpoint_report,
     gunicorn,
     gunicorn_description,
     gunicorn_workers,
@@ -75,6 +91,9 @@ from bench._common import (
     load_settings,
     percentile,
     run_main,
+    verdict,
+    wrk_command,
+    wrk_threads,
 )
 
 CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=60, warmup_seconds=10)
@@ -82,6 +101,10 @@ CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=60, w
 RATE = float(os.environ.get("BENCH_RATE", "80"))
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))  # per org
 SEED = int(os.environ.get("BENCH_SEED", "1"))
+# The wrk load (0: none) and how many requests it has prepared, each sent once.
+THROUGHPUT_SECONDS = float(os.environ.get("BENCH_THROUGHPUT_SECONDS", "10"))
+THROUGHPUT_POOL = int(os.environ.get("BENCH_THROUGHPUT_POOL", "30000"))
+WRK_PREFIX = "W-"  # the keys of the wrk load's requests
 TARGET_RSS_GROWTH = 0.10
 MARKER = "scratch database of bench/soak.py"
 ORG_IDS = (100001, 100002)
@@ -438,6 +461,48 @@ def drive(port: int, clients: list[Client], seconds: float, meter: CpuMeter) -> 
     return load, CpuMeter.spent(before[0], meter.sample())
 
 
+def throughput_requests(orgs: list[Org], count: int) -> list[tuple[str, str, str, str]]:
+    """The wrk load's requests (method, path, body, Authorization): a mix of wallet reads, new earns,
+    new issueBulks and new redemptions over both orgs, each with its own key (`W-`...)."""
+    rng = random.Random(SEED * 1000 + 999)
+    mix = {WALLET: 30, EARN: 14, ISSUE: 5, REDEEM: 40}
+    requests = []
+    for n in range(count):
+        org = orgs[n % len(orgs)]
+        auth = org.headers["Authorization"]
+        key = f"{WRK_PREFIX}{n}"
+        route = rng.choices(list(mix), weights=list(mix.values()))[0]
+        if route == WALLET:
+            requests.append(("GET", f"{BASE}/customer/{rng.choice(org.customers)}", "", auth))
+            continue
+        if route == EARN:
+            path = f"{BASE}/{org.earning_promotion}/earn"
+            body = {
+                "customerId": rng.choice(org.customers), "earnedFromType": "ACTIVITY", "earnedFromId": key,
+                "eventTime": epoch_ms(60), "eventDetails": {"id": key, "type": "TransactionAdd"},
+            }  # fmt: skip
+        elif route == ISSUE:
+            path = f"{BASE}/{org.customer_promotion}/issueBulk?contextId={key}"
+            body = rng.sample(org.customers, ISSUE_BULK_SIZE)
+        else:
+            path = f"{BASE}/redemptions"
+            promotion = rng.choice([org.customer_promotion, org.earning_promotion])
+            lines = [(promotion, 100 if promotion == org.customer_promotion else rng.choice([10, 20, 30]))]
+            if rng.random() < 0.3:
+                lines.append((org.pos_promotion, 5))
+            body = {
+                "customerId": str(rng.choice(org.customers)), "transactionIdentifier": key,
+                "transactionNumber": f"BILL-{key}", "transactionDate": epoch_ms(60), "amount": 1000,
+                "lineItems": [
+                    {"sku": f"SKU-{i}", "promotionId": p, "redemptionCount": 1, "discount": d,
+                     "discountAppliedOnQuantity": 1, "promotionAppliedOnQuantity": 1}
+                    for i, (p, d) in enumerate(lines)
+                ],
+            }  # fmt: skip
+        requests.append(("POST", path, json.dumps(body), auth))
+    return requests
+
+
 # --- Memory --------------------------------------------------------------------------------------------
 
 
@@ -498,6 +563,7 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
                 [org.org_id],
             )
         )
+        recorded = {key: n for key, n in recorded.items() if not key.startswith(WRK_PREFIX)}
         replays += listed(
             sorted(recorded.keys() - org.line_counts.keys()),
             f"{label} redemptions recorded without an answer 200",
@@ -524,8 +590,9 @@ def invariant_problems(orgs: list[Org]) -> dict[str, list[str]]:
             ("ISSUED", {i for ids in org.issued.values() for i in ids.values()}, "issueBulks"),
         ):
             found = rows(
-                f"""SELECT id FROM {t.instance} WHERE org_id = %s AND kind = %s AND earned_from_id <> 'seed'""",
-                [org.org_id, kind],
+                f"""SELECT id FROM {t.instance} WHERE org_id = %s AND kind = %s AND earned_from_id <> 'seed'
+                    AND earned_from_id NOT LIKE %s""",
+                [org.org_id, kind, WRK_PREFIX + "%"],
             )
             replays += listed(
                 sorted({i for (i,) in found} ^ answered),
@@ -558,6 +625,8 @@ def summary(clients: list[Client], *tallies: Tally) -> tuple[int, int, Counter, 
 
 
 def main() -> int:
+    if THROUGHPUT_SECONDS:
+        wrk_command()  # before the fixtures: stops here when wrk is missing
     with bench_database("promotions_bench_soak", marker=MARKER) as bench_url:
         from django.db import connection
 
@@ -580,6 +649,17 @@ def main() -> int:
                 rss_start = workers_rss(pid)
                 load, cpu = drive(port, clients, SECONDS, meter)
                 rss_end = workers_rss(pid)
+                throughput = None
+                if THROUGHPUT_SECONDS:
+                    with tempfile.TemporaryDirectory() as directory:
+                        requests = throughput_requests(orgs, THROUGHPUT_POOL)
+                        pool = RequestPool(
+                            Path(directory), "mix", requests, threads=wrk_threads(CLIENTS), once=True
+                        )
+                        throughput = Endpoint(
+                            "wrk mix", port, pid, pool, pool_setting="BENCH_THROUGHPUT_POOL"
+                        )
+                        throughput.run(THROUGHPUT_SECONDS, clients=CLIENTS, meter=meter)
             finally:
                 meter.close()
         problems = invariant_problems(orgs)
@@ -598,6 +678,10 @@ def main() -> int:
         "rss": growth < TARGET_RSS_GROWTH,
         "invariants": violations == 0,
     }
+    if throughput is not None:
+        verdicts["wrk 5xx"] = throughput.socket_errors == 0 and not any(
+            status >= 500 for run in throughput.runs for status in run.statuses
+        )
 
     def mark(passed: bool) -> str:
         return "PASS" if passed else "FAIL"
@@ -652,7 +736,21 @@ def main() -> int:
             f"  org {org.org_id}: {len(org.line_counts):,} redemptions answered 200, {len(org.reversed):,}"
             f" reversed, {len(org.earned):,} earns, {sum(len(i) for i in org.issued.values()):,} issued"
         )
-    print(f"  invariants (after the run): {mark(verdicts['invariants'])}")
+    if throughput is not None:
+        statuses = Counter()
+        for run in throughput.runs:
+            statuses.update(run.statuses)
+        print(
+            f"  throughput, wrk -t{wrk_threads(CLIENTS)} -c{CLIENTS} closed loop for {THROUGHPUT_SECONDS:g} s"
+            " (wallet reads, new earns, issueBulks and redemptions; no replays nor reversals):"
+        )
+        endpoint_report(throughput)
+        answers = ", ".join(f"{status}: {n:,}" for status, n in sorted(statuses.items()))
+        print(
+            f"    answers: {answers}; 5xx and socket errors: {verdict(verdicts['wrk 5xx'])} (target 0;"
+            " limits reached answer 4xx)"
+        )
+    print(f"  invariants (after both loads): {mark(verdicts['invariants'])}")
     for invariant, found in problems.items():
         print(f"    {invariant}: {'PASS' if not found else 'FAIL: ' + '; '.join(found)}")
     return 0 if all(verdicts.values()) else 1

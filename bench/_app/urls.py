@@ -1,4 +1,6 @@
-"""The app's URLs plus `POST /api_gateway/v1/bench/bare`: the floor bench/redeem.py compares redeem with."""
+"""The app's URLs plus `POST /api_gateway/v1/bench/bare`: bench/redeem.py's "app stack" endpoint, a write
+like the reference's (bench/_app/reference_urls.py: one conditional UPDATE of a counter, one INSERT,
+here an audit event) behind the app's whole stack."""
 
 from django.db import transaction
 from django.db.models import F
