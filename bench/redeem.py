@@ -24,7 +24,8 @@ BENCH_POOL (default 30,000) instances are prepared; the bench stops if a run use
 
 Prints requests/s, p50 and p99 latency and errors (any non-200) per endpoint, and where the CPU went
 (gunicorn workers, the bench database's PostgreSQL backends, this process as the load generator,
-and other processes: the machine may be shared), the ratio of the redeem rate to the bare rate
+and other processes: the machine may be shared), the WAL written per request (the server's, every
+database's: exact only on a quiet server), the ratio of the redeem rate to the bare rate
 (target >= 0.5) and the redeem p99 (target < 100 ms); then checks the database: no counter over its
 limit, no instance redeemed more than its limit (1), counters that agree with the recorded
 redemptions, and exactly one Redemption per 200 answer. Exits 1 on any FAIL, 2 when the bench itself
@@ -190,6 +191,7 @@ class Phase:
     samples: list[str] = field(default_factory=list)  # a few error answers, to show
     elapsed: float = 0.0  # from each slice's start to its last answer
     cpu: Counter = field(default_factory=Counter)  # CPU seconds per CPU_GROUPS entry
+    wal_bytes: int = 0  # the server's WAL written meanwhile (every database's: others' writes included)
     exhausted: bool = False
 
     @property
@@ -213,6 +215,7 @@ class Phase:
         self.samples += other.samples
         self.elapsed += other.elapsed
         self.cpu.update(other.cpu)
+        self.wal_bytes += other.wal_bytes
         self.exhausted |= other.exhausted
 
 
@@ -231,20 +234,24 @@ def drive(
         body = next_body()
         return None if body is None else Call(path, "POST", path, body, headers)
 
+    def wal_position() -> int:
+        return meter.database.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0]
+
     before = []
     load = http_load(
         port,
         clients=CLIENTS,
         seconds=seconds,
         next_call=next_call,
-        before_start=lambda: before.append(meter.sample()),
+        before_start=lambda: before.append((meter.sample(), wal_position())),
     )
     return Phase(
         latencies=load.tally.latencies[path],
         statuses=load.tally.statuses[path],
         samples=load.tally.samples,
         elapsed=load.elapsed,
-        cpu=CpuMeter.spent(before[0], meter.sample()),
+        cpu=CpuMeter.spent(before[0][0], meter.sample()),
+        wal_bytes=int(wal_position() - before[0][1]),
         exhausted=load.exhausted,
     )
 
@@ -324,6 +331,8 @@ def report(label: str, phase: Phase) -> None:
     cores = ", ".join(f"{group} {phase.cpu[group] / phase.elapsed:.2f}" for group in CPU_GROUPS)
     per_request = (phase.cpu["gunicorn"] + phase.cpu["PostgreSQL"]) / max(1, len(phase.latencies)) * 1000
     print(f"          CPU in cores: {cores}; gunicorn + PostgreSQL {per_request:.1f} ms per request")
+    # The server's WAL, not only the bench database's: exact on a quiet server, an upper bound otherwise.
+    print(f"          WAL: {phase.wal_bytes / max(1, len(phase.latencies)) / 1000:.1f} kB per request")
     for sample in phase.samples[:3]:
         print(f"          {sample}")
 
