@@ -103,13 +103,32 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A pooler between the app and PostgreSQL: unset (direct connections, or PgBouncer in session mode) or
+# "transaction" (PgBouncer's pool_mode=transaction: each transaction may run on another server
+# connection, so nothing may outlive a transaction; docs/operations.md, "PgBouncer").
+DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
+if DATABASE_POOLER not in {"", "transaction"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be unset or transaction.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, checking a persistent connection only after it sat idle (promotions_site/postgresql).
     DATABASES["default"]["ENGINE"] = "promotions_site.postgresql"
-    # A runaway query must not hold a connection (and its locks) forever.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"
-    )
+    if DATABASE_POOLER == "transaction":
+        # Nothing session-scoped. Parameters bound in the client and no prepared statements
+        # (Django's defaults, pinned here against a DATABASE_URL query string): with server-side
+        # binding psycopg prepares a query it has run prepare_threshold times, on one server
+        # connection, and runs it later on another that never saw it. No server-side cursors:
+        # outside a transaction Django declares them WITH HOLD, and the next FETCH may reach
+        # another server connection. No `options` startup parameter: PgBouncer refuses it, so the
+        # statement timeout is the database role's (ALTER ROLE ... SET statement_timeout).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            prepare_threshold=None, server_side_binding=False
+        )
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        # A runaway query must not hold a connection (and its locks) forever.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"
+        )
     # An unreachable database fails a request within seconds (a JSON 503), instead of hanging it.
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_promotions")}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, transaction
@@ -103,13 +105,27 @@ class CustomerImport:
     expect_new: bool = True
 
 
+def customers_import_connection_check() -> None:
+    """ImproperlyConfigured behind a transaction-mode pooler (`DATABASE_POOLER=transaction`): the
+    import's TEMP tables live as long as the session, across the chunks' transactions, and there each
+    transaction may run on another server connection (one that lacks them, or holds another
+    import's). The import connects to PostgreSQL directly or through a session-mode pool."""
+    if settings.DATABASE_POOLER == "transaction":
+        raise ImproperlyConfigured(
+            "The customer import keeps TEMP tables across transactions: run it with a DATABASE_URL to "
+            "PostgreSQL directly or to a session-mode pool, and DATABASE_POOLER unset."
+        )
+
+
 @contextlib.contextmanager
 def customers_import(*, org: Organization, actor: Actor, label: str = "") -> Iterator[CustomerImport]:
     """Open the import of one file: creates the session's TEMP tables, drops them at the end.
 
     Call outside a transaction (each chunk commits on its own) and pass every chunk of the file, in
-    file order, to `customers_import_chunk`.
+    file order, to `customers_import_chunk`. ImproperlyConfigured behind a transaction-mode pooler
+    (`customers_import_connection_check`).
     """
+    customers_import_connection_check()
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_IMPORT_SEEN}")
         cursor.execute(

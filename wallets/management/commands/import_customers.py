@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
@@ -35,6 +36,7 @@ from wallets.services.customer_import import (
     CustomerImportRow,
     customers_import,
     customers_import_chunk,
+    customers_import_connection_check,
     customers_import_prepare,
 )
 
@@ -87,6 +89,10 @@ class Command(BaseCommand):
         started = time.perf_counter()
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1.")
+        try:
+            customers_import_connection_check()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
         org = Organization.objects.filter(pk=options["org"]).first()
         if org is None:
             raise CommandError(f"No organization {options['org']}.")
