@@ -150,11 +150,11 @@ def basic_auth(username: str, secret: str) -> str:
 # --- Fixtures ------------------------------------------------------------------------------------------
 
 BENCH_ORG_ID = 100001
-# The columns a COPY into wallets_earnedpromotion writes, in the order of its rows.
+# The columns a COPY into wallets_earnedpromotion writes (all of them), in the order of its rows.
 EARNED_PROMOTION_COLUMNS = (
-    "id", "org_id", "customer_id", "promotion_id", "kind", "earned_from_type", "earned_from_id", "seq",
+    "id", "customer_id", "org_id", "promotion_id", "kind", "earned_from_type", "earned_from_id", "seq",
     "event_time", "event_details", "valid_till", "status", "redemption_count", "transaction_count",
-    "discount_total", "created_at", "status_changed_at",
+    "discount_total", "created_at", "status_changed_at", "locked", "unlocked_from_id", "unlocked_from_type",
 )  # fmt: skip
 
 
@@ -195,25 +195,113 @@ def bench_promotion(org, name: str, kind: str, *, discount: int = 10, **fields):
     )
 
 
-def earned_promotions_copy(bench_url: str, promotion, write: Callable, expected: int) -> float:
-    """Seconds to COPY rows into wallets_earnedpromotion (`write(copy)` writes them, in the order of
-    EARNED_PROMOTION_COLUMNS) and commit: the bare database write a writer of the app is measured
-    against. Fails unless `promotion` then has `expected` instances."""
+# --- COPY references ---------------------------------------------------------------------------------
+#
+# A writer of the app is measured against PostgreSQL's COPY of the same rows. The COPY text is prepared
+# before the clock starts (bytes, or a file for a million rows), so a reference times the database
+# write and the commit, not Python formatting rows. Two references: into the app's own table (its
+# indexes, keys and checks: the real limit of any writer of it) and into a lean table of the same
+# columns with none of them (what the table's guarantees cost, side by side).
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(values) -> str:
+    """One row in COPY's text format: None as NULL, booleans as t/f, times in ISO 8601."""
+    fields = []
+    for value in values:
+        if value is None:
+            fields.append("\\N")
+        elif isinstance(value, bool):
+            fields.append("t" if value else "f")
+        elif isinstance(value, dt.datetime):
+            fields.append(value.isoformat())
+        else:
+            fields.append(str(value).translate(_COPY_ESCAPES))
+    return "\t".join(fields) + "\n"
+
+
+def earned_promotions_copy_text(*, org_id: int, promotion, customer_ids, earned_from_id: str) -> str:
+    """The rows an issue of `promotion` to the customers writes (one ISSUED, ACTIVE instance each, new
+    ids), in COPY's text format, in the order of EARNED_PROMOTION_COLUMNS."""
+    from promotions.models import new_object_ids
+
+    now = dt.datetime.now(dt.UTC)
+    constant = copy_line(
+        (org_id, promotion.pk, "ISSUED", "BULK_ISSUE", earned_from_id, 1, now, "{}", promotion.end_date,
+         "ACTIVE", 0, 0, 0, now, None, False, "", "")
+    )  # fmt: skip
+    ids = new_object_ids(len(customer_ids))
+    return "".join(
+        f"{instance_id}\t{customer_id:d}\t{constant}"
+        for instance_id, customer_id in zip(ids, customer_ids, strict=True)
+    )
+
+
+def copy_seconds(bench_url: str, table: str, columns, source: bytes | Path) -> float:
+    """Seconds to COPY `source` (COPY text: bytes, or a file read in 1 MiB blocks) into `table`'s
+    `columns` and commit, on a new connection."""
     import psycopg
 
-    statement = f"COPY wallets_earnedpromotion ({', '.join(EARNED_PROMOTION_COLUMNS)}) FROM STDIN"
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     with psycopg.connect(bench_url) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor, cursor.copy(statement) as copy:
-            write(copy)
+            if isinstance(source, Path):
+                with source.open("rb") as handle:
+                    while block := handle.read(1 << 20):
+                        copy.write(block)
+            else:
+                for start in range(0, len(source), 1 << 20):
+                    copy.write(source[start : start + (1 << 20)])
         conn.commit()
-        elapsed = time.perf_counter() - started
+        return time.perf_counter() - started
+
+
+def earned_promotions_copy(bench_url: str, promotion, source: bytes | Path, expected: int) -> float:
+    """Seconds to COPY `source` (EARNED_PROMOTION_COLUMNS, prepared before the clock) into
+    wallets_earnedpromotion and commit: the bare database write a writer of the app is measured
+    against. Fails unless `promotion` then has `expected` instances."""
+    import psycopg
+
+    elapsed = copy_seconds(bench_url, "wallets_earnedpromotion", EARNED_PROMOTION_COLUMNS, source)
+    with psycopg.connect(bench_url) as conn:
         written = conn.execute(
             "SELECT count(*) FROM wallets_earnedpromotion WHERE promotion_id = %s", [promotion.pk]
         ).fetchone()[0]
     if written != expected:
         fail(f"COPY wrote {written} rows, expected {expected}")
     return elapsed
+
+
+def lean_table_create(bench_url: str, table: str) -> str:
+    """A table of the same columns as `table` (types, NOT NULL, an identity column's sequence) and
+    nothing else: no index, no primary or foreign key, no check. Its name."""
+    import psycopg
+
+    lean = f"bench_lean_{table}"
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {lean}")
+        conn.execute(f"CREATE TABLE {lean} (LIKE {table} INCLUDING IDENTITY)")
+    return lean
+
+
+def copy_comparison(table: str, table_seconds: list[float], lean_seconds: list[float], rows: int) -> float:
+    """Print the two COPY references side by side (median seconds of each); the table's median rate."""
+    table_time, lean_time = statistics.median(table_seconds), statistics.median(lean_seconds)
+    table_rate, lean_rate = rows / table_time, rows / lean_time
+    print(
+        f"  COPY into {table}: {table_rate:>9,.0f} rows/s  (median {table_time * 1000:,.0f} ms,"
+        f" best {min(table_seconds) * 1000:,.0f} ms)"
+    )
+    print(
+        f"  COPY into a lean table: {lean_rate:>9,.0f} rows/s  (median {lean_time * 1000:,.0f} ms,"
+        f" best {min(lean_seconds) * 1000:,.0f} ms; same columns and rows, no index, key or check)"
+    )
+    print(
+        f"  the table's indexes, keys and checks: COPY into it at {table_rate / lean_rate:.2f} of the lean rate"
+    )
+    return table_rate
 
 
 def load_settings(

@@ -90,12 +90,20 @@ class EarnedPromotion(models.Model):
         EXPIRED = "EXPIRED"
         REVOKED = "REVOKED"
 
+    # Every index of this table is paid for by every row a bulk issue writes: each is kept for a query
+    # the app runs (listed in docs/architecture.md, "The earned promotions' indexes"; checked by
+    # tests/wallets/test_earned_promotion_indexes.py). None on a foreign key alone: the indexes
+    # below lead with each of them, and serve the lookups and the PROTECT checks by it.
     id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="earned_promotions")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="earned_promotions")
-    # No index of its own: the composite indexes below lead with the promotion and serve its lookups.
-    # A single-column one would also mislead the planner: with statistics that predate a large
-    # issuance, it takes the promotion as nearly empty and reads all of it for every customer probed.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="earned_promotions", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="earned_promotions", db_index=False
+    )
+    # A single-column index on the promotion would also mislead the planner: with statistics that
+    # predate a large issuance, it takes the promotion as nearly empty and reads all of it for every
+    # customer probed.
     promotion = models.ForeignKey(
         Promotion, on_delete=models.PROTECT, related_name="earned_promotions", db_index=False
     )
@@ -143,9 +151,12 @@ class EarnedPromotion(models.Model):
                 name="earned_promotion_lock_issued_only",
             ),
         ]
+        # With the primary key and the idempotency key (which serves every lookup by promotion and
+        # customer), the table's only indexes.
         indexes = [
+            # A customer's wallet, its usable instances (redemption, evaluation); the customer filter.
             models.Index(fields=["customer", "status", "valid_till"], name="earned_customer_status_till"),
-            models.Index(fields=["promotion", "customer", "kind"], name="earned_promotion_customer"),
+            # The expiry job's due instances.
             models.Index(fields=["status", "valid_till"], name="earned_status_valid_till"),
             # The admin list's default order (Meta.ordering) within the org.
             models.Index(fields=["org", "valid_till", "id"], name="earned_org_valid_till"),
