@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,6 +40,29 @@ ODD_REDEEM = st.one_of(
                      "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2025-12-16T14:30:45.1234567Z",
                      "mobile", "Mobile", "99999999999", "2.5", "1000000", 10**6]),
 )  # fmt: skip
+QUANTITY_EDGES = [0, "0", "0.0000001", "0.000001", 10**6, "999999999999.999999", -1]
+ID_EDGES = ["x" * 24, "x" * 25, 10**17, 10**18, -(10**17), ""]
+# Values at the edges of each key's rules, besides the odd values every key gets.
+EDGES = {
+    "redemptionCount": [0, 1, 10**6, 10**6 + 1, -1, "1", 1.0],
+    "discountAppliedOnQuantity": QUANTITY_EDGES,
+    "promotionAppliedOnQuantity": QUANTITY_EDGES,
+    "discount": [0, "0", 10**6, "999999999999.999999", "1000000000000", 1001],
+    "amount": [0, "0", 1, "999999999999.999999", "1000000000000"],
+    "promotionId": ID_EDGES,
+    "earnedPromotionId": ID_EDGES,
+    "sku": ["x" * 100, "x" * 101, 10**17],
+    "customerId": [-1, 10**17, -(10**17), "1" * 20, "1" * 21, "", " ", "0"],
+    "customerIdentifierType": [*IDENTIFIER_NAMES, "Mobile", "phone", "", None, 1],
+    "customerIdentifierValue": ["x" * 254, "x" * 255, "", 10**17],
+    "transactionIdentifier": ["x" * 250, "x" * 251, 10**17, ""],
+    "transactionNumber": ["x" * 250, "x" * 251, 10**17, ""],
+    "transactionDate": [0, "0", -1, "-1", 253402300799999, 253402300800000, FUTURE_MS, "9" * 16],
+    "transactionDateISO": ["2025-12-16T14:30:45+05:30", "2025-12-16T14:30:45+24:00", "2025-02-30T00:00:00Z",
+                           "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2025-12-16T14:30:45.1234567Z"],
+}  # fmt: skip
+ENTRY_KEYS = ("redemptionCount", "discountAppliedOnQuantity", "promotionAppliedOnQuantity", "discount", "promotionId",
+              "earnedPromotionId", "sku")  # fmt: skip
 KEYS = ["x", "sku", "amount", "promotionId", "earnedPromotionId", "redemptionCount", "discount", "customerId",
         "transactionDate", "transactionDateISO", "customerIdentifierType", "lineItems", "redemptions", "cartItems"]  # fmt: skip
 
@@ -102,13 +126,21 @@ def redeem_body(draw) -> dict:
                 containers.extend(entry for entry in value if isinstance(entry, dict) and entry)
         target = draw(st.sampled_from(containers))
         if isinstance(target, list):
-            target[draw(st.integers(0, len(target) - 1))] = draw(ODD_REDEEM)
-        elif draw(st.integers(0, 4)) == 0:
-            target[draw(st.sampled_from(KEYS))] = draw(ODD_REDEEM)
-        elif draw(st.integers(0, 4)) == 0:
-            target.pop(draw(st.sampled_from(sorted(target))))
+            position = draw(st.integers(0, len(target) - 1))
+            if draw(st.integers(0, 9)) == 0:  # a list at its size limit, or one past it
+                target.extend(
+                    [copy.deepcopy(target[position])] * (draw(st.sampled_from([500, 501])) - len(target))
+                )
+            else:
+                target[position] = draw(ODD_REDEEM)
+            continue
+        key = draw(st.sampled_from(KEYS if draw(st.integers(0, 4)) == 0 else sorted(target)))
+        if draw(st.integers(0, 4)) == 0:
+            target.pop(key, None)
         else:
-            target[draw(st.sampled_from(sorted(target)))] = draw(ODD_REDEEM)
+            target[key] = draw(
+                st.sampled_from(EDGES[key]) if key in EDGES and draw(st.booleans()) else ODD_REDEEM
+            )
     return data
 
 
@@ -169,7 +201,7 @@ def test_the_bench_body_takes_the_fast_path():
     assert fast["lines"][0].discount == Decimal("100.000000")
 
 
-def test_a_customer_identifier_and_cart_level_redemptions_take_the_fast_path():
+def cart_level_body() -> dict:
     data = bench_body() | {
         "customerIdentifierType": "mobile",
         "customerIdentifierValue": "+919800000001",
@@ -183,6 +215,11 @@ def test_a_customer_identifier_and_cart_level_redemptions_take_the_fast_path():
         "cartItems": [{"sku": "SKU-1", "amount": "2000.50", "qty": 2}],
     }  # fmt: skip
     del data["customerId"]
+    return data
+
+
+def test_a_customer_identifier_and_cart_level_redemptions_take_the_fast_path():
+    data = cart_level_body()
 
     fast = redemption_request_fast(data)
 
@@ -192,6 +229,28 @@ def test_a_customer_identifier_and_cart_level_redemptions_take_the_fast_path():
     assert [(line.level, line.promotion_id, line.earned_promotion_id) for line in fast["lines"]] == [
         ("CART", "42", None)
     ]
+
+
+@pytest.mark.parametrize("key", sorted(EDGES))
+def test_each_edge_of_a_rule_is_answered_as_the_serializer_does(key):
+    # given the body of the test above with both kinds of entries, and one value at the edge of a rule
+    valid = cart_level_body() | {"lineItems": bench_body()["lineItems"], "customerId": "1234"}
+    for value in EDGES[key]:
+        bodies = []
+        if key in ENTRY_KEYS:
+            for level in ("lineItems", "redemptions"):
+                bodies.append(copy.deepcopy(valid))
+                bodies[-1][level][0][key] = value
+        else:
+            bodies.append(valid | {key: value})
+        for data in bodies:
+            # when
+            fast = redemption_request_fast(copy.deepcopy(data))
+            validated = serializer_answer(data)
+
+            # then
+            if validated is None or fast is not None:
+                assert plain(fast) == plain(validated), (key, value)
 
 
 def test_what_the_serializer_refuses_is_left_to_it():
