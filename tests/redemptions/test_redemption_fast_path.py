@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promotions_site.timefmt import to_epoch_ms
-from redemptions.apis import RedemptionCreateApi
+from redemptions import redeem_input
+from redemptions.apis import LINES_MAX, RedemptionCreateApi
 from redemptions.models import Redemption
 from redemptions.redeem_input import redemption_request_fast
 from tests.redemptions.support import body, line, redeem
@@ -277,3 +278,16 @@ def test_a_null_entry_is_a_validation_error(api, customer, pos_promotion):
     assert response.status_code == 400, response.content
     assert "An entry cannot be null." in " ".join(error["message"] for error in response.json()["errors"])
     assert not Redemption.objects.exists()
+
+
+def test_the_fast_path_bounds_are_the_serializers():
+    fields = RedemptionCreateApi.InputSerializer().fields
+
+    assert (
+        redeem_input.LINES_MAX
+        == LINES_MAX
+        == fields["lineItems"].max_length
+        == fields["redemptions"].max_length
+    )
+    assert fields["cartItems"].max_length == redeem_input.EVALUATE_LINES_MAX
+    assert fields["lineItems"].child.fields["redemptionCount"].max_value == redeem_input.REDEMPTION_COUNT_MAX
