@@ -30,6 +30,7 @@ from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
 from redemptions.evaluation import EvaluationInput, evaluation_create, evaluation_lines
 from redemptions.models import ANONYMOUS_CUSTOMER_ID
+from redemptions.redeem_input import redemption_request_fast
 from redemptions.selectors import redemption_line_list
 from redemptions.serializers import (
     EVALUATE_LINES_MAX,
@@ -165,6 +166,14 @@ class RedemptionCreateApi(APIView):
                 raise serializers.ValidationError("The discounts add up to more than the transaction amount.")
             return attrs
 
+        def validate_lineItems(self, entries):
+            # `many` passes allow_null on to each entry too: a null entry would reach _lines.
+            if entries and None in entries:
+                raise serializers.ValidationError("An entry cannot be null.")
+            return entries
+
+        validate_redemptions = validate_lineItems
+
         def _lines(self, attrs) -> list[LineInput]:
             return [
                 LineInput(
@@ -187,9 +196,11 @@ class RedemptionCreateApi(APIView):
 
     @schema.redemption_create(request=InputSerializer)
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = redemption_request_fast(request.data)
+        if data is None:  # not plainly valid: the serializer decides, and answers each problem
+            payload = self.InputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            data = payload.validated_data
         fingerprint = request_fingerprint(request.data)
         cached = request.auth if isinstance(request.auth, CachedClient) else None
         try:
