@@ -2,16 +2,17 @@
 
 Django's `CONN_HEALTH_CHECKS` runs `SELECT 1` before the first query of every request: a round trip
 per request, several per cent of a redemption's cost. A connection a request of this process used less
-than `IDLE_SECONDS` ago is taken as alive; one idle longer (a database restart or failover may have
+than `IDLE_SECONDS` ago (`DB_CHECK_IDLE_SECONDS`, default 5) is taken as alive; one idle longer (a database restart or failover may have
 closed it meanwhile) is checked first, as Django checks it. A connection that fails anyway answers the
 request's JSON 503 (`Retry-After: 1`, nothing written) and is dropped; the next request reconnects.
 """
 
+import os
 import time
 
 from django.db.backends.postgresql import base
 
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = float(os.environ.get("DB_CHECK_IDLE_SECONDS", "5"))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -22,6 +22,7 @@ from tests.redemptions.support import URL, body, line
 pytestmark = [pytest.mark.postgres_only]
 
 CONNECT_TIMEOUT = 2  # seconds: libpq's smallest
+IDLE_SECONDS = 1  # a connection idle this long is checked before use (the default, 5 s, made short)
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def test_an_outage_answers_503_at_once_and_the_server_recovers_by_itself(till, p
         tmp_path / "gunicorn.log",
         DATABASE_URL=database_url("127.0.0.1", proxy.port),
         DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+        DB_CHECK_IDLE_SECONDS=str(IDLE_SECONDS),
     )
     wallet = ("GET", f"/api_gateway/v1/promotions/customer/{till.customer.pk}", None)
     redemption = ("POST", URL, body(till.customer, "TXN-OUTAGE", redemptions=[line(till.pos)]))
@@ -65,8 +67,17 @@ def test_an_outage_answers_503_at_once_and_the_server_recovers_by_itself(till, p
         assert status == 200, payload
         assert server.worker_pids() == {worker}
 
-        # and when every open connection drops but new ones work (a database restart or failover),
-        # the next request reconnects at once: the worker checks its idle connection before use
+        # and when every open connection drops but new ones work (a database restart or failover)
+        # while the worker's connection was idle, the next request reconnects at once: the worker
+        # checks a connection idle for DB_CHECK_IDLE_SECONDS before use
+        time.sleep(IDLE_SECONDS + 0.5)
         proxy.drop_connections()
+        assert server.request(*wallet, auth=till.auth)[0] == 200
+        # and when they drop while it is busy (no check: it was used a moment ago), one request answers
+        # the JSON 503 (retry it) and the next reconnects
+        proxy.drop_connections()
+        status, headers, payload = server.request(*wallet, auth=till.auth)
+        assert (status, payload["errors"][0]["code"]) == (503, 503), payload
+        assert int(headers["retry-after"]) >= 1
         assert server.request(*wallet, auth=till.auth)[0] == 200
         assert server.worker_pids() == {worker}
