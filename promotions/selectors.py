@@ -138,6 +138,8 @@ def till_resolve(*, client: ApiClient, till_code: str | None) -> Till | None:
     (the X-CAP-API-ATTRIBUTION-TILL-CODE header; blank counts as absent), else the client's default
     till, else None. Raises PromotionError 4001 (400) when `till_code` names no till of the org."""
     till_code = (till_code or "").strip()
+    if not till_code and client.default_till_id is None:
+        return None  # the usual case of a client without a till: no query to build
     tills = Till.objects.for_org(client.org_id).select_related("store")
     if till_code:
         till = None

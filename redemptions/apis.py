@@ -411,9 +411,19 @@ class EvaluationCreateApi(APIView):
                 payment_vouchers=list(data.get("paymentVouchers") or []),
                 category_hierarchy_sent=bool(data.get("categoryHierarchySentInPayload")),
                 request=request.data,
+                request_json=_json_text(request),
             ),
             api_client=request.user,
             till_code=till.code if till is not None else "",
             store=store_scope_for_till(till),
             client_check=client_check,
         )
+
+
+def _json_text(request) -> str | None:
+    """The body as the JSON text it was sent as (UTF-8), when the parser kept it; else None."""
+    raw = getattr(request, "json_body", None)
+    try:
+        return raw.decode("utf-8") if raw is not None else None
+    except UnicodeDecodeError:
+        return None

@@ -88,6 +88,9 @@ class EvaluationInput:
     payment_vouchers: list[str] = field(default_factory=list)
     category_hierarchy_sent: bool = False
     request: dict = field(default_factory=dict)
+    # The same request as the JSON text it was sent as, when the parser kept it: stored as it is, not
+    # encoded again from `request` (about 4% of an evaluation of 50 lines).
+    request_json: str | None = None
 
 
 # --- Output -----------------------------------------------------------------------------------------
@@ -401,11 +404,14 @@ def evaluation_create(
             rules_version=rules.version,
         ),
         client_check,
+        request_json=data.request_json,
     )
     return outcome
 
 
-def _evaluation_store(evaluation: Evaluation, client_check: str | None = None) -> Evaluation:
+def _evaluation_store(
+    evaluation: Evaluation, client_check: str | None = None, *, request_json: str | None = None
+) -> Evaluation:
     """Insert the evaluation without waiting for its WAL flush (PostgreSQL's `synchronous_commit`
     off, for this transaction only): an evaluation is indicative, and the flush was the largest
     part of the request's database time under load. A crash within a fraction of a second of the
@@ -441,7 +447,8 @@ _EVALUATION_FIELDS = [field for field in Evaluation._meta.concrete_fields]
 _EVALUATION_INSERT = (
     "WITH local AS (SELECT set_config('synchronous_commit', 'off', true))"
     f" INSERT INTO {Evaluation._meta.db_table} ({', '.join(f.column for f in _EVALUATION_FIELDS)})"
-    f" SELECT {', '.join(['%s'] * len(_EVALUATION_FIELDS))} FROM local"
+    f" SELECT {', '.join('%s::jsonb' if f.get_internal_type() == 'JSONField' else '%s' for f in _EVALUATION_FIELDS)}"
+    " FROM local"
     " WHERE %s::text IS NULL OR EXISTS ("
     " SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
     f" WHERE c.id = %s AND c.org_id = %s AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
