@@ -59,7 +59,6 @@ PROMOTION_LIST_DEFAULT_LIMIT = 100
 PROMOTION_LIST_MAX_LIMIT = 1000
 
 
-@schema.promotion_collection_with_slash
 class PromotionCollectionApi(APIView):
     """`GET /api_gateway/v1/promotions?promotionIds=` (list) and `POST /api_gateway/v1/promotions` (create)."""
 
@@ -89,6 +88,11 @@ class PromotionCollectionApi(APIView):
             actor=Actor.for_api_client(request.user),
         )
         return Response(PROMOTION_RESPONSE.render(promotion))
+
+
+@schema.promotion_collection_with_slash
+class PromotionCollectionWithSlashApi(PromotionCollectionApi):
+    """`/api_gateway/v1/promotions/` as Capillary documents the list: the same API with the trailing slash."""
 
 
 @schema.promotion_collection_without_slash

@@ -263,10 +263,23 @@ promotion_create = extend_schema(
 )
 
 # Both paths serve both methods; Capillary documents create without the trailing slash and the list
-# with it, so the schema lists each operation once, under its documented path.
-promotion_collection_with_slash = extend_schema_view(post=extend_schema(exclude=True))
+# with it. The schema lists each operation under its documented path, and the other path's as a
+# deprecated alias (the same operation), so that the schema says every method each path answers.
+promotion_collection_with_slash = extend_schema_view(
+    post=extend_schema(
+        operation_id="promotion_create_trailing_slash",
+        deprecated=True,
+        summary="Create a cart promotion (alias with a trailing slash)",
+        description="The same operation as `POST /api_gateway/v1/promotions`, which Capillary documents.",
+    )
+)
 promotion_collection_without_slash = extend_schema_view(
-    get=extend_schema(exclude=True), post=extend_schema(exclude=False)
+    get=extend_schema(
+        operation_id="promotion_list_without_slash",
+        deprecated=True,
+        summary="List cart promotions (alias without the trailing slash)",
+        description="The same operation as `GET /api_gateway/v1/promotions/`, which Capillary documents.",
+    ),
 )
 
 promotion_get = extend_schema(
