@@ -90,6 +90,9 @@ class WalletEntry:
     restrictions: dict[str, list[RestrictionUsage]] = field(default_factory=dict)
 
 
+WALLET_PROMOTION_DEFERRED = ("condition", "action", "earning_criteria", "store_criteria", "time_criteria")
+
+
 def wallet_get(
     *,
     customer: Customer,
@@ -117,6 +120,8 @@ def wallet_get(
         EarnedPromotion.objects.for_org(customer.org_id)
         .filter(customer=customer, promotion__type__in=PromotionType.WALLET_TYPES)
         .select_related("promotion")
+        # The promotion's rules are not shown in a wallet: not read (large JSON, decoded per row).
+        .defer(*(f"promotion__{name}" for name in WALLET_PROMOTION_DEFERRED))
         .order_by("-valid_till", "id")
     )
     if active_only:
