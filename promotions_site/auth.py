@@ -62,6 +62,14 @@ CLIENT_STATE_SQL = (
 )
 
 
+# True when the client (`%s`: its id) of the org (`{org}`: an SQL expression) is active and still in the
+# state `%s` (`client_check`): the condition a cached view's own statement verifies.
+CLIENT_STILL_AS_CACHED_SQL = (
+    "EXISTS (SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
+    f" WHERE c.id = %s AND c.org_id = {{org}} AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
+)
+
+
 def client_check(client: ApiClient) -> str:
     """`CLIENT_STATE_SQL` of a client and its org as read (PostgreSQL spells booleans true/false)."""
     org = client.org
@@ -85,6 +93,15 @@ def client_check(client: ApiClient) -> str:
 def client_cache_forget(request) -> None:
     """Drop the request's client from the cache: the next authentication verifies it in SQL."""
     _VERIFIED.pop(get_authorization_header(request), None)
+
+
+def client_verify_afresh(view, request) -> None:
+    """For a view whose statement found its cached client stale: forget it, authenticate the request
+    again in SQL and check the view's permissions again (401 or 403 now, if the client may no longer
+    do this), so the view can run again with `request.user` as it is now."""
+    client_cache_forget(request)
+    request._authenticate()
+    view.check_permissions(request)
 
 
 def _cacheable(request) -> bool:

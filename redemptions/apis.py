@@ -21,7 +21,7 @@ from promotions_site.auth import (
     CachedClient,
     ClientStale,
     HasApiReadAccess,
-    client_cache_forget,
+    client_verify_afresh,
     request_org,
 )
 from promotions_site.errors import PromotionError
@@ -207,9 +207,7 @@ class RedemptionCreateApi(APIView):
             outcome = self._record(request, data, fingerprint, cached.check if cached else None)
         except ClientStale:
             # The cached client changed: verify it afresh (401 or 403 now if it may no longer write).
-            client_cache_forget(request)
-            request._authenticate()
-            self.check_permissions(request)
+            client_verify_afresh(self, request)
             outcome = self._record(request, data, fingerprint, None)
         return Response(
             redemption_body(org_id=request.user.org_id, redemption=outcome.redemption, lines=outcome.lines)
@@ -389,9 +387,7 @@ class EvaluationCreateApi(APIView):
                 raise
             # The cached client changed, or the answer is a refusal (which a client no longer allowed
             # must not learn): verify the client afresh (401 now if it was deactivated) and evaluate again.
-            client_cache_forget(request)
-            request._authenticate()
-            self.check_permissions(request)
+            client_verify_afresh(self, request)
             outcome = self._evaluate(request, data, None)
         return Response(evaluation_body(outcome))
 

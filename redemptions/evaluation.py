@@ -31,7 +31,7 @@ from promotions.models import (
 )
 from promotions.rules import OrgRules, org_rules
 from promotions.selectors import engine_settings_for
-from promotions_site.auth import CLIENT_STATE_SQL, ClientStale
+from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation, RedemptionCounter
 from redemptions.serializers import decimal_text
@@ -449,9 +449,7 @@ _EVALUATION_INSERT = (
     f" INSERT INTO {Evaluation._meta.db_table} ({', '.join(f.column for f in _EVALUATION_FIELDS)})"
     f" SELECT {', '.join('%s::jsonb' if f.get_internal_type() == 'JSONField' else '%s' for f in _EVALUATION_FIELDS)}"
     " FROM local"
-    " WHERE %s::text IS NULL OR EXISTS ("
-    " SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
-    f" WHERE c.id = %s AND c.org_id = %s AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
+    f" WHERE %s::text IS NULL OR {CLIENT_STILL_AS_CACHED_SQL.format(org='%s')}"
     " RETURNING id"
 )
 

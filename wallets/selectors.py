@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
-from promotions_site.auth import CLIENT_STATE_SQL, ClientStale
+from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
 
@@ -59,9 +59,8 @@ def customer_get(
 _CUSTOMER_COLUMNS = [field.attname for field in Customer._meta.concrete_fields]
 # The customer, and whether the cached API client (of the same org) is still as cached.
 _CUSTOMER_VERIFIED = (
-    f"SELECT {', '.join(f'cu.{field.column}' for field in Customer._meta.concrete_fields)}, EXISTS ("
-    " SELECT 1 FROM promotions_apiclient AS c JOIN promotions_organization AS o ON o.id = c.org_id"
-    f" WHERE c.id = %s AND c.org_id = cu.org_id AND c.is_active AND {CLIENT_STATE_SQL} = %s)"
+    f"SELECT {', '.join(f'cu.{field.column}' for field in Customer._meta.concrete_fields)},"
+    f" {CLIENT_STILL_AS_CACHED_SQL.format(org='cu.org_id')}"
     f" FROM {Customer._meta.db_table} AS cu WHERE cu.org_id = %s AND cu.id = %s"
 )
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promotions_site.auth import CachedClient, ClientStale, client_cache_forget, request_org
+from promotions_site.auth import CachedClient, ClientStale, client_verify_afresh, request_org
 from wallets import schema
 from wallets.selectors import customer_get, wallet_get
 from wallets.serializers import WALLET_LIMIT_DEFAULT, WALLET_LIMIT_MAX, WALLET_RESPONSE
@@ -41,9 +41,7 @@ class CustomerWalletApi(APIView):
         except ClientStale:
             # The cached client changed, or there is no such customer (404 only to a client verified
             # afresh): authenticate afresh (401, 403 now) and read again.
-            client_cache_forget(request)
-            request._authenticate()
-            self.check_permissions(request)
+            client_verify_afresh(self, request)
             customer = customer_get(org=request_org(request), customer_id=customer_id)
         entries = wallet_get(
             customer=customer,
