@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -92,6 +93,133 @@ class WalletEntry:
 WALLET_PROMOTION_DEFERRED = ("condition", "action", "earning_criteria", "store_criteria", "time_criteria")
 
 
+class _Restrictions(list):
+    """A promotion's restrictions read by `wallet_read`, answering `.all()` like the related manager."""
+
+    def all(self) -> list:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPromotion:
+    """The promotion of a `WalletInstance`: what the wallet shows of it, under the model's names."""
+
+    pk: str
+    name: str
+    mode: str
+    custom_field_values: object
+    active: bool
+    end_date: dt.datetime
+    restrictions: _Restrictions = field(default_factory=_Restrictions)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletInstance:
+    """An instance as `wallet_read` reads it: the `EarnedPromotion` attributes the wallet shows."""
+
+    pk: str
+    customer_id: int
+    kind: str
+    status: str
+    locked: bool
+    valid_till: dt.datetime
+    event_time: dt.datetime
+    event_details: object
+    earn_from_type: str
+    earn_from_id: str
+    promotion: WalletPromotion
+
+    @property
+    def promotion_id(self) -> str:
+        return self.promotion.pk
+
+
+# `wallet_read`'s one statement: the customer of the org (and, for a client served from the worker's
+# cache, whether it still holds), and its instances of wallet promotions, latest validTill first, at
+# most a limit; a customer without instances is one row of NULLs after the first two columns.
+_WALLET_READ_SQL = (
+    "SELECT {client_ok}, x.* FROM wallets_customer AS cu LEFT JOIN LATERAL ("
+    " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
+    " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
+    " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date"
+    " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
+    " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
+    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
+    " WHERE cu.org_id = %s AND cu.id = %s"
+)
+_WALLET_ACTIVE_SQL = " AND ep.status = %s AND ep.valid_till > %s AND p.active AND p.end_date > %s"
+_WALLET_TYPES_SQL = ", ".join(f"'{kind}'" for kind in PromotionType.WALLET_TYPES)
+
+
+def _wallet_read_sql(*, cached: bool, active_only: bool) -> str:
+    return _WALLET_READ_SQL.format(
+        client_ok=CLIENT_STILL_AS_CACHED_SQL.format(org="cu.org_id") if cached else "true",
+        types=_WALLET_TYPES_SQL,
+        active=_WALLET_ACTIVE_SQL if active_only else "",
+    )
+
+
+_WALLET_READ = {
+    (cached, active_only): _wallet_read_sql(cached=cached, active_only=active_only)
+    for cached in (False, True)
+    for active_only in (False, True)
+}
+
+
+def wallet_read(
+    *,
+    org: Organization,
+    customer_id: int,
+    limit: int,
+    active_only: bool = False,
+    include_redemptions: bool = False,
+    client_id: int | None = None,
+    client_check: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[WalletEntry]:
+    """`customer_get` and `wallet_get` in one statement, for PostgreSQL: the same entries, the
+    instances read as `WalletInstance` rows rather than models (the wallet API's hot path).
+
+    404 when the org has no such customer; with `client_check` (a client served from the worker's
+    cache, `customer_get`), `ClientStale` when the client no longer holds or there is no such customer."""
+    if not 0 < customer_id <= _BIGINT_MAX:
+        if client_check is not None:
+            raise ClientStale
+        raise Http404("Customer not found")
+    now = now or timezone.now()
+    cached = client_check is not None
+    params: list = [client_id, client_check] if cached else []
+    if active_only:
+        params += [EarnedPromotion.Status.ACTIVE, now, now]
+    params += [limit, org.pk, customer_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_WALLET_READ[cached, active_only], params)
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        if cached:
+            raise ClientStale
+        raise Http404("Customer not found")
+    promotions: dict[str, WalletPromotion] = {}
+    instances = []
+    for row in rows:
+        if row[1] is None:  # the customer holds no instance
+            break
+        # JSON columns arrive as text (Django's loader for jsonb) and are decoded as JSONField does.
+        promotion = promotions.get(row[11])
+        if promotion is None:
+            promotion = promotions[row[11]] = WalletPromotion(
+                row[11], row[12], row[13], _json(row[14]), row[15], row[16]
+            )
+        instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
+    if include_redemptions and promotions:
+        for restriction in PromotionRestriction.objects.filter(
+            promotion_id__in=promotions, level__in=WALLET_LEVELS
+        ).order_by("kpi"):
+            promotions[restriction.promotion_id].restrictions.append(restriction)
+    return _wallet_entries(Customer(pk=customer_id, org_id=org.pk), instances, include_redemptions, now)
+
+
 def wallet_get(
     *,
     customer: Customer,
@@ -137,7 +265,16 @@ def wallet_get(
                 queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi"),
             )
         )
-    instances = list(instances[:limit])
+    return _wallet_entries(customer, list(instances[:limit]), include_redemptions, now)
+
+
+def _json(text):
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def _wallet_entries(
+    customer: Customer, instances: list, include_redemptions: bool, now: dt.datetime
+) -> list[WalletEntry]:
     usage = _restriction_usage(customer, instances) if include_redemptions else {}
     return [
         WalletEntry(
