@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -309,12 +309,26 @@ def _headroom(customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple]
 # --- The service ------------------------------------------------------------------------------------
 
 
+def _reference_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text, from one read of the OS's random source and formatted
+    here: `str(uuid.uuid4())` per line cost about 0.3 ms of a 50-line evaluation."""
+    raw = bytearray(os.urandom(16 * count))
+    for n in range(6, 16 * count, 16):
+        raw[n] = raw[n] & 0x0F | 0x40  # version 4
+        raw[n + 2] = raw[n + 2] & 0x3F | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
+
+
 def evaluation_cart(
     lines: list[CartLineInput], tenders: list[tuple[str, Decimal | None]]
 ) -> tuple[Cart, list[str]]:
     """The engine's cart (each line keyed by a new referenceId) and the keys, in request order. A line's
     value for the engine is its amount less the till's own `discount`."""
-    keys = [str(uuid.uuid4()) for _ in lines]
+    keys = _reference_ids(len(lines))
     cart = Cart(
         lines=tuple(
             Line(
@@ -389,7 +403,8 @@ def evaluation_create(
         now=now,
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
-    result = evaluate(cart, rules.ruleset, context)
+    # The answer does not say why a rule did not apply: not recorded.
+    result = evaluate(cart, rules.ruleset, context, reasons=False)
     outcome = _outcome(data, customer_id, keys, cart, result)
     outcome.evaluation = _evaluation_store(
         Evaluation(
@@ -430,9 +445,12 @@ def _evaluation_store(
         return evaluation
     evaluation.created_at = timezone.now()
     values = [
-        field.get_db_prep_save(getattr(evaluation, field.attname), connection) for field in _EVALUATION_FIELDS
+        request_json
+        if request_json is not None and field.attname == "request"
+        else field.get_db_prep_save(getattr(evaluation, field.attname), connection)
+        for field in _EVALUATION_FIELDS
     ]
-    with connection.cursor() as cursor:
+    with connection.server_bound_cursor() as cursor:
         cursor.execute(
             _EVALUATION_INSERT,
             [*values, client_check, evaluation.api_client_id, evaluation.org_id, client_check],

@@ -47,16 +47,21 @@ class _Outcome:
     tender_shares: dict[int, Decimal] | None = None
 
 
-def evaluate(cart: Cart, rules: RuleSet, context: Context, *, explain: bool = False) -> Result:
+def evaluate(
+    cart: Cart, rules: RuleSet, context: Context, *, explain: bool = False, reasons: bool = True
+) -> Result:
     """What applies to `cart`. With `explain`, every rule of `rules` is listed (applied or skipped with
-    its reason), not only those the index finds for the cart."""
+    its reason), not only those the index finds for the cart. Without `reasons`, `Result.skipped` is
+    empty: a caller that does not show why a rule did not apply (the evaluate API) saves recording it."""
     with localcontext(ENGINE_CONTEXT):
-        return _Evaluation(cart, context).run(rules.rules if explain else rules.candidates(cart))
+        evaluation = _Evaluation(cart, context, reasons=reasons or explain)
+        return evaluation.run(rules.rules if explain else rules.candidates(cart))
 
 
 class _Evaluation:
-    def __init__(self, cart: Cart, context: Context):
+    def __init__(self, cart: Cart, context: Context, *, reasons: bool = True):
         settings = context.settings
+        self.reasons = reasons
         self.context = context
         self.index = CartIndex(cart, settings)
         self.fresh = CartView(self.index)
@@ -250,7 +255,8 @@ class _Evaluation:
         return found
 
     def skip(self, rule: Rule, reason: str, message: str = "") -> None:
-        self.skipped[id(rule)] = Skipped(rule.promotion_id, reason, message or MESSAGES[reason])
+        if self.reasons:
+            self.skipped[id(rule)] = Skipped(rule.promotion_id, reason, message or MESSAGES[reason])
 
     # The whole evaluation ---------------------------------------------------------------------------
 
@@ -278,9 +284,10 @@ class _Evaluation:
             ranked = rank([outcome.rule for outcome in winners.values()], self.solo)
             best = ranked[0]
             applied.append(self.commit(winners[id(best)], self.fresh.copy()))
-            message = f"The exclusive promotion {best.promotion_id} applies alone."
-            for rule in ranked[1:] + stackables:
-                self.skip(rule, "BLOCKED_BY_EXCLUSIVE", message)
+            if self.reasons:
+                message = f"The exclusive promotion {best.promotion_id} applies alone."
+                for rule in ranked[1:] + stackables:
+                    self.skip(rule, "BLOCKED_BY_EXCLUSIVE", message)
         else:
             view = self.fresh.copy()
             phases = {"LINE": [], "CART": [], "TENDER": []}
