@@ -574,7 +574,10 @@ class AuditEvent(models.Model):
         ADMIN_USER = "ADMIN_USER"
         SYSTEM = "SYSTEM"
 
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="audit_events")
+    # No index of its own: audit_org_object leads with org_id and serves a look-up by org alone.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="audit_events", db_index=False
+    )
     actor_type = models.CharField(max_length=10, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True, default="")
     actor_name = models.CharField(max_length=150, blank=True, default="")

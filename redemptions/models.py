@@ -18,7 +18,8 @@ class Redemption(models.Model):
     An anonymous sale (`customerId: -1`: a till selling to nobody known) has no customer.
     """
 
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions")
+    # No index of its own: the indexes below lead with org_id and serve a look-up by org alone.
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
     )
@@ -75,13 +76,22 @@ class RedemptionLine(models.Model):
         LINE_ITEM = "LINEITEM"
         CART = "CART"
 
-    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines")
+    # The indexes are declared in Meta: each one a query needs, and no `LIKE` twin (Django adds a
+    # varchar_pattern_ops index beside a text foreign key's own; ids are never matched by prefix).
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines", db_index=False)
     level = models.CharField(max_length=8, choices=Level.choices)
     position = models.PositiveSmallIntegerField()
     sku = models.CharField(max_length=100, blank=True, default="")
-    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="redemption_lines")
+    promotion = models.ForeignKey(
+        Promotion, on_delete=models.PROTECT, related_name="redemption_lines", db_index=False
+    )
     earned_promotion = models.ForeignKey(
-        EarnedPromotion, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_lines"
+        EarnedPromotion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemption_lines",
+        db_index=False,
     )
     redemption_count = models.PositiveIntegerField()
     discount = models.DecimalField(max_digits=18, decimal_places=6)
@@ -93,7 +103,14 @@ class RedemptionLine(models.Model):
         # A redemption's lines of one promotion, by index alone: the list's total of a promotion's
         # lines since the last summarised day probes the day's redemptions rather than read every
         # line of the promotion.
-        indexes = [models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion")]
+        # (A redemption's lines by themselves: the unique constraint's index, which leads with redemption.)
+        indexes = [
+            models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion"),
+            # A promotion's lines: its Promotion and Customer limits' usage, the promotion's deletion check.
+            models.Index(fields=["promotion"], name="redemption_line_promotion_id"),
+            # An instance's lines: its Earn limits' usage, the wallet's counts, the deletion check.
+            models.Index(fields=["earned_promotion"], name="redemption_line_instance"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["redemption", "level", "position"], name="redemption_line_position"
