@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from itertools import groupby
 
 from .money import ENGINE_CONTEXT, ZERO, Rounding, allocate
-from .ranking import rank
+from .ranking import rank, static_key
 from .ruleset import RuleSet
 from .scope import store_holds, time_holds
 from .types import AdjustedTender, Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
@@ -273,16 +274,14 @@ class _Evaluation:
         exclusives = [rule for rule in eligible if not rule.is_stackable]
         stackables = [rule for rule in eligible if rule.is_stackable]
         winners: dict[int, _Outcome] = {}
-        for rule in exclusives:
-            outcome = self.attempt(rule, self.fresh)
-            if isinstance(outcome, str):
-                self.skip(rule, outcome)
-            else:
-                winners[id(rule)] = outcome
-                self._solo[id(rule)] = outcome.discount
-        if winners:
-            ranked = rank([outcome.rule for outcome in winners.values()], self.solo)
-            best = ranked[0]
+        if self.reasons:
+            for rule in exclusives:
+                self.try_exclusive(rule, winners)
+            ranked = rank([outcome.rule for outcome in winners.values()], self.solo) if winners else []
+            best = ranked[0] if ranked else None
+        else:
+            best = self.best_exclusive(exclusives, winners)
+        if best is not None:
             applied.append(self.commit(winners[id(best)], self.fresh.copy()))
             if self.reasons:
                 message = f"The exclusive promotion {best.promotion_id} applies alone."
@@ -306,6 +305,28 @@ class _Evaluation:
             self.apply_phase(phases["TENDER"], view, applied)
         skipped = sorted(self.skipped.items(), key=lambda item: order[item[0]])
         return Result(tuple(applied), tuple(entry for _, entry in skipped))
+
+    def try_exclusive(self, rule: Rule, winners: dict[int, _Outcome]) -> bool:
+        """Whether the exclusive `rule` applies on the cart as sent (its outcome kept in `winners`)."""
+        outcome = self.attempt(rule, self.fresh)
+        if isinstance(outcome, str):
+            self.skip(rule, outcome)
+            return False
+        winners[id(rule)] = outcome
+        self._solo[id(rule)] = outcome.discount
+        return True
+
+    def best_exclusive(self, exclusives: list[Rule], winners: dict[int, _Outcome]) -> Rule | None:
+        """The exclusive that ranks first among those that apply, trying them in ranking order: the
+        rules of the best static rank (priority, type tier, end) that has one applying, and no
+        further (the ranking's later keys only break ties inside a static rank). The same winner as
+        trying every exclusive and ranking those that apply, for a fraction of the attempts."""
+        ordered = sorted(exclusives, key=lambda rule: (static_key(rule), rule.promotion_id))
+        for _, group in groupby(ordered, key=static_key):
+            applying = [rule for rule in group if self.try_exclusive(rule, winners)]
+            if applying:
+                return rank(applying, self.solo)[0]
+        return None
 
     def apply_phase(self, rules: list[Rule], view: CartView, applied: list[Applied]) -> int:
         count = 0
