@@ -148,13 +148,15 @@ def test_earn_id_required_for_payment_voucher_and_refused_for_discount(api, org,
     assert not PromotionActivation.objects.exists()
 
 
-@pytest.mark.parametrize("whose", ["unknown", "other customer", "other promotion", "other org"])
+@pytest.mark.parametrize("whose", ["unknown", "malformed", "other customer", "other promotion", "other org"])
 def test_an_earn_id_not_this_customers_instance_of_the_promotion_is_731(
     api, org, other_org, customer, voucher, whose
 ):
     # given
     if whose == "unknown":
         earn_id = "0" * 24
+    elif whose == "malformed":
+        earn_id = "not-an-id-and-longer-than-any-id-is"
     elif whose == "other customer":
         earn_id = EarnedPromotionFactory(org=org, customer=CustomerFactory(org=org), promotion=voucher).pk
     elif whose == "other promotion":

@@ -20,7 +20,7 @@ from wallets.services import promotion_activation_set
 class ActivationQuerySerializer(serializers.Serializer):
     customerId = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     earnId = serializers.CharField(
-        max_length=24,
+        max_length=255,
         required=False,
         help_text="The earned instance (earnedPromotionId): required for PAYMENT_VOUCHER promotions, "
         "refused for DISCOUNT ones.",

@@ -50,8 +50,9 @@ def promotion_activation_set(
 
     Repeating a call changes nothing and answers as the first did: activating an activated
     promotion (or deactivating one not activated) is a success that writes no activation; the audit
-    event records every call, with `changed` false for a repeat. The customer row is locked first, as issuing, earning and redeeming do, so an
-    activation and a redemption of the same customer never interleave.
+    event records every call, with `changed` false for a repeat. The customer row is locked first,
+    as issuing, earning and redeeming do, so an activation and a redemption of the same customer
+    never interleave.
     """
     verb = "activate" if activate else "deactivate"
     if promotion.type not in PromotionType.WALLET_TYPES:
