@@ -110,10 +110,7 @@ class PromotionCollectionWithoutSlashApi(PromotionCollectionApi):
 class PromotionConfigApi(APIView):
     """`GET /api_gateway/v1/promotions/config`: the org's promotion summaries."""
 
-    class QuerySerializer(serializers.Serializer):
-        limit = serializers.IntegerField(
-            min_value=1, max_value=PROMOTION_LIST_MAX_LIMIT, default=PROMOTION_LIST_DEFAULT_LIMIT
-        )
+    QuerySerializer = PromotionCollectionApi.ListQuerySerializer  # `limit`, as the list's
 
     @schema.promotion_config(query=QuerySerializer)
     def get(self, request):

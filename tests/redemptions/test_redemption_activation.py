@@ -13,7 +13,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from promotions.audit import Actor
-from promotions.models import PromotionType
 from promotions_site.errors import PromotionError
 from redemptions.models import Redemption
 from redemptions.services import (
@@ -27,7 +26,6 @@ from tests.factories import (
     CustomerFactory,
     EarnedPromotionFactory,
     PromotionActivationFactory,
-    PromotionFactory,
 )
 from tests.redemptions.support import body, codes, line, redeem
 from wallets.models import EarnedPromotion
@@ -35,16 +33,15 @@ from wallets.models import EarnedPromotion
 _transactions = itertools.count(1)
 
 
-@pytest.fixture
-def optin(org):
-    return PromotionFactory(org=org, type=PromotionType.CUSTOMER, customer_activation_required=True)
-
-
-@pytest.fixture
-def voucher(org):
-    return PromotionFactory(
-        org=org, type=PromotionType.EARNING, mode="PAYMENT_VOUCHER", customer_activation_required=True
-    )
+def vouchers_one_activated(org, customer, voucher) -> tuple[EarnedPromotion, EarnedPromotion]:
+    """Two earned instances of `voucher`: one expiring in two days, and one expiring later, activated."""
+    soon = EarnedPromotionFactory(
+        org=org, customer=customer, promotion=voucher, kind="EARNED",
+        valid_till=timezone.now() + dt.timedelta(days=2),
+    )  # fmt: skip
+    later = EarnedPromotionFactory(org=org, customer=customer, promotion=voucher, kind="EARNED")
+    PromotionActivationFactory(org=org, customer=customer, promotion=voucher, earned_promotion=later)
+    return soon, later
 
 
 # --- Through the API (whichever path the database takes) -----------------------------------------------
@@ -81,15 +78,7 @@ def test_activated_by_the_customer_is_redeemed(api, org, customer, optin):
 
 def test_a_payment_voucher_instance_is_redeemed_only_when_it_is_activated(api, org, customer, voucher):
     # given two instances, the one expiring later activated
-    soon = EarnedPromotionFactory(
-        org=org,
-        customer=customer,
-        promotion=voucher,
-        kind="EARNED",
-        valid_till=timezone.now() + dt.timedelta(days=2),
-    )
-    later = EarnedPromotionFactory(org=org, customer=customer, promotion=voucher, kind="EARNED")
-    PromotionActivationFactory(org=org, customer=customer, promotion=voucher, earned_promotion=later)
+    soon, later = vouchers_one_activated(org, customer, voucher)
     # when / then: the one not activated is refused
     refused = redeem(api, body(customer, "TXN-A", line_items=[line(voucher, soon)]))
     assert (refused.status_code, codes(refused)) == (400, [715])
@@ -139,15 +128,7 @@ def test_both_paths_answer_the_same(org, optin, voucher):
     client = ApiClientFactory(org=org)
     customer = CustomerFactory(org=org)
     plain = EarnedPromotionFactory(org=org, customer=customer, promotion=optin)
-    soon = EarnedPromotionFactory(
-        org=org,
-        customer=customer,
-        promotion=voucher,
-        kind="EARNED",
-        valid_till=timezone.now() + dt.timedelta(days=2),
-    )
-    later = EarnedPromotionFactory(org=org, customer=customer, promotion=voucher, kind="EARNED")
-    PromotionActivationFactory(org=org, customer=customer, promotion=voucher, earned_promotion=later)
+    soon, later = vouchers_one_activated(org, customer, voucher)
     cases = {
         "named, not activated": ([_line(optin.pk, plain.pk)], 715),
         "automatic, not activated": ([_line(optin.pk)], 715),

@@ -27,20 +27,6 @@ def _rules_cache_empty():
     org_rules_forget()
 
 
-@pytest.fixture
-def optin(org):
-    """A CUSTOMER DISCOUNT promotion the customer must activate: 10 off carts over 100 (the factory's)."""
-    return PromotionFactory(org=org, type=PromotionType.CUSTOMER, customer_activation_required=True)
-
-
-@pytest.fixture
-def voucher(org):
-    """A PAYMENT_VOUCHER promotion the customer must activate per instance (earnId)."""
-    return PromotionFactory(
-        org=org, type=PromotionType.EARNING, mode="PAYMENT_VOUCHER", customer_activation_required=True
-    )
-
-
 def activate(api, promotion_id, customer_id, earn_id=None, action="activate"):
     query = f"customerId={customer_id}" + (f"&earnId={earn_id}" if earn_id is not None else "")
     return api.post(f"{PROMOTIONS}/{promotion_id}/{action}?{query}")
