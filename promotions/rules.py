@@ -59,6 +59,8 @@ class OrgRules:
     types: dict[str, str]  # promotion id -> type (POS, CODE, CUSTOMER, EARNING, REWARD)
     limits: dict[str, tuple[Limit, ...]]  # promotion id -> its Customer, Promotion and Earn limits
     failed: dict[str, str] = field(default_factory=dict)  # promotion id -> why it does not compile
+    # The wallet promotions a customer must activate (customerActivationRequired) before they apply.
+    activation_required: frozenset[str] = frozenset()
 
     @property
     def restriction_ids(self) -> list[int]:
@@ -136,6 +138,11 @@ def org_rules_compile(org_id: int, version: int, *, now: dt.datetime | None = No
         types={promotion.pk: promotion.type for promotion in promotions if promotion.pk in rules},
         limits=limits,
         failed=failed,
+        activation_required=frozenset(
+            promotion.pk
+            for promotion in promotions
+            if promotion.pk in rules and promotion.customer_activation_required
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation, RedemptionCounter
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
+from wallets.selectors import rows_activated
 
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
@@ -241,6 +242,8 @@ def _customer_wallet(
         rows = cursor.fetchall()
     if not rows:
         raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+    # An instance of a promotion the customer must activate, and has not, is not offered.
+    rows = rows_activated(customer_id=customer_id, rows=rows, required=rules.activation_required)
     wallet: dict[str, tuple] = {}
     for promotion_id, *instance in rows:
         if promotion_id in rules.rules and rules.types[promotion_id] in PromotionType.WALLET_TYPES:

@@ -19,7 +19,9 @@ class Redemption(models.Model):
     """
 
     # No index of its own: the indexes below lead with org_id and serve a look-up by org alone.
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
     )

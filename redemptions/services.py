@@ -73,8 +73,8 @@ from redemptions.models import (
 from redemptions.selectors import redemption_records, redemptions_filtered
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
 from redemptions.summaries import org_day
-from wallets.models import BulkJob, Customer, EarnedPromotion
-from wallets.selectors import customer_identifier_column, customers_by_identifier
+from wallets.models import BulkJob, Customer, EarnedPromotion, PromotionActivation
+from wallets.selectors import customer_identifier_column, customers_by_identifier, instances_not_activated
 
 logger = logging.getLogger(__name__)
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
@@ -220,7 +220,9 @@ def redemption_record_general(
     customer's instance of the line's promotion, or a wallet promotion (CUSTOMER, EARNING, REWARD)
     the customer holds no usable instance of; 731 the instance was revoked; 729 (409) the instance
     is used up; 409 a Cart, Customer or Promotion limit would be exceeded (the message names it).
-    A LOCKED instance (an EARNING promotion issued, not yet earned) is never taken: 715.
+    A LOCKED instance (an EARNING promotion issued, not yet earned) is never taken: 715. Nor is an
+    instance of a promotion requiring the customer's activation (customerActivationRequired) that
+    the customer has not activated (for the promotion, or for the instance): 715.
 
     An anonymous sale (`customer_lookup` None: customerId -1) is recorded without a customer. It
     can redeem POS and CODE promotions only (a wallet promotion: 715); their Cart and Promotion
@@ -411,7 +413,12 @@ def _refusal(org: Organization, answer: dict) -> PromotionError:
         return _not_issued(answer["instance"], answer["customer"], promotion_id)
     if error == "instance":
         return _instance_refused(
-            answer["instance"], status=answer["status"], locked=answer["locked"], expired=answer["expired"]
+            answer["instance"],
+            status=answer["status"],
+            locked=answer["locked"],
+            expired=answer["expired"],
+            customer_id=answer["customer"],
+            promotion_id=promotion_id,
         )
     if error == "no_instance":
         return _no_instance(promotion_id, answer["customer"])
@@ -660,7 +667,8 @@ def _instance_take(
     limits: dict[str, Decimal],
 ) -> bool:
     """One conditional UPDATE: the instance is this customer's, ACTIVE, not LOCKED, valid at
-    transactionDate and has room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
+    transactionDate, activated when its promotion requires the customer's activation, and has room
+    under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
 
     Written in SQL: it runs for every wallet line redeemed, and the ORM took about seven times the
     statement's own cost to compile it (the two CASE columns).
@@ -673,6 +681,7 @@ def _instance_take(
             bounds.append(limits[kpi] - usage.of(kpi))
     when_exhausted = f"({' OR '.join(exhausted)})"
     ops = connection.ops
+    quote = ops.quote_name
     statement = (
         f"UPDATE {ops.quote_name(EarnedPromotion._meta.db_table)} SET"
         " redemption_count = redemption_count + %s,"
@@ -682,6 +691,12 @@ def _instance_take(
         f" status_changed_at = CASE WHEN {when_exhausted} THEN %s ELSE status_changed_at END"
         " WHERE id = %s AND customer_id = %s AND promotion_id = %s AND status = %s AND valid_till > %s"
         f" AND locked = %s AND {' AND '.join(room)}"
+        # Activated, when its promotion requires the customer's activation (as redemption_instance_take_v1).
+        f" AND (NOT EXISTS (SELECT 1 FROM {quote(Promotion._meta.db_table)} p"
+        " WHERE p.id = %s AND p.customer_activation_required)"
+        f" OR EXISTS (SELECT 1 FROM {quote(PromotionActivation._meta.db_table)} a"
+        " WHERE a.customer_id = %s AND a.promotion_id = %s"
+        " AND (a.earned_promotion_id IS NULL OR a.earned_promotion_id = %s)))"
     )
     params = [
         usage.redemptions,
@@ -697,6 +712,10 @@ def _instance_take(
         ops.adapt_datetimefield_value(data.transaction_date),
         False,
         *bounds,
+        promotion.pk,
+        customer_id,
+        promotion.pk,
+        instance_id,
     ]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -743,7 +762,8 @@ def _no_instance(promotion_id: str, customer_id: int) -> PromotionError:
     return PromotionError(
         ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
         f"Promotion {promotion_id} was not issued to customer {customer_id}, or every instance "
-        "of it is used up, expired or LOCKED (issued, not yet earned).",
+        "of it is used up, expired, LOCKED (issued, not yet earned) or not activated (a promotion "
+        "requiring the customer's activation).",
     )
 
 
@@ -769,10 +789,21 @@ def _instance_refusal(
         status=instance.status,
         locked=instance.locked,
         expired=instance.valid_till <= data.transaction_date,
+        customer_id=customer_id,
+        promotion_id=promotion.pk,
     )
 
 
-def _instance_refused(instance_id: str, *, status: str, locked: bool, expired: bool) -> PromotionError:
+def _not_activated(instance_id: str, customer_id: int, promotion_id: str) -> bool:
+    """The instance's promotion requires the customer's activation and the instance is not activated."""
+    if not Promotion.objects.filter(pk=promotion_id, customer_activation_required=True).exists():
+        return False
+    return bool(instances_not_activated(customer_id=customer_id, instances=[(promotion_id, instance_id)]))
+
+
+def _instance_refused(
+    instance_id: str, *, status: str, locked: bool, expired: bool, customer_id: int, promotion_id: str
+) -> PromotionError:
     if status == EarnedPromotion.Status.REVOKED:
         return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
     if locked:
@@ -782,6 +813,12 @@ def _instance_refused(instance_id: str, *, status: str, locked: bool, expired: b
         )
     if status == EarnedPromotion.Status.EXPIRED or expired:
         return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
+    if status == EarnedPromotion.Status.ACTIVE and _not_activated(instance_id, customer_id, promotion_id):
+        return PromotionError(
+            ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+            f"Earned promotion {instance_id} is not activated: promotion {promotion_id} requires the "
+            f"customer's activation (POST /promotions/{promotion_id}/activate?customerId={customer_id}).",
+        )
     return PromotionError(
         ErrorCode.EARN_ALREADY_REDEEMED,
         f"Earned promotion {instance_id} is already redeemed (its Earn limits are used up).",

@@ -41,6 +41,7 @@ from wallets.models import (
     EarnedPromotion,
     Issual,
     LoyaltyEarnedPromotion,
+    PromotionActivation,
     PromotionTally,
 )
 
@@ -177,6 +178,20 @@ class EarnedPromotionFactory(factory.django.DjangoModelFactory):
     # As issueBulk writes it: an issued EARNING instance is LOCKED until earned.
     locked = factory.LazyAttribute(
         lambda o: o.kind == EarnedPromotion.Kind.ISSUED and o.promotion.type == PromotionType.EARNING
+    )
+
+
+class PromotionActivationFactory(factory.django.DjangoModelFactory):
+    """A customer's activation of a promotion requiring it (per customer; pass earned_promotion for one
+    instance)."""
+
+    class Meta:
+        model = PromotionActivation
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    promotion = factory.SubFactory(
+        PromotionFactory, org=factory.SelfAttribute("..org"), customer_activation_required=True
     )
 
 
@@ -342,6 +357,7 @@ def make_in_org(model, org):
         Concept: lambda: ConceptFactory(org=org),
         Store: lambda: StoreFactory(org=org),
         Till: lambda: TillFactory(org=org),
+        PromotionActivation: lambda: PromotionActivationFactory(org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

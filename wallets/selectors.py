@@ -16,7 +16,7 @@ from django.utils import timezone
 from promotions.models import Organization, PromotionRestriction, PromotionType
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
-from wallets.models import Customer, EarnedPromotion
+from wallets.models import Customer, EarnedPromotion, PromotionActivation
 
 WALLET_LEVELS = (
     PromotionRestriction.Level.CART,
@@ -110,6 +110,7 @@ class WalletPromotion:
     custom_field_values: object
     active: bool
     end_date: dt.datetime
+    customer_activation_required: bool
     restrictions: _Restrictions = field(default_factory=_Restrictions)
 
 
@@ -142,7 +143,7 @@ _WALLET_READ_SQL = (
     " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
     " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
     " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
-    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required"
     " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
     " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
     " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
@@ -209,7 +210,7 @@ def wallet_read(
         promotion = promotions.get(row[11])
         if promotion is None:
             promotion = promotions[row[11]] = WalletPromotion(
-                row[11], row[12], row[13], _json(row[14]), row[15], row[16]
+                row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17]
             )
         instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
     if include_redemptions and promotions:
@@ -235,7 +236,9 @@ def wallet_get(
       (the expiry job may not have run yet).
     - `earned_status`: LOCKED for an instance of an EARNING promotion issued and not yet earned
       (not redeemable until an earn unlocks it), UNLOCKED otherwise.
-    - `promotion_status`: ACTIVE when the promotion is active and has not ended, else INACTIVE.
+    - `promotion_status`: ACTIVE when the promotion is active and has not ended and, when it requires
+      the customer's activation (customerActivationRequired), the customer activated it (or this
+      instance); else INACTIVE (Capillary: such a promotion is issued INACTIVE until activated).
     - `include_redemptions`: each entry gets its promotion's limits per level with the amount used,
       counted from the redemption lines of unreversed redemptions (see `_restriction_usage`).
 
@@ -276,18 +279,57 @@ def _wallet_entries(
     customer: Customer, instances: list, include_redemptions: bool, now: dt.datetime
 ) -> list[WalletEntry]:
     usage = _restriction_usage(customer, instances) if include_redemptions else {}
+    not_activated = instances_not_activated(
+        customer_id=customer.pk,
+        instances=[(i.promotion_id, i.pk) for i in instances if i.promotion.customer_activation_required],
+    )
     return [
         WalletEntry(
             instance=instance,
             status=_instance_status(instance, now),
             earned_status="LOCKED" if instance.locked else "UNLOCKED",
             promotion_status="ACTIVE"
-            if instance.promotion.active and instance.promotion.end_date > now
+            if instance.promotion.active
+            and instance.promotion.end_date > now
+            and instance.pk not in not_activated
             else "INACTIVE",
             restrictions=usage.get(instance.pk, {}),
         )
         for instance in instances
     ]
+
+
+def instances_not_activated(*, customer_id: int, instances: list[tuple[str, str]]) -> set[str]:
+    """Of the customer's `(promotion id, instance id)` pairs, each of a promotion that requires the
+    customer's activation, the instance ids not activated: neither the promotion for the customer
+    nor the instance. One query, none for no pairs."""
+    if not instances:
+        return set()
+    rows = PromotionActivation.objects.filter(
+        customer_id=customer_id, promotion_id__in={promotion_id for promotion_id, _ in instances}
+    ).values_list("promotion_id", "earned_promotion_id")
+    promotions: set[str] = set()
+    activated: set[str] = set()
+    for promotion_id, earned_id in rows:
+        if earned_id is None:
+            promotions.add(promotion_id)
+        else:
+            activated.add(earned_id)
+    return {
+        instance_id
+        for promotion_id, instance_id in instances
+        if promotion_id not in promotions and instance_id not in activated
+    }
+
+
+def rows_activated(*, customer_id: int, rows: list, required: frozenset[str]) -> list:
+    """The customer's wallet rows `(promotion id, instance id, ...)` without the instances of a
+    promotion in `required` (customerActivationRequired) that are not activated. No query when no
+    row is of such a promotion."""
+    not_activated = instances_not_activated(
+        customer_id=customer_id, instances=[row[:2] for row in rows if row[0] in required]
+    )
+    return [row for row in rows if row[1] not in not_activated] if not_activated else rows
 
 
 def _instance_status(instance: EarnedPromotion, now: dt.datetime) -> str:

@@ -17,13 +17,21 @@ from promotions.models import (
 )
 from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionDay, RedemptionReversal
 from tests import factories
-from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion, PromotionTally
+from wallets.models import (
+    BulkJob,
+    Customer,
+    EarnedPromotion,
+    Issual,
+    LoyaltyEarnedPromotion,
+    PromotionActivation,
+    PromotionTally,
+)
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till, Evaluation, PromotionTally, RedemptionDay,
+    Till, Evaluation, PromotionTally, RedemptionDay, PromotionActivation,
 ]  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from promotions.models import PromotionRestriction, PromotionType
 from tests.factories import (
     CustomerFactory,
     EarnedPromotionFactory,
+    PromotionActivationFactory,
     PromotionFactory,
     PromotionRestrictionFactory,
     RedemptionFactory,
@@ -34,7 +35,8 @@ def rendered(entries) -> str:
 def wallets(org):
     """Customers holding random mixes of instances: ISSUED and EARNED, locked and unlocked, expired,
     revoked, of active, inactive and ended promotions of every wallet type and of a POS promotion (never
-    shown), with limits at every level and redemption lines counted against them."""
+    shown), some requiring the customer's activation (given or not), with limits at every level and
+    redemption lines counted against them."""
     rng = random.Random(20261203)
     now = timezone.now()
     promotions = []
@@ -46,6 +48,7 @@ def wallets(org):
             start_date=now - dt.timedelta(days=5),
             end_date=now + dt.timedelta(days=rng.choice((-1, 30))),
             custom_field_values=rng.choice(({}, {"channel": "app", "n": number})),
+            customer_activation_required=number % 3 == 0,
         )
         for level in rng.sample(list(PromotionRestriction.Level), 2):
             PromotionRestrictionFactory(
@@ -67,6 +70,8 @@ def wallets(org):
                 valid_till=now + dt.timedelta(days=rng.choice((-2, 3, 3, 9))),
                 event_details=rng.choice(({}, {"supplementaryCriteria": {"programType": "TIER"}})),
             )  # fmt: skip
+            if promotion.customer_activation_required and rng.random() < 0.5:
+                PromotionActivationFactory(org=org, customer=customer, promotion=promotion)
             if rng.random() < 0.5:
                 redemption = RedemptionFactory(org=org, customer=customer)
                 RedemptionLineFactory(redemption=redemption, promotion=promotion, earned_promotion=instance)
