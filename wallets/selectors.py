@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions.windows import LIFETIME_WINDOW, OVERALL, Window, WindowRule, window_at, window_rule_stored
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion
@@ -67,10 +68,13 @@ _CUSTOMER_VERIFIED = (
 
 @dataclass(frozen=True)
 class RestrictionUsage:
-    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...)."""
+    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...): in
+    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life."""
 
     restriction: PromotionRestriction
     used: Decimal
+    rule: WindowRule = OVERALL
+    window: Window = LIFETIME_WINDOW
 
     @property
     def remaining(self) -> Decimal:
@@ -138,7 +142,7 @@ def wallet_get(
             )
         )
     instances = list(instances[:limit])
-    usage = _restriction_usage(customer, instances) if include_redemptions else {}
+    usage = _restriction_usage(customer, instances, now) if include_redemptions else {}
     return [
         WalletEntry(
             instance=instance,
@@ -178,8 +182,20 @@ def restriction_usage_counter_register(counter: UsageCounter) -> None:
         _usage_counters.append(counter)
 
 
+# A limit that resets is read from its window's counters (the redemptions app's too, registered
+# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id,
+# scope): used} summed over the keys in each range.
+WindowCounter = Callable[[list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], Decimal]]
+_window_counters: list[WindowCounter] = []
+
+
+def window_usage_counter_register(counter: WindowCounter) -> None:
+    if counter not in _window_counters:
+        _window_counters.append(counter)
+
+
 def _restriction_usage(
-    customer: Customer, instances: list[EarnedPromotion]
+    customer: Customer, instances: list[EarnedPromotion], now: dt.datetime
 ) -> dict[str, dict[str, list[RestrictionUsage]]]:
     """For each instance: {level: [usage per kpi]} of its promotion's restrictions, the amounts used
     as the registered usage counters report them (`redemptions.selectors.restriction_usage_count`).
@@ -188,23 +204,46 @@ def _restriction_usage(
     promotion, Earn level the lines that redeemed this instance; a Cart limit holds per transaction,
     so all of it remains for the next one. REDEMPTION sums redemptionCount, TRANSACTION counts
     distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
-    Every window type is counted over the whole history (windows that reset are not tracked yet).
+    A Customer or Promotion limit whose window resets (FIXED, MOVING, CLASSIC with a frequency) is
+    read from the counters of its window at `now`, in the org's time zone (the registered window
+    counter: `redemptions.selectors.window_sums`).
     """
+    Level = PromotionRestriction.Level
+    tz = customer.org.tz
     by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
+    windows: dict[int, tuple[WindowRule, Window]] = {}
+    ranges = []
     for instance in instances:
         for restriction in instance.promotion.restrictions.all():
-            by_level[restriction.level].add(_usage_key(restriction, instance))
+            rule = window_rule_stored(restriction)
+            if rule.resets and restriction.level in (Level.CUSTOMER, Level.PROMOTION):
+                if restriction.pk not in windows:
+                    window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                    windows[restriction.pk] = (rule, window)
+                    scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                    ranges.append((restriction.pk, scope, window.first_day, window.last_day))
+            else:
+                by_level[restriction.level].add(_usage_key(restriction, instance))
 
     # Cart limits hold per transaction: nothing is used before the next one.
     del by_level[PromotionRestriction.Level.CART]
     used: dict[str, dict] = {}
     for counter in _usage_counters:
         used.update(counter(customer, by_level))
+    in_windows: dict[tuple[int, str], Decimal] = {}
+    for window_counter in _window_counters if ranges else ():
+        in_windows.update(window_counter(ranges))
 
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            if restriction.pk in windows:
+                rule, window = windows[restriction.pk]
+                scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                amount = in_windows.get((restriction.pk, scope), Decimal(0))
+                levels[restriction.level].append(RestrictionUsage(restriction, amount, rule, window))
+                continue
             counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
             amount = counted.get(restriction.kpi, Decimal(0))
             levels[restriction.level].append(RestrictionUsage(restriction, amount))
