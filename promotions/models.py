@@ -507,7 +507,8 @@ class PromotionRestriction(models.Model):
     window_anchor_ms = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["promotion", "level", "kpi"]
+        # A lifetime limit and a windowed one of the same kpi: in the order they were sent.
+        ordering = ["promotion", "level", "kpi", "id"]
         constraints = [
             # A level's kpi has one limit, or two: one lifetime and one whose window resets (the
             # service checks which pairs are allowed).

@@ -21,6 +21,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name='promotionrestriction',
+            options={'ordering': ['promotion', 'level', 'kpi', 'id']},
+        ),
         migrations.RemoveConstraint(
             model_name='promotionrestriction',
             name='restriction_unique_level_kpi',
