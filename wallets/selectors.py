@@ -138,7 +138,7 @@ def wallet_get(
         instances = instances.prefetch_related(
             Prefetch(
                 "promotion__restrictions",
-                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi"),
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
             )
         )
     instances = list(instances[:limit])
