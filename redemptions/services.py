@@ -8,7 +8,9 @@ inside the same transaction with conditional writes, so limits hold under any co
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
   carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
 - RedemptionCounter rows carry the Customer (scope: customer id) and Promotion (scope: "") limits,
-  all taken with one upsert that only grows a counter while it stays within its limit;
+  one row per window the limit counts in (the window the transactionDate falls in, in the org's time
+  zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
+  within its limit (a MOVING window's day buckets are then summed);
 - Cart limits apply to the one transaction and need no counter.
 
 Locks are taken in one order (the customer row, the transaction's key, earned instances, counters
