@@ -541,3 +541,25 @@ def window_sums(ranges: list[tuple[int, str, dt.date, dt.date]]) -> dict[tuple[i
         .values_list("restriction_id", "scope", "total")
     )
     return {(restriction_id, scope): total for restriction_id, scope, total in rows}
+
+
+def window_buckets(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], dict[dt.date, Decimal]]:
+    """{(restriction id, scope): {window key: used}} for the keys in each range (inclusive), one query."""
+    if not ranges:
+        return {}
+    condition = functools.reduce(
+        operator.or_,
+        (
+            Q(restriction_id=restriction_id, scope=scope, window_start__gte=first, window_start__lte=last)
+            for restriction_id, scope, first, last in ranges
+        ),
+    )
+    buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
+    rows = RedemptionCounter.objects.filter(condition).values_list(
+        "restriction_id", "scope", "window_start", "used"
+    )
+    for restriction_id, scope, key, used in rows:
+        buckets[restriction_id, scope][key] = used
+    return buckets

@@ -73,7 +73,7 @@ from redemptions.models import (
     RedemptionPromotion,
     RedemptionReversal,
 )
-from redemptions.selectors import redemption_records, redemptions_filtered, window_sums
+from redemptions.selectors import redemption_records, redemptions_filtered, window_buckets
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
 from redemptions.summaries import org_day
 from wallets.models import BulkJob, Customer, EarnedPromotion
@@ -917,10 +917,28 @@ def _counters_take(
             raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
     moving = [delta for delta in deltas if delta.first_day is not None]
     if moving:
-        sums = window_sums([(d.restriction.pk, d.scope, d.first_day, d.last_day) for d in moving])
+        # Every window of the limit's length that holds this use: ending on its day or on a later
+        # one, up to a length later (a late report must not push a later window over).
+        buckets = window_buckets(
+            [(d.restriction.pk, d.scope, d.first_day, d.key + (d.last_day - d.first_day)) for d in moving]
+        )
         for delta in moving:
-            if sums.get((delta.restriction.pk, delta.scope), Decimal(0)) > delta.restriction.limit:
+            if (
+                _moving_peak(buckets.get((delta.restriction.pk, delta.scope), {}), delta)
+                > delta.restriction.limit
+            ):
                 raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
+
+
+def _moving_peak(buckets: dict[dt.date, Decimal], delta: _CounterDelta) -> Decimal:
+    """The largest sum of a MOVING limit's day buckets over a window that holds `delta`'s day. A
+    window's sum grows only on a day with a bucket, so the windows ending on those days (and on the
+    use's own day) are the ones to sum."""
+    length = delta.last_day - delta.first_day
+    ends = {delta.key} | {day for day in buckets if delta.key < day <= delta.key + length}
+    return max(
+        sum((used for day, used in buckets.items() if end - length <= day <= end), Decimal(0)) for end in ends
+    )
 
 
 def _as_date(value) -> dt.date:

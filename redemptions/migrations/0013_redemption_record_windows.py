@@ -418,17 +418,30 @@ BEGIN
                                              'limit', v_found."limit")::text;
         END IF;
         IF v_moving THEN
-            -- A MOVING limit: its day buckets over the window, this use included, within the limit
-            -- (a new statement: it sees what writers before us on the lock row committed).
+            -- A MOVING limit: its day buckets, this use included, within the limit over every window
+            -- of its length that holds this use (ending on its day, or on a later day with a bucket:
+            -- a late report must not push a later window over). A new statement: it sees what the
+            -- writers before us on the lock row committed.
             SELECT x.restriction_id, r.promotion_id, r.level, r.kpi, r."limit" INTO v_found
             FROM jsonb_to_recordset(v_windows) AS x(
-                restriction_id bigint, scope text, kind text, "limit" numeric, first_day date, last_day date
+                restriction_id bigint, scope text, kind text, "limit" numeric, key date, first_day date,
+                last_day date
             )
             JOIN promotions_promotionrestriction AS r ON r.id = x.restriction_id
             WHERE x.kind = 'MOVING'
-              AND (SELECT sum(c.used) FROM redemptions_redemptioncounter AS c
-                   WHERE c.restriction_id = x.restriction_id AND c.scope = x.scope
-                     AND c.window_start BETWEEN x.first_day AND x.last_day) > x."limit"
+              AND EXISTS (
+                  SELECT 1
+                  FROM (
+                      SELECT x.key AS day
+                      UNION
+                      SELECT c.window_start FROM redemptions_redemptioncounter AS c
+                      WHERE c.restriction_id = x.restriction_id AND c.scope = x.scope
+                        AND c.window_start > x.key AND c.window_start <= x.key + (x.last_day - x.first_day)
+                  ) AS e
+                  WHERE (SELECT sum(c.used) FROM redemptions_redemptioncounter AS c
+                         WHERE c.restriction_id = x.restriction_id AND c.scope = x.scope
+                           AND c.window_start BETWEEN e.day - (x.last_day - x.first_day) AND e.day) > x."limit"
+              )
             ORDER BY x.restriction_id, x.scope LIMIT 1;
             IF FOUND THEN
                 RAISE EXCEPTION USING ERRCODE = 'PR001',

@@ -146,8 +146,14 @@ def test_a_moving_window_counts_the_last_days_only(api, org, customer):
     third = redeem_at(api, customer, promotion, local(org, first + dt.timedelta(days=2), 23, 59), "M2")
     fourth = redeem_at(api, customer, promotion, local(org, first + dt.timedelta(days=3), 0, 0), "M3")
 
+    # and late reports: the day before the first (its 3 days would hold the second day's as well) and
+    # three days before (no window of 3 days holds it and the others)
+    late = redeem_at(api, customer, promotion, local(org, first - dt.timedelta(days=1)), "L1")
+    later = redeem_at(api, customer, promotion, local(org, first - dt.timedelta(days=3)), "L3")
+
     # then
     assert (third.status_code, fourth.status_code) == (409, 200)
+    assert (late.status_code, later.status_code) == (409, 200)
 
 
 def test_evaluate_does_not_offer_a_promotion_whose_window_is_used_up(api, org, customer):
