@@ -523,19 +523,27 @@ def restriction_usage_count(customer: Customer, keys_by_level: dict[str, set]) -
     }
 
 
+def _window_condition(ranges: list[tuple[int, str, dt.date, dt.date]]) -> Q:
+    """The counters of each (restriction id, scope) with a key in its range; ranges alike (every
+    lifetime limit's, one month's) make one `IN` term, so an org with many limits makes a short query."""
+    alike: dict[tuple[str, dt.date, dt.date], list[int]] = defaultdict(list)
+    for restriction_id, scope, first, last in ranges:
+        alike[scope, first, last].append(restriction_id)
+    return functools.reduce(
+        operator.or_,
+        (
+            Q(restriction_id__in=ids, scope=scope, window_start__gte=first, window_start__lte=last)
+            for (scope, first, last), ids in alike.items()
+        ),
+    )
+
+
 def window_sums(ranges: list[tuple[int, str, dt.date, dt.date]]) -> dict[tuple[int, str], Decimal]:
     """{(restriction id, scope): used} summed over each range of window keys (inclusive), one query."""
     if not ranges:
         return {}
-    condition = functools.reduce(
-        operator.or_,
-        (
-            Q(restriction_id=restriction_id, scope=scope, window_start__gte=first, window_start__lte=last)
-            for restriction_id, scope, first, last in ranges
-        ),
-    )
     rows = (
-        RedemptionCounter.objects.filter(condition)
+        RedemptionCounter.objects.filter(_window_condition(ranges))
         .values("restriction_id", "scope")
         .annotate(total=Sum("used"))
         .values_list("restriction_id", "scope", "total")
@@ -549,15 +557,8 @@ def window_buckets(
     """{(restriction id, scope): {window key: used}} for the keys in each range (inclusive), one query."""
     if not ranges:
         return {}
-    condition = functools.reduce(
-        operator.or_,
-        (
-            Q(restriction_id=restriction_id, scope=scope, window_start__gte=first, window_start__lte=last)
-            for restriction_id, scope, first, last in ranges
-        ),
-    )
     buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
-    rows = RedemptionCounter.objects.filter(condition).values_list(
+    rows = RedemptionCounter.objects.filter(_window_condition(ranges)).values_list(
         "restriction_id", "scope", "window_start", "used"
     )
     for restriction_id, scope, key, used in rows:
