@@ -766,12 +766,13 @@ class RestrictionSerializer(_Strict):
     fixedWindowConfig = serializers.DictField(required=False, validators=[free_json_size])
 
 
-# One limit per level and kpi: at most one entry per kpi in each level's list.
+# At most two entries per kpi in each level's list (a lifetime limit and one whose window resets).
 _LEVEL_LIMITS = {
     "many": True,
     "required": False,
-    "max_length": len(PromotionRestriction.Kpi.values),
-    "help_text": "At most one limit per kpi in a level.",
+    "max_length": 2 * len(PromotionRestriction.Kpi.values),
+    "help_text": "At most one limit per kpi in a level, or two: one lifetime (OVERALL) and one whose "
+    "window resets (FIXED, MOVING, CLASSIC with a frequency).",
 }
 
 

@@ -31,9 +31,11 @@ from promotions.models import (
 )
 from promotions.rules import OrgRules, org_rules
 from promotions.selectors import engine_settings_for
+from promotions.windows import window_at
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from promotions_site.errors import ErrorCode, PromotionError
-from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation, RedemptionCounter
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation
+from redemptions.selectors import window_sums
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import rows_activated
@@ -261,20 +263,27 @@ def _remaining(kpi: str, left: Decimal, headroom: dict[str, Decimal]) -> None:
         headroom["redemptions"] = ZERO
 
 
-def _headroom(customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple]) -> dict[str, Headroom]:
+def _headroom(
+    org: Organization, customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple], now: dt.datetime
+) -> dict[str, Headroom]:
     """What each promotion's Customer, Promotion and Earn limits still allow, read from the counters
-    the redemption service takes (no lock: an evaluation is indicative). Customer limits are not
-    counted for an anonymous cart, as for an anonymous sale."""
-    counters: dict[tuple[int, str], Decimal] = {}
-    ids = rules.restriction_ids
-    if ids:
-        scopes = ["", str(customer_id)] if customer_id is not None else [""]
-        counters = {
-            (restriction_id, scope): used
-            for restriction_id, scope, used in RedemptionCounter.objects.filter(
-                restriction_id__in=ids, scope__in=scopes
-            ).values_list("restriction_id", "scope", "used")
-        }
+    the redemption service takes (no lock: an evaluation is indicative), each in its window at `now`
+    in the org's time zone (a FIXED cycle's counter, a MOVING window's day buckets summed; a window
+    used up offers nothing). Customer limits are not counted for an anonymous cart, as for an
+    anonymous sale."""
+    ranges: dict[tuple[int, str], tuple[dt.date, dt.date]] = {}
+    tz = org.tz
+    for limits in rules.limits.values():
+        for limit in limits:
+            if limit.level == Level.EARN or (limit.level == Level.CUSTOMER and customer_id is None):
+                continue
+            scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
+            window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
+            ranges[limit.restriction_id, scope] = (
+                window.first_day or window.key,
+                window.last_day or window.key,
+            )
+    counters = window_sums([(*key, first, last) for key, (first, last) in ranges.items()])
     headroom: dict[str, Headroom] = {}
     for promotion_id in rules.limits.keys() | wallet.keys():  # the others have no stateful limit
         limits = rules.limits.get(promotion_id, ())
@@ -368,7 +377,7 @@ def evaluation_context(
         store=store,
         customer_known=customer_id is not None,
         wallet={promotion_id: instance[0] for promotion_id, instance in wallet.items()},
-        headroom=_headroom(customer_id, rules, wallet),
+        headroom=_headroom(org, customer_id, rules, wallet, now),
         settings=settings,
     )
 

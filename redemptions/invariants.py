@@ -8,7 +8,8 @@ production data), by the random histories of tests/invariants (after every step)
 bench/soak.py (after its run). Every stored counter is compared with the facts it counts, and every
 limit with what was recorded:
 
-- RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts;
+- RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts,
+  window by window (each line in the window its transaction date falls in);
   each within its limit, holding its restriction's limit, in its restriction's org;
 - EarnedPromotion redemption_count / transaction_count / discount_total == its non-reversed lines;
   within its Earn limits (REDEMPTION defaults to 1: single use); REDEEMED exactly when one of them is
@@ -36,7 +37,14 @@ from django.db import connection
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 
-from promotions.models import ApiClient, AuditEvent, Promotion, PromotionRestriction, PromotionType
+from promotions.models import (
+    ApiClient,
+    AuditEvent,
+    Organization,
+    Promotion,
+    PromotionRestriction,
+    PromotionType,
+)
 from redemptions.models import (
     Redemption,
     RedemptionCounter,
@@ -50,6 +58,7 @@ APPS = ("promotions", "wallets", "redemptions")
 WALLET_TYPES = tuple(str(value) for value in PromotionType.WALLET_TYPES)  # spelled into the SQL below
 
 T = {
+    "org": Organization._meta.db_table,
     "promotion": Promotion._meta.db_table,
     "restriction": PromotionRestriction._meta.db_table,
     "earned": EarnedPromotion._meta.db_table,
@@ -66,7 +75,7 @@ IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
 
 # The non-reversed lines of the orgs' redemptions, with the redeeming customer.
 LIVE_LINES = f"""
-    SELECT l.*, red.customer_id
+    SELECT l.*, red.customer_id, red.transaction_date
     FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
     WHERE NOT EXISTS (SELECT 1 FROM {T["reversal"]} rv WHERE rv.redemption_id = red.id)
       AND {IN_ORGS.format(column="red.org_id")}
@@ -84,19 +93,29 @@ SQL_CHECKS = {
         facts AS (
             SELECT r.id AS restriction_id,
                    CASE WHEN r.level = 'Customer' THEN live.customer_id::text ELSE '' END AS scope,
+                   w.key AS window_start,
                    {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
             FROM {T["restriction"]} r JOIN live ON live.promotion_id = r.promotion_id
+            JOIN {T["promotion"]} p ON p.id = r.promotion_id
+            JOIN {T["org"]} o ON o.id = p.org_id
+            -- Each line in the window its transaction date falls in (a MOVING limit: its day).
+            CROSS JOIN LATERAL redemption_window_v1(
+                r.window_kind, r.window_cycle, r.window_days, r.window_week_start, r.window_anchor_ms,
+                p.start_date, o.timezone, live.transaction_date
+            ) AS w
             -- An anonymous sale (no customer) counts towards Promotion limits only.
             WHERE r.level = 'Promotion' OR (r.level = 'Customer' AND live.customer_id IS NOT NULL)
-            GROUP BY r.id, 2
+            GROUP BY r.id, 2, 3
         ),
         counters AS (
             SELECT * FROM {T["counter"]} c WHERE {IN_ORGS.format(column="c.org_id")}
         )
         SELECT coalesce(c.restriction_id, f.restriction_id) AS restriction_id,
-               coalesce(c.scope, f.scope) AS scope, c.used AS counter, f.used AS facts,
+               coalesce(c.scope, f.scope) AS scope, coalesce(c.window_start, f.window_start) AS window_start,
+               c.used AS counter, f.used AS facts,
                r."limit" AS restriction_limit, c."limit" AS counter_limit
-        FROM counters c FULL JOIN facts f ON f.restriction_id = c.restriction_id AND f.scope = c.scope
+        FROM counters c FULL JOIN facts f
+          ON f.restriction_id = c.restriction_id AND f.scope = c.scope AND f.window_start = c.window_start
         JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
         WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
            OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion')

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion, new_object_id
+from promotions.windows import LIFETIME
 from wallets.models import Customer, EarnedPromotion
 
 # The customerId a till sends for an anonymous sale, and the APIs answer for a redemption without one.
@@ -178,8 +179,8 @@ class RedemptionReversal(models.Model):
 class RedemptionCounter(models.Model):
     """How much of one limit is used, for one scope: the unit a redemption takes under concurrency.
 
-    One row per (restriction, scope): the Promotion level has one scope (""), the Customer level one
-    per customer id, the Earn level one per earned-promotion id. A redemption takes its units with
+    One row per (restriction, scope, window): the Promotion level has one scope (""), the Customer
+    level one per customer id; the window is `window_start` (promotions/windows.py). A redemption takes its units with
     one conditional UPDATE (`used + delta <= limit`); zero rows updated means the limit is reached.
     A reversal gives the units back. The database refuses `used > limit` whatever the code does.
     """
@@ -189,6 +190,9 @@ class RedemptionCounter(models.Model):
         "promotions.PromotionRestriction", on_delete=models.CASCADE, related_name="counters"
     )
     scope = models.CharField(max_length=64, blank=True, default="")
+    # The window counted: LIFETIME for a lifetime limit, a FIXED cycle's first local day, a MOVING
+    # limit's day bucket (and LIFETIME for its lock row, which holds nothing): promotions/windows.py.
+    window_start = models.DateField(default=LIFETIME)
     used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     limit = models.DecimalField(max_digits=18, decimal_places=6)
     updated_at = models.DateTimeField(auto_now=True)
@@ -198,7 +202,9 @@ class RedemptionCounter(models.Model):
     class Meta:
         ordering = ["restriction", "scope"]
         constraints = [
-            models.UniqueConstraint(fields=["restriction", "scope"], name="redemption_counter_scope"),
+            models.UniqueConstraint(
+                fields=["restriction", "scope", "window_start"], name="redemption_counter_scope_window"
+            ),
             models.CheckConstraint(
                 condition=Q(used__gte=0) & Q(used__lte=models.F("limit")),
                 name="redemption_counter_within_limit",

@@ -8,7 +8,9 @@ inside the same transaction with conditional writes, so limits hold under any co
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
   carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
 - RedemptionCounter rows carry the Customer (scope: customer id) and Promotion (scope: "") limits,
-  all taken with one upsert that only grows a counter while it stays within its limit;
+  one row per window the limit counts in (the window the transactionDate falls in, in the org's time
+  zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
+  within its limit (a MOVING window's day buckets are then summed);
 - Cart limits apply to the one transaction and need no counter.
 
 Locks are taken in one order (the customer row, the transaction's key, earned instances, counters
@@ -39,7 +41,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
-from django.db.models.functions import Least
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
@@ -55,6 +57,7 @@ from promotions.models import (
 )
 from promotions.rules import org_rules
 from promotions.selectors import engine_settings_for
+from promotions.windows import LIFETIME, window_at, window_rule_stored
 from promotions_site import metrics
 from promotions_site.auth import ClientStale
 from promotions_site.csvexport import CsvWriter
@@ -70,7 +73,7 @@ from redemptions.models import (
     RedemptionPromotion,
     RedemptionReversal,
 )
-from redemptions.selectors import redemption_records, redemptions_filtered
+from redemptions.selectors import redemption_records, redemptions_filtered, window_buckets
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
 from redemptions.summaries import org_day
 from wallets.models import BulkJob, Customer, EarnedPromotion, PromotionActivation
@@ -88,7 +91,13 @@ def _columns(model, names: set[str]) -> tuple[str, ...]:
 
 # The columns a redemption reads (`Model.from_db` wants them in the model's order): not the JSON rules.
 PROMOTION_COLUMNS = _columns(Promotion, {"id", "org_id", "type", "active", "start_date", "end_date"})
-RESTRICTION_COLUMNS = _columns(PromotionRestriction, {"id", "promotion_id", "level", "kpi", "limit"})
+RESTRICTION_COLUMNS = _columns(
+    PromotionRestriction,
+    {
+        "id", "promotion_id", "level", "kpi", "limit", "window_kind", "window_cycle", "window_days",
+        "window_week_start", "window_anchor_ms",
+    },
+)  # fmt: skip
 # An earned instance's own counter of each kpi its Earn limits bound.
 EARN_COLUMNS = (
     (Kpi.REDEMPTION, "redemption_count"),
@@ -275,7 +284,7 @@ def redemption_record_general(
             metrics.redeemed_count()
             # Last: a Promotion counter is one row every redemption of the promotion updates, so it
             # is held only from here to the commit (a refusal still rolls back everything above).
-            _counters_take(org, customer_id, plan)
+            _counters_take(org, customer_id, plan, data.transaction_date)
     except IntegrityError as error:
         if key_inserted:
             raise
@@ -844,57 +853,134 @@ def _limit_reached_of(level: str, kpi: str, limit: Decimal, promotion_id: str) -
     )
 
 
-def _counter_deltas(customer_id: int | None, plan: _Plan) -> list[tuple[PromotionRestriction, str, Decimal]]:
-    """(restriction, scope, amount) for every Customer and Promotion limit, in lock order; an
-    anonymous sale (`customer_id` None) takes no Customer limit."""
+@dataclass(frozen=True)
+class _CounterDelta:
+    """One counter row a redemption takes `amount` from: (restriction, scope, window key). A MOVING
+    limit's use also names the days its window sums (`first_day`..`last_day`)."""
+
+    restriction: PromotionRestriction
+    scope: str
+    key: dt.date
+    amount: Decimal
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.restriction.pk, self.scope, self.key)
+
+
+def _counter_deltas(
+    org: Organization, customer_id: int | None, plan: _Plan, transaction_date: dt.datetime
+) -> list[_CounterDelta]:
+    """What every Customer and Promotion limit takes, in lock order (restriction, scope, window): each
+    in the window `transaction_date` falls in, in the org's time zone (promotions/windows.py); a MOVING
+    limit's day bucket, preceded by its lock row (LIFETIME, amount 0). An anonymous sale
+    (`customer_id` None) takes no Customer limit."""
     deltas = []
+    tz = org.tz
     for promotion_id, usage in plan.by_promotion.items():
         for restriction in plan.restrictions[promotion_id]:
             if restriction.level == Level.CUSTOMER and customer_id is None:
                 continue
-            if restriction.level in COUNTED_LEVELS:
-                scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
-                deltas.append((restriction, scope, usage.of(restriction.kpi)))
-    return sorted(deltas, key=lambda item: (item[0].pk, item[1]))
+            if restriction.level not in COUNTED_LEVELS:
+                continue
+            scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
+            rule = window_rule_stored(restriction)
+            window = window_at(
+                rule, tz=tz, at=transaction_date, promotion_start=plan.promotions[promotion_id].start_date
+            )
+            amount = usage.of(restriction.kpi)
+            if rule.kind == "MOVING":
+                deltas.append(_CounterDelta(restriction, scope, LIFETIME, Decimal(0)))
+                deltas.append(
+                    _CounterDelta(restriction, scope, window.key, amount, window.first_day, window.last_day)
+                )
+            else:
+                deltas.append(_CounterDelta(restriction, scope, window.key, amount))
+    return sorted(deltas, key=lambda delta: delta.sort_key)
 
 
-def _counters_take(org: Organization, customer_id: int | None, plan: _Plan) -> None:
+def _counters_take(
+    org: Organization, customer_id: int | None, plan: _Plan, transaction_date: dt.datetime
+) -> None:
     """Take the units of every Customer and Promotion limit with one statement, in lock order.
 
     One multi-row upsert: a missing counter is created holding this use; an existing one grows only
     while `used + amount <= limit` (the conditional UPDATE of `ON CONFLICT ... DO UPDATE ... WHERE`),
     and a counter missing from RETURNING is full. Rows are written in the order of their VALUES, so
     counters are locked in the order of `_counter_deltas`; the refusal names the first limit in that
-    order that is reached. (A counter's limit is its restriction's, copied when the counter is
-    created; restrictions are replaced, never edited.)
+    order that is reached. Then a MOVING limit's day buckets over its window must stay within it
+    (read after the upsert: its lock row makes the writers of one limit and scope take turns).
+    (A counter's limit is its restriction's, copied when the counter is created; restrictions are
+    replaced, never edited.)
     """
-    deltas = _counter_deltas(customer_id, plan)
+    deltas = _counter_deltas(org, customer_id, plan, transaction_date)
     # A use larger than the limit itself never fits (and a new counter holding it would break the
     # check constraint): it is refused without being written.
-    fitting = [(r, scope, amount) for r, scope, amount in deltas if amount <= r.limit]
+    fitting = [delta for delta in deltas if delta.amount <= delta.restriction.limit]
     taken = set()
     if fitting:
         ops, quote = connection.ops, connection.ops.quote_name
         now = ops.adapt_datetimefield_value(timezone.now())
         params = []
-        for restriction, scope, amount in fitting:
-            params += [org.pk, restriction.pk, scope, amount, restriction.limit, now]
+        for delta in fitting:
+            params += [
+                org.pk,
+                delta.restriction.pk,
+                delta.scope,
+                ops.adapt_datefield_value(delta.key),
+                delta.amount,
+                delta.restriction.limit,
+                now,
+            ]
         used, limit = quote("used"), quote("limit")
         statement = (
             f"INSERT INTO {quote(RedemptionCounter._meta.db_table)} AS counter"
-            f" (org_id, restriction_id, scope, {used}, {limit}, updated_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(fitting))}"
-            " ON CONFLICT (restriction_id, scope) DO UPDATE"
+            f" (org_id, restriction_id, scope, window_start, {used}, {limit}, updated_at)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(fitting))}"
+            " ON CONFLICT (restriction_id, scope, window_start) DO UPDATE"
             f" SET {used} = counter.{used} + excluded.{used}, updated_at = excluded.updated_at"
             f" WHERE counter.{used} + excluded.{used} <= counter.{limit}"
-            " RETURNING restriction_id, scope"
+            " RETURNING restriction_id, scope, window_start"
         )
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            taken = set(cursor.fetchall())
-    for restriction, scope, _ in deltas:
-        if (restriction.pk, scope) not in taken:
-            raise _limit_reached(restriction, restriction.promotion_id)
+            taken = {
+                (restriction_id, scope, _as_date(key)) for restriction_id, scope, key in cursor.fetchall()
+            }
+    for delta in deltas:
+        if (delta.restriction.pk, delta.scope, delta.key) not in taken:
+            raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
+    moving = [delta for delta in deltas if delta.first_day is not None]
+    if moving:
+        # Every window of the limit's length that holds this use: ending on its day or on a later
+        # one, up to a length later (a late report must not push a later window over).
+        buckets = window_buckets(
+            [(d.restriction.pk, d.scope, d.first_day, d.key + (d.last_day - d.first_day)) for d in moving]
+        )
+        for delta in moving:
+            if (
+                _moving_peak(buckets.get((delta.restriction.pk, delta.scope), {}), delta)
+                > delta.restriction.limit
+            ):
+                raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
+
+
+def _moving_peak(buckets: dict[dt.date, Decimal], delta: _CounterDelta) -> Decimal:
+    """The largest sum of a MOVING limit's day buckets over a window that holds `delta`'s day. A
+    window's sum grows only on a day with a bucket, so the windows ending on those days (and on the
+    use's own day) are the ones to sum."""
+    length = delta.last_day - delta.first_day
+    ends = {delta.key} | {day for day in buckets if delta.key < day <= delta.key + length}
+    return max(
+        sum((used for day, used in buckets.items() if end - length <= day <= end), Decimal(0)) for end in ends
+    )
+
+
+def _as_date(value) -> dt.date:
+    """A DATE column as RETURNING gives it (SQLite: text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _used_up_after_giving_back(usage: _Usage, limits: dict[str, Decimal]) -> Q:
@@ -955,7 +1041,7 @@ def redemption_reverse(
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
-        _taken_give_back(redemption.customer_id, plan, promotion_of)
+        _taken_give_back(org, redemption, plan, promotion_of)
         _redemption_days_apply(org, redemption, lines, reversal=True)
         audit_event_record(
             org=org,
@@ -969,11 +1055,20 @@ def redemption_reverse(
     return ReverseOutcome(redemption, reversal)
 
 
-def _taken_give_back(customer_id: int | None, plan: _Plan, promotion_of: dict[str, str]) -> None:
+def _taken_give_back(
+    org: Organization, redemption: Redemption, plan: _Plan, promotion_of: dict[str, str]
+) -> None:
     """Give back what a recorded redemption took: its Customer and Promotion counters (in lock order),
-    then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id)."""
-    for restriction, scope, amount in _counter_deltas(customer_id, plan):
-        RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(used=F("used") - amount)
+    each to the window it was taken from (the one its transactionDate falls in, not the current one),
+    then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id).
+    A counter never goes below zero (it could only if the org's time zone changed since, moving the
+    transaction to another window: that window gives back what it holds)."""
+    deltas = _counter_deltas(org, redemption.customer_id, plan, redemption.transaction_date)
+    for delta in deltas:
+        if delta.amount:
+            RedemptionCounter.objects.filter(
+                restriction=delta.restriction, scope=delta.scope, window_start=delta.key
+            ).update(used=Greatest(F("used") - delta.amount, Value(Decimal(0))))
     for instance_id in sorted(plan.by_instance):
         usage = plan.by_instance[instance_id]
         limits = _earn_limits(plan.restrictions[promotion_of[instance_id]])

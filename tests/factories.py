@@ -25,6 +25,7 @@ from promotions.models import (
     Zone,
 )
 from promotions.services import api_client_create
+from promotions.windows import restriction_window_columns
 from redemptions.models import (
     Evaluation,
     Redemption,
@@ -149,6 +150,16 @@ class PromotionRestrictionFactory(factory.django.DjangoModelFactory):
     level = PromotionRestriction.Level.PROMOTION
     kpi = PromotionRestriction.Kpi.REDEMPTION
     limit = Decimal(10)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # The resolved window, as the service writes it with the four window fields.
+        row = model_class(*args, **kwargs)
+        if "window_kind" not in kwargs:
+            for name, value in restriction_window_columns(row).items():
+                setattr(row, name, value)
+        row.save()
+        return row
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):

@@ -138,24 +138,43 @@ WALLET_RESPONSE_EXAMPLE = {
                         "remainingRedemption": 1,
                         "windowType": "OVERALL",
                         "fixedWindowConfig": None,
+                        "currentCycle": None,
+                        "periodStart": None,
+                        "periodEnd": None,
                     }
                 ],
                 "Customer": [
                     {
                         "kpi": "REDEMPTION",
-                        "maxLimit": "2.000000",
-                        "remainingRedemption": 1,
+                        "maxLimit": "20.000000",
+                        "remainingRedemption": 14,
                         "windowType": "OVERALL",
                         "fixedWindowConfig": None,
-                    }
+                        "currentCycle": None,
+                        "periodStart": None,
+                        "periodEnd": None,
+                    },
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "3.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "FIXED",
+                        "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+                        "currentCycle": {"startDate": "2025-10-01", "endDate": "2025-10-31"},
+                        "periodStart": 1759257000000,
+                        "periodEnd": 1761935400000,
+                    },
                 ],
                 "Promotion": [
                     {
                         "kpi": "DISCOUNT",
                         "maxLimit": "5000.000000",
                         "remainingRedemption": "4890.500000",
-                        "windowType": "OVERALL",
+                        "windowType": "MOVING",
                         "fixedWindowConfig": None,
+                        "currentCycle": None,
+                        "periodStart": 1761157800000,
+                        "periodEnd": 1761762600000,
                     }
                 ],
                 "Earn": [],
@@ -437,8 +456,12 @@ def customer_wallet_get(*, query):
             "`maxLimit` is a six-decimal string; `remainingRedemption` an integer for REDEMPTION and "
             'TRANSACTION, a six-decimal string for DISCOUNT (`"4890.500000"`), never a float; '
             "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
-            "holds per transaction so all of it remains. Every window type is counted over the whole "
-            "history. `includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
+            "holds per transaction so all of it remains. A limit whose window resets is counted in its "
+            "current window, in the org's time zone: `windowType` (as configured; without one, MOVING "
+            "for a frequency DAYS or WEEKS, else OVERALL), `fixedWindowConfig`, `currentCycle` "
+            "`{startDate, endDate}` (local days, both inclusive; fixed windows only, else null), and "
+            "`periodStart`/`periodEnd` (epoch ms, the window's [start, end); null for OVERALL). "
+            "`includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
             "404 for an unknown customer or another org's; 400 for a bad query parameter."
         ),
     )

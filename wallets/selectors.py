@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions.windows import LIFETIME_WINDOW, OVERALL, Window, WindowRule, window_at, window_rule_stored
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion, PromotionActivation
@@ -68,10 +69,13 @@ _CUSTOMER_VERIFIED = (
 
 @dataclass(frozen=True)
 class RestrictionUsage:
-    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...)."""
+    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...): in
+    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life."""
 
     restriction: PromotionRestriction
     used: Decimal
+    rule: WindowRule = OVERALL
+    window: Window = LIFETIME_WINDOW
 
     @property
     def remaining(self) -> Decimal:
@@ -111,6 +115,7 @@ class WalletPromotion:
     active: bool
     end_date: dt.datetime
     customer_activation_required: bool
+    start_date: dt.datetime
     restrictions: _Restrictions = field(default_factory=_Restrictions)
 
 
@@ -143,7 +148,8 @@ _WALLET_READ_SQL = (
     " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
     " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
     " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
-    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
+    " p.start_date"
     " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
     " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
     " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
@@ -210,15 +216,15 @@ def wallet_read(
         promotion = promotions.get(row[11])
         if promotion is None:
             promotion = promotions[row[11]] = WalletPromotion(
-                row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17]
+                row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17], row[18]
             )
         instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
     if include_redemptions and promotions:
         for restriction in PromotionRestriction.objects.filter(
             promotion_id__in=promotions, level__in=WALLET_LEVELS
-        ).order_by("kpi"):
+        ).order_by("kpi", "id"):
             promotions[restriction.promotion_id].restrictions.append(restriction)
-    return _wallet_entries(Customer(pk=customer_id, org_id=org.pk), instances, include_redemptions, now)
+    return _wallet_entries(Customer(pk=customer_id, org=org), instances, include_redemptions, now)
 
 
 def wallet_get(
@@ -265,7 +271,7 @@ def wallet_get(
         instances = instances.prefetch_related(
             Prefetch(
                 "promotion__restrictions",
-                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi"),
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
             )
         )
     return _wallet_entries(customer, list(instances[:limit]), include_redemptions, now)
@@ -278,7 +284,7 @@ def _json(text):
 def _wallet_entries(
     customer: Customer, instances: list, include_redemptions: bool, now: dt.datetime
 ) -> list[WalletEntry]:
-    usage = _restriction_usage(customer, instances) if include_redemptions else {}
+    usage = _restriction_usage(customer, instances, now) if include_redemptions else {}
     not_activated = instances_not_activated(
         customer_id=customer.pk,
         instances=[(i.promotion_id, i.pk) for i in instances if i.promotion.customer_activation_required],
@@ -357,8 +363,20 @@ def restriction_usage_counter_register(counter: UsageCounter) -> None:
         _usage_counters.append(counter)
 
 
+# A limit that resets is read from its window's counters (the redemptions app's too, registered
+# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id,
+# scope): used} summed over the keys in each range.
+WindowCounter = Callable[[list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], Decimal]]
+_window_counters: list[WindowCounter] = []
+
+
+def window_usage_counter_register(counter: WindowCounter) -> None:
+    if counter not in _window_counters:
+        _window_counters.append(counter)
+
+
 def _restriction_usage(
-    customer: Customer, instances: list[EarnedPromotion]
+    customer: Customer, instances: list[EarnedPromotion], now: dt.datetime
 ) -> dict[str, dict[str, list[RestrictionUsage]]]:
     """For each instance: {level: [usage per kpi]} of its promotion's restrictions, the amounts used
     as the registered usage counters report them (`redemptions.selectors.restriction_usage_count`).
@@ -367,23 +385,46 @@ def _restriction_usage(
     promotion, Earn level the lines that redeemed this instance; a Cart limit holds per transaction,
     so all of it remains for the next one. REDEMPTION sums redemptionCount, TRANSACTION counts
     distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
-    Every window type is counted over the whole history (windows that reset are not tracked yet).
+    A Customer or Promotion limit whose window resets (FIXED, MOVING, CLASSIC with a frequency) is
+    read from the counters of its window at `now`, in the org's time zone (the registered window
+    counter: `redemptions.selectors.window_sums`).
     """
+    Level = PromotionRestriction.Level
+    tz = customer.org.tz
     by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
+    windows: dict[int, tuple[WindowRule, Window]] = {}
+    ranges = []
     for instance in instances:
         for restriction in instance.promotion.restrictions.all():
-            by_level[restriction.level].add(_usage_key(restriction, instance))
+            rule = window_rule_stored(restriction)
+            if rule.resets and restriction.level in (Level.CUSTOMER, Level.PROMOTION):
+                if restriction.pk not in windows:
+                    window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                    windows[restriction.pk] = (rule, window)
+                    scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                    ranges.append((restriction.pk, scope, window.first_day, window.last_day))
+            else:
+                by_level[restriction.level].add(_usage_key(restriction, instance))
 
     # Cart limits hold per transaction: nothing is used before the next one.
     del by_level[PromotionRestriction.Level.CART]
     used: dict[str, dict] = {}
     for counter in _usage_counters:
         used.update(counter(customer, by_level))
+    in_windows: dict[tuple[int, str], Decimal] = {}
+    for window_counter in _window_counters if ranges else ():
+        in_windows.update(window_counter(ranges))
 
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            if restriction.pk in windows:
+                rule, window = windows[restriction.pk]
+                scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                amount = in_windows.get((restriction.pk, scope), Decimal(0))
+                levels[restriction.level].append(RestrictionUsage(restriction, amount, rule, window))
+                continue
             counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
             amount = counted.get(restriction.kpi, Decimal(0))
             levels[restriction.level].append(RestrictionUsage(restriction, amount))

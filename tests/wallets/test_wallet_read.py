@@ -26,6 +26,10 @@ from wallets.serializers import WALLET_RESPONSE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
 
+LIFETIME: dict = {}
+MONTHLY = {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}}
+LAST_7_DAYS = {"window_type": "MOVING", "frequency": "DAYS", "min_time_between_repeat": 7 * 86_400_000}
+
 
 def rendered(entries) -> str:
     return json.dumps(WALLET_RESPONSE.render(entries), sort_keys=True, default=str)
@@ -51,8 +55,14 @@ def wallets(org):
             customer_activation_required=number % 3 == 0,
         )
         for level in rng.sample(list(PromotionRestriction.Level), 2):
+            # a lifetime limit, or (Customer and Promotion levels) a monthly one or one over the last 7 days
+            window = (
+                rng.choice((LIFETIME, MONTHLY, LAST_7_DAYS))
+                if level in ("Customer", "Promotion")
+                else LIFETIME
+            )
             PromotionRestrictionFactory(
-                promotion=promotion, level=level, kpi=rng.choice(list(PromotionRestriction.Kpi))
+                promotion=promotion, level=level, kpi=rng.choice(list(PromotionRestriction.Kpi)), **window
             )
         promotions.append(promotion)
     customers = []
