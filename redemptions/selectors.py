@@ -16,8 +16,10 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization, Promotion, PromotionRestriction
+from promotions_site.errors import ErrorCode, PromotionError
+from redemptions.cart_locks import cart_locks_release_expired
 from redemptions.filters import RedemptionLineFilter
-from redemptions.models import Redemption, RedemptionDay, RedemptionLine, RedemptionReversal
+from redemptions.models import CartLock, Redemption, RedemptionDay, RedemptionLine, RedemptionReversal
 from redemptions.summaries import redemption_day_counts
 from wallets.models import Customer, PromotionTally
 from wallets.selectors import customers_matching
@@ -513,3 +515,49 @@ def restriction_usage_count(customer: Customer, keys_by_level: dict[str, set]) -
         Level.PROMOTION: _used(lines, "promotion_id", keys_by_level.get(Level.PROMOTION, set())),
         Level.EARN: _used(lines, "earned_promotion_id", keys_by_level.get(Level.EARN, set())),
     }
+
+
+# --- Pending carts (cart locks) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingCart:
+    """One open cart as `pending_carts` lists it: its evaluation, its window and what it applied
+    (`applied`: the evaluation's record, each with the promotion's `name` added)."""
+
+    evaluation_id: str
+    start: dt.datetime
+    valid_till: dt.datetime
+    applied: list[dict]
+
+
+def pending_carts(
+    *, org: Organization, customer_id: int, now: dt.datetime | None = None
+) -> list[PendingCart]:
+    """The customer's open carts, oldest first (`GET .../customer/{customerId}/evaluations/pending_carts`).
+    Its carts past their time are released first (release on read), so none is listed that no longer
+    holds anything. Errors: 404 the org has no such customer."""
+    now = now or timezone.now()
+    if not Customer.objects.filter(org=org, pk=customer_id).exists():
+        raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+    cart_locks_release_expired(now=now, org=org, customer_id=customer_id)
+    locks = list(
+        CartLock.objects.filter(
+            org=org, customer_id=customer_id, status=CartLock.Status.OPEN, expires_at__gt=now
+        )
+        .select_related("evaluation")
+        .order_by("created_at", "pk")
+    )
+    ids = {entry["promotionId"] for lock in locks for entry in lock.evaluation.applied}
+    names = dict(Promotion.objects.filter(org=org, pk__in=ids).values_list("pk", "name"))
+    return [
+        PendingCart(
+            evaluation_id=lock.pk,
+            start=lock.created_at,
+            valid_till=lock.expires_at,
+            applied=[
+                {**entry, "name": names.get(entry["promotionId"], "")} for entry in lock.evaluation.applied
+            ],
+        )
+        for lock in locks
+    ]
