@@ -58,8 +58,7 @@ class CachedClient:
 CLIENT_STATE_SQL = (
     "concat_ws('|', c.secret_hash, c.access, coalesce(c.default_till_id::text, ''), o.timezone,"
     " o.redemption_strategy, o.evaluation_mechanism, o.percentage_base, o.rounding_mode,"
-    " o.rounding_precision::text, o.several_line_promotions_per_unit::text, o.rules_version::text,"
-    " o.cart_locking_enabled::text)"
+    " o.rounding_precision::text, o.several_line_promotions_per_unit::text, o.rules_version::text)"
 )
 
 
@@ -87,7 +86,6 @@ def client_check(client: ApiClient) -> str:
             str(org.rounding_precision),
             "true" if org.several_line_promotions_per_unit else "false",
             str(org.rules_version),
-            "true" if org.cart_locking_enabled else "false",
         )
     )
 

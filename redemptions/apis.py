@@ -147,6 +147,22 @@ class RedemptionCreateApi(APIView):
             "otherwise not read.",
         )
 
+        promotionEvaluationId = serializers.RegexField(
+            r"^[0-9a-f]{24}$",
+            required=False,
+            allow_null=True,
+            help_text="REDEMPTION_WITH_CART_EVALUATION: the evaluationId of the cart redeemed (required "
+            "there, 803 without); not read on the other strategies.",
+        )
+        appliedPromotionIdentifiers = serializers.ListField(
+            child=serializers.CharField(max_length=2000),
+            required=False,
+            allow_null=True,
+            max_length=LINES_MAX,
+            help_text="REDEMPTION_WITH_CART_EVALUATION: the `identifier` of each promotion the evaluation "
+            "applied (its top-level appliedPromotions), in any order; 802 when they differ.",
+        )
+
         def validate(self, attrs):
             if not attrs.get("customerId") and not (
                 attrs.get("customerIdentifierType") and attrs.get("customerIdentifierValue")
@@ -234,6 +250,12 @@ class RedemptionCreateApi(APIView):
                 cart_lines=evaluation_lines(data["cartItems"]) if data.get("cartItems") is not None else None,
                 # Only the capped strategy reads the till (its store scopes the promotions checked).
                 store=store_scope_for_till(till_for_request(request)) if capped else None,
+                evaluation_id=data.get("promotionEvaluationId"),
+                applied_identifiers=(
+                    tuple(data["appliedPromotionIdentifiers"])
+                    if data.get("appliedPromotionIdentifiers") is not None
+                    else None
+                ),
             ),
             fingerprint=fingerprint,
             actor=Actor.for_api_client(request.user),
@@ -465,3 +487,15 @@ class CartCancelApi(APIView):
     @schema.cart_cancel(deprecated=True)
     def post(self, request, customer_id: int, evaluation_id: str):
         return self.put(request, customer_id, evaluation_id)
+
+
+class CartCancelSingularApi(CartCancelApi):
+    """The cancel under `/evaluation/` (singular), as one Capillary index spells it."""
+
+    @schema.cart_cancel(singular=True)
+    def put(self, request, customer_id: int, evaluation_id: str):
+        return super().put(request, customer_id, evaluation_id)
+
+    @schema.cart_cancel(deprecated=True, singular=True)
+    def post(self, request, customer_id: int, evaluation_id: str):
+        return super().put(request, customer_id, evaluation_id)

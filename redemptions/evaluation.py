@@ -27,6 +27,7 @@ from promotions.models import (
     Organization,
     PromotionRestriction,
     PromotionType,
+    RedemptionStrategy,
     new_object_id,
 )
 from promotions.rules import OrgRules, org_rules
@@ -407,9 +408,12 @@ def evaluation_create(
     """
     now = now or timezone.now()
     customer_id = data.customer_id
+    if customer_id is not None and client_check is not None and _may_lock(org):
+        # The locked path does not verify a cached client, and the cached state does not cover the
+        # locking setting (the one-statement redemption verifies that state as it was): the caller
+        # verifies the client and reads its org afresh first.
+        raise ClientStale
     if org.locks_carts and customer_id is not None:
-        if client_check is not None:
-            raise ClientStale  # the locked path does not verify a cached client: the caller verifies it first
         return _evaluation_create_locked(
             org=org, data=data, api_client=api_client, till_code=till_code, store=store, now=now
         )
@@ -441,6 +445,11 @@ def evaluation_create(
         request_json=data.request_json,
     )
     return outcome
+
+
+def _may_lock(org: Organization) -> bool:
+    """Whether the org's strategy is the one cart locks work under (whatever its locking setting)."""
+    return org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION
 
 
 # Evaluations tried again when a limit's last units went to another cart between reading and reserving.

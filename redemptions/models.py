@@ -34,6 +34,11 @@ class Redemption(models.Model):
         "rendered again from the recorded rows, so it is the first answer byte for byte.",
     )
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    # Under REDEMPTION_WITH_CART_EVALUATION: the evaluation this redemption completes (at most one
+    # redemption per evaluation). Empty on the other strategies.
+    evaluation = models.OneToOneField(
+        "Evaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="redemption"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = OrgScopedQuerySet.as_manager()

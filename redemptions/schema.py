@@ -488,9 +488,10 @@ def pending_cart_list():
     )
 
 
-def cart_cancel(*, deprecated: bool = False):
+def cart_cancel(*, deprecated: bool = False, singular: bool = False):
+    name = "cart_cancel_singular" if singular else "cart_cancel"
     return extend_schema(
-        operation_id="cart_cancel_post" if deprecated else "cart_cancel",
+        operation_id=f"{name}_post" if deprecated else name,
         summary="Cancel a pending cart" + (" (Capillary's older POST label)" if deprecated else ""),
         tags=["Evaluation"],
         request=None,

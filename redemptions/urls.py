@@ -34,7 +34,7 @@ urlpatterns = [
     # One Capillary index spells it in the singular.
     path(
         "customer/<customer_id:customer_id>/evaluation/<str:evaluation_id>/cancel",
-        apis.CartCancelApi.as_view(),
+        apis.CartCancelSingularApi.as_view(),
         name="cart-cancel-singular",
     ),
 ]
