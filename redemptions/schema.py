@@ -144,6 +144,8 @@ def redemption_create(*, request):
                 ErrorCode.EARN_ID_INVALID,
                 ErrorCode.CONFLICT,
                 ErrorCode.REDEMPTION_ALREADY_PRESENT,
+                ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+                ErrorCode.CART_EVALUATION_INVALID,
                 ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
                 ErrorCode.TILL_CODE_UNKNOWN,
             ),
@@ -179,7 +181,12 @@ def redemption_create(*, request):
             "`transactionDate` at most 24 h ahead. Code-level limits are not enforced (promotion codes "
             "are not implemented).\n\n"
             "**Redemption strategy** (the org's setting): on REDEMPTION_WITHOUT_CART_EVALUATION (the "
-            "default) and REDEMPTION_WITH_CART_EVALUATION the discounts are recorded as reported. On "
+            "default) the discounts are recorded as reported. On REDEMPTION_WITH_CART_EVALUATION the "
+            "redemption names its evaluation (`promotionEvaluationId`, `appliedPromotionIdentifiers`) "
+            "and is recorded only when it matches it: 803 (no valid evaluation: missing, another "
+            "customer's, expired, its cart cancelled or already redeemed), 802 (other identifiers or "
+            "promotions), 804 (a discount over the evaluated one); the cart's reservation becomes the "
+            "redemption. On "
             "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED the request must carry `cartItems` (the cart "
             "the discounts were computed on, as the evaluate API takes it; 400 without) and each "
             "promotion redeemed is evaluated alone on that cart at `transactionDate`, in the till's "

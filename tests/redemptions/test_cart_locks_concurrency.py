@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from promotions.rules import org_rules_forget
 from redemptions.cart_locks import cart_locks_release_expired, cart_locks_sweep
+from redemptions.invariants import violations
 from redemptions.models import CartLock, RedemptionCounter
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, OrganizationFactory, PromotionRestrictionFactory
@@ -47,6 +48,7 @@ def test_100_concurrent_evaluations_of_one_customer_open_exactly_one_cart():
     assert set(outcome) <= {(200, ()), (409, (116,)), (409, (521,))}
     assert CartLock.objects.filter(status="OPEN").count() == 1
     assert RedemptionCounter.objects.get(restriction__promotion=promotion).reserved == 1
+    assert violations([org.pk]) == []
 
 
 def test_customers_racing_for_the_last_unit_of_a_promotion_limit_are_offered_it_once():
@@ -68,6 +70,7 @@ def test_customers_racing_for_the_last_unit_of_a_promotion_limit_are_offered_it_
     counter = RedemptionCounter.objects.get(restriction__promotion=promotion)
     assert (counter.used, counter.reserved) == (0, 1)
     assert CartLock.objects.filter(status="OPEN").count() == 1
+    assert violations([org.pk]) == []
 
 
 def test_an_expired_cart_is_released_exactly_once_by_reads_and_sweeps_racing():
@@ -107,6 +110,7 @@ def test_an_expired_cart_is_released_exactly_once_by_reads_and_sweeps_racing():
     assert CartLock.objects.get().status == "EXPIRED"
     assert set(RedemptionCounter.objects.values_list("reserved", flat=True)) == {0}
     assert RedemptionCounter.objects.filter(restriction__promotion=promotion).count() == 2
+    assert violations([org.pk]) == []
 
 
 def evaluate_in_thread(org, body):

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from promotions.rules import org_rules_forget
+from redemptions.invariants import violations
 from redemptions.models import CartLock, Redemption, RedemptionCounter, RedemptionLine
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerFactory, EarnedPromotionFactory, OrganizationFactory, PromotionFactory
@@ -263,6 +264,7 @@ def test_two_customers_racing_evaluate_then_redeem_for_the_last_unit_exactly_one
     row = counter(promotion)
     assert (row.used, row.reserved) == (1, 0)
     assert Redemption.objects.filter(org=org).count() == 1
+    assert violations([org.pk]) == []
 
 
 @pytest.mark.postgres_only
