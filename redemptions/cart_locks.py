@@ -149,7 +149,7 @@ def cart_locks_release_expired(
 ) -> int:
     """Release the expired open carts (of `org`, of one customer, or all), each in its own
     transaction so a caller never holds counters of several carts at once; the number released
-    by this call. Release on read: the evaluation, the pending-carts read, the cancel and the
+    by this call. Release on read: the locked evaluation, the pending-carts read and the bound
     redemption call it first; the periodic sweep (`cart_locks_expire_task`) calls it for every org.
     A cart another caller releases at the same moment is skipped (its conditional close fails)."""
     expired = CartLock.objects.filter(status=CartLock.Status.OPEN, expires_at__lte=now)
