@@ -35,9 +35,10 @@ class Redemption(models.Model):
     )
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
     # Under REDEMPTION_WITH_CART_EVALUATION: the evaluation this redemption completes (at most one
-    # redemption per evaluation). Empty on the other strategies.
-    evaluation = models.OneToOneField(
-        "Evaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="redemption"
+    # redemption per evaluation: a partial unique index, so the redemptions without one, the hot
+    # path's, add no index entry). Empty on the other strategies.
+    evaluation = models.ForeignKey(
+        "Evaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -51,6 +52,11 @@ class Redemption(models.Model):
                 name="redemption_transaction_identifier_unique_per_org",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount_not_negative"),
+            models.UniqueConstraint(
+                fields=["evaluation"],
+                condition=Q(evaluation__isnull=False),
+                name="redemption_evaluation_once",
+            ),
             # An anonymous sale names nobody: no customer identifier either.
             models.CheckConstraint(
                 condition=Q(customer__isnull=False)
