@@ -13,6 +13,7 @@ that caller gives the units back (or hands them to the redemption).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +28,7 @@ from redemptions.models import CartLock, CartLockUnit, RedemptionCounter
 from wallets.models import Customer
 
 ZERO = Decimal(0)
+EVALUATION_ID = re.compile(r"[0-9a-f]{24}")
 # Expired carts released per call of `cart_locks_release_expired` (the sweep loops until none is left).
 RELEASE_BATCH = 500
 
@@ -186,6 +188,8 @@ def cart_cancel(
     id is not found") when the org's customer has no cart under this evaluation id (an unknown id,
     another customer's, an evaluation that reserved nothing); 120 (404) when the cart was redeemed."""
     not_found = PromotionError(ErrorCode.NOT_FOUND, "Passed evaluation log id is not found")
+    if not EVALUATION_ID.fullmatch(evaluation_id):  # never an id (and never sent to the database: a NUL)
+        raise not_found
     with transaction.atomic():
         # The customer's row orders this close after an evaluation or redemption of the same customer.
         customer = Customer.objects.select_for_update().filter(org=org, pk=customer_id)

@@ -5,7 +5,9 @@ The engine (`promotions/engine/`) is pure; this module feeds it. Per request: th
 API client at authentication: its `rules_version` and settings), the customer with its usable wallet
 instances, and the counters of the org's stateful limits; the compiled rules come from the
 per-process cache of `promotions/rules.py`, compiled again only when `rules_version` moved. Limits are read, never
-taken: an evaluation is indicative, the redemption takes the limits (docs/api.md, "Evaluate").
+taken: an evaluation is indicative, the redemption takes the limits (docs/api.md, "Evaluate"), except
+under cart locks, where an evaluation for an identified customer reserves what it applied
+(`_evaluation_create_locked`, docs/cart-locks.md).
 """
 
 from __future__ import annotations
@@ -401,7 +403,8 @@ def evaluation_create(
     in one statement): its `rules_version` picks the compiled rules (compiled once per version and
     process) and its settings the rounding and ranking. Reads the customer with its wallet (one
     statement) and the limits' counters (one, when the org has Customer, Promotion or Earn limits),
-    and inserts the evaluation (`_evaluation_store`): takes nothing and locks nothing. Errors: 404 the org has no such
+    and inserts the evaluation (`_evaluation_store`): takes nothing and locks nothing, unless the org
+    locks carts and the customer is identified (`_evaluation_create_locked`: 116, 120, 521). Errors: 404 the org has no such
     customer. A promotion that does not compile was skipped when the rules were compiled (and
     logged); it never makes the evaluation fail. `client_check`: the state of the API client served
     from the cache, verified by the insert (`ClientStale` when it no longer holds).

@@ -384,7 +384,12 @@ def test_cancel_of_an_unknown_evaluation_or_another_customers_is_the_documented_
     customer, other = CustomerFactory.create_batch(2, org=org)
     evaluation_id = evaluate(api, cart(customer)).json()["data"]["evaluationId"]
 
-    for response in (cancel(api, customer, "0" * 24), cancel(api, other, evaluation_id)):
+    for response in (
+        cancel(api, customer, "0" * 24),
+        cancel(api, other, evaluation_id),
+        cancel(api, customer, "not-an-id"),
+        cancel(api, customer, "%00"),
+    ):
         assert response.status_code == 404
         assert response.json() == {
             "errors": [{"code": 404, "message": "Passed evaluation log id is not found"}]
