@@ -57,6 +57,7 @@ from bench._common import (
     Endpoint,
     RequestPool,
     alternate,
+    analyze,
     bench_database,
     endpoint_report,
     gunicorn,
@@ -165,6 +166,7 @@ def http_main(*, promotions: int = 250, lines: int = 50, seed: int = 1) -> int:
         from redemptions.models import Evaluation
 
         fixtures = make_fixtures(promotions, lines, seed)
+        analyze()
         counter_id = reference_counter(Organization.objects.get(pk=BENCH_ORG_ID))
         connection.close()
         carts = [("POST", EVALUATE_PATH, body) for body in fixtures.cart_bodies]

@@ -60,6 +60,7 @@ from bench._common import (
     Endpoint,
     RequestPool,
     alternate,
+    analyze,
     bench_api_client,
     bench_database,
     bench_org,
@@ -266,6 +267,7 @@ def main() -> int:
         from django.db import connection
 
         fixtures = make_fixtures()
+        analyze()
         connection.close()
         with (
             tempfile.TemporaryDirectory() as directory,

@@ -48,6 +48,7 @@ from bench._common import (
     Endpoint,
     RequestPool,
     alternate,
+    analyze,
     bench_database,
     bench_org,
     bench_promotion,
@@ -137,6 +138,7 @@ def main() -> int:
         from django.db import connection
 
         auth, customers, counter_id = make_fixtures()
+        analyze()
         connection.close()
         requests = [("GET", WALLET_PATH.format(customer), "") for customer in customers]
         with (

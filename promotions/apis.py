@@ -10,10 +10,17 @@ from rest_framework.views import APIView
 
 from promotions import schema
 from promotions.audit import Actor
-from promotions.selectors import promotion_get, promotion_list
+from promotions.selectors import (
+    promotion_config_list,
+    promotion_get,
+    promotion_list,
+    promotions_for_till,
+    till_get,
+)
 from promotions.serializers import (
     BOOLEAN_RESPONSE,
     OAUTH_TOKEN_RESPONSE,
+    PROMOTION_CONFIG_RESPONSE,
     PROMOTION_LIST_RESPONSE,
     PROMOTION_RESPONSE,
     PromotionInputSerializer,
@@ -98,6 +105,31 @@ class PromotionCollectionWithSlashApi(PromotionCollectionApi):
 @schema.promotion_collection_without_slash
 class PromotionCollectionWithoutSlashApi(PromotionCollectionApi):
     """`/api_gateway/v1/promotions` as Capillary documents create: the same API without the trailing slash."""
+
+
+class PromotionConfigApi(APIView):
+    """`GET /api_gateway/v1/promotions/config`: the org's promotion summaries."""
+
+    QuerySerializer = PromotionCollectionApi.ListQuerySerializer  # `limit`, as the list's
+
+    @schema.promotion_config(query=QuerySerializer)
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        promotions = promotion_config_list(
+            org=request_org(request), params=request.query_params, limit=query.validated_data["limit"]
+        )
+        return Response(PROMOTION_CONFIG_RESPONSE.render(promotions))
+
+
+class PromotionTillApi(APIView):
+    """`GET /api_gateway/v1/promotions/till/{tillId}`: the promotions evaluable at a till."""
+
+    @schema.promotion_till
+    def get(self, request, till_id: str):
+        org = request_org(request)
+        promotions = promotions_for_till(org=org, till=till_get(org=org, till_id=till_id))
+        return Response(PROMOTION_LIST_RESPONSE.render(promotions))
 
 
 class PromotionDetailApi(APIView):

@@ -78,3 +78,36 @@ class PromotionFilter(django_filters.FilterSet):
 
     def filter_include_expired(self, queryset, name, value):
         return queryset if value is not False else queryset.filter(end_date__gt=timezone.now())
+
+
+class PromotionConfigFilter(django_filters.FilterSet):
+    """`?promotionIds=a,b&includeExpired=true&includeInactive=true` of the config API: by default only
+    the promotions that are active and have not ended."""
+
+    promotionIds = CommaSeparatedIdsFilter(help_text="Comma-separated promotion ids (at most 100).")
+    includeExpired = StrictBooleanFilter(
+        method="filter_include_expired", help_text="true keeps promotions whose endDate has passed."
+    )
+    includeInactive = StrictBooleanFilter(
+        method="filter_include_inactive", help_text="true keeps promotions deactivated org-wide."
+    )
+
+    class Meta:
+        model = Promotion
+        fields = []
+
+    def filter_queryset(self, queryset):
+        # The defaults apply when the flag is absent too (a method filter runs only for a value).
+        data = self.form.cleaned_data
+        if not data.get("includeExpired"):
+            queryset = queryset.filter(end_date__gt=timezone.now())
+        if not data.get("includeInactive"):
+            queryset = queryset.filter(active=True)
+        ids = data.get("promotionIds")
+        return queryset.filter(pk__in=ids) if ids else queryset
+
+    def filter_include_expired(self, queryset, name, value):
+        return queryset
+
+    def filter_include_inactive(self, queryset, name, value):
+        return queryset

@@ -532,12 +532,23 @@ class PromotionRestriction(models.Model):
     window_type = models.CharField(max_length=10, blank=True, default="")
     min_time_between_repeat = models.BigIntegerField(null=True, blank=True)
     fixed_window_config = models.JSONField(null=True, blank=True)
+    # The window resolved from the four fields above (`promotions.windows.window_rule_of`), written
+    # with them by the service, so the redemption's SQL function reads it without resolving defaults.
+    window_kind = models.CharField(max_length=7, default="OVERALL", editable=False)
+    window_cycle = models.CharField(max_length=14, blank=True, default="", editable=False)
+    window_days = models.PositiveIntegerField(default=0, editable=False)
+    window_week_start = models.PositiveSmallIntegerField(default=0, editable=False)
+    window_anchor_ms = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["promotion", "level", "kpi"]
+        # A lifetime limit and a windowed one of the same kpi: in the order they were sent.
+        ordering = ["promotion", "level", "kpi", "id"]
         constraints = [
+            # A level's kpi has one limit, or two: one lifetime and one whose window resets (the
+            # service checks which pairs are allowed).
             models.UniqueConstraint(
-                fields=["promotion", "level", "kpi"], name="restriction_unique_level_kpi"
+                fields=["promotion", "level", "kpi", "window_type"],
+                name="restriction_unique_level_kpi_window",
             ),
             models.CheckConstraint(condition=Q(limit__gt=0), name="restriction_limit_positive"),
         ]
@@ -608,7 +619,10 @@ class AuditEvent(models.Model):
         ADMIN_USER = "ADMIN_USER"
         SYSTEM = "SYSTEM"
 
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="audit_events")
+    # No index of its own: audit_org_object leads with org_id and serves a look-up by org alone.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="audit_events", db_index=False
+    )
     actor_type = models.CharField(max_length=10, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True, default="")
     actor_name = models.CharField(max_length=150, blank=True, default="")

@@ -28,6 +28,7 @@ from promotions.engine import RuleSet, UnsupportedRule, compile_rule
 from promotions.engine.types import Rule
 from promotions.models import Promotion, PromotionRestriction
 from promotions.serializers import PromotionOutputSerializer
+from promotions.windows import OVERALL, WindowRule, window_rule_stored
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,15 @@ STATEFUL_LEVELS = (
 
 @dataclass(frozen=True)
 class Limit:
-    """One stateful limit of a promotion: its restriction row, level, kpi and limit."""
+    """One stateful limit of a promotion: its restriction row, level, kpi and limit, and the window it
+    is counted in (with the promotion's start, which anchors N_DAY cycles by default)."""
 
     restriction_id: int
     level: str
     kpi: str
     limit: Decimal
+    window: WindowRule = OVERALL
+    promotion_start: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class OrgRules:
     types: dict[str, str]  # promotion id -> type (POS, CODE, CUSTOMER, EARNING, REWARD)
     limits: dict[str, tuple[Limit, ...]]  # promotion id -> its Customer, Promotion and Earn limits
     failed: dict[str, str] = field(default_factory=dict)  # promotion id -> why it does not compile
+    # The wallet promotions a customer must activate (customerActivationRequired) before they apply.
+    activation_required: frozenset[str] = frozenset()
 
     @property
     def restriction_ids(self) -> list[int]:
@@ -123,7 +129,7 @@ def org_rules_compile(org_id: int, version: int, *, now: dt.datetime | None = No
             )
             continue
         stateful = tuple(
-            Limit(row.pk, row.level, row.kpi, row.limit)
+            Limit(row.pk, row.level, row.kpi, row.limit, window_rule_stored(row), promotion.start_date)
             for row in promotion.restrictions.all()
             if row.level in STATEFUL_LEVELS
         )
@@ -136,6 +142,11 @@ def org_rules_compile(org_id: int, version: int, *, now: dt.datetime | None = No
         types={promotion.pk: promotion.type for promotion in promotions if promotion.pk in rules},
         limits=limits,
         failed=failed,
+        activation_required=frozenset(
+            promotion.pk
+            for promotion in promotions
+            if promotion.pk in rules and promotion.customer_activation_required
+        ),
     )
 
 

@@ -17,10 +17,12 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 
+from promotions.filters import PromotionConfigFilter
 from promotions.models import PromotionType
 from promotions.serializers import (
     BOOLEAN_RESPONSE,
     OAUTH_TOKEN_RESPONSE,
+    PROMOTION_CONFIG_RESPONSE,
     PROMOTION_LIST_RESPONSE,
     PROMOTION_RESPONSE,
     ActionSerializer,
@@ -349,4 +351,79 @@ promotion_deactivate = extend_schema(
     responses={200: BOOLEAN_RESPONSE.serializer, **error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)},
     examples=[OpenApiExample("Deactivated", value={"data": True, "errors": []}, response_only=True)],
     description="Deactivates the promotion for the whole org; deactivating an inactive one is a no-op.",
+)
+
+
+def promotion_config(*, query):
+    flags = [
+        OpenApiParameter(name, str, description=PromotionConfigFilter.base_filters[name].extra["help_text"])
+        for name in ("promotionIds",)
+    ] + [
+        OpenApiParameter(name, bool, description=PromotionConfigFilter.base_filters[name].extra["help_text"])
+        for name in ("includeExpired", "includeInactive")
+    ]
+    return extend_schema(
+        operation_id="promotion_config_list",
+        summary="List promotion summaries (config)",
+        tags=["Promotions"],
+        parameters=[query, *flags],
+        responses={
+            200: PROMOTION_CONFIG_RESPONSE.serializer,
+            **error_responses(ErrorCode.BAD_REQUEST),
+        },
+        examples=[
+            OpenApiExample(
+                "Response",
+                value={"data": [PROMOTION_CONFIG_EXAMPLE], "errors": []},
+                response_only=True,
+            )
+        ],
+        description=(
+            "A summary of each of the org's promotions: `promotionId`, `promotionName`, "
+            "`promotionType`, `expiry` (the endDate, epoch ms) and `expiryISO`, `description` (the "
+            'messageLabel), `reward` (the action in words, e.g. "200 off the cart"), `isActive`, '
+            "`customFieldValues` and `promotionRestrictions`. By default only promotions that are "
+            "active and have not ended; `includeExpired=true` adds ended ones, `includeInactive=true` "
+            "promotions deactivated org-wide; `promotionIds` narrows to those ids (another org's or an "
+            "unknown id is left out). Newest first, at most `limit` (default 100, at most 1000). 400 "
+            "for a malformed flag or id list."
+        ),
+    )
+
+
+PROMOTION_CONFIG_EXAMPLE = {
+    "promotionId": "6912ced9d39e256f754a83f8",
+    "promotionName": "200 off on 1500",
+    "promotionType": "CUSTOMER",
+    "expiry": 1767205799999,
+    "expiryISO": "2025-12-31T18:29:59.999Z",
+    "description": "200 off",
+    "reward": "200 off the cart",
+    "isActive": True,
+    "customFieldValues": {},
+    "promotionRestrictions": {},
+}
+
+promotion_till = extend_schema(
+    operation_id="promotion_till_list",
+    summary="List the promotions evaluable at a till",
+    tags=["Promotions"],
+    parameters=[
+        OpenApiParameter(
+            "till_id",
+            str,
+            OpenApiParameter.PATH,
+            description="The till's id, or its code (a-z first, as X-CAP-API-ATTRIBUTION-TILL-CODE).",
+        )
+    ],
+    responses={200: PROMOTION_LIST_RESPONSE.serializer, **error_responses(ErrorCode.NOT_FOUND)},
+    description=(
+        "The org's promotions evaluate may apply at this till now, as full promotion objects (the shape "
+        "of `GET /promotions/`): active, started, not ended, and whose `storeCriteria` holds for the "
+        "till's store, the store's zone and concept and every zone and concept above them (a promotion "
+        "without `storeCriteria` applies everywhere; NOT_IN excludes). Every type is listed; a wallet "
+        "promotion still needs an instance in the customer's wallet, a CODE one its code. The "
+        "time-of-day window (`timeCriteria`) is not applied: the list is what the till may be offered "
+        "today. Newest first. 404 for an unknown till or another org's."
+    ),
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.engine import UnsupportedRule, compile_rule
@@ -54,6 +56,63 @@ def promotion_list(*, org: Organization, params, limit: int) -> list[Promotion]:
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     return list(filterset.qs[:limit])
+
+
+def promotion_config_list(*, org: Organization, params, limit: int) -> list[Promotion]:
+    """The org's promotion summaries for the config API: active, unending ones unless
+    `includeExpired` / `includeInactive` say otherwise, `promotionIds` narrowing; newest first, at
+    most `limit`, restrictions prefetched. Raises ValidationError (400) for malformed values."""
+    from promotions.filters import PromotionConfigFilter
+
+    queryset = (
+        Promotion.objects.for_org(org)
+        .prefetch_related("restrictions")
+        .defer("condition", "earning_criteria", "time_criteria")
+        .order_by("-created_on", "id")
+    )
+    filterset = PromotionConfigFilter(params, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return list(filterset.qs[:limit])
+
+
+def till_get(*, org: Organization, till_id: str) -> Till:
+    """The org's till named by its id (digits) or its code; another org's till is 404, as a missing one."""
+    tills = Till.objects.for_org(org).select_related("store")
+    till = None
+    if till_id.isascii() and till_id.isdigit():
+        if int(till_id) <= 2**63 - 1:
+            till = tills.filter(pk=int(till_id)).first()
+    elif len(till_id) <= TILL_CODE_MAX_LENGTH and "\x00" not in till_id:
+        till = tills.filter(code=till_id).first()
+    if till is None:
+        raise Http404("Passed till is not found")
+    return till
+
+
+def promotions_for_till(*, org: Organization, till: Till, now: dt.datetime | None = None) -> list[Promotion]:
+    """The org's promotions evaluable at `till` now: active, started, not ended, and whose
+    `storeCriteria` holds for the till's store, its zones and concepts (with their ancestors), as
+    evaluate decides it. The time-of-day window (`timeCriteria`) is not applied: the list is what
+    the till may be offered today. Newest first, restrictions prefetched."""
+    from promotions.engine.compile import compile_store_criteria
+    from promotions.engine.scope import store_holds
+
+    def evaluable(promotion: Promotion) -> bool:
+        try:
+            return store_holds(compile_store_criteria(promotion.store_criteria), scope)
+        except UnsupportedRule:  # a rule that does not compile is skipped by evaluate too
+            return False
+
+    now = now or timezone.now()
+    scope = store_scope_for_till(till)
+    promotions = (
+        Promotion.objects.for_org(org)
+        .filter(active=True, start_date__lte=now, end_date__gt=now)
+        .prefetch_related("restrictions")
+        .order_by("-created_on", "id")
+    )
+    return [promotion for promotion in promotions if evaluable(promotion)]
 
 
 def loyalty_program_get(*, org: Organization, program_id: int | None) -> LoyaltyProgram:

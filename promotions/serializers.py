@@ -639,6 +639,80 @@ class PromotionOutputSerializer(serializers.ModelSerializer):
         return to_iso(obj.end_date)
 
 
+def _amount_text(value) -> str:
+    """`"200.000000"` -> `200`, `"12.500000"` -> `12.5`: an amount as a sentence writes it."""
+    text = str(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _benefit_text(kind: str | None, value) -> str:
+    if kind == "PERCENTAGE":
+        return f"{_amount_text(value)}% off"
+    if kind == "FIXED_PRICE":
+        return f"at a fixed price of {_amount_text(value)}"
+    return f"{_amount_text(value)} off"
+
+
+def reward_text(action: dict) -> str:
+    """The promotion's benefit in words (`reward` of the config API: Capillary documents it as text),
+    e.g. "200 off the cart", "10% off the items", "1 item free", "at a fixed price of 99"."""
+    kind = (action or {}).get("type")
+    if kind in ("CART_BASED", "TENDER"):
+        body = action.get("cartBasedAction") or action.get("tenderBasedAction") or {}
+        where = "the cart" if kind == "CART_BASED" else "the tender"
+        return f"{_benefit_text(body.get('type'), body.get('value'))} {where}"
+    if kind == "PRODUCT_BASED":
+        body = action.get("productBasedAction") or {}
+        return f"{_benefit_text(body.get('type'), body.get('value'))} the items"
+    if kind == "FREE_PRODUCT":
+        quantity = (action.get("freeProductAction") or {}).get("quantity")
+        return f"{_amount_text(quantity) if quantity else 1} item(s) free"
+    if kind == "FIXED_PRICE":
+        return _benefit_text("FIXED_PRICE", (action.get("fixedPriceAction") or {}).get("value"))
+    if kind == "PER_UNIT":
+        body = action.get("perUnitAction") or {}
+        inner = reward_text(body.get("rewardAction") or {})
+        divider = _amount_text(body.get("perUnitDivider", 1))
+        unit = "units" if body.get("perUnitKPI", "QUANTITY") == "QUANTITY" else "spent"
+        return f"{inner}, for every {divider} {unit}"
+    return str(kind or "")
+
+
+class PromotionConfigSerializer(serializers.ModelSerializer):
+    """A promotion's summary, as the config API returns it."""
+
+    promotionId = serializers.CharField(source="id")
+    promotionName = serializers.CharField(source="name")
+    promotionType = serializers.ChoiceField(source="type", choices=PromotionType.values)
+    expiry = serializers.SerializerMethodField()
+    expiryISO = serializers.SerializerMethodField()
+    description = serializers.CharField(source="message_label", help_text="The messageLabel.")
+    reward = serializers.SerializerMethodField(help_text="The benefit in words.")
+    isActive = serializers.BooleanField(source="active")
+    customFieldValues = serializers.JSONField(source="custom_field_values")
+    promotionRestrictions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Promotion
+        fields = [
+            "promotionId", "promotionName", "promotionType", "expiry", "expiryISO", "description",
+            "reward", "isActive", "customFieldValues", "promotionRestrictions",
+        ]  # fmt: skip
+
+    def get_expiry(self, obj) -> int:
+        return to_epoch_ms(obj.end_date)
+
+    def get_expiryISO(self, obj) -> str:
+        return to_iso(obj.end_date)
+
+    def get_reward(self, obj) -> str:
+        return reward_text(obj.action)
+
+    @extend_schema_field(EchoedRestrictionsSerializer)
+    def get_promotionRestrictions(self, obj) -> dict:
+        return restrictions_data([RestrictionSpec.of(row) for row in obj.restrictions.all()])
+
+
 # --- Response bodies -------------------------------------------------------------------------------
 
 # The token, from oauth_token_issue's (token, ttl).
@@ -660,6 +734,9 @@ OAUTH_TOKEN_RESPONSE = Shape(
 )
 PROMOTION_RESPONSE = envelope("PromotionEnvelope", serialized(PromotionOutputSerializer))
 PROMOTION_LIST_RESPONSE = envelope("PromotionListEnvelope", serialized(PromotionOutputSerializer, many=True))
+PROMOTION_CONFIG_RESPONSE = envelope(
+    "PromotionConfigListEnvelope", serialized(PromotionConfigSerializer, many=True)
+)
 # activate and deactivate: `data` is true.
 BOOLEAN_RESPONSE = envelope("BooleanEnvelope", serializers.BooleanField())
 
@@ -689,12 +766,13 @@ class RestrictionSerializer(_Strict):
     fixedWindowConfig = serializers.DictField(required=False, validators=[free_json_size])
 
 
-# One limit per level and kpi: at most one entry per kpi in each level's list.
+# At most two entries per kpi in each level's list (a lifetime limit and one whose window resets).
 _LEVEL_LIMITS = {
     "many": True,
     "required": False,
-    "max_length": len(PromotionRestriction.Kpi.values),
-    "help_text": "At most one limit per kpi in a level.",
+    "max_length": 2 * len(PromotionRestriction.Kpi.values),
+    "help_text": "At most one limit per kpi in a level, or two: one lifetime (OVERALL) and one whose "
+    "window resets (FIXED, MOVING, CLASSIC with a frequency).",
 }
 
 

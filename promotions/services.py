@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -38,6 +40,7 @@ from promotions.models import (
 from promotions.restrictions import RestrictionSpec
 from promotions.rules import promotion_compile, unsupported_text
 from promotions.signals import promotion_dates_changed
+from promotions.windows import WindowRuleError, restriction_window_columns, window_rule_of
 from promotions_site.client_secrets import secret_hash_check, secret_hash_make
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.idempotency import retention
@@ -273,8 +276,6 @@ PROMOTION_FIELDS = (
 )  # fmt: skip
 # Frozen once the promotion has started: its limits, and opt-in (Capillary: "cannot change after start").
 FROZEN_WHEN_LIVE = ("max_issuance_per_customer", "max_earning_per_customer", "customer_activation_required")
-ROLLING_WINDOWS = {"MOVING"}
-FIXED_WINDOWS = {"FIXED", "CLASSIC"}
 
 
 def _bad(message: str) -> PromotionError:
@@ -314,13 +315,10 @@ def promotion_validate(
         raise _bad("type cannot be updated.")
     if fields["active"] != existing.active:
         raise _bad("active cannot be updated; use the activate and deactivate endpoints.")
-    current = {(r.level, r.kpi): r for r in existing.restrictions.all()}
-    for spec in restrictions:
-        old = current.get((spec.level, spec.kpi))
-        if old is not None and (old.window_type == "CLASSIC") != (spec.window_type == "CLASSIC"):
-            raise PromotionError(ErrorCode.RESTRICTION_SCHEMA_CHANGE)
+    current = [RestrictionSpec.of(r) for r in existing.restrictions.all()]
+    _window_schema_check(current, restrictions, live=existing.start_date <= now)
     if existing.start_date <= now:
-        if not _same_restrictions(restrictions, [RestrictionSpec.of(r) for r in current.values()]):
+        if not _same_restrictions(restrictions, current):
             raise _bad("promotionRestrictions cannot be changed once the promotion is live.")
         for name in FROZEN_WHEN_LIVE:
             if fields[name] != getattr(existing, name):
@@ -342,11 +340,42 @@ def _compilable_check(fields: dict, restrictions: list[RestrictionSpec], existin
         raise _bad(f"Not supported by the promotion engine: {unsupported_text(error)}") from error
 
 
-def _same_restrictions(left: list[RestrictionSpec], right: list[RestrictionSpec]) -> bool:
-    def key(spec):
-        return (spec.level, spec.kpi)
+def _window_schema(spec: RestrictionSpec) -> tuple:
+    """A limit's window fields (all but its level, kpi and amount), comparable and sortable."""
+    config = json.dumps(spec.fixed_window_config, sort_keys=True)
+    return (spec.window_type, spec.frequency, spec.min_time_between_repeat or -1, config)
 
-    return sorted(left, key=key) == sorted(right, key=key)
+
+def _restriction_key(spec: RestrictionSpec) -> tuple:
+    return (spec.level, spec.kpi, *_window_schema(spec))
+
+
+def _same_restrictions(left: list[RestrictionSpec], right: list[RestrictionSpec]) -> bool:
+    return sorted(left, key=_restriction_key) == sorted(right, key=_restriction_key)
+
+
+def _by_level_kpi(specs: list[RestrictionSpec]) -> dict[tuple[str, str], list[RestrictionSpec]]:
+    grouped: dict[tuple[str, str], list[RestrictionSpec]] = defaultdict(list)
+    for spec in specs:
+        grouped[spec.level, spec.kpi].append(spec)
+    return grouped
+
+
+def _window_schema_check(current: list[RestrictionSpec], new: list[RestrictionSpec], *, live: bool) -> None:
+    """1011 for a change of the window schema of a limit that exists: a CLASSIC limit becoming any
+    other window (or back), a second limit (lifetime next to a window) added to a level and kpi that
+    had one (Capillary allows the pair at create only), and, once the promotion is live, any change of
+    a limit's windowType, frequency, minTimeBetweenRepeat or fixedWindowConfig."""
+    before = _by_level_kpi(current)
+    for key, specs in _by_level_kpi(new).items():
+        old = before.get(key)
+        if not old:
+            continue
+        classic_before = any(spec.window_type == "CLASSIC" for spec in old)
+        if classic_before != any(spec.window_type == "CLASSIC" for spec in specs) or len(specs) > len(old):
+            raise PromotionError(ErrorCode.RESTRICTION_SCHEMA_CHANGE)
+        if live and sorted(map(_window_schema, old)) != sorted(map(_window_schema, specs)):
+            raise PromotionError(ErrorCode.RESTRICTION_SCHEMA_CHANGE)
 
 
 def _api_name(field: str) -> str:
@@ -357,23 +386,51 @@ def _api_name(field: str) -> str:
 def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSpec]) -> None:
     Level = PromotionRestriction.Level
     levels = {spec.level for spec in restrictions}
-    keys = [(spec.level, spec.kpi) for spec in restrictions]
-    if len(keys) != len(set(keys)):
-        raise _bad("promotionRestrictions: each kpi may appear once per level.")
+    # Mixing first: it is about the promotion, whatever each limit's own fields say.
+    kinds = {_window_kind(spec) for spec in restrictions}
+    if "MOVING" in kinds and "FIXED" in kinds:
+        raise _bad("promotionRestrictions: fixed and rolling windows cannot be mixed.")
+    rules = {}
+    for spec in restrictions:
+        try:
+            rules[id(spec)] = window_rule_of(spec, strict=True)
+        except WindowRuleError as error:
+            raise _bad(f"promotionRestrictions.{spec.level} ({spec.kpi}): {error}") from error
+    for specs in _by_level_kpi(restrictions).values():
+        lifetime = sum(not rules[id(spec)].resets for spec in specs)
+        if len(specs) > 2 or (len(specs) == 2 and lifetime != 1):
+            raise _bad(
+                "promotionRestrictions: each kpi may appear once per level, or twice when one limit is "
+                "lifetime and the other has a window that resets."
+            )
     if promotion_type == PromotionType.CODE and Level.CODE not in levels:
         raise _bad("promotionRestrictions.Code is required for CODE promotions.")
     if promotion_type != PromotionType.CODE and Level.CODE in levels:
         raise _bad("promotionRestrictions.Code is only for CODE promotions.")
     if promotion_type not in PromotionType.EARNABLE_TYPES and Level.EARN in levels:
         raise _bad("promotionRestrictions.Earn is only for EARNING and REWARD promotions.")
-    windows = {spec.window_type for spec in restrictions}
-    if windows & ROLLING_WINDOWS and windows & FIXED_WINDOWS:
-        raise _bad("promotionRestrictions: fixed and rolling windows cannot be mixed.")
     for spec in restrictions:
         if spec.level == Level.CART and (
             spec.frequency not in ("", "DOES_NOT_REPEAT") or spec.window_type not in ("", "OVERALL")
         ):
             raise _bad("promotionRestrictions.Cart limits are per transaction and cannot reset.")
+        if spec.level in (Level.EARN, Level.CODE) and rules[id(spec)].resets:
+            raise _bad(
+                f"promotionRestrictions.{spec.level}: windows that reset are not supported on Earn and "
+                "Code limits (they count over the instance's or code's whole life)."
+            )
+
+
+def _window_kind(spec: RestrictionSpec) -> str:
+    """FIXED or MOVING as far as mixing goes (CLASSIC cycles are fixed), from the fields as sent."""
+    repeating = spec.frequency in ("DAYS", "WEEKS")
+    if spec.window_type in ("FIXED", "MOVING"):
+        return spec.window_type
+    if spec.window_type == "CLASSIC":
+        return "FIXED" if repeating else "OVERALL"
+    if spec.window_type == "OVERALL":
+        return "OVERALL"
+    return "MOVING" if repeating else "OVERALL"
 
 
 def _active_promotion_slot_take(org: Organization) -> Organization:
@@ -386,7 +443,8 @@ def _active_promotion_slot_take(org: Organization) -> Organization:
 
 def _restrictions_store(promotion: Promotion, restrictions: list[RestrictionSpec]) -> None:
     PromotionRestriction.objects.bulk_create(
-        PromotionRestriction(promotion=promotion, **asdict(spec)) for spec in restrictions
+        PromotionRestriction(promotion=promotion, **asdict(spec), **restriction_window_columns(spec))
+        for spec in restrictions
     )
 
 

@@ -4,7 +4,11 @@ from promotions import apis
 
 urlpatterns = [
     path("", apis.PromotionCollectionWithSlashApi.as_view(), name="promotion-collection"),
+    # Literal routes before `<str:promotion_id>`: "config" and "till" are not promotion ids.
+    path("config", apis.PromotionConfigApi.as_view(), name="promotion-config"),
+    path("till/<str:till_id>", apis.PromotionTillApi.as_view(), name="promotion-till"),
     path("<str:promotion_id>", apis.PromotionDetailApi.as_view(), name="promotion-detail"),
-    path("<str:promotion_id>/activate", apis.PromotionActivateApi.as_view(), name="promotion-activate"),
-    path("<str:promotion_id>/deactivate", apis.PromotionDeactivateApi.as_view(), name="promotion-deactivate"),
+    # `<str:promotion_id>/activate` and `/deactivate` are routed by wallets.urls (included first): the
+    # same address answers PUT (org level, PromotionActivateApi here) and POST ?customerId= (a
+    # customer's opt-in, which the wallets app owns).
 ]

@@ -67,6 +67,14 @@ class ErrorCode(IntEnum):
     EARN_ALREADY_REDEEMED = 729, 400, "Earn already redeemed."
     EARN_REVOKE_NOT_SUPPORTED = 730, 400, "Earn revoke not possible for POS and CODE promotion."
     EARN_ID_INVALID = 731, 400, "Invalid earn id."
+    # A customer's opt-in (POST .../activate and .../deactivate with customerId): Capillary names these
+    # PROMO.UNSUPPORTED_PREFERENCE_CHANGE and PROMO.UNSUPPORTED_PREFERENCE_CHANGE_PENDING_CART.
+    UNSUPPORTED_PREFERENCE_CHANGE = 736, 400, "Unsupported preference change."
+    PREFERENCE_CHANGE_PENDING_CART = (
+        737,
+        409,
+        "Unsupported preference change: a pending cart holds the promotion.",
+    )
     REDEMPTION_ALREADY_PRESENT = 800, 409, "Promotion redemption already present."
     REDEMPTION_IDENTIFIER_INVALID = 802, 400, "Redemption identifier is invalid."
     CART_EVALUATION_INVALID = 803, 400, "No valid cart evaluation id passed."

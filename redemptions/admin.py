@@ -406,7 +406,7 @@ class RedemptionReversalAdmin(ReadOnlyOrgScopedAdmin):
 
 @admin.register(RedemptionCounter)
 class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
-    list_display = ["restriction", "scope", "used", "limit", "updated_at"]
+    list_display = ["restriction", "scope", "window_start", "used", "limit", "updated_at"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_select_related = ["restriction"]

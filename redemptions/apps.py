@@ -8,8 +8,9 @@ class RedemptionsConfig(AppConfig):
     def ready(self) -> None:
         # The wallet shows how much of each limit is used; the lines that say so are ours, and the
         # wallet must not import the app built on it, so the counting is handed to it here.
-        from redemptions.selectors import restriction_usage_count
-        from wallets.selectors import restriction_usage_counter_register
+        from redemptions.selectors import restriction_usage_count, window_sums
+        from wallets.selectors import restriction_usage_counter_register, window_usage_counter_register
 
         restriction_usage_counter_register(restriction_usage_count)
+        window_usage_counter_register(window_sums)
         from redemptions import tasks  # noqa: F401  queued and scheduled by name: registered in every process

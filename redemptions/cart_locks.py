@@ -1,9 +1,10 @@
 """Cart locks: what an open cart reserves, and every way a cart closes (docs/cart-locks.md).
 
 An evaluation under cart locking (`Organization.locks_carts`) for an identified customer reserves
-the units of the promotions it applied: of each Customer and Promotion limit (added to the limit's
-RedemptionCounter `reserved`, with one conditional upsert `used + reserved + delta <= limit`, so two
-tills can never both be offered the last unit) and of the earned instance it used (CartLockUnit rows;
+the units of the promotions it applied: of each Customer and Promotion limit (added to `reserved` of
+the limit's RedemptionCounter row of the window the evaluation's time falls in, with one conditional
+upsert `used + reserved + delta <= limit`, so two tills can never both be offered the last unit; a
+MOVING limit is never reserved on) and of the earned instance it used (CartLockUnit rows;
 only its own customer can use an instance, and a customer's evaluations are serialised by the
 customer row). A cart closes exactly once: one conditional UPDATE from OPEN decides who closes it (a
 redemption, a cancel, a re-evaluation of the same cart, or expiry on read or by the sweep), and only
@@ -23,6 +24,7 @@ from django.db.models import F, Q, Sum
 
 from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
+from promotions.windows import LIFETIME
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.models import CartLock, CartLockUnit, RedemptionCounter
 from wallets.models import Customer
@@ -35,8 +37,10 @@ RELEASE_BATCH = 500
 
 @dataclass(frozen=True)
 class ReservedUnit:
-    """One amount an open cart takes: of a counted limit (`restriction_id`, `scope`, with its `limit`)
-    or of an earned instance's Earn limit (`earned_promotion_id`, `kpi`)."""
+    """One amount an open cart takes: of a counted limit (`restriction_id`, `scope`, `window_start`:
+    the counter row of the window it is reserved in, with its `limit`) or of an earned instance's Earn
+    limit (`earned_promotion_id`, `kpi`). A counted unit without a `window_start` (a MOVING limit)
+    cannot be reserved."""
 
     kpi: str
     amount: Decimal
@@ -44,6 +48,7 @@ class ReservedUnit:
     scope: str = ""
     limit: Decimal | None = None
     earned_promotion_id: str | None = None
+    window_start: dt.date | None = LIFETIME
 
     @property
     def counted(self) -> bool:
@@ -74,27 +79,41 @@ def instance_units_reserved(instance_ids: list[str], now: dt.datetime) -> dict[t
 
 def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[ReservedUnit]) -> bool:
     """Take `units` for `lock`, inside the caller's transaction. Counted limits with one multi-row
-    upsert in (restriction, scope) order that grows `reserved` only while `used + reserved + delta
-    <= limit`; False when one of them does not fit (the caller rolls back). Instance units are
-    recorded as they are: the caller read their room under the customer's row lock."""
-    counted = sorted((u for u in units if u.counted), key=lambda u: (u.restriction_id, u.scope))
-    if any(unit.amount > unit.limit for unit in counted):
+    upsert in (restriction, scope, window) order that grows `reserved` of the window's row only
+    while `used + reserved + delta <= limit` (a lifetime or FIXED window is one row, so the row's
+    condition is the limit's); False when one of them does not fit (the caller rolls back), or is a
+    MOVING limit's (no `window_start`: its limit holds over a sum of day rows, which one row's
+    condition cannot keep). Instance units are recorded as they are: the caller read their room
+    under the customer's row lock."""
+    counted = sorted(
+        (u for u in units if u.counted), key=lambda u: (u.restriction_id, u.scope, u.window_start or LIFETIME)
+    )
+    if any(unit.window_start is None or unit.amount > unit.limit for unit in counted):
         return False
     if counted:
         ops, quote = connection.ops, connection.ops.quote_name
         now = ops.adapt_datetimefield_value(lock.created_at)
         params: list = []
         for unit in counted:
-            params += [org.pk, unit.restriction_id, unit.scope, ZERO, unit.amount, unit.limit, now]
+            params += [
+                org.pk,
+                unit.restriction_id,
+                unit.scope,
+                ops.adapt_datefield_value(unit.window_start),
+                ZERO,
+                unit.amount,
+                unit.limit,
+                now,
+            ]
         used, reserved, limit = quote("used"), quote("reserved"), quote("limit")
         statement = (
             f"INSERT INTO {quote(RedemptionCounter._meta.db_table)} AS counter"
-            f" (org_id, restriction_id, scope, {used}, {reserved}, {limit}, updated_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(counted))}"
-            " ON CONFLICT (restriction_id, scope) DO UPDATE"
+            f" (org_id, restriction_id, scope, window_start, {used}, {reserved}, {limit}, updated_at)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(counted))}"
+            " ON CONFLICT (restriction_id, scope, window_start) DO UPDATE"
             f" SET {reserved} = counter.{reserved} + excluded.{reserved}, updated_at = excluded.updated_at"
             f" WHERE counter.{used} + counter.{reserved} + excluded.{reserved} <= counter.{limit}"
-            " RETURNING restriction_id, scope"
+            " RETURNING restriction_id, scope, window_start"
         )
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
@@ -106,6 +125,7 @@ def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[Re
             lock=lock,
             restriction_id=unit.restriction_id,
             scope=unit.scope,
+            window_start=unit.window_start if unit.counted else LIFETIME,
             earned_promotion_id=unit.earned_promotion_id,
             kpi=unit.kpi,
             amount=unit.amount,
@@ -133,17 +153,23 @@ def cart_lock_close(*, lock_id: str, status: str, now: dt.datetime, redemption_i
     return True
 
 
-def units_give_back(lock_id: str) -> None:
-    """Take a closed cart's counted units out of the counters' `reserved`, in (restriction, scope) order."""
-    amounts: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
-    for restriction_id, scope, amount in CartLockUnit.objects.filter(
+def units_reserved(lock_id: str) -> dict[tuple[int, str, dt.date], Decimal]:
+    """What a cart reserved of each counter row: (restriction id, scope, window start) -> amount."""
+    amounts: dict[tuple[int, str, dt.date], Decimal] = defaultdict(Decimal)
+    for restriction_id, scope, window_start, amount in CartLockUnit.objects.filter(
         lock_id=lock_id, earned_promotion__isnull=True, restriction__isnull=False
-    ).values_list("restriction_id", "scope", "amount"):
-        amounts[restriction_id, scope] += amount
-    for (restriction_id, scope), amount in sorted(amounts.items()):
-        RedemptionCounter.objects.filter(restriction_id=restriction_id, scope=scope).update(
-            reserved=F("reserved") - amount
-        )
+    ).values_list("restriction_id", "scope", "window_start", "amount"):
+        amounts[restriction_id, scope, window_start] += amount
+    return dict(amounts)
+
+
+def units_give_back(lock_id: str) -> None:
+    """Take a closed cart's counted units out of the `reserved` of the counter rows (windows) they
+    were reserved on, in (restriction, scope, window) order."""
+    for (restriction_id, scope, window_start), amount in sorted(units_reserved(lock_id).items()):
+        RedemptionCounter.objects.filter(
+            restriction_id=restriction_id, scope=scope, window_start=window_start
+        ).update(reserved=F("reserved") - amount)
 
 
 def cart_locks_release_expired(

@@ -24,6 +24,7 @@ from promotions.engine.types import Applied, Rule, Skipped, StoreScope
 from promotions.models import Organization, Promotion
 from promotions.rules import STATEFUL_LEVELS, Limit, OrgRules, org_rules, promotion_compile, unsupported_text
 from promotions.selectors import engine_settings_for
+from promotions.windows import window_rule_stored
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.evaluation import CartLineInput, evaluation_cart, evaluation_context
 from wallets.models import Customer
@@ -111,7 +112,7 @@ def _with_promotion(rules: OrgRules, promotion: Promotion, rule: Rule) -> OrgRul
     if promotion.pk in rules.rules:
         return rules
     limits = tuple(
-        Limit(row.pk, row.level, row.kpi, row.limit)
+        Limit(row.pk, row.level, row.kpi, row.limit, window_rule_stored(row), promotion.start_date)
         for row in promotion.restrictions.all()
         if row.level in STATEFUL_LEVELS
     )

@@ -8,7 +8,8 @@ production data), by the random histories of tests/invariants (after every step)
 bench/soak.py (after its run). Every stored counter is compared with the facts it counts, and every
 limit with what was recorded:
 
-- RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts;
+- RedemptionCounter (Customer and Promotion limits) == the non-reversed redemption lines it counts,
+  window by window (each line in the window its transaction date falls in);
   each within its limit, holding its restriction's limit, in its restriction's org;
 - EarnedPromotion redemption_count / transaction_count / discount_total == its non-reversed lines;
   within its Earn limits (REDEMPTION defaults to 1: single use); REDEEMED exactly when one of them is
@@ -21,8 +22,9 @@ limit with what was recorded:
 - a wallet line redeems an instance of its own promotion held by the redeeming customer (an
   anonymous sale, without a customer, holds none), a POS or CODE line none; an anonymous sale counts
   towards Promotion limits, never a Customer limit;
-- RedemptionCounter.reserved == what the open carts hold of it; under REDEMPTION_WITH_CART_EVALUATION
-  `used + reserved <= limit`; a cart is REDEEMED exactly when it names the redemption bound to its
+- RedemptionCounter.reserved == what the open carts hold of it, window by window; under
+  REDEMPTION_WITH_CART_EVALUATION `used + reserved <= limit`; an open cart's unit is reserved in the
+  window its evaluation fell in, never on a MOVING limit's rows; a cart is REDEEMED exactly when it names the redemption bound to its
   evaluation, and a bound redemption is of its evaluation's customer (docs/cart-locks.md);
 - nothing crosses orgs: every row that belongs to an org references only rows of the same org
   (derived from the models, so a new foreign key is covered without editing this file), an API
@@ -63,6 +65,7 @@ APPS = ("promotions", "wallets", "redemptions")
 WALLET_TYPES = tuple(str(value) for value in PromotionType.WALLET_TYPES)  # spelled into the SQL below
 
 T = {
+    "org": Organization._meta.db_table,
     "promotion": Promotion._meta.db_table,
     "restriction": PromotionRestriction._meta.db_table,
     "earned": EarnedPromotion._meta.db_table,
@@ -74,7 +77,6 @@ T = {
     "lock": CartLock._meta.db_table,
     "unit": CartLockUnit._meta.db_table,
     "evaluation": Evaluation._meta.db_table,
-    "org": Organization._meta.db_table,
     "audit": AuditEvent._meta.db_table,
     "customer": Customer._meta.db_table,
     "client": ApiClient._meta.db_table,
@@ -83,7 +85,7 @@ IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
 
 # The non-reversed lines of the orgs' redemptions, with the redeeming customer.
 LIVE_LINES = f"""
-    SELECT l.*, red.customer_id
+    SELECT l.*, red.customer_id, red.transaction_date
     FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
     WHERE NOT EXISTS (SELECT 1 FROM {T["reversal"]} rv WHERE rv.redemption_id = red.id)
       AND {IN_ORGS.format(column="red.org_id")}
@@ -101,41 +103,65 @@ SQL_CHECKS = {
         facts AS (
             SELECT r.id AS restriction_id,
                    CASE WHEN r.level = 'Customer' THEN live.customer_id::text ELSE '' END AS scope,
+                   w.key AS window_start,
                    {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
             FROM {T["restriction"]} r JOIN live ON live.promotion_id = r.promotion_id
+            JOIN {T["promotion"]} p ON p.id = r.promotion_id
+            JOIN {T["org"]} o ON o.id = p.org_id
+            -- Each line in the window its transaction date falls in (a MOVING limit: its day).
+            CROSS JOIN LATERAL redemption_window_v1(
+                r.window_kind, r.window_cycle, r.window_days, r.window_week_start, r.window_anchor_ms,
+                p.start_date, o.timezone, live.transaction_date
+            ) AS w
             -- An anonymous sale (no customer) counts towards Promotion limits only.
             WHERE r.level = 'Promotion' OR (r.level = 'Customer' AND live.customer_id IS NOT NULL)
-            GROUP BY r.id, 2
+            GROUP BY r.id, 2, 3
         ),
         counters AS (
             SELECT * FROM {T["counter"]} c WHERE {IN_ORGS.format(column="c.org_id")}
         )
         SELECT coalesce(c.restriction_id, f.restriction_id) AS restriction_id,
-               coalesce(c.scope, f.scope) AS scope, c.used AS counter, f.used AS facts,
+               coalesce(c.scope, f.scope) AS scope, coalesce(c.window_start, f.window_start) AS window_start,
+               c.used AS counter, f.used AS facts,
                r."limit" AS restriction_limit, c."limit" AS counter_limit
-        FROM counters c FULL JOIN facts f ON f.restriction_id = c.restriction_id AND f.scope = c.scope
+        FROM counters c FULL JOIN facts f
+          ON f.restriction_id = c.restriction_id AND f.scope = c.scope AND f.window_start = c.window_start
         JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
         WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
            OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion')
     """,
     "counter's reserved equals its open carts' units; used plus reserved within the limit (cart-evaluation orgs)": f"""
         WITH held AS (
-            SELECT u.restriction_id, u.scope, sum(u.amount) AS reserved
+            SELECT u.restriction_id, u.scope, u.window_start, sum(u.amount) AS reserved
             FROM {T["unit"]} u JOIN {T["lock"]} k ON k.evaluation_id = u.lock_id
             WHERE k.status = 'OPEN' AND u.earned_promotion_id IS NULL AND u.restriction_id IS NOT NULL
               AND {IN_ORGS.format(column="k.org_id")}
-            GROUP BY 1, 2
+            GROUP BY 1, 2, 3
         ),
         counters AS (
             SELECT * FROM {T["counter"]} c WHERE {IN_ORGS.format(column="c.org_id")}
         )
         SELECT coalesce(c.restriction_id, h.restriction_id) AS restriction_id,
-               coalesce(c.scope, h.scope) AS scope, c.reserved AS counter, h.reserved AS held,
-               c.used, c."limit", o.redemption_strategy
-        FROM counters c FULL JOIN held h ON h.restriction_id = c.restriction_id AND h.scope = c.scope
+               coalesce(c.scope, h.scope) AS scope, coalesce(c.window_start, h.window_start) AS window_start,
+               c.reserved AS counter, h.reserved AS held, c.used, c."limit", o.redemption_strategy
+        FROM counters c FULL JOIN held h
+          ON h.restriction_id = c.restriction_id AND h.scope = c.scope AND h.window_start = c.window_start
         LEFT JOIN {T["org"]} o ON o.id = c.org_id
         WHERE coalesce(c.reserved, 0) <> coalesce(h.reserved, 0)
            OR (o.redemption_strategy = 'REDEMPTION_WITH_CART_EVALUATION' AND c.used + c.reserved > c."limit")
+    """,
+    "an open cart's unit is reserved in the window its evaluation fell in, never on a MOVING limit": f"""
+        SELECT u.lock_id, u.restriction_id, u.scope, u.window_start, w.key AS evaluation_window, r.window_kind
+        FROM {T["unit"]} u JOIN {T["lock"]} k ON k.evaluation_id = u.lock_id
+        JOIN {T["restriction"]} r ON r.id = u.restriction_id
+        JOIN {T["promotion"]} p ON p.id = r.promotion_id
+        JOIN {T["org"]} o ON o.id = p.org_id
+        CROSS JOIN LATERAL redemption_window_v1(
+            r.window_kind, r.window_cycle, r.window_days, r.window_week_start, r.window_anchor_ms,
+            p.start_date, o.timezone, k.created_at
+        ) AS w
+        WHERE k.status = 'OPEN' AND u.earned_promotion_id IS NULL AND {IN_ORGS.format(column="k.org_id")}
+          AND (r.window_kind = 'MOVING' OR u.window_start <> w.key)
     """,
     "a cart is REDEEMED exactly when it names the redemption bound to its evaluation, of its customer": f"""
         SELECT k.evaluation_id, k.status, k.redemption_id, red.evaluation_id AS redemption_evaluation,

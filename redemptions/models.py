@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from promotions.models import ApiClient, Organization, OrgScopedQuerySet, Promotion, new_object_id
+from promotions.windows import LIFETIME
 from wallets.models import Customer, EarnedPromotion
 
 # The customerId a till sends for an anonymous sale, and the APIs answer for a redemption without one.
@@ -18,7 +19,10 @@ class Redemption(models.Model):
     An anonymous sale (`customerId: -1`: a till selling to nobody known) has no customer.
     """
 
-    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="redemptions")
+    # No index of its own: the indexes below lead with org_id and serve a look-up by org alone.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="redemptions"
     )
@@ -86,13 +90,22 @@ class RedemptionLine(models.Model):
         LINE_ITEM = "LINEITEM"
         CART = "CART"
 
-    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines")
+    # The indexes are declared in Meta: each one a query needs, and no `LIKE` twin (Django adds a
+    # varchar_pattern_ops index beside a text foreign key's own; ids are never matched by prefix).
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines", db_index=False)
     level = models.CharField(max_length=8, choices=Level.choices)
     position = models.PositiveSmallIntegerField()
     sku = models.CharField(max_length=100, blank=True, default="")
-    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="redemption_lines")
+    promotion = models.ForeignKey(
+        Promotion, on_delete=models.PROTECT, related_name="redemption_lines", db_index=False
+    )
     earned_promotion = models.ForeignKey(
-        EarnedPromotion, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption_lines"
+        EarnedPromotion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemption_lines",
+        db_index=False,
     )
     redemption_count = models.PositiveIntegerField()
     discount = models.DecimalField(max_digits=18, decimal_places=6)
@@ -104,7 +117,14 @@ class RedemptionLine(models.Model):
         # A redemption's lines of one promotion, by index alone: the list's total of a promotion's
         # lines since the last summarised day probes the day's redemptions rather than read every
         # line of the promotion.
-        indexes = [models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion")]
+        # (A redemption's lines by themselves: the unique constraint's index, which leads with redemption.)
+        indexes = [
+            models.Index(fields=["redemption", "promotion"], name="redemption_line_promotion"),
+            # A promotion's lines: its Promotion and Customer limits' usage, the promotion's deletion check.
+            models.Index(fields=["promotion"], name="redemption_line_promotion_id"),
+            # An instance's lines: its Earn limits' usage, the wallet's counts, the deletion check.
+            models.Index(fields=["earned_promotion"], name="redemption_line_instance"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["redemption", "level", "position"], name="redemption_line_position"
@@ -170,8 +190,8 @@ class RedemptionReversal(models.Model):
 class RedemptionCounter(models.Model):
     """How much of one limit is used, for one scope: the unit a redemption takes under concurrency.
 
-    One row per (restriction, scope): the Promotion level has one scope (""), the Customer level one
-    per customer id, the Earn level one per earned-promotion id. A redemption takes its units with
+    One row per (restriction, scope, window): the Promotion level has one scope (""), the Customer
+    level one per customer id; the window is `window_start` (promotions/windows.py). A redemption takes its units with
     one conditional UPDATE (`used + delta <= limit`); zero rows updated means the limit is reached.
     A reversal gives the units back. The database refuses `used > limit` whatever the code does.
     """
@@ -181,9 +201,13 @@ class RedemptionCounter(models.Model):
         "promotions.PromotionRestriction", on_delete=models.CASCADE, related_name="counters"
     )
     scope = models.CharField(max_length=64, blank=True, default="")
+    # The window counted: LIFETIME for a lifetime limit, a FIXED cycle's first local day, a MOVING
+    # limit's day bucket (and LIFETIME for its lock row, which holds nothing): promotions/windows.py.
+    window_start = models.DateField(default=LIFETIME)
     used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     # Units held by open carts (CartLock, docs/cart-locks.md): an evaluation under cart locking takes
-    # them with one conditional upsert (`used + reserved + delta <= limit`); the cart's redemption
+    # them on the row of the window the evaluation falls in, with one conditional upsert
+    # (`used + reserved + delta <= limit`; never on a MOVING limit's day rows); the cart's redemption
     # turns them into `used`, its cancel or expiry gives them back. The one-statement redemption path
     # (orgs without cart locks) never writes it; the database default keeps its inserts valid.
     reserved = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
@@ -195,7 +219,9 @@ class RedemptionCounter(models.Model):
     class Meta:
         ordering = ["restriction", "scope"]
         constraints = [
-            models.UniqueConstraint(fields=["restriction", "scope"], name="redemption_counter_scope"),
+            models.UniqueConstraint(
+                fields=["restriction", "scope", "window_start"], name="redemption_counter_scope_window"
+            ),
             models.CheckConstraint(
                 condition=Q(used__gte=0) & Q(used__lte=models.F("limit")),
                 name="redemption_counter_within_limit",
@@ -312,23 +338,31 @@ class CartLock(models.Model):
 
 class CartLockUnit(models.Model):
     """One amount an open cart holds: of a Customer or Promotion limit's counter (`restriction`,
-    `scope`, also added to the counter's `reserved`), or of an earned instance's Earn limit
-    (`earned_promotion`, `kpi`; `restriction` empty for the default single use)."""
+    `scope` and `window_start`: the counter row of the window the evaluation fell in, whose
+    `reserved` it is added to, so the give-back and the redemption's conversion hit that row), or of
+    an earned instance's Earn limit (`earned_promotion`, `kpi`; `restriction` empty for the default
+    single use; `window_start` LIFETIME)."""
 
-    lock = models.ForeignKey(CartLock, on_delete=models.CASCADE, related_name="units")
+    # The text foreign keys' indexes are declared in Meta (no `LIKE` twin, no second index on the
+    # instance): a cart writes a unit per limit and instance it reserves.
+    lock = models.ForeignKey(CartLock, on_delete=models.CASCADE, related_name="units", db_index=False)
     restriction = models.ForeignKey(
         "promotions.PromotionRestriction", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     scope = models.CharField(max_length=64, blank=True, default="")
+    window_start = models.DateField(default=LIFETIME)
     earned_promotion = models.ForeignKey(
-        EarnedPromotion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        EarnedPromotion, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     kpi = models.CharField(max_length=11)
     amount = models.DecimalField(max_digits=18, decimal_places=6)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="cart_lock_unit_not_negative")]
-        indexes = [models.Index(fields=["earned_promotion"], name="cart_lock_unit_instance")]
+        indexes = [
+            models.Index(fields=["lock"], name="cart_lock_unit_lock"),
+            models.Index(fields=["earned_promotion"], name="cart_lock_unit_instance"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lock_id}: {self.amount} {self.kpi}"

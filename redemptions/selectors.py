@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
+import operator
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,14 @@ from promotions.models import Organization, Promotion, PromotionRestriction
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.cart_locks import cart_locks_release_expired
 from redemptions.filters import RedemptionLineFilter
-from redemptions.models import CartLock, Redemption, RedemptionDay, RedemptionLine, RedemptionReversal
+from redemptions.models import (
+    CartLock,
+    Redemption,
+    RedemptionCounter,
+    RedemptionDay,
+    RedemptionLine,
+    RedemptionReversal,
+)
 from redemptions.summaries import redemption_day_counts
 from wallets.models import Customer, PromotionTally
 from wallets.selectors import customers_matching
@@ -561,3 +570,63 @@ def pending_carts(
         )
         for lock in locks
     ]
+
+
+def _window_condition(ranges: list[tuple[int, str, dt.date, dt.date]]) -> Q:
+    """The counters of each (restriction id, scope) with a key in its range; ranges alike (every
+    lifetime limit's, one month's) make one `IN` term, so an org with many limits makes a short query."""
+    alike: dict[tuple[str, dt.date, dt.date], list[int]] = defaultdict(list)
+    for restriction_id, scope, first, last in ranges:
+        alike[scope, first, last].append(restriction_id)
+    return functools.reduce(
+        operator.or_,
+        (
+            Q(restriction_id__in=ids, scope=scope, window_start__gte=first, window_start__lte=last)
+            for (scope, first, last), ids in alike.items()
+        ),
+    )
+
+
+def window_sums(ranges: list[tuple[int, str, dt.date, dt.date]]) -> dict[tuple[int, str], Decimal]:
+    """{(restriction id, scope): used} summed over each range of window keys (inclusive), one query."""
+    if not ranges:
+        return {}
+    rows = (
+        RedemptionCounter.objects.filter(_window_condition(ranges))
+        .values("restriction_id", "scope")
+        .annotate(total=Sum("used"))
+        .values_list("restriction_id", "scope", "total")
+    )
+    return {(restriction_id, scope): total for restriction_id, scope, total in rows}
+
+
+def window_used_reserved(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """{(restriction id, scope): (used, reserved)} summed over each range of window keys (inclusive),
+    one query: what redemptions used and what open carts reserve of a limit in its window
+    (docs/cart-locks.md)."""
+    if not ranges:
+        return {}
+    rows = (
+        RedemptionCounter.objects.filter(_window_condition(ranges))
+        .values("restriction_id", "scope")
+        .annotate(total=Sum("used"), held=Sum("reserved"))
+        .values_list("restriction_id", "scope", "total", "held")
+    )
+    return {(restriction_id, scope): (total, held) for restriction_id, scope, total, held in rows}
+
+
+def window_buckets(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], dict[dt.date, Decimal]]:
+    """{(restriction id, scope): {window key: used}} for the keys in each range (inclusive), one query."""
+    if not ranges:
+        return {}
+    buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
+    rows = RedemptionCounter.objects.filter(_window_condition(ranges)).values_list(
+        "restriction_id", "scope", "window_start", "used"
+    )
+    for restriction_id, scope, key, used in rows:
+        buckets[restriction_id, scope][key] = used
+    return buckets

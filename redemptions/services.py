@@ -8,7 +8,9 @@ inside the same transaction with conditional writes, so limits hold under any co
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
   carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
 - RedemptionCounter rows carry the Customer (scope: customer id) and Promotion (scope: "") limits,
-  all taken with one upsert that only grows a counter while it stays within its limit;
+  one row per window the limit counts in (the window the transactionDate falls in, in the org's time
+  zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
+  within its limit (a MOVING window's day buckets are then summed);
 - Cart limits apply to the one transaction and need no counter.
 
 Locks are taken in one order (the customer row, the transaction's key, earned instances, counters
@@ -39,7 +41,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
-from django.db.models.functions import Least
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
@@ -55,12 +57,13 @@ from promotions.models import (
 )
 from promotions.rules import org_rules
 from promotions.selectors import engine_settings_for
+from promotions.windows import LIFETIME, window_at, window_rule_stored
 from promotions_site import metrics
 from promotions_site.auth import ClientStale
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.request_context import current_request_id
-from redemptions.cart_locks import cart_lock_close, cart_locks_release_expired
+from redemptions.cart_locks import cart_lock_close, cart_locks_release_expired, units_reserved
 from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
@@ -73,11 +76,11 @@ from redemptions.models import (
     RedemptionPromotion,
     RedemptionReversal,
 )
-from redemptions.selectors import redemption_records, redemptions_filtered
+from redemptions.selectors import redemption_records, redemptions_filtered, window_buckets
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
 from redemptions.summaries import org_day
-from wallets.models import BulkJob, Customer, EarnedPromotion
-from wallets.selectors import customer_identifier_column, customers_by_identifier
+from wallets.models import BulkJob, Customer, EarnedPromotion, PromotionActivation
+from wallets.selectors import customer_identifier_column, customers_by_identifier, instances_not_activated
 
 logger = logging.getLogger(__name__)
 COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
@@ -91,7 +94,13 @@ def _columns(model, names: set[str]) -> tuple[str, ...]:
 
 # The columns a redemption reads (`Model.from_db` wants them in the model's order): not the JSON rules.
 PROMOTION_COLUMNS = _columns(Promotion, {"id", "org_id", "type", "active", "start_date", "end_date"})
-RESTRICTION_COLUMNS = _columns(PromotionRestriction, {"id", "promotion_id", "level", "kpi", "limit"})
+RESTRICTION_COLUMNS = _columns(
+    PromotionRestriction,
+    {
+        "id", "promotion_id", "level", "kpi", "limit", "window_kind", "window_cycle", "window_days",
+        "window_week_start", "window_anchor_ms",
+    },
+)  # fmt: skip
 # An earned instance's own counter of each kpi its Earn limits bound.
 EARN_COLUMNS = (
     (Kpi.REDEMPTION, "redemption_count"),
@@ -232,7 +241,9 @@ def redemption_record_general(
     customer's instance of the line's promotion, or a wallet promotion (CUSTOMER, EARNING, REWARD)
     the customer holds no usable instance of; 731 the instance was revoked; 729 (409) the instance
     is used up; 409 a Cart, Customer or Promotion limit would be exceeded (the message names it).
-    A LOCKED instance (an EARNING promotion issued, not yet earned) is never taken: 715.
+    A LOCKED instance (an EARNING promotion issued, not yet earned) is never taken: 715. Nor is an
+    instance of a promotion requiring the customer's activation (customerActivationRequired) that
+    the customer has not activated (for the promotion, or for the instance): 715.
 
     An anonymous sale (`customer_lookup` None: customerId -1) is recorded without a customer. It
     can redeem POS and CODE promotions only (a wallet promotion: 715); their Cart and Promotion
@@ -274,7 +285,7 @@ def redemption_record_general(
             # evaluation another transaction redeemed, 803).
             redemption.save(force_insert=True)
             key_inserted = True
-            reserved_own: dict[tuple[int, str], Decimal] = {}
+            reserved_own: dict[tuple[int, str, dt.date], Decimal] = {}
             if bound:
                 data, reserved_own = _evaluation_bind(org, data, customer_id, redemption, now)
             plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in data.lines})
@@ -304,7 +315,7 @@ def redemption_record_general(
             metrics.redeemed_count()
             # Last: a Promotion counter is one row every redemption of the promotion updates, so it
             # is held only from here to the commit (a refusal still rolls back everything above).
-            _counters_take(org, customer_id, plan, reserved_own)
+            _counters_take(org, customer_id, plan, data.transaction_date, reserved_own)
     except IntegrityError as error:
         if key_inserted:
             raise
@@ -327,7 +338,7 @@ def _evaluation_refused(message: str) -> PromotionError:
 
 def _evaluation_bind(
     org: Organization, data: RedemptionInput, customer_id: int | None, redemption: Redemption, now
-) -> tuple[RedemptionInput, dict[tuple[int, str], Decimal]]:
+) -> tuple[RedemptionInput, dict[tuple[int, str, dt.date], Decimal]]:
     """Check a redemption against the evaluation it names and close that evaluation's cart as
     REDEEMED (its row locked: a cancel, an expiry or another redemption of it waits, then finds it
     closed). The request with each wallet line's instance filled from the evaluation (the one the
@@ -383,16 +394,13 @@ def _evaluation_bind(
                 f"{line.promotion_id} with earned promotion {instance_id}, not {line.earned_promotion_id}.",
             )
         lines.append(replace(line, earned_promotion_id=line.earned_promotion_id or instance_id))
-    reserved_own: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    reserved_own: dict[tuple[int, str, dt.date], Decimal] = {}
     if lock is not None:
-        for restriction_id, scope, amount in lock.units.filter(earned_promotion__isnull=True).values_list(
-            "restriction_id", "scope", "amount"
-        ):
-            reserved_own[restriction_id, scope] += amount
+        reserved_own = units_reserved(lock.pk)
         cart_lock_close(
             lock_id=lock.pk, status=CartLock.Status.REDEEMED, now=now, redemption_id=redemption.pk
         )
-    return replace(data, lines=lines), dict(reserved_own)
+    return replace(data, lines=lines), reserved_own
 
 
 def redemption_record_one_statement(
@@ -525,7 +533,12 @@ def _refusal(org: Organization, answer: dict) -> PromotionError:
         return _not_issued(answer["instance"], answer["customer"], promotion_id)
     if error == "instance":
         return _instance_refused(
-            answer["instance"], status=answer["status"], locked=answer["locked"], expired=answer["expired"]
+            answer["instance"],
+            status=answer["status"],
+            locked=answer["locked"],
+            expired=answer["expired"],
+            customer_id=answer["customer"],
+            promotion_id=promotion_id,
         )
     if error == "no_instance":
         return _no_instance(promotion_id, answer["customer"])
@@ -774,7 +787,8 @@ def _instance_take(
     limits: dict[str, Decimal],
 ) -> bool:
     """One conditional UPDATE: the instance is this customer's, ACTIVE, not LOCKED, valid at
-    transactionDate and has room under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
+    transactionDate, activated when its promotion requires the customer's activation, and has room
+    under its Earn limits; it becomes REDEEMED when this use exhausts one of them.
 
     Written in SQL: it runs for every wallet line redeemed, and the ORM took about seven times the
     statement's own cost to compile it (the two CASE columns).
@@ -787,6 +801,7 @@ def _instance_take(
             bounds.append(limits[kpi] - usage.of(kpi))
     when_exhausted = f"({' OR '.join(exhausted)})"
     ops = connection.ops
+    quote = ops.quote_name
     statement = (
         f"UPDATE {ops.quote_name(EarnedPromotion._meta.db_table)} SET"
         " redemption_count = redemption_count + %s,"
@@ -796,6 +811,12 @@ def _instance_take(
         f" status_changed_at = CASE WHEN {when_exhausted} THEN %s ELSE status_changed_at END"
         " WHERE id = %s AND customer_id = %s AND promotion_id = %s AND status = %s AND valid_till > %s"
         f" AND locked = %s AND {' AND '.join(room)}"
+        # Activated, when its promotion requires the customer's activation (as redemption_instance_take_v1).
+        f" AND (NOT EXISTS (SELECT 1 FROM {quote(Promotion._meta.db_table)} p"
+        " WHERE p.id = %s AND p.customer_activation_required)"
+        f" OR EXISTS (SELECT 1 FROM {quote(PromotionActivation._meta.db_table)} a"
+        " WHERE a.customer_id = %s AND a.promotion_id = %s"
+        " AND (a.earned_promotion_id IS NULL OR a.earned_promotion_id = %s)))"
     )
     params = [
         usage.redemptions,
@@ -811,6 +832,10 @@ def _instance_take(
         ops.adapt_datetimefield_value(data.transaction_date),
         False,
         *bounds,
+        promotion.pk,
+        customer_id,
+        promotion.pk,
+        instance_id,
     ]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -857,7 +882,8 @@ def _no_instance(promotion_id: str, customer_id: int) -> PromotionError:
     return PromotionError(
         ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
         f"Promotion {promotion_id} was not issued to customer {customer_id}, or every instance "
-        "of it is used up, expired or LOCKED (issued, not yet earned).",
+        "of it is used up, expired, LOCKED (issued, not yet earned) or not activated (a promotion "
+        "requiring the customer's activation).",
     )
 
 
@@ -883,10 +909,21 @@ def _instance_refusal(
         status=instance.status,
         locked=instance.locked,
         expired=instance.valid_till <= data.transaction_date,
+        customer_id=customer_id,
+        promotion_id=promotion.pk,
     )
 
 
-def _instance_refused(instance_id: str, *, status: str, locked: bool, expired: bool) -> PromotionError:
+def _not_activated(instance_id: str, customer_id: int, promotion_id: str) -> bool:
+    """The instance's promotion requires the customer's activation and the instance is not activated."""
+    if not Promotion.objects.filter(pk=promotion_id, customer_activation_required=True).exists():
+        return False
+    return bool(instances_not_activated(customer_id=customer_id, instances=[(promotion_id, instance_id)]))
+
+
+def _instance_refused(
+    instance_id: str, *, status: str, locked: bool, expired: bool, customer_id: int, promotion_id: str
+) -> PromotionError:
     if status == EarnedPromotion.Status.REVOKED:
         return PromotionError(ErrorCode.EARN_ID_INVALID, f"Earned promotion {instance_id} was revoked.")
     if locked:
@@ -896,6 +933,12 @@ def _instance_refused(instance_id: str, *, status: str, locked: bool, expired: b
         )
     if status == EarnedPromotion.Status.EXPIRED or expired:
         return PromotionError(ErrorCode.PROMOTION_EXPIRED, f"Earned promotion {instance_id} had expired.")
+    if status == EarnedPromotion.Status.ACTIVE and _not_activated(instance_id, customer_id, promotion_id):
+        return PromotionError(
+            ErrorCode.PROMOTION_NOT_ISSUED_TO_CUSTOMER,
+            f"Earned promotion {instance_id} is not activated: promotion {promotion_id} requires the "
+            f"customer's activation (POST /promotions/{promotion_id}/activate?customerId={customer_id}).",
+        )
     return PromotionError(
         ErrorCode.EARN_ALREADY_REDEEMED,
         f"Earned promotion {instance_id} is already redeemed (its Earn limits are used up).",
@@ -921,25 +964,60 @@ def _limit_reached_of(level: str, kpi: str, limit: Decimal, promotion_id: str) -
     )
 
 
-def _counter_deltas(customer_id: int | None, plan: _Plan) -> list[tuple[PromotionRestriction, str, Decimal]]:
-    """(restriction, scope, amount) for every Customer and Promotion limit, in lock order; an
-    anonymous sale (`customer_id` None) takes no Customer limit."""
+@dataclass(frozen=True)
+class _CounterDelta:
+    """One counter row a redemption takes `amount` from: (restriction, scope, window key). A MOVING
+    limit's use also names the days its window sums (`first_day`..`last_day`)."""
+
+    restriction: PromotionRestriction
+    scope: str
+    key: dt.date
+    amount: Decimal
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.restriction.pk, self.scope, self.key)
+
+
+def _counter_deltas(
+    org: Organization, customer_id: int | None, plan: _Plan, transaction_date: dt.datetime
+) -> list[_CounterDelta]:
+    """What every Customer and Promotion limit takes, in lock order (restriction, scope, window): each
+    in the window `transaction_date` falls in, in the org's time zone (promotions/windows.py); a MOVING
+    limit's day bucket, preceded by its lock row (LIFETIME, amount 0). An anonymous sale
+    (`customer_id` None) takes no Customer limit."""
     deltas = []
+    tz = org.tz
     for promotion_id, usage in plan.by_promotion.items():
         for restriction in plan.restrictions[promotion_id]:
             if restriction.level == Level.CUSTOMER and customer_id is None:
                 continue
-            if restriction.level in COUNTED_LEVELS:
-                scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
-                deltas.append((restriction, scope, usage.of(restriction.kpi)))
-    return sorted(deltas, key=lambda item: (item[0].pk, item[1]))
+            if restriction.level not in COUNTED_LEVELS:
+                continue
+            scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
+            rule = window_rule_stored(restriction)
+            window = window_at(
+                rule, tz=tz, at=transaction_date, promotion_start=plan.promotions[promotion_id].start_date
+            )
+            amount = usage.of(restriction.kpi)
+            if rule.kind == "MOVING":
+                deltas.append(_CounterDelta(restriction, scope, LIFETIME, Decimal(0)))
+                deltas.append(
+                    _CounterDelta(restriction, scope, window.key, amount, window.first_day, window.last_day)
+                )
+            else:
+                deltas.append(_CounterDelta(restriction, scope, window.key, amount))
+    return sorted(deltas, key=lambda delta: delta.sort_key)
 
 
 def _counters_take(
     org: Organization,
     customer_id: int | None,
     plan: _Plan,
-    reserved_own: dict[tuple[int, str], Decimal] | None = None,
+    transaction_date: dt.datetime,
+    reserved_own: dict[tuple[int, str, dt.date], Decimal] | None = None,
 ) -> None:
     """Take the units of every Customer and Promotion limit with one statement, in lock order.
 
@@ -947,43 +1025,101 @@ def _counters_take(
     while `used + amount <= limit` (the conditional UPDATE of `ON CONFLICT ... DO UPDATE ... WHERE`),
     and a counter missing from RETURNING is full. Rows are written in the order of their VALUES, so
     counters are locked in the order of `_counter_deltas`; the refusal names the first limit in that
-    order that is reached. (A counter's limit is its restriction's, copied when the counter is
-    created; restrictions are replaced, never edited.)
+    order that is reached. Then a MOVING limit's day buckets over its window must stay within it
+    (read after the upsert: its lock row makes the writers of one limit and scope take turns).
+    (A counter's limit is its restriction's, copied when the counter is created; restrictions are
+    replaced, never edited.)
     """
     reserved_own = reserved_own or {}
-    deltas = _counter_deltas(customer_id, plan)
+    deltas = _counter_deltas(org, customer_id, plan, transaction_date)
     # A use larger than the limit itself never fits (and a new counter holding it would break the
     # check constraint): it is refused without being written.
-    fitting = [(r, scope, amount) for r, scope, amount in deltas if amount <= r.limit]
+    fitting = [delta for delta in deltas if delta.amount <= delta.restriction.limit]
     taken = set()
-    if fitting:
+    if fitting or reserved_own:
         ops, quote = connection.ops, connection.ops.quote_name
         now = ops.adapt_datetimefield_value(timezone.now())
         params = []
-        for restriction, scope, amount in fitting:
-            own = reserved_own.get((restriction.pk, scope), Decimal(0))
-            params += [org.pk, restriction.pk, scope, amount, own, restriction.limit, now]
+        # A reservation of this redemption's own cart on a row no use of it takes (its evaluation fell
+        # in another window than the transaction's, or the limit was replaced since) is given back by
+        # a row of its own, nothing used; the use itself is taken in the transaction's window with
+        # the limit's condition, as any.
+        keys = {delta.sort_key for delta in fitting}
+        rows = [
+            (delta.restriction.pk, delta.scope, delta.key, delta.amount, delta.restriction.limit)
+            for delta in fitting
+        ]
+        limits = {delta.restriction.pk: delta.restriction.limit for delta in deltas}
+        rows += [
+            (restriction_id, scope, key, Decimal(0), limits.get(restriction_id, amount))
+            for (restriction_id, scope, key), amount in reserved_own.items()
+            if (restriction_id, scope, key) not in keys
+        ]
+        for restriction_id, scope, key, amount, limit_value in sorted(rows, key=lambda row: row[:3]):
+            own = reserved_own.get((restriction_id, scope, key), Decimal(0))
+            params += [
+                org.pk,
+                restriction_id,
+                scope,
+                ops.adapt_datefield_value(key),
+                amount,
+                own,
+                limit_value,
+                now,
+            ]
         used, reserved, limit = quote("used"), quote("reserved"), quote("limit")
-        # `excluded.reserved` carries what this redemption's own cart reserved of the counter: the
-        # counter's reservation shrinks by it as its `used` grows (a new counter has none reserved),
-        # and what other open carts still reserve counts against the limit (docs/cart-locks.md).
+        # `excluded.reserved` carries what this redemption's own cart reserved of the counter row (of
+        # the window its evaluation fell in): the row's reservation shrinks by it as its `used` grows
+        # (a new counter has none reserved), and what other open carts still reserve of the window
+        # counts against the limit (docs/cart-locks.md). Without cart locks `reserved` stays 0.
         statement = (
             f"INSERT INTO {quote(RedemptionCounter._meta.db_table)} AS counter"
-            f" (org_id, restriction_id, scope, {used}, {reserved}, {limit}, updated_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(fitting))}"
-            " ON CONFLICT (restriction_id, scope) DO UPDATE"
+            f" (org_id, restriction_id, scope, window_start, {used}, {reserved}, {limit}, updated_at)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(rows))}"
+            " ON CONFLICT (restriction_id, scope, window_start) DO UPDATE"
             f" SET {used} = counter.{used} + excluded.{used},"
             f" {reserved} = counter.{reserved} - excluded.{reserved}, updated_at = excluded.updated_at"
             f" WHERE counter.{used} + excluded.{used} + counter.{reserved} - excluded.{reserved}"
             f" <= counter.{limit}"
-            " RETURNING restriction_id, scope"
+            " RETURNING restriction_id, scope, window_start"
         )
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            taken = set(cursor.fetchall())
-    for restriction, scope, _ in deltas:
-        if (restriction.pk, scope) not in taken:
-            raise _limit_reached(restriction, restriction.promotion_id)
+            taken = {
+                (restriction_id, scope, _as_date(key)) for restriction_id, scope, key in cursor.fetchall()
+            }
+    for delta in deltas:
+        if (delta.restriction.pk, delta.scope, delta.key) not in taken:
+            raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
+    moving = [delta for delta in deltas if delta.first_day is not None]
+    if moving:
+        # Every window of the limit's length that holds this use: ending on its day or on a later
+        # one, up to a length later (a late report must not push a later window over).
+        buckets = window_buckets(
+            [(d.restriction.pk, d.scope, d.first_day, d.key + (d.last_day - d.first_day)) for d in moving]
+        )
+        for delta in moving:
+            if (
+                _moving_peak(buckets.get((delta.restriction.pk, delta.scope), {}), delta)
+                > delta.restriction.limit
+            ):
+                raise _limit_reached(delta.restriction, delta.restriction.promotion_id)
+
+
+def _moving_peak(buckets: dict[dt.date, Decimal], delta: _CounterDelta) -> Decimal:
+    """The largest sum of a MOVING limit's day buckets over a window that holds `delta`'s day. A
+    window's sum grows only on a day with a bucket, so the windows ending on those days (and on the
+    use's own day) are the ones to sum."""
+    length = delta.last_day - delta.first_day
+    ends = {delta.key} | {day for day in buckets if delta.key < day <= delta.key + length}
+    return max(
+        sum((used for day, used in buckets.items() if end - length <= day <= end), Decimal(0)) for end in ends
+    )
+
+
+def _as_date(value) -> dt.date:
+    """A DATE column as RETURNING gives it (SQLite: text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _used_up_after_giving_back(usage: _Usage, limits: dict[str, Decimal]) -> Q:
@@ -1044,7 +1180,7 @@ def redemption_reverse(
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
-        _taken_give_back(redemption.customer_id, plan, promotion_of)
+        _taken_give_back(org, redemption, plan, promotion_of)
         _redemption_days_apply(org, redemption, lines, reversal=True)
         audit_event_record(
             org=org,
@@ -1058,11 +1194,20 @@ def redemption_reverse(
     return ReverseOutcome(redemption, reversal)
 
 
-def _taken_give_back(customer_id: int | None, plan: _Plan, promotion_of: dict[str, str]) -> None:
+def _taken_give_back(
+    org: Organization, redemption: Redemption, plan: _Plan, promotion_of: dict[str, str]
+) -> None:
     """Give back what a recorded redemption took: its Customer and Promotion counters (in lock order),
-    then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id)."""
-    for restriction, scope, amount in _counter_deltas(customer_id, plan):
-        RedemptionCounter.objects.filter(restriction=restriction, scope=scope).update(used=F("used") - amount)
+    each to the window it was taken from (the one its transactionDate falls in, not the current one),
+    then each earned instance's counters, in id order (`promotion_of`: instance id -> promotion id).
+    A counter never goes below zero (it could only if the org's time zone changed since, moving the
+    transaction to another window: that window gives back what it holds)."""
+    deltas = _counter_deltas(org, redemption.customer_id, plan, redemption.transaction_date)
+    for delta in deltas:
+        if delta.amount:
+            RedemptionCounter.objects.filter(
+                restriction=delta.restriction, scope=delta.scope, window_start=delta.key
+            ).update(used=Greatest(F("used") - delta.amount, Value(Decimal(0))))
     for instance_id in sorted(plan.by_instance):
         usage = plan.by_instance[instance_id]
         limits = _earn_limits(plan.restrictions[promotion_of[instance_id]])

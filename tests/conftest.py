@@ -148,6 +148,21 @@ def earning(org):
     return PromotionFactory(org=org, type=PromotionType.EARNING, max_earning_per_customer=-1)
 
 
+@pytest.fixture
+def optin(org):
+    """A CUSTOMER DISCOUNT promotion the customer must activate (customerActivationRequired): the
+    factory's 10 off carts over 100."""
+    return PromotionFactory(org=org, type=PromotionType.CUSTOMER, customer_activation_required=True)
+
+
+@pytest.fixture
+def voucher(org):
+    """An EARNING PAYMENT_VOUCHER promotion the customer must activate per instance (earnId)."""
+    return PromotionFactory(
+        org=org, type=PromotionType.EARNING, mode="PAYMENT_VOUCHER", customer_activation_required=True
+    )
+
+
 def basic_auth(username: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
 

@@ -25,6 +25,7 @@ from promotions.models import (
     Zone,
 )
 from promotions.services import api_client_create
+from promotions.windows import restriction_window_columns
 from redemptions.models import (
     CartLock,
     Evaluation,
@@ -42,6 +43,7 @@ from wallets.models import (
     EarnedPromotion,
     Issual,
     LoyaltyEarnedPromotion,
+    PromotionActivation,
     PromotionTally,
 )
 
@@ -150,6 +152,16 @@ class PromotionRestrictionFactory(factory.django.DjangoModelFactory):
     kpi = PromotionRestriction.Kpi.REDEMPTION
     limit = Decimal(10)
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # The resolved window, as the service writes it with the four window fields.
+        row = model_class(*args, **kwargs)
+        if "window_kind" not in kwargs:
+            for name, value in restriction_window_columns(row).items():
+                setattr(row, name, value)
+        row.save()
+        return row
+
 
 class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -178,6 +190,20 @@ class EarnedPromotionFactory(factory.django.DjangoModelFactory):
     # As issueBulk writes it: an issued EARNING instance is LOCKED until earned.
     locked = factory.LazyAttribute(
         lambda o: o.kind == EarnedPromotion.Kind.ISSUED and o.promotion.type == PromotionType.EARNING
+    )
+
+
+class PromotionActivationFactory(factory.django.DjangoModelFactory):
+    """A customer's activation of a promotion requiring it (per customer; pass earned_promotion for one
+    instance)."""
+
+    class Meta:
+        model = PromotionActivation
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    promotion = factory.SubFactory(
+        PromotionFactory, org=factory.SelfAttribute("..org"), customer_activation_required=True
     )
 
 
@@ -359,6 +385,7 @@ def make_in_org(model, org):
         Concept: lambda: ConceptFactory(org=org),
         Store: lambda: StoreFactory(org=org),
         Till: lambda: TillFactory(org=org),
+        PromotionActivation: lambda: PromotionActivationFactory(org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

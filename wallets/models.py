@@ -181,6 +181,47 @@ class EarnedPromotion(models.Model):
         return self.unlocked_from_id or self.earned_from_id
 
 
+class PromotionActivation(models.Model):
+    """A customer's opt-in to a promotion that requires it (`customerActivationRequired`).
+
+    Per customer (`earned_promotion` empty: every instance of the promotion the customer holds, now
+    or later) for a DISCOUNT promotion, or per earned instance (`earnId`) for a PAYMENT_VOUCHER one.
+    The row exists while the promotion (or instance) is activated; deactivating deletes it. The two
+    unique constraints make an activation repeated, or sent twice at once, one row.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="promotion_activations")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="promotion_activations")
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="activations")
+    earned_promotion = models.ForeignKey(
+        EarnedPromotion, null=True, blank=True, on_delete=models.CASCADE, related_name="activations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "promotion", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "promotion"],
+                condition=Q(earned_promotion__isnull=True),
+                name="activation_unique_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["earned_promotion"],
+                condition=Q(earned_promotion__isnull=False),
+                name="activation_unique_per_instance",
+            ),
+        ]
+        # A customer's activations (the wallet, an evaluation): the customer, then the promotion.
+        indexes = [models.Index(fields=["customer", "promotion"], name="activation_customer_promotion")]
+
+    def __str__(self) -> str:
+        target = self.earned_promotion_id or self.promotion_id
+        return f"{target} activated by {self.customer_id}"
+
+
 class PromotionTally(models.Model):
     """How many instances of a promotion were ever issued and earned: kept by the services that
     create them (one upsert per write, in the same transaction), so the dashboard reads one row per

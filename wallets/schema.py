@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from promotions.serializers import BOOLEAN_RESPONSE
 from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
@@ -30,6 +31,9 @@ from wallets.serializers import (
     WALLET_LIMIT_MAX,
     WALLET_RESPONSE,
 )
+
+# `{"data": true, "errors": []}`, as the org-level activate answers.
+BOOLEAN_ENVELOPE = BOOLEAN_RESPONSE.serializer
 
 # A setting (env ISSUE_BULK_MAX_CUSTOMERS); the schema shows the value the process started with.
 ISSUE_BULK_MAX_CUSTOMERS = settings.ISSUE_BULK_MAX_CUSTOMERS
@@ -134,24 +138,43 @@ WALLET_RESPONSE_EXAMPLE = {
                         "remainingRedemption": 1,
                         "windowType": "OVERALL",
                         "fixedWindowConfig": None,
+                        "currentCycle": None,
+                        "periodStart": None,
+                        "periodEnd": None,
                     }
                 ],
                 "Customer": [
                     {
                         "kpi": "REDEMPTION",
-                        "maxLimit": "2.000000",
-                        "remainingRedemption": 1,
+                        "maxLimit": "20.000000",
+                        "remainingRedemption": 14,
                         "windowType": "OVERALL",
                         "fixedWindowConfig": None,
-                    }
+                        "currentCycle": None,
+                        "periodStart": None,
+                        "periodEnd": None,
+                    },
+                    {
+                        "kpi": "REDEMPTION",
+                        "maxLimit": "3.000000",
+                        "remainingRedemption": 1,
+                        "windowType": "FIXED",
+                        "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+                        "currentCycle": {"startDate": "2025-10-01", "endDate": "2025-10-31"},
+                        "periodStart": 1759257000000,
+                        "periodEnd": 1761935400000,
+                    },
                 ],
                 "Promotion": [
                     {
                         "kpi": "DISCOUNT",
                         "maxLimit": "5000.000000",
                         "remainingRedemption": "4890.500000",
-                        "windowType": "OVERALL",
+                        "windowType": "MOVING",
                         "fixedWindowConfig": None,
+                        "currentCycle": None,
+                        "periodStart": 1761157800000,
+                        "periodEnd": 1761762600000,
                     }
                 ],
                 "Earn": [],
@@ -423,15 +446,22 @@ def customer_wallet_get(*, query):
             "an ACTIVE instance past `validTill` reads EXPIRED). `earnedType` is ISSUED (issueBulk) or "
             "EARNED (earn APIs). `earnedStatus` is LOCKED for an instance of an EARNING promotion that was "
             "issued and not yet earned, else UNLOCKED (`unlockedDate` = `eventTime`, null when LOCKED). "
-            "`promotionStatus` is ACTIVE when the promotion is active and has not ended. "
+            "`promotionStatus` is ACTIVE when the promotion is active and has not ended and, for a "
+            "promotion with `customerActivationRequired`, the customer activated it (or this instance: "
+            "POST `/promotions/{promotionId}/activate?customerId=`); an instance not activated reads "
+            "INACTIVE and evaluate does not offer it. "
             "`redeemableFrom` = `eventTime`. `includeRedemptions=true` adds `restrictions` per level: "
             "`maxLimit` and `remainingRedemption` counted from recorded redemptions, without reversed "
             "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
             "`maxLimit` is a six-decimal string; `remainingRedemption` an integer for REDEMPTION and "
             'TRANSACTION, a six-decimal string for DISCOUNT (`"4890.500000"`), never a float; '
             "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
-            "holds per transaction so all of it remains. Every window type is counted over the whole "
-            "history. `includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
+            "holds per transaction so all of it remains. A limit whose window resets is counted in its "
+            "current window, in the org's time zone: `windowType` (as configured; without one, MOVING "
+            "for a frequency DAYS or WEEKS, else OVERALL), `fixedWindowConfig`, `currentCycle` "
+            "`{startDate, endDate}` (local days, both inclusive; fixed windows only, else null), and "
+            "`periodStart`/`periodEnd` (epoch ms, the window's [start, end); null for OVERALL). "
+            "`includeSupplementaryPromotions` and `entityId` are accepted and ignored. "
             "404 for an unknown customer or another org's; 400 for a bad query parameter."
         ),
     )
@@ -603,3 +633,61 @@ loyalty_promotion_issue = extend_schema(
         "A retry with the same `Idempotency-Key` header replays the first answer and issues nothing."
     ),
 )
+
+
+_ACTIVATION_ERRORS = (
+    ErrorCode.BAD_REQUEST,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.PROMOTION_EXPIRED,
+    ErrorCode.UNSUPPORTED_PROMOTION_TYPE,
+    ErrorCode.EARN_ID_INVALID,
+    ErrorCode.UNSUPPORTED_PREFERENCE_CHANGE,
+)
+_ACTIVATION_RULES = (
+    "Only for a CUSTOMER, EARNING or REWARD promotion created with `customerActivationRequired`: "
+    "707 for a POS or CODE promotion, 736 for a promotion that does not require activation, 706 when "
+    "the promotion has ended. A DISCOUNT promotion is activated per customer (covering every instance "
+    "the customer holds, now or later; `earnId` is refused with 400); a PAYMENT_VOUCHER promotion per "
+    "instance (`earnId` required, 400 without): 731 when `earnId` is not this customer's instance of "
+    "the promotion (unknown, someone else's, another org's), 736 when that instance is no longer "
+    "ACTIVE (redeemed, revoked, expired). 404 for an unknown promotion or customer (or another "
+    "org's); 400 for a missing or malformed `customerId`; 403 for a read-only API client."
+)
+
+
+def promotion_customer_activate(*, query):
+    return extend_schema(
+        operation_id="promotion_customer_activate",
+        summary="Activate a promotion for a customer (opt in)",
+        tags=["Issuing and earning"],
+        request=None,
+        parameters=[query],
+        responses={200: BOOLEAN_ENVELOPE, **error_responses(*_ACTIVATION_ERRORS)},
+        examples=[OpenApiExample("Activated", value={"data": True, "errors": []}, response_only=True)],
+        description=(
+            "The customer opts in: until then evaluate does not offer the promotion to the customer and "
+            "the wallet shows its instances with `promotionStatus` INACTIVE. Activating again is a "
+            "success that changes nothing (200, `data: true`), so a retry is safe. " + _ACTIVATION_RULES
+        ),
+    )
+
+
+def promotion_customer_deactivate(*, query):
+    return extend_schema(
+        operation_id="promotion_customer_deactivate",
+        summary="Deactivate a promotion for a customer (opt out)",
+        tags=["Issuing and earning"],
+        request=None,
+        parameters=[query],
+        responses={
+            200: BOOLEAN_ENVELOPE,
+            **error_responses(*_ACTIVATION_ERRORS, ErrorCode.PREFERENCE_CHANGE_PENDING_CART),
+        },
+        examples=[OpenApiExample("Deactivated", value={"data": True, "errors": []}, response_only=True)],
+        description=(
+            "The customer opts out: evaluate no longer offers the promotion (or the instance). "
+            "Deactivating a promotion that is not activated is a success that changes nothing. 737 "
+            "(409) while a pending cart of the customer holds the promotion. " + _ACTIVATION_RULES
+        ),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,9 +14,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions.windows import LIFETIME_WINDOW, OVERALL, Window, WindowRule, window_at, window_rule_stored
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
-from wallets.models import Customer, EarnedPromotion
+from wallets.models import Customer, EarnedPromotion, PromotionActivation
 
 WALLET_LEVELS = (
     PromotionRestriction.Level.CART,
@@ -67,10 +69,13 @@ _CUSTOMER_VERIFIED = (
 
 @dataclass(frozen=True)
 class RestrictionUsage:
-    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...)."""
+    """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...): in
+    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life."""
 
     restriction: PromotionRestriction
     used: Decimal
+    rule: WindowRule = OVERALL
+    window: Window = LIFETIME_WINDOW
 
     @property
     def remaining(self) -> Decimal:
@@ -92,6 +97,136 @@ class WalletEntry:
 WALLET_PROMOTION_DEFERRED = ("condition", "action", "earning_criteria", "store_criteria", "time_criteria")
 
 
+class _Restrictions(list):
+    """A promotion's restrictions read by `wallet_read`, answering `.all()` like the related manager."""
+
+    def all(self) -> list:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPromotion:
+    """The promotion of a `WalletInstance`: what the wallet shows of it, under the model's names."""
+
+    pk: str
+    name: str
+    mode: str
+    custom_field_values: object
+    active: bool
+    end_date: dt.datetime
+    customer_activation_required: bool
+    start_date: dt.datetime
+    restrictions: _Restrictions = field(default_factory=_Restrictions)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletInstance:
+    """An instance as `wallet_read` reads it: the `EarnedPromotion` attributes the wallet shows."""
+
+    pk: str
+    customer_id: int
+    kind: str
+    status: str
+    locked: bool
+    valid_till: dt.datetime
+    event_time: dt.datetime
+    event_details: object
+    earn_from_type: str
+    earn_from_id: str
+    promotion: WalletPromotion
+
+    @property
+    def promotion_id(self) -> str:
+        return self.promotion.pk
+
+
+# `wallet_read`'s one statement: the customer of the org (and, for a client served from the worker's
+# cache, whether it still holds), and its instances of wallet promotions, latest validTill first, at
+# most a limit; a customer without instances is one row of NULLs after the first two columns.
+_WALLET_READ_SQL = (
+    "SELECT {client_ok}, x.* FROM wallets_customer AS cu LEFT JOIN LATERAL ("
+    " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
+    " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
+    " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
+    " p.start_date"
+    " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
+    " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
+    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
+    " WHERE cu.org_id = %s AND cu.id = %s"
+)
+_WALLET_ACTIVE_SQL = " AND ep.status = %s AND ep.valid_till > %s AND p.active AND p.end_date > %s"
+_WALLET_TYPES_SQL = ", ".join(f"'{kind}'" for kind in PromotionType.WALLET_TYPES)
+
+
+def _wallet_read_sql(*, cached: bool, active_only: bool) -> str:
+    return _WALLET_READ_SQL.format(
+        client_ok=CLIENT_STILL_AS_CACHED_SQL.format(org="cu.org_id") if cached else "true",
+        types=_WALLET_TYPES_SQL,
+        active=_WALLET_ACTIVE_SQL if active_only else "",
+    )
+
+
+_WALLET_READ = {
+    (cached, active_only): _wallet_read_sql(cached=cached, active_only=active_only)
+    for cached in (False, True)
+    for active_only in (False, True)
+}
+
+
+def wallet_read(
+    *,
+    org: Organization,
+    customer_id: int,
+    limit: int,
+    active_only: bool = False,
+    include_redemptions: bool = False,
+    client_id: int | None = None,
+    client_check: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[WalletEntry]:
+    """`customer_get` and `wallet_get` in one statement, for PostgreSQL: the same entries, the
+    instances read as `WalletInstance` rows rather than models (the wallet API's hot path).
+
+    404 when the org has no such customer; with `client_check` (a client served from the worker's
+    cache, `customer_get`), `ClientStale` when the client no longer holds or there is no such customer."""
+    if not 0 < customer_id <= _BIGINT_MAX:
+        if client_check is not None:
+            raise ClientStale
+        raise Http404("Customer not found")
+    now = now or timezone.now()
+    cached = client_check is not None
+    params: list = [client_id, client_check] if cached else []
+    if active_only:
+        params += [EarnedPromotion.Status.ACTIVE, now, now]
+    params += [limit, org.pk, customer_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_WALLET_READ[cached, active_only], params)
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        if cached:
+            raise ClientStale
+        raise Http404("Customer not found")
+    promotions: dict[str, WalletPromotion] = {}
+    instances = []
+    for row in rows:
+        if row[1] is None:  # the customer holds no instance
+            break
+        # JSON columns arrive as text (Django's loader for jsonb) and are decoded as JSONField does.
+        promotion = promotions.get(row[11])
+        if promotion is None:
+            promotion = promotions[row[11]] = WalletPromotion(
+                row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17], row[18]
+            )
+        instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
+    if include_redemptions and promotions:
+        for restriction in PromotionRestriction.objects.filter(
+            promotion_id__in=promotions, level__in=WALLET_LEVELS
+        ).order_by("kpi", "id"):
+            promotions[restriction.promotion_id].restrictions.append(restriction)
+    return _wallet_entries(Customer(pk=customer_id, org=org), instances, include_redemptions, now)
+
+
 def wallet_get(
     *,
     customer: Customer,
@@ -107,7 +242,9 @@ def wallet_get(
       (the expiry job may not have run yet).
     - `earned_status`: LOCKED for an instance of an EARNING promotion issued and not yet earned
       (not redeemable until an earn unlocks it), UNLOCKED otherwise.
-    - `promotion_status`: ACTIVE when the promotion is active and has not ended, else INACTIVE.
+    - `promotion_status`: ACTIVE when the promotion is active and has not ended and, when it requires
+      the customer's activation (customerActivationRequired), the customer activated it (or this
+      instance); else INACTIVE (Capillary: such a promotion is issued INACTIVE until activated).
     - `include_redemptions`: each entry gets its promotion's limits per level with the amount used,
       counted from the redemption lines of unreversed redemptions (see `_restriction_usage`).
 
@@ -134,23 +271,71 @@ def wallet_get(
         instances = instances.prefetch_related(
             Prefetch(
                 "promotion__restrictions",
-                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi"),
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
             )
         )
-    instances = list(instances[:limit])
-    usage = _restriction_usage(customer, instances) if include_redemptions else {}
+    return _wallet_entries(customer, list(instances[:limit]), include_redemptions, now)
+
+
+def _json(text):
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def _wallet_entries(
+    customer: Customer, instances: list, include_redemptions: bool, now: dt.datetime
+) -> list[WalletEntry]:
+    usage = _restriction_usage(customer, instances, now) if include_redemptions else {}
+    not_activated = instances_not_activated(
+        customer_id=customer.pk,
+        instances=[(i.promotion_id, i.pk) for i in instances if i.promotion.customer_activation_required],
+    )
     return [
         WalletEntry(
             instance=instance,
             status=_instance_status(instance, now),
             earned_status="LOCKED" if instance.locked else "UNLOCKED",
             promotion_status="ACTIVE"
-            if instance.promotion.active and instance.promotion.end_date > now
+            if instance.promotion.active
+            and instance.promotion.end_date > now
+            and instance.pk not in not_activated
             else "INACTIVE",
             restrictions=usage.get(instance.pk, {}),
         )
         for instance in instances
     ]
+
+
+def instances_not_activated(*, customer_id: int, instances: list[tuple[str, str]]) -> set[str]:
+    """Of the customer's `(promotion id, instance id)` pairs, each of a promotion that requires the
+    customer's activation, the instance ids not activated: neither the promotion for the customer
+    nor the instance. One query, none for no pairs."""
+    if not instances:
+        return set()
+    rows = PromotionActivation.objects.filter(
+        customer_id=customer_id, promotion_id__in={promotion_id for promotion_id, _ in instances}
+    ).values_list("promotion_id", "earned_promotion_id")
+    promotions: set[str] = set()
+    activated: set[str] = set()
+    for promotion_id, earned_id in rows:
+        if earned_id is None:
+            promotions.add(promotion_id)
+        else:
+            activated.add(earned_id)
+    return {
+        instance_id
+        for promotion_id, instance_id in instances
+        if promotion_id not in promotions and instance_id not in activated
+    }
+
+
+def rows_activated(*, customer_id: int, rows: list, required: frozenset[str]) -> list:
+    """The customer's wallet rows `(promotion id, instance id, ...)` without the instances of a
+    promotion in `required` (customerActivationRequired) that are not activated. No query when no
+    row is of such a promotion."""
+    not_activated = instances_not_activated(
+        customer_id=customer_id, instances=[row[:2] for row in rows if row[0] in required]
+    )
+    return [row for row in rows if row[1] not in not_activated] if not_activated else rows
 
 
 def _instance_status(instance: EarnedPromotion, now: dt.datetime) -> str:
@@ -178,8 +363,20 @@ def restriction_usage_counter_register(counter: UsageCounter) -> None:
         _usage_counters.append(counter)
 
 
+# A limit that resets is read from its window's counters (the redemptions app's too, registered
+# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id,
+# scope): used} summed over the keys in each range.
+WindowCounter = Callable[[list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], Decimal]]
+_window_counters: list[WindowCounter] = []
+
+
+def window_usage_counter_register(counter: WindowCounter) -> None:
+    if counter not in _window_counters:
+        _window_counters.append(counter)
+
+
 def _restriction_usage(
-    customer: Customer, instances: list[EarnedPromotion]
+    customer: Customer, instances: list[EarnedPromotion], now: dt.datetime
 ) -> dict[str, dict[str, list[RestrictionUsage]]]:
     """For each instance: {level: [usage per kpi]} of its promotion's restrictions, the amounts used
     as the registered usage counters report them (`redemptions.selectors.restriction_usage_count`).
@@ -188,23 +385,46 @@ def _restriction_usage(
     promotion, Earn level the lines that redeemed this instance; a Cart limit holds per transaction,
     so all of it remains for the next one. REDEMPTION sums redemptionCount, TRANSACTION counts
     distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
-    Every window type is counted over the whole history (windows that reset are not tracked yet).
+    A Customer or Promotion limit whose window resets (FIXED, MOVING, CLASSIC with a frequency) is
+    read from the counters of its window at `now`, in the org's time zone (the registered window
+    counter: `redemptions.selectors.window_sums`).
     """
+    Level = PromotionRestriction.Level
+    tz = customer.org.tz
     by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
+    windows: dict[int, tuple[WindowRule, Window]] = {}
+    ranges = []
     for instance in instances:
         for restriction in instance.promotion.restrictions.all():
-            by_level[restriction.level].add(_usage_key(restriction, instance))
+            rule = window_rule_stored(restriction)
+            if rule.resets and restriction.level in (Level.CUSTOMER, Level.PROMOTION):
+                if restriction.pk not in windows:
+                    window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                    windows[restriction.pk] = (rule, window)
+                    scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                    ranges.append((restriction.pk, scope, window.first_day, window.last_day))
+            else:
+                by_level[restriction.level].add(_usage_key(restriction, instance))
 
     # Cart limits hold per transaction: nothing is used before the next one.
     del by_level[PromotionRestriction.Level.CART]
     used: dict[str, dict] = {}
     for counter in _usage_counters:
         used.update(counter(customer, by_level))
+    in_windows: dict[tuple[int, str], Decimal] = {}
+    for window_counter in _window_counters if ranges else ():
+        in_windows.update(window_counter(ranges))
 
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            if restriction.pk in windows:
+                rule, window = windows[restriction.pk]
+                scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+                amount = in_windows.get((restriction.pk, scope), Decimal(0))
+                levels[restriction.level].append(RestrictionUsage(restriction, amount, rule, window))
+                continue
             counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
             amount = counted.get(restriction.kpi, Decimal(0))
             levels[restriction.level].append(RestrictionUsage(restriction, amount))

@@ -270,6 +270,19 @@ def remaining_value(kpi: str, remaining: Decimal) -> int | str:
     return int(remaining)
 
 
+class CurrentCycleSerializer(serializers.Serializer):
+    """For the schema: a fixed window's current cycle, local dates, both inclusive."""
+
+    startDate = serializers.DateField(help_text="The cycle's first day (YYYY-MM-DD, the org's time zone).")
+    endDate = serializers.DateField(help_text="The cycle's last day, inclusive.")
+
+
+def _current_cycle(usage) -> dict | None:
+    if usage.rule.kind != "FIXED":
+        return None
+    return {"startDate": usage.window.first_day.isoformat(), "endDate": usage.window.last_day.isoformat()}
+
+
 # One limit of an instance's promotion, from its RestrictionUsage.
 WALLET_RESTRICTION = Shape(
     "WalletRestriction",
@@ -286,8 +299,39 @@ WALLET_RESTRICTION = Shape(
             ),
             lambda usage: remaining_value(usage.restriction.kpi, usage.remaining),
         ),
-        "windowType": (serializers.CharField(), lambda usage: usage.restriction.window_type or "OVERALL"),
+        "windowType": (
+            serializers.ChoiceField(
+                choices=["OVERALL", "MOVING", "FIXED", "CLASSIC"],
+                help_text="As configured; without one, MOVING for a limit with frequency DAYS or WEEKS, "
+                "else OVERALL.",
+            ),
+            lambda usage: usage.restriction.window_type or usage.rule.kind,
+        ),
         "fixedWindowConfig": (serializers.JSONField(allow_null=True), "restriction.fixed_window_config"),
+        "currentCycle": (
+            CurrentCycleSerializer(
+                allow_null=True,
+                help_text="The current cycle of a fixed window (FIXED, or CLASSIC with a frequency): its "
+                "first and last day (inclusive) in the org's time zone; null for OVERALL and MOVING.",
+            ),
+            _current_cycle,
+        ),
+        "periodStart": (
+            EpochMillisField(
+                allow_null=True,
+                help_text="Epoch ms: when the window remainingRedemption is counted in began (a MOVING "
+                "window: the start of its first day); null for OVERALL.",
+            ),
+            via(to_epoch_ms, "window.start"),
+        ),
+        "periodEnd": (
+            EpochMillisField(
+                allow_null=True,
+                help_text="Epoch ms: when that window ends (exclusive: the next window's first instant); "
+                "null for OVERALL.",
+            ),
+            via(to_epoch_ms, "window.end"),
+        ),
     },
 )
 # An instance's limits by level, from WalletEntry.restrictions ({level: [RestrictionUsage]}).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wallets.apis import customers, earn, issue, revoke, wallet
+from wallets.apis import activation, customers, earn, issue, revoke, wallet
 
 urlpatterns = [
     # Before any `<str:promotion_id>` route (promotions.urls is included after these).
@@ -11,4 +11,13 @@ urlpatterns = [
     path("customer/<int:customer_id>", wallet.CustomerWalletApi.as_view(), name="customer-wallet"),
     path("<str:promotion_id>/earn", earn.EarnApi.as_view(), name="promotion-earn"),
     path("<str:promotion_id>/issueBulk", issue.IssueBulkApi.as_view(), name="promotion-issue-bulk"),
+    # PUT: the org-level activation (promotions.apis); POST ?customerId=: the customer's opt-in.
+    path(
+        "<str:promotion_id>/activate", activation.PromotionActivationApi.as_view(), name="promotion-activate"
+    ),
+    path(
+        "<str:promotion_id>/deactivate",
+        activation.PromotionDeactivationApi.as_view(),
+        name="promotion-deactivate",
+    ),
 ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from itertools import groupby
 
 from .money import ENGINE_CONTEXT, ZERO, Rounding, allocate
-from .ranking import rank
+from .ranking import rank, static_key
 from .ruleset import RuleSet
 from .scope import store_holds, time_holds
 from .types import AdjustedTender, Applied, Cart, Context, LineShare, Result, Rule, Skipped, TenderShare
@@ -47,16 +48,21 @@ class _Outcome:
     tender_shares: dict[int, Decimal] | None = None
 
 
-def evaluate(cart: Cart, rules: RuleSet, context: Context, *, explain: bool = False) -> Result:
+def evaluate(
+    cart: Cart, rules: RuleSet, context: Context, *, explain: bool = False, reasons: bool = True
+) -> Result:
     """What applies to `cart`. With `explain`, every rule of `rules` is listed (applied or skipped with
-    its reason), not only those the index finds for the cart."""
+    its reason), not only those the index finds for the cart. Without `reasons`, `Result.skipped` is
+    empty: a caller that does not show why a rule did not apply (the evaluate API) saves recording it."""
     with localcontext(ENGINE_CONTEXT):
-        return _Evaluation(cart, context).run(rules.rules if explain else rules.candidates(cart))
+        evaluation = _Evaluation(cart, context, reasons=reasons or explain)
+        return evaluation.run(rules.rules if explain else rules.candidates(cart))
 
 
 class _Evaluation:
-    def __init__(self, cart: Cart, context: Context):
+    def __init__(self, cart: Cart, context: Context, *, reasons: bool = True):
         settings = context.settings
+        self.reasons = reasons
         self.context = context
         self.index = CartIndex(cart, settings)
         self.fresh = CartView(self.index)
@@ -250,7 +256,8 @@ class _Evaluation:
         return found
 
     def skip(self, rule: Rule, reason: str, message: str = "") -> None:
-        self.skipped[id(rule)] = Skipped(rule.promotion_id, reason, message or MESSAGES[reason])
+        if self.reasons:
+            self.skipped[id(rule)] = Skipped(rule.promotion_id, reason, message or MESSAGES[reason])
 
     # The whole evaluation ---------------------------------------------------------------------------
 
@@ -267,20 +274,19 @@ class _Evaluation:
         exclusives = [rule for rule in eligible if not rule.is_stackable]
         stackables = [rule for rule in eligible if rule.is_stackable]
         winners: dict[int, _Outcome] = {}
-        for rule in exclusives:
-            outcome = self.attempt(rule, self.fresh)
-            if isinstance(outcome, str):
-                self.skip(rule, outcome)
-            else:
-                winners[id(rule)] = outcome
-                self._solo[id(rule)] = outcome.discount
-        if winners:
-            ranked = rank([outcome.rule for outcome in winners.values()], self.solo)
-            best = ranked[0]
+        if self.reasons:
+            for rule in exclusives:
+                self.try_exclusive(rule, winners)
+            ranked = rank([outcome.rule for outcome in winners.values()], self.solo) if winners else []
+            best = ranked[0] if ranked else None
+        else:
+            best = self.best_exclusive(exclusives, winners)
+        if best is not None:
             applied.append(self.commit(winners[id(best)], self.fresh.copy()))
-            message = f"The exclusive promotion {best.promotion_id} applies alone."
-            for rule in ranked[1:] + stackables:
-                self.skip(rule, "BLOCKED_BY_EXCLUSIVE", message)
+            if self.reasons:
+                message = f"The exclusive promotion {best.promotion_id} applies alone."
+                for rule in ranked[1:] + stackables:
+                    self.skip(rule, "BLOCKED_BY_EXCLUSIVE", message)
         else:
             view = self.fresh.copy()
             phases = {"LINE": [], "CART": [], "TENDER": []}
@@ -299,6 +305,28 @@ class _Evaluation:
             self.apply_phase(phases["TENDER"], view, applied)
         skipped = sorted(self.skipped.items(), key=lambda item: order[item[0]])
         return Result(tuple(applied), tuple(entry for _, entry in skipped))
+
+    def try_exclusive(self, rule: Rule, winners: dict[int, _Outcome]) -> bool:
+        """Whether the exclusive `rule` applies on the cart as sent (its outcome kept in `winners`)."""
+        outcome = self.attempt(rule, self.fresh)
+        if isinstance(outcome, str):
+            self.skip(rule, outcome)
+            return False
+        winners[id(rule)] = outcome
+        self._solo[id(rule)] = outcome.discount
+        return True
+
+    def best_exclusive(self, exclusives: list[Rule], winners: dict[int, _Outcome]) -> Rule | None:
+        """The exclusive that ranks first among those that apply, trying them in ranking order: the
+        rules of the best static rank (priority, type tier, end) that has one applying, and no
+        further (the ranking's later keys only break ties inside a static rank). The same winner as
+        trying every exclusive and ranking those that apply, for a fraction of the attempts."""
+        ordered = sorted(exclusives, key=lambda rule: (static_key(rule), rule.promotion_id))
+        for _, group in groupby(ordered, key=static_key):
+            applying = [rule for rule in group if self.try_exclusive(rule, winners)]
+            if applying:
+                return rank(applying, self.solo)[0]
+        return None
 
     def apply_phase(self, rules: list[Rule], view: CartView, applied: list[Applied]) -> int:
         count = 0

@@ -20,6 +20,7 @@ from tests.factories import (
     PromotionRestrictionFactory,
     RedemptionFactory,
     RedemptionLineFactory,
+    TillFactory,
 )
 
 ORG_ID = 109001
@@ -41,6 +42,7 @@ CUSTOMER_IDENTIFIERS = {"mobile": "919800910001", "email": "fuzz1@example.com", 
 EARNED_IDS = ("f022e0000000000000000001", "f022e0000000000000000002", "f022e0000000000000000003")
 PROGRAM_ID, LOYALTY_PROMOTION_ID = 9101, 9201
 TRANSACTION_IDS = ("FUZZ-TXN-1",)
+TILL_ID, TILL_CODE = 9301, "fuzz.till.1"
 
 
 def seed() -> None:
@@ -78,3 +80,4 @@ def seed() -> None:
     RedemptionLineFactory(redemption=redemption, promotion=promotions["POS"])
     program = LoyaltyProgramFactory(id=PROGRAM_ID, org=org)
     LoyaltyPromotionFactory(id=LOYALTY_PROMOTION_ID, org=org, program=program)
+    TillFactory(id=TILL_ID, org=org, code=TILL_CODE)

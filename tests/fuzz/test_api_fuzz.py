@@ -191,6 +191,8 @@ def map_case(context, case):
             path["promotion_id"] = pick(path["promotion_id"], PROMOTION_IDS)
         if "customer_id" in path:
             path["customer_id"] = pick(path["customer_id"], seed.CUSTOMER_IDS)
+        if "till_id" in path:
+            path["till_id"] = pick(path["till_id"], (seed.TILL_ID, seed.TILL_CODE))
     query = case.query
     if query and valid(ParameterLocation.QUERY):
         name, value = query.get("identifierName"), query.get("identifierValue")

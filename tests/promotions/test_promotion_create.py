@@ -122,6 +122,29 @@ def test_created_promotion_reads_back_the_same(api):
             }},
             "mixed",
         ),
+        (
+            {"promotionRestrictions": {
+                "Customer": [{"kpi": "REDEMPTION", "limit": 1, "frequency": "DAYS"}],
+                "Promotion": [{"kpi": "REDEMPTION", "limit": 9, "windowType": "FIXED",
+                               "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"}}],
+            }},
+            "mixed",
+        ),
+        ({"promotionRestrictions": {"Customer": [{"kpi": "REDEMPTION", "limit": 1, "windowType": "FIXED"}]}},
+         "fixedWindowConfig"),
+        ({"promotionRestrictions": {"Customer": [{"kpi": "REDEMPTION", "limit": 1, "frequency": "DAYS",
+                                                  "minTimeBetweenRepeat": 3600000}]}}, "whole number"),
+        ({"promotionRestrictions": {"Customer": [{"kpi": "REDEMPTION", "limit": 1, "windowType": "FIXED",
+                                                  "fixedWindowConfig": {"cycleType": "WEEK"}}]}}, "weekStartDay"),
+        (
+            {"promotionRestrictions": {"Customer": [
+                {"kpi": "REDEMPTION", "limit": 9, "windowType": "FIXED", "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"}},
+                {"kpi": "REDEMPTION", "limit": 2, "windowType": "FIXED", "fixedWindowConfig": {"cycleType": "N_DAY", "refreshRate": 7}},
+            ]}},
+            "once per level",
+        ),
+        ({"type": "EARNING", "promotionRestrictions": {"Earn": [{"kpi": "REDEMPTION", "limit": 1, "frequency": "DAYS"}]}},
+         "not supported on Earn"),
         ({"customerActivationRequired": True, "type": "POS"}, "customerActivationRequired"),
     ],
 )  # fmt: skip
@@ -537,3 +560,36 @@ def test_documented_action_variants_are_accepted_and_echoed_with_six_decimals(ap
     assert second.status_code == 200, second.content
     target = second.json()["data"]["action"]["productBasedAction"]["productBasedCondition"]
     assert target == {"type": "CART", "cartCondition": {**cart["cartCondition"], "value": "50.000000"}}
+
+
+def test_a_lifetime_limit_and_a_monthly_one_on_the_same_kpi_are_stored_and_echoed(api):
+    # given: Capillary's example, 20 in all and 3 a month per customer
+    limits = {
+        "Customer": [
+            {"kpi": "REDEMPTION", "limit": 20, "windowType": "OVERALL"},
+            {
+                "kpi": "REDEMPTION",
+                "limit": 3,
+                "windowType": "FIXED",
+                "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+            },
+        ]
+    }
+
+    # when
+    response = api.post(URL, body(promotionRestrictions=limits), format="json")
+
+    # then
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["promotionRestrictions"] == {
+        "Customer": [
+            {"kpi": "REDEMPTION", "limit": "20.000000", "windowType": "OVERALL"},
+            {"kpi": "REDEMPTION", "limit": "3.000000", "windowType": "FIXED",
+             "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"}},
+        ]
+    }  # fmt: skip
+    stored = PromotionRestriction.objects.filter(promotion_id=response.json()["data"]["id"])
+    assert sorted(stored.values_list("window_kind", "window_cycle")) == [
+        ("FIXED", "CALENDAR_MONTH"),
+        ("OVERALL", ""),
+    ]

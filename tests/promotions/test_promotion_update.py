@@ -170,6 +170,71 @@ def test_window_schema_change_is_1011(api, org):
     assert codes(response) == [1011]
 
 
+MONTHLY = {
+    "kpi": "REDEMPTION",
+    "limit": 3,
+    "windowType": "FIXED",
+    "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+}
+LIFETIME = {"kpi": "REDEMPTION", "limit": 20, "windowType": "OVERALL"}
+
+
+def live_promotion_with(org, **window):
+    promotion = PromotionFactory(org=org, start_date=timezone.now() - dt.timedelta(hours=1))
+    PromotionRestrictionFactory(promotion=promotion, level="Customer", kpi="REDEMPTION", limit=3, **window)
+    return promotion
+
+
+def test_changing_the_window_of_a_live_limit_is_1011(api, org):
+    # given: a live promotion limited to 3 a month per customer
+    promotion = live_promotion_with(
+        org, window_type="FIXED", fixed_window_config={"cycleType": "CALENDAR_MONTH"}
+    )
+    weekly = {**MONTHLY, "fixedWindowConfig": {"cycleType": "WEEK", "weekStartDay": "MONDAY"}}
+
+    # when
+    to_weekly = api.put(url(promotion), {"promotionRestrictions": {"Customer": [weekly]}}, format="json")
+    to_lifetime = api.put(url(promotion), {"promotionRestrictions": {"Customer": [LIFETIME]}}, format="json")
+    unchanged = api.put(url(promotion), {"promotionRestrictions": {"Customer": [MONTHLY]}}, format="json")
+
+    # then
+    assert (to_weekly.status_code, codes(to_weekly)) == (400, [1011])
+    assert (to_lifetime.status_code, codes(to_lifetime)) == (400, [1011])
+    assert unchanged.status_code == 200, unchanged.content
+    assert PromotionRestriction.objects.get(promotion=promotion).fixed_window_config == {
+        "cycleType": "CALENDAR_MONTH"
+    }
+
+
+def test_a_window_may_change_before_the_promotion_starts_but_not_from_classic(api, org):
+    promotion = future_promotion(org)
+    PromotionRestrictionFactory(promotion=promotion, level="Customer", kpi="REDEMPTION", limit=3)
+
+    changed = api.put(url(promotion), {"promotionRestrictions": {"Customer": [MONTHLY]}}, format="json")
+
+    assert changed.status_code == 200, changed.content
+    assert PromotionRestriction.objects.get(promotion=promotion).window_kind == "FIXED"
+
+
+def test_classic_cannot_become_moving_and_a_second_limit_cannot_be_added_by_editing(api, org):
+    classic = future_promotion(org)
+    PromotionRestrictionFactory(
+        promotion=classic, level="Customer", kpi="REDEMPTION", window_type="CLASSIC", frequency="DAYS"
+    )
+    lifetime = future_promotion(org)
+    PromotionRestrictionFactory(promotion=lifetime, level="Customer", kpi="REDEMPTION", limit=20)
+    moving = {"kpi": "REDEMPTION", "limit": 3, "windowType": "MOVING", "frequency": "DAYS"}
+
+    to_moving = api.put(url(classic), {"promotionRestrictions": {"Customer": [moving]}}, format="json")
+    paired = api.put(
+        url(lifetime), {"promotionRestrictions": {"Customer": [LIFETIME, MONTHLY]}}, format="json"
+    )
+
+    assert codes(to_moving) == [1011]
+    assert codes(paired) == [1011]
+    assert PromotionRestriction.objects.filter(promotion=lifetime).count() == 1
+
+
 def test_rename_onto_another_promotion_is_716(api, org):
     PromotionFactory(org=org, name="Taken")
     promotion = future_promotion(org)

@@ -32,6 +32,7 @@ from tests.factories import (
     LoyaltyProgramFactory,
     LoyaltyPromotionFactory,
     PromotionFactory,
+    TillFactory,
 )
 
 # Every path under these is an API route: it needs a case. The schema and the docs (`api/`) are
@@ -101,6 +102,8 @@ class OrgSeed:
     program: Any
     loyalty_promotion: Any
     cart: str  # the evaluationId of `customer`'s open cart (cart locks)
+    optin_promotion: Any  # CUSTOMER with customerActivationRequired (not issued: opt-in may come first)
+    till: Any  # a till of one of the org's stores
 
 
 def _api(client) -> APIClient:
@@ -124,6 +127,9 @@ def org_seed(org) -> OrgSeed:
     )
     assert recorded.status_code == 200, recorded.content
     program = LoyaltyProgramFactory(org=org)
+    optin_promotion = PromotionFactory(
+        org=org, type=PromotionType.CUSTOMER, customer_activation_required=True
+    )
     return OrgSeed(
         org=org,
         client=client,
@@ -140,6 +146,8 @@ def org_seed(org) -> OrgSeed:
         program=program,
         loyalty_promotion=LoyaltyPromotionFactory(org=org, program=program, max_issuance_per_customer=-1),
         cart=CartLockFactory(org=org, customer=customer).pk,
+        optin_promotion=optin_promotion,
+        till=TillFactory(org=org),
     )
 
 
@@ -158,6 +166,8 @@ MISSING = SimpleNamespace(
     program=SimpleNamespace(pk=9_000_000_001),
     loyalty_promotion=SimpleNamespace(pk=9_000_000_001),
     cart="0" * 24,
+    optin_promotion=SimpleNamespace(pk="0" * 24),
+    till=SimpleNamespace(pk=9_000_000_001),
 )  # fmt: skip
 
 
@@ -330,6 +340,20 @@ def _promotions_are_mine(response, mine, theirs) -> None:
     assert listed == set(mine.org.promotions.values_list("pk", flat=True))
 
 
+def _config_is_mine(response, mine, theirs) -> None:
+    assert [p["promotionId"] for p in data_of(response)] == [mine.customer_promotion.pk]
+    # and the whole list holds only the caller's promotions
+    listed = {
+        p["promotionId"] for p in data_of(mine.api.get(f"{PROMOTIONS}/config", {"includeInactive": "true"}))
+    }
+    assert listed == set(mine.org.promotions.values_list("pk", flat=True))
+
+
+def _till_promotions_are_mine(response, mine, theirs) -> None:
+    listed = {p["id"] for p in data_of(response)}
+    assert listed == set(mine.org.promotions.filter(active=True).values_list("pk", flat=True))
+
+
 def _redemptions_are_mine(response, mine, theirs) -> None:
     [record] = data_of(response)
     assert (record["orgId"], record["transactionIdentifier"]) == (mine.org.pk, mine.transaction)
@@ -425,6 +449,28 @@ CASES: dict[tuple[str, str], Case] = {
         lambda ids: Call(f"{PROMOTIONS}/{ids.customer_promotion.pk}/deactivate"),
         foreign=(probe("customer_promotion"),),
         audit="promotion.deactivate",
+    ),
+    ("promotion-config", "GET"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/config", query={"promotionIds": ids.customer_promotion.pk}),
+        check=_config_is_mine,
+        # Another org's id in promotionIds is left out, as an unknown one is.
+        foreign=(probe("customer_promotion", status=200, codes=(), check=_list_is_empty),),
+    ),
+    ("promotion-till", "GET"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/till/{ids.till.pk}"),
+        check=_till_promotions_are_mine,
+        foreign=(probe("till"),),
+    ),
+    # A customer's opt-in (POST; the PUT above is the org level)
+    ("promotion-activate", "POST"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/{ids.optin_promotion.pk}/activate", query={"customerId": ids.customer.pk}),
+        foreign=(probe("optin_promotion"), probe("customer")),
+        audit="promotion.customer_activate",
+    ),
+    ("promotion-deactivate", "POST"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/{ids.optin_promotion.pk}/deactivate", query={"customerId": ids.customer.pk}),
+        foreign=(probe("optin_promotion"), probe("customer")),
+        audit="promotion.customer_deactivate",
     ),
     # Issuing and earning
     ("promotion-issue-bulk", "POST"): Case(

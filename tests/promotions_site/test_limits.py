@@ -122,7 +122,7 @@ def product_condition(criteria: int) -> dict:
 
 
 def restrictions(count: int) -> dict:
-    kpis = ["REDEMPTION", "TRANSACTION", "DISCOUNT", "REDEMPTION"]
+    kpis = ["REDEMPTION", "TRANSACTION", "DISCOUNT"] * 3
     return {"Customer": [{"kpi": kpis[i], "limit": 5} for i in range(count)]}
 
 
@@ -179,8 +179,8 @@ LIST_CAPS = [
     (
         "promotionRestrictions level",
         lambda c, e, p, n: (PROMOTIONS, promotion_body(promotionRestrictions=restrictions(n))),
-        3,
-        "promotionRestrictions.Customer: Ensure this field has no more than 3 elements.",
+        6,
+        "promotionRestrictions.Customer: Ensure this field has no more than 6 elements.",
     ),
     (
         "earn/bulk earnedPromotions",

@@ -24,13 +24,21 @@ from redemptions.models import (
     RedemptionReversal,
 )
 from tests import factories
-from wallets.models import BulkJob, Customer, EarnedPromotion, Issual, LoyaltyEarnedPromotion, PromotionTally
+from wallets.models import (
+    BulkJob,
+    Customer,
+    EarnedPromotion,
+    Issual,
+    LoyaltyEarnedPromotion,
+    PromotionActivation,
+    PromotionTally,
+)
 
 # Every model that carries an org.
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till, Evaluation, PromotionTally, RedemptionDay, CartLock,
+    Till, Evaluation, PromotionTally, RedemptionDay, CartLock, PromotionActivation,
 ]  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from tests.factories import (
     LoyaltyPromotionFactory,
     PromotionFactory,
     PromotionRestrictionFactory,
+    TillFactory,
 )
 from tests.redemptions.support import body as redemption_body
 from tests.redemptions.support import line
@@ -175,10 +176,25 @@ def test_every_success_body_is_the_documented_shape(api, org, published, checked
     checked(api.put(f"{PROMOTIONS}/{new_id}", {"priority": 2}, format="json"), detail, "put")
     checked(api.put(f"{PROMOTIONS}/{new_id}/deactivate"), f"{detail}/deactivate", "put")
     checked(api.put(f"{PROMOTIONS}/{new_id}/activate"), f"{detail}/activate", "put")
+    config = checked(
+        api.get(f"{PROMOTIONS}/config?includeExpired=true&includeInactive=true"),
+        f"{PROMOTIONS}/config",
+        "get",
+    )
+    assert config["data"] and config["data"][0]["promotionRestrictions"] is not None
+    till = TillFactory(org=org)
+    at_till = checked(api.get(f"{PROMOTIONS}/till/{till.pk}"), f"{PROMOTIONS}/till/{{till_id}}", "get")
+    assert at_till["data"]
     token = {"key": api.api_client.username, "secret": api.api_client.plain_secret}
     checked(
         APIClient().post("/v3/oauth/token/generate", token, format="json"), "/v3/oauth/token/generate", "post"
     )
+
+    # then: a customer's opt-in to a promotion that requires it
+    optin = PromotionFactory(org=org, customer_activation_required=True)
+    optin_query = f"customerId={customer.pk}"
+    checked(api.post(f"{PROMOTIONS}/{optin.pk}/activate?{optin_query}"), f"{detail}/activate", "post")
+    checked(api.post(f"{PROMOTIONS}/{optin.pk}/deactivate?{optin_query}"), f"{detail}/deactivate", "post")
 
     # then: customers
     customers = f"{PROMOTIONS}/customers"

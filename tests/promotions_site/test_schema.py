@@ -157,7 +157,8 @@ def example_dates(value, key: str = ""):
     """(key, datetime) for every end or validity date in an example value, epoch ms or ISO 8601."""
     if isinstance(value, dict):
         for name, item in value.items():
-            yield from example_dates(item, name)
+            if name != "currentCycle":  # a limit's cycle ends; the example does not expire with it
+                yield from example_dates(item, name)
     elif isinstance(value, list):
         for item in value:
             yield from example_dates(item, key)

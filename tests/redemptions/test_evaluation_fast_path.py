@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -119,3 +120,13 @@ def test_a_plain_cart_takes_the_fast_path():
     assert serializer.is_valid(), serializer.errors
 
     assert plain(evaluation_request_fast(data)) == plain(serializer.validated_data)
+
+
+def test_reference_ids_are_distinct_random_uuids():
+    from redemptions.evaluation import _reference_ids
+
+    ids = _reference_ids(500)
+    assert len(set(ids)) == 500
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

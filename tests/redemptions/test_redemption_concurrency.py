@@ -236,3 +236,32 @@ def test_one_customers_instances_and_counters_named_in_opposite_orders_never_dea
     for promotion in (first, second):
         assert (_used(promotion, "Customer"), _used(promotion, "Promotion")) == (40, 40)
         assert EarnedPromotion.objects.get(pk=instances[promotion.pk].pk).redemption_count == 40
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}},
+        {"window_type": "MOVING", "frequency": "WEEKS"},
+    ],
+    ids=["a month", "the last 7 days"],
+)
+def test_40_redemptions_racing_for_a_windowed_global_limit_of_5_give_exactly_5(window):
+    # given a POS promotion limited to 5 redemptions a window, over all customers, in Berlin
+    org = OrganizationFactory(timezone="Europe/Berlin")
+    promotion = PromotionFactory(org=org, type="POS")
+    PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=5, **window)
+    customers = CustomerFactory.create_batch(40, org=org)
+
+    # when 40 transactions of one moment are sent at once
+    def call(api, index):
+        return redeem(api, body(customers[index], txn=f"W{index}", redemptions=[line(promotion)])).status_code
+
+    results = run_concurrently(40, call, org=org, threads=20)
+
+    # then exactly 5 succeed, counted in one window (and, for MOVING, its lock row holding nothing)
+    assert Counter(results) == {200: 5, 409: 35}
+    used = sorted(
+        RedemptionCounter.objects.filter(restriction__promotion=promotion).values_list("used", flat=True)
+    )
+    assert used == ([0, 5] if window["window_type"] == "MOVING" else [5])

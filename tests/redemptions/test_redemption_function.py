@@ -52,10 +52,10 @@ _transactions = itertools.count(1)
 def world(db):
     """One org: promotions of every kind with limits of every level, customers holding instances in
     every state."""
-    org = OrganizationFactory()
+    org = OrganizationFactory(timezone="America/New_York")
     client = ApiClientFactory(org=org)
     now = timezone.now()
-    started = {"start_date": now - dt.timedelta(days=10)}
+    started = {"start_date": now - dt.timedelta(days=60)}
     pos = PromotionFactory(org=org, type=PromotionType.POS, **started)
     PromotionRestrictionFactory(promotion=pos, level=Level.CART, kpi=Kpi.DISCOUNT, limit=Decimal(150))
     PromotionRestrictionFactory(promotion=pos, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=Decimal(3))
@@ -66,6 +66,53 @@ def world(db):
     PromotionRestrictionFactory(promotion=earning, level=Level.EARN, kpi=Kpi.REDEMPTION, limit=Decimal(2))
     PromotionRestrictionFactory(promotion=earning, level=Level.EARN, kpi=Kpi.DISCOUNT, limit=Decimal(120))
     PromotionRestrictionFactory(promotion=earning, level=Level.CUSTOMER, kpi=Kpi.DISCOUNT, limit=Decimal(200))
+    # Limits whose windows reset (promotions/windows.py), in the org's time zone.
+    monthly = PromotionFactory(org=org, type=PromotionType.POS, **started)
+    PromotionRestrictionFactory(
+        promotion=monthly,
+        level=Level.CUSTOMER,
+        kpi=Kpi.REDEMPTION,
+        limit=Decimal(3),
+        window_type="FIXED",
+        fixed_window_config={"cycleType": "CALENDAR_MONTH"},
+    )
+    PromotionRestrictionFactory(
+        promotion=monthly, level=Level.CUSTOMER, kpi=Kpi.REDEMPTION, limit=Decimal(5), window_type="OVERALL"
+    )
+    PromotionRestrictionFactory(
+        promotion=monthly,
+        level=Level.PROMOTION,
+        kpi=Kpi.DISCOUNT,
+        limit=Decimal(150),
+        window_type="FIXED",
+        fixed_window_config={"cycleType": "N_DAY", "refreshRate": 4},
+    )
+    rolling = PromotionFactory(org=org, type=PromotionType.POS, **started)
+    PromotionRestrictionFactory(
+        promotion=rolling,
+        level=Level.CUSTOMER,
+        kpi=Kpi.TRANSACTION,
+        limit=Decimal(2),
+        frequency="DAYS",
+        min_time_between_repeat=3 * 86_400_000,
+    )
+    PromotionRestrictionFactory(
+        promotion=rolling,
+        level=Level.PROMOTION,
+        kpi=Kpi.REDEMPTION,
+        limit=Decimal(4),
+        window_type="MOVING",
+        frequency="WEEKS",
+    )
+    weekly = PromotionFactory(org=org, type=PromotionType.CUSTOMER, **started)
+    PromotionRestrictionFactory(
+        promotion=weekly,
+        level=Level.CUSTOMER,
+        kpi=Kpi.REDEMPTION,
+        limit=Decimal(2),
+        window_type="FIXED",
+        fixed_window_config={"cycleType": "WEEK", "weekStartDay": "WEDNESDAY"},
+    )
     ended = PromotionFactory(org=org, type=PromotionType.POS, end_date=now - dt.timedelta(days=2),
                              start_date=now - dt.timedelta(days=9))  # fmt: skip
     inactive = PromotionFactory(org=org, type=PromotionType.POS, active=False)
@@ -80,6 +127,8 @@ def world(db):
             (wallet, {"valid_till": now - dt.timedelta(hours=1)}),
             (earning, {"kind": EarnedPromotion.Kind.EARNED}),
             (earning, {}),  # issued: LOCKED
+            (weekly, {"kind": EarnedPromotion.Kind.EARNED}),
+            (weekly, {"kind": EarnedPromotion.Kind.EARNED}),
         ):
             instances.append(
                 EarnedPromotionFactory(org=org, customer=customer, promotion=promotion, **fields)
@@ -89,6 +138,7 @@ def world(db):
         "org": org,
         "client": client,
         "promotions": [p.pk for p in promotions] + [other_org_promotion.pk, "nosuchpromotion000000000"],
+        "windowed": [monthly.pk, rolling.pk, weekly.pk],
         "customers": customers,
         "instances": [i.pk for i in instances] + ["nosuchinstance0000000000"[:24]],
         "held": {
@@ -113,7 +163,9 @@ def requests(draw, world) -> RedemptionInput:
     lines = []
     for level in ("LINEITEM", "CART"):
         for position in range(draw(st.integers(0, 3))):
-            promotion_id = draw(st.sampled_from(world["promotions"][:3] * 8 + world["promotions"][3:]))
+            promotion_id = draw(
+                st.sampled_from(world["promotions"][:3] * 8 + world["windowed"] * 6 + world["promotions"][3:])
+            )
             earned = None
             if level == "LINEITEM" and draw(st.booleans()):
                 # Mostly one of the customer's own instances, with its promotion; else any id.
@@ -136,7 +188,8 @@ def requests(draw, world) -> RedemptionInput:
             )
     if not lines:
         lines.append(LineInput("CART", 0, world["promotions"][0], 1, Decimal(5), Decimal(1), Decimal(1)))
-    when = timezone.now() - dt.timedelta(days=draw(st.sampled_from([0, 0, 3])), minutes=1)
+    # Now, a materialised day, and days in earlier windows (another week, N_DAY cycle or month).
+    when = timezone.now() - dt.timedelta(days=draw(st.sampled_from([0, 0, 3, 1, 5, 8, 33])), minutes=1)
     return RedemptionInput(
         customer_lookup=lookup,
         customer_identifier_type="mobile" if lookup else "",
@@ -153,7 +206,9 @@ def state(org) -> dict:
     """What a redemption may have written, without generated ids and times."""
     return {
         "counters": sorted(
-            RedemptionCounter.objects.filter(org=org).values_list("restriction_id", "scope", "used")
+            RedemptionCounter.objects.filter(org=org).values_list(
+                "restriction_id", "scope", "window_start", "used"
+            )
         ),
         "instances": sorted(
             EarnedPromotion.objects.filter(org=org).values_list(
@@ -252,6 +307,19 @@ def test_the_function_answers_and_writes_what_the_general_path_does(world, mater
                     org=world["org"], data=first, fingerprint="f" * 64, actor=Actor.system("test"),
                     api_client=world["client"],
                 )  # fmt: skip
+                # Sometimes the first once more under another key: a window's limit half or wholly used.
+                for _ in range(data.draw(st.integers(0, 2))):
+                    again = RedemptionInput(
+                        **{**first.__dict__, "transaction_identifier": f"DIFF-{next(_transactions)}"}
+                    )
+                    try:
+                        with transaction.atomic():
+                            redemption_record_general(
+                                org=world["org"], data=again, fingerprint="f" * 64, actor=Actor.system("test"),
+                                api_client=world["client"],
+                            )  # fmt: skip
+                    except PromotionError:
+                        pass
                 second = data.draw(st.one_of(requests(world), st.just(first)))
                 general, function = both(world, second)
                 assert function == general
@@ -268,13 +336,13 @@ def line(promotion_id, *, earned=None, count=1, discount="10", level="LINEITEM",
     )
 
 
-def request(world, lines, *, customer=0, anonymous=False, days_ago=0) -> RedemptionInput:
+def request(world, lines, *, customer=0, anonymous=False, days_ago=0, when=None) -> RedemptionInput:
     customer = world["customers"][customer]
     return RedemptionInput(
         customer_lookup=None if anonymous else ("id", str(customer.pk)),
         transaction_identifier=f"CASE-{next(_transactions)}",
         transaction_number="BILL-1",
-        transaction_date=timezone.now() - dt.timedelta(days=days_ago, minutes=1),
+        transaction_date=when or timezone.now() - dt.timedelta(days=days_ago, minutes=1),
         amount=Decimal(1000),
         lines=lines,
     )
@@ -284,7 +352,7 @@ def test_every_answer_is_the_same_on_both_paths(world, materialised_day):
     """Each refusal and each kind of recording, set up on purpose, through both paths."""
     pos, wallet, earning, ended, inactive, foreign, unknown = world["promotions"]
     held = world["held"][world["customers"][0].pk]
-    usable, _, revoked, expired, earned, locked = (pk for pk, _ in held)
+    usable, _, revoked, expired, earned, locked, *_ = (pk for pk, _ in held)
     other_customers = world["held"][world["customers"][1].pk][0][0]
     cases = {
         "recorded": [line(pos), line(wallet, level="CART"), line(earning, earned=earned, position=1)],
@@ -327,4 +395,48 @@ def test_every_answer_is_the_same_on_both_paths(world, materialised_day):
             general, function = both(world, request(world, lines, customer=0))
             assert function == general, code
             assert general[0][:2] == ("refused", code), general
+        transaction.set_rollback(True)
+
+
+def test_windows_answer_the_same_on_both_paths(world):
+    """A FIXED month used up refuses in it and not in the next; a MOVING window refuses until its
+    oldest use drops out; a lifetime limit next to a monthly one holds across months."""
+    monthly, rolling, _ = world["windowed"]
+    tz = world["org"].tz
+    # Noon, New York time, on days of last month and this one (all after the promotions' start).
+    this_month = timezone.now().astimezone(tz).date().replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+
+    def at(day):
+        return dt.datetime.combine(day, dt.time(12), tzinfo=tz)
+
+    record = dict(fingerprint="f" * 64, actor=Actor.system("test"), api_client=world["client"])
+    with transaction.atomic():
+        for day in (1, 2, 3):  # 3 of 3 in last month
+            redemption_record_general(
+                org=world["org"],
+                data=request(world, [line(monthly)], when=at(last_month.replace(day=day))),
+                **record,
+            )
+        for when, expected in (
+            (at(last_month.replace(day=20)), 409),  # last month's window is used up
+            (at(this_month), "recorded"),  # a new month: 3 more (4th of the lifetime 5)
+            (at(this_month) - dt.timedelta(hours=13), 409),  # 23:00 the day before, New York: last month
+        ):
+            general, function = both(world, request(world, [line(monthly)], when=when))
+            assert function == general, when
+            assert (general[0][0] if expected == "recorded" else general[0][1]) == expected, (when, general)
+        for day in (0, 1):  # two transactions in a 3-day rolling window
+            redemption_record_general(
+                org=world["org"], data=request(world, [line(rolling)], when=at(this_month) + dt.timedelta(days=day)),
+                **record,
+            )  # fmt: skip
+        # the first drops out on the 4th; a late report the day before the first would push the
+        # window of the 2nd over; three days before, no window holds it and the others
+        for days, expected in ((2, 409), (3, "recorded"), (-1, 409), (-3, "recorded")):
+            general, function = both(
+                world, request(world, [line(rolling)], when=at(this_month) + dt.timedelta(days=days))
+            )
+            assert function == general, days
+            assert (general[0][0] if expected == "recorded" else general[0][1]) == expected, (days, general)
         transaction.set_rollback(True)

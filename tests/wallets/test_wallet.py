@@ -305,6 +305,9 @@ def test_restrictions_count_recorded_redemptions_per_level(api, org, customer):
             "remainingRedemption": 1,
             "windowType": "OVERALL",
             "fixedWindowConfig": None,
+            "currentCycle": None,
+            "periodStart": None,
+            "periodEnd": None,
         }
     ]
     customer_level = {r["kpi"]: (r["maxLimit"], r["remainingRedemption"]) for r in restrictions["Customer"]}
@@ -318,8 +321,12 @@ def test_restrictions_count_recorded_redemptions_per_level(api, org, customer):
             "kpi": "REDEMPTION",
             "maxLimit": "10.000000",
             "remainingRedemption": 3,  # 10 - (4 mine + 3 theirs)
+            # Stored before windows were checked (MOVING needs a frequency): counted over its life.
             "windowType": "MOVING",
             "fixedWindowConfig": None,
+            "currentCycle": None,
+            "periodStart": None,
+            "periodEnd": None,
         }
     ]
     assert [(r["kpi"], r["remainingRedemption"]) for r in restrictions["Earn"]] == [("REDEMPTION", 0)]

@@ -3,6 +3,7 @@
     issue            issueBulk: issuing CUSTOMER and EARNING promotions
     earn             earn and earn/bulk: earning EARNING and REWARD promotions
     revoke           revokeEarn
+    activation       a customer's opt-in to a promotion (customerActivationRequired)
     customers        creating customers
     loyalty          issuing loyalty promotions (v2 issue)
     bulk_jobs        the admin's issue and bulk-earn jobs, run in chunks
@@ -16,6 +17,11 @@ except the customer import's, which its one caller (import_customers) takes from
 the modules import each other directly, never through this package, so no import runs in a circle.
 """
 
+from wallets.services.activation import (
+    pending_cart_check_register,
+    pending_cart_check_unregister,
+    promotion_activation_set,
+)
 from wallets.services.bulk_job_inputs import (
     PREVIEW_MAX_AGE,
     bulk_job_input_discard,
@@ -101,6 +107,9 @@ __all__ = [
     "earned_promotions_redate",
     "earned_promotions_revoke",
     "loyalty_promotion_issue",
+    "pending_cart_check_register",
+    "pending_cart_check_unregister",
+    "promotion_activation_set",
     "promotion_check_running",
     "promotion_tallies_refresh",
     "promotion_tally_add",

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('promotions', '0007_store_hierarchy_org_settings_time_criteria'),
+        ('promotions', '0009_restriction_windows'),
     ]
 
     operations = [

@@ -7,9 +7,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('promotions', '0008_cart_locks'),
-        ('redemptions', '0012_cart_locks'),
-        ('wallets', '0008_earned_promotion_indexes_for_queries'),
+        ('promotions', '0010_cart_locks'),
+        ('redemptions', '0016_cart_locks'),
+        ('wallets', '0009_promotion_activation'),
     ]
 
     operations = [

@@ -1,0 +1,120 @@
+"""The wallet's one-statement read on PostgreSQL (`wallet_read`) against the ORM path it replaces there
+(`customer_get` + `wallet_get`, which SQLite still takes): the same entries, rendered to the same bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import pytest
+from django.http import Http404
+from django.utils import timezone
+
+from promotions.models import PromotionRestriction, PromotionType
+from tests.factories import (
+    CustomerFactory,
+    EarnedPromotionFactory,
+    PromotionActivationFactory,
+    PromotionFactory,
+    PromotionRestrictionFactory,
+    RedemptionFactory,
+    RedemptionLineFactory,
+)
+from wallets.selectors import customer_get, wallet_get, wallet_read
+from wallets.serializers import WALLET_RESPONSE
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
+
+LIFETIME: dict = {}
+MONTHLY = {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}}
+LAST_7_DAYS = {"window_type": "MOVING", "frequency": "DAYS", "min_time_between_repeat": 7 * 86_400_000}
+
+
+def rendered(entries) -> str:
+    return json.dumps(WALLET_RESPONSE.render(entries), sort_keys=True, default=str)
+
+
+@pytest.fixture
+def wallets(org):
+    """Customers holding random mixes of instances: ISSUED and EARNED, locked and unlocked, expired,
+    revoked, of active, inactive and ended promotions of every wallet type and of a POS promotion (never
+    shown), some requiring the customer's activation (given or not), with limits at every level and
+    redemption lines counted against them."""
+    rng = random.Random(20261203)
+    now = timezone.now()
+    promotions = []
+    for number in range(8):
+        promotion = PromotionFactory(
+            org=org,
+            type=rng.choice([*PromotionType.WALLET_TYPES, PromotionType.POS]),
+            active=rng.random() > 0.2,
+            start_date=now - dt.timedelta(days=5),
+            end_date=now + dt.timedelta(days=rng.choice((-1, 30))),
+            custom_field_values=rng.choice(({}, {"channel": "app", "n": number})),
+            customer_activation_required=number % 3 == 0,
+        )
+        for level in rng.sample(list(PromotionRestriction.Level), 2):
+            # a lifetime limit, or (Customer and Promotion levels) a monthly one or one over the last 7 days
+            window = (
+                rng.choice((LIFETIME, MONTHLY, LAST_7_DAYS))
+                if level in ("Customer", "Promotion")
+                else LIFETIME
+            )
+            PromotionRestrictionFactory(
+                promotion=promotion, level=level, kpi=rng.choice(list(PromotionRestriction.Kpi)), **window
+            )
+        promotions.append(promotion)
+    customers = []
+    for _ in range(6):
+        customer = CustomerFactory(org=org)
+        for _ in range(rng.randrange(0, 7)):
+            promotion = rng.choice(promotions)
+            kind = rng.choice(("ISSUED", "EARNED"))
+            locked = kind == "ISSUED" and rng.random() < 0.3
+            unlocked = kind == "ISSUED" and not locked and rng.random() < 0.5
+            instance = EarnedPromotionFactory(
+                org=org, customer=customer, promotion=promotion, kind=kind, locked=locked,
+                unlocked_from_type="ACTIVITY" if unlocked else "", unlocked_from_id="BILL-9" if unlocked else "",
+                status=rng.choice(("ACTIVE", "ACTIVE", "REVOKED")),
+                valid_till=now + dt.timedelta(days=rng.choice((-2, 3, 3, 9))),
+                event_details=rng.choice(({}, {"supplementaryCriteria": {"programType": "TIER"}})),
+            )  # fmt: skip
+            if promotion.customer_activation_required and rng.random() < 0.5:
+                PromotionActivationFactory(org=org, customer=customer, promotion=promotion)
+            if rng.random() < 0.5:
+                redemption = RedemptionFactory(org=org, customer=customer)
+                RedemptionLineFactory(redemption=redemption, promotion=promotion, earned_promotion=instance)
+        customers.append(customer)
+    return customers
+
+
+@pytest.mark.parametrize("active_only", [False, True])
+@pytest.mark.parametrize("include_redemptions", [False, True])
+@pytest.mark.parametrize("limit", [2, 10])
+def test_the_one_statement_reads_what_the_orm_reads(org, wallets, active_only, include_redemptions, limit):
+    now = timezone.now()
+    options = {
+        "limit": limit,
+        "active_only": active_only,
+        "include_redemptions": include_redemptions,
+        "now": now,
+    }
+    shown = 0
+    for customer in wallets:
+        expected = wallet_get(customer=customer_get(org=org, customer_id=customer.pk), **options)
+        read = wallet_read(org=org, customer_id=customer.pk, **options)
+        assert rendered(read) == rendered(expected)
+        shown += len(read)
+    assert shown > 0
+
+
+def test_another_orgs_customer_or_an_impossible_id_is_404(org, other_org):
+    stranger = CustomerFactory(org=other_org)
+    for customer_id in (stranger.pk, 0, 2**63):
+        with pytest.raises(Http404):
+            wallet_read(org=org, customer_id=customer_id, limit=10)
+
+
+def test_a_customer_without_instances_has_an_empty_wallet(org):
+    assert wallet_read(org=org, customer_id=CustomerFactory(org=org).pk, limit=10) == []
