@@ -4,8 +4,9 @@ A Hypothesis state machine plays random histories on one org on REDEMPTION_WITH_
 cart locking: customers evaluate carts (new ones, or an open cart again by `cartEvaluationId`),
 cancel them, let them expire (released on the next read, or by the sweep), redeem them (the
 evaluated promotions, or a tampered request that must be refused and write nothing), replay a
-redemption, and reverse one. Its promotions have small Customer and Promotion limits (drawn at
-random), so histories meet them often. After every step: the stored invariants of
+redemption (some dated 40 days back: a late report, counted in another month than its cart
+reserved in), and reverse one. Its promotions have small Customer and Promotion limits (drawn at
+random, lifetime or monthly), so histories meet them often. After every step: the stored invariants of
 `redemptions/invariants.py` (among them: each counter's `reserved` equals what the open carts hold
 of it, and `used + reserved` never exceeds the limit), and what only the history knows: a refused
 redemption writes nothing, a replay answers the same bytes.
@@ -63,11 +64,16 @@ restrictions = st.lists(
         st.sampled_from([Level.CUSTOMER, Level.PROMOTION]),
         st.sampled_from([Kpi.REDEMPTION, Kpi.TRANSACTION, Kpi.DISCOUNT]),
         st.integers(1, 3),
+        st.sampled_from(["lifetime", "monthly"]),
     ),
     min_size=1,
     max_size=2,
     unique_by=lambda r: (r[0], r[1]),
 )
+WINDOWS = {
+    "lifetime": {},
+    "monthly": {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}},
+}
 TAMPERINGS = ("none", "none", "none", "identifiers", "discount", "evaluation", "customer")
 
 
@@ -98,14 +104,16 @@ class CartHistories(RuleBasedStateMachine):
                 org=self.org,
                 type="POS",
                 is_stackable=True,
-                start_date=now - dt.timedelta(days=1),
+                start_date=now - dt.timedelta(days=90),
                 end_date=now + dt.timedelta(days=30),
                 condition={"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 100}},
                 action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10 * (index + 1)}},
             )  # fmt: skip
-            for level, kpi, n in limits:
+            for level, kpi, n, window in limits:
                 limit = n * 20 if kpi == Kpi.DISCOUNT else n
-                PromotionRestrictionFactory(promotion=promotion, level=level, kpi=kpi, limit=limit)
+                PromotionRestrictionFactory(
+                    promotion=promotion, level=level, kpi=kpi, limit=limit, **WINDOWS[window]
+                )
         self.customers = CustomerFactory.create_batch(CUSTOMERS, org=self.org)
 
     def open_carts(self) -> list[str]:
@@ -177,8 +185,12 @@ class CartHistories(RuleBasedStateMachine):
         TALLY["expire"] += 1
 
     @precondition(lambda self: self.evaluations)
-    @rule(pick=st.integers(0, 1000), tampering=st.sampled_from(TAMPERINGS))
-    def redeem(self, pick, tampering):
+    @rule(
+        pick=st.integers(0, 1000),
+        tampering=st.sampled_from(TAMPERINGS),
+        days_back=st.sampled_from([0, 0, 0, 40]),
+    )
+    def redeem(self, pick, tampering, days_back):
         customer, data = self.evaluations[pick % len(self.evaluations)]
         self.counter += 1
         owner = (
@@ -211,6 +223,8 @@ class CartHistories(RuleBasedStateMachine):
             promotionEvaluationId="0" * 24 if tampering == "evaluation" else data["evaluationId"],
             appliedPromotionIdentifiers=identifiers,
         )
+        if days_back:  # a late report: its monthly limits count in the transaction's month, not the cart's
+            request["transactionDate"] -= days_back * 86_400_000
         before = self.state()
         response = self.api.post(REDEEM, request, format="json")
         if response.status_code == 200:
