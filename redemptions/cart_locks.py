@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
+from django.utils import timezone
 
 from promotions.audit import Actor, audit_event_record
 from promotions.models import Organization
@@ -170,6 +171,23 @@ def units_give_back(lock_id: str) -> None:
         RedemptionCounter.objects.filter(
             restriction_id=restriction_id, scope=scope, window_start=window_start
         ).update(reserved=F("reserved") - amount)
+
+
+def pending_cart_holds(customer: Customer, promotion, instance) -> bool:
+    """Whether an open, unexpired cart of `customer` applied `promotion` (with earned instance
+    `instance`, when one is named): the check the wallets app's opt-out asks before deactivating
+    (737), registered in `RedemptionsConfig.ready`. A customer holds at most
+    `cart_lock_max_pending_carts` open carts, so their evaluations are read as they are."""
+    applied = CartLock.objects.filter(
+        customer=customer, status=CartLock.Status.OPEN, expires_at__gt=timezone.now()
+    ).values_list("evaluation__applied", flat=True)
+    for entries in applied:
+        for entry in entries or ():
+            if entry.get("promotionId") == promotion.pk and (
+                instance is None or entry.get("earnedPromotionId") == instance.pk
+            ):
+                return True
+    return False
 
 
 def cart_locks_release_expired(
