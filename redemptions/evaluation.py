@@ -580,7 +580,7 @@ def _evaluation_locked_attempt(
         with_reserved_instances=True,
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
-    result = evaluate(cart, rules.ruleset, context)
+    result = evaluate(cart, rules.ruleset, context, reasons=False)  # no reasons shown, none recorded
     outcome = _outcome(data, customer_id, keys, cart, result)
     evaluation = Evaluation(
         org=org,
