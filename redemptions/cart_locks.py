@@ -4,7 +4,7 @@ An evaluation under cart locking (`Organization.locks_carts`) for an identified 
 the units of the promotions it applied: of each Customer and Promotion limit (added to `reserved` of
 the limit's RedemptionCounter row of the window the evaluation's time falls in, with one conditional
 upsert `used + reserved + delta <= limit`, so two tills can never both be offered the last unit; a
-MOVING limit is never reserved on) and of the earned instance it used (CartLockUnit rows;
+MOVING limit on its day's row, under its lock row, then its windows summed) and of the earned instance it used (CartLockUnit rows;
 only its own customer can use an instance, and a customer's evaluations are serialised by the
 customer row). A cart closes exactly once: one conditional UPDATE from OPEN decides who closes it (a
 redemption, a cancel, a re-evaluation of the same cart, or expiry on read or by the sweep), and only
@@ -40,8 +40,8 @@ RELEASE_BATCH = 500
 class ReservedUnit:
     """One amount an open cart takes: of a counted limit (`restriction_id`, `scope`, `window_start`:
     the counter row of the window it is reserved in, with its `limit`) or of an earned instance's Earn
-    limit (`earned_promotion_id`, `kpi`). A counted unit without a `window_start` (a MOVING limit)
-    cannot be reserved."""
+    limit (`earned_promotion_id`, `kpi`). A MOVING limit's unit is reserved on its day's row
+    (`window_start`), its window's days in `moving`."""
 
     kpi: str
     amount: Decimal
@@ -49,7 +49,9 @@ class ReservedUnit:
     scope: str = ""
     limit: Decimal | None = None
     earned_promotion_id: str | None = None
-    window_start: dt.date | None = LIFETIME
+    window_start: dt.date = LIFETIME
+    # A MOVING limit's window at the evaluation (its first and last day): `window_start` is its day.
+    moving: tuple[dt.date, dt.date] | None = None
 
     @property
     def counted(self) -> bool:
@@ -81,36 +83,40 @@ def instance_units_reserved(instance_ids: list[str], now: dt.datetime) -> dict[t
 def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[ReservedUnit]) -> bool:
     """Take `units` for `lock`, inside the caller's transaction. Counted limits with one multi-row
     upsert in (restriction, scope, window) order that grows `reserved` of the window's row only
-    while `used + reserved + delta <= limit` (a lifetime or FIXED window is one row, so the row's
-    condition is the limit's); False when one of them does not fit (the caller rolls back), or is a
-    MOVING limit's (no `window_start`: its limit holds over a sum of day rows, which one row's
-    condition cannot keep). Instance units are recorded as they are: the caller read their room
-    under the customer's row lock."""
-    counted = sorted(
-        (u for u in units if u.counted), key=lambda u: (u.restriction_id, u.scope, u.window_start or LIFETIME)
-    )
-    if any(unit.window_start is None or unit.amount > unit.limit for unit in counted):
+    while `used + reserved + delta <= limit`; False when one of them does not fit (the caller rolls
+    back). A lifetime or FIXED window is one row, so the row's condition is the limit's. A MOVING
+    limit holds over the sum of its day rows, as on the redemption path: the same upsert also takes
+    the limit's lock row (key LIFETIME, first in lock order, holding nothing), so the writers of one
+    limit and scope take turns; then every window of the limit's length that holds the reserved day
+    must stay within the limit, summing what is used and reserved (`window_peak`). Instance units
+    are recorded as they are: the caller read their room under the customer's row lock."""
+    counted = [u for u in units if u.counted]
+    if any(unit.amount > unit.limit for unit in counted):
         return False
     if counted:
         ops, quote = connection.ops, connection.ops.quote_name
         now = ops.adapt_datetimefield_value(lock.created_at)
-        params: list = []
+        rows = {(u.restriction_id, u.scope, u.window_start): (u.amount, u.limit) for u in counted}
         for unit in counted:
+            if unit.moving is not None:
+                rows.setdefault((unit.restriction_id, unit.scope, LIFETIME), (ZERO, unit.limit))
+        params: list = []
+        for (restriction_id, scope, key), (amount, limit_value) in sorted(rows.items()):
             params += [
                 org.pk,
-                unit.restriction_id,
-                unit.scope,
-                ops.adapt_datefield_value(unit.window_start),
+                restriction_id,
+                scope,
+                ops.adapt_datefield_value(key),
                 ZERO,
-                unit.amount,
-                unit.limit,
+                amount,
+                limit_value,
                 now,
             ]
         used, reserved, limit = quote("used"), quote("reserved"), quote("limit")
         statement = (
             f"INSERT INTO {quote(RedemptionCounter._meta.db_table)} AS counter"
             f" (org_id, restriction_id, scope, window_start, {used}, {reserved}, {limit}, updated_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(counted))}"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(rows))}"
             " ON CONFLICT (restriction_id, scope, window_start) DO UPDATE"
             f" SET {reserved} = counter.{reserved} + excluded.{reserved}, updated_at = excluded.updated_at"
             f" WHERE counter.{used} + counter.{reserved} + excluded.{reserved} <= counter.{limit}"
@@ -118,15 +124,31 @@ def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[Re
         )
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
-            taken = set(cursor.fetchall())
-        if len(taken) < len(counted):
+            taken = cursor.fetchall()
+        if len(taken) < len(rows):  # a lock row always fits: a unit did not
             return False
+        moving = [unit for unit in counted if unit.moving is not None]
+        if moving:
+            # Read after the upsert (a new statement: READ COMMITTED sees the turn before ours).
+            from redemptions.selectors import window_buckets
+
+            buckets = window_buckets(
+                [
+                    (u.restriction_id, u.scope, u.moving[0], u.window_start + (u.moving[1] - u.moving[0]))
+                    for u in moving
+                ]
+            )
+            for unit in moving:
+                first, last = unit.moving
+                days = buckets.get((unit.restriction_id, unit.scope), {})
+                if window_peak(days, unit.window_start, last - first) > unit.limit:
+                    return False
     CartLockUnit.objects.bulk_create(
         CartLockUnit(
             lock=lock,
             restriction_id=unit.restriction_id,
             scope=unit.scope,
-            window_start=unit.window_start if unit.counted else LIFETIME,
+            window_start=unit.window_start,
             earned_promotion_id=unit.earned_promotion_id,
             kpi=unit.kpi,
             amount=unit.amount,
@@ -152,6 +174,16 @@ def cart_lock_close(*, lock_id: str, status: str, now: dt.datetime, redemption_i
     if status != CartLock.Status.REDEEMED:
         units_give_back(lock_id)
     return True
+
+
+def window_peak(buckets: dict[dt.date, Decimal], day: dt.date, length: dt.timedelta) -> Decimal:
+    """The largest sum of a MOVING limit's day buckets (`{day: units}`) over a window of `length` + 1
+    days that holds `day`. A window's sum grows only on a day with a bucket, so the windows ending on
+    those days (and on `day`) are the ones to sum."""
+    ends = {day} | {other for other in buckets if day < other <= day + length}
+    return max(
+        sum((units for other, units in buckets.items() if end - length <= other <= end), ZERO) for end in ends
+    )
 
 
 def units_reserved(lock_id: str) -> dict[tuple[int, str, dt.date], Decimal]:

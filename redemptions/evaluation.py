@@ -44,9 +44,10 @@ from redemptions.cart_locks import (
     cart_locks_release_expired,
     instance_units_reserved,
     limit_units_left,
+    window_peak,
 )
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation
-from redemptions.selectors import window_used_reserved
+from redemptions.selectors import window_buckets, window_used_reserved
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import rows_activated
@@ -284,19 +285,19 @@ def _headroom(
     wallet: dict[str, tuple],
     now: dt.datetime,
     instance_reserved: dict[tuple[str, str], Decimal] | None = None,
-    *,
-    moving_withheld: bool = False,
 ) -> dict[str, Headroom]:
     """What each promotion's Customer, Promotion and Earn limits still allow, read from the counters
     the redemption service takes, each in its window at `now` in the org's time zone (a FIXED
-    cycle's counter, a MOVING window's day buckets summed; a window used up offers nothing), less
-    what open carts reserve in that window (`limit_units_left`; no lock: an evaluation without cart
-    locks is indicative). `instance_reserved`: what open carts hold of the wallet's instances (cart
-    locking only). `moving_withheld` (cart locking): a promotion with a counted MOVING limit is not
-    offered, as a cart cannot reserve against a sum of day buckets (docs/cart-locks.md). Customer
-    limits are not counted for an anonymous cart, as for an anonymous sale."""
+    cycle's counter; a used-up window offers nothing), less what open carts reserve in that window
+    (`limit_units_left`; no lock: an evaluation without cart locks is indicative). A MOVING limit's
+    day buckets (used and reserved) are summed over every window of its length that holds today, as
+    a redemption now and a cart's reservation check them (`window_peak`: a bucket dated later, by a
+    sale reported up to a day ahead, counts too). `instance_reserved`: what open carts hold of the
+    wallet's instances (cart locking only). Customer limits are not counted for an anonymous cart,
+    as for an anonymous sale."""
     instance_reserved = instance_reserved or {}
     ranges: dict[tuple[int, str], tuple[dt.date, dt.date]] = {}
+    moving: dict[tuple[int, str], tuple[dt.date, dt.timedelta]] = {}
     tz = org.tz
     for limits in rules.limits.values():
         for limit in limits:
@@ -304,11 +305,21 @@ def _headroom(
                 continue
             scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
             window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
+            if limit.window.kind == "MOVING":
+                moving[limit.restriction_id, scope] = (window.key, window.last_day - window.first_day)
+                continue
             ranges[limit.restriction_id, scope] = (
                 window.first_day or window.key,
                 window.last_day or window.key,
             )
     counters = window_used_reserved([(*key, first, last) for key, (first, last) in ranges.items()])
+    if moving:
+        buckets = window_buckets(
+            [(*key, day - length, day + length) for key, (day, length) in moving.items()]
+        )
+        for key, (day, length) in moving.items():
+            # The buckets hold used and reserved together: the peak is passed as used.
+            counters[key] = (window_peak(buckets.get(key, {}), day, length), ZERO)
     headroom: dict[str, Headroom] = {}
     for promotion_id in rules.limits.keys() | wallet.keys():  # the others have no stateful limit
         limits = rules.limits.get(promotion_id, ())
@@ -322,9 +333,6 @@ def _headroom(
                 scope = str(customer_id)
             else:
                 scope = ""
-            if moving_withheld and limit.window.kind == "MOVING":
-                left["redemptions"] = ZERO
-                continue
             used, reserved = counters.get((limit.restriction_id, scope), (ZERO, ZERO))
             _remaining(limit.kpi, limit_units_left(limit=limit.limit, used=used, reserved=reserved), left)
         instance = wallet.get(promotion_id)
@@ -414,9 +422,7 @@ def evaluation_context(
         store=store,
         customer_known=customer_id is not None,
         wallet={promotion_id: instance[0] for promotion_id, instance in wallet.items()},
-        headroom=_headroom(
-            org, customer_id, rules, wallet, now, instance_reserved, moving_withheld=with_reserved_instances
-        ),
+        headroom=_headroom(org, customer_id, rules, wallet, now, instance_reserved),
         settings=settings,
     )
 
@@ -617,9 +623,8 @@ def cart_units(
     redemption of that cart would take them: per promotion its redemption count (REDEMPTION), one
     transaction (TRANSACTION) and its discount (DISCOUNT); an instance without an Earn REDEMPTION
     limit is single-use. A counted limit's units are reserved in the window `now` falls in, in the
-    org's time zone (its lifetime row or its FIXED cycle's row); a MOVING limit has no one row to
-    reserve on (`window_start` None: `cart_lock_units_reserve` refuses it; the locked evaluation
-    withholds such promotions before, docs/cart-locks.md)."""
+    org's time zone: its lifetime row, its FIXED cycle's row, or its MOVING window's day row (with
+    the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md)."""
     units: list[ReservedUnit] = []
     tz = org.tz
     for applied in result.applied:
@@ -633,11 +638,7 @@ def cart_units(
             if limit.level == Level.EARN:
                 continue
             scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
-            window_start = None
-            if limit.window.kind != "MOVING":
-                window_start = window_at(
-                    limit.window, tz=tz, at=now, promotion_start=limit.promotion_start
-                ).key
+            window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
             units.append(
                 ReservedUnit(
                     kpi=limit.kpi,
@@ -645,7 +646,8 @@ def cart_units(
                     restriction_id=limit.restriction_id,
                     scope=scope,
                     limit=limit.limit,
-                    window_start=window_start,
+                    window_start=window.key,
+                    moving=(window.first_day, window.last_day) if limit.window.kind == "MOVING" else None,
                 )
             )
         instance_id = applied.earned_promotion_id

@@ -23,9 +23,10 @@ limit with what was recorded:
   anonymous sale, without a customer, holds none), a POS or CODE line none; an anonymous sale counts
   towards Promotion limits, never a Customer limit;
 - RedemptionCounter.reserved == what the open carts hold of it, window by window; under
-  REDEMPTION_WITH_CART_EVALUATION `used + reserved <= limit`; an open cart's unit is reserved in the
-  window its evaluation fell in, never on a MOVING limit's rows; a cart is REDEEMED exactly when it names the redemption bound to its
-  evaluation, and a bound redemption is of its evaluation's customer (docs/cart-locks.md);
+  REDEMPTION_WITH_CART_EVALUATION `used + reserved <= limit`; an open cart's unit is reserved in
+  the window its evaluation fell in (a MOVING limit: its day's row); a cart is REDEEMED exactly when
+  it names the redemption bound to its evaluation, and a bound redemption is of its evaluation's
+  customer (docs/cart-locks.md);
 - nothing crosses orgs: every row that belongs to an org references only rows of the same org
   (derived from the models, so a new foreign key is covered without editing this file), an API
   client's audit events are in its org, and every redemption and reversal has exactly one audit
@@ -150,7 +151,7 @@ SQL_CHECKS = {
         WHERE coalesce(c.reserved, 0) <> coalesce(h.reserved, 0)
            OR (o.redemption_strategy = 'REDEMPTION_WITH_CART_EVALUATION' AND c.used + c.reserved > c."limit")
     """,
-    "an open cart's unit is reserved in the window its evaluation fell in, never on a MOVING limit": f"""
+    "an open cart's unit is reserved in the window its evaluation fell in": f"""
         SELECT u.lock_id, u.restriction_id, u.scope, u.window_start, w.key AS evaluation_window, r.window_kind
         FROM {T["unit"]} u JOIN {T["lock"]} k ON k.evaluation_id = u.lock_id
         JOIN {T["restriction"]} r ON r.id = u.restriction_id
@@ -161,7 +162,7 @@ SQL_CHECKS = {
             p.start_date, o.timezone, k.created_at
         ) AS w
         WHERE k.status = 'OPEN' AND u.earned_promotion_id IS NULL AND {IN_ORGS.format(column="k.org_id")}
-          AND (r.window_kind = 'MOVING' OR u.window_start <> w.key)
+          AND u.window_start <> w.key
     """,
     "a cart is REDEEMED exactly when it names the redemption bound to its evaluation, of its customer": f"""
         SELECT k.evaluation_id, k.status, k.redemption_id, red.evaluation_id AS redemption_evaluation,

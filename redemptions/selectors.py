@@ -620,13 +620,15 @@ def window_used_reserved(
 def window_buckets(
     ranges: list[tuple[int, str, dt.date, dt.date]],
 ) -> dict[tuple[int, str], dict[dt.date, Decimal]]:
-    """{(restriction id, scope): {window key: used}} for the keys in each range (inclusive), one query."""
+    """{(restriction id, scope): {window key: used + reserved}} for the keys in each range
+    (inclusive), one query: what a MOVING limit's day buckets hold, used by redemptions or reserved by
+    open carts (docs/cart-locks.md; `reserved` is 0 without cart locks)."""
     if not ranges:
         return {}
     buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
     rows = RedemptionCounter.objects.filter(_window_condition(ranges)).values_list(
-        "restriction_id", "scope", "window_start", "used"
+        "restriction_id", "scope", "window_start", "used", "reserved"
     )
-    for restriction_id, scope, key, used in rows:
-        buckets[restriction_id, scope][key] = used
+    for restriction_id, scope, key, used, reserved in rows:
+        buckets[restriction_id, scope][key] = used + reserved
     return buckets

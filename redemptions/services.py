@@ -63,7 +63,7 @@ from promotions_site.auth import ClientStale
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.request_context import current_request_id
-from redemptions.cart_locks import cart_lock_close, cart_locks_release_expired, units_reserved
+from redemptions.cart_locks import cart_lock_close, cart_locks_release_expired, units_reserved, window_peak
 from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
@@ -1107,14 +1107,9 @@ def _counters_take(
 
 
 def _moving_peak(buckets: dict[dt.date, Decimal], delta: _CounterDelta) -> Decimal:
-    """The largest sum of a MOVING limit's day buckets over a window that holds `delta`'s day. A
-    window's sum grows only on a day with a bucket, so the windows ending on those days (and on the
-    use's own day) are the ones to sum."""
-    length = delta.last_day - delta.first_day
-    ends = {delta.key} | {day for day in buckets if delta.key < day <= delta.key + length}
-    return max(
-        sum((used for day, used in buckets.items() if end - length <= day <= end), Decimal(0)) for end in ends
-    )
+    """The largest sum of a MOVING limit's day buckets (used and reserved) over a window that holds
+    `delta`'s day (`cart_locks.window_peak`, which the carts' reservations use too)."""
+    return window_peak(buckets, delta.key, delta.last_day - delta.first_day)
 
 
 def _as_date(value) -> dt.date:

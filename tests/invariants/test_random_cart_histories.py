@@ -3,13 +3,14 @@
 A Hypothesis state machine plays random histories on one org on REDEMPTION_WITH_CART_EVALUATION with
 cart locking: customers evaluate carts (new ones, or an open cart again by `cartEvaluationId`),
 cancel them, let them expire (released on the next read, or by the sweep), redeem them (the
-evaluated promotions, or a tampered request that must be refused and write nothing), replay a
-redemption (some dated 40 days back: a late report, counted in another month than its cart
-reserved in), and reverse one. Its promotions have small Customer and Promotion limits (drawn at
-random, lifetime or monthly), so histories meet them often. After every step: the stored invariants of
-`redemptions/invariants.py` (among them: each counter's `reserved` equals what the open carts hold
-of it, and `used + reserved` never exceeds the limit), and what only the history knows: a refused
-redemption writes nothing, a replay answers the same bytes.
+evaluated promotions, some dated 40 days back: a late report, counted in another window than its
+cart reserved in; or a tampered request that must be refused and write nothing), replay a
+redemption, and reverse one. Its promotions have small Customer and Promotion limits (drawn at
+random: lifetime, monthly, or any 3 days), so histories meet them often. After every step: the
+stored invariants of `redemptions/invariants.py` (among them: each counter row's `reserved` equals
+what the open carts hold of it, each open cart's unit is on its evaluation's window's row, and
+`used + reserved` never exceeds the limit), and what only the history knows: a refused redemption
+writes nothing, a replay answers the same bytes.
 
 The two-org machine (`test_random_histories.py`) runs on REDEMPTION_WITHOUT_CART_EVALUATION, whose
 redemptions name no evaluation; cart locks need an org on the other strategy, hence this machine.
@@ -64,7 +65,7 @@ restrictions = st.lists(
         st.sampled_from([Level.CUSTOMER, Level.PROMOTION]),
         st.sampled_from([Kpi.REDEMPTION, Kpi.TRANSACTION, Kpi.DISCOUNT]),
         st.integers(1, 3),
-        st.sampled_from(["lifetime", "monthly"]),
+        st.sampled_from(["lifetime", "monthly", "moving"]),
     ),
     min_size=1,
     max_size=2,
@@ -73,6 +74,7 @@ restrictions = st.lists(
 WINDOWS = {
     "lifetime": {},
     "monthly": {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}},
+    "moving": {"frequency": "DAYS", "min_time_between_repeat": 3 * 86_400_000},  # any 3 days
 }
 TAMPERINGS = ("none", "none", "none", "identifiers", "discount", "evaluation", "customer")
 

@@ -16,7 +16,12 @@ from redemptions.cart_locks import cart_locks_release_expired, cart_locks_sweep
 from redemptions.invariants import violations
 from redemptions.models import CartLock, RedemptionCounter
 from tests.concurrency import run_concurrently
-from tests.factories import CustomerFactory, OrganizationFactory, PromotionRestrictionFactory
+from tests.factories import (
+    CustomerFactory,
+    OrganizationFactory,
+    PromotionRestrictionFactory,
+    RedemptionCounterFactory,
+)
 from tests.redemptions.test_cart_locks import WITH_EVALUATION, applied, cart, codes, evaluate, pos_promotion
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -71,6 +76,38 @@ def test_customers_racing_for_the_last_unit_of_a_promotion_limit_are_offered_it_
     assert (counter.used, counter.reserved) == (0, 1)
     assert CartLock.objects.filter(status="OPEN").count() == 1
     assert violations([org.pk]) == []
+
+
+def test_customers_racing_for_the_last_unit_of_a_moving_limit_are_offered_it_once():
+    # given 2 in any 3 days, one used yesterday: today's bucket alone would take 2 more, the window 1
+    org = OrganizationFactory(redemption_strategy=WITH_EVALUATION, timezone="America/New_York")
+    promotion = pos_promotion(org, start_date=timezone.now() - dt.timedelta(days=30))
+    restriction = PromotionRestrictionFactory(
+        promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=2, frequency="DAYS",
+        min_time_between_repeat=3 * 86_400_000,
+    )  # fmt: skip
+    yesterday = timezone.now().astimezone(org.tz).date() - dt.timedelta(days=1)
+    RedemptionCounterFactory(
+        org=org, restriction=restriction, scope="", window_start=yesterday, used=1, limit=2
+    )
+    customers = CustomerFactory.create_batch(30, org=org)
+
+    # when each evaluates at once
+    def call(api, index):
+        response = evaluate(api, cart(customers[index]))
+        assert response.status_code == 200, response.content
+        return tuple(applied(response))
+
+    results = run_concurrently(30, call, org=org, threads=30)
+
+    # then exactly one is offered it (the lock row makes the reservations take turns, then the window
+    # is summed), and it is reserved once
+    assert Counter(results) == {(promotion.pk,): 1, (): 29}
+    assert (
+        sum(RedemptionCounter.objects.filter(restriction=restriction).values_list("reserved", flat=True)) == 1
+    )
+    assert CartLock.objects.filter(status="OPEN").count() == 1
+    assert [v for v in violations([org.pk]) if not v.startswith("counter equals")] == []
 
 
 def test_an_expired_cart_is_released_exactly_once_by_reads_and_sweeps_racing():

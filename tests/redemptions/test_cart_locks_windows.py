@@ -1,8 +1,8 @@
 """Cart locks on limits that reset (docs/cart-locks.md, "Windows"): a cart reserves on the counter row of
 the window its evaluation falls in, the evaluation's headroom is that window's limit less its used and
 reserved units, cancel gives back to that row, a bound redemption turns the reservation into the use of
-its transaction's window (moving it when the transaction falls in another window), and a promotion with a
-MOVING Customer or Promotion limit is withheld from a locked evaluation."""
+its transaction's window (moving it when the transaction falls in another window); a MOVING limit
+reserves on its day's row under its lock row, its windows summed."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from promotions.rules import org_rules_forget
 from promotions.windows import LIFETIME, window_at, window_rule_stored
 from promotions_site.timefmt import to_epoch_ms
 from redemptions.invariants import violations
 from redemptions.models import CartLock, CartLockUnit, Redemption, RedemptionCounter
-from tests.conftest import basic_auth
 from tests.factories import (
-    ApiClientFactory,
     CustomerFactory,
     OrganizationFactory,
     PromotionFactory,
@@ -205,37 +202,74 @@ def test_a_bound_redemption_dated_in_a_full_window_is_refused_and_the_cart_stays
     assert CartLock.objects.get().status == "OPEN"
 
 
+def today(org) -> dt.date:
+    return timezone.now().astimezone(org.tz).date()
+
+
 @pytest.mark.parametrize("level", ["Promotion", "Customer"])
-def test_a_promotion_with_a_moving_limit_is_withheld_from_a_locked_evaluation(org, api, level):
-    # given: a promotion limited to 2 in any 3 days, and one without a limit
-    moving = promotion_with(org, limit=2, level=level, **MOVING_3_DAYS)
-    plain = PromotionFactory(
-        org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF, start_date=moving.start_date
+def test_a_moving_limit_reserves_on_its_day_under_its_lock_row_and_counts_the_window(org, api, level):
+    # given: 2 in any 3 days; one used yesterday (by the first customer, for the Customer level)
+    promotion = promotion_with(org, limit=2, level=level, **MOVING_3_DAYS)
+    first, second = CustomerFactory(org=org), CustomerFactory(org=org)
+    scope = str(first.pk) if level == "Customer" else ""
+    yesterday = today(org) - dt.timedelta(days=1)
+    RedemptionCounterFactory(
+        org=org,
+        restriction=promotion.restrictions.get(),
+        scope=scope,
+        window_start=yesterday,
+        used=1,
+        limit=2,
     )
-    customer = CustomerFactory(org=org)
 
-    # when the customer's cart is evaluated under cart locking
-    response = evaluate(api, cart(customer))
+    # when: the first customer evaluates
+    data = open_cart(api, first)
 
-    # then: only the other promotion is offered; nothing is reserved against the MOVING limit
-    assert response.status_code == 200, response.content
-    assert applied(response) == [plain.pk]
-    assert not RedemptionCounter.objects.filter(restriction__promotion=moving).exists()
-    assert not CartLockUnit.objects.filter(restriction__promotion=moving).exists()
-    assert broken(org) == []
+    # then: the evaluation's day's bucket holds the reservation, the lock row nothing; the unit names the day
+    day = window_key(promotion, CartLock.objects.get().created_at)
+    assert [entry["promotionId"] for entry in data["appliedPromotions"]] == [promotion.pk]
+    assert rows(promotion) == {LIFETIME: (0, 0), yesterday: (1, 0), day: (0, 1)}
+    assert CartLockUnit.objects.get().window_start == day
+    if level == "Promotion":
+        # the window's 2 are used (1) and reserved (1): the other customer is offered nothing
+        assert open_cart(api, second)["appliedPromotions"] == []
+        cancel(api, first, data["evaluationId"])
+        assert [entry["promotionId"] for entry in open_cart(api, second)["appliedPromotions"]] == [
+            promotion.pk
+        ]
+    assert broken(org, but="counter equals") == []
 
 
-def test_a_moving_limit_is_still_offered_without_cart_locking(db):
-    # given: the same promotion in an org without cart evaluation
-    org = OrganizationFactory(timezone="America/New_York")
-    assert org.redemption_strategy != WITH_EVALUATION
-    moving = promotion_with(org, limit=2, **MOVING_3_DAYS)
-    client = ApiClientFactory(org=org)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=basic_auth(client.username, client.plain_secret))
+def test_a_moving_limits_later_bucket_counts_in_the_headroom(org, api):
+    # given: 1 in any 3 days, used by a sale reported for tomorrow (up to a day ahead is accepted)
+    promotion = promotion_with(org, limit=1, **MOVING_3_DAYS)
+    RedemptionCounterFactory(
+        org=org,
+        restriction=promotion.restrictions.get(),
+        scope="",
+        window_start=today(org) + dt.timedelta(days=1),
+        used=1,
+        limit=1,
+    )
 
+    # when
     response = evaluate(api, cart(CustomerFactory(org=org)))
 
+    # then: the window ending tomorrow holds today, so nothing is offered (and no retry ends in 521)
     assert response.status_code == 200, response.content
-    assert applied(response) == [moving.pk]
+    assert applied(response) == []
     assert not CartLock.objects.exists()
+
+
+def test_a_bound_redemption_turns_a_moving_reservation_into_its_days_use(org, api):
+    promotion = promotion_with(org, limit=2, **MOVING_3_DAYS)
+    customer = CustomerFactory(org=org)
+    data = open_cart(api, customer)
+    evaluated_at = CartLock.objects.get().created_at
+    day = window_key(promotion, evaluated_at)
+
+    response = redeem(api, bound(customer, data, transactionDate=to_epoch_ms(evaluated_at)))
+
+    assert response.status_code == 200, response.content
+    assert rows(promotion) == {LIFETIME: (0, 0), day: (1, 0)}
+    assert broken(org) == []
