@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-from collections import Counter
+from collections import Counter, defaultdict
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -40,6 +41,7 @@ from rest_framework.test import APIClient
 
 from promotions.models import PromotionRestriction
 from promotions.rules import org_rules_forget
+from promotions.windows import LIFETIME
 from redemptions.cart_locks import cart_locks_sweep
 from redemptions.invariants import violations
 from redemptions.models import CartLock, Redemption, RedemptionCounter, RedemptionReversal
@@ -179,9 +181,8 @@ class CartHistories(RuleBasedStateMachine):
     def expire(self, pick, sweep):
         _, data = self.evaluations[pick % len(self.evaluations)]
         past = timezone.now() - dt.timedelta(seconds=1)
-        CartLock.objects.filter(pk=data["evaluationId"], status="OPEN").update(
-            created_at=past - dt.timedelta(minutes=5), expires_at=past
-        )
+        # Only its end moves: its start stays the evaluation's time, whose window its units are on.
+        CartLock.objects.filter(pk=data["evaluationId"], status="OPEN").update(expires_at=past)
         if sweep:
             cart_locks_sweep(now=timezone.now())
         TALLY["expire"] += 1
@@ -277,6 +278,20 @@ class CartHistories(RuleBasedStateMachine):
             "used", "reserved", "limit"
         ):
             assert used + reserved <= limit
+        # A MOVING limit (any 3 days): every 3-day window's buckets, used and reserved, within it.
+        buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
+        for restriction_id, scope, key, used, reserved, limit in (
+            RedemptionCounter.objects.filter(org=self.org, restriction__window_kind="MOVING")
+            .exclude(window_start=LIFETIME)
+            .values_list("restriction_id", "scope", "window_start", "used", "reserved", "limit")
+        ):
+            buckets[restriction_id, scope][key] = (used + reserved, limit)
+        for days in buckets.values():
+            for end in days:
+                total = sum(
+                    held for day, (held, _) in days.items() if end - dt.timedelta(days=2) <= day <= end
+                )
+                assert total <= days[end][1], (end, days)
         reversed_ids = set(
             RedemptionReversal.objects.filter(org=self.org).values_list("redemption_id", flat=True)
         )
