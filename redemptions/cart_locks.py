@@ -130,7 +130,7 @@ def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[Re
         moving = [unit for unit in counted if unit.moving is not None]
         if moving:
             # Read after the upsert (a new statement: READ COMMITTED sees the turn before ours).
-            from redemptions.selectors import window_buckets
+            from redemptions.selectors import window_buckets  # (the selectors import this module)
 
             buckets = window_buckets(
                 [
