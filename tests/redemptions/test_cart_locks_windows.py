@@ -273,3 +273,21 @@ def test_a_bound_redemption_turns_a_moving_reservation_into_its_days_use(org, ap
     assert response.status_code == 200, response.content
     assert rows(promotion) == {LIFETIME: (0, 0), day: (1, 0)}
     assert broken(org) == []
+
+
+@pytest.mark.postgres_only
+def test_the_invariants_catch_a_unit_moved_to_another_windows_row(org, api):
+    # given: a cart's unit on this month's row
+    promotion_with(org, limit=2, **MONTHLY)
+    open_cart(api, CustomerFactory(org=org))
+    assert broken(org) == []
+
+    # when: its unit is made to name another month (the counter still holds it on this month's)
+    CartLockUnit.objects.update(window_start=dt.date(2000, 1, 1))
+
+    # then: the reservation no longer matches the rows, nor the evaluation's window
+    found = broken(org)
+    assert any(v.startswith("counter's reserved equals its open carts' units") for v in found), found
+    assert any(v.startswith("an open cart's unit is reserved in the window its evaluation") for v in found), (
+        found
+    )
