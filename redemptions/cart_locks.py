@@ -14,6 +14,8 @@ that caller gives the units back (or hands them to the redemption).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -129,15 +131,28 @@ def cart_lock_units_reserve(*, org: Organization, lock: CartLock, units: list[Re
             return False
         moving = [unit for unit in counted if unit.moving is not None]
         if moving:
-            # Read after the upsert (a new statement: READ COMMITTED sees the turn before ours).
-            from redemptions.selectors import window_buckets  # (the selectors import this module)
-
-            buckets = window_buckets(
-                [
-                    (u.restriction_id, u.scope, u.moving[0], u.window_start + (u.moving[1] - u.moving[0]))
-                    for u in moving
-                ]
-            )
+            # Read after the upsert (a new statement: READ COMMITTED sees the turn before ours): the
+            # day buckets of every window of the limit's length that holds the reserved day.
+            spans = {
+                (u.restriction_id, u.scope): (u.moving[0], u.window_start + (u.moving[1] - u.moving[0]))
+                for u in moving
+            }
+            buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
+            for restriction_id, scope, key, used_units, reserved_units in RedemptionCounter.objects.filter(
+                functools.reduce(
+                    operator.or_,
+                    (
+                        Q(
+                            restriction_id=restriction_id,
+                            scope=scope,
+                            window_start__gte=first,
+                            window_start__lte=last,
+                        )
+                        for (restriction_id, scope), (first, last) in spans.items()
+                    ),
+                )
+            ).values_list("restriction_id", "scope", "window_start", "used", "reserved"):
+                buckets[restriction_id, scope][key] = used_units + reserved_units
             for unit in moving:
                 first, last = unit.moving
                 days = buckets.get((unit.restriction_id, unit.scope), {})
