@@ -79,6 +79,14 @@ class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 "moves with every change to a promotion of the org.",
             },
         ),
+        (
+            "Cart locks",
+            {
+                "fields": ["cart_locking_enabled", "cart_lock_ttl_seconds", "cart_lock_max_pending_carts"],
+                "description": "Under REDEMPTION_WITH_CART_EVALUATION: what an evaluation applied is reserved "
+                "for the customer until the cart is redeemed, cancelled or expires (docs/cart-locks.md).",
+            },
+        ),
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):

@@ -114,6 +114,24 @@ class Organization(models.Model):
         default=RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION,
         help_text="Whether redemptions are checked against what the engine gives for the cart.",
     )
+    # Cart locks (docs/cart-locks.md): an evaluation for an identified customer reserves the units of
+    # the promotions it applied until the cart is redeemed, cancelled or expires. Effective only under
+    # REDEMPTION_WITH_CART_EVALUATION, the one strategy where a redemption names its evaluation.
+    cart_locking_enabled = models.BooleanField(
+        default=True,
+        help_text="Under REDEMPTION_WITH_CART_EVALUATION: an evaluation reserves what it applied for the "
+        "customer until the cart is redeemed, cancelled or expires.",
+    )
+    cart_lock_ttl_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(1), MaxValueValidator(86400)],
+        help_text="How long an open cart holds its reservation (seconds; default 5 minutes, up to 24 hours).",
+    )
+    cart_lock_max_pending_carts = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Open (pending) carts one customer may hold at once (116 beyond).",
+    )
     # Bumped (one UPDATE with F() + 1) by every write to a promotion of the org or to its limits: the
     # evaluate endpoint caches the org's compiled rules per (org, rules_version).
     rules_version = models.BigIntegerField(default=0, editable=False)
@@ -141,6 +159,14 @@ class Organization(models.Model):
                 condition=Q(redemption_strategy__in=RedemptionStrategy.values),
                 name="organization_redemption_strategy_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(cart_lock_ttl_seconds__gte=1, cart_lock_ttl_seconds__lte=86400),
+                name="organization_cart_lock_ttl_1s_to_24h",
+            ),
+            models.CheckConstraint(
+                condition=Q(cart_lock_max_pending_carts__gte=1, cart_lock_max_pending_carts__lte=50),
+                name="organization_cart_lock_max_pending_1_to_50",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -149,6 +175,14 @@ class Organization(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def locks_carts(self) -> bool:
+        """Whether an evaluation for an identified customer reserves what it applies (docs/cart-locks.md)."""
+        return (
+            self.cart_locking_enabled
+            and self.redemption_strategy == RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION
+        )
 
 
 class User(AbstractUser):

@@ -33,6 +33,9 @@ class ErrorCode(IntEnum):
         member.message = message
         return member
 
+    # Cart locks (docs/cart-locks.md): Capillary's pending-cart codes.
+    MAX_PENDING_CARTS_EXCEEDED = 116, 409, "Max pending open carts exceeded."
+    PENDING_CART_NOT_FOUND = 120, 404, "Pending cart not found."
     BAD_REQUEST = 400, 400, "Invalid request."
     UNAUTHORIZED = 401, 401, "Authentication credentials were not provided or are invalid."
     FORBIDDEN = 403, 403, "You do not have permission to perform this action."
@@ -73,6 +76,8 @@ class ErrorCode(IntEnum):
         "Unsupported preference change: a pending cart holds the promotion.",
     )
     REDEMPTION_ALREADY_PRESENT = 800, 409, "Promotion redemption already present."
+    REDEMPTION_IDENTIFIER_INVALID = 802, 400, "Redemption identifier is invalid."
+    CART_EVALUATION_INVALID = 803, 400, "No valid cart evaluation id passed."
     # Ours, next to Capillary's redemption codes 800-803: the capped strategy checks each redeemed
     # discount against what the engine gives for the reported cart.
     DISCOUNT_NOT_GIVEN_FOR_CART = (
@@ -80,6 +85,9 @@ class ErrorCode(IntEnum):
         400,
         "The promotion does not give this discount for the reported cart.",
     )
+    # Capillary's "could not acquire the lock on the resource": another request holds the customer's
+    # carts right now (a retry a moment later succeeds).
+    RESOURCE_LOCKED = 521, 409, "Could not acquire the lock on the resource: resource is locked."
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."
@@ -135,7 +143,8 @@ class PromotionError(Exception):
         return self.errors or [self.as_error()]
 
 
-_STATUS_CODES = {member.http_status: member for member in ErrorCode if member.value < 600}
+# The generic code of each HTTP status (400 -> 400, ...): not Capillary's small codes (116, 120, 521).
+_STATUS_CODES = {member.http_status: member for member in ErrorCode if member.value == member.http_status}
 
 
 def code_for_status(http_status: int) -> ErrorCode:

@@ -208,6 +208,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "wallets.tasks.bulk_job_inputs_purge_task",
         "schedule": crontab(minute=45),  # hourly, at a quarter to
     },
+    # Open carts past their lock TTL give back their reservations (docs/cart-locks.md); reads release
+    # them too, this keeps the counters tidy for carts nobody reads again.
+    "expire-cart-locks": {
+        "task": "redemptions.tasks.cart_locks_expire_task",
+        "schedule": crontab(),  # every minute
+    },
     # The dashboard's daily summaries: each org's closed days (redemptions/summaries.py).
     "refresh-redemption-days": {
         "task": "redemptions.tasks.redemption_days_refresh_task",

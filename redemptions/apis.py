@@ -28,10 +28,11 @@ from promotions_site.errors import PromotionError
 from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
+from redemptions.cart_locks import cart_cancel
 from redemptions.evaluation import EvaluationInput, evaluation_create, evaluation_lines
 from redemptions.models import ANONYMOUS_CUSTOMER_ID
 from redemptions.redeem_input import redemption_request_fast
-from redemptions.selectors import redemption_line_list
+from redemptions.selectors import pending_carts, redemption_line_list
 from redemptions.serializers import (
     EVALUATE_LINES_MAX,
     EVALUATE_LIST_MAX,
@@ -42,8 +43,10 @@ from redemptions.serializers import (
     EvaluationDecimalField,
     EvaluationTenderSerializer,
     StrictSerializer,
+    cart_cancel_body,
     evaluation_body,
     evaluation_request_fast,
+    pending_carts_body,
     redemption_body,
     redemption_list_body,
     redemption_reversal_body,
@@ -144,6 +147,22 @@ class RedemptionCreateApi(APIView):
             "otherwise not read.",
         )
 
+        promotionEvaluationId = serializers.RegexField(
+            r"^[0-9a-f]{24}$",
+            required=False,
+            allow_null=True,
+            help_text="REDEMPTION_WITH_CART_EVALUATION: the evaluationId of the cart redeemed (required "
+            "there, 803 without); not read on the other strategies.",
+        )
+        appliedPromotionIdentifiers = serializers.ListField(
+            child=serializers.CharField(max_length=2000),
+            required=False,
+            allow_null=True,
+            max_length=LINES_MAX,
+            help_text="REDEMPTION_WITH_CART_EVALUATION: the `identifier` of each promotion the evaluation "
+            "applied (its top-level appliedPromotions), in any order; 802 when they differ.",
+        )
+
         def validate(self, attrs):
             if not attrs.get("customerId") and not (
                 attrs.get("customerIdentifierType") and attrs.get("customerIdentifierValue")
@@ -231,6 +250,12 @@ class RedemptionCreateApi(APIView):
                 cart_lines=evaluation_lines(data["cartItems"]) if data.get("cartItems") is not None else None,
                 # Only the capped strategy reads the till (its store scopes the promotions checked).
                 store=store_scope_for_till(till_for_request(request)) if capped else None,
+                evaluation_id=data.get("promotionEvaluationId"),
+                applied_identifiers=(
+                    tuple(data["appliedPromotionIdentifiers"])
+                    if data.get("appliedPromotionIdentifiers") is not None
+                    else None
+                ),
             ),
             fingerprint=fingerprint,
             actor=Actor.for_api_client(request.user),
@@ -368,6 +393,13 @@ class EvaluationCreateApi(APIView):
             child=EvaluationTenderSerializer(), required=False, allow_null=True, max_length=EVALUATE_LIST_MAX
         )
         categoryHierarchySentInPayload = serializers.BooleanField(required=False, allow_null=True)
+        cartEvaluationId = serializers.RegexField(
+            r"^[0-9a-f]{24}$",
+            required=False,
+            allow_null=True,
+            help_text="Ours (cart locking): the evaluationId of this customer's open cart that this request "
+            "evaluates again; its reservation is reversed and the cart evaluated afresh.",
+        )
 
     # The insert verifies the client the authentication served from its cache (promotions_site/auth.py).
     client_verified_by_view = ("POST",)
@@ -408,6 +440,7 @@ class EvaluationCreateApi(APIView):
                 category_hierarchy_sent=bool(data.get("categoryHierarchySentInPayload")),
                 request=request.data,
                 request_json=_json_text(request),
+                cart_evaluation_id=data.get("cartEvaluationId"),
             ),
             api_client=request.user,
             till_code=till.code if till is not None else "",
@@ -423,3 +456,46 @@ def _json_text(request) -> str | None:
         return raw.decode("utf-8") if raw is not None else None
     except UnicodeDecodeError:
         return None
+
+
+# --- Pending carts: list and cancel (cart locks) ---------------------------------------------------
+
+
+class PendingCartListApi(APIView):
+    """`GET /api_gateway/v1/promotions/customer/{customerId}/evaluations/pending_carts`."""
+
+    @schema.pending_cart_list()
+    def get(self, request, customer_id: int):
+        return Response(pending_carts_body(pending_carts(org=request_org(request), customer_id=customer_id)))
+
+
+class CartCancelApi(APIView):
+    """`PUT /api_gateway/v1/promotions/customer/{customerId}/evaluations/{evaluationId}/cancel` (also
+    POST, Capillary's older label, and `/evaluation/` singular)."""
+
+    @schema.cart_cancel()
+    def put(self, request, customer_id: int, evaluation_id: str):
+        lock = cart_cancel(
+            org=request_org(request),
+            customer_id=customer_id,
+            evaluation_id=evaluation_id,
+            actor=Actor.for_api_client(request.user),
+            now=timezone.now(),
+        )
+        return Response(cart_cancel_body(lock))
+
+    @schema.cart_cancel(deprecated=True)
+    def post(self, request, customer_id: int, evaluation_id: str):
+        return self.put(request, customer_id, evaluation_id)
+
+
+class CartCancelSingularApi(CartCancelApi):
+    """The cancel under `/evaluation/` (singular), as one Capillary index spells it."""
+
+    @schema.cart_cancel(singular=True)
+    def put(self, request, customer_id: int, evaluation_id: str):
+        return super().put(request, customer_id, evaluation_id)
+
+    @schema.cart_cancel(deprecated=True, singular=True)
+    def post(self, request, customer_id: int, evaluation_id: str):
+        return super().put(request, customer_id, evaluation_id)

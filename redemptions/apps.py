@@ -13,4 +13,9 @@ class RedemptionsConfig(AppConfig):
 
         restriction_usage_counter_register(restriction_usage_count)
         window_usage_counter_register(window_sums)
+        # The opt-out (737) asks whether a pending cart holds the promotion: carts are ours.
+        from redemptions.cart_locks import pending_cart_holds
+        from wallets.services import pending_cart_check_register
+
+        pending_cart_check_register(pending_cart_holds)
         from redemptions import tasks  # noqa: F401  queued and scheduled by name: registered in every process

@@ -5,7 +5,9 @@ The engine (`promotions/engine/`) is pure; this module feeds it. Per request: th
 API client at authentication: its `rules_version` and settings), the customer with its usable wallet
 instances, and the counters of the org's stateful limits; the compiled rules come from the
 per-process cache of `promotions/rules.py`, compiled again only when `rules_version` moved. Limits are read, never
-taken: an evaluation is indicative, the redemption takes the limits (docs/api.md, "Evaluate").
+taken: an evaluation is indicative, the redemption takes the limits (docs/api.md, "Evaluate"), except
+under cart locks, where an evaluation for an identified customer reserves what it applied
+(`_evaluation_create_locked`, docs/cart-locks.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from promotions.engine import adjusted_tenders, evaluate
@@ -27,6 +29,7 @@ from promotions.models import (
     Organization,
     PromotionRestriction,
     PromotionType,
+    RedemptionStrategy,
     new_object_id,
 )
 from promotions.rules import OrgRules, org_rules
@@ -34,8 +37,17 @@ from promotions.selectors import engine_settings_for
 from promotions.windows import window_at
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from promotions_site.errors import ErrorCode, PromotionError
-from redemptions.models import ANONYMOUS_CUSTOMER_ID, Evaluation
-from redemptions.selectors import window_sums
+from redemptions.cart_locks import (
+    ReservedUnit,
+    cart_lock_close,
+    cart_lock_units_reserve,
+    cart_locks_release_expired,
+    instance_units_reserved,
+    limit_units_left,
+    window_peak,
+)
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation
+from redemptions.selectors import window_buckets, window_used_reserved
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
 from wallets.selectors import rows_activated
@@ -94,6 +106,9 @@ class EvaluationInput:
     # The same request as the JSON text it was sent as, when the parser kept it: stored as it is, not
     # encoded again from `request` (about 4% of an evaluation of 50 lines).
     request_json: str | None = None
+    # `cartEvaluationId`: the open cart this request evaluates again (cart locking: its reservation
+    # is reversed and the cart evaluated afresh); None for a new cart.
+    cart_evaluation_id: str | None = None
 
 
 # --- Output -----------------------------------------------------------------------------------------
@@ -264,14 +279,25 @@ def _remaining(kpi: str, left: Decimal, headroom: dict[str, Decimal]) -> None:
 
 
 def _headroom(
-    org: Organization, customer_id: int | None, rules: OrgRules, wallet: dict[str, tuple], now: dt.datetime
+    org: Organization,
+    customer_id: int | None,
+    rules: OrgRules,
+    wallet: dict[str, tuple],
+    now: dt.datetime,
+    instance_reserved: dict[tuple[str, str], Decimal] | None = None,
 ) -> dict[str, Headroom]:
     """What each promotion's Customer, Promotion and Earn limits still allow, read from the counters
-    the redemption service takes (no lock: an evaluation is indicative), each in its window at `now`
-    in the org's time zone (a FIXED cycle's counter, a MOVING window's day buckets summed; a window
-    used up offers nothing). Customer limits are not counted for an anonymous cart, as for an
-    anonymous sale."""
+    the redemption service takes, each in its window at `now` in the org's time zone (a FIXED
+    cycle's counter; a used-up window offers nothing), less what open carts reserve in that window
+    (`limit_units_left`; no lock: an evaluation without cart locks is indicative). A MOVING limit's
+    day buckets (used and reserved) are summed over every window of its length that holds today, as
+    a redemption now and a cart's reservation check them (`window_peak`: a bucket dated later, by a
+    sale reported up to a day ahead, counts too). `instance_reserved`: what open carts hold of the
+    wallet's instances (cart locking only). Customer limits are not counted for an anonymous cart,
+    as for an anonymous sale."""
+    instance_reserved = instance_reserved or {}
     ranges: dict[tuple[int, str], tuple[dt.date, dt.date]] = {}
+    moving: dict[tuple[int, str], tuple[dt.date, dt.timedelta]] = {}
     tz = org.tz
     for limits in rules.limits.values():
         for limit in limits:
@@ -279,11 +305,21 @@ def _headroom(
                 continue
             scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
             window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
+            if limit.window.kind == "MOVING":
+                moving[limit.restriction_id, scope] = (window.key, window.last_day - window.first_day)
+                continue
             ranges[limit.restriction_id, scope] = (
                 window.first_day or window.key,
                 window.last_day or window.key,
             )
-    counters = window_sums([(*key, first, last) for key, (first, last) in ranges.items()])
+    counters = window_used_reserved([(*key, first, last) for key, (first, last) in ranges.items()])
+    if moving:
+        buckets = window_buckets(
+            [(*key, day - length, day + length) for key, (day, length) in moving.items()]
+        )
+        for key, (day, length) in moving.items():
+            # The buckets hold used and reserved together: the peak is passed as used.
+            counters[key] = (window_peak(buckets.get(key, {}), day, length), ZERO)
     headroom: dict[str, Headroom] = {}
     for promotion_id in rules.limits.keys() | wallet.keys():  # the others have no stateful limit
         limits = rules.limits.get(promotion_id, ())
@@ -297,10 +333,11 @@ def _headroom(
                 scope = str(customer_id)
             else:
                 scope = ""
-            _remaining(limit.kpi, limit.limit - counters.get((limit.restriction_id, scope), ZERO), left)
+            used, reserved = counters.get((limit.restriction_id, scope), (ZERO, ZERO))
+            _remaining(limit.kpi, limit_units_left(limit=limit.limit, used=used, reserved=reserved), left)
         instance = wallet.get(promotion_id)
         if instance is not None:
-            _, redemptions, transactions, discount = instance
+            instance_id, redemptions, transactions, discount = instance
             earn = {limit.kpi: limit.limit for limit in limits if limit.level == Level.EARN}
             earn.setdefault(Kpi.REDEMPTION, Decimal(1))  # an instance is single-use by default
             used = {
@@ -309,7 +346,8 @@ def _headroom(
                 Kpi.DISCOUNT: discount,
             }
             for kpi, limit in earn.items():
-                _remaining(kpi, limit - used[kpi], left)
+                reserved = instance_reserved.get((instance_id, kpi), ZERO)
+                _remaining(kpi, limit_units_left(limit=limit, used=used[kpi], reserved=reserved), left)
         if left:
             headroom[promotion_id] = Headroom(
                 redemptions=max(left["redemptions"], ZERO) if "redemptions" in left else None,
@@ -367,17 +405,24 @@ def evaluation_context(
     store: StoreScope | None,
     settings,
     now: dt.datetime,
+    with_reserved_instances: bool = False,
 ) -> Context:
     """The engine's context: the moment, the org's zone, the till's store, the customer's wallet and
-    the limits' headroom. 404 when the org has no customer `customer_id` (None: not identified)."""
+    the limits' headroom. 404 when the org has no customer `customer_id` (None: not identified).
+    `with_reserved_instances`: also subtract what open carts hold of the wallet's instances."""
     wallet = _customer_wallet(org, customer_id, rules, now) if customer_id is not None else {}
+    instance_reserved = (
+        instance_units_reserved([instance[0] for instance in wallet.values()], now)
+        if with_reserved_instances
+        else None
+    )
     return Context(
         now=now,
         timezone=org.timezone,
         store=store,
         customer_known=customer_id is not None,
         wallet={promotion_id: instance[0] for promotion_id, instance in wallet.items()},
-        headroom=_headroom(org, customer_id, rules, wallet, now),
+        headroom=_headroom(org, customer_id, rules, wallet, now, instance_reserved),
         settings=settings,
     )
 
@@ -398,13 +443,23 @@ def evaluation_create(
     in one statement): its `rules_version` picks the compiled rules (compiled once per version and
     process) and its settings the rounding and ranking. Reads the customer with its wallet (one
     statement) and the limits' counters (one, when the org has Customer, Promotion or Earn limits),
-    and inserts the evaluation (`_evaluation_store`): takes nothing and locks nothing. Errors: 404 the org has no such
+    and inserts the evaluation (`_evaluation_store`): takes nothing and locks nothing, unless the org
+    locks carts and the customer is identified (`_evaluation_create_locked`: 116, 120, 521). Errors: 404 the org has no such
     customer. A promotion that does not compile was skipped when the rules were compiled (and
     logged); it never makes the evaluation fail. `client_check`: the state of the API client served
     from the cache, verified by the insert (`ClientStale` when it no longer holds).
     """
     now = now or timezone.now()
     customer_id = data.customer_id
+    if customer_id is not None and client_check is not None and _may_lock(org):
+        # The locked path does not verify a cached client, and the cached state does not cover the
+        # locking setting (the one-statement redemption verifies that state as it was): the caller
+        # verifies the client and reads its org afresh first.
+        raise ClientStale
+    if org.locks_carts and customer_id is not None:
+        return _evaluation_create_locked(
+            org=org, data=data, api_client=api_client, till_code=till_code, store=store, now=now
+        )
     rules = org_rules(org.pk, org.rules_version)
     context = evaluation_context(
         org=org,
@@ -434,6 +489,195 @@ def evaluation_create(
         request_json=data.request_json,
     )
     return outcome
+
+
+def _may_lock(org: Organization) -> bool:
+    """Whether the org's strategy is the one cart locks work under (whatever its locking setting)."""
+    return org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION
+
+
+# Evaluations tried again when a limit's last units went to another cart between reading and reserving.
+RESERVE_ATTEMPTS = 3
+
+
+def _evaluation_create_locked(
+    *,
+    org: Organization,
+    data: EvaluationInput,
+    api_client: ApiClient | None,
+    till_code: str,
+    store: StoreScope | None,
+    now: dt.datetime,
+) -> EvaluationOutcome:
+    """`evaluation_create` under cart locking for an identified customer (docs/cart-locks.md): in one
+    transaction, lock the customer's row without waiting (521 when another request holds it), reverse
+    the cart named by `cartEvaluationId` (120 when it is not an open cart of this customer), refuse a
+    new cart beyond the org's open carts per customer (116), evaluate with what other open carts
+    reserve subtracted, store the evaluation and reserve what it applied (a CartLock until
+    `cart_lock_ttl_seconds` from now). When a counted limit's last units went to another customer's
+    cart in between, the evaluation is rolled back and made again (it then no longer offers them).
+    An evaluation that applies nothing opens no cart. Expired carts of the org are released first."""
+    customer_id = data.customer_id
+    cart_locks_release_expired(now=now, org=org)
+    rules = org_rules(org.pk, org.rules_version)
+    settings = engine_settings_for(org)
+    try:
+        with transaction.atomic():
+            _customer_lock_or_refuse(org, customer_id)
+            open_carts = set(
+                CartLock.objects.filter(
+                    org=org, customer_id=customer_id, status=CartLock.Status.OPEN, expires_at__gt=now
+                ).values_list("pk", flat=True)
+            )
+            if data.cart_evaluation_id is not None:
+                if data.cart_evaluation_id not in open_carts:
+                    raise PromotionError(
+                        ErrorCode.PENDING_CART_NOT_FOUND,
+                        f"Pending cart not found: {data.cart_evaluation_id} is not an open cart of customer "
+                        f"{customer_id} (redeemed, cancelled, expired, or never opened).",
+                    )
+                cart_lock_close(lock_id=data.cart_evaluation_id, status=CartLock.Status.REPLACED, now=now)
+                open_carts.discard(data.cart_evaluation_id)
+            if len(open_carts) >= org.cart_lock_max_pending_carts:
+                raise PromotionError(
+                    ErrorCode.MAX_PENDING_CARTS_EXCEEDED,
+                    f"Max pending open carts exceeded: customer {customer_id} holds {len(open_carts)} open "
+                    f"cart(s) ({', '.join(sorted(open_carts))}), the org allows "
+                    f"{org.cart_lock_max_pending_carts}. Redeem or cancel it, evaluate it again with its "
+                    "cartEvaluationId, or wait for it to expire.",
+                )
+            for _ in range(RESERVE_ATTEMPTS):
+                savepoint = transaction.savepoint()
+                outcome = _evaluation_locked_attempt(
+                    org, data, api_client, till_code, store, now, rules, settings
+                )
+                if outcome is not None:
+                    transaction.savepoint_commit(savepoint)
+                    return outcome
+                transaction.savepoint_rollback(savepoint)
+            raise PromotionError(
+                ErrorCode.RESOURCE_LOCKED,
+                "Could not acquire the lock on the resource: the limits of the applied promotions are "
+                "being reserved by other carts right now. Retry.",
+            )
+    except OperationalError as error:
+        if _lock_conflict(error):
+            raise PromotionError(
+                ErrorCode.RESOURCE_LOCKED,
+                f"Could not acquire the lock on the resource: another request is evaluating or redeeming "
+                f"a cart of customer {customer_id} right now. Retry.",
+            ) from error
+        raise
+
+
+def _evaluation_locked_attempt(
+    org, data, api_client, till_code, store, now, rules, settings
+) -> EvaluationOutcome | None:
+    """One try of the locked evaluation: the outcome with its cart reserved, or None when a counted
+    limit no longer had room for it (the caller rolls the try back)."""
+    customer_id = data.customer_id
+    context = evaluation_context(
+        org=org,
+        customer_id=customer_id,
+        rules=rules,
+        store=store,
+        settings=settings,
+        now=now,
+        with_reserved_instances=True,
+    )
+    cart, keys = evaluation_cart(data.lines, data.tenders)
+    result = evaluate(cart, rules.ruleset, context, reasons=False)  # no reasons shown, none recorded
+    outcome = _outcome(data, customer_id, keys, cart, result)
+    evaluation = Evaluation(
+        org=org,
+        customer_id=customer_id,
+        api_client=api_client,
+        till_code=till_code,
+        request=data.request,
+        amount=data.amount,
+        discount=result.discount,
+        applied=_applied_record(outcome, keys, data),
+        rules_version=rules.version,
+    )
+    evaluation.save(force_insert=True)
+    outcome.evaluation = evaluation
+    units = cart_units(org, customer_id, rules, result, now)
+    if not result.applied:
+        return outcome
+    lock = CartLock.objects.create(
+        evaluation=evaluation,
+        org=org,
+        customer_id=customer_id,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=org.cart_lock_ttl_seconds),
+    )
+    if not cart_lock_units_reserve(org=org, lock=lock, units=units):
+        return None
+    return outcome
+
+
+def cart_units(
+    org: Organization, customer_id: int, rules: OrgRules, result: Result, now: dt.datetime
+) -> list[ReservedUnit]:
+    """What a cart's applied promotions take of their counted limits and earned instances, as the
+    redemption of that cart would take them: per promotion its redemption count (REDEMPTION), one
+    transaction (TRANSACTION) and its discount (DISCOUNT); an instance without an Earn REDEMPTION
+    limit is single-use. A counted limit's units are reserved in the window `now` falls in, in the
+    org's time zone: its lifetime row, its FIXED cycle's row, or its MOVING window's day row (with
+    the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md)."""
+    units: list[ReservedUnit] = []
+    tz = org.tz
+    for applied in result.applied:
+        usage = {
+            Kpi.REDEMPTION: Decimal(applied.redemption_count),
+            Kpi.TRANSACTION: Decimal(1),
+            Kpi.DISCOUNT: applied.discount,
+        }
+        limits = rules.limits.get(applied.promotion_id, ())
+        for limit in limits:
+            if limit.level == Level.EARN:
+                continue
+            scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
+            window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
+            units.append(
+                ReservedUnit(
+                    kpi=limit.kpi,
+                    amount=usage[limit.kpi],
+                    restriction_id=limit.restriction_id,
+                    scope=scope,
+                    limit=limit.limit,
+                    window_start=window.key,
+                    moving=(window.first_day, window.last_day) if limit.window.kind == "MOVING" else None,
+                )
+            )
+        instance_id = applied.earned_promotion_id
+        if instance_id:
+            earn = {limit.kpi: limit for limit in limits if limit.level == Level.EARN}
+            for kpi in sorted(earn.keys() | {Kpi.REDEMPTION}):
+                units.append(
+                    ReservedUnit(
+                        kpi=kpi,
+                        amount=usage[kpi],
+                        restriction_id=earn[kpi].restriction_id if kpi in earn else None,
+                        earned_promotion_id=instance_id,
+                    )
+                )
+    return units
+
+
+def _customer_lock_or_refuse(org: Organization, customer_id: int) -> None:
+    """Lock the org's customer row without waiting (PostgreSQL: NOWAIT raises at once when another
+    request holds it); 404 when the org has no such customer."""
+    customers = Customer.objects.filter(org=org, pk=customer_id)
+    if connection.vendor == "postgresql":
+        customers = customers.select_for_update(nowait=True)
+    if customers.values_list("pk", flat=True).first() is None:
+        raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+
+
+def _lock_conflict(error: OperationalError) -> bool:
+    """A row lock not available at once (NOWAIT), or a deadlock PostgreSQL broke by failing us."""
+    return getattr(error.__cause__, "sqlstate", None) in ("55P03", "40P01")
 
 
 def _evaluation_store(

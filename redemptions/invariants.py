@@ -22,6 +22,11 @@ limit with what was recorded:
 - a wallet line redeems an instance of its own promotion held by the redeeming customer (an
   anonymous sale, without a customer, holds none), a POS or CODE line none; an anonymous sale counts
   towards Promotion limits, never a Customer limit;
+- RedemptionCounter.reserved == what the open carts hold of it, window by window; under
+  REDEMPTION_WITH_CART_EVALUATION `used + reserved <= limit`; an open cart's unit is reserved in
+  the window its evaluation fell in (a MOVING limit: its day's row); a cart is REDEEMED exactly when
+  it names the redemption bound to its evaluation, and a bound redemption is of its evaluation's
+  customer (docs/cart-locks.md);
 - nothing crosses orgs: every row that belongs to an org references only rows of the same org
   (derived from the models, so a new foreign key is covered without editing this file), an API
   client's audit events are in its org, and every redemption and reversal has exactly one audit
@@ -46,6 +51,9 @@ from promotions.models import (
     PromotionType,
 )
 from redemptions.models import (
+    CartLock,
+    CartLockUnit,
+    Evaluation,
     Redemption,
     RedemptionCounter,
     RedemptionLine,
@@ -67,6 +75,9 @@ T = {
     "reversal": RedemptionReversal._meta.db_table,
     "redeemed": RedemptionPromotion._meta.db_table,
     "counter": RedemptionCounter._meta.db_table,
+    "lock": CartLock._meta.db_table,
+    "unit": CartLockUnit._meta.db_table,
+    "evaluation": Evaluation._meta.db_table,
     "audit": AuditEvent._meta.db_table,
     "customer": Customer._meta.db_table,
     "client": ApiClient._meta.db_table,
@@ -119,6 +130,53 @@ SQL_CHECKS = {
         JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
         WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
            OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion')
+    """,
+    "counter's reserved equals its open carts' units; used plus reserved within the limit (cart-evaluation orgs)": f"""
+        WITH held AS (
+            SELECT u.restriction_id, u.scope, u.window_start, sum(u.amount) AS reserved
+            FROM {T["unit"]} u JOIN {T["lock"]} k ON k.evaluation_id = u.lock_id
+            WHERE k.status = 'OPEN' AND u.earned_promotion_id IS NULL AND u.restriction_id IS NOT NULL
+              AND {IN_ORGS.format(column="k.org_id")}
+            GROUP BY 1, 2, 3
+        ),
+        counters AS (
+            SELECT * FROM {T["counter"]} c WHERE {IN_ORGS.format(column="c.org_id")}
+        )
+        SELECT coalesce(c.restriction_id, h.restriction_id) AS restriction_id,
+               coalesce(c.scope, h.scope) AS scope, coalesce(c.window_start, h.window_start) AS window_start,
+               c.reserved AS counter, h.reserved AS held, c.used, c."limit", o.redemption_strategy
+        FROM counters c FULL JOIN held h
+          ON h.restriction_id = c.restriction_id AND h.scope = c.scope AND h.window_start = c.window_start
+        LEFT JOIN {T["org"]} o ON o.id = c.org_id
+        WHERE coalesce(c.reserved, 0) <> coalesce(h.reserved, 0)
+           OR (o.redemption_strategy = 'REDEMPTION_WITH_CART_EVALUATION' AND c.used + c.reserved > c."limit")
+    """,
+    "an open cart's unit is reserved in the window its evaluation fell in": f"""
+        SELECT u.lock_id, u.restriction_id, u.scope, u.window_start, w.key AS evaluation_window, r.window_kind
+        FROM {T["unit"]} u JOIN {T["lock"]} k ON k.evaluation_id = u.lock_id
+        JOIN {T["restriction"]} r ON r.id = u.restriction_id
+        JOIN {T["promotion"]} p ON p.id = r.promotion_id
+        JOIN {T["org"]} o ON o.id = p.org_id
+        CROSS JOIN LATERAL redemption_window_v1(
+            r.window_kind, r.window_cycle, r.window_days, r.window_week_start, r.window_anchor_ms,
+            p.start_date, o.timezone, k.created_at
+        ) AS w
+        WHERE k.status = 'OPEN' AND u.earned_promotion_id IS NULL AND {IN_ORGS.format(column="k.org_id")}
+          AND u.window_start <> w.key
+    """,
+    "a cart is REDEEMED exactly when it names the redemption bound to its evaluation, of its customer": f"""
+        SELECT k.evaluation_id, k.status, k.redemption_id, red.evaluation_id AS redemption_evaluation,
+               k.customer_id, red.customer_id AS redemption_customer
+        FROM {T["lock"]} k LEFT JOIN {T["redemption"]} red ON red.id = k.redemption_id
+        WHERE {IN_ORGS.format(column="k.org_id")}
+          AND ((k.status = 'REDEEMED') IS DISTINCT FROM (k.redemption_id IS NOT NULL)
+               OR red.evaluation_id IS DISTINCT FROM CASE WHEN k.redemption_id IS NULL THEN NULL ELSE k.evaluation_id END
+               OR (red.id IS NOT NULL AND red.customer_id IS DISTINCT FROM k.customer_id))
+    """,
+    "a redemption bound to an evaluation is of the evaluation's customer": f"""
+        SELECT red.id, red.customer_id, ev.customer_id AS evaluation_customer
+        FROM {T["redemption"]} red JOIN {T["evaluation"]} ev ON ev.id = red.evaluation_id
+        WHERE {IN_ORGS.format(column="red.org_id")} AND ev.customer_id IS DISTINCT FROM red.customer_id
     """,
     "counter in its restriction's org, scoped to a customer of that org (Customer) or to all (Promotion)": f"""
         SELECT c.id, c.org_id, p.org_id AS promotion_org, r.level, c.scope

@@ -38,6 +38,12 @@ class Redemption(models.Model):
         "rendered again from the recorded rows, so it is the first answer byte for byte.",
     )
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    # Under REDEMPTION_WITH_CART_EVALUATION: the evaluation this redemption completes (at most one
+    # redemption per evaluation: a partial unique index, so the redemptions without one, the hot
+    # path's, add no index entry). Empty on the other strategies.
+    evaluation = models.ForeignKey(
+        "Evaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = OrgScopedQuerySet.as_manager()
@@ -50,6 +56,11 @@ class Redemption(models.Model):
                 name="redemption_transaction_identifier_unique_per_org",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="redemption_amount_not_negative"),
+            models.UniqueConstraint(
+                fields=["evaluation"],
+                condition=Q(evaluation__isnull=False),
+                name="redemption_evaluation_once",
+            ),
             # An anonymous sale names nobody: no customer identifier either.
             models.CheckConstraint(
                 condition=Q(customer__isnull=False)
@@ -194,6 +205,12 @@ class RedemptionCounter(models.Model):
     # limit's day bucket (and LIFETIME for its lock row, which holds nothing): promotions/windows.py.
     window_start = models.DateField(default=LIFETIME)
     used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    # Units held by open carts (CartLock, docs/cart-locks.md): an evaluation under cart locking takes
+    # them on the row of the window the evaluation falls in, with one conditional upsert
+    # (`used + reserved + delta <= limit`; never on a MOVING limit's day rows); the cart's redemption
+    # turns them into `used`, its cancel or expiry gives them back. The one-statement redemption path
+    # (orgs without cart locks) never writes it; the database default keeps its inserts valid.
+    reserved = models.DecimalField(max_digits=18, decimal_places=6, default=0, db_default=0)
     limit = models.DecimalField(max_digits=18, decimal_places=6)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -208,6 +225,9 @@ class RedemptionCounter(models.Model):
             models.CheckConstraint(
                 condition=Q(used__gte=0) & Q(used__lte=models.F("limit")),
                 name="redemption_counter_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="redemption_counter_reserved_not_negative"
             ),
         ]
 
@@ -257,6 +277,95 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class CartLock(models.Model):
+    """An open cart: what one evaluation reserved for its customer (docs/cart-locks.md).
+
+    Created with its evaluation (same id) when the org locks carts, the customer is identified and
+    something was applied. OPEN until the redemption that names it (REDEEMED), a cancel (CANCELLED),
+    a re-evaluation of the same cart (REPLACED) or its `expires_at` (EXPIRED). Every close is one
+    conditional UPDATE from OPEN, so the units are given back (or handed to the redemption) exactly
+    once, whichever of a read, the sweep, a cancel or a redemption gets there first.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN"
+        REDEEMED = "REDEEMED"
+        CANCELLED = "CANCELLED"
+        REPLACED = "REPLACED"
+        EXPIRED = "EXPIRED"
+
+    evaluation = models.OneToOneField(
+        Evaluation, primary_key=True, on_delete=models.PROTECT, related_name="cart_lock"
+    )
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cart_locks")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cart_locks")
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="cart_locks"
+    )
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["OPEN", "REDEEMED", "CANCELLED", "REPLACED", "EXPIRED"]),
+                name="cart_lock_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="OPEN", closed_at__isnull=True)
+                | (~Q(status="OPEN") & Q(closed_at__isnull=False)),
+                name="cart_lock_closed_at_iff_closed",
+            ),
+        ]
+        indexes = [
+            # A customer's open carts (the lock, pending carts), and the sweep's expired ones.
+            models.Index(
+                fields=["customer", "expires_at"], condition=Q(status="OPEN"), name="cart_lock_open_customer"
+            ),
+            models.Index(fields=["org", "expires_at"], condition=Q(status="OPEN"), name="cart_lock_open_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cart {self.evaluation_id} ({self.status})"
+
+
+class CartLockUnit(models.Model):
+    """One amount an open cart holds: of a Customer or Promotion limit's counter (`restriction`,
+    `scope` and `window_start`: the counter row of the window the evaluation fell in, whose
+    `reserved` it is added to, so the give-back and the redemption's conversion hit that row), or of
+    an earned instance's Earn limit (`earned_promotion`, `kpi`; `restriction` empty for the default
+    single use; `window_start` LIFETIME)."""
+
+    # The text foreign keys' indexes are declared in Meta (no `LIKE` twin, no second index on the
+    # instance): a cart writes a unit per limit and instance it reserves.
+    lock = models.ForeignKey(CartLock, on_delete=models.CASCADE, related_name="units", db_index=False)
+    restriction = models.ForeignKey(
+        "promotions.PromotionRestriction", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(max_length=64, blank=True, default="")
+    window_start = models.DateField(default=LIFETIME)
+    earned_promotion = models.ForeignKey(
+        EarnedPromotion, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kpi = models.CharField(max_length=11)
+    amount = models.DecimalField(max_digits=18, decimal_places=6)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="cart_lock_unit_not_negative")]
+        indexes = [
+            models.Index(fields=["lock"], name="cart_lock_unit_lock"),
+            models.Index(fields=["earned_promotion"], name="cart_lock_unit_instance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lock_id}: {self.amount} {self.kpi}"
 
 
 class RedemptionDay(models.Model):

@@ -50,8 +50,12 @@ def redemption_request_fast(data) -> dict | None:
         return None
 
 
+# A redemption bound to its evaluation (REDEMPTION_WITH_CART_EVALUATION) goes through the serializer.
+_BOUND_KEYS = ("promotionEvaluationId", "appliedPromotionIdentifiers")
+
+
 def _validated(data) -> dict:
-    if type(data) is not dict:
+    if type(data) is not dict or any(key in data for key in _BOUND_KEYS):
         raise _NotPlain
     validated = {}
     if "customerId" in data:

@@ -13,7 +13,9 @@ from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
 from redemptions.serializers import (
+    CART_CANCEL_RESPONSE,
     EVALUATION_RESPONSE,
+    PENDING_CARTS_RESPONSE,
     REDEMPTION_LIST_DEFAULT_LIMIT,
     REDEMPTION_LIST_MAX_LIMIT,
     REDEMPTION_LIST_RESPONSE,
@@ -142,6 +144,8 @@ def redemption_create(*, request):
                 ErrorCode.EARN_ID_INVALID,
                 ErrorCode.CONFLICT,
                 ErrorCode.REDEMPTION_ALREADY_PRESENT,
+                ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+                ErrorCode.CART_EVALUATION_INVALID,
                 ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
                 ErrorCode.TILL_CODE_UNKNOWN,
             ),
@@ -177,7 +181,12 @@ def redemption_create(*, request):
             "`transactionDate` at most 24 h ahead. Code-level limits are not enforced (promotion codes "
             "are not implemented).\n\n"
             "**Redemption strategy** (the org's setting): on REDEMPTION_WITHOUT_CART_EVALUATION (the "
-            "default) and REDEMPTION_WITH_CART_EVALUATION the discounts are recorded as reported. On "
+            "default) the discounts are recorded as reported. On REDEMPTION_WITH_CART_EVALUATION the "
+            "redemption names its evaluation (`promotionEvaluationId`, `appliedPromotionIdentifiers`) "
+            "and is recorded only when it matches it: 803 (no valid evaluation: missing, another "
+            "customer's, expired, its cart cancelled or already redeemed), 802 (other identifiers or "
+            "promotions), 804 (a discount over the evaluated one); the cart's reservation becomes the "
+            "redemption. On "
             "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED the request must carry `cartItems` (the cart "
             "the discounts were computed on, as the evaluate API takes it; 400 without) and each "
             "promotion redeemed is evaluated alone on that cart at `transactionDate`, in the till's "
@@ -391,7 +400,14 @@ def evaluation_create(*, request):
         ],
         responses={
             200: EVALUATION_RESPONSE.serializer,
-            **error_responses(ErrorCode.BAD_REQUEST, ErrorCode.TILL_CODE_UNKNOWN, ErrorCode.NOT_FOUND),
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.TILL_CODE_UNKNOWN,
+                ErrorCode.NOT_FOUND,
+                ErrorCode.PENDING_CART_NOT_FOUND,
+                ErrorCode.MAX_PENDING_CARTS_EXCEEDED,
+                ErrorCode.RESOURCE_LOCKED,
+            ),
         },
         examples=[
             OpenApiExample("Request", value=EVALUATE_REQUEST_EXAMPLE, request_only=True),
@@ -420,6 +436,83 @@ def evaluation_create(*, request):
             "discount); `attributes` (name to value) feed ATTRIBUTE criteria. Unknown keys are 400. "
             "`promoCodes` and `paymentVouchers` are accepted and each answered in the logs with "
             "errorCode 1001 (codes are not enabled). Money and quantities are answered as six-decimal "
-            "strings."
+            "strings.\n\n"
+            "**Cart locks** (orgs on REDEMPTION_WITH_CART_EVALUATION with cart locking on, the default): "
+            "an evaluation for an identified customer that applies something opens a cart that "
+            "reserves what it applied until it is redeemed, cancelled or expires (the org's lock TTL, "
+            "5 minutes by default); other carts are offered only what is left. `cartEvaluationId` "
+            "evaluates an open cart again (its reservation is reversed first; 120 when it is not an "
+            "open cart of the customer). A new cart while the customer holds the org's maximum of open "
+            "carts (1 by default) is 116; a request while another request holds the customer's carts "
+            "is 521 (retry)."
+        ),
+    )
+
+
+PENDING_CARTS_RESPONSE_EXAMPLE = {
+    "data": {
+        "tempRedemptionDetails": [
+            {
+                "cartEvaluationId": "692571c1e1c34e7d8e936839",
+                "startTime": 1764069313846,
+                "validTillTime": 1764069613846,
+                "appliedPromotions": [
+                    {
+                        "promotionId": "67dd2a7cef21a64211227d02",
+                        "earnedPromotionId": None,
+                        "promotionName": "promotion-cart",
+                        "redemptionCount": 1,
+                        "discount": "12.000000",
+                    }
+                ],
+            }
+        ]
+    },
+    "errors": [],
+}
+CART_CANCEL_RESPONSE_EXAMPLE = {
+    "data": {"status": True, "code": 201, "message": "Successfully closed pending cart."},
+    "errors": [],
+}
+
+
+def pending_cart_list():
+    return extend_schema(
+        operation_id="pending_cart_list",
+        summary="A customer's pending (open) carts",
+        tags=["Evaluation"],
+        responses={
+            200: PENDING_CARTS_RESPONSE.serializer,
+            **error_responses(ErrorCode.NOT_FOUND),
+        },
+        examples=[OpenApiExample("Response", value=PENDING_CARTS_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "The customer's open carts, oldest first, no paging: each evaluation that still reserves "
+            "what it applied (cart locks), with its window in epoch ms and its applied promotions. "
+            "Carts past their time are released by this read and not listed. 404 when the org has "
+            "no such customer. Read access suffices."
+        ),
+    )
+
+
+def cart_cancel(*, deprecated: bool = False, singular: bool = False):
+    name = "cart_cancel_singular" if singular else "cart_cancel"
+    return extend_schema(
+        operation_id=f"{name}_post" if deprecated else name,
+        summary="Cancel a pending cart" + (" (Capillary's older POST label)" if deprecated else ""),
+        tags=["Evaluation"],
+        request=None,
+        deprecated=deprecated,
+        responses={
+            200: CART_CANCEL_RESPONSE.serializer,
+            **error_responses(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.PENDING_CART_NOT_FOUND),
+        },
+        examples=[OpenApiExample("Response", value=CART_CANCEL_RESPONSE_EXAMPLE, response_only=True)],
+        description=(
+            "Closes the customer's open cart of this evaluation and gives back what it reserved. "
+            "Retry-safe: a cart already cancelled, expired or evaluated again answers the same 200 "
+            "and gives nothing back twice. 404 (code 404, `Passed evaluation log id is not found`) "
+            "when the customer has no cart under this id; 120 when the cart was redeemed. Needs write "
+            "access. Also answered to POST and under `/evaluation/` (singular)."
         ),
     )

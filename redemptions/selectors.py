@@ -18,8 +18,11 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from promotions.models import Organization, Promotion, PromotionRestriction
+from promotions_site.errors import ErrorCode, PromotionError
+from redemptions.cart_locks import cart_locks_release_expired
 from redemptions.filters import RedemptionLineFilter
 from redemptions.models import (
+    CartLock,
     Redemption,
     RedemptionCounter,
     RedemptionDay,
@@ -523,6 +526,52 @@ def restriction_usage_count(customer: Customer, keys_by_level: dict[str, set]) -
     }
 
 
+# --- Pending carts (cart locks) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingCart:
+    """One open cart as `pending_carts` lists it: its evaluation, its window and what it applied
+    (`applied`: the evaluation's record, each with the promotion's `name` added)."""
+
+    evaluation_id: str
+    start: dt.datetime
+    valid_till: dt.datetime
+    applied: list[dict]
+
+
+def pending_carts(
+    *, org: Organization, customer_id: int, now: dt.datetime | None = None
+) -> list[PendingCart]:
+    """The customer's open carts, oldest first (`GET .../customer/{customerId}/evaluations/pending_carts`).
+    Its carts past their time are released first (release on read), so none is listed that no longer
+    holds anything. Errors: 404 the org has no such customer."""
+    now = now or timezone.now()
+    if not Customer.objects.filter(org=org, pk=customer_id).exists():
+        raise PromotionError(ErrorCode.NOT_FOUND, "Customer not found")
+    cart_locks_release_expired(now=now, org=org, customer_id=customer_id)
+    locks = list(
+        CartLock.objects.filter(
+            org=org, customer_id=customer_id, status=CartLock.Status.OPEN, expires_at__gt=now
+        )
+        .select_related("evaluation")
+        .order_by("created_at", "pk")
+    )
+    ids = {entry["promotionId"] for lock in locks for entry in lock.evaluation.applied}
+    names = dict(Promotion.objects.filter(org=org, pk__in=ids).values_list("pk", "name"))
+    return [
+        PendingCart(
+            evaluation_id=lock.pk,
+            start=lock.created_at,
+            valid_till=lock.expires_at,
+            applied=[
+                {**entry, "name": names.get(entry["promotionId"], "")} for entry in lock.evaluation.applied
+            ],
+        )
+        for lock in locks
+    ]
+
+
 def _window_condition(ranges: list[tuple[int, str, dt.date, dt.date]]) -> Q:
     """The counters of each (restriction id, scope) with a key in its range; ranges alike (every
     lifetime limit's, one month's) make one `IN` term, so an org with many limits makes a short query."""
@@ -551,16 +600,35 @@ def window_sums(ranges: list[tuple[int, str, dt.date, dt.date]]) -> dict[tuple[i
     return {(restriction_id, scope): total for restriction_id, scope, total in rows}
 
 
+def window_used_reserved(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """{(restriction id, scope): (used, reserved)} summed over each range of window keys (inclusive),
+    one query: what redemptions used and what open carts reserve of a limit in its window
+    (docs/cart-locks.md)."""
+    if not ranges:
+        return {}
+    rows = (
+        RedemptionCounter.objects.filter(_window_condition(ranges))
+        .values("restriction_id", "scope")
+        .annotate(total=Sum("used"), held=Sum("reserved"))
+        .values_list("restriction_id", "scope", "total", "held")
+    )
+    return {(restriction_id, scope): (total, held) for restriction_id, scope, total, held in rows}
+
+
 def window_buckets(
     ranges: list[tuple[int, str, dt.date, dt.date]],
 ) -> dict[tuple[int, str], dict[dt.date, Decimal]]:
-    """{(restriction id, scope): {window key: used}} for the keys in each range (inclusive), one query."""
+    """{(restriction id, scope): {window key: used + reserved}} for the keys in each range
+    (inclusive), one query: what a MOVING limit's day buckets hold, used by redemptions or reserved by
+    open carts (docs/cart-locks.md; `reserved` is 0 without cart locks)."""
     if not ranges:
         return {}
     buckets: dict[tuple[int, str], dict[dt.date, Decimal]] = defaultdict(dict)
     rows = RedemptionCounter.objects.filter(_window_condition(ranges)).values_list(
-        "restriction_id", "scope", "window_start", "used"
+        "restriction_id", "scope", "window_start", "used", "reserved"
     )
-    for restriction_id, scope, key, used in rows:
-        buckets[restriction_id, scope][key] = used
+    for restriction_id, scope, key, used, reserved in rows:
+        buckets[restriction_id, scope][key] = used + reserved
     return buckets

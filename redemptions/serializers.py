@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from promotions.serializers import _Strict as StrictSerializer
-from promotions_site.shapes import Shape, always, envelope, itself, no_errors, or_none, via
+from promotions_site.shapes import Shape, always, envelope, item, itself, no_errors, or_none, via
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from redemptions.models import ANONYMOUS_CUSTOMER_ID, Redemption, RedemptionLine, RedemptionReversal
 
@@ -653,3 +653,57 @@ EVALUATION_RESPONSE = envelope("EvaluationResponse", EVALUATION)
 
 def evaluation_body(outcome) -> dict:
     return EVALUATION_RESPONSE.render(outcome)
+
+
+# --- Pending carts and cancel (cart locks) ---------------------------------------------------------
+
+PENDING_CART_PROMOTION = Shape(
+    "PendingCartPromotion",
+    {
+        "promotionId": (serializers.CharField(), item("promotionId")),
+        "earnedPromotionId": (
+            serializers.CharField(allow_null=True, help_text="The wallet instance the cart holds, if any."),
+            lambda entry: entry.get("earnedPromotionId"),
+        ),
+        "promotionName": (serializers.CharField(), item("name")),
+        "redemptionCount": (serializers.IntegerField(), item("redemptionCount")),
+        "discount": (serializers.CharField(), item("discount")),
+    },
+)
+PENDING_CART = Shape(
+    "PendingCart",
+    {
+        "cartEvaluationId": (serializers.CharField(), "evaluation_id"),
+        "startTime": (serializers.IntegerField(help_text="Epoch ms."), via(to_epoch_ms, "start")),
+        "validTillTime": (
+            serializers.IntegerField(help_text="Epoch ms: the cart's reservation ends then."),
+            via(to_epoch_ms, "valid_till"),
+        ),
+        "appliedPromotions": (PENDING_CART_PROMOTION.many(), "applied"),
+    },
+)
+PENDING_CARTS_RESPONSE = envelope(
+    "PendingCartsResponse",
+    Shape("PendingCarts", {"tempRedemptionDetails": (PENDING_CART.many(), itself)}),
+)
+
+
+def pending_carts_body(carts) -> dict:
+    return PENDING_CARTS_RESPONSE.render(carts)
+
+
+CART_CANCEL_RESPONSE = envelope(
+    "CartCancelResponse",
+    Shape(
+        "CartCancelled",
+        {
+            "status": (serializers.BooleanField(), always(True)),
+            "code": (serializers.IntegerField(), always(201)),
+            "message": (serializers.CharField(), always("Successfully closed pending cart.")),
+        },
+    ),
+)
+
+
+def cart_cancel_body(lock) -> dict:
+    return CART_CANCEL_RESPONSE.render(lock)

@@ -32,7 +32,7 @@ import threading
 import types
 import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from celery import current_app
@@ -63,9 +63,12 @@ from promotions_site.auth import ClientStale
 from promotions_site.csvexport import CsvWriter
 from promotions_site.errors import ErrorCode, PromotionError
 from promotions_site.request_context import current_request_id
+from redemptions.cart_locks import cart_lock_close, cart_locks_release_expired, units_reserved, window_peak
 from redemptions.evaluation import CartLineInput, evaluation_cart
 from redemptions.models import (
     ANONYMOUS_CUSTOMER_ID,
+    CartLock,
+    Evaluation,
     Redemption,
     RedemptionCounter,
     RedemptionDay,
@@ -139,6 +142,10 @@ class RedemptionInput:
     # store: read only when the org redeems on the capped strategy, which checks the discounts.
     cart_lines: list[CartLineInput] | None = None
     store: StoreScope | None = None
+    # REDEMPTION_WITH_CART_EVALUATION: the evaluation redeemed (`promotionEvaluationId`) and the
+    # identifiers of the promotions it applied (`appliedPromotionIdentifiers`).
+    evaluation_id: str | None = None
+    applied_identifiers: tuple[str, ...] | None = None
 
 
 class RecordedRow(types.SimpleNamespace):
@@ -199,8 +206,13 @@ def redemption_record(
     is the state of the API client and its org the caller read from its cache: the statement verifies
     it, and `ClientStale` asks the caller to authenticate afresh when it no longer holds.
     """
-    capped = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED
-    if connection.vendor == "postgresql" and not capped:
+    # The capped strategy checks discounts, the cart-evaluation strategy binds the redemption to its
+    # evaluation and its cart lock: both only on the general path (the function knows neither).
+    general = org.redemption_strategy in (
+        RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED,
+        RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION,
+    )
+    if connection.vendor == "postgresql" and not general:
         return redemption_record_one_statement(
             org=org,
             data=data,
@@ -236,7 +248,21 @@ def redemption_record_general(
     An anonymous sale (`customer_lookup` None: customerId -1) is recorded without a customer. It
     can redeem POS and CODE promotions only (a wallet promotion: 715); their Cart and Promotion
     limits apply, Customer limits do not (there is nobody to count them for).
+
+    Under REDEMPTION_WITH_CART_EVALUATION the redemption completes one evaluation
+    (`_evaluation_bind`): 803 without one, or for an evaluation that is not this customer's, has
+    expired, or whose cart was cancelled, replaced or already redeemed; 802 when the promotions or
+    their identifiers differ from the evaluated ones; 804 when a promotion's discount exceeds the
+    evaluated one. The cart's reservation becomes the redemption in the same transaction.
     """
+    bound = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION
+    now = timezone.now()
+    if bound:
+        if data.evaluation_id is None:
+            raise _evaluation_refused(
+                "promotionEvaluationId is required: this org redeems with cart evaluation."
+            )
+        cart_locks_release_expired(now=now, org=org)  # release on read
     key_inserted = False
     try:
         with transaction.atomic():
@@ -252,11 +278,16 @@ def redemption_record_general(
                 amount=data.amount,
                 request_fingerprint=fingerprint,
                 api_client=api_client,
+                evaluation_id=data.evaluation_id if bound else None,
             )
             # A conflict on the key ends the transaction (nothing else is written yet); it is
-            # answered below, from the redemption recorded under that key.
+            # answered below, from the redemption recorded under that key (or, bound to an
+            # evaluation another transaction redeemed, 803).
             redemption.save(force_insert=True)
             key_inserted = True
+            reserved_own: dict[tuple[int, str, dt.date], Decimal] = {}
+            if bound:
+                data, reserved_own = _evaluation_bind(org, data, customer_id, redemption, now)
             plan = _plan_load(Promotion.objects.for_org(org), {line.promotion_id for line in data.lines})
             _promotions_check(org, data, plan.promotions)
             if org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED:
@@ -284,12 +315,92 @@ def redemption_record_general(
             metrics.redeemed_count()
             # Last: a Promotion counter is one row every redemption of the promotion updates, so it
             # is held only from here to the commit (a refusal still rolls back everything above).
-            _counters_take(org, customer_id, plan, data.transaction_date)
+            _counters_take(org, customer_id, plan, data.transaction_date, reserved_own)
     except IntegrityError as error:
         if key_inserted:
             raise
+        if (
+            bound
+            and not Redemption.objects.for_org(org)
+            .filter(transaction_identifier=data.transaction_identifier)
+            .exists()
+        ):
+            raise _evaluation_refused(
+                f"Cart evaluation {data.evaluation_id} was already redeemed by another transaction."
+            ) from error
         return _recorded(org, data, fingerprint, error)
     return RecordOutcome(redemption, lines)
+
+
+def _evaluation_refused(message: str) -> PromotionError:
+    return PromotionError(ErrorCode.CART_EVALUATION_INVALID, f"No valid cart evaluation id passed: {message}")
+
+
+def _evaluation_bind(
+    org: Organization, data: RedemptionInput, customer_id: int | None, redemption: Redemption, now
+) -> tuple[RedemptionInput, dict[tuple[int, str, dt.date], Decimal]]:
+    """Check a redemption against the evaluation it names and close that evaluation's cart as
+    REDEEMED (its row locked: a cancel, an expiry or another redemption of it waits, then finds it
+    closed). The request with each wallet line's instance filled from the evaluation (the one the
+    cart reserved), and what the cart reserved of each counter (which the redemption's counters
+    take over). Errors: 803, 802, 804 (see `redemption_record_general`)."""
+    evaluation = Evaluation.objects.for_org(org).filter(pk=data.evaluation_id).first()
+    if evaluation is None or evaluation.customer_id != customer_id:
+        raise _evaluation_refused(f"{data.evaluation_id} is not an evaluation of this customer in the org.")
+    lock = CartLock.objects.select_for_update().filter(pk=evaluation.pk).first()
+    if lock is not None:
+        if lock.status == CartLock.Status.REDEEMED:
+            raise _evaluation_refused(f"the cart of evaluation {evaluation.pk} was already redeemed.")
+        if lock.status != CartLock.Status.OPEN:
+            raise _evaluation_refused(f"the cart of evaluation {evaluation.pk} was {lock.status.lower()}.")
+        expires_at = lock.expires_at
+    else:
+        expires_at = evaluation.created_at + dt.timedelta(seconds=org.cart_lock_ttl_seconds)
+    if expires_at <= now:
+        raise _evaluation_refused(f"evaluation {evaluation.pk} expired.")
+    evaluated = {entry["promotionId"]: entry for entry in evaluation.applied}
+    if data.applied_identifiers is None or sorted(data.applied_identifiers) != sorted(
+        entry["identifier"] for entry in evaluation.applied
+    ):
+        raise PromotionError(
+            ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+            "Redemption identifier is invalid: appliedPromotionIdentifiers must be the identifiers of "
+            f"the promotions evaluation {evaluation.pk} applied.",
+        )
+    redeemed: dict[str, Decimal] = defaultdict(Decimal)
+    for line in data.lines:
+        redeemed[line.promotion_id] += line.discount
+    if set(redeemed) != set(evaluated):
+        raise PromotionError(
+            ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+            f"Redemption identifier is invalid: the promotions redeemed ({', '.join(sorted(redeemed))}) "
+            f"are not the ones evaluation {evaluation.pk} applied ({', '.join(sorted(evaluated)) or 'none'}).",
+        )
+    for promotion_id in sorted(redeemed):
+        if redeemed[promotion_id] > Decimal(evaluated[promotion_id]["discount"]):
+            raise PromotionError(
+                ErrorCode.DISCOUNT_NOT_GIVEN_FOR_CART,
+                f"Promotion {promotion_id}: the discount redeemed, {redeemed[promotion_id].normalize():f}, "
+                f"exceeds the {Decimal(evaluated[promotion_id]['discount']).normalize():f} evaluation "
+                f"{evaluation.pk} gave.",
+            )
+    lines = []
+    for line in data.lines:
+        instance_id = evaluated[line.promotion_id].get("earnedPromotionId")
+        if line.earned_promotion_id and instance_id and line.earned_promotion_id != instance_id:
+            raise PromotionError(
+                ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+                f"Redemption identifier is invalid: evaluation {evaluation.pk} applied promotion "
+                f"{line.promotion_id} with earned promotion {instance_id}, not {line.earned_promotion_id}.",
+            )
+        lines.append(replace(line, earned_promotion_id=line.earned_promotion_id or instance_id))
+    reserved_own: dict[tuple[int, str, dt.date], Decimal] = {}
+    if lock is not None:
+        reserved_own = units_reserved(lock.pk)
+        cart_lock_close(
+            lock_id=lock.pk, status=CartLock.Status.REDEEMED, now=now, redemption_id=redemption.pk
+        )
+    return replace(data, lines=lines), reserved_own
 
 
 def redemption_record_one_statement(
@@ -902,7 +1013,11 @@ def _counter_deltas(
 
 
 def _counters_take(
-    org: Organization, customer_id: int | None, plan: _Plan, transaction_date: dt.datetime
+    org: Organization,
+    customer_id: int | None,
+    plan: _Plan,
+    transaction_date: dt.datetime,
+    reserved_own: dict[tuple[int, str, dt.date], Decimal] | None = None,
 ) -> None:
     """Take the units of every Customer and Promotion limit with one statement, in lock order.
 
@@ -915,33 +1030,57 @@ def _counters_take(
     (A counter's limit is its restriction's, copied when the counter is created; restrictions are
     replaced, never edited.)
     """
+    reserved_own = reserved_own or {}
     deltas = _counter_deltas(org, customer_id, plan, transaction_date)
     # A use larger than the limit itself never fits (and a new counter holding it would break the
     # check constraint): it is refused without being written.
     fitting = [delta for delta in deltas if delta.amount <= delta.restriction.limit]
     taken = set()
-    if fitting:
+    if fitting or reserved_own:
         ops, quote = connection.ops, connection.ops.quote_name
         now = ops.adapt_datetimefield_value(timezone.now())
         params = []
-        for delta in fitting:
+        # A reservation of this redemption's own cart on a row no use of it takes (its evaluation fell
+        # in another window than the transaction's, or the limit was replaced since) is given back by
+        # a row of its own, nothing used; the use itself is taken in the transaction's window with
+        # the limit's condition, as any.
+        keys = {delta.sort_key for delta in fitting}
+        rows = [
+            (delta.restriction.pk, delta.scope, delta.key, delta.amount, delta.restriction.limit)
+            for delta in fitting
+        ]
+        limits = {delta.restriction.pk: delta.restriction.limit for delta in deltas}
+        rows += [
+            (restriction_id, scope, key, Decimal(0), limits.get(restriction_id, amount))
+            for (restriction_id, scope, key), amount in reserved_own.items()
+            if (restriction_id, scope, key) not in keys
+        ]
+        for restriction_id, scope, key, amount, limit_value in sorted(rows, key=lambda row: row[:3]):
+            own = reserved_own.get((restriction_id, scope, key), Decimal(0))
             params += [
                 org.pk,
-                delta.restriction.pk,
-                delta.scope,
-                ops.adapt_datefield_value(delta.key),
-                delta.amount,
-                delta.restriction.limit,
+                restriction_id,
+                scope,
+                ops.adapt_datefield_value(key),
+                amount,
+                own,
+                limit_value,
                 now,
             ]
-        used, limit = quote("used"), quote("limit")
+        used, reserved, limit = quote("used"), quote("reserved"), quote("limit")
+        # `excluded.reserved` carries what this redemption's own cart reserved of the counter row (of
+        # the window its evaluation fell in): the row's reservation shrinks by it as its `used` grows
+        # (a new counter has none reserved), and what other open carts still reserve of the window
+        # counts against the limit (docs/cart-locks.md). Without cart locks `reserved` stays 0.
         statement = (
             f"INSERT INTO {quote(RedemptionCounter._meta.db_table)} AS counter"
-            f" (org_id, restriction_id, scope, window_start, {used}, {limit}, updated_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(fitting))}"
+            f" (org_id, restriction_id, scope, window_start, {used}, {reserved}, {limit}, updated_at)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(rows))}"
             " ON CONFLICT (restriction_id, scope, window_start) DO UPDATE"
-            f" SET {used} = counter.{used} + excluded.{used}, updated_at = excluded.updated_at"
-            f" WHERE counter.{used} + excluded.{used} <= counter.{limit}"
+            f" SET {used} = counter.{used} + excluded.{used},"
+            f" {reserved} = counter.{reserved} - excluded.{reserved}, updated_at = excluded.updated_at"
+            f" WHERE counter.{used} + excluded.{used} + counter.{reserved} - excluded.{reserved}"
+            f" <= counter.{limit}"
             " RETURNING restriction_id, scope, window_start"
         )
         with connection.cursor() as cursor:
@@ -968,14 +1107,9 @@ def _counters_take(
 
 
 def _moving_peak(buckets: dict[dt.date, Decimal], delta: _CounterDelta) -> Decimal:
-    """The largest sum of a MOVING limit's day buckets over a window that holds `delta`'s day. A
-    window's sum grows only on a day with a bucket, so the windows ending on those days (and on the
-    use's own day) are the ones to sum."""
-    length = delta.last_day - delta.first_day
-    ends = {delta.key} | {day for day in buckets if delta.key < day <= delta.key + length}
-    return max(
-        sum((used for day, used in buckets.items() if end - length <= day <= end), Decimal(0)) for end in ends
-    )
+    """The largest sum of a MOVING limit's day buckets (used and reserved) over a window that holds
+    `delta`'s day (`cart_locks.window_peak`, which the carts' reservations use too)."""
+    return window_peak(buckets, delta.key, delta.last_day - delta.first_day)
 
 
 def _as_date(value) -> dt.date:

@@ -27,6 +27,7 @@ from promotions.models import (
 from promotions.services import api_client_create
 from promotions.windows import restriction_window_columns
 from redemptions.models import (
+    CartLock,
     Evaluation,
     Redemption,
     RedemptionCounter,
@@ -263,6 +264,21 @@ class EvaluationFactory(factory.django.DjangoModelFactory):
     amount = Decimal(100)
 
 
+class CartLockFactory(factory.django.DjangoModelFactory):
+    """An open cart (cart locks) of a customer, reserving nothing, for the next hour."""
+
+    class Meta:
+        model = CartLock
+
+    org = factory.SubFactory(OrganizationFactory)
+    customer = factory.SubFactory(CustomerFactory, org=factory.SelfAttribute("..org"))
+    evaluation = factory.SubFactory(
+        EvaluationFactory, org=factory.SelfAttribute("..org"), customer=factory.SelfAttribute("..customer")
+    )
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda lock: lock.created_at + dt.timedelta(hours=1))
+
+
 class RedemptionCounterFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RedemptionCounter
@@ -360,6 +376,7 @@ def make_in_org(model, org):
         RedemptionReversal: lambda: RedemptionReversalFactory(redemption__org=org),
         RedemptionCounter: lambda: RedemptionCounterFactory(restriction__promotion__org=org),
         Evaluation: lambda: EvaluationFactory(org=org),
+        CartLock: lambda: CartLockFactory(org=org),
         BulkJob: lambda: BulkJobFactory(org=org),
         PromotionTally: lambda: PromotionTally.objects.create(org=org, promotion=PromotionFactory(org=org)),
         RedemptionDay: lambda: RedemptionDay.objects.create(org=org, day=dt.date(2025, 1, 1)),

@@ -53,6 +53,7 @@ def _org_form(org, **changes):
         "id": org.pk, "name": org.name, "timezone": org.timezone, "max_active_promotions": 10,
         "rounding_mode": "HALF_UP", "rounding_precision": 2, "evaluation_mechanism": "LINE_ITEM_FIRST",
         "percentage_base": "NET", "redemption_strategy": "REDEMPTION_WITHOUT_CART_EVALUATION",
+        "cart_locking_enabled": "on", "cart_lock_ttl_seconds": 300, "cart_lock_max_pending_carts": 1,
     }  # fmt: skip
     data.update(changes)
     return data
@@ -71,7 +72,15 @@ def test_the_admin_edits_the_settings_and_shows_the_rules_version(admin_client, 
 
 
 @pytest.mark.parametrize(
-    "change", [{"rounding_precision": 7}, {"rounding_mode": "SOMETIMES"}, {"redemption_strategy": ""}]
+    "change",
+    [
+        {"rounding_precision": 7},
+        {"rounding_mode": "SOMETIMES"},
+        {"redemption_strategy": ""},
+        {"cart_lock_ttl_seconds": 0},
+        {"cart_lock_ttl_seconds": 86401},
+        {"cart_lock_max_pending_carts": 51},
+    ],
 )
 def test_the_admin_shows_a_bad_setting_as_a_form_error(admin_client, org, change):
     url = reverse("admin:promotions_organization_change", args=[org.pk])

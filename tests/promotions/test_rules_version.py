@@ -145,6 +145,7 @@ def test_saving_the_org_in_the_admin_keeps_the_version(admin_client, org):
             "rounding_mode": "HALF_EVEN", "rounding_precision": 3, "evaluation_mechanism": "CART_FIRST",
             "percentage_base": "GROSS", "several_line_promotions_per_unit": "on",
             "redemption_strategy": "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED",
+            "cart_lock_ttl_seconds": 300, "cart_lock_max_pending_carts": 1,
         },
     )  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -26,6 +26,7 @@ from promotions_site.timefmt import to_epoch_ms
 from tests.conftest import basic_auth
 from tests.factories import (
     ApiClientFactory,
+    CartLockFactory,
     CustomerFactory,
     EarnedPromotionFactory,
     LoyaltyProgramFactory,
@@ -100,6 +101,7 @@ class OrgSeed:
     redemption: Any
     program: Any
     loyalty_promotion: Any
+    cart: str  # the evaluationId of `customer`'s open cart (cart locks)
     optin_promotion: Any  # CUSTOMER with customerActivationRequired (not issued: opt-in may come first)
     till: Any  # a till of one of the org's stores
 
@@ -143,6 +145,7 @@ def org_seed(org) -> OrgSeed:
         redemption=org.redemptions.get(transaction_identifier=transaction),
         program=program,
         loyalty_promotion=LoyaltyPromotionFactory(org=org, program=program, max_issuance_per_customer=-1),
+        cart=CartLockFactory(org=org, customer=customer).pk,
         optin_promotion=optin_promotion,
         till=TillFactory(org=org),
     )
@@ -162,6 +165,7 @@ MISSING = SimpleNamespace(
     redemption=SimpleNamespace(pk=9_000_000_001),
     program=SimpleNamespace(pk=9_000_000_001),
     loyalty_promotion=SimpleNamespace(pk=9_000_000_001),
+    cart="0" * 24,
     optin_promotion=SimpleNamespace(pk="0" * 24),
     till=SimpleNamespace(pk=9_000_000_001),
 )  # fmt: skip
@@ -376,6 +380,10 @@ def _nothing_issued_to_theirs(response, mine, theirs) -> None:
     assert list(theirs.customer.earned_promotions.all()) == [theirs.earned]
 
 
+def _pending_carts_are_mine(response, mine, theirs) -> None:
+    assert [cart["cartEvaluationId"] for cart in data_of(response)["tempRedemptionDetails"]] == [mine.cart]
+
+
 PROMOTIONS = "/api_gateway/v1/promotions"
 
 _PROMOTION_LIST = Case(
@@ -567,6 +575,22 @@ CASES: dict[tuple[str, str], Case] = {
         read_access=True,
         foreign=(probe("customer"),),
     ),
+    # Pending carts (cart locks)
+    ("pending-cart-list", "GET"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/customer/{ids.customer.pk}/evaluations/pending_carts"),
+        check=_pending_carts_are_mine,
+        foreign=(probe("customer"),),
+    ),
+    **{
+        (name, method): Case(
+            lambda ids, word=word: Call(f"{PROMOTIONS}/customer/{ids.customer.pk}/{word}/{ids.cart}/cancel"),
+            audit="cart.cancel",
+            # Another org's customer or cart: the documented 404 "Passed evaluation log id is not found".
+            foreign=(probe("customer"), probe("cart")),
+        )
+        for name, word in (("cart-cancel", "evaluations"), ("cart-cancel-singular", "evaluation"))
+        for method in ("PUT", "POST")
+    },
     ("redemption-reverse", "POST"): Case(
         lambda ids: Call(f"{PROMOTIONS}/redemptions/reverse", {"transactionIdentifier": ids.transaction}),
         foreign=(probe("transaction"),),

@@ -15,7 +15,14 @@ from promotions.models import (
     Till,
     Zone,
 )
-from redemptions.models import Evaluation, Redemption, RedemptionCounter, RedemptionDay, RedemptionReversal
+from redemptions.models import (
+    CartLock,
+    Evaluation,
+    Redemption,
+    RedemptionCounter,
+    RedemptionDay,
+    RedemptionReversal,
+)
 from tests import factories
 from wallets.models import (
     BulkJob,
@@ -31,7 +38,7 @@ from wallets.models import (
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till, Evaluation, PromotionTally, RedemptionDay, PromotionActivation,
+    Till, Evaluation, PromotionTally, RedemptionDay, CartLock, PromotionActivation,
 ]  # fmt: skip
 
 

@@ -18,7 +18,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from promotions.models import PromotionRestriction, PromotionType
+from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions.rules import org_rules_forget
 from promotions.schema import PROMOTION_CREATE_EXAMPLE
 from promotions_site.timefmt import to_epoch_ms
 from tests.factories import (
@@ -301,6 +302,29 @@ def test_every_success_body_is_the_documented_shape(api, org, published, checked
     query = urlencode({"identifierName": "id", "identifierValue": customer.pk, "source": "INSTORE"})
     body = {"programId": program.pk, "promotionId": loyalty.pk}
     checked(api.post(f"/v2/promotion/issue?{query}", body, format="json"), "/v2/promotion/issue", "post")
+
+    # then: cart locks: a cart opened under REDEMPTION_WITH_CART_EVALUATION, listed, and cancelled
+    # through each path and method (the first closes it, the others answer the same)
+    Organization.objects.filter(pk=org.pk).update(redemption_strategy="REDEMPTION_WITH_CART_EVALUATION")
+    shopper = CustomerFactory(org=org)
+    PromotionFactory(org=org, type=PromotionType.POS, action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 10}})  # fmt: skip
+    org_rules_forget()  # the factory's promotion did not bump the org's rules version
+    opened = api.post(f"{PROMOTIONS}/evaluate", {**cart, "customerId": shopper.pk}, format="json")
+    assert opened.status_code == 200, opened.content
+    evaluation_id = opened.json()["data"]["evaluationId"]
+    pending = checked(
+        api.get(f"{PROMOTIONS}/customer/{shopper.pk}/evaluations/pending_carts"),
+        f"{customer_path}/evaluations/pending_carts",
+        "get",
+    )
+    assert [cart["cartEvaluationId"] for cart in pending["data"]["tempRedemptionDetails"]] == [evaluation_id]
+    for word in ("evaluations", "evaluation"):
+        for method in ("put", "post"):
+            checked(
+                getattr(api, method)(f"{PROMOTIONS}/customer/{shopper.pk}/{word}/{evaluation_id}/cancel"),
+                f"{customer_path}/{word}/{{evaluation_id}}/cancel",
+                method,
+            )
 
     # and: every operation of the schema was called
     operations = {(path, method) for path, methods in published["paths"].items() for method in methods}

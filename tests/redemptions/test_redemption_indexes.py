@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from promotions.models import AuditEvent
-from redemptions.models import Redemption, RedemptionLine
+from redemptions.models import CartLock, CartLockUnit, Redemption, RedemptionLine
 from tests.factories import (
     AuditEventFactory,
     CustomerFactory,
@@ -29,12 +29,23 @@ INDEXES = {
         "redemption_org_customer", "redemption_org_txn_date_id", "redemption_org_txn_number",
         "redemptions_redemption_api_client_id_e4a2693f", "redemptions_redemption_created_at_3b1dfa0d",
         "redemptions_redemption_customer_id_ee61a3f0",
+        # cart locks: only redemptions bound to an evaluation are indexed (partial unique index)
+        "redemption_evaluation_once",
     },
     RedemptionLine: {
         "redemptions_redemptionline_pkey", "redemption_line_position", "redemption_line_promotion",
         "redemption_line_promotion_id", "redemption_line_instance",
     },
     AuditEvent: {"promotions_auditevent_pkey", "audit_org_object", "promotions_auditevent_created_at_355a19b9"},
+    CartLock: {
+        "redemptions_cartlock_pkey", "redemptions_cartlock_evaluation_id_399d6e47_like", "cart_lock_open_customer",
+        "cart_lock_open_org", "redemptions_cartlock_customer_id_c2e5a12a", "redemptions_cartlock_org_id_483629e7",
+        "redemptions_cartlock_redemption_id_f0fb44e0",
+    },
+    CartLockUnit: {
+        "redemptions_cartlockunit_pkey", "cart_lock_unit_lock", "cart_lock_unit_instance",
+        "redemptions_cartlockunit_restriction_id_721c73d5",
+    },
 }  # fmt: skip
 
 
