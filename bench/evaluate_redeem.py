@@ -123,9 +123,9 @@ class CartFixtures:
     roundtrips: list[tuple[str, str]]  # (evaluate body, redemption template), one per customer
 
 
-def make_cart_fixtures() -> CartFixtures:
+def make_cart_fixtures(count: int = ROUNDTRIPS) -> CartFixtures:
     """The round trip's org (REDEMPTION_WITH_CART_EVALUATION, cart locks on), its promotion and limits,
-    its customers with an instance each, and per customer the cart and the redemption template."""
+    its `count` customers with an instance each, and per customer the cart and the redemption template."""
     from django.utils import timezone
 
     from promotions.models import PromotionRestriction, PromotionType
@@ -149,13 +149,11 @@ def make_cart_fixtures() -> CartFixtures:
     PromotionRestriction.objects.bulk_create(
         [
             PromotionRestriction(promotion=wallet, level=Level.CUSTOMER, kpi=Kpi.REDEMPTION, limit=1),
-            PromotionRestriction(
-                promotion=wallet, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=ROUNDTRIPS
-            ),
+            PromotionRestriction(promotion=wallet, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=count),
         ]
     )
     customers = Customer.objects.bulk_create(
-        [Customer(org=org, mobile=f"8{n:09d}") for n in range(ROUNDTRIPS)], batch_size=5000
+        [Customer(org=org, mobile=f"8{n:09d}") for n in range(count)], batch_size=5000
     )
     instances = EarnedPromotion.objects.bulk_create(
         [
@@ -356,6 +354,19 @@ function done(summary, latency, requests)
     summary.duration, errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ",")))
 end
 """
+
+
+def redemption_body(template: str, evaluate_answer: str) -> str | None:
+    """What ROUNDTRIP_SCRIPT sends after an evaluation answered `evaluate_answer` (its raw JSON text):
+    the template with the answer's `evaluationId` and `identifier`s (the same patterns as the Lua
+    script's, first seen first, each once); None when the answer has no evaluationId or no identifier.
+    The script's twin, for tests/redemptions/test_evaluate_redeem_bench.py."""
+    evaluation = re.search(r'"evaluationId"\s*:\s*"([^"]+)"', evaluate_answer)
+    identifiers = list(dict.fromkeys(re.findall(r'"identifier"\s*:\s*"([^"]+)"', evaluate_answer)))
+    if evaluation is None or not identifiers:
+        return None
+    body = template.replace(f'"{EVALUATION_PLACEHOLDER}"', f'"{evaluation.group(1)}"', 1)
+    return body.replace(f'"{IDENTIFIERS_PLACEHOLDER}"', ",".join(f'"{i}"' for i in identifiers), 1)
 
 
 @dataclass
@@ -647,7 +658,7 @@ def main() -> int:
         print(
             f"  round trip check: PASS ({roundtrip.kind_total('redeem', 200):,} round trips answered 200,"
             f" {roundtrip.kind_unanswered('evaluate')} evaluations and {roundtrip.kind_unanswered('redeem')}"
-            " redemptions unanswered when wrk stopped; one redemption per round trip, bound to its evaluation,"
+            " redemptions sent and never answered; one redemption per round trip, bound to its evaluation,"
             " its cart REDEEMED; open carts only those left in flight; counters' reserved equal to the open"
             " carts' units)"
         )
