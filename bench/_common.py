@@ -934,20 +934,7 @@ def wrk_run(
         wrk_command(), "-t", str(pool.threads), "-c", str(clients), "-d", f"{max(1, round(seconds))}s",
         "--timeout", "10s", "-s", _wrk_script(), f"http://127.0.0.1:{port}/", "--", *pool.arguments(auth),
     ]  # fmt: skip
-    with tempfile.TemporaryFile("w+") as output:
-        before = meter.sample(server_pid)
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        cpu = CpuMeter.spent(before, meter.sample(server_pid), usage.ru_utime + usage.ru_stime)
-        output.seek(0)
-        text = output.read()
-    found = re.search(r"^BENCH (\{.*\})$", text, re.M)
-    if process.returncode != 0 or found is None:
-        fail(f"wrk failed (exit status {process.returncode}): {text[-3000:]}")
-    figures = json.loads(found.group(1))
+    figures, cpu, wall = wrk_execute(command, meter=meter, server_pid=server_pid)
     threads = figures["threads"]
     statuses: Counter = Counter()
     for thread in threads:
@@ -968,6 +955,28 @@ def wrk_run(
         cpu=cpu,
         wall=wall,
     )
+
+
+def wrk_execute(
+    command: list[str], *, meter: CpuMeter, server_pid: int | None
+) -> tuple[dict, Counter, float]:
+    """Run one wrk `command` whose script prints a `BENCH {json}` line: (its figures, the CPU `meter`
+    measured around it with wrk's own, the wall time); the bench fails when wrk fails."""
+    with tempfile.TemporaryFile("w+") as output:
+        before = meter.sample(server_pid)
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        cpu = CpuMeter.spent(before, meter.sample(server_pid), usage.ru_utime + usage.ru_stime)
+        output.seek(0)
+        text = output.read()
+    found = re.search(r"^BENCH (\{.*\})$", text, re.M)
+    if process.returncode != 0 or found is None:
+        fail(f"wrk failed (exit status {process.returncode}): {text[-3000:]}")
+    figures = json.loads(found.group(1))
+    return figures, cpu, wall
 
 
 _script_path: list[str] = []

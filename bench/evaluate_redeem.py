@@ -61,10 +61,8 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +94,7 @@ from bench._common import (
     run_main,
     verdict,
     wrk_command,
+    wrk_execute,
     wrk_threads,
 )
 
@@ -417,20 +416,7 @@ def roundtrip_run(
         EVALUATE_PATH, REDEEM_PATH, pool.prefix, auth,
         *map(str, (offsets[used] for offsets, used in zip(pool.offsets, pool.used, strict=True))),
     ]  # fmt: skip
-    with tempfile.TemporaryFile("w+") as output:
-        before = meter.sample(server_pid)
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        cpu = CpuMeter.spent(before, meter.sample(server_pid), usage.ru_utime + usage.ru_stime)
-        output.seek(0)
-        text = output.read()
-    found = re.search(r"^BENCH (\{.*\})$", text, re.M)
-    if process.returncode != 0 or found is None:
-        fail(f"wrk failed (exit status {process.returncode}): {text[-3000:]}")
-    figures = json.loads(found.group(1))
+    figures, cpu, wall = wrk_execute(command, meter=meter, server_pid=server_pid)
     per_thread = figures["threads"]
     pool.sent([thread["lines"] for thread in per_thread])
     kinds = {kind: Counter() for kind in ("evaluate", "redeem")}
