@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now, Upper
 
 
 def new_object_id() -> str:
@@ -679,3 +680,97 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_client_id}: {self.key}"
+
+
+class PromoCodeBatch(models.Model):
+    """One request that put codes into a CODE promotion: a generation or a CSV upload.
+
+    `request_id` makes the request idempotent per org (a retried request finds its batch); `params`
+    holds what was asked (count, length, charset, alphabet, prefix, suffix, pattern); `done` counts
+    the codes written so far (the progress bar), `failed` the upload rows refused (see `report`).
+    """
+
+    class Kind(models.TextChoices):
+        GENERATE = "GENERATE"
+        UPLOAD = "UPLOAD"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        RUNNING = "RUNNING"
+        DONE = "DONE"
+        FAILED = "FAILED"
+        CANCELLED = "CANCELLED"
+
+    org = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="promo_code_batches")
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="code_batches")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    request_id = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, blank=True, help_text="Upload rows refused: line, code, reason.")
+    error = models.TextField(blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "request_id"], name="promo_code_batch_request_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["GENERATE", "UPLOAD"]), name="promo_code_batch_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.total} codes for {self.promotion_id}"
+
+
+class PromoCode(models.Model):
+    """One promo code of a CODE promotion.
+
+    Stored upper-case: codes are case-insensitive, so a look-up upper-cases what it is sent and the
+    unique (org, code) index answers it. Unlinked (`customer` null) a code works for whoever sends
+    it in evaluate's `promoCodes`; linked, it applies to its customer without being typed.
+    """
+
+    # No index of its own: promo_code_org_code leads with org_id.
+    org = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="promo_codes", db_index=False
+    )
+    # No index of its own: promo_code_promotion_id serves a promotion's codes in order.
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="codes", db_index=False)
+    code = models.CharField(max_length=40)
+    customer = models.ForeignKey(
+        "wallets.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="promo_codes"
+    )
+    linked_on = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True, db_default=True)
+    batch = models.ForeignKey(
+        PromoCodeBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="codes", db_index=False
+    )
+    created_on = models.DateTimeField(db_default=Now())
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["promotion", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "code"], name="promo_code_org_code"),
+            models.CheckConstraint(condition=Q(code=Upper("code")), name="promo_code_upper_case"),
+            models.CheckConstraint(
+                condition=Q(customer__isnull=True) | Q(linked_on__isnull=False), name="promo_code_linked_on"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["promotion", "id"], name="promo_code_promotion_id"),
+            models.Index(fields=["batch", "id"], name="promo_code_batch_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
