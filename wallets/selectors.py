@@ -13,8 +13,16 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from promotions.models import Organization, PromotionRestriction, PromotionType
-from promotions.windows import LIFETIME_WINDOW, OVERALL, Window, WindowRule, window_at, window_rule_stored
+from promotions.models import Organization, PromoCode, PromotionRestriction, PromotionType
+from promotions.windows import (
+    LIFETIME,
+    LIFETIME_WINDOW,
+    OVERALL,
+    Window,
+    WindowRule,
+    window_at,
+    window_rule_stored,
+)
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion, PromotionActivation
@@ -70,16 +78,19 @@ _CUSTOMER_VERIFIED = (
 @dataclass(frozen=True)
 class RestrictionUsage:
     """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...): in
-    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life."""
+    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life.
+    `reserved`: what open carts hold of it (docs/cart-locks.md), not used yet but not free either."""
 
     restriction: PromotionRestriction
     used: Decimal
     rule: WindowRule = OVERALL
     window: Window = LIFETIME_WINDOW
+    reserved: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:
-        return max(Decimal(0), self.restriction.limit - self.used)
+        """The limit less what is used and what open carts reserve, never below 0."""
+        return max(Decimal(0), self.restriction.limit - self.used - self.reserved)
 
 
 @dataclass
@@ -363,16 +374,41 @@ def restriction_usage_counter_register(counter: UsageCounter) -> None:
         _usage_counters.append(counter)
 
 
-# A limit that resets is read from its window's counters (the redemptions app's too, registered
-# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id,
-# scope): used} summed over the keys in each range.
-WindowCounter = Callable[[list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], Decimal]]
+# A Customer or Promotion limit's counter rows (RedemptionCounter, the redemptions app's too, registered
+# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id, scope):
+# (used, reserved)} summed over the keys in each range; `reserved` is what open carts hold
+# (docs/cart-locks.md). A limit that resets is read from its window's rows (used and reserved); a
+# lifetime limit's use is counted from the lines, its reservations from its LIFETIME row.
+WindowCounter = Callable[
+    [list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], tuple[Decimal, Decimal]]
+]
 _window_counters: list[WindowCounter] = []
 
 
 def window_usage_counter_register(counter: WindowCounter) -> None:
     if counter not in _window_counters:
         _window_counters.append(counter)
+
+
+# What open carts hold of earned instances' Earn limits (CartLockUnit rows, registered by the
+# redemptions app): takes the instance ids and now, returns {(instance id, kpi): amount}.
+InstanceReservedCounter = Callable[[list[str], dt.datetime], dict[tuple[str, str], Decimal]]
+_instance_reserved_counters: list[InstanceReservedCounter] = []
+
+
+def instance_reserved_counter_register(counter: InstanceReservedCounter) -> None:
+    if counter not in _instance_reserved_counters:
+        _instance_reserved_counters.append(counter)
+
+
+def window_counts(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """{(restriction id, scope): (used, reserved)} from the registered window counters."""
+    counted: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+    for window_counter in _window_counters if ranges else ():
+        counted.update(window_counter(ranges))
+    return counted
 
 
 def _restriction_usage(
@@ -387,47 +423,69 @@ def _restriction_usage(
     distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
     A Customer or Promotion limit whose window resets (FIXED, MOVING, CLASSIC with a frequency) is
     read from the counters of its window at `now`, in the org's time zone (the registered window
-    counter: `redemptions.selectors.window_sums`).
+    counter: `redemptions.selectors.window_used_reserved`).
+
+    What open carts reserve is `reserved` (docs/cart-locks.md): of a Customer or Promotion limit, the
+    `reserved` of its counter rows (its window's, or its LIFETIME row for a lifetime limit); of an
+    Earn limit, the instance's units held by open, unexpired carts. `remaining` subtracts both.
     """
     Level = PromotionRestriction.Level
     tz = customer.org.tz
     by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
     windows: dict[int, tuple[WindowRule, Window]] = {}
     ranges = []
+    earn_instances: list[str] = []
     for instance in instances:
         for restriction in instance.promotion.restrictions.all():
             rule = window_rule_stored(restriction)
-            if rule.resets and restriction.level in (Level.CUSTOMER, Level.PROMOTION):
-                if restriction.pk not in windows:
-                    window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
-                    windows[restriction.pk] = (rule, window)
-                    scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
-                    ranges.append((restriction.pk, scope, window.first_day, window.last_day))
-            else:
+            if restriction.level not in (Level.CUSTOMER, Level.PROMOTION):
                 by_level[restriction.level].add(_usage_key(restriction, instance))
+                if restriction.level == Level.EARN:
+                    earn_instances.append(instance.pk)
+                continue
+            if restriction.pk in windows:
+                continue
+            scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+            if rule.resets:
+                window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                ranges.append((restriction.pk, scope, window.first_day, window.last_day))
+            else:
+                window = LIFETIME_WINDOW
+                by_level[restriction.level].add(_usage_key(restriction, instance))
+                ranges.append((restriction.pk, scope, LIFETIME, LIFETIME))
+            windows[restriction.pk] = (rule, window)
 
     # Cart limits hold per transaction: nothing is used before the next one.
     del by_level[PromotionRestriction.Level.CART]
     used: dict[str, dict] = {}
     for counter in _usage_counters:
         used.update(counter(customer, by_level))
-    in_windows: dict[tuple[int, str], Decimal] = {}
-    for window_counter in _window_counters if ranges else ():
-        in_windows.update(window_counter(ranges))
+    in_windows = window_counts(ranges)
+    held: dict[tuple[str, str], Decimal] = {}
+    for instance_counter in _instance_reserved_counters if earn_instances else ():
+        held.update(instance_counter(sorted(set(earn_instances)), now))
 
+    zero = Decimal(0)
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
+            amount = counted.get(restriction.kpi, zero)
             if restriction.pk in windows:
                 rule, window = windows[restriction.pk]
                 scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
-                amount = in_windows.get((restriction.pk, scope), Decimal(0))
-                levels[restriction.level].append(RestrictionUsage(restriction, amount, rule, window))
+                window_used, reserved = in_windows.get((restriction.pk, scope), (zero, zero))
+                if rule.resets:
+                    amount = window_used
+                levels[restriction.level].append(
+                    RestrictionUsage(restriction, amount, rule, window, reserved or zero)
+                )
                 continue
-            counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
-            amount = counted.get(restriction.kpi, Decimal(0))
-            levels[restriction.level].append(RestrictionUsage(restriction, amount))
+            reserved = zero
+            if restriction.level == Level.EARN:
+                reserved = held.get((instance.pk, restriction.kpi), zero)
+            levels[restriction.level].append(RestrictionUsage(restriction, amount, reserved=reserved))
         usage[instance.pk] = levels
     return usage
 
@@ -502,3 +560,95 @@ def customers_matching(*, value: str, org_id: int | None) -> QuerySet[Customer]:
         return Customer.objects.none()
     customers = Customer.objects.filter(customer_identifier_match(value))
     return customers if org_id is None else customers.filter(org_id=org_id)
+
+
+# --- Promo codes ---------------------------------------------------------------------------------
+
+CODE_LOOKUP_MAX = 100
+# A code no look-up can find: the placeholder that keeps the look-up's queries when nothing is found.
+_NO_CODE = ""
+# A restriction id no row has: the placeholder range that keeps the counters' query when no code is found.
+_NO_RANGE = (0, "", LIFETIME, LIFETIME)
+
+
+def code_scope(code_id: int) -> str:
+    """The RedemptionCounter scope of one promo code's Code-level limits (`code:<PromoCode.id>`)."""
+    return f"code:{code_id}"
+
+
+@dataclass
+class CodeRecord:
+    """One promo code as the code APIs show it, with its Code-level limits counted for it."""
+
+    code: PromoCode
+    restrictions: dict[str, list[RestrictionUsage]] = field(default_factory=dict)
+
+
+def codes_normalize(texts) -> list[str]:
+    """The codes asked for, upper-case (codes are case-insensitive), blanks dropped, each once, in order."""
+    return list(dict.fromkeys(text.strip().upper() for text in texts if text.strip()))
+
+
+def promo_codes_look_up(
+    *, org: Organization, codes: list[str], mode: str | None = None, now: dt.datetime | None = None
+) -> tuple[list[CodeRecord], list[str]]:
+    """(the org's codes among `codes` with their Code-level limits, in request order; the codes it
+    does not have, in request order). `codes` are normalized (`codes_normalize`).
+
+    A code of another org, or (with `mode`) of a promotion of the other mode, is not the org's: it is
+    unknown, exactly like a missing one. The same three queries run whatever is found, none of them
+    skipped when nothing is (no early return): the codes with their promotions (one query for all),
+    the promotions' Code-level restrictions, and their counters (`code_restrictions`); so how long a
+    look-up takes does not tell an existing code from a missing one (docs/code-link.md)."""
+    now = now or timezone.now()
+    # A NUL cannot be stored (PostgreSQL text): such a code is unknown without being sent.
+    queried = [code for code in codes if "\x00" not in code] or [_NO_CODE]
+    rows = {
+        row.code: row
+        for row in PromoCode.objects.filter(org=org, code__in=queried)
+        .select_related("promotion")
+        .defer(*(f"promotion__{name}" for name in WALLET_PROMOTION_DEFERRED))
+    }
+    found = [
+        rows[code] for code in codes if code in rows and (mode is None or rows[code].promotion.mode == mode)
+    ]
+    known = {row.code for row in found}
+    usage = code_restrictions(org=org, codes=found, now=now)
+    records = [CodeRecord(row, usage.get(row.pk, {})) for row in found]
+    return records, [code for code in codes if code not in known]
+
+
+def code_restrictions(
+    *, org: Organization, codes: list[PromoCode], now: dt.datetime
+) -> dict[int, dict[str, list[RestrictionUsage]]]:
+    """{code id: {"Code": [usage per limit]}}: each code's Code-level limits with what is used and
+    reserved of them in the RedemptionCounter rows of scope `code:<id>` (the redemptions app writes
+    them when a code is redeemed or an open cart holds it), in the limit's current window at `now`
+    (the org's time zone). Two queries, whatever is found."""
+    Level = PromotionRestriction.Level
+    promotion_ids = {row.promotion_id for row in codes} or {_NO_CODE}
+    restrictions: dict[str, list[PromotionRestriction]] = {}
+    for restriction in PromotionRestriction.objects.filter(
+        promotion_id__in=promotion_ids, level=Level.CODE
+    ).order_by("kpi", "id"):
+        restrictions.setdefault(restriction.promotion_id, []).append(restriction)
+    windows: dict[tuple[int, int], tuple[WindowRule, Window]] = {}
+    ranges = [_NO_RANGE]
+    for row in codes:
+        for restriction in restrictions.get(row.promotion_id, ()):
+            rule = window_rule_stored(restriction)
+            window = window_at(rule, tz=org.tz, at=now, promotion_start=row.promotion.start_date)
+            windows[row.pk, restriction.pk] = (rule, window)
+            first, last = (window.first_day, window.last_day) if rule.resets else (LIFETIME, LIFETIME)
+            ranges.append((restriction.pk, code_scope(row.pk), first, last))
+    counted = window_counts(ranges)
+    zero = Decimal(0)
+    usage: dict[int, dict[str, list[RestrictionUsage]]] = {}
+    for row in codes:
+        limits = []
+        for restriction in restrictions.get(row.promotion_id, ()):
+            rule, window = windows[row.pk, restriction.pk]
+            used, reserved = counted.get((restriction.pk, code_scope(row.pk)), (zero, zero))
+            limits.append(RestrictionUsage(restriction, used or zero, rule, window, reserved or zero))
+        usage[row.pk] = {Level.CODE: limits}
+    return usage
