@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import CharField, Prefetch, Q, QuerySet
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 
@@ -32,7 +33,12 @@ WALLET_LEVELS = (
     PromotionRestriction.Level.CUSTOMER,
     PromotionRestriction.Level.PROMOTION,
     PromotionRestriction.Level.EARN,
+    # A linked promo code's own limits (its items only; left out of the body when empty).
+    PromotionRestriction.Level.CODE,
 )
+# A promo code linked to the customer, as a wallet item (docs/code-link.md, "In the wallet").
+CODE_KIND = "CODE"
+CODE_LINKED_FROM = "CODE_LINK"
 _BIGINT_MAX = 2**63 - 1
 # The admin's customer search matches a substring only for a text this long (trigram indexes need 3).
 CUSTOMER_SUBSTRING_MIN = 3
@@ -145,28 +151,62 @@ class WalletInstance:
     earn_from_type: str
     earn_from_id: str
     promotion: WalletPromotion
+    # A linked promo code's item (kind CODE): the code; None for an issued or earned instance.
+    promo_code: str | None = None
 
     @property
     def promotion_id(self) -> str:
         return self.promotion.pk
 
 
+def code_wallet_instance(code: PromoCode) -> WalletInstance:
+    """A promo code linked to the customer as a wallet item: `pk` the code's id (as text), kind CODE,
+    ACTIVE (REVOKED when the code is deactivated), valid till its promotion ends, `event_time` when
+    it was linked, `earn_from_type` CODE_LINK and `earn_from_id` the code."""
+    return WalletInstance(
+        str(code.pk),
+        code.customer_id,
+        CODE_KIND,
+        EarnedPromotion.Status.ACTIVE if code.active else EarnedPromotion.Status.REVOKED,
+        False,
+        code.promotion.end_date,
+        code.linked_on,
+        {},
+        CODE_LINKED_FROM,
+        code.code,
+        promotion=code.promotion,
+        promo_code=code.code,
+    )
+
+
 # `wallet_read`'s one statement: the customer of the org (and, for a client served from the worker's
-# cache, whether it still holds), and its instances of wallet promotions, latest validTill first, at
-# most a limit; a customer without instances is one row of NULLs after the first two columns.
+# cache, whether it still holds), and its wallet items, latest validTill first, at most a limit: its
+# instances of wallet promotions and the promo codes linked to it (`code_wallet_instance`); a customer
+# without items is one row of NULLs after the first two columns.
 _WALLET_READ_SQL = (
     "SELECT {client_ok}, x.* FROM wallets_customer AS cu LEFT JOIN LATERAL ("
-    " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
+    " SELECT * FROM ("
+    " SELECT ep.id AS item_id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
     " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
     " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
     " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
-    " p.start_date"
+    " p.start_date, NULL::text"
     " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
     " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
-    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
+    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS instances"
+    " UNION ALL SELECT * FROM ("
+    " SELECT pc.id::text, pc.customer_id, '{code_kind}', CASE WHEN pc.active THEN '{active_status}'"
+    " ELSE '{revoked_status}' END, false, p.end_date, pc.linked_on, '{{}}'::jsonb, '{code_from}', pc.code,"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
+    " p.start_date, pc.code"
+    " FROM promotions_promocode AS pc JOIN promotions_promotion AS p ON p.id = pc.promotion_id"
+    " WHERE pc.org_id = cu.org_id AND pc.customer_id = cu.id{code_active}"
+    " ORDER BY p.end_date DESC, pc.id::text LIMIT %s) AS codes"
+    " ORDER BY valid_till DESC, item_id LIMIT %s) AS x ON true"
     " WHERE cu.org_id = %s AND cu.id = %s"
 )
 _WALLET_ACTIVE_SQL = " AND ep.status = %s AND ep.valid_till > %s AND p.active AND p.end_date > %s"
+_WALLET_CODE_ACTIVE_SQL = " AND pc.active AND p.active AND p.end_date > %s"
 _WALLET_TYPES_SQL = ", ".join(f"'{kind}'" for kind in PromotionType.WALLET_TYPES)
 
 
@@ -175,6 +215,11 @@ def _wallet_read_sql(*, cached: bool, active_only: bool) -> str:
         client_ok=CLIENT_STILL_AS_CACHED_SQL.format(org="cu.org_id") if cached else "true",
         types=_WALLET_TYPES_SQL,
         active=_WALLET_ACTIVE_SQL if active_only else "",
+        code_active=_WALLET_CODE_ACTIVE_SQL if active_only else "",
+        code_kind=CODE_KIND,
+        code_from=CODE_LINKED_FROM,
+        active_status=EarnedPromotion.Status.ACTIVE,
+        revoked_status=EarnedPromotion.Status.REVOKED,
     )
 
 
@@ -210,7 +255,10 @@ def wallet_read(
     params: list = [client_id, client_check] if cached else []
     if active_only:
         params += [EarnedPromotion.Status.ACTIVE, now, now]
-    params += [limit, org.pk, customer_id]
+    params.append(limit)
+    if active_only:
+        params.append(now)
+    params += [limit, limit, org.pk, customer_id]
     with connection.cursor() as cursor:
         cursor.execute(_WALLET_READ[cached, active_only], params)
         rows = cursor.fetchall()
@@ -229,7 +277,9 @@ def wallet_read(
             promotion = promotions[row[11]] = WalletPromotion(
                 row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17], row[18]
             )
-        instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
+        instances.append(
+            WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion, promo_code=row[19])
+        )
     if include_redemptions and promotions:
         for restriction in PromotionRestriction.objects.filter(
             promotion_id__in=promotions, level__in=WALLET_LEVELS
@@ -285,7 +335,35 @@ def wallet_get(
                 queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
             )
         )
-    return _wallet_entries(customer, list(instances[:limit]), include_redemptions, now)
+    items = list(instances[:limit]) + _linked_codes(customer, limit, active_only, include_redemptions, now)
+    # Both lists are in wallet order: merged, latest validTill first, then by id (as text).
+    items.sort(key=lambda item: str(item.pk))
+    items.sort(key=lambda item: item.valid_till, reverse=True)
+    return _wallet_entries(customer, items[:limit], include_redemptions, now)
+
+
+def _linked_codes(
+    customer: Customer, limit: int, active_only: bool, include_redemptions: bool, now: dt.datetime
+) -> list[WalletInstance]:
+    """The promo codes linked to the customer as wallet items (`code_wallet_instance`), latest
+    promotion end first, then by id as text (the one statement's order), at most `limit`."""
+    codes = (
+        PromoCode.objects.filter(org_id=customer.org_id, customer=customer)
+        .select_related("promotion")
+        .defer(*(f"promotion__{name}" for name in WALLET_PROMOTION_DEFERRED))
+        .annotate(id_text=Cast("id", CharField()))
+        .order_by("-promotion__end_date", "id_text")
+    )
+    if active_only:
+        codes = codes.filter(active=True, promotion__active=True, promotion__end_date__gt=now)
+    if include_redemptions:
+        codes = codes.prefetch_related(
+            Prefetch(
+                "promotion__restrictions",
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
+            )
+        )
+    return [code_wallet_instance(code) for code in codes[:limit]]
 
 
 def _json(text):
@@ -435,9 +513,23 @@ def _restriction_usage(
     windows: dict[int, tuple[WindowRule, Window]] = {}
     ranges = []
     earn_instances: list[str] = []
+    code_windows: dict[int, tuple[WindowRule, Window]] = {}
     for instance in instances:
+        promo_code = getattr(instance, "promo_code", None)
         for restriction in instance.promotion.restrictions.all():
             rule = window_rule_stored(restriction)
+            if restriction.level == Level.CODE:
+                # A code's own limits, counted for the code (its counters' scope); none for an instance.
+                if promo_code is not None:
+                    window = code_windows.get(restriction.pk)
+                    if window is None:
+                        at = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                        window = code_windows[restriction.pk] = (rule, at)
+                    first, last = (
+                        (window[1].first_day, window[1].last_day) if rule.resets else (LIFETIME, LIFETIME)
+                    )
+                    ranges.append((restriction.pk, code_scope(int(instance.pk)), first, last))
+                continue
             if restriction.level not in (Level.CUSTOMER, Level.PROMOTION):
                 by_level[restriction.level].add(_usage_key(restriction, instance))
                 if restriction.level == Level.EARN:
@@ -470,6 +562,16 @@ def _restriction_usage(
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            if restriction.level == Level.CODE:
+                if getattr(instance, "promo_code", None) is not None:
+                    rule, window = code_windows[restriction.pk]
+                    code_used, reserved = in_windows.get(
+                        (restriction.pk, code_scope(int(instance.pk))), (zero, zero)
+                    )
+                    levels[Level.CODE].append(
+                        RestrictionUsage(restriction, code_used or zero, rule, window, reserved or zero)
+                    )
+                continue
             counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
             amount = counted.get(restriction.kpi, zero)
             if restriction.pk in windows:

@@ -21,7 +21,7 @@ from promotions_site.schema import V2MessageSerializer
 from promotions_site.shapes import Shape, always, envelope, item, itself, no_errors, via
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
-from wallets.selectors import WALLET_LEVELS, CodeRecord, WalletEntry
+from wallets.selectors import CODE_KIND, CODE_LINKED_FROM, WALLET_LEVELS, CodeRecord, WalletEntry
 from wallets.services import IssuedInstance, IssueOutcome, LoyaltyIssueOutcome, RevokeOutcome
 
 # Request limits the views validate and the schema states.
@@ -338,7 +338,20 @@ WALLET_RESTRICTION = Shape(
 # An instance's limits by level, from WalletEntry.restrictions ({level: [RestrictionUsage]}).
 WALLET_RESTRICTIONS = Shape(
     "WalletRestrictions",
-    {level.value: (WALLET_RESTRICTION.many(), item(level)) for level in WALLET_LEVELS},
+    {
+        level.value: (
+            WALLET_RESTRICTION.many(
+                # Only a linked promo code's item has Code limits: the key is left out when empty.
+                **(
+                    {"required": False, "help_text": "A linked promo code's own limits (its items only)."}
+                    if level == PromotionRestriction.Level.CODE
+                    else {}
+                )
+            ),
+            item(level),
+        )
+        for level in WALLET_LEVELS
+    },
 )
 
 
@@ -364,7 +377,13 @@ WALLET_ITEM = Shape(
         "unlockedDate": (serializers.IntegerField(allow_null=True), _unlocked(to_epoch_ms)),
         "unlockedDateISO": (serializers.CharField(allow_null=True), _unlocked(to_iso)),
         "customerId": (serializers.IntegerField(), "instance.customer_id"),
-        "earnedType": (serializers.ChoiceField(choices=EarnedPromotion.Kind.values), "instance.kind"),
+        "earnedType": (
+            serializers.ChoiceField(
+                choices=[*EarnedPromotion.Kind.values, CODE_KIND],
+                help_text="ISSUED, EARNED, or CODE for a promo code linked to the customer.",
+            ),
+            "instance.kind",
+        ),
         "earnedStatus": (serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"]), "earned_status"),
         "promotionStatus": (serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"]), "promotion_status"),
         "applicationMode": (serializers.CharField(), "instance.promotion.mode"),
@@ -375,11 +394,18 @@ WALLET_ITEM = Shape(
         "eventTimeISO": (serializers.CharField(), via(to_iso, "instance.event_time")),
         "supplementaryCriteria": (serializers.JSONField(allow_null=True), _supplementary_criteria),
         "earnedFromType": (
-            serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values),
+            serializers.ChoiceField(
+                choices=[*EarnedPromotion.EarnedFromType.values, CODE_LINKED_FROM],
+                help_text="CODE_LINK for a linked promo code (earnedFromId is then the code).",
+            ),
             "instance.earn_from_type",
         ),
         "earnedFromId": (serializers.CharField(), "instance.earn_from_id"),
         "status": (serializers.ChoiceField(choices=EarnedPromotion.Status.values), "status"),
+        "promoCode": (
+            serializers.CharField(required=False, help_text="Only on a linked promo code's item: the code."),
+            lambda entry: getattr(entry.instance, "promo_code", None),
+        ),
         "restrictions": (
             WALLET_RESTRICTIONS.field(required=False, help_text="Only with includeRedemptions=true."),
             "restrictions",
