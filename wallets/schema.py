@@ -442,7 +442,10 @@ def customer_wallet_get(*, query):
         examples=[OpenApiExample("Response", value=WALLET_RESPONSE_EXAMPLE, response_only=True)],
         description=(
             "The CUSTOMER, EARNING and REWARD promotions issued to or earned by the customer, one item "
-            "per instance, latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
+            "per instance, and the promo codes linked to the customer, one item per code (`earnedType` "
+            "CODE, `earnedPromotionId` the code's id, `promoCode` the code, `validTill` the promotion's "
+            "end, `eventTime` when it was linked, `earnedFromType` CODE_LINK, `status` REVOKED for a "
+            "deactivated code), latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
             f"items (default {WALLET_LIMIT_DEFAULT}, at most {WALLET_LIMIT_MAX}; no pagination). "
             "`isIncludeActivePromotionsOnly=true` keeps only ACTIVE instances still valid whose promotion "
             "is active and has not ended. `status` is the instance's (ACTIVE, REDEEMED, EXPIRED, REVOKED; "
@@ -458,8 +461,9 @@ def customer_wallet_get(*, query):
             "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
             "`maxLimit` is a six-decimal string; `remainingRedemption` an integer for REDEMPTION and "
             'TRANSACTION, a six-decimal string for DISCOUNT (`"4890.500000"`), never a float; '
-            "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
-            "holds per transaction so all of it remains. A limit whose window resets is counted in its "
+            "Customer = this customer's, Promotion = everyone's, Earn = this instance's, Code (a code's "
+            "item only) = this code's; a Cart limit holds per transaction so all of it remains. "
+            "`remainingRedemption` also subtracts what open carts (cart locks) reserve, never below 0. A limit whose window resets is counted in its "
             "current window, in the org's time zone: `windowType` (as configured; without one, MOVING "
             "for a frequency DAYS or WEEKS, else OVERALL), `fixedWindowConfig`, `currentCycle` "
             "`{startDate, endDate}` (local days, both inclusive; fixed windows only, else null), and "
