@@ -53,7 +53,10 @@ def _windows(api_client, customer_id: int | None) -> list[tuple[str, SlidingWind
         windows.append(("client", SlidingWindow("code-guess:client", client_rate), str(client_id)))
     customer_rate = Rate.parse(settings.CODE_GUESS_LIMIT_PER_CUSTOMER)
     if customer_rate is not None and customer_id is not None:
-        windows.append(("customer", SlidingWindow("code-guess:customer", customer_rate), str(customer_id)))
+        # Per customer of the client's org: a client of another org naming the same id (another org's
+        # customer, or none) cannot use up this customer's budget.
+        ident = f"{getattr(api_client, 'org_id', '')}:{customer_id}"
+        windows.append(("customer", SlidingWindow("code-guess:customer", customer_rate), ident))
     return windows
 
 

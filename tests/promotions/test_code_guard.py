@@ -47,7 +47,7 @@ def test_a_client_is_locked_out_once_its_failures_fill_the_window(org):
     code_guess_check(ApiClientFactory(org=org))
 
 
-def test_a_customer_is_locked_out_across_clients(org):
+def test_a_customer_is_locked_out_across_clients(org, other_org):
     first, second = ApiClientFactory(org=org), ApiClientFactory(org=org)
     code_guess_record(first, 42, 2)
     code_guess_record(second, 42, 1)
@@ -61,6 +61,8 @@ def test_a_customer_is_locked_out_across_clients(org):
     code_guess_check(first, 43)
     code_guess_check(second)
     assert refused("customer") - before == 2
+    # and a client of another org naming the same customer id is not locked out (its org's customer)
+    code_guess_check(ApiClientFactory(org=other_org), 42)
 
 
 def test_recording_no_failure_counts_nothing(org):
