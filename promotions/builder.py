@@ -73,7 +73,11 @@ PER_UNIT_REWARDS = [
     ("FIXED_PRICE", "Each group for a fixed price"),
 ]
 TARGETS = [("CONDITION", "the items that met the condition"), ("OTHER", "other items, chosen below")]
-TARGET_TYPES = [("PRODUCT", "products from a group"), ("COMBO_PRODUCT", "a bundle"), ("CART", "the whole cart")]
+TARGET_TYPES = [
+    ("PRODUCT", "products from a group"),
+    ("COMBO_PRODUCT", "a bundle"),
+    ("CART", "the whole cart"),
+]
 PER_UNIT_KPIS = [("QUANTITY", "units"), ("AMOUNT", "amount spent")]
 PER_UNIT_COUNTS = [("CONDITION", "the items that met the condition"), ("TARGET", "the reward's items")]
 
@@ -136,7 +140,11 @@ def _criteria(values: Mapping[str, Any], prefix: str) -> list[dict]:
         if not items:
             continue
         entity = _text(values, f"{prefix}c{j}_entity", "SKU")
-        criterion = {"entity": entity, "operator": _text(values, f"{prefix}c{j}_operator", "IN"), "values": items}
+        criterion = {
+            "entity": entity,
+            "operator": _text(values, f"{prefix}c{j}_operator", "IN"),
+            "values": items,
+        }
         if entity == "ATTRIBUTE":
             name = _text(values, f"{prefix}c{j}_attribute")
             if not name:
@@ -221,7 +229,10 @@ def compose_condition(values: Mapping[str, Any]) -> dict:
         if nested == "CART":
             tender["condition"] = {"type": "CART", "cartCondition": _cart(values, "cart")}
         elif nested == "PRODUCT":
-            tender["condition"] = {"type": "PRODUCT", "productCondition": _one_group(values, "cg", "the products")}
+            tender["condition"] = {
+                "type": "PRODUCT",
+                "productCondition": _one_group(values, "cg", "the products"),
+            }
         return {"type": "TENDER", "tenderCondition": tender}
     if kind == "PAYMENT_MODE":
         return {"type": kind, "paymentModeCondition": _payment(values)}
@@ -440,7 +451,9 @@ def decompose(condition: Any, action: Any) -> dict[str, str]:
         out["reward"] = "PER_UNIT"
         out["pu_kpi"] = body.get("perUnitKPI") or "QUANTITY"
         out["pu_divider"] = _plain(body.get("perUnitDivider", "1"))
-        out["pu_count"] = "CONDITION" if body.get("includeItemsFromConditionSet", True) is not False else "TARGET"
+        out["pu_count"] = (
+            "CONDITION" if body.get("includeItemsFromConditionSet", True) is not False else "TARGET"
+        )
         _put_targeted(out, _dict(body.get("rewardAction")), "pu_reward")
     return out
 
@@ -552,7 +565,9 @@ def _bundle_words(combo: Any) -> str:
 def _payment_words(selection: Any) -> str:
     selection = _dict(selection)
     values = _or_list(_list(selection.get("values")))
-    return f"paid with anything but {values}" if selection.get("operator") == "NOT_IN" else f"paid with {values}"
+    return (
+        f"paid with anything but {values}" if selection.get("operator") == "NOT_IN" else f"paid with {values}"
+    )
 
 
 def condition_words(condition: Any) -> str:
@@ -576,7 +591,9 @@ def condition_words(condition: Any) -> str:
     if kind == "PAYMENT_MODE_SCOPE":
         return f"{words} and the cart has {_group_words(condition.get('productCondition'))}"
     if kind == "PAYMENT_MODE_COMBO_PRODUCT":
-        return f"{words} and the cart has the bundle of {_bundle_words(condition.get('comboProductCondition'))}"
+        return (
+            f"{words} and the cart has the bundle of {_bundle_words(condition.get('comboProductCondition'))}"
+        )
     return words if kind == "PAYMENT_MODE" else "(no condition yet)"
 
 
@@ -625,7 +642,11 @@ def action_words(action: Any) -> str:
         value = _percent(body.get("value")) if body.get("type") == "PERCENTAGE" else _money(body.get("value"))
         return f"{value} off what is paid with that tender"
     if kind == "PER_UNIT":
-        counted = "the qualifying items" if body.get("includeItemsFromConditionSet", True) is not False else "the reward's items"
+        counted = (
+            "the qualifying items"
+            if body.get("includeItemsFromConditionSet", True) is not False
+            else "the reward's items"
+        )
         divider = body.get("perUnitDivider", "1")
         if body.get("perUnitKPI") == "AMOUNT":
             group = f"every {_money(divider)} spent on {counted}"
@@ -639,3 +660,80 @@ def summary(condition: Any, action: Any) -> str:
     """One sentence: '10% off the whole cart when the subtotal is at least 1,000.00.'"""
     sentence = f"{action_words(action)} when {condition_words(condition)}."
     return sentence[0].upper() + sentence[1:]
+
+
+# --- Store scope, time scope and custom fields --------------------------------------------------------
+
+STORE_TYPES = [("", "Every store"), ("STORE", "Stores"), ("ZONE", "Zones"), ("CONCEPT", "Concepts")]
+TIME_REPEATS = [
+    ("", "At any time"),
+    ("DAYS", "Every day"),
+    ("WEEKS", "On these days of the week"),
+    ("DOES_NOT_REPEAT", "Only on the promotion's first day"),
+]
+WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+
+def compose_store(values: Mapping[str, Any]) -> dict | None:
+    kind = _text(values, "store_type")
+    if not kind:
+        return None
+    ids = []
+    for line in split_values(values.get("store_values")):
+        text = line.strip().split(" ", 1)[0]  # "75175598 West" as the picker adds it
+        if not text.isdigit():
+            raise BuilderError(
+                "store_values", f"“{line.strip()}” is not an id: one id (a whole number) a line."
+            )
+        ids.append(int(text))
+    if not ids:
+        raise BuilderError("store_values", "Pick at least one store, zone or concept (one id a line).")
+    return {"type": kind, "operator": _text(values, "store_operator", "IN"), "values": ids}
+
+
+def compose_time(values: Mapping[str, Any]) -> dict | None:
+    repeat = _text(values, "time_repeat")
+    if not repeat:
+        return None
+    start = _text(values, "time_start")
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", start):
+        raise BuilderError("time_start", "Enter the opening time as HH:MM, 00:00 to 23:59.")
+    hours = _text(values, "time_hours")
+    if not hours.isdigit() or not 1 <= int(hours) <= 24:
+        raise BuilderError("time_hours", "Enter how long the window lasts: whole hours, 1 to 24.")
+    criteria: dict = {"startTime": start, "durationInHours": int(hours), "repeatFrequency": repeat}
+    if repeat == "WEEKS":
+        days = values.get("time_days") or []
+        days = [days] if isinstance(days, str) else list(days)
+        if not days:
+            raise BuilderError("time_days", "Tick at least one day of the week.")
+        criteria["weeklyValues"] = [day for day in WEEKDAYS if day in days]
+    return criteria
+
+
+def compose_custom_fields(values: Mapping[str, Any]) -> dict:
+    fields: dict[str, str] = {}
+    for line in split_values(values.get("custom_fields")):
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise BuilderError("custom_fields", f"“{line.strip()}”: write one field a line, as Name: value.")
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def decompose_scope(store: Any, time: Any, custom: Any) -> dict:
+    out: dict = {}
+    store, time = _dict(store), _dict(time)
+    if store:
+        out["store_type"] = store.get("type") or ""
+        out["store_operator"] = store.get("operator") or "IN"
+        out["store_values"] = "\n".join(str(v) for v in _list(store.get("values")))
+    if time:
+        out["time_repeat"] = time.get("repeatFrequency") or ""
+        out["time_start"] = str(time.get("startTime") or "")
+        out["time_hours"] = str(time.get("durationInHours") or "")
+        out["time_days"] = [d for d in _list(time.get("weeklyValues")) if d in WEEKDAYS]
+    custom = _dict(custom)
+    if custom:
+        out["custom_fields"] = "\n".join(f"{name}: {value}" for name, value in custom.items())
+    return out
