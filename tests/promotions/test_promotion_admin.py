@@ -1,6 +1,7 @@
 """The Promotion admin writes through promotion_create / promotion_update, with the API's rules."""
 
 import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -191,7 +192,9 @@ def test_admin_missing_or_unparsable_dates_are_form_errors(staff_client, org, da
 
 def test_admin_missing_builder_values_say_what_is_missing_beside_their_field(staff_client, org):
     # when: no threshold and no percentage
-    response = staff_client.post(ADD_URL, form_data(cart_value="", reward="CART_BASED:PERCENTAGE", act_value=""))
+    response = staff_client.post(
+        ADD_URL, form_data(cart_value="", reward="CART_BASED:PERCENTAGE", act_value="")
+    )
 
     # then: one message in words under each field, nothing written
     text = response.content.decode()
