@@ -87,5 +87,9 @@ def test_a_marketer_builds_a_promotion_by_picking_and_sees_the_summary_follow(se
     }
     assert promotion.action == {
         "type": "PRODUCT_BASED",
-        "productBasedAction": {"type": "PERCENTAGE", "value": "20.000000", "includeItemsFromConditionSet": True},
+        "productBasedAction": {
+            "type": "PERCENTAGE",
+            "value": "20.000000",
+            "includeItemsFromConditionSet": True,
+        },
     }
