@@ -13,6 +13,7 @@ from promotions import builder
 from promotions.audit import Actor
 from promotions.builder_forms import (
     BuiltRule,
+    PromotionRestrictionForm,
     builder_fields,
     builder_layout,
     initial_summary,
@@ -377,8 +378,15 @@ class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
 
 
 class PromotionRestrictionInline(admin.TabularInline):
+    """The limits: one labelled row each (level, kpi, limit and its window, the fixed cycle in words)."""
+
     model = PromotionRestriction
+    form = PromotionRestrictionForm
     formset = PromotionRestrictionFormSet
+    fields = [
+        "level", "kpi", "limit", "frequency", "min_time_between_repeat", "window_type",
+        "fw_cycle", "fw_week_start", "fw_days", "fw_anchor", "fw_source",
+    ]  # fmt: skip
     formfield_overrides = FORMFIELD_OVERRIDES
     extra = 0
 

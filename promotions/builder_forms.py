@@ -339,3 +339,75 @@ def initial_summary(form) -> str:
     if instance.condition and instance.action:
         return builder.summary(instance.condition, instance.action)
     return ""
+
+
+# --- A limit's window, without JSON ------------------------------------------------------------------
+
+FREQUENCIES = [("", "—"), ("DAYS", "days"), ("WEEKS", "weeks"), ("DOES_NOT_REPEAT", "does not repeat")]
+WINDOW_TYPES = [
+    ("", "default"), ("OVERALL", "lifetime"), ("MOVING", "rolling"), ("FIXED", "fixed cycles"),
+    ("CLASSIC", "classic"),
+]  # fmt: skip
+CYCLES = [("", "—"), ("CALENDAR_MONTH", "calendar month"), ("WEEK", "week"), ("N_DAY", "every N days")]
+SOURCES = [("", "—"), ("PROMOTION_CONFIG", "promotion's dates")]
+
+
+class PromotionRestrictionForm(forms.ModelForm):
+    """One limit as a labelled row: its window's `fixedWindowConfig` as four fields (cycle, week start,
+    days, reference date) instead of JSON; the config is rebuilt exactly (keys given are kept, so an
+    unchanged limit compares equal), and checked by the service with the promotion."""
+
+    frequency = forms.ChoiceField(choices=FREQUENCIES, required=False, label="Repeats every")
+    window_type = forms.ChoiceField(choices=WINDOW_TYPES, required=False, label="Window")
+    fw_cycle = forms.ChoiceField(choices=CYCLES, required=False, label="Fixed cycle")
+    fw_week_start = forms.ChoiceField(
+        choices=[("", "—"), *((day, day.title()) for day in builder.WEEKDAYS)],
+        required=False,
+        label="Week starts",
+    )
+    fw_days = forms.IntegerField(required=False, min_value=1, label="Cycle days", widget=forms.NumberInput(attrs=SMALL))  # fmt: skip
+    fw_anchor = forms.IntegerField(
+        required=False,
+        min_value=0,
+        label="Cycle reference (epoch ms)",
+        widget=forms.NumberInput(attrs={"size": 14}),
+    )
+    fw_source = forms.ChoiceField(choices=SOURCES, required=False, label="Reference date source")
+
+    class Meta:
+        fields = ["level", "kpi", "limit", "frequency", "window_type", "min_time_between_repeat"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.instance.fixed_window_config if self.instance.pk else None
+        if isinstance(config, dict):
+            self.initial.update(
+                {
+                    "fw_cycle": config.get("cycleType", ""),
+                    "fw_week_start": config.get("weekStartDay", ""),
+                    "fw_days": config.get("refreshRate"),
+                    "fw_anchor": config.get("cycleReferenceDate"),
+                    "fw_source": config.get("cycleReferenceDateSource", ""),
+                }
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        cycle = cleaned.get("fw_cycle")
+        config = None
+        if cycle:
+            config = {"cycleType": cycle}
+            for key, name in (
+                ("weekStartDay", "fw_week_start"), ("refreshRate", "fw_days"),
+                ("cycleReferenceDate", "fw_anchor"), ("cycleReferenceDateSource", "fw_source"),
+            ):  # fmt: skip
+                if cleaned.get(name) not in (None, ""):
+                    config[key] = cleaned[name]
+        elif any(
+            cleaned.get(name) not in (None, "")
+            for name in ("fw_week_start", "fw_days", "fw_anchor", "fw_source")
+        ):
+            self.add_error("fw_cycle", "Pick the fixed cycle these settings are for.")
+        cleaned["fixed_window_config"] = config
+        self.instance.fixed_window_config = config
+        return cleaned

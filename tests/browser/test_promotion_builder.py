@@ -62,13 +62,16 @@ def test_a_marketer_builds_a_promotion_by_picking_and_sees_the_summary_follow(se
     page.fill("input[data-for=id_cg0_c0_values]", "shi")
     page.click(".builder-suggestion:has-text('SHIRT')")
     assert page.input_value("#id_cg0_c0_values") == "SHIRT"
+    page.fill("input[data-for=id_cg0_c0_values]", "HAT-42")  # a value never seen: typed, then Enter
+    page.press("input[data-for=id_cg0_c0_values]", "Enter")
+    assert page.input_value("#id_cg0_c0_values") == "SHIRT\nHAT-42"
     page.select_option("#id_cg0_kpi", "QUANTITY")
     page.fill("#id_cg0_value", "2")
     # a tender reward cannot be picked without a tender condition
     assert page.locator("#id_reward option[value='TENDER:PERCENTAGE']").is_disabled()
     page.select_option("#id_reward", "PRODUCT_BASED:PERCENTAGE")
     page.fill("#id_act_value", "20")
-    expected = "20% off the qualifying items when the cart has at least 2 units of SKU SHIRT."
+    expected = "20% off the qualifying items when the cart has at least 2 units of SKU SHIRT or HAT-42."
     page.wait_for_function(f"document.getElementById('builder-summary').textContent === {expected!r}")
     page.screenshot(path=str(OUTPUT / "builder-1-summary.png"), full_page=True)
     page.click("input[name=_save]")
@@ -79,7 +82,7 @@ def test_a_marketer_builds_a_promotion_by_picking_and_sees_the_summary_follow(se
     assert promotion.condition == {
         "type": "PRODUCT",
         "productCondition": {
-            "criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["SHIRT"]}],
+            "criteriaList": [{"entity": "SKU", "operator": "IN", "values": ["SHIRT", "HAT-42"]}],
             "kpi": "QUANTITY",
             "operator": "GREATER_THAN_OR_EQUAL",
             "value": "2.000000",

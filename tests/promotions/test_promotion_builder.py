@@ -512,3 +512,42 @@ def test_restrictions_unchanged_by_the_builder(staff_client, org):
     assert response.status_code == 302, response.content.decode()[-3000:]
     assert list(PromotionRestriction.objects.values_list("level", "kpi")) == [("Cart", "DISCOUNT")]
     assert PromotionOutputSerializer  # the echo is the API's (checked in the round trip above)
+
+
+def test_a_limits_fixed_window_is_picked_in_words_and_saved_back_unchanged(staff_client, org):
+    # given: a Customer limit of 2 redemptions a week starting on Monday, no JSON typed
+    limit = {
+        "restrictions-TOTAL_FORMS": 1, "restrictions-0-level": "Customer", "restrictions-0-kpi": "REDEMPTION",
+        "restrictions-0-limit": "2", "restrictions-0-window_type": "FIXED", "restrictions-0-fw_cycle": "WEEK",
+        "restrictions-0-fw_week_start": "MONDAY", "restrictions-0-fw_source": "PROMOTION_CONFIG",
+    }  # fmt: skip
+    post = {**builder_post(**CONDITIONS["cart subtotal"][0], **ACTIONS["% off the cart"][0]), **limit}
+    post["type"] = "CUSTOMER"
+
+    # when: saved, then its page opened and saved as it stands
+    created = staff_client.post(ADD_URL, post)
+    promotion = Promotion.objects.get(org=org)
+    url = reverse("admin:promotions_promotion_change", args=[promotion.pk])
+    resaved = staff_client.post(url, form_fields(staff_client.get(url).content.decode()))
+
+    # then
+    assert created.status_code == 302, created.content.decode()[-3000:]
+    assert resaved.status_code == 302, resaved.content.decode()[-3000:]
+    restriction = PromotionRestriction.objects.get(promotion=promotion)
+    assert (restriction.window_type, restriction.fixed_window_config) == (
+        "FIXED", {"cycleType": "WEEK", "weekStartDay": "MONDAY", "cycleReferenceDateSource": "PROMOTION_CONFIG"}
+    )  # fmt: skip
+
+
+def test_a_fixed_window_setting_without_its_cycle_is_a_form_error(staff_client, org):
+    post = {
+        **builder_post(**CONDITIONS["cart subtotal"][0], **ACTIONS["% off the cart"][0]),
+        "type": "CUSTOMER", "restrictions-TOTAL_FORMS": 1, "restrictions-0-level": "Customer",
+        "restrictions-0-kpi": "REDEMPTION", "restrictions-0-limit": "2", "restrictions-0-fw_days": "7",
+    }  # fmt: skip
+
+    response = staff_client.post(ADD_URL, post)
+
+    assert response.status_code == 200
+    assert "Pick the fixed cycle these settings are for." in response.content.decode()
+    assert not Promotion.objects.exists()

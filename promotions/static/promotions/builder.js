@@ -119,8 +119,9 @@
     root.querySelectorAll(".builder-search-input").forEach(function (input) {
       var box = input.parentNode.querySelector(".builder-suggestions");
       var target = document.getElementById(input.getAttribute("data-for"));
-      var timer = null;
+      var timer = null, asked = 0;
       function search() {
+        var mine = ++asked;
         var entityEl = document.getElementById(input.getAttribute("data-entity-from"));
         var attributeEl = document.getElementById(input.getAttribute("data-attribute-from") || "");
         var url = new URL(root.getAttribute("data-values-url"), window.location.href);
@@ -128,6 +129,7 @@
         url.searchParams.set("q", input.value);
         if (attributeEl) url.searchParams.set("attribute", attributeEl.value);
         fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+          if (mine !== asked) return;  // a later search, or a value picked, meanwhile
           box.innerHTML = "";
           (data.values || []).forEach(function (item) {
             var button = document.createElement("button");
@@ -138,6 +140,8 @@
               var lines = target.value.split("\n").filter(function (line) { return line.trim() !== ""; });
               if (lines.indexOf(item.value) < 0) lines.push(item.value);
               target.value = lines.join("\n");
+              clearTimeout(timer);
+              asked++;
               box.innerHTML = "";
               input.value = "";
               changed();
@@ -154,6 +158,8 @@
           if (input.value.trim()) {
             target.value = (target.value.trim() ? target.value.replace(/\s+$/, "") + "\n" : "") + input.value;
             input.value = "";
+            clearTimeout(timer);
+            asked++;
             box.innerHTML = "";
             changed();
           }
