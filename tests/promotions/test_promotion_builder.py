@@ -551,3 +551,33 @@ def test_a_fixed_window_setting_without_its_cycle_is_a_form_error(staff_client, 
     assert response.status_code == 200
     assert "Pick the fixed cycle these settings are for." in response.content.decode()
     assert not Promotion.objects.exists()
+
+
+def test_a_stored_rule_the_builder_cannot_read_opens_and_is_explained_not_a_500(staff_client, org):
+    # given: a row written before the shapes were checked
+    promotion = factories.PromotionFactory(org=org)
+    Promotion.objects.filter(pk=promotion.pk).update(
+        condition={"type": "WEIRD", "x": [1]}, action=["not", "a", "dict"]
+    )
+    url = reverse("admin:promotions_promotion_change", args=[promotion.pk])
+
+    # when: opened, then saved as it stands
+    page = staff_client.get(url)
+    saved = staff_client.post(url, form_fields(page.content.decode()))
+
+    # then: the page opens; the save asks for the parts the builder could not read
+    assert page.status_code == 200
+    assert saved.status_code == 200
+    text = saved.content.decode()
+    assert "Enter the subtotal." in text and "Enter the percentage." in text
+    promotion.refresh_from_db()
+    assert promotion.condition == {"type": "WEIRD", "x": [1]}
+
+
+def test_the_builder_endpoints_need_a_promotion_permission(client, org):
+    viewer = factories.UserFactory(org=org)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_promotion"))
+    client.force_login(viewer)
+
+    assert client.post(PREVIEW_URL, {"cond_type": "CART"}).status_code == 403
+    assert client.get(VALUES_URL, {"entity": "SKU"}).status_code == 403
