@@ -18,6 +18,7 @@ from promotions.models import (
     Organization,
     Promotion,
     PromotionRestriction,
+    PromotionType,
     Store,
     Till,
     User,
@@ -39,6 +40,7 @@ from promotions.services import (
     promotion_update,
     promotion_validate,
 )
+from promotions_site.admin_console import not_issuable_message
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     FORMFIELD_OVERRIDES,
@@ -440,11 +442,15 @@ class PromotionAdmin(OrgScopedAdmin):
     @admin.action(description="Issue the selected promotion to customers", permissions=["run_bulk_job"])
     def issue_to_customers(self, request, queryset):
         """Opens the issue screen (wallets' bulk-job admin) of the one selected promotion."""
-        selected = list(queryset.values_list("pk", flat=True)[:2])
+        selected = list(queryset.values_list("pk", "name", "type")[:2])
         if len(selected) != 1:
             messages.warning(request, "Select exactly one promotion to issue.")
             return None
-        return HttpResponseRedirect(reverse("admin:wallets_bulkjob_issue", args=[selected[0]]))
+        [(pk, name, kind)] = selected
+        if kind not in PromotionType.ISSUABLE_TYPES:
+            messages.error(request, not_issuable_message(name, kind))
+            return None
+        return HttpResponseRedirect(reverse("admin:wallets_bulkjob_issue", args=[pk]))
 
     def _apply(self, request, queryset, service, verb):
         done, actor = 0, Actor.for_user(request.user)

@@ -24,7 +24,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from promotions.audit import Actor
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, PromotionType
+from promotions_site.admin_console import not_issuable_message
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -437,6 +438,10 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         """Issue a promotion to a customer list: form, then preview, then confirm (post=yes)."""
         self._require_run_permission(request)
         promotion = get_object_or_404(_org_promotions(request), pk=promotion_id)
+        if promotion.type not in PromotionType.ISSUABLE_TYPES:
+            # Said at once, before any list is given: not after a preview.
+            messages.error(request, not_issuable_message(promotion.name, promotion.type))
+            return redirect("admin:promotions_promotion_change", promotion.pk)
         if request.method == "POST" and request.POST.get("post") == "yes":
             return self._confirm(request)
         posted = request.method == "POST"
