@@ -41,6 +41,7 @@ from promotions.services import (
     promotion_validate,
 )
 from promotions_site.admin_console import not_issuable_message
+from promotions_site.admin_format import zone_label
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     FORMFIELD_OVERRIDES,
@@ -385,6 +386,14 @@ class PromotionAdmin(OrgScopedAdmin):
     inlines = [PromotionRestrictionInline]
     actions = ["activate_selected", "deactivate_selected", "issue_to_customers"]
     audited_by_services = frozenset({"create", "update"})  # promotion_create, promotion_update
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and db_field.name in ("start_date", "end_date"):
+            # Read and shown in the org's zone (promotions_site/admin_format.py); the API name as help.
+            api_name = {"start_date": "startDate", "end_date": "endDate"}[db_field.name]
+            field.help_text = f"In {zone_label()}, the organization's time zone. API: {api_name}."
+        return field
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]
