@@ -162,8 +162,7 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     """The redemption audit: recorded transactions, read-only; reversing goes through the service."""
 
     list_display = [
-        "transaction",
-        "number",
+        "transaction_list_display",  # the transactionIdentifier, the bill number under it
         "customer_link",
         "amount_display",
         "discount_display",
@@ -171,7 +170,7 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         "date_display",
         "reversed_flag",
     ]
-    list_display_links = ["transaction"]
+    list_display_links = ["transaction_list_display"]
     list_filter = [PromotionFilter, CustomerFilter, ReversalFilter, TransactionDateRangeFilter]
     # Shown as the search box's fields; `get_search_results` matches each exactly, in its stored spelling.
     search_fields = [
@@ -227,6 +226,16 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="Transaction", ordering="transaction_identifier")
     def transaction(self, redemption):
         return redemption.transaction_identifier
+
+    @admin.display(description="Transaction", ordering="transaction_identifier")
+    def transaction_list_display(self, redemption):
+        if not redemption.transaction_number:
+            return redemption.transaction_identifier
+        return format_html(
+            '{}<br><span class="mini quiet">Number {}</span>',
+            redemption.transaction_identifier,
+            redemption.transaction_number,
+        )
 
     @admin.display(description="Number", ordering="transaction_number")
     def number(self, redemption):

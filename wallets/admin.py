@@ -217,8 +217,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
     """
 
     list_display = [
-        "__str__",
-        "kind",
+        "__str__",  # names the kind: "Issue a promotion #12"
         "status",
         "promotions_display",
         "progress_display",
