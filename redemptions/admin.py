@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
@@ -157,6 +158,26 @@ class ReverseForm(forms.Form):
     )
 
 
+class RedemptionDetailForm(forms.ModelForm):
+    """The redemption page's fields are read-only, in a marketer's words; each help names the API field."""
+
+    class Meta:
+        model = Redemption
+        fields: list[str] = []
+        help_texts = {
+            "transaction_list_display": "API: transactionIdentifier (the till's id of the sale).",
+            "transaction": "API: transactionIdentifier (the till's id of the sale).",
+            "number": "API: transactionNumber (the bill number).",
+            "date_display": "API: transactionDate (epoch ms) / transactionDateISO, shown in the page's zone.",
+            "customer_link": "API: customerId (-1, anonymous, when the sale had no customer).",
+            "identified_by": "API: customerIdentifierType and customerIdentifierValue, as the till sent them.",
+            "amount_display": "API: amount, with the organization's rounding precision.",
+            "api_client_display": "The API client (till or system) that recorded it; none when recorded otherwise.",
+            "recorded_display": "When this service recorded the redemption.",
+            "reversal_summary": "API: reverse (a return or cancelled sale).",
+        }
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     """The redemption audit: recorded transactions, read-only; reversing goes through the service."""
@@ -181,9 +202,10 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     ordering = ["-transaction_date", "-id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    form = RedemptionDetailForm
     fields = [
         "org", "transaction", "number", "date_display", "customer_link", "identified_by", "amount_display",
-        "api_client", "recorded_display", "reversal_summary",
+        "api_client_display", "recorded_display", "reversal_summary",
     ]  # fmt: skip
     readonly_fields = fields
     inlines = [RedemptionLineInline]
@@ -250,6 +272,20 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="Recorded")
     def recorded_display(self, redemption):
         return admin_datetime(redemption.created_at)
+
+    @admin.display(description="Recorded by")
+    def api_client_display(self, redemption):
+        return redemption.api_client.username if redemption.api_client_id else "-"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Titled by what it is: `Redemption 39: transaction POS-...`."""
+        redemption = self.get_object(request, unquote(object_id))
+        if redemption is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "subtitle": f"Redemption {redemption.pk}: transaction {redemption.transaction_identifier}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Customer", ordering="customer_id")
     def customer_link(self, redemption):

@@ -182,3 +182,40 @@ def test_the_redemption_counter_list_shows_counts_as_integers(client, org):
     html = client.get(reverse("admin:redemptions_redemptioncounter_changelist")).content.decode()
 
     assert ">2<" in html and ">4<" in html and "4.000000" not in html
+
+
+def test_the_redemption_page_is_titled_by_what_it_is_in_marketer_words(client, org):
+    from redemptions.models import Redemption, RedemptionLine
+    from tests.factories import RedemptionFactory
+
+    org.rounding_precision = 3
+    org.save()
+    promotion = PromotionFactory(org=org)
+    redemption = RedemptionFactory(org=org, transaction_identifier="POS-1-0042", amount=Decimal("4637"))
+    RedemptionLine.objects.create(
+        redemption=redemption, level="LINEITEM", position=0, sku="SKU-9", promotion=promotion,
+        redemption_count=1, discount=Decimal("12.5"), discount_applied_on_quantity=Decimal(2),
+        promotion_applied_on_quantity=Decimal(2),
+    )  # fmt: skip
+    staff_login(client, org)
+
+    html = client.get(reverse("admin:redemptions_redemption_change", args=[redemption.pk])).content.decode()
+
+    assert f"Redemption {redemption.pk}: transaction POS-1-0042" in html
+    assert "4,637.000" in html and "4637.000000" not in html  # the org's precision: 3
+    assert "12.500" in html and "2.000000" not in html
+    assert "API: transactionIdentifier" in html and "API: amount" in html
+    line = RedemptionLine.objects.get(redemption=redemption)
+    assert str(line) == f"Redemption {redemption.pk}, line 1: SKU SKU-9"
+    assert Redemption.objects.filter(pk=redemption.pk).exists()
+
+
+def test_the_dashboard_shows_money_with_the_orgs_precision(client, org):
+    org.rounding_precision = 0
+    org.save()
+    staff_login(client, org)
+    PromotionFactory(org=org)
+
+    html = client.get(reverse("admin-dashboard")).content.decode()
+
+    assert '<td class="numeric">0</td>' in html and "0.00" not in html
