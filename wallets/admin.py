@@ -76,7 +76,7 @@ class CustomerAdmin(OrgScopedAdmin):
     """Adds customers through `customer_create`, like the customers API; changes check the same rules."""
 
     form = CustomerAdminForm
-    list_display = ["id", "first_name", "last_name", "mobile", "email", "external_id", "source", "created_at"]
+    list_display = ["id", "name_display", "mobile", "email", "external_id", "source", "created_at"]
     list_filter = [SourceFilter]
     # Shown as the search box's fields; `get_search_results` decides how each is matched.
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
@@ -87,6 +87,10 @@ class CustomerAdmin(OrgScopedAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     audited_by_services = frozenset({"create"})  # customer_create
+
+    @admin.display(description="Name", ordering="last_name")
+    def name_display(self, customer):
+        return f"{customer.first_name} {customer.last_name}".strip() or "-"
 
     def get_search_results(self, request, queryset, search_term):
         """Customer-first: an exact identifier by its unique index; only when none matches, a
