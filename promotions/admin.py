@@ -1,4 +1,5 @@
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
@@ -40,7 +41,7 @@ from promotions.services import (
     promotion_update,
     promotion_validate,
 )
-from promotions_site.admin_console import not_issuable_message
+from promotions_site.admin_console import Task, admin_url
 from promotions_site.admin_format import zone_label
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
@@ -372,6 +373,53 @@ class PromotionRestrictionInline(admin.TabularInline):
     formset = PromotionRestrictionFormSet
     formfield_overrides = FORMFIELD_OVERRIDES
     extra = 0
+
+
+def not_issuable_message(name: str, kind: str) -> str:
+    """Why a promotion cannot be issued, in a marketer's words: the issue action and the issue screen
+    say it at once, before any customer list is asked for."""
+    issuable = " and ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
+    label = PromotionType(kind).label if kind in PromotionType.values else kind
+    return (
+        f"“{name}” is a {label} promotion: it cannot be issued to customers. Only {issuable} "
+        "promotions can be issued (a Reward promotion is earned: use Bulk earn)."
+    )
+
+
+@admin.site.register_tasks
+def promotion_tasks(request):
+    """The first page's promotion tasks: create one, issue one (the issuable types listed), codes
+    (once the promo code batches' admin is registered)."""
+    user = request.user
+    if user.has_perm("promotions.add_promotion"):
+        yield Task(
+            10,
+            "create-promotion",
+            "Create promotion",
+            "A new promotion: what the cart needs, what it gives, its dates and limits.",
+            admin_url("admin:promotions_promotion_add"),
+        )
+    if user.has_perm("wallets.run_bulk_job") and user.has_perm("promotions.view_promotion"):
+        issuable = ", ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
+        yield Task(
+            20,
+            "issue",
+            "Issue to customers",
+            f"Give a promotion to a list of customers. Only {issuable} promotions can be issued: "
+            "pick one here, then “Issue to customers” on its page.",
+            admin_url(
+                "admin:promotions_promotion_changelist", {"type__in": ",".join(PromotionType.ISSUABLE_TYPES)}
+            ),
+        )
+    codes = apps.get_model("promotions", "PromoCodeBatch")
+    if admin.site.is_registered(codes) and user.has_perm("promotions.view_promocodebatch"):
+        yield Task(
+            40,
+            "codes",
+            "Codes",
+            "Generate or upload promo codes, and see each batch.",
+            admin_url("admin:promotions_promocodebatch_changelist"),
+        )
 
 
 @admin.register(Promotion)

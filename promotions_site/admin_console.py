@@ -10,11 +10,12 @@ holds their permissions (a direct link keeps working); they are simply out of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.contrib import admin
-from django.urls import NoReverseMatch, reverse
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.http import urlencode
 
 OPERATORS_GROUP = "Operators"
@@ -52,121 +53,23 @@ def is_marketer_model(model) -> bool:
 
 @dataclass(frozen=True)
 class Task:
+    """A card of the first page. `order` places it: create 10, issue 20, bulk earn 30, codes 40,
+    jobs 50, customers 60, dashboard 70, redemption audit 80."""
+
+    order: int
     key: str
     title: str
     description: str
     url: str
 
 
-def _admin_url(name: str, query: dict | None = None) -> str:
+# A function of the request giving the tasks its user may do (an app's admin module registers it).
+TaskProvider = Callable[[HttpRequest], Iterable[Task]]
+
+
+def admin_url(name: str, query: dict | None = None) -> str:
     url = reverse(name)
     return f"{url}?{urlencode(query)}" if query else url
-
-
-def _registered(site, label: str) -> bool:
-    try:
-        model = apps.get_model(label)
-    except LookupError:
-        return False
-    return site.is_registered(model)
-
-
-def marketer_tasks(request, site) -> list[Task]:
-    """The first page's task cards, in a marketer's order, each shown to users who may do it."""
-    from promotions.models import PromotionType
-
-    user = request.user
-    tasks = []
-    can_run_jobs = user.has_perm("wallets.run_bulk_job")
-    if user.has_perm("promotions.add_promotion"):
-        tasks.append(
-            Task(
-                "create-promotion",
-                "Create promotion",
-                "A new promotion: what the cart needs, what it gives, its dates and limits.",
-                _admin_url("admin:promotions_promotion_add"),
-            )
-        )
-    if can_run_jobs and user.has_perm("promotions.view_promotion"):
-        issuable = ", ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
-        tasks.append(
-            Task(
-                "issue",
-                "Issue to customers",
-                f"Give a promotion to a list of customers. Only {issuable} promotions can be issued: "
-                "pick one here, then “Issue to customers” on its page.",
-                _admin_url(
-                    "admin:promotions_promotion_changelist",
-                    {"type__in": ",".join(PromotionType.ISSUABLE_TYPES)},
-                ),
-            )
-        )
-    if can_run_jobs:
-        tasks.append(
-            Task(
-                "bulk-earn",
-                "Bulk earn",
-                "Customers of a list earn Earning or Reward promotions (an activity, a milestone).",
-                _admin_url("admin:wallets_bulkjob_earn"),
-            )
-        )
-    if _registered(site, "promotions.PromoCodeBatch") and user.has_perm("promotions.view_promocodebatch"):
-        try:
-            url = _admin_url("admin:promotions_promocodebatch_changelist")
-        except NoReverseMatch:  # registered without its list
-            url = ""
-        if url:
-            tasks.append(Task("codes", "Codes", "Generate or upload promo codes, and see each batch.", url))
-    if user.has_perm("wallets.view_bulkjob") or can_run_jobs:
-        tasks.append(
-            Task(
-                "jobs",
-                "Jobs",
-                "Issues, bulk earns and exports: their progress, error reports and files.",
-                _admin_url("admin:wallets_bulkjob_changelist"),
-            )
-        )
-    if user.has_perm("wallets.view_customer"):
-        tasks.append(
-            Task(
-                "customers",
-                "Customers",
-                "Find a customer: their wallet (earned promotions) and redemptions.",
-                _admin_url("admin:wallets_customer_changelist"),
-            )
-        )
-    if user.has_perm("promotions.view_promotion") and user.has_perm("redemptions.view_redemption"):
-        tasks.append(
-            Task(
-                "dashboard",
-                "Dashboard",
-                "Issued, earned, redeemed and reversed per promotion; redemptions per day.",
-                _admin_url("admin-dashboard"),
-            )
-        )
-    if user.has_perm("redemptions.view_redemption"):
-        tasks.append(
-            Task(
-                "audit",
-                "Redemption audit",
-                "Every recorded transaction: filter, export as CSV, reverse.",
-                _admin_url("admin:redemptions_redemption_changelist"),
-            )
-        )
-    return tasks
-
-
-def not_issuable_message(name: str, kind: str) -> str:
-    """Why a promotion cannot be issued, in a marketer's words (the issue action and screen say it
-    before any list is given)."""
-    from promotions.models import PromotionType
-
-    issuable = " and ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
-    label = PromotionType(kind).label if kind in PromotionType.values else kind
-    return (
-        f"“{name}” is a {label} promotion: it cannot be issued to customers. Only {issuable} "
-        "promotions can be issued (a Reward promotion is earned: use Bulk earn)."
-    )
 
 
 def _split(app_list: list[dict], keep) -> list[dict]:
@@ -180,9 +83,25 @@ def _split(app_list: list[dict], keep) -> list[dict]:
 
 
 class ConsoleAdminSite(admin.AdminSite):
-    """Django's admin site with the console's first page and a marketer's app list."""
+    """Django's admin site with the console's first page and a marketer's app list. Each app's admin
+    module registers the tasks it offers (`register_tasks`): the site knows no app's models, as
+    promotions_site sits below every app."""
 
     index_template = "admin/index.html"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._task_providers: list[TaskProvider] = []
+
+    def register_tasks(self, provider: TaskProvider) -> TaskProvider:
+        """Add a provider of first-page tasks (usable as a decorator)."""
+        self._task_providers.append(provider)
+        return provider
+
+    def marketer_tasks(self, request) -> list[Task]:
+        """The first page's task cards, in a marketer's order, each one the user may do."""
+        tasks = [task for provider in self._task_providers for task in provider(request)]
+        return sorted(tasks, key=lambda task: task.order)
 
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)
@@ -193,7 +112,7 @@ class ConsoleAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         app_list = self.get_app_list(request)
         context = {
-            "tasks": marketer_tasks(request, self),
+            "tasks": self.marketer_tasks(request),
             "marketer_apps": _split(app_list, is_marketer_model),
             "operator_apps": _split(app_list, lambda model: not is_marketer_model(model)),
             "is_operator": is_operator(request.user),

@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion, Till
 from promotions.selectors import store_scope_for_till
+from promotions_site.admin_console import Task, admin_url
 from promotions_site.admin_format import DEFAULT_PRECISION, admin_datetime, limit_text, money, quantity
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
@@ -507,6 +508,28 @@ class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="Limit", ordering="limit")
     def limit_display(self, counter):
         return limit_text(counter.limit, counter.restriction.kpi, _precision(counter))
+
+
+@admin.site.register_tasks
+def redemption_tasks(request):
+    """The first page's redemption tasks: the dashboard, the redemption audit."""
+    user = request.user
+    if user.has_perm("promotions.view_promotion") and user.has_perm("redemptions.view_redemption"):
+        yield Task(
+            70,
+            "dashboard",
+            "Dashboard",
+            "Issued, earned, redeemed and reversed per promotion; redemptions per day.",
+            admin_url("admin-dashboard"),
+        )
+    if user.has_perm("redemptions.view_redemption"):
+        yield Task(
+            80,
+            "audit",
+            "Redemption audit",
+            "Every recorded transaction: filter, export as CSV, reverse.",
+            admin_url("admin:redemptions_redemption_changelist"),
+        )
 
 
 # --- The dashboard --------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from promotions.admin import not_issuable_message
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion, PromotionType
-from promotions_site.admin_console import not_issuable_message
+from promotions_site.admin_console import Task, admin_url
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -201,6 +202,37 @@ def _refusal(error: PromotionError) -> str:
 
 def _progress_text(job: BulkJob) -> str:
     return f"{job.processed:,} of {job.total:,} ({job.percent}%) · failed {job.failed:,}"
+
+
+@admin.site.register_tasks
+def wallet_tasks(request):
+    """The first page's wallet tasks: bulk earn, the jobs, the customers."""
+    user = request.user
+    can_run_jobs = user.has_perm("wallets.run_bulk_job")
+    if can_run_jobs:
+        yield Task(
+            30,
+            "bulk-earn",
+            "Bulk earn",
+            "Customers of a list earn Earning or Reward promotions (an activity, a milestone).",
+            admin_url("admin:wallets_bulkjob_earn"),
+        )
+    if can_run_jobs or user.has_perm("wallets.view_bulkjob"):
+        yield Task(
+            50,
+            "jobs",
+            "Jobs",
+            "Issues, bulk earns and exports: their progress, error reports and files.",
+            admin_url("admin:wallets_bulkjob_changelist"),
+        )
+    if user.has_perm("wallets.view_customer"):
+        yield Task(
+            60,
+            "customers",
+            "Customers",
+            "Find a customer: their wallet (earned promotions) and redemptions.",
+            admin_url("admin:wallets_customer_changelist"),
+        )
 
 
 def _org_promotions(request):

@@ -80,6 +80,7 @@ def test_no_marketer_page_overflows_at_1280_px(server, page):
         "console-customers": reverse("admin:wallets_customer_changelist"),
         "console-jobs": reverse("admin:wallets_bulkjob_changelist"),
         "console-dashboard": reverse("admin-dashboard"),
+        "console-audit-events": reverse("admin:promotions_auditevent_changelist"),
     }
     page.set_viewport_size({"width": WIDTH, "height": 900})
     page.goto(f"{server.url}/admin/login/")
