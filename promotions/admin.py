@@ -1,4 +1,5 @@
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
@@ -30,6 +31,7 @@ from promotions.models import (
     Organization,
     Promotion,
     PromotionRestriction,
+    PromotionType,
     Store,
     Till,
     User,
@@ -45,6 +47,8 @@ from promotions.services import (
     promotion_update,
     promotion_validate,
 )
+from promotions_site.admin_console import Task, admin_url
+from promotions_site.admin_format import zone_label
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     FORMFIELD_OVERRIDES,
@@ -391,6 +395,53 @@ class PromotionRestrictionInline(admin.TabularInline):
     extra = 0
 
 
+def not_issuable_message(name: str, kind: str) -> str:
+    """Why a promotion cannot be issued, in a marketer's words: the issue action and the issue screen
+    say it at once, before any customer list is asked for."""
+    issuable = " and ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
+    label = PromotionType(kind).label if kind in PromotionType.values else kind
+    return (
+        f"“{name}” is a {label} promotion: it cannot be issued to customers. Only {issuable} "
+        "promotions can be issued (a Reward promotion is earned: use Bulk earn)."
+    )
+
+
+@admin.site.register_tasks
+def promotion_tasks(request):
+    """The first page's promotion tasks: create one, issue one (the issuable types listed), codes
+    (once the promo code batches' admin is registered)."""
+    user = request.user
+    if user.has_perm("promotions.add_promotion"):
+        yield Task(
+            10,
+            "create-promotion",
+            "Create promotion",
+            "A new promotion: what the cart needs, what it gives, its dates and limits.",
+            admin_url("admin:promotions_promotion_add"),
+        )
+    if user.has_perm("wallets.run_bulk_job") and user.has_perm("promotions.view_promotion"):
+        issuable = ", ".join(PromotionType(value).label for value in PromotionType.ISSUABLE_TYPES)
+        yield Task(
+            20,
+            "issue",
+            "Issue to customers",
+            f"Give a promotion to a list of customers. Only {issuable} promotions can be issued: "
+            "pick one here, then “Issue to customers” on its page.",
+            admin_url(
+                "admin:promotions_promotion_changelist", {"type__in": ",".join(PromotionType.ISSUABLE_TYPES)}
+            ),
+        )
+    codes = apps.get_model("promotions", "PromoCodeBatch")
+    if admin.site.is_registered(codes) and user.has_perm("promotions.view_promocodebatch"):
+        yield Task(
+            40,
+            "codes",
+            "Codes",
+            "Generate or upload promo codes, and see each batch.",
+            admin_url("admin:promotions_promocodebatch_changelist"),
+        )
+
+
 @admin.register(Promotion)
 class PromotionAdmin(OrgScopedAdmin):
     """Creates and updates promotions through `promotion_create` / `promotion_update`, like the API."""
@@ -460,6 +511,14 @@ class PromotionAdmin(OrgScopedAdmin):
         )
         return JsonResponse({"values": values})
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and db_field.name in ("start_date", "end_date"):
+            # Read and shown in the org's zone (promotions_site/admin_format.py); the API name as help.
+            api_name = {"start_date": "startDate", "end_date": "endDate"}[db_field.name]
+            field.help_text = f"In {zone_label()}, the organization's time zone. API: {api_name}."
+        return field
+
     def get_readonly_fields(self, request, obj=None):
         fixed = [
             "id",
@@ -524,11 +583,15 @@ class PromotionAdmin(OrgScopedAdmin):
     @admin.action(description="Issue the selected promotion to customers", permissions=["run_bulk_job"])
     def issue_to_customers(self, request, queryset):
         """Opens the issue screen (wallets' bulk-job admin) of the one selected promotion."""
-        selected = list(queryset.values_list("pk", flat=True)[:2])
+        selected = list(queryset.values_list("pk", "name", "type")[:2])
         if len(selected) != 1:
             messages.warning(request, "Select exactly one promotion to issue.")
             return None
-        return HttpResponseRedirect(reverse("admin:wallets_bulkjob_issue", args=[selected[0]]))
+        [(pk, name, kind)] = selected
+        if kind not in PromotionType.ISSUABLE_TYPES:
+            messages.error(request, not_issuable_message(name, kind))
+            return None
+        return HttpResponseRedirect(reverse("admin:wallets_bulkjob_issue", args=[pk]))
 
     def _apply(self, request, queryset, service, verb):
         done, actor = 0, Actor.for_user(request.user)

@@ -6,6 +6,7 @@ import enum
 import secrets
 import time
 import zoneinfo
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -555,7 +556,11 @@ class PromotionRestriction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.level} {self.kpi} <= {self.limit}"
+        # A count (REDEMPTION, TRANSACTION) as an integer; an amount as stored, without trailing zeros.
+        limit = self.limit
+        if isinstance(limit, Decimal):
+            limit = int(limit) if limit == limit.to_integral_value() else limit.normalize()
+        return f"{self.level} {self.kpi} at most {limit}"
 
 
 class LoyaltyProgram(models.Model):

@@ -44,7 +44,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "promotions_site.apps.ConsoleAdminConfig",  # django.contrib.admin, with the console as its site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "promotions_site.admin_format.OrgTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -235,6 +236,8 @@ BULK_JOB_CHUNK_SIZE = int(
 
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Moments with their zone (`2026-12-03 19:45 CET`): promotions_site/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["promotions_site.formats"]
 # The server time zone: ISO timestamps in responses (eventTimeISO, validTillISO) are rendered in it,
 # as Capillary renders them in its cluster's zone. Orgs have their own zone for end-of-day rules.
 TIME_ZONE = os.environ.get("SERVER_TIME_ZONE", "UTC")

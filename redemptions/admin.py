@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
@@ -24,6 +25,8 @@ from django.utils.html import format_html
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion, Till
 from promotions.selectors import store_scope_for_till
+from promotions_site.admin_console import Task, admin_url
+from promotions_site.admin_format import DEFAULT_PRECISION, admin_datetime, limit_text, money, quantity
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import (
     AdminJSONField,
@@ -59,21 +62,50 @@ REVERSE_MAX = 500  # redemptions one run of the reverse action takes (each is it
 REVERSE_PREVIEW_ROWS = 100
 
 
-def _money(value) -> str:
-    return f"{value:,.2f}"
+def _precision(obj) -> int:
+    """The org's rounding precision of a row with an `org` (the admin's query selects it)."""
+    org = getattr(obj, "org", None)
+    return org.rounding_precision if org is not None else DEFAULT_PRECISION
 
 
 class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """A redemption's lines in a marketer's words, money with the org's precision; each column's
+    help names the API field."""
+
     model = RedemptionLine
     extra = 0
+    verbose_name = "redeemed promotion"
+    verbose_name_plural = "redeemed promotions"
     fields = [
-        "level", "position", "sku", "promotion", "earned_promotion", "redemption_count", "discount",
-        "discount_applied_on_quantity", "promotion_applied_on_quantity",
+        "line_display", "promotion", "earned_promotion", "times_display", "discount_display",
+        "discounted_quantity", "used_quantity",
     ]  # fmt: skip
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("promotion", "earned_promotion")
+        return (
+            super().get_queryset(request).select_related("promotion", "earned_promotion", "redemption__org")
+        )
+
+    @admin.display(description="Line")
+    def line_display(self, line):
+        return line.title
+
+    @admin.display(description="Times redeemed")
+    def times_display(self, line):
+        return quantity(line.redemption_count)
+
+    @admin.display(description="Discount")
+    def discount_display(self, line):
+        return money(line.discount, _precision(line.redemption))
+
+    @admin.display(description="Discounted quantity")
+    def discounted_quantity(self, line):
+        return quantity(line.discount_applied_on_quantity)
+
+    @admin.display(description="Quantity the promotion used")
+    def used_quantity(self, line):
+        return quantity(line.promotion_applied_on_quantity)
 
 
 def _reversal() -> Exists:
@@ -127,13 +159,32 @@ class ReverseForm(forms.Form):
     )
 
 
+class RedemptionDetailForm(forms.ModelForm):
+    """The redemption page's fields are read-only, in a marketer's words; each help names the API field."""
+
+    class Meta:
+        model = Redemption
+        fields: list[str] = []
+        help_texts = {
+            "transaction_list_display": "API: transactionIdentifier (the till's id of the sale).",
+            "transaction": "API: transactionIdentifier (the till's id of the sale).",
+            "number": "API: transactionNumber (the bill number).",
+            "date_display": "API: transactionDate (epoch ms) / transactionDateISO, shown in the page's zone.",
+            "customer_link": "API: customerId (-1, anonymous, when the sale had no customer).",
+            "identified_by": "API: customerIdentifierType and customerIdentifierValue, as the till sent them.",
+            "amount_display": "API: amount, with the organization's rounding precision.",
+            "api_client_display": "The API client (till or system) that recorded it; none when recorded otherwise.",
+            "recorded_display": "When this service recorded the redemption.",
+            "reversal_summary": "API: reverse (a return or cancelled sale).",
+        }
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     """The redemption audit: recorded transactions, read-only; reversing goes through the service."""
 
     list_display = [
-        "transaction",
-        "number",
+        "transaction_list_display",  # the transactionIdentifier, the bill number under it
         "customer_link",
         "amount_display",
         "discount_display",
@@ -141,7 +192,7 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         "date_display",
         "reversed_flag",
     ]
-    list_display_links = ["transaction"]
+    list_display_links = ["transaction_list_display"]
     list_filter = [PromotionFilter, CustomerFilter, ReversalFilter, TransactionDateRangeFilter]
     # Shown as the search box's fields; `get_search_results` matches each exactly, in its stored spelling.
     search_fields = [
@@ -152,12 +203,12 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     ordering = ["-transaction_date", "-id"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    form = RedemptionDetailForm
     fields = [
-        "org", "transaction_identifier", "transaction_number", "transaction_date", "customer",
-        "customer_identifier_type", "customer_identifier_value", "amount", "api_client", "created_at",
-        "reversal_summary",
+        "org", "transaction", "number", "date_display", "customer_link", "identified_by", "amount_display",
+        "api_client_display", "recorded_display", "reversal_summary",
     ]  # fmt: skip
-    readonly_fields = ["created_at", "reversal_summary"]
+    readonly_fields = fields
     inlines = [RedemptionLineInline]
     actions = ["reverse_selected"]
 
@@ -168,7 +219,7 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("customer")
+            .select_related("customer", "org")
             # A LEFT JOIN probed per row (an EXISTS is planned as a hash of every reversal of the org).
             .annotate(is_reversed=ExpressionWrapper(Q(reversal__isnull=False), output_field=BooleanField()))
             .prefetch_related(Prefetch("lines", queryset=lines.order_by("level", "position")))
@@ -199,9 +250,43 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
     def transaction(self, redemption):
         return redemption.transaction_identifier
 
+    @admin.display(description="Transaction", ordering="transaction_identifier")
+    def transaction_list_display(self, redemption):
+        if not redemption.transaction_number:
+            return redemption.transaction_identifier
+        return format_html(
+            '{}<br><span class="mini quiet">Number {}</span>',
+            redemption.transaction_identifier,
+            redemption.transaction_number,
+        )
+
     @admin.display(description="Number", ordering="transaction_number")
     def number(self, redemption):
-        return redemption.transaction_number
+        return redemption.transaction_number or "-"
+
+    @admin.display(description="Customer identified by")
+    def identified_by(self, redemption):
+        if not redemption.customer_identifier_type:
+            return "-"
+        return f"{redemption.customer_identifier_type}: {redemption.customer_identifier_value}"
+
+    @admin.display(description="Recorded")
+    def recorded_display(self, redemption):
+        return admin_datetime(redemption.created_at)
+
+    @admin.display(description="Recorded by")
+    def api_client_display(self, redemption):
+        return redemption.api_client.username if redemption.api_client_id else "-"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Titled by what it is: `Redemption 39: transaction POS-...`."""
+        redemption = self.get_object(request, unquote(object_id))
+        if redemption is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "subtitle": f"Redemption {redemption.pk}: transaction {redemption.transaction_identifier}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Customer", ordering="customer_id")
     def customer_link(self, redemption):
@@ -218,11 +303,11 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, redemption):
-        return _money(redemption.amount)
+        return money(redemption.amount, _precision(redemption))
 
     @admin.display(description="Total discount")
     def discount_display(self, redemption):
-        return _money(sum(line.discount for line in redemption.lines.all()))
+        return money(sum(line.discount for line in redemption.lines.all()), _precision(redemption))
 
     @admin.display(description="Promotions")
     def promotion_names(self, redemption):
@@ -231,7 +316,7 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
 
     @admin.display(description="Date", ordering="transaction_date")
     def date_display(self, redemption):
-        return f"{timezone.localtime(redemption.transaction_date):%Y-%m-%d %H:%M}"
+        return admin_datetime(redemption.transaction_date)
 
     @admin.display(description="Reversed", boolean=True, ordering="is_reversed")
     def reversed_flag(self, redemption):
@@ -245,8 +330,8 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         if reversal is None:
             return "Not reversed"
         by = f" by {reversal.api_client.username}" if reversal.api_client else ""
-        when = timezone.localtime(reversal.created_at)
-        return f"Reversed {when:%Y-%m-%d %H:%M}{by}: {reversal.reason or '(no reason given)'}"
+        when = admin_datetime(reversal.created_at)
+        return f"Reversed {when}{by}: {reversal.reason or '(no reason given)'}"
 
     # --- reverse action --------------------------------------------------------------------------
 
@@ -392,25 +477,59 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
     org_lookup = "redemption__org_id"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    list_display = ["redemption", "level", "promotion", "earned_promotion", "redemption_count", "discount"]
+    list_display = ["__str__", "promotion", "earned_promotion", "redemption_count", "discount_display"]
     list_filter = ["level"]
-    list_select_related = ["redemption", "promotion"]
+    list_select_related = ["redemption__org", "promotion"]
+
+    @admin.display(description="Discount", ordering="discount")
+    def discount_display(self, line):
+        return money(line.discount, _precision(line.redemption))
 
 
 @admin.register(RedemptionReversal)
 class RedemptionReversalAdmin(ReadOnlyOrgScopedAdmin):
-    list_display = ["redemption", "reason", "created_at"]
+    list_display = ["__str__", "reason", "created_at"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
 
 @admin.register(RedemptionCounter)
 class RedemptionCounterAdmin(ReadOnlyOrgScopedAdmin):
-    list_display = ["restriction", "scope", "window_start", "used", "limit", "updated_at"]
+    list_display = ["restriction", "scope", "window_start", "used_display", "limit_display", "updated_at"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    list_select_related = ["restriction"]
+    list_select_related = ["restriction", "org"]
     search_fields = ["scope"]
+
+    @admin.display(description="Used", ordering="used")
+    def used_display(self, counter):
+        return limit_text(counter.used, counter.restriction.kpi, _precision(counter))
+
+    @admin.display(description="Limit", ordering="limit")
+    def limit_display(self, counter):
+        return limit_text(counter.limit, counter.restriction.kpi, _precision(counter))
+
+
+@admin.site.register_tasks
+def redemption_tasks(request):
+    """The first page's redemption tasks: the dashboard, the redemption audit."""
+    user = request.user
+    if user.has_perm("promotions.view_promotion") and user.has_perm("redemptions.view_redemption"):
+        yield Task(
+            70,
+            "dashboard",
+            "Dashboard",
+            "Issued, earned, redeemed and reversed per promotion; redemptions per day.",
+            admin_url("admin-dashboard"),
+        )
+    if user.has_perm("redemptions.view_redemption"):
+        yield Task(
+            80,
+            "audit",
+            "Redemption audit",
+            "Every recorded transaction: filter, export as CSV, reverse.",
+            admin_url("admin:redemptions_redemption_changelist"),
+        )
 
 
 # --- The dashboard --------------------------------------------------------------------------------

@@ -138,7 +138,14 @@ class RedemptionLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.redemption_id}/{self.level}/{self.position}"
+        return f"Redemption {self.redemption_id}, {self.title}"
+
+    @property
+    def title(self) -> str:
+        """`line 1: SKU 1001` (the cart's first line, from 1) or `cart redemption 1`."""
+        if self.level == self.Level.CART:
+            return f"cart redemption {self.position + 1}"
+        return f"line {self.position + 1}" + (f": SKU {self.sku}" if self.sku else "")
 
 
 class RedemptionPromotion(models.Model):
@@ -184,7 +191,7 @@ class RedemptionReversal(models.Model):
         indexes = [models.Index(fields=["org", "created_at"], name="reversal_org_created")]
 
     def __str__(self) -> str:
-        return f"reversal of {self.redemption_id}"
+        return f"Reversal of redemption {self.redemption_id}"
 
 
 class RedemptionCounter(models.Model):
@@ -232,7 +239,7 @@ class RedemptionCounter(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.restriction_id}/{self.scope or '-'}: {self.used} of {self.limit}"
+        return f"Limit {self.restriction_id}, {self.scope or 'whole promotion'}: used {self.used:f} of {self.limit:f}"
 
 
 class Evaluation(models.Model):

@@ -23,8 +23,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from promotions.admin import not_issuable_message
 from promotions.audit import Actor
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, PromotionType
+from promotions_site.admin_console import Task, admin_url
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -75,7 +77,7 @@ class CustomerAdmin(OrgScopedAdmin):
     """Adds customers through `customer_create`, like the customers API; changes check the same rules."""
 
     form = CustomerAdminForm
-    list_display = ["id", "first_name", "last_name", "mobile", "email", "external_id", "source", "created_at"]
+    list_display = ["id", "name_display", "mobile", "email", "external_id", "source", "created_at"]
     list_filter = [SourceFilter]
     # Shown as the search box's fields; `get_search_results` decides how each is matched.
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
@@ -86,6 +88,10 @@ class CustomerAdmin(OrgScopedAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     audited_by_services = frozenset({"create"})  # customer_create
+
+    @admin.display(description="Name", ordering="last_name")
+    def name_display(self, customer):
+        return f"{customer.first_name} {customer.last_name}".strip() or "-"
 
     def get_search_results(self, request, queryset, search_term):
         """Customer-first: an exact identifier by its unique index; only when none matches, a
@@ -198,6 +204,37 @@ def _progress_text(job: BulkJob) -> str:
     return f"{job.processed:,} of {job.total:,} ({job.percent}%) · failed {job.failed:,}"
 
 
+@admin.site.register_tasks
+def wallet_tasks(request):
+    """The first page's wallet tasks: bulk earn, the jobs, the customers."""
+    user = request.user
+    can_run_jobs = user.has_perm("wallets.run_bulk_job")
+    if can_run_jobs:
+        yield Task(
+            30,
+            "bulk-earn",
+            "Bulk earn",
+            "Customers of a list earn Earning or Reward promotions (an activity, a milestone).",
+            admin_url("admin:wallets_bulkjob_earn"),
+        )
+    if can_run_jobs or user.has_perm("wallets.view_bulkjob"):
+        yield Task(
+            50,
+            "jobs",
+            "Jobs",
+            "Issues, bulk earns and exports: their progress, error reports and files.",
+            admin_url("admin:wallets_bulkjob_changelist"),
+        )
+    if user.has_perm("wallets.view_customer"):
+        yield Task(
+            60,
+            "customers",
+            "Customers",
+            "Find a customer: their wallet (earned promotions) and redemptions.",
+            admin_url("admin:wallets_customer_changelist"),
+        )
+
+
 def _org_promotions(request):
     """The promotions the staff user may give out: their org's (every org's for a superuser without one)."""
     promotions = Promotion.objects.select_related("org")
@@ -216,8 +253,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
     """
 
     list_display = [
-        "__str__",
-        "kind",
+        "__str__",  # names the kind: "Issue a promotion #12"
         "status",
         "promotions_display",
         "progress_display",
@@ -437,6 +473,10 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         """Issue a promotion to a customer list: form, then preview, then confirm (post=yes)."""
         self._require_run_permission(request)
         promotion = get_object_or_404(_org_promotions(request), pk=promotion_id)
+        if promotion.type not in PromotionType.ISSUABLE_TYPES:
+            # Said at once, before any list is given: not after a preview.
+            messages.error(request, not_issuable_message(promotion.name, promotion.type))
+            return redirect("admin:promotions_promotion_change", promotion.pk)
         if request.method == "POST" and request.POST.get("post") == "yes":
             return self._confirm(request)
         posted = request.method == "POST"

@@ -144,6 +144,16 @@ class CustomerAdminForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = ["org", "mobile", "email", "external_id", "first_name", "last_name", "source"]
+        # In a marketer's words; the help names the customers API's field.
+        labels = {"external_id": "External id", "source": "Source"}
+        help_texts = {
+            "mobile": "Country code first, digits only (a leading + is allowed). API: mobile.",
+            "email": "Stored in lower case. API: email.",
+            "external_id": "The customer's id in your own systems (a loyalty card number, ...). API: externalId.",
+            "first_name": "API: firstName.",
+            "last_name": "API: lastName.",
+            "source": "Where the customer signed up. API: source.",
+        }
 
     def clean_mobile(self):
         value = self.cleaned_data["mobile"]

@@ -163,7 +163,7 @@ class EarnedPromotion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} ({self.promotion_id} for {self.customer_id})"
+        return f"Earned promotion {self.id} (promotion {self.promotion_id}, customer {self.customer_id})"
 
     @property
     def unlocked(self) -> bool:
@@ -271,7 +271,7 @@ class Issual(LoyaltyRecord):
         ]
 
     def __str__(self) -> str:
-        return f"issual {self.id}"
+        return f"Loyalty issual {self.id}"
 
 
 class LoyaltyEarnedPromotion(LoyaltyRecord):
@@ -283,7 +283,7 @@ class LoyaltyEarnedPromotion(LoyaltyRecord):
     loyalty_promotion = models.ForeignKey(LoyaltyPromotion, on_delete=models.PROTECT, related_name="earned")
 
     def __str__(self) -> str:
-        return f"loyalty earn {self.id}"
+        return f"Loyalty earn {self.id}"
 
 
 class BulkJob(models.Model):
@@ -391,4 +391,4 @@ class BulkJobItem(models.Model):
         indexes = [models.Index(fields=["job", "status", "id"], name="bulk_job_item_pending")]
 
     def __str__(self) -> str:
-        return f"{self.job_id}:{self.line}"
+        return f"Job {self.job_id}, line {self.line}: {self.identifier}"

@@ -43,6 +43,10 @@ def test_seed_demo_loads_every_kind_of_data_once(db):
         75175598,
     )
     assert "curl -u demo.till:demo-secret" in output
+    # every demo promotion's id and the loyalty programId are printed
+    for promotion in Promotion.objects.for_org(org):
+        assert f"  {promotion.pk}  {promotion.type:<8}  {promotion.name}" in output
+    assert "programId 469  Demo Rewards Club" in output
     response = APIClient().get(
         f"/api_gateway/v1/promotions/{Promotion.objects.for_org(org).first().pk}",
         HTTP_AUTHORIZATION="Basic ZGVtby50aWxsOmRlbW8tc2VjcmV0",

@@ -136,22 +136,23 @@ def test_the_list_runs_a_fixed_number_of_queries(marketer, audit, org, django_as
     ],
     ids=lambda value: "&".join(value) if isinstance(value, dict) else None,
 )
-def test_filters(marketer, audit, params, expected):
-    # given the filter values as the sidebar links carry them
+def test_filters(marketer, audit, org, params, expected):
+    # given the filter values as the sidebar links carry them (days in the org's zone, as the list)
     query = {}
     for name, value in params.items():
         if name in ("promotion", "customer"):
             value = audit[value].pk
         elif name.startswith("date"):
-            value = (timezone.localdate() + dt.timedelta(days=value)).isoformat()
+            value = (timezone.localdate(timezone=org.tz) + dt.timedelta(days=value)).isoformat()
         query[name] = value
     # then
     assert listed(marketer, query) == expected
 
 
-def test_the_date_range_drills_down_to_a_day_without_a_date_hierarchy(marketer, audit):
-    # the list has no date hierarchy (its year links need MIN/MAX over the table): the range does it
-    day = timezone.localtime(audit["c"].transaction_date).date().isoformat()
+def test_the_date_range_drills_down_to_a_day_without_a_date_hierarchy(marketer, audit, org):
+    # the list has no date hierarchy (its year links need MIN/MAX over the table): the range does it,
+    # in days of the org's zone
+    day = timezone.localtime(audit["c"].transaction_date, org.tz).date().isoformat()
     assert listed(marketer, {"date_from": day, "date_to": day}) == {"TXN-C"}
     assert "transaction_date__year" not in marketer.get(CHANGELIST).content.decode()
 
@@ -207,7 +208,8 @@ def test_the_change_page_shows_the_lines_and_the_reversal(marketer, audit):
     # when
     html = marketer.get(admin_url(Redemption, "change", audit["b"].pk)).content.decode()
     # then
-    assert "Flat 500" in html and "500.000000" in html
+    # money with the org's precision (2), not the database's six decimals
+    assert "Flat 500" in html and "500.00<" in html and "500.000000" not in html
     assert "Returned" in html and "Reversed " in html
     assert 'name="_save"' not in html
     assert "Not reversed" in marketer.get(admin_url(Redemption, "change", audit["a"].pk)).content.decode()

@@ -138,7 +138,7 @@ def test_issue_flow_from_form_to_a_done_job(marketer, org, promotion, confirm):
         "found": 4,
         "unknown": 1,
         "duplicates": 1,
-        "already_holding": 1,
+        "already_holding": 0,
         "over_limit": 1,
         "same_context": 0,
         "to_give": 3,
@@ -283,8 +283,6 @@ def test_unknown_values_are_shown_first_ten(marketer, org, promotion):
             706,
         ),
         ({"active": False}, 709),
-        ({"type": PromotionType.POS}, 707),
-        ({"type": PromotionType.REWARD}, 707),
     ],
 )
 def test_a_refusal_of_the_service_shows_on_the_form(marketer, org, promotion_kwargs, code):
@@ -824,4 +822,97 @@ def test_a_confirmation_is_bound_to_its_user(marketer, org, promotion):
     response = colleague.post(issue_url(promotion), {"post": "yes", "draft": preview.context["draft"]})
 
     assert response.status_code == 403
+    assert not BulkJob.objects.exists()
+
+
+# --- the console: a type that cannot be issued is refused at once; the previews' buckets ------------
+
+
+@pytest.mark.parametrize("kind", [PromotionType.POS, PromotionType.CODE, PromotionType.REWARD])
+def test_a_type_that_cannot_be_issued_is_refused_at_the_action_and_the_screen(marketer, org, kind):
+    refused = PromotionFactory(org=org, type=kind, name="Not for issuing")
+    customer = CustomerFactory(org=org)
+    changelist = reverse("admin:promotions_promotion_changelist")
+
+    action = marketer.post(
+        changelist, {"action": "issue_to_customers", "_selected_action": [refused.pk]}, follow=True
+    )
+    screen = marketer.get(issue_url(refused), follow=True)
+    posted = issue_preview(marketer, refused, str(customer.pk))
+
+    # then in plain words, before any list is given: no form, no preview, nothing written
+    for response in (action, screen):
+        html = response.content.decode()
+        assert "“Not for issuing” is a" in html and "it cannot be issued to customers" in html
+        assert "Only Customer and Earning promotions can be issued" in html
+        assert "preview" not in response.context and 'name="identifiers"' not in html
+    assert posted.status_code == 302 and posted["Location"] == reverse(
+        "admin:promotions_promotion_change", args=[refused.pk]
+    )
+    assert not BulkJob.objects.exists() and not EarnedPromotion.objects.exists()
+
+
+def test_issue_preview_counts_each_customer_in_one_bucket(marketer, org):
+    # given a limit of 2 and four customers: new, holding one (another wave), at the limit, a replay
+    promotion = PromotionFactory(org=org, type=PromotionType.CUSTOMER, max_issuance_per_customer=2)
+    new, holding, at_limit, replay = CustomerFactory.create_batch(4, org=org)
+    EarnedPromotionFactory(org=org, customer=holding, promotion=promotion, earned_from_id="wave-0")
+    for wave in ("wave-0", "wave-x"):
+        EarnedPromotionFactory(org=org, customer=at_limit, promotion=promotion, earned_from_id=wave)
+    for wave in ("wave-1", "wave-0"):
+        EarnedPromotionFactory(org=org, customer=replay, promotion=promotion, earned_from_id=wave)
+
+    preview = issue_preview(
+        marketer, promotion, "\n".join(str(c.pk) for c in (new, holding, at_limit, replay))
+    )
+
+    result = preview.context["preview"]
+    buckets = (result.first_time, result.already_holding, result.over_limit, result.same_context)
+    assert buckets == (1, 1, 1, 1) and sum(buckets) == result.found == 4
+    assert result.to_give == 2 and "Yes, issue to 2 customers" in preview.content.decode()
+
+
+def test_bulk_earn_preview_shows_instances_and_who_is_at_a_limit(marketer, org):
+    # given an EARNING promotion of at most 2 per customer; one customer holds 2 already, one holds 1
+    earning = PromotionFactory(org=org, type=PromotionType.EARNING, name="Coffee", max_earning_per_customer=2)
+    free, one, full = CustomerFactory.create_batch(3, org=org)
+    EarnedPromotionFactory(
+        org=org,
+        customer=one,
+        promotion=earning,
+        kind="EARNED",
+        earned_from_type="ACTIVITY",
+        earned_from_id="a",
+    )
+    for key in ("a", "b"):
+        EarnedPromotionFactory(
+            org=org,
+            customer=full,
+            promotion=earning,
+            kind="EARNED",
+            earned_from_type="ACTIVITY",
+            earned_from_id=key,
+        )
+    url = reverse("admin:wallets_bulkjob_earn")
+    data = {
+        "identifier_type": "id",
+        "identifiers": "\n".join(str(c.pk) for c in (free, one, full)),
+        "earned_from_type": "ACTIVITY",
+        "earned_from_id": "visit-10",
+        "entries-TOTAL_FORMS": "1",
+        "entries-INITIAL_FORMS": "0",
+        "entries-0-promotion": earning.pk,
+        "entries-0-earn_count": "2",
+    }
+
+    preview = marketer.post(url, data)
+
+    # then 2 + 1 + 0 instances, and the two customers the limit stops are named
+    result = preview.context["preview"]
+    [row] = result.earn_rows
+    assert (row.instances, row.at_limit, sorted(row.at_limit_ids)) == (3, 2, sorted([one.pk, full.pk]))
+    assert result.instances == 3
+    html = preview.content.decode()
+    assert 'data-figure="instances">3<' in html and "at the limit of 2 per customer" in html
+    assert reverse("admin:wallets_customer_change", args=[full.pk]) in html
     assert not BulkJob.objects.exists()

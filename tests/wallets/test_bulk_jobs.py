@@ -47,7 +47,13 @@ def test_preview_counts_without_writing(org, promotion):
 
     # then
     assert (preview.total, preview.found, preview.unknown, preview.duplicates) == (5, 3, 1, 1)
-    assert (preview.already_holding, preview.over_limit) == (1, 1)
+    # each customer found in one bucket: the holder is at the limit of 1, not also "already holding"
+    assert (preview.first_time, preview.already_holding, preview.over_limit, preview.same_context) == (
+        2,
+        0,
+        1,
+        0,
+    )
     assert not BulkJob.objects.exists()
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Value
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -41,15 +41,39 @@ class BulkJobPreview:
     found: int = 0
     unknown: int = 0
     duplicates: int = 0
-    already_holding: int = 0
+    # Issue: each customer found is in exactly one of these three buckets or `first_time`.
+    already_holding: int = 0  # hold it (another contextId), below their limit: get one more
     over_limit: int = 0  # at maxIssuancePerCustomer, and not holding it with this contextId
     same_context: int = 0  # hold it with this contextId already: a replay, nothing new for them
     unknown_values: list[str] = field(default_factory=list)  # the first PREVIEW_UNKNOWN_SHOWN of them
+    earn_rows: list[EarnPreviewRow] = field(default_factory=list)  # earn: one per promotion listed
+
+    @property
+    def first_time(self) -> int:
+        """Issue: the customers found who do not hold the promotion yet."""
+        return self.found - self.already_holding - self.same_context - self.over_limit
 
     @property
     def to_give(self) -> int:
         """The customers who would get something new (for an earn: every customer found)."""
         return self.found - self.same_context - self.over_limit
+
+    @property
+    def instances(self) -> int:
+        """Earn: the instances the job would give (created, or LOCKED ones unlocked), all promotions."""
+        return sum(row.instances for row in self.earn_rows)
+
+
+@dataclass
+class EarnPreviewRow:
+    """What a bulk earn would give of one promotion: instances, and the customers its
+    maxEarningPerCustomer stops (wholly or in part)."""
+
+    promotion: Promotion
+    earn_count: int
+    instances: int = 0
+    at_limit: int = 0
+    at_limit_ids: list[int] = field(default_factory=list)  # the first PREVIEW_UNKNOWN_SHOWN of them
 
 
 PREVIEW_UNKNOWN_SHOWN = 10
@@ -187,10 +211,59 @@ def bulk_job_preview(
                 .values_list("customer_id", "n")
             )
             for customer_id, count in held:
-                preview.already_holding += 1
-                if limit != -1 and count >= limit and customer_id not in replayed:
+                if customer_id in replayed:
+                    continue  # counted once, as a replay
+                if limit != -1 and count >= limit:
                     preview.over_limit += 1
+                else:
+                    preview.already_holding += 1
+    if kind == BulkJob.Kind.EARN and params is not None:
+        preview.earn_rows = _earn_preview_rows(org, params, customer_ids)
     return preview
+
+
+def _earn_preview_rows(org: Organization, params: dict, customer_ids: list[int]) -> list[EarnPreviewRow]:
+    """Per promotion of a bulk earn: the instances it would give the customers found, as the earn
+    service decides them (instances this earnedFromId already gave count as given; the rest up to
+    earnCount, within maxEarningPerCustomer), and who is at that limit."""
+    key = str(params.get("earnedFromId") or "")
+    entries = params.get("entries") or []
+    promotions = Promotion.objects.for_org(org).in_bulk([entry["promotionId"] for entry in entries])
+    rows = []
+    for entry in entries:
+        promotion = promotions[entry["promotionId"]]
+        row = EarnPreviewRow(promotion=promotion, earn_count=entry["earnCount"])
+        limit = promotion.max_earning_per_customer
+        for start in range(0, len(customer_ids), _RESOLVE_BATCH):
+            batch = customer_ids[start : start + _RESOLVE_BATCH]
+            mine = EarnedPromotion.objects.filter(promotion=promotion, customer_id__in=batch)
+            same_key = dict(
+                mine.filter(Q(kind=EarnedPromotion.Kind.EARNED, earned_from_id=key) | Q(unlocked_from_id=key))
+                .values("customer_id")
+                .annotate(n=Count("id"))
+                .values_list("customer_id", "n")
+            )
+            held = {}
+            if limit not in (None, -1):
+                held = dict(
+                    mine.filter(Q(kind=EarnedPromotion.Kind.EARNED) | ~Q(unlocked_from_id=""))
+                    .exclude(status=EarnedPromotion.Status.REVOKED)
+                    .values("customer_id")
+                    .annotate(n=Count("id"))
+                    .values_list("customer_id", "n")
+                )
+            for customer_id in batch:
+                wanted = max(0, row.earn_count - same_key.get(customer_id, 0))
+                allowed = wanted
+                if limit not in (None, -1):
+                    allowed = max(0, min(wanted, limit - held.get(customer_id, 0)))
+                row.instances += allowed
+                if allowed < wanted:
+                    row.at_limit += 1
+                    if len(row.at_limit_ids) < PREVIEW_UNKNOWN_SHOWN:
+                        row.at_limit_ids.append(customer_id)
+        rows.append(row)
+    return rows
 
 
 def bulk_job_create(

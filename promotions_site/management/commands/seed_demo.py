@@ -389,6 +389,17 @@ class Command(BaseCommand):
                     f"http://127.0.0.1:8000/api_gateway/v1/promotions/{promotion.pk if promotion else '<id>'}",
                     f"  curl -u {DEMO_CLIENT}:{DEMO_SECRET} http://127.0.0.1:8000/api/schema/",
                     "",
+                    "Demo promotions (id, type, name):",
+                    *(
+                        f"  {p.pk}  {p.type:<8}  {p.name}"
+                        for p in Promotion.objects.for_org(org).order_by("name", "pk")
+                    ),
+                    "Loyalty programs (programId, name):",
+                    *(
+                        f"  programId {program.pk}  {program.name}"
+                        for program in LoyaltyProgram.objects.filter(org=org).order_by("pk")
+                    ),
+                    "",
                 ]
             )
         )

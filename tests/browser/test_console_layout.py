@@ -1,0 +1,114 @@
+"""The marketer's console in a real browser (Debian's Chromium, driven by Playwright) at 1280 px: no
+marketer page is wider than the window (no horizontal scroll), and a screenshot of each is saved into
+docs/img/, where the marketer guide shows them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from promotions.audit import Actor
+from promotions.models import PromotionType
+from redemptions.services import LineInput, RedemptionInput, redemption_record
+from tests.factories import CustomerFactory, OrganizationFactory, PromotionFactory, UserFactory
+from wallets.services import bulk_job_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+WIDTH = 1280
+# The tables wider than the box holding them: [table id or class, table width, box width].
+BOXES_OVERFLOWING = """() => Array.from(document.querySelectorAll('#content table')).filter(
+    t => t.offsetParent !== null
+).map(t => [t.id || t.className || t.parentElement.className, t.scrollWidth, t.parentElement.clientWidth]
+).filter(([, table, box]) => table > box + 1)"""
+
+
+def _seed():
+    org = OrganizationFactory(name="Demo Retail", timezone="Asia/Kolkata")
+    customers = [
+        CustomerFactory(org=org, first_name="Asha", last_name="Rao"),
+        CustomerFactory(org=org, first_name="Ravi", last_name="Krishnamurthy-Venkataraman"),
+    ]
+    issue = PromotionFactory(
+        org=org, type=PromotionType.CUSTOMER, name="Birthday treat: 20% off the whole cart for a week"
+    )
+    pos = PromotionFactory(org=org, type=PromotionType.POS, name="10% off carts over 1000")
+    PromotionFactory(org=org, type=PromotionType.EARNING, name="Coffee lover: 5th cup free")
+    PromotionFactory(org=org, type=PromotionType.REWARD, name="Reward: 300 off")
+    for number in range(3):
+        redemption_record(
+            org=org, fingerprint=f"layout-{number}", actor=Actor.system("test"), api_client=None,
+            data=RedemptionInput(
+                customer_lookup=("id", str(customers[number % 2].pk)),
+                transaction_identifier=f"POS-MUMBAI-0101-TILL-01-2026-{number:06d}-LONG-IDENTIFIER",
+                transaction_number=f"BILL-{number}", transaction_date=timezone.now() - dt.timedelta(hours=number),
+                amount=Decimal("4637.000000"),
+                lines=[LineInput(level="CART", position=0, promotion_id=pos.pk, redemption_count=1,
+                                 discount=Decimal("463.700000"), discount_applied_on_quantity=Decimal(1),
+                                 promotion_applied_on_quantity=Decimal(1))],
+            ),
+        )  # fmt: skip
+    marketer = UserFactory(org=org, username="marketer")
+    marketer.set_password("a-strong-pass-123")
+    marketer.save()
+    marketer.user_permissions.set(Permission.objects.all())
+    bulk_job_create(
+        org=org, kind="ISSUE", promotion=issue, params={"contextId": "spring-wave-1"},
+        identifier_type="id", values=[str(c.pk) for c in customers], user=marketer,
+    )  # fmt: skip
+    return org, issue
+
+
+def test_no_marketer_page_overflows_at_1280_px(server, page):
+    org, issue = _seed()
+    from redemptions.models import Redemption
+
+    redemption = Redemption.objects.filter(org=org).order_by("pk").first()
+    pages = {
+        "console-first-page": reverse("admin:index"),
+        "console-promotions": reverse("admin:promotions_promotion_changelist"),
+        "console-promotion": reverse("admin:promotions_promotion_change", args=[issue.pk]),
+        "console-redemptions": reverse("admin:redemptions_redemption_changelist"),
+        "console-redemption": reverse("admin:redemptions_redemption_change", args=[redemption.pk]),
+        "console-customers": reverse("admin:wallets_customer_changelist"),
+        "console-jobs": reverse("admin:wallets_bulkjob_changelist"),
+        "console-dashboard": reverse("admin-dashboard"),
+        "console-audit-events": reverse("admin:promotions_auditevent_changelist"),
+    }
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    page.goto(f"{server.url}/admin/login/")
+    page.fill("#id_username", "marketer")
+    page.fill("#id_password", "a-strong-pass-123")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    overflowing = {}
+    for name, path in pages.items():
+        page.goto(server.url + path)
+        page.wait_for_selector("#content")
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if widths[0] > widths[1]:
+            overflowing[name] = widths
+        # and no table is wider than its box (a list scrolling inside its box hides its last columns)
+        boxes = page.evaluate(BOXES_OVERFLOWING)
+        if boxes:
+            overflowing[f"{name} boxes"] = boxes
+        page.screenshot(path=str(IMAGES / f"{name}.png"), full_page=True)
+
+    assert overflowing == {}
+    # the first page leads with the tasks, and the times say their zone
+    page.goto(server.url + reverse("admin:index"))
+    assert page.locator("#marketer-tasks .task-card").first.inner_text().startswith("Create promotion")
+    assert "Times in Asia/Kolkata" in page.inner_text("#console-zone")
+    page.goto(server.url + pages["console-redemptions"])
+    assert "IST" in page.inner_text("#result_list") and "4,637.00" in page.inner_text("#result_list")
+    assert page.locator("#result_list th.column-reversed_flag").is_visible()
