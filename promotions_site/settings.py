@@ -236,6 +236,8 @@ BULK_JOB_CHUNK_SIZE = int(
 # Promo-code generation (docs/codes.md): up to this many codes are written before the request returns;
 # more run in the background like the bulk jobs above (Celery, or in-process per BULK_JOBS_IN_PROCESS).
 PROMO_CODES_INLINE_MAX = int(os.environ.get("PROMO_CODES_INLINE_MAX", "10000"))
+# Codes one request may ask for (Capillary's 10 million; a deployment may lower it).
+PROMO_CODES_COUNT_MAX = int(os.environ.get("PROMO_CODES_COUNT_MAX", "10000000"))
 # Codes per chunk, each chunk one transaction (smaller on SQLite for the same reason as bulk jobs).
 PROMO_CODE_CHUNK_SIZE = int(
     os.environ.get("PROMO_CODE_CHUNK_SIZE")

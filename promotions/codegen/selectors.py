@@ -31,13 +31,17 @@ def promo_codes_export_rows(*, promotion: Promotion) -> Iterator[tuple[Any, ...]
         last = page[-1][0]
 
 
-def promo_code_batch_get(*, org, batch_id) -> PromoCodeBatch:
-    """The org's batch with this id; another org's or an unknown id is 404."""
+def promo_code_batch_get(*, promotion: Promotion, batch_id) -> PromoCodeBatch:
+    """The promotion's batch with this id; another promotion's (or org's) or an unknown id is 404."""
     try:
         key = int(batch_id)
     except (TypeError, ValueError):
         key = None
-    batch = PromoCodeBatch.objects.for_org(org).filter(pk=key).first() if key and 0 < key < 2**63 else None
+    batch = (
+        PromoCodeBatch.objects.filter(promotion=promotion, pk=key).first()
+        if key and 0 < key < 2**63
+        else None
+    )
     if batch is None:
         raise PromotionError(ErrorCode.NOT_FOUND, "Code batch not found.")
     return batch

@@ -183,8 +183,9 @@ def promo_code_batch_generate(
     """
     _code_promotion_check(promotion)
     count = params["count"]
-    if not isinstance(count, int) or not 1 <= count <= COUNT_MAX:
-        raise PromotionError(ErrorCode.BAD_REQUEST, f"count: from 1 to {COUNT_MAX:,}.")
+    most = min(COUNT_MAX, settings.PROMO_CODES_COUNT_MAX)
+    if not isinstance(count, int) or not 1 <= count <= most:
+        raise PromotionError(ErrorCode.BAD_REQUEST, f"count: from 1 to {most:,}.")
     spec = _spec_of(params)
     request_id = _request_id_default(request_id)
     existing = PromoCodeBatch.objects.filter(org_id=promotion.org_id, request_id=request_id).first()
