@@ -170,7 +170,7 @@ def _spec_of(params: dict[str, Any]) -> CodeSpec:
 
 
 def promo_code_batch_generate(
-    *, promotion: Promotion, params: dict[str, Any], request_id: str | None, actor: Actor
+    *, promotion: Promotion, params: dict[str, Any], request_id: str | None, actor: Actor, start: bool = True
 ) -> PromoCodeBatch:
     """Ask for `params["count"]` new codes of a CODE promotion (`params` from `generation_params`).
 
@@ -179,7 +179,8 @@ def promo_code_batch_generate(
     400 count outside 1..10,000,000, a bad charset, alphabet or pattern; 902 a character a code
     cannot hold; 903 / 904 codes shorter than 5 or longer than 40; 4002 the space holds fewer than a
     million codes per code the promotion would have. The codes are written by
-    `promo_code_batch_start` (at once for small counts, else in the background) after commit.
+    `promo_code_batch_start` (at once for small counts, else in the background) after commit, or
+    by the caller (`start=False`: the `generate_codes` command runs the chunks itself).
     """
     _code_promotion_check(promotion)
     count = params["count"]
@@ -199,7 +200,7 @@ def promo_code_batch_generate(
         total=count,
         actor=actor,
     )
-    if created or batch.status not in FINISHED:
+    if start and (created or batch.status not in FINISHED):
         promo_code_batch_start(batch=batch)
     return batch
 
@@ -319,6 +320,7 @@ def promo_code_batch_cancel(*, batch: PromoCodeBatch, actor: Actor) -> PromoCode
 # --- upload ----------------------------------------------------------------------------------------
 
 UPLOAD_HEADER = "code"
+REPORT_COLUMNS = ["line", "code", "errorCode", "reason"]
 
 
 def _upload_rows(text: Iterable[str]) -> Iterable[tuple[int, str]]:
