@@ -327,7 +327,15 @@ def _upload_rows(text: Iterable[str]) -> Iterable[tuple[int, str]]:
     """(line, cell) of each data row: the first column; a first row reading `code` is the header;
     blank lines are skipped."""
     reader = csv.reader(text)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # a cell over the csv module's size limit, a stray quote at the end
+            raise PromotionError(
+                ErrorCode.BAD_REQUEST, f"Line {reader.line_num}: not CSV ({error})."
+            ) from error
         cell = (row[0] if row else "").strip()
         if reader.line_num == 1 and cell.lower() == UPLOAD_HEADER:
             continue
@@ -387,10 +395,10 @@ def _upload_chunk(batch: PromoCodeBatch, rows: list[tuple[int, str]]) -> None:
         error = code_error(code)
         if error is not None:
             refused.append(
-                {"line": line, "code": cell, "errorCode": int(error.code), "reason": error.message}
+                {"line": line, "code": _reported(cell), "errorCode": int(error.code), "reason": error.message}
             )
         elif code in first_line:
-            refused.append(_duplicate(line, cell, f"Repeats line {first_line[code]} of the file."))
+            refused.append(_duplicate(line, _reported(cell), f"Repeats line {first_line[code]} of the file."))
         else:
             first_line[code] = line
             good.append(code)
@@ -398,9 +406,14 @@ def _upload_chunk(batch: PromoCodeBatch, rows: list[tuple[int, str]]) -> None:
         inserted = set(_codes_insert(batch=batch, codes=good, returning=True))
         missed = [code for code in good if code not in inserted]
         if missed:
-            owners = dict(
-                PromoCode.objects.filter(org_id=batch.org_id, code__in=missed).values_list("code", "batch_id")
-            )
+            owners: dict[str, int | None] = {}
+            for start in range(0, len(missed), 10_000):  # bound parameters per statement stay few
+                part = missed[start : start + 10_000]
+                owners.update(
+                    PromoCode.objects.filter(org_id=batch.org_id, code__in=part).values_list(
+                        "code", "batch_id"
+                    )
+                )
             for code in missed:
                 reason = (
                     "Repeats an earlier line of the file."
@@ -417,6 +430,12 @@ def _upload_chunk(batch: PromoCodeBatch, rows: list[tuple[int, str]]) -> None:
             failed=F("failed") + len(refused),
             report=locked.report + refused[:room],
         )
+
+
+def _reported(cell: str) -> str:
+    """A refused cell as the report keeps it: at most 100 characters, a NUL (which PostgreSQL's jsonb
+    cannot hold) shown as U+FFFD."""
+    return cell[:100].replace("\x00", "\ufffd")
 
 
 def _duplicate(line: int, code: str, reason: str) -> dict[str, Any]:

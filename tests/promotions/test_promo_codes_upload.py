@@ -141,3 +141,16 @@ def test_report_guards_formulas(code_promotion, client):
     # then
     table = csv_table(b"".join(response.streaming_content).decode())
     assert [row[1] for row in table[1:]] == [as_text(formula) for formula in FORMULAS[:4]]
+
+
+def test_nul_and_oversized_cells_are_reported_not_500(code_promotion):
+    batch = upload(code_promotion, "AB\x00CDE\n" + "Z" * 500 + "\nGOOD01\n")
+    batch.refresh_from_db()
+    assert (batch.done, batch.failed) == (1, 2)
+    assert batch.report[0]["code"] == "AB\ufffdCDE" and len(batch.report[1]["code"]) == 100
+
+
+def test_a_cell_over_the_csv_limit_stops_the_upload_with_a_400(code_promotion):
+    with pytest.raises(PromotionError) as refused:
+        upload(code_promotion, "GOOD01\n" + "Z" * 200_000 + "\n")
+    assert refused.value.code == 400 and "Line 2" in refused.value.message
