@@ -14,10 +14,12 @@ def idempotency_keys_purge_task() -> int:
     return idempotency_keys_purge()
 
 
-@shared_task(acks_late=True)
-def promo_code_batch_run_task(batch_id: int) -> bool:
-    """One chunk of a code generation batch, then the next one queued; safe to run again."""
+@shared_task(bind=True, acks_late=True)
+def promo_code_batch_run_task(self, batch_id: int) -> bool:
+    """One chunk of a code generation batch, then the next one queued (on the queue this one came
+    from); safe to run again: a redelivered chunk draws only what is still missing."""
     more = promo_code_batch_chunk_run(batch_id=batch_id)
     if more:
-        promo_code_batch_run_task.delay(batch_id)
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        self.apply_async((batch_id,), queue=queue) if queue else self.delay(batch_id)
     return more
