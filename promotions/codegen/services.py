@@ -202,6 +202,7 @@ def promo_code_batch_generate(
     )
     if start and (created or batch.status not in FINISHED):
         promo_code_batch_start(batch=batch)
+        batch.refresh_from_db()  # outside a transaction a small batch has just run: answer its state
     return batch
 
 
