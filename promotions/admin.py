@@ -680,3 +680,7 @@ class AuditEventAdmin(ReadOnlyOrgScopedAdmin):
     search_help_text = "An exact object id, request id or actor name."
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+
+# The promo-code screens (codes, batches, generate/upload/export) live with the code generation.
+from promotions.codegen import admin as codegen_admin  # noqa: E402, F401

@@ -92,6 +92,12 @@ class ErrorCode(IntEnum):
     INVALID_PROMO_CODE = 1001, 400, "Invalid promo code."
     PROMO_CODE_EXPIRED = 1002, 400, "Promo code has expired."
     PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER = 1005, 409, "Promo code is linked to another customer."
+    # Promo codes (Capillary's code errors; docs/codes.md). A code holds A-Z, 0-9 and the separators
+    # `-` and `_` (ours: Capillary says alphanumeric), 5 to 40 characters, stored upper-case.
+    PROMO_CODE_NOT_ALPHANUMERIC = 902, 400, "Promo code must be alphanumeric."
+    PROMO_CODE_TOO_SHORT = 903, 400, "Promo code length must be at least 5."
+    PROMO_CODE_TOO_LONG = 904, 400, "Promo code length must be at most 40."
+    PROMO_CODE_NOT_UPPER_CASE = 905, 400, "Promo code must be upper case."
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."
@@ -111,6 +117,19 @@ class ErrorCode(IntEnum):
 
     # The till of a request (X-CAP-API-ATTRIBUTION-TILL-CODE; ours: Capillary documents no code for it).
     TILL_CODE_UNKNOWN = 4001, 400, "Unknown till: no till of the org has this code."
+
+    # Promo-code generation (ours, docs/codes.md): the codes asked for do not fit their space with the
+    # margin that keeps them unguessable, or a request id already names another request.
+    PROMO_CODE_SPACE_TOO_SMALL = (
+        4002,
+        400,
+        "Too many codes for this length and alphabet: make the codes longer or the alphabet larger.",
+    )
+    PROMO_CODE_REQUEST_ID_REUSED = (
+        4003,
+        400,
+        "This requestId already names another code request (other parameters or promotion): send a new one.",
+    )
 
     # Loyalty promotions (v2).
     CUSTOMER_NOT_FOUND = 8015, 400, "Customer not found for the given identifiers"

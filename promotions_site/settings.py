@@ -234,6 +234,17 @@ BULK_JOB_CHUNK_SIZE = int(
     or (200 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2000)
 )
 
+# Promo-code generation (docs/codes.md): up to this many codes are written before the request returns;
+# more run in the background like the bulk jobs above (Celery, or in-process per BULK_JOBS_IN_PROCESS).
+PROMO_CODES_INLINE_MAX = int(os.environ.get("PROMO_CODES_INLINE_MAX", "10000"))
+# Codes one request may ask for (Capillary's 10 million; a deployment may lower it).
+PROMO_CODES_COUNT_MAX = int(os.environ.get("PROMO_CODES_COUNT_MAX", "10000000"))
+# Codes per chunk, each chunk one transaction (smaller on SQLite for the same reason as bulk jobs).
+PROMO_CODE_CHUNK_SIZE = int(
+    os.environ.get("PROMO_CODE_CHUNK_SIZE")
+    or (2000 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 50_000)
+)
+
 # --- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 # Moments with their zone (`2026-12-03 19:45 CET`): promotions_site/formats/en/formats.py.

@@ -359,7 +359,30 @@ class BulkJobItemFactory(factory.django.DjangoModelFactory):
     identifier = "1"
 
 
-_code_seq = itertools.count(1)
+class PromoCodeBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromoCodeBatch
+
+    org = factory.SubFactory(OrganizationFactory)
+    promotion = factory.SubFactory(
+        PromotionFactory, org=factory.SelfAttribute("..org"), type=PromotionType.CODE
+    )
+    kind = PromoCodeBatch.Kind.GENERATE
+    request_id = factory.Sequence(lambda n: f"batch-{n}")
+    params = factory.LazyFunction(lambda: {"count": 10, "length": 12, "charset": "ALPHANUMERIC", "alphabet": "",
+                                           "prefix": "", "suffix": "", "pattern": ""})  # fmt: skip
+    total = 10
+
+
+class PromoCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromoCode
+
+    org = factory.SubFactory(OrganizationFactory)
+    promotion = factory.SubFactory(
+        PromotionFactory, org=factory.SelfAttribute("..org"), type=PromotionType.CODE
+    )
+    code = factory.Sequence(lambda n: f"CODE{n:06d}")
 
 
 def make_in_org(model, org):
@@ -391,15 +414,8 @@ def make_in_org(model, org):
         Store: lambda: StoreFactory(org=org),
         Till: lambda: TillFactory(org=org),
         PromotionActivation: lambda: PromotionActivationFactory(org=org),
-        PromoCode: lambda: PromoCode.objects.create(
-            org=org, promotion=PromotionFactory(org=org, type="CODE"), code=f"ORG{org.pk}X{next(_code_seq)}"
-        ),
-        PromoCodeBatch: lambda: PromoCodeBatch.objects.create(
-            org=org,
-            promotion=PromotionFactory(org=org, type="CODE"),
-            kind="UPLOAD",
-            request_id=f"req-{next(_code_seq)}",
-        ),
+        PromoCodeBatch: lambda: PromoCodeBatchFactory(org=org),
+        PromoCode: lambda: PromoCodeFactory(org=org),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

@@ -31,6 +31,7 @@ from tests.factories import (
     EarnedPromotionFactory,
     LoyaltyProgramFactory,
     LoyaltyPromotionFactory,
+    PromoCodeBatchFactory,
     PromotionFactory,
     TillFactory,
 )
@@ -105,6 +106,8 @@ class OrgSeed:
     optin_promotion: Any  # CUSTOMER with customerActivationRequired (not issued: opt-in may come first)
     till: Any  # a till of one of the org's stores
     code: Any  # an unlinked PromoCode of a CODE promotion
+    code_promotion: Any  # CODE
+    code_batch: Any  # a RUNNING generation batch of `code_promotion`
 
 
 def _api(client) -> APIClient:
@@ -131,6 +134,7 @@ def org_seed(org) -> OrgSeed:
     optin_promotion = PromotionFactory(
         org=org, type=PromotionType.CUSTOMER, customer_activation_required=True
     )
+    code_promotion = PromotionFactory(org=org, type=PromotionType.CODE)
     return OrgSeed(
         org=org,
         client=client,
@@ -152,6 +156,8 @@ def org_seed(org) -> OrgSeed:
         code=PromoCode.objects.create(
             org=org, promotion=PromotionFactory(org=org, type=PromotionType.CODE), code=f"SEED{org.pk}"
         ),
+        code_promotion=code_promotion,
+        code_batch=PromoCodeBatchFactory(org=org, promotion=code_promotion, status="RUNNING", total=10),
     )
 
 
@@ -173,6 +179,8 @@ MISSING = SimpleNamespace(
     optin_promotion=SimpleNamespace(pk="0" * 24),
     till=SimpleNamespace(pk=9_000_000_001),
     code=SimpleNamespace(pk=9_000_000_001, code="NOSUCHCODE1"),
+    code_promotion=SimpleNamespace(pk="0" * 24),
+    code_batch=SimpleNamespace(pk=9_000_000_001),
 )  # fmt: skip
 
 
@@ -482,6 +490,21 @@ CASES: dict[tuple[str, str], Case] = {
         lambda ids: Call(f"{PROMOTIONS}/{ids.optin_promotion.pk}/deactivate", query={"customerId": ids.customer.pk}),
         foreign=(probe("optin_promotion"), probe("customer")),
         audit="promotion.customer_deactivate",
+    ),
+    # Promo codes (docs/codes.md)
+    ("promo-code-generate", "POST"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/{ids.code_promotion.pk}/codes/generate", {"count": 3, "length": 12}),
+        foreign=(probe("code_promotion"),),
+        audit="promo_code_batch.generate",
+    ),
+    ("promo-code-batch", "GET"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/{ids.code_promotion.pk}/codes/batches/{ids.code_batch.pk}"),
+        foreign=(probe("code_promotion"), probe("code_batch")),
+    ),
+    ("promo-code-batch-cancel", "POST"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/{ids.code_promotion.pk}/codes/batches/{ids.code_batch.pk}/cancel"),
+        foreign=(probe("code_promotion"), probe("code_batch")),
+        audit="promo_code_batch.cancel",
     ),
     # Issuing and earning
     ("promotion-issue-bulk", "POST"): Case(

@@ -14,6 +14,8 @@ from promotions.models import (
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
+    PromoCode,
+    PromoCodeBatch,
     Promotion,
     Store,
     Till,
@@ -27,7 +29,7 @@ from wallets.models import BulkJob, BulkJobItem, Customer, EarnedPromotion, Issu
 MODELS = [
     Organization, User, ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer,
     EarnedPromotion, Issual, LoyaltyEarnedPromotion, Redemption, RedemptionLine, RedemptionReversal, RedemptionCounter, BulkJob, BulkJobItem,
-    Zone, Concept, Store, Till,
+    Zone, Concept, Store, Till, PromoCode, PromoCodeBatch,
 ]  # fmt: skip
 
 

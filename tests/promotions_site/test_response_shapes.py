@@ -347,6 +347,28 @@ def test_every_success_body_is_the_documented_shape(api, org, published, checked
                 method,
             )
 
+    # promo codes: generate (a large count answers at once, PENDING), the batch's GET and its cancel
+    code_promotion = PromotionFactory(org=org, type=PromotionType.CODE)
+    code_path = f"{PROMOTIONS}/{{promotion_id}}/codes"
+    batch = checked(
+        api.post(
+            f"{PROMOTIONS}/{code_promotion.pk}/codes/generate", {"count": 50_000, "length": 12}, format="json"
+        ),
+        f"{code_path}/generate",
+        "post",
+    )["data"]
+    checked(
+        api.get(f"{PROMOTIONS}/{code_promotion.pk}/codes/batches/{batch['id']}"),
+        f"{code_path}/batches/{{batch_id}}",
+        "get",
+    )
+    cancelled = checked(
+        api.post(f"{PROMOTIONS}/{code_promotion.pk}/codes/batches/{batch['id']}/cancel"),
+        f"{code_path}/batches/{{batch_id}}/cancel",
+        "post",
+    )
+    assert cancelled["data"]["status"] == "CANCELLED"
+
     # and: every operation of the schema was called
     operations = {(path, method) for path, methods in published["paths"].items() for method in methods}
     assert operations - checked.seen == set()

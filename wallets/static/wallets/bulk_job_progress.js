@@ -1,10 +1,10 @@
 // The job page's live progress: polls the job's progress URL every second while it is PENDING or
 // RUNNING, moves the bar and the "n of N (x%) · failed f" text, and reloads the page once when the
-// job is DONE or FAILED (to show its final state and, if it failed, the Retry button).
+// job is DONE, FAILED or CANCELLED (to show its final state and, if it failed, the Retry button).
 "use strict";
 {
-    const FINISHED = ["DONE", "FAILED"];
-    const LABELS = {PENDING: "Pending", RUNNING: "Running", DONE: "Done", FAILED: "Failed"};
+    const FINISHED = ["DONE", "FAILED", "CANCELLED"];  // CANCELLED: promo-code batches (same bar)
+    const LABELS = {PENDING: "Pending", RUNNING: "Running", DONE: "Done", FAILED: "Failed", CANCELLED: "Cancelled"};
 
     function render(panel, progress) {
         const bar = panel.querySelector(".bulk-job-bar");
