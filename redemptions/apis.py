@@ -379,7 +379,8 @@ class EvaluationCreateApi(APIView):
             required=False,
             allow_null=True,
             max_length=EVALUATE_LIST_MAX,
-            help_text="Accepted; each code is answered in promoCodeEvaluationLogs (codes are not enabled yet).",
+            help_text="Promo codes (case-insensitive): each valid code makes its CODE promotion eligible; each "
+            "code that does not apply is answered in promoCodeEvaluationLogs (docs/code-redemption.md).",
         )
         paymentVouchers = serializers.ListField(
             child=serializers.CharField(max_length=50),

@@ -187,6 +187,12 @@ class RedemptionReversal(models.Model):
         return f"reversal of {self.redemption_id}"
 
 
+def code_scope(code_id: int) -> str:
+    """The RedemptionCounter (and CartLockUnit) scope of a Code limit counted for one promo code
+    (docs/code-redemption.md): `code:<PromoCode.id>`."""
+    return f"code:{code_id}"
+
+
 class RedemptionCounter(models.Model):
     """How much of one limit is used, for one scope: the unit a redemption takes under concurrency.
 

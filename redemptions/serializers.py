@@ -597,6 +597,14 @@ EVALUATED_PROMOTION = Shape(
         "promotionMode": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "mode"),
         "redemptionCount": (serializers.IntegerField(), "redemption_count"),
         "discount": (_text("The promotion's whole discount in this cart, 6 decimals."), _decimal("discount")),
+        "promoCode": (
+            serializers.CharField(
+                required=False,
+                help_text="The promo code a CODE promotion applied through (sent in promoCodes or linked to "
+                "the customer), upper-case; absent for other promotions.",
+            ),
+            "promo_code",
+        ),
         "identifier": (
             serializers.CharField(
                 help_text="Base64 of JSON {promotionId, discount, amount (the cart's), redemptionCount, "
@@ -661,6 +669,12 @@ PENDING_CART_PROMOTION = Shape(
     "PendingCartPromotion",
     {
         "promotionId": (serializers.CharField(), item("promotionId")),
+        "promoCode": (
+            serializers.CharField(
+                required=False, help_text="The promo code a CODE promotion applied through (absent for others)."
+            ),
+            lambda entry: entry.get("promoCode"),
+        ),
         "earnedPromotionId": (
             serializers.CharField(allow_null=True, help_text="The wallet instance the cart holds, if any."),
             lambda entry: entry.get("earnedPromotionId"),
