@@ -88,8 +88,14 @@ class ErrorCode(IntEnum):
     # Capillary's "could not acquire the lock on the resource": another request holds the customer's
     # carts right now (a retry a moment later succeeds).
     RESOURCE_LOCKED = 521, 409, "Could not acquire the lock on the resource: resource is locked."
+    # Promo codes (Capillary's code errors; docs/code-redemption.md). 1004 is a limit reached: 409.
+    CODE_INVALID = 1001, 400, "Invalid code."
+    CODE_EXPIRED = 1002, 400, "Code expired."
+    CODE_ALREADY_REDEEMED = 1004, 409, "Code already redeemed."
+    CODE_LINKED_TO_ANOTHER_CUSTOMER = 1005, 400, "Code is linked to another customer."
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
+    CODE_VALIDATION_FAILED = 1009, 400, "Code validation failed."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."
 
     # Retry safety (Idempotency-Key header; ours, after the IETF draft's 409 and 422).

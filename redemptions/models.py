@@ -111,6 +111,15 @@ class RedemptionLine(models.Model):
     discount = models.DecimalField(max_digits=18, decimal_places=6)
     discount_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
     promotion_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
+    # The promo code a CODE promotion was redeemed through (docs/code-redemption.md); null for others.
+    promo_code = models.ForeignKey(
+        "promotions.PromoCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemption_lines",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["redemption", "level", "position"]
@@ -124,6 +133,10 @@ class RedemptionLine(models.Model):
             models.Index(fields=["promotion"], name="redemption_line_promotion_id"),
             # An instance's lines: its Earn limits' usage, the wallet's counts, the deletion check.
             models.Index(fields=["earned_promotion"], name="redemption_line_instance"),
+            # A code's lines: its Code limits' usage, the code's deletion check (lines with a code only).
+            models.Index(
+                fields=["promo_code"], name="redemption_line_promo_code", condition=Q(promo_code__isnull=False)
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

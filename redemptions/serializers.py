@@ -151,8 +151,10 @@ REDEMPTION_LIST_RECORD = Shape(
         "orgId": (serializers.IntegerField(), "redemption.org_id"),
         "promotionId": (serializers.CharField(), "promotion_id"),
         "promoCode": (
-            serializers.CharField(allow_null=True, help_text="Always null: no promo codes."),
-            always(None),
+            serializers.CharField(
+                allow_null=True, help_text="The promo code the line's CODE promotion was redeemed through; else null."
+            ),
+            lambda line: line.promo_code.code if line.promo_code_id is not None else None,
         ),
         "earnedPromotionId": (serializers.CharField(allow_null=True), "earned_promotion_id"),
         "customerId": (
