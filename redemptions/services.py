@@ -712,35 +712,32 @@ def _codes_check(
     named: dict[str, set[str]] = defaultdict(set)
     for line in data.lines:
         if line.promo_code:
-            named[line.promotion_id].add(line.promo_code.strip().upper())
-    for promotion_id in dict.fromkeys(line.promotion_id for line in data.lines):
-        promotion = plan.promotions[promotion_id]
-        codes = named.get(promotion_id, set())
-        if promotion.type != PromotionType.CODE:
-            if codes:
+            promotion = plan.promotions[line.promotion_id]
+            if promotion.type != PromotionType.CODE:
                 raise PromotionError(
                     ErrorCode.BAD_REQUEST,
-                    f"promoCode is only for CODE promotions ({promotion_id} is {promotion.type}).",
+                    f"promoCode is only for CODE promotions ({promotion.pk} is {promotion.type}).",
                 )
-            continue
-        if not codes:
-            raise _code_refused(
-                "missing",
-                promotion_id,
-                "",
-            )
-        if len(codes) > 1:
-            raise _code_refused("several", promotion_id, ", ".join(sorted(codes)))
-    if not named:
+            named[line.promotion_id].add(line.promo_code.strip().upper())
+    ordered = [
+        promotion_id
+        for promotion_id in dict.fromkeys(line.promotion_id for line in data.lines)
+        if plan.promotions[promotion_id].type == PromotionType.CODE
+    ]
+    if not ordered:
         return data
+    wanted = [next(iter(named[pid])) for pid in ordered if len(named.get(pid, ())) == 1]
     rows = {
         code: (code_id, promotion_id, owner, active)
         for code_id, code, promotion_id, owner, active in PromoCode.objects.filter(
-            org_id=org.pk, code__in={code for codes in named.values() for code in codes}
+            org_id=org.pk, code__in=wanted
         ).values_list("id", "code", "promotion_id", "customer_id", "active")
     }
-    for promotion_id in sorted(named):
-        (code,) = named[promotion_id]
+    for promotion_id in ordered:
+        codes = named.get(promotion_id, set())
+        if len(codes) != 1:
+            raise _code_refused("several" if codes else "missing", promotion_id, ", ".join(sorted(codes)))
+        (code,) = codes
         row = rows.get(code)
         if row is None or row[1] != promotion_id:
             raise _code_refused("unknown", promotion_id, code)
@@ -818,6 +815,8 @@ def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int 
         customer_known=customer_id is not None,
         wallet=wallet,
         settings=engine_settings_for(org),
+        # A CODE promotion applies through the code its lines name (checked with the codes, later).
+        codes={line.promotion_id: line.promo_code.strip().upper() for line in data.lines if line.promo_code},
     )
     for promotion_id in sorted(reported):
         rule = rules.rules.get(promotion_id)

@@ -179,7 +179,7 @@ BEGIN
                    c.customer_id
             FROM (
                 SELECT l.promotion_id, min(l.ord) AS first,
-                       array_agg(DISTINCT l.code) FILTER (WHERE coalesce(l.code, '') <> '') AS codes
+                       array_agg(DISTINCT l.code COLLATE "C" ORDER BY l.code COLLATE "C") FILTER (WHERE coalesce(l.code, '') <> '') AS codes
                 FROM jsonb_to_recordset(p_lines) AS l(ord int, promotion_id text, code text)
                 GROUP BY l.promotion_id
             ) AS x
