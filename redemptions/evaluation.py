@@ -75,15 +75,24 @@ CODE_PROMOTION_LIMIT_REACHED = 1023
 CODE_SAME_PROMOTION = 1024
 # The engine's reason a CODE promotion with a valid code did not apply -> (log code, message).
 CODE_REASONS = {
-    "CONDITION_NOT_MET": (CODE_CONDITION_NOT_MET, "The cart does not meet the conditions of the code's promotion."),
+    "CONDITION_NOT_MET": (
+        CODE_CONDITION_NOT_MET,
+        "The cart does not meet the conditions of the code's promotion.",
+    ),
     "NO_DISCOUNT": (CODE_CONDITION_NOT_MET, "The code's promotion gives no discount on this cart."),
-    "BLOCKED_BY_EXCLUSIVE": (CODE_NOT_CHOSEN, "An exclusive promotion applies alone: the code's promotion lost to it."),
+    "BLOCKED_BY_EXCLUSIVE": (
+        CODE_NOT_CHOSEN,
+        "An exclusive promotion applies alone: the code's promotion lost to it.",
+    ),
     "CART_PROMOTION_APPLIED": (
         CODE_NOT_CHOSEN,
         "Cart first: a cart promotion applied, so the code's line promotion does not.",
     ),
     "OUTSIDE_TIME_WINDOW": (CODE_OUT_OF_SCOPE, "Outside the time window of the code's promotion."),
-    "STORE_NOT_IN_SCOPE": (CODE_OUT_OF_SCOPE, "The till's store is not in the stores of the code's promotion."),
+    "STORE_NOT_IN_SCOPE": (
+        CODE_OUT_OF_SCOPE,
+        "The till's store is not in the stores of the code's promotion.",
+    ),
     "LOYALTY_ONLY": (CODE_OUT_OF_SCOPE, "The code's promotion is loyalty-only: it needs a known customer."),
     "LIMIT_REACHED": (CODE_PROMOTION_LIMIT_REACHED, "The limits of the code's promotion are reached."),
     "NOT_STARTED": (CODE_NOT_VALID, "Code validation failed: its promotion has not started yet."),
@@ -414,7 +423,9 @@ def _headroom(
                 for limit in code_limits:
                     used, reserved = counters.get((limit.restriction_id, code_scope(code_id)), (ZERO, ZERO))
                     _remaining(
-                        limit.kpi, limit_units_left(limit=limit.limit, used=used, reserved=reserved), code_left
+                        limit.kpi,
+                        limit_units_left(limit=limit.limit, used=used, reserved=reserved),
+                        code_left,
                     )
                 if all(value > 0 for value in code_left.values()):
                     code_choice[promotion_id] = code_id
@@ -509,9 +520,15 @@ def codes_resolve(
         elif kind != PromotionType.CODE or not running:
             refusal = (CODE_NOT_VALID, f"Code validation failed: its promotion {promotion_id} is not active.")
         elif start > now:
-            refusal = (CODE_NOT_VALID, f"Code validation failed: its promotion {promotion_id} has not started yet.")
+            refusal = (
+                CODE_NOT_VALID,
+                f"Code validation failed: its promotion {promotion_id} has not started yet.",
+            )
         elif promotion_id not in rules.rules:
-            refusal = (CODE_NOT_VALID, f"Code validation failed: its promotion {promotion_id} cannot be evaluated.")
+            refusal = (
+                CODE_NOT_VALID,
+                f"Code validation failed: its promotion {promotion_id} cannot be evaluated.",
+            )
         elif owner is not None and customer_id is None:
             refusal = (
                 CODE_OTHER_CUSTOMER,

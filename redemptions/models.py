@@ -135,7 +135,9 @@ class RedemptionLine(models.Model):
             models.Index(fields=["earned_promotion"], name="redemption_line_instance"),
             # A code's lines: its Code limits' usage, the code's deletion check (lines with a code only).
             models.Index(
-                fields=["promo_code"], name="redemption_line_promo_code", condition=Q(promo_code__isnull=False)
+                fields=["promo_code"],
+                name="redemption_line_promo_code",
+                condition=Q(promo_code__isnull=False),
             ),
         ]
         constraints = [

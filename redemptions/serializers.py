@@ -152,7 +152,8 @@ REDEMPTION_LIST_RECORD = Shape(
         "promotionId": (serializers.CharField(), "promotion_id"),
         "promoCode": (
             serializers.CharField(
-                allow_null=True, help_text="The promo code the line's CODE promotion was redeemed through; else null."
+                allow_null=True,
+                help_text="The promo code the line's CODE promotion was redeemed through; else null.",
             ),
             lambda line: line.promo_code.code if line.promo_code_id is not None else None,
         ),
@@ -673,7 +674,8 @@ PENDING_CART_PROMOTION = Shape(
         "promotionId": (serializers.CharField(), item("promotionId")),
         "promoCode": (
             serializers.CharField(
-                required=False, help_text="The promo code a CODE promotion applied through (absent for others)."
+                required=False,
+                help_text="The promo code a CODE promotion applied through (absent for others).",
             ),
             lambda entry: entry.get("promoCode"),
         ),

@@ -50,9 +50,9 @@ from promotions.engine.types import Context, StoreScope
 from promotions.models import (
     ApiClient,
     Organization,
+    PromoCode,
     Promotion,
     PromotionRestriction,
-    PromoCode,
     PromotionType,
     RedemptionStrategy,
 )
@@ -409,7 +409,8 @@ def _evaluation_bind(
             raise PromotionError(
                 ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
                 f"Redemption identifier is invalid: evaluation {evaluation.pk} applied promotion "
-                f"{line.promotion_id} " + (f"through code {code}" if code else "without a code")
+                f"{line.promotion_id} "
+                + (f"through code {code}" if code else "without a code")
                 + f", not through {line.promo_code}.",
             )
         lines.append(
@@ -776,14 +777,18 @@ def _code_refused(reason: str, promotion_id: str, code: str, *, anonymous: bool 
             ErrorCode.CODE_INVALID, f"Invalid code: {code} is not a code of promotion {promotion_id}."
         )
     if reason == "inactive":
-        return PromotionError(ErrorCode.CODE_VALIDATION_FAILED, f"Code validation failed: {code} is deactivated.")
+        return PromotionError(
+            ErrorCode.CODE_VALIDATION_FAILED, f"Code validation failed: {code} is deactivated."
+        )
     if anonymous:
         return PromotionError(
             ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER,
             f"Code {code} is linked to a customer: an anonymous sale (customerId {ANONYMOUS_CUSTOMER_ID}) "
             "cannot redeem it.",
         )
-    return PromotionError(ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER, f"Code {code} is linked to another customer.")
+    return PromotionError(
+        ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER, f"Code {code} is linked to another customer."
+    )
 
 
 def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int | None) -> None:

@@ -140,7 +140,12 @@ def world(db):
         ("OTHERP", other_coded, None, True),
     ):
         PromoCode.objects.create(
-            org=org, promotion=promotion, code=code, customer=owner, linked_on=now if owner else None, active=active
+            org=org,
+            promotion=promotion,
+            code=code,
+            customer=owner,
+            linked_on=now if owner else None,
+            active=active,
         )
     instances = []
     for customer in customers:
@@ -294,7 +299,14 @@ def outcome(record, world, data: RedemptionInput):
     except PromotionError as error:
         return ("refused", error.code, error.http_status, str(error)), state(world["org"])
     lines = [
-        (line.level, line.position, line.promotion_id, line.earned_promotion_id, line.promo_code_id, line.discount)
+        (
+            line.level,
+            line.position,
+            line.promotion_id,
+            line.earned_promotion_id,
+            line.promo_code_id,
+            line.discount,
+        )
         for line in recorded.lines
     ]
     assert all(line.pk for line in recorded.lines)
