@@ -668,7 +668,14 @@ def evaluation_context(
         customer_known=customer_id is not None,
         wallet={promotion_id: instance[0] for promotion_id, instance in wallet.items()},
         headroom=_headroom(
-            org, customer_id, rules, wallet, now, instance_reserved, codes.candidates, codes.choice
+            org,
+            customer_id,
+            rules,
+            wallet,
+            now,
+            instance_reserved,
+            {pid: [code_id for code_id, _, _ in candidates] for pid, candidates in codes.candidates.items()},
+            codes.choice,
         ),
         settings=settings,
         codes=codes.offered(),
