@@ -67,13 +67,13 @@ class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RedemptionLine
     extra = 0
     fields = [
-        "level", "position", "sku", "promotion", "earned_promotion", "redemption_count", "discount",
-        "discount_applied_on_quantity", "promotion_applied_on_quantity",
+        "level", "position", "sku", "promotion", "earned_promotion", "promo_code", "redemption_count",
+        "discount", "discount_applied_on_quantity", "promotion_applied_on_quantity",
     ]  # fmt: skip
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("promotion", "earned_promotion")
+        return super().get_queryset(request).select_related("promotion", "earned_promotion", "promo_code")
 
 
 def _reversal() -> Exists:
@@ -392,9 +392,11 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
     org_lookup = "redemption__org_id"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    list_display = ["redemption", "level", "promotion", "earned_promotion", "redemption_count", "discount"]
+    list_display = [
+        "redemption", "level", "promotion", "earned_promotion", "promo_code", "redemption_count", "discount",
+    ]  # fmt: skip
     list_filter = ["level"]
-    list_select_related = ["redemption", "promotion"]
+    list_select_related = ["redemption", "promotion", "promo_code"]
 
 
 @admin.register(RedemptionReversal)
