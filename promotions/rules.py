@@ -37,6 +37,7 @@ STATEFUL_LEVELS = (
     PromotionRestriction.Level.CUSTOMER,
     PromotionRestriction.Level.PROMOTION,
     PromotionRestriction.Level.EARN,
+    PromotionRestriction.Level.CODE,
 )
 
 
@@ -61,7 +62,7 @@ class OrgRules:
     ruleset: RuleSet
     rules: dict[str, Rule]  # by promotion id
     types: dict[str, str]  # promotion id -> type (POS, CODE, CUSTOMER, EARNING, REWARD)
-    limits: dict[str, tuple[Limit, ...]]  # promotion id -> its Customer, Promotion and Earn limits
+    limits: dict[str, tuple[Limit, ...]]  # promotion id -> its Customer, Promotion, Earn and Code limits
     failed: dict[str, str] = field(default_factory=dict)  # promotion id -> why it does not compile
     # The wallet promotions a customer must activate (customerActivationRequired) before they apply.
     activation_required: frozenset[str] = frozenset()
@@ -72,7 +73,7 @@ class OrgRules:
             limit.restriction_id
             for limits in self.limits.values()
             for limit in limits
-            if limit.level != PromotionRestriction.Level.EARN
+            if limit.level not in (PromotionRestriction.Level.EARN, PromotionRestriction.Level.CODE)
         )
 
 

@@ -414,10 +414,11 @@ def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSp
             spec.frequency not in ("", "DOES_NOT_REPEAT") or spec.window_type not in ("", "OVERALL")
         ):
             raise _bad("promotionRestrictions.Cart limits are per transaction and cannot reset.")
-        if spec.level in (Level.EARN, Level.CODE) and rules[id(spec)].resets:
+        # Code limits are counted per code in windows like the other levels (docs/code-redemption.md).
+        if spec.level == Level.EARN and rules[id(spec)].resets:
             raise _bad(
-                f"promotionRestrictions.{spec.level}: windows that reset are not supported on Earn and "
-                "Code limits (they count over the instance's or code's whole life)."
+                f"promotionRestrictions.{spec.level}: windows that reset are not supported on Earn "
+                "limits (they count over the instance's whole life)."
             )
 
 

@@ -88,18 +88,20 @@ class ErrorCode(IntEnum):
     # Capillary's "could not acquire the lock on the resource": another request holds the customer's
     # carts right now (a retry a moment later succeeds).
     RESOURCE_LOCKED = 521, 409, "Could not acquire the lock on the resource: resource is locked."
-    # Promo codes (Capillary's code errors; docs/code-link.md).
-    INVALID_PROMO_CODE = 1001, 400, "Invalid promo code."
-    PROMO_CODE_EXPIRED = 1002, 400, "Promo code has expired."
-    PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER = 1005, 409, "Promo code is linked to another customer."
-    # Promo codes (Capillary's code errors; docs/codes.md). A code holds A-Z, 0-9 and the separators
-    # `-` and `_` (ours: Capillary says alphanumeric), 5 to 40 characters, stored upper-case.
+    # Promo codes (Capillary's code errors: docs/codes.md, docs/code-link.md, docs/code-redemption.md).
+    # A code holds A-Z, 0-9 and the separators `-` and `_` (ours: Capillary says alphanumeric), 5 to 40
+    # characters, stored upper-case. 1004 is a limit reached: 409.
     PROMO_CODE_NOT_ALPHANUMERIC = 902, 400, "Promo code must be alphanumeric."
     PROMO_CODE_TOO_SHORT = 903, 400, "Promo code length must be at least 5."
     PROMO_CODE_TOO_LONG = 904, 400, "Promo code length must be at most 40."
     PROMO_CODE_NOT_UPPER_CASE = 905, 400, "Promo code must be upper case."
+    CODE_INVALID = 1001, 400, "Invalid promo code."
+    CODE_EXPIRED = 1002, 400, "Promo code has expired."
+    CODE_ALREADY_REDEEMED = 1004, 409, "Code already redeemed."
+    CODE_LINKED_TO_ANOTHER_CUSTOMER = 1005, 400, "Promo code is linked to another customer."
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
+    CODE_VALIDATION_FAILED = 1009, 400, "Code validation failed."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."
 
     # Retry safety (Idempotency-Key header; ours, after the IETF draft's 409 and 422).

@@ -77,14 +77,16 @@ class RedemptionLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name = "redeemed promotion"
     verbose_name_plural = "redeemed promotions"
     fields = [
-        "line_display", "promotion", "earned_promotion", "times_display", "discount_display",
+        "line_display", "promotion", "earned_promotion", "promo_code", "times_display", "discount_display",
         "discounted_quantity", "used_quantity",
     ]  # fmt: skip
     readonly_fields = fields
 
     def get_queryset(self, request):
         return (
-            super().get_queryset(request).select_related("promotion", "earned_promotion", "redemption__org")
+            super()
+            .get_queryset(request)
+            .select_related("promotion", "earned_promotion", "promo_code", "redemption__org")
         )
 
     @admin.display(description="Line")
@@ -477,9 +479,16 @@ class RedemptionLineAdmin(ReadOnlyOrgScopedAdmin):
     org_lookup = "redemption__org_id"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    list_display = ["__str__", "promotion", "earned_promotion", "redemption_count", "discount_display"]
+    list_display = [
+        "__str__",
+        "promotion",
+        "earned_promotion",
+        "promo_code",
+        "redemption_count",
+        "discount_display",
+    ]
     list_filter = ["level"]
-    list_select_related = ["redemption__org", "promotion"]
+    list_select_related = ["redemption__org", "promotion", "promo_code"]
 
     @admin.display(description="Discount", ordering="discount")
     def discount_display(self, line):

@@ -88,6 +88,15 @@ class RedemptionCreateApi(APIView):
             discount = serializers.DecimalField(**MONEY)
             discountAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
             promotionAppliedOnQuantity = serializers.DecimalField(**QUANTITY)
+            promoCode = serializers.CharField(
+                max_length=50,
+                required=False,
+                allow_null=True,
+                allow_blank=True,
+                help_text="Ours: the promo code a CODE promotion is redeemed through (case-insensitive); "
+                "required for a CODE promotion unless the org redeems with cart evaluation, where it comes "
+                "from the evaluation (docs/code-redemption.md).",
+            )
 
             def validate(self, attrs):
                 if attrs["discountAppliedOnQuantity"] > attrs["promotionAppliedOnQuantity"]:
@@ -201,6 +210,7 @@ class RedemptionCreateApi(APIView):
                     promotion_id=item["promotionId"],
                     sku=item.get("sku") or "",
                     earned_promotion_id=item.get("earnedPromotionId") or None,
+                    promo_code=item.get("promoCode") or None,
                     redemption_count=item["redemptionCount"],
                     discount=item["discount"],
                     discount_applied_on_quantity=item["discountAppliedOnQuantity"],
@@ -379,7 +389,8 @@ class EvaluationCreateApi(APIView):
             required=False,
             allow_null=True,
             max_length=EVALUATE_LIST_MAX,
-            help_text="Accepted; each code is answered in promoCodeEvaluationLogs (codes are not enabled yet).",
+            help_text="Promo codes (case-insensitive): each valid code makes its CODE promotion eligible; each "
+            "code that does not apply is answered in promoCodeEvaluationLogs (docs/code-redemption.md).",
         )
         paymentVouchers = serializers.ListField(
             child=serializers.CharField(max_length=50),

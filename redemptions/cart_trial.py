@@ -416,7 +416,7 @@ def skip_sentence(
     if reason == "LOYALTY_ONLY":
         return "It is for loyalty members only, and no customer was given."
     if reason == "CODE_REQUIRED":
-        return "It is a code promotion: it applies only when its code is sent, and codes are not enabled yet."
+        return "It is a code promotion: it applies only through one of its codes (sent with the cart, or linked to the customer)."
     if reason == "LIMIT_REACHED":
         whose = " (for this customer, or in all)" if customer_id is not None else ""
         return f"Its limits are used up{whose}: no redemption or discount is left."

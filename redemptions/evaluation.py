@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from promotions.engine import adjusted_tenders, evaluate
@@ -27,6 +28,7 @@ from promotions.engine.types import Applied, Cart, Context, Headroom, Line, Resu
 from promotions.models import (
     ApiClient,
     Organization,
+    PromoCode,
     PromotionRestriction,
     PromotionType,
     RedemptionStrategy,
@@ -46,7 +48,7 @@ from redemptions.cart_locks import (
     limit_units_left,
     window_peak,
 )
-from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation, code_scope
 from redemptions.selectors import window_buckets, window_used_reserved
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
@@ -55,9 +57,48 @@ from wallets.selectors import rows_activated
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
 ZERO = Decimal(0)
-# promoCodes and paymentVouchers are accepted and answered in the logs: codes do not exist yet.
+# paymentVouchers are accepted and answered in the logs: payment vouchers do not exist yet.
 CODES_NOT_ENABLED = 1001
-CODES_NOT_ENABLED_MESSAGE = "Invalid code: promo codes and payment vouchers are not enabled for this org."
+CODES_NOT_ENABLED_MESSAGE = "Invalid code: payment vouchers are not enabled for this org."
+
+# promoCodeEvaluationLogs[].errorCode (docs/code-redemption.md): Capillary's code errors where one
+# fits, ours (1020-1024) for why a valid code's promotion did not apply to this cart.
+CODE_UNKNOWN = 1001
+CODE_EXPIRED = 1002
+CODE_LIMIT_REACHED = 1004
+CODE_OTHER_CUSTOMER = 1005
+CODE_NOT_VALID = 1009
+CODE_CONDITION_NOT_MET = 1020
+CODE_NOT_CHOSEN = 1021
+CODE_OUT_OF_SCOPE = 1022
+CODE_PROMOTION_LIMIT_REACHED = 1023
+CODE_SAME_PROMOTION = 1024
+# The engine's reason a CODE promotion with a valid code did not apply -> (log code, message).
+CODE_REASONS = {
+    "CONDITION_NOT_MET": (
+        CODE_CONDITION_NOT_MET,
+        "The cart does not meet the conditions of the code's promotion.",
+    ),
+    "NO_DISCOUNT": (CODE_CONDITION_NOT_MET, "The code's promotion gives no discount on this cart."),
+    "BLOCKED_BY_EXCLUSIVE": (
+        CODE_NOT_CHOSEN,
+        "An exclusive promotion applies alone: the code's promotion lost to it.",
+    ),
+    "CART_PROMOTION_APPLIED": (
+        CODE_NOT_CHOSEN,
+        "Cart first: a cart promotion applied, so the code's line promotion does not.",
+    ),
+    "OUTSIDE_TIME_WINDOW": (CODE_OUT_OF_SCOPE, "Outside the time window of the code's promotion."),
+    "STORE_NOT_IN_SCOPE": (
+        CODE_OUT_OF_SCOPE,
+        "The till's store is not in the stores of the code's promotion.",
+    ),
+    "LOYALTY_ONLY": (CODE_OUT_OF_SCOPE, "The code's promotion is loyalty-only: it needs a known customer."),
+    "LIMIT_REACHED": (CODE_PROMOTION_LIMIT_REACHED, "The limits of the code's promotion are reached."),
+    "NOT_STARTED": (CODE_NOT_VALID, "Code validation failed: its promotion has not started yet."),
+    "EXPIRED": (CODE_EXPIRED, "Code expired: its promotion has ended."),
+    "INACTIVE": (CODE_NOT_VALID, "Code validation failed: its promotion is not active."),
+}
 
 
 # --- Input ------------------------------------------------------------------------------------------
@@ -152,6 +193,7 @@ class AppliedPromotion:
     discount: Decimal
     identifier: str
     earned_promotion_id: str | None
+    promo_code: str | None = None
 
 
 @dataclass
@@ -171,6 +213,35 @@ class CodeLog:
 
 
 @dataclass
+class CodeState:
+    """The promo codes of one evaluation (`codes_resolve`): the codes sent, the refusals decided before
+    the engine (by upper-cased code), and per CODE promotion the codes that may make it eligible, best
+    first, as (PromoCode id, code, typed). `choice` (promotion id -> PromoCode id) is filled by the
+    headroom read: the first candidate whose Code limits have room. `unknown_count`: the codes sent
+    (each distinct code once) that no code of the org matches."""
+
+    sent: list[str] = field(default_factory=list)
+    logs: dict[str, CodeLog] = field(default_factory=dict)
+    candidates: dict[str, list[tuple[int, str, bool]]] = field(default_factory=dict)
+    choice: dict[str, int] = field(default_factory=dict)
+    unknown_count: int = 0
+
+    def offered(self) -> dict[str, str]:
+        """promotion id -> the code that makes it eligible (the engine's `Context.codes`)."""
+        text = {code_id: code for candidates in self.candidates.values() for code_id, code, _ in candidates}
+        return {promotion_id: text[code_id] for promotion_id, code_id in self.choice.items()}
+
+    @property
+    def typed_offered(self) -> bool:
+        return any(
+            typed
+            for promotion_id, code_id in self.choice.items()
+            for candidate_id, _, typed in self.candidates[promotion_id]
+            if candidate_id == code_id
+        )
+
+
+@dataclass
 class EvaluationOutcome:
     evaluation: Evaluation
     amount: Decimal
@@ -182,6 +253,11 @@ class EvaluationOutcome:
     payment_voucher_logs: list[CodeLog]
     category_hierarchy_sent: bool
     result: Result
+    # How many distinct codes of `promoCodes` matched no code of the org: what a guess throttle counts
+    # (docs/code-redemption.md).
+    unknown_code_count: int = 0
+    # promotion id -> PromoCode id of the code each applied CODE promotion applied through.
+    code_ids: dict[str, int] = field(default_factory=dict)
 
 
 # --- Identifiers ------------------------------------------------------------------------------------
@@ -285,6 +361,8 @@ def _headroom(
     wallet: dict[str, tuple],
     now: dt.datetime,
     instance_reserved: dict[tuple[str, str], Decimal] | None = None,
+    code_candidates: dict[str, list[int]] | None = None,
+    code_choice: dict[str, int] | None = None,
 ) -> dict[str, Headroom]:
     """What each promotion's Customer, Promotion and Earn limits still allow, read from the counters
     the redemption service takes, each in its window at `now` in the org's time zone (a FIXED
@@ -294,24 +372,37 @@ def _headroom(
     a redemption now and a cart's reservation check them (`window_peak`: a bucket dated later, by a
     sale reported up to a day ahead, counts too). `instance_reserved`: what open carts hold of the
     wallet's instances (cart locking only). Customer limits are not counted for an anonymous cart,
-    as for an anonymous sale."""
+    as for an anonymous sale.
+
+    Code limits are counted per code (scope `code:<PromoCode.id>`, docs/code-redemption.md):
+    `code_candidates` lists, per CODE promotion, the ids of the codes that could make it eligible,
+    best first; the first whose Code limits have room is written to `code_choice` (the caller's dict)
+    and its room joins the promotion's headroom. A CODE promotion none of whose codes has room gets
+    no entry in `code_choice`."""
     instance_reserved = instance_reserved or {}
+    code_candidates = code_candidates or {}
+    if code_choice is None:
+        code_choice = {}
     ranges: dict[tuple[int, str], tuple[dt.date, dt.date]] = {}
     moving: dict[tuple[int, str], tuple[dt.date, dt.timedelta]] = {}
     tz = org.tz
-    for limits in rules.limits.values():
+    for promotion_id, limits in rules.limits.items():
         for limit in limits:
             if limit.level == Level.EARN or (limit.level == Level.CUSTOMER and customer_id is None):
                 continue
-            scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
+            if limit.level == Level.CODE:
+                scopes = [code_scope(code_id) for code_id in code_candidates.get(promotion_id, ())]
+            else:
+                scopes = [str(customer_id) if limit.level == Level.CUSTOMER else ""]
             window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
-            if limit.window.kind == "MOVING":
-                moving[limit.restriction_id, scope] = (window.key, window.last_day - window.first_day)
-                continue
-            ranges[limit.restriction_id, scope] = (
-                window.first_day or window.key,
-                window.last_day or window.key,
-            )
+            for scope in scopes:
+                if limit.window.kind == "MOVING":
+                    moving[limit.restriction_id, scope] = (window.key, window.last_day - window.first_day)
+                    continue
+                ranges[limit.restriction_id, scope] = (
+                    window.first_day or window.key,
+                    window.last_day or window.key,
+                )
     counters = window_used_reserved([(*key, first, last) for key, (first, last) in ranges.items()])
     if moving:
         buckets = window_buckets(
@@ -321,11 +412,29 @@ def _headroom(
             # The buckets hold used and reserved together: the peak is passed as used.
             counters[key] = (window_peak(buckets.get(key, {}), day, length), ZERO)
     headroom: dict[str, Headroom] = {}
-    for promotion_id in rules.limits.keys() | wallet.keys():  # the others have no stateful limit
+    # the others have no stateful limit
+    for promotion_id in rules.limits.keys() | wallet.keys() | code_candidates.keys():
         limits = rules.limits.get(promotion_id, ())
         left: dict[str, Decimal] = {}
+        code_limits = [limit for limit in limits if limit.level == Level.CODE]
+        if code_limits:
+            for code_id in code_candidates.get(promotion_id, ()):
+                code_left: dict[str, Decimal] = {}
+                for limit in code_limits:
+                    used, reserved = counters.get((limit.restriction_id, code_scope(code_id)), (ZERO, ZERO))
+                    _remaining(
+                        limit.kpi,
+                        limit_units_left(limit=limit.limit, used=used, reserved=reserved),
+                        code_left,
+                    )
+                if all(value > 0 for value in code_left.values()):
+                    code_choice[promotion_id] = code_id
+                    left = code_left
+                    break
+        elif code_candidates.get(promotion_id):
+            code_choice[promotion_id] = code_candidates[promotion_id][0]
         for limit in limits:
-            if limit.level == Level.EARN:
+            if limit.level in (Level.EARN, Level.CODE):
                 continue
             if limit.level == Level.CUSTOMER:
                 if customer_id is None:
@@ -354,6 +463,138 @@ def _headroom(
                 discount=max(left["discount"], ZERO) if "discount" in left else None,
             )
     return headroom
+
+
+# --- Promo codes ------------------------------------------------------------------------------------
+
+
+def codes_resolve(
+    org: Organization, customer_id: int | None, sent: list[str], rules: OrgRules, now: dt.datetime
+) -> CodeState:
+    """The promo codes of an evaluation (docs/code-redemption.md), read with one query whatever was
+    sent (an unknown code costs what a known one costs): the org's codes matching the codes sent
+    (case-insensitive) and, for an identified customer, the active codes linked to it of the org's
+    running CODE promotions (they apply without being typed). A code sent is refused here (its log)
+    when it is unknown (1001), deactivated (1009), of a promotion that ended (1002) or is not running
+    or cannot be evaluated (1009), or linked to another customer, or to a customer when the cart's
+    customer is not identified (1005). The others are candidates of their promotion: the codes sent
+    in the order sent, then the linked ones by id; their Code limits are read with the others
+    (`_headroom`)."""
+    state = CodeState(sent=list(sent))
+    wanted = list(dict.fromkeys(code.strip().upper() for code in sent))
+    code_promotions = [pid for pid, kind in rules.types.items() if kind == PromotionType.CODE]
+    linked = customer_id is not None and bool(code_promotions)
+    if not wanted and not linked:
+        return state
+    condition = Q(code__in=wanted)
+    if linked:
+        condition |= Q(customer_id=customer_id, active=True, promotion_id__in=code_promotions)
+    rows = {
+        row[1]: row
+        for row in PromoCode.objects.filter(condition, org_id=org.pk)
+        .order_by("id")
+        .values_list(
+            "id",
+            "code",
+            "promotion_id",
+            "customer_id",
+            "active",
+            "promotion__type",
+            "promotion__active",
+            "promotion__start_date",
+            "promotion__end_date",
+        )
+    }
+    for code in wanted:
+        row = rows.get(code)
+        if row is None:
+            state.unknown_count += 1
+            state.logs[code] = _code_log(code, CODE_UNKNOWN, "Invalid code: the org has no such promo code.")
+            continue
+        code_id, _, promotion_id, owner, active, kind, running, start, end = row
+        refusal = None
+        if not active:
+            refusal = (CODE_NOT_VALID, "Code validation failed: the code is deactivated.")
+        elif end <= now:
+            refusal = (CODE_EXPIRED, f"Code expired: its promotion {promotion_id} has ended.")
+        elif kind != PromotionType.CODE or not running:
+            refusal = (CODE_NOT_VALID, f"Code validation failed: its promotion {promotion_id} is not active.")
+        elif start > now:
+            refusal = (
+                CODE_NOT_VALID,
+                f"Code validation failed: its promotion {promotion_id} has not started yet.",
+            )
+        elif promotion_id not in rules.rules:
+            refusal = (
+                CODE_NOT_VALID,
+                f"Code validation failed: its promotion {promotion_id} cannot be evaluated.",
+            )
+        elif owner is not None and customer_id is None:
+            refusal = (
+                CODE_OTHER_CUSTOMER,
+                "Code is linked to a customer: it applies only to that customer's identified cart.",
+            )
+        elif owner is not None and owner != customer_id:
+            refusal = (CODE_OTHER_CUSTOMER, "Code is linked to another customer.")
+        if refusal is not None:
+            state.logs[code] = _code_log(code, *refusal)
+            continue
+        state.candidates.setdefault(promotion_id, []).append((code_id, code, True))
+    if linked:
+        for code_id, code, promotion_id, owner, active, *_ in rows.values():
+            if owner == customer_id and active and promotion_id in rules.rules and code not in state.logs:
+                candidates = state.candidates.setdefault(promotion_id, [])
+                if all(candidate_id != code_id for candidate_id, _, _ in candidates):
+                    candidates.append((code_id, code, False))
+    return state
+
+
+def _code_log(code: str, error_code: int, message: str) -> CodeLog:
+    return CodeLog(code, "DISCOUNT", message, error_code)
+
+
+def _codes_logs(state: CodeState, result: Result) -> list[CodeLog]:
+    """One `promoCodeEvaluationLogs` entry per code sent that did not apply (as sent, in order): the
+    refusal decided before the engine, 1004 for a code whose Code limits are used up (or reserved by
+    open carts), 1024 for a valid code whose promotion another code makes eligible (one code per
+    promotion), else the engine's reason its promotion did not apply (`CODE_REASONS`)."""
+    if not state.sent:
+        return []
+    applied = {promotion.promotion_id for promotion in result.applied}
+    skipped = {entry.promotion_id: entry.reason for entry in result.skipped}
+    decided: dict[str, CodeLog | None] = dict(state.logs)
+    for promotion_id, candidates in state.candidates.items():
+        chosen = state.choice.get(promotion_id)
+        passed = False
+        for code_id, code, typed in candidates:
+            if not typed:
+                passed = passed or code_id == chosen
+                continue
+            if code_id == chosen:
+                passed = True
+                if promotion_id in applied:
+                    decided[code] = None
+                else:
+                    error_code, message = CODE_REASONS.get(
+                        skipped.get(promotion_id, "CONDITION_NOT_MET"), CODE_REASONS["CONDITION_NOT_MET"]
+                    )
+                    decided[code] = _code_log(code, error_code, message)
+            elif passed:
+                decided[code] = _code_log(
+                    code,
+                    CODE_SAME_PROMOTION,
+                    f"Another code of promotion {promotion_id} applies to this cart: one code per promotion.",
+                )
+            else:
+                decided[code] = _code_log(
+                    code, CODE_LIMIT_REACHED, "Code already redeemed: its Code limits are used up."
+                )
+    logs = []
+    for sent in state.sent:
+        log = decided.get(sent.strip().upper())
+        if log is not None:
+            logs.append(CodeLog(sent, log.code_type, log.message, log.error_code))
+    return logs
 
 
 # --- The service ------------------------------------------------------------------------------------
@@ -406,10 +647,14 @@ def evaluation_context(
     settings,
     now: dt.datetime,
     with_reserved_instances: bool = False,
+    codes: CodeState | None = None,
 ) -> Context:
     """The engine's context: the moment, the org's zone, the till's store, the customer's wallet and
     the limits' headroom. 404 when the org has no customer `customer_id` (None: not identified).
-    `with_reserved_instances`: also subtract what open carts hold of the wallet's instances."""
+    `with_reserved_instances`: also subtract what open carts hold of the wallet's instances.
+    `codes` (`codes_resolve`): the promo codes' candidates; the one chosen per CODE promotion (its
+    Code limits have room) is written to `codes.choice` and makes the promotion eligible."""
+    codes = codes if codes is not None else CodeState()
     wallet = _customer_wallet(org, customer_id, rules, now) if customer_id is not None else {}
     instance_reserved = (
         instance_units_reserved([instance[0] for instance in wallet.values()], now)
@@ -422,8 +667,18 @@ def evaluation_context(
         store=store,
         customer_known=customer_id is not None,
         wallet={promotion_id: instance[0] for promotion_id, instance in wallet.items()},
-        headroom=_headroom(org, customer_id, rules, wallet, now, instance_reserved),
+        headroom=_headroom(
+            org,
+            customer_id,
+            rules,
+            wallet,
+            now,
+            instance_reserved,
+            {pid: [code_id for code_id, _, _ in candidates] for pid, candidates in codes.candidates.items()},
+            codes.choice,
+        ),
         settings=settings,
+        codes=codes.offered(),
     )
 
 
@@ -461,6 +716,7 @@ def evaluation_create(
             org=org, data=data, api_client=api_client, till_code=till_code, store=store, now=now
         )
     rules = org_rules(org.pk, org.rules_version)
+    codes = codes_resolve(org, customer_id, data.promo_codes, rules, now)
     context = evaluation_context(
         org=org,
         customer_id=customer_id,
@@ -468,11 +724,12 @@ def evaluation_create(
         store=store,
         settings=engine_settings_for(org),
         now=now,
+        codes=codes,
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
-    # The answer does not say why a rule did not apply: not recorded.
-    result = evaluate(cart, rules.ruleset, context, reasons=False)
-    outcome = _outcome(data, customer_id, keys, cart, result)
+    # The answer says why a rule did not apply only for a code sent: recorded only then.
+    result = evaluate(cart, rules.ruleset, context, reasons=codes.typed_offered)
+    outcome = _outcome(data, customer_id, keys, cart, result, codes)
     outcome.evaluation = _evaluation_store(
         Evaluation(
             org=org,
@@ -576,6 +833,7 @@ def _evaluation_locked_attempt(
     """One try of the locked evaluation: the outcome with its cart reserved, or None when a counted
     limit no longer had room for it (the caller rolls the try back)."""
     customer_id = data.customer_id
+    codes = codes_resolve(org, customer_id, data.promo_codes, rules, now)
     context = evaluation_context(
         org=org,
         customer_id=customer_id,
@@ -584,10 +842,12 @@ def _evaluation_locked_attempt(
         settings=settings,
         now=now,
         with_reserved_instances=True,
+        codes=codes,
     )
     cart, keys = evaluation_cart(data.lines, data.tenders)
-    result = evaluate(cart, rules.ruleset, context, reasons=False)  # no reasons shown, none recorded
-    outcome = _outcome(data, customer_id, keys, cart, result)
+    # reasons only for a code sent (its log says why it did not apply)
+    result = evaluate(cart, rules.ruleset, context, reasons=codes.typed_offered)
+    outcome = _outcome(data, customer_id, keys, cart, result, codes)
     evaluation = Evaluation(
         org=org,
         customer_id=customer_id,
@@ -601,7 +861,7 @@ def _evaluation_locked_attempt(
     )
     evaluation.save(force_insert=True)
     outcome.evaluation = evaluation
-    units = cart_units(org, customer_id, rules, result, now)
+    units = cart_units(org, customer_id, rules, result, now, codes.choice)
     if not result.applied:
         return outcome
     lock = CartLock.objects.create(
@@ -617,14 +877,22 @@ def _evaluation_locked_attempt(
 
 
 def cart_units(
-    org: Organization, customer_id: int, rules: OrgRules, result: Result, now: dt.datetime
+    org: Organization,
+    customer_id: int,
+    rules: OrgRules,
+    result: Result,
+    now: dt.datetime,
+    code_ids: dict[str, int] | None = None,
 ) -> list[ReservedUnit]:
     """What a cart's applied promotions take of their counted limits and earned instances, as the
     redemption of that cart would take them: per promotion its redemption count (REDEMPTION), one
     transaction (TRANSACTION) and its discount (DISCOUNT); an instance without an Earn REDEMPTION
     limit is single-use. A counted limit's units are reserved in the window `now` falls in, in the
     org's time zone: its lifetime row, its FIXED cycle's row, or its MOVING window's day row (with
-    the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md)."""
+    the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md). A CODE promotion's
+    Code limits are reserved for the code it applied through (`code_ids`: promotion id -> PromoCode
+    id; scope `code:<id>`)."""
+    code_ids = code_ids or {}
     units: list[ReservedUnit] = []
     tz = org.tz
     for applied in result.applied:
@@ -637,7 +905,12 @@ def cart_units(
         for limit in limits:
             if limit.level == Level.EARN:
                 continue
-            scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
+            if limit.level == Level.CODE:
+                if applied.promotion_id not in code_ids:
+                    continue
+                scope = code_scope(code_ids[applied.promotion_id])
+            else:
+                scope = str(customer_id) if limit.level == Level.CUSTOMER else ""
             window = window_at(limit.window, tz=tz, at=now, promotion_start=limit.promotion_start)
             units.append(
                 ReservedUnit(
@@ -729,8 +1002,14 @@ _EVALUATION_INSERT = (
 
 
 def _outcome(
-    data: EvaluationInput, customer_id: int | None, keys: list[str], cart: Cart, result: Result
+    data: EvaluationInput,
+    customer_id: int | None,
+    keys: list[str],
+    cart: Cart,
+    result: Result,
+    codes: CodeState | None = None,
 ) -> EvaluationOutcome:
+    codes = codes if codes is not None else CodeState(sent=list(data.promo_codes))
     lines = [
         EvaluatedLine(key, line.sku, line.amount, line.qty, line.discount)
         for key, line in zip(keys, data.lines, strict=True)
@@ -750,13 +1029,12 @@ def _outcome(
                     promotion.promotion_id, promotion.discount, data.amount, promotion.redemption_count
                 ),
                 earned_promotion_id=promotion.earned_promotion_id,
+                promo_code=promotion.promo_code,
             )
         )
         if promotion.level == "LINE":
             _line_promotions(promotion, by_key)
-    code_logs = [
-        CodeLog(code, "DISCOUNT", CODES_NOT_ENABLED_MESSAGE, CODES_NOT_ENABLED) for code in data.promo_codes
-    ]
+    code_logs = _codes_logs(codes, result)
     voucher_logs = [
         CodeLog(code, "PAYMENT_VOUCHER", CODES_NOT_ENABLED_MESSAGE, CODES_NOT_ENABLED)
         for code in data.payment_vouchers
@@ -772,6 +1050,12 @@ def _outcome(
         payment_voucher_logs=voucher_logs,
         category_hierarchy_sent=data.category_hierarchy_sent,
         result=result,
+        unknown_code_count=codes.unknown_count,
+        code_ids={
+            promotion.promotion_id: codes.choice[promotion.promotion_id]
+            for promotion in result.applied
+            if promotion.promo_code is not None
+        },
     )
 
 
@@ -825,6 +1109,11 @@ def _applied_record(outcome: EvaluationOutcome, keys: list[str], data: Evaluatio
             "discount": decimal_text(promotion.discount),
             "redemptionCount": promotion.redemption_count,
             "earnedPromotionId": promotion.earned_promotion_id,
+            **(
+                {"promoCode": promotion.promo_code, "promoCodeId": outcome.code_ids[promotion.promotion_id]}
+                if promotion.promo_code is not None
+                else {}
+            ),
             "level": applied_by_id[promotion.promotion_id].level,
             "lines": [
                 {

@@ -158,5 +158,7 @@ class RedemptionLineFilter(django_filters.FilterSet):
         return queryset.filter(pk=pk, level=RedemptionLine.Level.LINE_ITEM)
 
     def filter_codes(self, queryset, name, value):
-        # Promo codes are not implemented: no redemption carries one, so a code filter matches nothing.
-        return queryset.none()
+        # The lines redeemed through one of these promo codes (comma-separated, case-insensitive;
+        # docs/code-redemption.md); lines without a code never match.
+        codes = {code.strip().upper() for code in value.split(",") if code.strip()}
+        return queryset.filter(promo_code__code__in=codes) if codes else queryset.none()

@@ -46,6 +46,7 @@ from promotions.models import (
     ApiClient,
     AuditEvent,
     Organization,
+    PromoCode,
     Promotion,
     PromotionRestriction,
     PromotionType,
@@ -81,6 +82,7 @@ T = {
     "audit": AuditEvent._meta.db_table,
     "customer": Customer._meta.db_table,
     "client": ApiClient._meta.db_table,
+    "code": PromoCode._meta.db_table,
 }
 IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
 
@@ -103,7 +105,9 @@ SQL_CHECKS = {
         WITH live AS ({LIVE_LINES}),
         facts AS (
             SELECT r.id AS restriction_id,
-                   CASE WHEN r.level = 'Customer' THEN live.customer_id::text ELSE '' END AS scope,
+                   CASE r.level WHEN 'Customer' THEN live.customer_id::text
+                                WHEN 'Code' THEN 'code:' || live.promo_code_id::text
+                                ELSE '' END AS scope,
                    w.key AS window_start,
                    {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
             FROM {T["restriction"]} r JOIN live ON live.promotion_id = r.promotion_id
@@ -114,8 +118,10 @@ SQL_CHECKS = {
                 r.window_kind, r.window_cycle, r.window_days, r.window_week_start, r.window_anchor_ms,
                 p.start_date, o.timezone, live.transaction_date
             ) AS w
-            -- An anonymous sale (no customer) counts towards Promotion limits only.
+            -- An anonymous sale (no customer) counts towards Promotion limits only; a line redeemed
+            -- through a promo code towards its code's Code limits.
             WHERE r.level = 'Promotion' OR (r.level = 'Customer' AND live.customer_id IS NOT NULL)
+               OR (r.level = 'Code' AND live.promo_code_id IS NOT NULL)
             GROUP BY r.id, 2, 3
         ),
         counters AS (
@@ -129,7 +135,7 @@ SQL_CHECKS = {
           ON f.restriction_id = c.restriction_id AND f.scope = c.scope AND f.window_start = c.window_start
         JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
         WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
-           OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion')
+           OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion', 'Code')
     """,
     "counter's reserved equals its open carts' units; used plus reserved within the limit (cart-evaluation orgs)": f"""
         WITH held AS (
@@ -178,7 +184,7 @@ SQL_CHECKS = {
         FROM {T["redemption"]} red JOIN {T["evaluation"]} ev ON ev.id = red.evaluation_id
         WHERE {IN_ORGS.format(column="red.org_id")} AND ev.customer_id IS DISTINCT FROM red.customer_id
     """,
-    "counter in its restriction's org, scoped to a customer of that org (Customer) or to all (Promotion)": f"""
+    "counter in its restriction's org, scoped to a customer of that org (Customer), to a code of its promotion (Code) or to all (Promotion)": f"""
         SELECT c.id, c.org_id, p.org_id AS promotion_org, r.level, c.scope
         FROM {T["counter"]} c JOIN {T["restriction"]} r ON r.id = c.restriction_id
         JOIN {T["promotion"]} p ON p.id = r.promotion_id
@@ -186,7 +192,19 @@ SQL_CHECKS = {
           AND (c.org_id <> p.org_id
                OR (r.level = 'Promotion' AND c.scope <> '')
                OR (r.level = 'Customer' AND NOT EXISTS (
-                   SELECT 1 FROM {T["customer"]} cu WHERE cu.id::text = c.scope AND cu.org_id = c.org_id)))
+                   SELECT 1 FROM {T["customer"]} cu WHERE cu.id::text = c.scope AND cu.org_id = c.org_id))
+               OR (r.level = 'Code' AND NOT EXISTS (
+                   SELECT 1 FROM {T["code"]} pc
+                   WHERE 'code:' || pc.id::text = c.scope AND pc.promotion_id = r.promotion_id
+                     AND pc.org_id = c.org_id)))
+    """,
+    "a line's promo code is a code of the line's promotion, which is a CODE promotion": f"""
+        SELECT l.id, l.promotion_id, p.type, l.promo_code_id, pc.promotion_id AS code_promotion
+        FROM {T["line"]} l JOIN {T["redemption"]} red ON red.id = l.redemption_id
+        JOIN {T["promotion"]} p ON p.id = l.promotion_id
+        JOIN {T["code"]} pc ON pc.id = l.promo_code_id
+        WHERE {IN_ORGS.format(column="red.org_id")}
+          AND (pc.promotion_id <> l.promotion_id OR p.type <> 'CODE')
     """,
     "earned instance counters equal its non-reversed lines, within its Earn limits, REDEEMED exactly when used up": f"""
         WITH live AS ({LIVE_LINES}),

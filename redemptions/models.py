@@ -111,6 +111,15 @@ class RedemptionLine(models.Model):
     discount = models.DecimalField(max_digits=18, decimal_places=6)
     discount_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
     promotion_applied_on_quantity = models.DecimalField(max_digits=18, decimal_places=6)
+    # The promo code a CODE promotion was redeemed through (docs/code-redemption.md); null for others.
+    promo_code = models.ForeignKey(
+        "promotions.PromoCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemption_lines",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["redemption", "level", "position"]
@@ -124,6 +133,12 @@ class RedemptionLine(models.Model):
             models.Index(fields=["promotion"], name="redemption_line_promotion_id"),
             # An instance's lines: its Earn limits' usage, the wallet's counts, the deletion check.
             models.Index(fields=["earned_promotion"], name="redemption_line_instance"),
+            # A code's lines: its Code limits' usage, the code's deletion check (lines with a code only).
+            models.Index(
+                fields=["promo_code"],
+                name="redemption_line_promo_code",
+                condition=Q(promo_code__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -192,6 +207,12 @@ class RedemptionReversal(models.Model):
 
     def __str__(self) -> str:
         return f"Reversal of redemption {self.redemption_id}"
+
+
+def code_scope(code_id: int) -> str:
+    """The RedemptionCounter (and CartLockUnit) scope of a Code limit counted for one promo code
+    (docs/code-redemption.md): `code:<PromoCode.id>`."""
+    return f"code:{code_id}"
 
 
 class RedemptionCounter(models.Model):

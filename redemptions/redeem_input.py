@@ -148,6 +148,9 @@ def _plain_entry(entry, level: str, position: int, lines: list[LineInput]) -> di
         plain["earnedPromotionId"] = earned = _plain_char(
             entry["earnedPromotionId"], 24, null=True, blank=True
         )
+    code = None
+    if "promoCode" in entry:
+        plain["promoCode"] = code = _plain_char(entry["promoCode"], 50, null=True, blank=True)
     lines.append(
         LineInput(
             level=level,
@@ -155,6 +158,7 @@ def _plain_entry(entry, level: str, position: int, lines: list[LineInput]) -> di
             promotion_id=plain["promotionId"],
             sku=plain["sku"],
             earned_promotion_id=earned or None,
+            promo_code=code or None,
             redemption_count=count,
             discount=plain["discount"],
             discount_applied_on_quantity=applied,

@@ -261,7 +261,10 @@ def redemption_list(*, query):
                 "includeReversed", bool, description="Include reversed redemptions (default false)."
             ),
             OpenApiParameter(
-                "codes", str, description="Promo codes are not implemented: any value matches nothing."
+                "codes",
+                str,
+                description="Promo codes, comma-separated, case-insensitive: the lines redeemed through "
+                "one of them.",
             ),
         ],
         responses={200: REDEMPTION_LIST_RESPONSE.serializer, **error_responses(ErrorCode.BAD_REQUEST)},
@@ -292,8 +295,9 @@ def redemption_list(*, query):
             "`endDateISO` (ISO 8601 with offset; an unencoded `+` is accepted), both bounds inclusive. "
             "Reversed redemptions are left out unless `includeReversed=true`; every record says "
             "`reversed`. An id of another org, or unknown, matches nothing: the list is empty, never "
-            "404. `promoCode`, `cartEvaluationId` and `productId` are always null (no promo codes, "
-            "evaluations or product catalogue here); `codes` therefore matches nothing. "
+            "404. `promoCode` is the code a CODE promotion's line was redeemed through, else null; "
+            "`cartEvaluationId` and `productId` are always null (no evaluations or product catalogue "
+            "here); `codes` selects the lines redeemed through those codes. "
             "`redemptionTill` is the username of the API client that recorded the redemption. "
             "Decimals are strings with 6 decimals. 400 for a malformed or out-of-range parameter, "
             "both forms of one date bound, or startDate after endDate. Read access suffices."
@@ -423,7 +427,8 @@ def evaluation_create(*, request):
             "**Who gets what**: POS promotions apply to everyone (`isLoyaltyOnly` ones need an "
             "identified customer); CUSTOMER, EARNING and REWARD ones only through an ACTIVE instance "
             "in the customer's wallet (for EARNING an earned one, not merely issued), named as "
-            "`earnedPromotionId`; CODE promotions need a code (not enabled yet). Inactive, not "
+            "`earnedPromotionId`; CODE promotions need a code (sent in `promoCodes`, or linked to the "
+            "customer). Inactive, not "
             "started and expired promotions, those outside their store or time scope and those at a "
             "Customer, Promotion or Earn limit are not offered.\n\n"
             "**The till**: `X-CAP-API-ATTRIBUTION-TILL-CODE`, else the API client's default till; "
@@ -434,9 +439,11 @@ def evaluation_create(*, request):
             "numbers or decimal strings, at most 6 decimals; `cartItems[].amount` is the line's value "
             "(all its units), `discount` the till's own markdown (the engine works on amount - "
             "discount); `attributes` (name to value) feed ATTRIBUTE criteria. Unknown keys are 400. "
-            "`promoCodes` and `paymentVouchers` are accepted and each answered in the logs with "
-            "errorCode 1001 (codes are not enabled). Money and quantities are answered as six-decimal "
-            "strings.\n\n"
+            "`promoCodes` (case-insensitive) make their CODE promotions eligible; each code that did not "
+            "apply is answered in `promoCodeEvaluationLogs` with why (1001-1009, ours 1020-1024; "
+            "docs/code-redemption.md), and an applied one in `appliedPromotions[].promoCode`. "
+            "`paymentVouchers` are answered in the logs with errorCode 1001 (not enabled). Money and "
+            "quantities are answered as six-decimal strings.\n\n"
             "**Cart locks** (orgs on REDEMPTION_WITH_CART_EVALUATION with cart locking on, the default): "
             "an evaluation for an identified customer that applies something opens a cart that "
             "reserves what it applied until it is redeemed, cancelled or expires (the org's lock TTL, "

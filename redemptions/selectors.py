@@ -53,6 +53,7 @@ REDEMPTION_RECORD_FIELDS = (
     "redemption__api_client__username",
     "promotion__name",
     "promotion__message_label",
+    "promo_code__code",
 )
 # Lines fetched per round trip by the export.
 EXPORT_CHUNK_SIZE = 2000
@@ -218,7 +219,7 @@ def redemption_line_list(
 def redemption_records(lines: QuerySet[RedemptionLine]) -> QuerySet[RedemptionLine]:
     """Lines ready for `REDEMPTION_LIST_RECORD`: their joins, only the fields it reads, `is_reversed`."""
     return (
-        lines.select_related("redemption__api_client", "promotion")
+        lines.select_related("redemption__api_client", "promotion", "promo_code")
         .only(*REDEMPTION_RECORD_FIELDS)
         # A LEFT JOIN (one reversal per redemption at most), probed per row: an EXISTS here is planned
         # as a hash of every reversal of the org, built for each page.

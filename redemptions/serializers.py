@@ -151,8 +151,11 @@ REDEMPTION_LIST_RECORD = Shape(
         "orgId": (serializers.IntegerField(), "redemption.org_id"),
         "promotionId": (serializers.CharField(), "promotion_id"),
         "promoCode": (
-            serializers.CharField(allow_null=True, help_text="Always null: no promo codes."),
-            always(None),
+            serializers.CharField(
+                allow_null=True,
+                help_text="The promo code the line's CODE promotion was redeemed through; else null.",
+            ),
+            lambda line: line.promo_code.code if line.promo_code_id is not None else None,
         ),
         "earnedPromotionId": (serializers.CharField(allow_null=True), "earned_promotion_id"),
         "customerId": (
@@ -597,6 +600,14 @@ EVALUATED_PROMOTION = Shape(
         "promotionMode": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "mode"),
         "redemptionCount": (serializers.IntegerField(), "redemption_count"),
         "discount": (_text("The promotion's whole discount in this cart, 6 decimals."), _decimal("discount")),
+        "promoCode": (
+            serializers.CharField(
+                required=False,
+                help_text="The promo code a CODE promotion applied through (sent in promoCodes or linked to "
+                "the customer), upper-case; absent for other promotions.",
+            ),
+            "promo_code",
+        ),
         "identifier": (
             serializers.CharField(
                 help_text="Base64 of JSON {promotionId, discount, amount (the cart's), redemptionCount, "
@@ -661,6 +672,13 @@ PENDING_CART_PROMOTION = Shape(
     "PendingCartPromotion",
     {
         "promotionId": (serializers.CharField(), item("promotionId")),
+        "promoCode": (
+            serializers.CharField(
+                required=False,
+                help_text="The promo code a CODE promotion applied through (absent for others).",
+            ),
+            lambda entry: entry.get("promoCode"),
+        ),
         "earnedPromotionId": (
             serializers.CharField(allow_null=True, help_text="The wallet instance the cart holds, if any."),
             lambda entry: entry.get("earnedPromotionId"),

@@ -7,7 +7,8 @@ inside the same transaction with conditional writes, so limits hold under any co
 
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
   carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
-- RedemptionCounter rows carry the Customer (scope: customer id) and Promotion (scope: "") limits,
+- RedemptionCounter rows carry the Customer (scope: customer id), Promotion (scope: "") and Code
+  (scope: `code:<PromoCode.id>`, the code the CODE promotion is redeemed through) limits,
   one row per window the limit counts in (the window the transactionDate falls in, in the org's time
   zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
   within its limit (a MOVING window's day buckets are then summed);
@@ -50,6 +51,7 @@ from promotions.engine.types import Context, StoreScope
 from promotions.models import (
     ApiClient,
     Organization,
+    PromoCode,
     Promotion,
     PromotionRestriction,
     PromotionType,
@@ -75,6 +77,7 @@ from redemptions.models import (
     RedemptionLine,
     RedemptionPromotion,
     RedemptionReversal,
+    code_scope,
 )
 from redemptions.selectors import redemption_records, redemptions_filtered, window_buckets
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
@@ -83,7 +86,11 @@ from wallets.models import BulkJob, Customer, EarnedPromotion, PromotionActivati
 from wallets.selectors import customer_identifier_column, customers_by_identifier, instances_not_activated
 
 logger = logging.getLogger(__name__)
-COUNTED_LEVELS = (PromotionRestriction.Level.CUSTOMER, PromotionRestriction.Level.PROMOTION)
+COUNTED_LEVELS = (
+    PromotionRestriction.Level.CUSTOMER,
+    PromotionRestriction.Level.PROMOTION,
+    PromotionRestriction.Level.CODE,
+)
 Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
 
@@ -122,6 +129,8 @@ class LineInput:
     promotion_applied_on_quantity: Decimal
     sku: str = ""
     earned_promotion_id: str | None = None
+    # `promoCode`: the code a CODE promotion is redeemed through (any case; docs/code-redemption.md).
+    promo_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,8 @@ class _Plan:
     restrictions: dict[str, list[PromotionRestriction]]  # per promotion id
     by_promotion: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
     by_instance: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
+    # promotion id -> the PromoCode id a CODE promotion is redeemed through (its Code limits' scope)
+    codes: dict[str, int] = field(default_factory=dict)
 
 
 def redemption_record(
@@ -294,9 +305,10 @@ def redemption_record_general(
                 _discounts_check(org, data, customer_id)
             if customer_id is None:
                 _anonymous_check(plan.promotions)
+            data = _codes_check(org, data, customer_id, plan)
             earned = _instances_take(data, customer_id, plan)
             _limits_check_cart(plan)
-            lines = _lines_record(redemption, data, earned)
+            lines = _lines_record(redemption, data, earned, plan.codes)
             _promotions_redeemed_record(redemption, lines)
             _redemption_days_apply(org, redemption, lines, reversal=False)
             audit_event_record(
@@ -393,7 +405,22 @@ def _evaluation_bind(
                 f"Redemption identifier is invalid: evaluation {evaluation.pk} applied promotion "
                 f"{line.promotion_id} with earned promotion {instance_id}, not {line.earned_promotion_id}.",
             )
-        lines.append(replace(line, earned_promotion_id=line.earned_promotion_id or instance_id))
+        code = evaluated[line.promotion_id].get("promoCode")
+        if line.promo_code and line.promo_code.strip().upper() != code:
+            raise PromotionError(
+                ErrorCode.REDEMPTION_IDENTIFIER_INVALID,
+                f"Redemption identifier is invalid: evaluation {evaluation.pk} applied promotion "
+                f"{line.promotion_id} "
+                + (f"through code {code}" if code else "without a code")
+                + f", not through {line.promo_code}.",
+            )
+        lines.append(
+            replace(
+                line,
+                earned_promotion_id=line.earned_promotion_id or instance_id,
+                promo_code=line.promo_code or code,
+            )
+        )
     reserved_own: dict[tuple[int, str, dt.date], Decimal] = {}
     if lock is not None:
         reserved_own = units_reserved(lock.pk)
@@ -434,6 +461,7 @@ def redemption_record_one_statement(
                 "discount": str(line.discount),
                 "daq": str(line.discount_applied_on_quantity),
                 "paq": str(line.promotion_applied_on_quantity),
+                "code": line.promo_code.strip().upper() if line.promo_code else None,
             }
             for ord_, line in enumerate(data.lines)
         ]
@@ -487,10 +515,10 @@ def redemption_record_one_statement(
         api_client_id=api_client.pk if api_client is not None else None,
         created_at=now,
     )
-    written = {(level, position): (pk, earned) for level, position, pk, earned in answer["lines"]}
+    written = {(level, position): (pk, earned, code) for level, position, pk, earned, code in answer["lines"]}
     recorded = []
     for line in data.lines:
-        pk, earned = written[line.level, line.position]
+        pk, earned, code_id = written[line.level, line.position]
         recorded.append(
             RecordedRow(
                 pk=pk,
@@ -501,6 +529,7 @@ def redemption_record_one_statement(
                 sku=line.sku,
                 promotion_id=line.promotion_id,
                 earned_promotion_id=earned,
+                promo_code_id=code_id,
                 redemption_count=line.redemption_count,
                 discount=line.discount,
                 discount_applied_on_quantity=line.discount_applied_on_quantity,
@@ -542,15 +571,29 @@ def _refusal(org: Organization, answer: dict) -> PromotionError:
         )
     if error == "no_instance":
         return _no_instance(promotion_id, answer["customer"])
+    if error == "code":
+        return _code_refused(
+            answer["reason"], promotion_id, answer.get("code") or "", anonymous=bool(answer.get("anonymous"))
+        )
+    if error == "code_not_code":
+        return PromotionError(
+            ErrorCode.BAD_REQUEST,
+            f"promoCode is only for CODE promotions ({promotion_id} is {answer['type']}).",
+        )
     if error == "limit":
         return _limit_reached_of(answer["level"], answer["kpi"], Decimal(str(answer["limit"])), promotion_id)
     raise ValueError(f"redemption_record_v1 answered an unknown refusal: {answer}")
 
 
 def _lines_record(
-    redemption: Redemption, data: RedemptionInput, earned: dict[tuple[int, str], str | None]
+    redemption: Redemption,
+    data: RedemptionInput,
+    earned: dict[tuple[int, str], str | None],
+    codes: dict[str, int] | None = None,
 ) -> list[RedemptionLine]:
-    """Write the request's lines, each with the earned instance it took (`earned`, by position and level)."""
+    """Write the request's lines, each with the earned instance it took (`earned`, by position and
+    level) and the promo code its CODE promotion is redeemed through (`codes`, by promotion id)."""
+    codes = codes or {}
     return RedemptionLine.objects.bulk_create(
         RedemptionLine(
             redemption=redemption,
@@ -559,6 +602,7 @@ def _lines_record(
             sku=line.sku,
             promotion_id=line.promotion_id,
             earned_promotion_id=earned[line.position, line.level],
+            promo_code_id=codes.get(line.promotion_id),
             redemption_count=line.redemption_count,
             discount=line.discount,
             discount_applied_on_quantity=line.discount_applied_on_quantity,
@@ -656,6 +700,98 @@ def _promotions_check(org: Organization, data: RedemptionInput, promotions: dict
             raise _earned_not_wallet(line.promotion_id, promotions[line.promotion_id].type)
 
 
+def _codes_check(
+    org: Organization, data: RedemptionInput, customer_id: int | None, plan: _Plan
+) -> RedemptionInput:
+    """The promo codes of a redemption (docs/code-redemption.md): each CODE promotion is redeemed
+    through one code, named by `promoCode` on its lines (upper-cased; a line of the promotion without
+    one takes it), and each code is read with one query. Sets `plan.codes` (promotion id -> PromoCode
+    id, whose Code limits `_counters_take` takes) and returns the request with every line of a CODE
+    promotion naming its code. Errors (nothing written): 400 a code on a promotion that is not a
+    CODE promotion; 1001 a CODE promotion without a code, with two codes, or a code the org does not
+    have for that promotion; 1009 a deactivated code; 1005 a code linked to another customer (or to
+    a customer, in an anonymous sale). A code's Code limits reached is 1004, when they are taken."""
+    named: dict[str, set[str]] = defaultdict(set)
+    for line in data.lines:
+        if line.promo_code:
+            promotion = plan.promotions[line.promotion_id]
+            if promotion.type != PromotionType.CODE:
+                raise PromotionError(
+                    ErrorCode.BAD_REQUEST,
+                    f"promoCode is only for CODE promotions ({promotion.pk} is {promotion.type}).",
+                )
+            named[line.promotion_id].add(line.promo_code.strip().upper())
+    ordered = [
+        promotion_id
+        for promotion_id in dict.fromkeys(line.promotion_id for line in data.lines)
+        if plan.promotions[promotion_id].type == PromotionType.CODE
+    ]
+    if not ordered:
+        return data
+    wanted = [next(iter(named[pid])) for pid in ordered if len(named.get(pid, ())) == 1]
+    rows = {
+        code: (code_id, promotion_id, owner, active)
+        for code_id, code, promotion_id, owner, active in PromoCode.objects.filter(
+            org_id=org.pk, code__in=wanted
+        ).values_list("id", "code", "promotion_id", "customer_id", "active")
+    }
+    for promotion_id in ordered:
+        codes = named.get(promotion_id, set())
+        if len(codes) != 1:
+            raise _code_refused("several" if codes else "missing", promotion_id, ", ".join(sorted(codes)))
+        (code,) = codes
+        row = rows.get(code)
+        if row is None or row[1] != promotion_id:
+            raise _code_refused("unknown", promotion_id, code)
+        code_id, _, owner, active = row
+        if not active:
+            raise _code_refused("inactive", promotion_id, code)
+        if owner is not None and owner != customer_id:
+            raise _code_refused("other_customer", promotion_id, code, anonymous=customer_id is None)
+        plan.codes[promotion_id] = code_id
+    return replace(
+        data,
+        lines=[
+            replace(line, promo_code=next(iter(named[line.promotion_id])))
+            if line.promotion_id in named
+            else line
+            for line in data.lines
+        ],
+    )
+
+
+def _code_refused(reason: str, promotion_id: str, code: str, *, anonymous: bool = False) -> PromotionError:
+    """A promo code refused at redemption, worded alike on both paths."""
+    if reason == "missing":
+        return PromotionError(
+            ErrorCode.CODE_INVALID,
+            f"Invalid code: promotion {promotion_id} is a CODE promotion, redeemed through one of its codes: "
+            "promoCode is required on its lines.",
+        )
+    if reason == "several":
+        return PromotionError(
+            ErrorCode.CODE_INVALID,
+            f"Invalid code: promotion {promotion_id} is redeemed through one code per transaction, not {code}.",
+        )
+    if reason == "unknown":
+        return PromotionError(
+            ErrorCode.CODE_INVALID, f"Invalid code: {code} is not a code of promotion {promotion_id}."
+        )
+    if reason == "inactive":
+        return PromotionError(
+            ErrorCode.CODE_VALIDATION_FAILED, f"Code validation failed: {code} is deactivated."
+        )
+    if anonymous:
+        return PromotionError(
+            ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER,
+            f"Code {code} is linked to a customer: an anonymous sale (customerId {ANONYMOUS_CUSTOMER_ID}) "
+            "cannot redeem it.",
+        )
+    return PromotionError(
+        ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER, f"Code {code} is linked to another customer."
+    )
+
+
 def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int | None) -> None:
     """The capped strategy: each promotion redeemed must apply to the reported cart (`cartItems`), and
     its discount in this redemption (all its lines together) must not exceed what the engine gives
@@ -685,6 +821,8 @@ def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int 
         customer_known=customer_id is not None,
         wallet=wallet,
         settings=engine_settings_for(org),
+        # A CODE promotion applies through the code its lines name (checked with the codes, later).
+        codes={line.promotion_id: line.promo_code.strip().upper() for line in data.lines if line.promo_code},
     )
     for promotion_id in sorted(reported):
         rule = rules.rules.get(promotion_id)
@@ -958,6 +1096,12 @@ def _limit_reached(restriction: PromotionRestriction, promotion_id: str) -> Prom
 
 
 def _limit_reached_of(level: str, kpi: str, limit: Decimal, promotion_id: str) -> PromotionError:
+    if level == Level.CODE:
+        return PromotionError(
+            ErrorCode.CODE_ALREADY_REDEEMED,
+            f"Code already redeemed: the code's Code {kpi} limit of {limit.normalize():f} is reached "
+            f"for promotion {promotion_id}.",
+        )
     return PromotionError(
         ErrorCode.CONFLICT,
         f"{level} {kpi} limit of {limit.normalize():f} reached for promotion {promotion_id}.",
@@ -996,7 +1140,12 @@ def _counter_deltas(
                 continue
             if restriction.level not in COUNTED_LEVELS:
                 continue
-            scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
+            if restriction.level == Level.CODE:
+                if promotion_id not in plan.codes:  # a line recorded without a code: none was taken
+                    continue
+                scope = code_scope(plan.codes[promotion_id])
+            else:
+                scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
             rule = window_rule_stored(restriction)
             window = window_at(
                 rule, tz=tz, at=transaction_date, promotion_start=plan.promotions[promotion_id].start_date
@@ -1172,6 +1321,8 @@ def redemption_reverse(
         promotion_of: dict[str, str] = {}
         for line in lines:
             plan.by_promotion[line.promotion_id].add(line)
+            if line.promo_code_id is not None:
+                plan.codes[line.promotion_id] = line.promo_code_id
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id

@@ -787,9 +787,9 @@ def promo_code_link(*, request):
             **error_responses(
                 ErrorCode.BAD_REQUEST,
                 ErrorCode.FORBIDDEN,
-                ErrorCode.INVALID_PROMO_CODE,
-                ErrorCode.PROMO_CODE_EXPIRED,
-                ErrorCode.PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER,
+                ErrorCode.CODE_INVALID,
+                ErrorCode.CODE_EXPIRED,
+                ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER,
                 ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
                 ErrorCode.PROMOTION_NOT_RUNNING,
                 *IDEMPOTENCY_ERRORS,
@@ -805,7 +805,7 @@ def promo_code_link(*, request):
             + _CODE_RECORD_TEXT
             + "Refused, with nothing written, in this order: 1001 no such code in the org (another "
             "org's, or of the other mode); 1006 no such customer in the org; 1001 the code is "
-            "deactivated; 1002 its promotion has ended; 709 its promotion is deactivated; 1005 (409) the "
+            "deactivated; 1002 its promotion has ended; 709 its promotion is deactivated; 1005 (400) the "
             "code is linked to another customer (linking is permanent). Linking a code again to the same "
             "customer answers 200 unchanged. Of concurrent links of one code, exactly one wins. "
             + _CODE_GUESS_TEXT

@@ -516,7 +516,7 @@ PROMO_CODE_LOOKUP_RESPONSE = Shape(
 def promo_code_lookup_body(records: list[CodeRecord], unknown: list[str]) -> dict:
     """The codes found, in request order, and one 1001 entry per code the org does not have."""
     errors = [
-        {"code": int(ErrorCode.INVALID_PROMO_CODE), "message": "Promo code not found.", "promoCode": code}
+        {"code": int(ErrorCode.CODE_INVALID), "message": "Promo code not found.", "promoCode": code}
         for code in unknown
     ]
     return PROMO_CODE_LOOKUP_RESPONSE.render((records, errors))

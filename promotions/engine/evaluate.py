@@ -25,7 +25,7 @@ MESSAGES = {
     "STORE_NOT_IN_SCOPE": "The till's store is not in the promotion's stores.",
     "NOT_IN_WALLET": "The customer holds no active instance of this promotion.",
     "LOYALTY_ONLY": "A loyalty-only promotion needs a known customer.",
-    "CODE_REQUIRED": "A code promotion applies only through its code.",
+    "CODE_REQUIRED": "A code promotion applies only through one of its codes (sent or linked).",
     "LIMIT_REACHED": "The promotion's limits are reached.",
     "CONDITION_NOT_MET": "The cart does not meet the promotion's condition.",
     "NO_DISCOUNT": "The promotion gives no discount on this cart.",
@@ -88,7 +88,7 @@ class _Evaluation:
         if rule.type in WALLET_TYPES:
             if rule.promotion_id not in context.wallet:
                 return "NOT_IN_WALLET"
-        elif rule.type == "CODE":
+        elif rule.type == "CODE" and rule.promotion_id not in context.codes:
             return "CODE_REQUIRED"
         if rule.loyalty_only and not context.customer_known:
             return "LOYALTY_ONLY"
@@ -244,6 +244,7 @@ class _Evaluation:
             else None,
             lines=tuple(lines),
             tenders=tenders,
+            promo_code=self.context.codes.get(rule.promotion_id) if rule.type == "CODE" else None,
         )
 
     def solo(self, rule: Rule) -> Decimal:

@@ -103,6 +103,9 @@ class Context:
     # promotion id -> headroom of its stateful limits; absent: unlimited
     headroom: Mapping[str, Headroom] = field(default_factory=_empty)
     settings: Settings = field(default_factory=Settings)
+    # promotion id -> the promo code that makes a CODE promotion eligible (typed in `promoCodes`, or
+    # linked to the customer); a CODE promotion not in it is refused with CODE_REQUIRED
+    codes: Mapping[str, str] = field(default_factory=_empty)
 
 
 # --- Compiled rules -----------------------------------------------------------------------------
@@ -190,6 +193,7 @@ class Applied:
     earned_promotion_id: str | None
     lines: tuple[LineShare, ...]
     tenders: tuple[TenderShare, ...] = ()
+    promo_code: str | None = None  # the code a CODE promotion applied through
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 )
 from rest_framework.test import APIClient
 
-from promotions.models import PromotionRestriction
+from promotions.models import PromoCode, PromotionRestriction
 from promotions.rules import org_rules_forget
 from promotions.windows import LIFETIME
 from redemptions.cart_locks import cart_locks_sweep
@@ -78,7 +78,21 @@ WINDOWS = {
     "monthly": {"window_type": "FIXED", "fixed_window_config": {"cycleType": "CALENDAR_MONTH"}},
     "moving": {"frequency": "DAYS", "min_time_between_repeat": 3 * 86_400_000},  # any 3 days
 }
-TAMPERINGS = ("none", "none", "none", "identifiers", "discount", "evaluation", "customer")
+TAMPERINGS = ("none", "none", "none", "identifiers", "discount", "evaluation", "customer", "code")
+code_restrictions = st.lists(
+    st.tuples(
+        st.just(Level.CODE),
+        st.sampled_from([Kpi.REDEMPTION, Kpi.TRANSACTION, Kpi.DISCOUNT]),
+        st.integers(1, 2),
+        st.sampled_from(["lifetime", "monthly", "moving"]),
+    ),
+    min_size=1,
+    max_size=2,
+    unique_by=lambda r: r[1],
+)
+# The codes an evaluation sends: the two unlinked ones, none (the first customer's linked code then
+# applies by itself), or a wrong one.
+CODE_SENT = ("OPEN0", "OPEN1", None, None, "NOSUCH")
 
 
 class CartHistories(RuleBasedStateMachine):
@@ -92,9 +106,11 @@ class CartHistories(RuleBasedStateMachine):
         self.counter = 0
 
     @initialize(
-        stackable=st.lists(restrictions, min_size=2, max_size=2), max_pending=st.sampled_from([1, 1, 2])
+        stackable=st.lists(restrictions, min_size=2, max_size=2),
+        max_pending=st.sampled_from([1, 1, 2]),
+        code_limits=code_restrictions,
     )
-    def org_with_promotions(self, stackable, max_pending):
+    def org_with_promotions(self, stackable, max_pending, code_limits):
         org_rules_forget()
         self.org = OrganizationFactory(
             redemption_strategy="REDEMPTION_WITH_CART_EVALUATION", cart_lock_max_pending_carts=max_pending
@@ -119,6 +135,23 @@ class CartHistories(RuleBasedStateMachine):
                     promotion=promotion, level=level, kpi=kpi, limit=limit, **WINDOWS[window]
                 )
         self.customers = CustomerFactory.create_batch(CUSTOMERS, org=self.org)
+        # A stackable CODE promotion whose Code limits are counted per code (docs/code-redemption.md).
+        coded = PromotionFactory(
+            org=self.org,
+            type="CODE",
+            is_stackable=True,
+            start_date=now - dt.timedelta(days=90),
+            end_date=now + dt.timedelta(days=30),
+            condition={"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 100}},
+            action={"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 5}},
+        )  # fmt: skip
+        for level, kpi, n, window in code_limits:
+            limit = n * 5 if kpi == Kpi.DISCOUNT else n
+            PromotionRestrictionFactory(promotion=coded, level=level, kpi=kpi, limit=limit, **WINDOWS[window])
+        for code, owner in (("OPEN0", None), ("OPEN1", None), ("LINKED0", self.customers[0])):
+            PromoCode.objects.create(
+                org=self.org, promotion=coded, code=code, customer=owner, linked_on=now if owner else None
+            )
 
     def open_carts(self) -> list[str]:
         return list(
@@ -134,13 +167,20 @@ class CartHistories(RuleBasedStateMachine):
 
     # --- steps ----------------------------------------------------------------------------------
 
-    @rule(customer=st.integers(0, CUSTOMERS - 1), again=st.booleans(), amount=st.sampled_from([200, 1000]))
-    def evaluate(self, customer, again, amount):
+    @rule(
+        customer=st.integers(0, CUSTOMERS - 1),
+        again=st.booleans(),
+        amount=st.sampled_from([200, 1000]),
+        code=st.sampled_from(CODE_SENT),
+    )
+    def evaluate(self, customer, again, amount, code):
         cart = {
             "amount": str(amount),
             "customerId": self.customers[customer].pk,
             "cartItems": [{"sku": "A", "amount": str(amount), "qty": "1"}],
         }
+        if code is not None:
+            cart["promoCodes"] = [code.lower()]
         own = list(
             CartLock.objects.filter(
                 org=self.org, customer=self.customers[customer], status="OPEN", expires_at__gt=timezone.now()
@@ -151,6 +191,14 @@ class CartHistories(RuleBasedStateMachine):
         response = self.api.post(EVALUATE, cart, format="json")
         if response.status_code == 200:
             data = response.json()["data"]
+            codes_applied = [
+                entry["promoCode"] for entry in data["appliedPromotions"] if "promoCode" in entry
+            ]
+            assert len(codes_applied) <= 1 and (
+                not codes_applied or codes_applied[0] in ("OPEN0", "OPEN1", "LINKED0")
+            )
+            if code is not None and codes_applied != [code]:
+                assert [log["promoCode"] for log in data["promoCodeEvaluationLogs"]] == [code.lower()]
             self.evaluations.append((customer, data))
             TALLY["evaluate: " + ("offered" if data["appliedPromotions"] else "nothing")] += 1
         else:
@@ -208,6 +256,10 @@ class CartHistories(RuleBasedStateMachine):
                 "discount": applied["discount"],
                 "discountAppliedOnQuantity": 1,
                 "promotionAppliedOnQuantity": 1,
+                # Most redemptions name no code (it comes from the evaluation); some name it again.
+                **(
+                    {"promoCode": applied["promoCode"]} if "promoCode" in applied and self.counter % 2 else {}
+                ),
             }
             for applied in data["appliedPromotions"]
         ]
@@ -218,6 +270,12 @@ class CartHistories(RuleBasedStateMachine):
             identifiers = identifiers[1:] or ["eyJ4IjoxfQ=="]
         if tampering == "discount":
             lines[0]["discount"] = str(float(lines[0]["discount"]) + 1)
+        if tampering == "code":
+            coded = [line for line in lines if "promoCode" in line or self.is_code(line["promotionId"])]
+            if not coded:
+                tampering = "none"
+            else:
+                coded[0]["promoCode"] = "OPEN1" if coded[0].get("promoCode") == "OPEN0" else "OPEN0"
         request = body(
             owner,
             txn=f"T{self.counter}",
@@ -237,11 +295,14 @@ class CartHistories(RuleBasedStateMachine):
         else:
             codes = [error["code"] for error in response.json()["errors"]]
             assert response.status_code in (400, 409), response.content
-            assert codes[0] in (802, 803, 804, 409), response.content
+            assert codes[0] in (802, 803, 804, 409, 1004), response.content
             # Refused: nothing written (an expired cart found by this request is released first).
             after = self.state()
             assert after[0] == before[0]
             TALLY[f"redeem: {codes[0]}"] += 1
+
+    def is_code(self, promotion_id: str) -> bool:
+        return PromoCode.objects.filter(promotion_id=promotion_id).exists()
 
     @precondition(lambda self: self.recorded)
     @rule(pick=st.integers(0, 1000))

@@ -47,11 +47,11 @@ from hypothesis.stateful import (
 from rest_framework.test import APIClient
 
 from promotions.audit import Actor
-from promotions.models import AuditEvent, Promotion, PromotionRestriction, PromotionType
+from promotions.models import AuditEvent, PromoCode, Promotion, PromotionRestriction, PromotionType
 from promotions_site.errors import PromotionError
 from promotions_site.timefmt import to_epoch_ms
 from redemptions.invariants import violations
-from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal
+from redemptions.models import Redemption, RedemptionCounter, RedemptionLine, RedemptionReversal, code_scope
 from tests.conftest import basic_auth
 from tests.factories import (
     ApiClientFactory,
@@ -137,7 +137,29 @@ def promotion_configs(role: str):
     )
 
 
-org_configs = st.fixed_dictionaries({role: promotion_configs(role) for role in ROLES})
+# The CODE promotion of each org: Code limits (per code), and maybe a Promotion limit.
+code_configs = st.fixed_dictionaries(
+    {
+        "code_limits": st.lists(
+            st.tuples(st.just(Level.CODE), st.sampled_from(list(Kpi)), st.integers(1, 3)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda r: r[1],
+        ),
+        "others": st.lists(
+            st.tuples(
+                st.sampled_from([Level.CART, Level.PROMOTION]), st.sampled_from(list(Kpi)), st.integers(2, 4)
+            ),
+            max_size=1,
+        ),
+    }
+)
+org_configs = st.fixed_dictionaries(
+    {**{role: promotion_configs(role) for role in ROLES}, "code": code_configs}
+)
+# The code a code step names: the org's unlinked ones, the one linked to its first customer, a
+# deactivated one, the other org's, an unknown one, or none.
+CODE_PICKS = ("open0", "open1", "open0", "linked", "linked", "off", "theirs", "unknown", "none")
 # No discount and 40 (an Earn DISCOUNT budget is 40 or 80) most of the time.
 discounts = st.sampled_from([0, 40, 0, 40, 10])
 # An explicit earnedPromotionId: the k-th instance the customer holds of the line's promotion
@@ -181,6 +203,8 @@ class World:
     api: APIClient
     customers: list[Customer]
     promotions: dict[str, Promotion]
+    # The CODE promotion's codes by pick (CODE_PICKS): (code, PromoCode id).
+    codes: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -301,7 +325,33 @@ class RandomHistories(RuleBasedStateMachine):
                 ]
                 promotions[role] = promotion
             customers = [CustomerFactory(org=org) for _ in range(CUSTOMERS_PER_ORG)]
-            self.worlds.append(World(org, api, customers, promotions))
+            # The CODE promotion and its codes (redeemed by `redeem_with_code`).
+            coded = PromotionFactory(
+                org=org, type=PromotionType.CODE, start_date=now - dt.timedelta(days=10),
+                end_date=now + dt.timedelta(days=30),
+            )  # fmt: skip
+            self.restrictions[coded.pk] = [
+                PromotionRestrictionFactory(promotion=coded, level=level, kpi=kpi, limit=limit_value(kpi, n))
+                for level, kpi, n in config["code"]["code_limits"] + config["code"]["others"]
+            ]
+            promotions["code"] = coded
+            codes = {}
+            for pick, owner, active in (
+                ("open0", None, True),
+                ("open1", None, True),
+                ("linked", customers[0], True),
+                ("off", None, False),
+            ):
+                code = PromoCode.objects.create(
+                    org=org,
+                    promotion=coded,
+                    code=f"O{org.pk}{pick.upper()}",
+                    customer=owner,
+                    linked_on=now if owner else None,
+                    active=active,
+                )
+                codes[pick] = (code.code, code.pk)
+            self.worlds.append(World(org, api, customers, promotions, codes))
             # Wallets do not start empty: everyone holds an instance of each wallet promotion.
             for role in ("customer", "earning"):
                 earned_promotions_issue(
@@ -514,6 +564,8 @@ class RandomHistories(RuleBasedStateMachine):
                 instance_id = self.instance_id(customer_id, promotion, item["instance"])
                 if instance_id is not None:
                     line["earnedPromotionId"] = instance_id
+                if item.get("code"):
+                    line["promoCode"] = item["code"]
                 body["lineItems"].append(line)
         if carts:
             body["redemptions"] = [
@@ -523,6 +575,7 @@ class RandomHistories(RuleBasedStateMachine):
                     "discount": cart["discount"],
                     "discountAppliedOnQuantity": 1,
                     "promotionAppliedOnQuantity": 1,
+                    **({"promoCode": cart["code"]} if cart.get("code") else {}),
                 }
                 for cart in carts
             ]
@@ -565,6 +618,52 @@ class RandomHistories(RuleBasedStateMachine):
             else:
                 self.record(index, pick, False, [line | {"instance": None}], [], 0, False)
 
+    @rule(
+        index=orgs,
+        pick=st.sampled_from(CUSTOMER_PICKS),
+        code_pick=st.sampled_from(CODE_PICKS),
+        lower=st.booleans(),
+        sales=st.lists(
+            st.fixed_dictionaries(
+                {"count": st.integers(1, 2), "discount": discounts, "cart_level": st.booleans()}
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        with_pos=st.booleans(),
+    )
+    def redeem_with_code(self, index, pick, code_pick, lower, sales, with_pos):
+        """Sales of the org's CODE promotion through a code (docs/code-redemption.md), each its own
+        transaction: an unlinked code, the one linked to the first customer, a deactivated one, the
+        other org's, an unknown one, or none; sometimes with a POS line beside it. A refusal names
+        the code's fault; a sale at a Code limit is 1004 and true (`assert_limit_reached`)."""
+        world = self.worlds[index]
+        code = {
+            "theirs": self.other(index).codes["open0"][0],
+            "unknown": "NOSUCHCODE",
+            "none": None,
+        }[code_pick] if code_pick in ("theirs", "unknown", "none") else world.codes[code_pick][0]  # fmt: skip
+        if code and lower:
+            code = code.lower()
+        for i, sale in enumerate(sales):
+            if i:
+                self.check_invariants_now()
+            line = {"role": "code", "count": sale["count"], "discount": sale["discount"], "code": code}
+            pos = [{"role": "pos", "count": 1, "discount": 0}] if with_pos else []
+            if sale["cart_level"]:
+                outcome = self.record(index, pick, False, [], [line, *pos], 0, False)
+            else:
+                outcome = self.record(index, pick, False, [line | {"instance": None}], pos, 0, False)
+            if pick in ("foreign", "unknown"):
+                continue
+            expected = {"none": 1001, "unknown": 1001, "theirs": 1001, "off": 1009}.get(code_pick)
+            if code_pick == "linked" and pick != "c0":
+                expected = 1005
+            if expected is not None:
+                assert outcome == [expected], (code_pick, pick, outcome)
+            else:
+                assert outcome == "recorded" or outcome in ([409], [1004]), (code_pick, pick, outcome)
+
     def record(self, index, pick, by_mobile, items, carts, days_ago, reuse_other_orgs_key):
         """Redeem through the API; a recorded redemption is remembered with what it touched."""
         world = self.worlds[index]
@@ -587,31 +686,39 @@ class RandomHistories(RuleBasedStateMachine):
             well_formed = lines and sum(line["discount"] for line in lines) <= body["amount"]
             if pick in ("foreign", "unknown") and well_formed:
                 assert codes == [404]  # the customer is looked up before anything else
-            if codes == [409]:
+            if codes in ([409], [1004]):
                 self.assert_limit_reached(index, body, response.json()["errors"][0]["message"])
             self.assert_nothing_written(f"redeem: refused {codes[0]}")
-            return
+            return codes
         assert pick not in ("foreign", "unknown")
         before, after = self.step("redeem: recorded")
         customer_id = int(response.json()["data"]["customerId"])
         lines = RedemptionLine.objects.filter(
             redemption__org=world.org, redemption__transaction_identifier=txn
-        ).values_list("promotion_id", "earned_promotion_id")
-        keys = {("instance", instance_id) for _, instance_id in lines if instance_id}
-        for promotion_id, _ in lines:
+        ).values_list("promotion_id", "earned_promotion_id", "promo_code_id")
+        keys = {("instance", instance_id) for _, instance_id, _ in lines if instance_id}
+        for promotion_id, _, code_id in lines:
             for restriction in self.restrictions[promotion_id]:
                 if restriction.level in (Level.CUSTOMER, Level.PROMOTION):
                     scope = str(customer_id) if restriction.level == Level.CUSTOMER else ""
                     keys.add(("counter", (restriction.pk, scope)))
+                elif restriction.level == Level.CODE:
+                    assert code_id is not None, "a CODE promotion's line recorded without its code"
+                    keys.add(("counter", (restriction.pk, code_scope(code_id))))
         self.recorded[f"{index}/{txn}"] = Recorded(
             index, body, response.content, involved(before, keys), involved(after, keys), keys=keys
         )
+        return "recorded"
 
     def assert_limit_reached(self, index, body, message):
         """A 409 limit refusal names a limit that this transaction would really exceed."""
         match = re.fullmatch(r"(\w+) (\w+) limit of ([\d.]+) reached for promotion (\w+)\.", message)
-        assert match, message
-        level, kpi, limit, promotion_id = match.groups()
+        code_match = re.fullmatch(
+            r"Code already redeemed: the code's (Code) (\w+) limit of ([\d.]+) is reached for promotion (\w+)\.",
+            message,
+        )
+        assert match or code_match, message
+        level, kpi, limit, promotion_id = (match or code_match).groups()
         lines = [
             line
             for line in body.get("lineItems", []) + body.get("redemptions", [])
@@ -630,6 +737,9 @@ class RandomHistories(RuleBasedStateMachine):
                 Customer.objects.get(org=self.worlds[index].org, mobile=body["customerIdentifierValue"]).pk
             )
             scope = customer_id if level == Level.CUSTOMER else ""
+            if level == Level.CODE:
+                [code] = {line["promoCode"] for line in lines}
+                scope = code_scope(PromoCode.objects.get(org=self.worlds[index].org, code=code.upper()).pk)
             used = self.state.counters.get((restriction.pk, scope), Decimal(0))
         assert used + use > restriction.limit, (message, used, use)
 

@@ -237,6 +237,30 @@ def test_code_promotion_requires_a_code_limit(api):
     assert ok.status_code == 200, ok.content
 
 
+def test_a_code_limit_may_reset_like_the_other_levels(api):
+    limits = {
+        "Code": [
+            {"kpi": "REDEMPTION", "limit": 10},
+            {
+                "kpi": "REDEMPTION",
+                "limit": 2,
+                "windowType": "FIXED",
+                "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+            },
+            {
+                "kpi": "DISCOUNT",
+                "limit": 500,
+                "windowType": "FIXED",
+                "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+            },
+        ]
+    }
+    response = api.post(URL, body(type="CODE", promotionRestrictions=limits), format="json")
+    assert response.status_code == 200, response.content
+    kinds = sorted(PromotionRestriction.objects.filter(level="Code").values_list("kpi", "window_kind"))
+    assert kinds == [("DISCOUNT", "FIXED"), ("REDEMPTION", "FIXED"), ("REDEMPTION", "OVERALL")]
+
+
 def test_every_condition_and_action_type_round_trips(api):
     product = {"criteriaList": [{"entity": "CATEGORY", "operator": "NOT_IN", "values": ["TOBACCO"]}], "kpi": "QUANTITY",
                "operator": "GREATER_THAN_OR_EQUAL", "value": 2}  # fmt: skip

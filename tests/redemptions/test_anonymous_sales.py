@@ -14,7 +14,7 @@ from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
-from promotions.models import AuditEvent
+from promotions.models import AuditEvent, PromoCode
 from redemptions.invariants import violations
 from redemptions.models import Redemption, RedemptionCounter
 from tests.admin_support import csv_rows, staff_login
@@ -73,7 +73,19 @@ def test_customer_id_minus_one_wins_over_an_identifier(api, org, pos):
 
 def test_a_code_promotion_needs_no_customer_either(api, org):
     code = PromotionFactory(org=org, type="CODE")
-    assert redeem(api, anonymous_sale(line_items=[line(code)])).status_code == 200
+    PromoCode.objects.create(org=org, promotion=code, code="ANYONE1")
+    assert redeem(api, anonymous_sale(line_items=[line(code, promoCode="anyone1")])).status_code == 200
+
+
+def test_a_code_linked_to_a_customer_is_refused_1005_in_an_anonymous_sale(api, org):
+    code = PromotionFactory(org=org, type="CODE")
+    PromoCode.objects.create(
+        org=org, promotion=code, code="MINE1", customer=CustomerFactory(org=org), linked_on=timezone.now()
+    )
+    response = redeem(api, anonymous_sale(line_items=[line(code, promoCode="MINE1")]))
+    assert response.status_code == 400 and codes(response) == [1005]
+    assert "anonymous sale" in response.json()["errors"][0]["message"]
+    assert not Redemption.objects.exists()
 
 
 @pytest.mark.parametrize("promotion_type", ["CUSTOMER", "EARNING", "REWARD"])

@@ -185,8 +185,9 @@ def test_promo_codes_and_vouchers_are_answered_in_the_logs(api, org):
     assert data["promoCodeEvaluationLogs"] == [
         {"promoCode": "SUMMER10", "codeType": "DISCOUNT", "message": data["promoCodeEvaluationLogs"][0]["message"], "errorCode": 1001}
     ]  # fmt: skip
-    assert "not enabled" in data["promoCodeEvaluationLogs"][0]["message"]
+    assert "no such promo code" in data["promoCodeEvaluationLogs"][0]["message"]
     assert [log["promoCode"] for log in data["paymentVoucherEvaluationLogs"]] == ["VOUCHER1"]
+    assert "not enabled" in data["paymentVoucherEvaluationLogs"][0]["message"]
     assert data["appliedPaymentVouchers"] == []
 
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promotions.audit import Actor
-from promotions.models import AuditEvent, PromotionRestriction, PromotionType
+from promotions.models import AuditEvent, PromoCode, PromotionRestriction, PromotionType
 from promotions_site.errors import PromotionError
 from redemptions.models import RedemptionCounter, RedemptionDay, RedemptionLine, RedemptionPromotion
 from redemptions.services import (
@@ -113,11 +113,40 @@ def world(db):
         window_type="FIXED",
         fixed_window_config={"cycleType": "WEEK", "weekStartDay": "WEDNESDAY"},
     )
+    # A CODE promotion: Code limits per code (lifetime redemptions, monthly discount), codes of every kind.
+    coded = PromotionFactory(org=org, type=PromotionType.CODE, **started)
+    PromotionRestrictionFactory(promotion=coded, level=Level.CODE, kpi=Kpi.REDEMPTION, limit=Decimal(2))
+    PromotionRestrictionFactory(
+        promotion=coded,
+        level=Level.CODE,
+        kpi=Kpi.DISCOUNT,
+        limit=Decimal(150),
+        window_type="FIXED",
+        fixed_window_config={"cycleType": "CALENDAR_MONTH"},
+    )
+    PromotionRestrictionFactory(promotion=coded, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=Decimal(6))
+    other_coded = PromotionFactory(org=org, type=PromotionType.CODE, **started)
     ended = PromotionFactory(org=org, type=PromotionType.POS, end_date=now - dt.timedelta(days=2),
                              start_date=now - dt.timedelta(days=9))  # fmt: skip
     inactive = PromotionFactory(org=org, type=PromotionType.POS, active=False)
     other_org_promotion = PromotionFactory(type=PromotionType.POS)
     customers = [CustomerFactory(org=org) for _ in range(2)]
+    for code, promotion, owner, active in (
+        ("OPEN1", coded, None, True),
+        ("OPEN2", coded, None, True),
+        ("MINE", coded, customers[0], True),
+        ("THEIRS", coded, customers[1], True),
+        ("OFF", coded, None, False),
+        ("OTHERP", other_coded, None, True),
+    ):
+        PromoCode.objects.create(
+            org=org,
+            promotion=promotion,
+            code=code,
+            customer=owner,
+            linked_on=now if owner else None,
+            active=active,
+        )
     instances = []
     for customer in customers:
         for promotion, fields in (
@@ -139,6 +168,8 @@ def world(db):
         "client": client,
         "promotions": [p.pk for p in promotions] + [other_org_promotion.pk, "nosuchpromotion000000000"],
         "windowed": [monthly.pk, rolling.pk, weekly.pk],
+        "coded": [coded.pk, other_coded.pk],
+        "codes": ["OPEN1", "open2", "MINE", "THEIRS", "OFF", "OTHERP", "NOSUCH"],
         "customers": customers,
         "instances": [i.pk for i in instances] + ["nosuchinstance0000000000"[:24]],
         "held": {
@@ -164,8 +195,17 @@ def requests(draw, world) -> RedemptionInput:
     for level in ("LINEITEM", "CART"):
         for position in range(draw(st.integers(0, 3))):
             promotion_id = draw(
-                st.sampled_from(world["promotions"][:3] * 8 + world["windowed"] * 6 + world["promotions"][3:])
-            )
+                st.sampled_from(
+                    world["promotions"][:3] * 8 + world["windowed"] * 6 + world["coded"][:1] * 8
+                    + world["coded"][1:] + world["promotions"][3:]
+                )
+            )  # fmt: skip
+            # A CODE promotion's lines mostly name a code (any kind), sometimes none; another's rarely.
+            code = None
+            if promotion_id in world["coded"] and draw(st.integers(0, 5)):
+                code = draw(st.sampled_from(world["codes"][:3] * 3 + world["codes"]))
+            elif not draw(st.integers(0, 15)):
+                code = draw(st.sampled_from(world["codes"]))
             earned = None
             if level == "LINEITEM" and draw(st.booleans()):
                 # Mostly one of the customer's own instances, with its promotion; else any id.
@@ -184,6 +224,7 @@ def requests(draw, world) -> RedemptionInput:
                     promotion_applied_on_quantity=Decimal(1),
                     sku=f"SKU-{position}" if level == "LINEITEM" else "",
                     earned_promotion_id=earned,
+                    promo_code=code,
                 )
             )
     if not lines:
@@ -223,6 +264,7 @@ def state(org) -> dict:
                 "sku",
                 "promotion_id",
                 "earned_promotion_id",
+                "promo_code_id",
                 "redemption_count",
                 "discount",
             )
@@ -257,7 +299,14 @@ def outcome(record, world, data: RedemptionInput):
     except PromotionError as error:
         return ("refused", error.code, error.http_status, str(error)), state(world["org"])
     lines = [
-        (line.level, line.position, line.promotion_id, line.earned_promotion_id, line.discount)
+        (
+            line.level,
+            line.position,
+            line.promotion_id,
+            line.earned_promotion_id,
+            line.promo_code_id,
+            line.discount,
+        )
         for line in recorded.lines
     ]
     assert all(line.pk for line in recorded.lines)
@@ -330,9 +379,11 @@ def test_the_function_answers_and_writes_what_the_general_path_does(world, mater
     assert {"recorded", 400, 715} <= seen, seen
 
 
-def line(promotion_id, *, earned=None, count=1, discount="10", level="LINEITEM", position=0) -> LineInput:
+def line(
+    promotion_id, *, earned=None, count=1, discount="10", level="LINEITEM", position=0, code=None
+) -> LineInput:
     return LineInput(
-        level, position, promotion_id, count, Decimal(discount), Decimal(1), Decimal(1), "SKU", earned
+        level, position, promotion_id, count, Decimal(discount), Decimal(1), Decimal(1), "SKU", earned, code
     )
 
 
@@ -351,6 +402,7 @@ def request(world, lines, *, customer=0, anonymous=False, days_ago=0, when=None)
 def test_every_answer_is_the_same_on_both_paths(world, materialised_day):
     """Each refusal and each kind of recording, set up on purpose, through both paths."""
     pos, wallet, earning, ended, inactive, foreign, unknown = world["promotions"]
+    coded = world["coded"][0]
     held = world["held"][world["customers"][0].pk]
     usable, _, revoked, expired, earned, locked, *_ = (pk for pk, _ in held)
     other_customers = world["held"][world["customers"][1].pk][0][0]
@@ -370,6 +422,16 @@ def test_every_answer_is_the_same_on_both_paths(world, materialised_day):
         "706 instance expired": [line(wallet, earned=expired)],
         731: [line(wallet, earned=revoked)],
         "409 cart": [line(pos, discount="100"), line(pos, discount="60", position=1)],
+        "recorded code": [line(coded, code="open1"), line(coded, position=1), line(pos, position=2)],
+        "recorded linked code": [line(coded, code="MINE")],
+        "1001 no code": [line(pos), line(coded, position=1)],
+        "1001 two codes": [line(coded, code="OPEN1"), line(coded, code="OPEN2", position=1)],
+        "1001 unknown code": [line(coded, code="NOSUCH")],
+        "1001 another promotion's code": [line(coded, code="OTHERP")],
+        "1009 deactivated": [line(coded, code="OFF")],
+        "1005 another customer's": [line(coded, code="THEIRS")],
+        "1005 anonymous linked": ([line(coded, code="MINE")], {"anonymous": True}),
+        "400 code on POS": [line(coded, code="OPEN1"), line(pos, code="OPEN1", position=1)],
     }
     for name, case in cases.items():
         lines, options = case if isinstance(case, tuple) else (case, {})
@@ -391,7 +453,20 @@ def test_every_answer_is_the_same_on_both_paths(world, materialised_day):
             redemption_record_general(
                 org=world["org"], data=request(world, [line(pos)], anonymous=True), **record
             )
-        for code, lines in {729: [line(earning, earned=earned)], 409: [line(pos)]}.items():
+        for _ in range(2):
+            redemption_record_general(
+                org=world["org"], data=request(world, [line(coded, code="OPEN2", count=1)]), **record
+            )
+        redemption_record_general(
+            org=world["org"], data=request(world, [line(coded, code="OPEN1", discount="140")]), **record
+        )
+        for code, lines in {
+            729: [line(earning, earned=earned)],
+            409: [line(pos)],
+            1004: [line(coded, code="open2")],
+            "1004 discount": [line(coded, code="OPEN1", discount="20")],
+        }.items():
+            code = int(str(code).split()[0])
             general, function = both(world, request(world, lines, customer=0))
             assert function == general, code
             assert general[0][:2] == ("refused", code), general

@@ -35,6 +35,8 @@ INDEXES = {
     RedemptionLine: {
         "redemptions_redemptionline_pkey", "redemption_line_position", "redemption_line_promotion",
         "redemption_line_promotion_id", "redemption_line_instance",
+        # promo codes: only lines redeemed through a code are indexed (partial index)
+        "redemption_line_promo_code",
     },
     AuditEvent: {"promotions_auditevent_pkey", "audit_org_object", "promotions_auditevent_created_at_355a19b9"},
     CartLock: {

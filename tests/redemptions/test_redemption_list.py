@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from promotions.models import PromotionMode
+from promotions.models import PromoCode, PromotionMode
 from promotions_site.timefmt import to_epoch_ms, to_iso
 from redemptions.models import RedemptionLine
 from tests.factories import (
@@ -310,12 +310,21 @@ def test_filters_combine(api, org, now):
     assert ids(response) == line_ids(wanted)
 
 
-def test_promo_codes_match_nothing(api, org, now):
+def test_the_codes_filter_selects_the_lines_redeemed_through_those_codes(api, org, now):
+    promotion = PromotionFactory(org=org, type="CODE")
+    summer = PromoCode.objects.create(org=org, promotion=promotion, code="SUMMER10")
+    winter = PromoCode.objects.create(org=org, promotion=promotion, code="WINTER10")
     line_on(org, now)
+    with_summer = line_on(org, now, promotion=promotion, promo_code=summer)
+    with_winter = line_on(org, now, promotion=promotion, promo_code=winter)
 
-    response = api.get(URL, {"codes": "SUMMER10"})
-
-    assert ids(response) == [] and response.json()["pagination"]["total"] == 0
+    assert ids(api.get(URL, {"codes": "summer10"})) == line_ids(with_summer)
+    assert sorted(ids(api.get(URL, {"codes": "SUMMER10, winter10"}))) == sorted(
+        line_ids(with_summer, with_winter)
+    )
+    assert ids(api.get(URL, {"codes": "NOSUCH"})) == []
+    record = api.get(URL, {"codes": "WINTER10"}).json()["data"][0]
+    assert record["promoCode"] == "WINTER10"
 
 
 # --- Reversed redemptions ------------------------------------------------------------------------

@@ -266,7 +266,7 @@ def test_a_code_linked_to_another_customer_is_refused(api, org, customer, code_p
 
     response = link(api, someone_else.pk, "TAKEN1")
 
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == 1005
     assert PromoCode.objects.get(pk=row.pk).customer_id == customer.pk
 
@@ -343,8 +343,8 @@ def test_concurrent_links_of_one_code_to_two_customers_one_wins(org):
 
     # then: exactly one link wins; every other one is 1005
     statuses = sorted(response.status_code for response in responses)
-    assert statuses == [200] + [409] * 7
+    assert statuses == [200] + [400] * 7
     winner = next(r for r in responses if r.status_code == 200).json()["data"]["customerId"]
     assert PromoCode.objects.get(pk=row.pk).customer_id == winner
-    assert all(r.json()["errors"][0]["code"] == 1005 for r in responses if r.status_code == 409)
+    assert all(r.json()["errors"][0]["code"] == 1005 for r in responses if r.status_code == 400)
     assert AuditEvent.objects.filter(action="promo_code.link").count() == 1

@@ -19,7 +19,7 @@ class PromoCodeUnknown(PromotionError):
     """The org has no such code (or it is of the other mode): 1001, and a failed look-up to count."""
 
     def __init__(self):
-        super().__init__(ErrorCode.INVALID_PROMO_CODE, "Promo code not found.")
+        super().__init__(ErrorCode.CODE_INVALID, "Promo code not found.")
 
 
 def promo_code_link(
@@ -54,9 +54,9 @@ def promo_code_link(
         if not customer_exists:
             raise PromotionError(ErrorCode.INVALID_CUSTOMER_IDENTIFIER, "Customer not found.")
         if not row.active:
-            raise PromotionError(ErrorCode.INVALID_PROMO_CODE, "Promo code is deactivated.")
+            raise PromotionError(ErrorCode.CODE_INVALID, "Promo code is deactivated.")
         if row.promotion.end_date <= now:
-            raise PromotionError(ErrorCode.PROMO_CODE_EXPIRED, "Promo code has expired: its promotion ended.")
+            raise PromotionError(ErrorCode.CODE_EXPIRED, "Promo code has expired: its promotion ended.")
         if not row.promotion.active:
             raise PromotionError(ErrorCode.PROMOTION_NOT_RUNNING, "The promotion of this code is not active.")
         if row.customer_id == customer_id:
@@ -79,4 +79,4 @@ def promo_code_link(
             row.refresh_from_db(fields=["customer", "linked_on"])
             if row.customer_id == customer_id:
                 return row
-        raise PromotionError(ErrorCode.PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER)
+        raise PromotionError(ErrorCode.CODE_LINKED_TO_ANOTHER_CUSTOMER)

@@ -57,6 +57,15 @@ def test_pos_promotions_apply_to_everyone_but_loyalty_only_ones():
 
 def test_code_promotions_need_a_code():
     assert reason(ten_off(type="CODE")) == "CODE_REQUIRED"
+    assert reason(ten_off(type="CODE"), codes={"other": "SAVE10"}) == "CODE_REQUIRED"
+
+
+def test_a_code_makes_its_code_promotion_eligible_and_is_reported_on_the_applied_promotion():
+    result = run(cart(line("A", "100.00")), ten_off(type="CODE"), codes={"ten": "SAVE10"})
+    assert discounts(result) == {"ten": D("10.00")}
+    assert result.applied[0].promo_code == "SAVE10"
+    # a code is only for CODE promotions: a POS promotion applies without one and names none
+    assert run(cart(line("A", "100.00")), ten_off(), codes={"ten": "SAVE10"}).applied[0].promo_code is None
 
 
 def test_cart_redemption_limit_below_one_is_reached():
