@@ -46,6 +46,8 @@ class _Outcome:
     tenders: list[int]  # the tenders a TENDER action reduces
     shares: dict[int, Decimal] | None = None  # line position -> discount, once spread
     tender_shares: dict[int, Decimal] | None = None
+    # per application (several: PER_UNIT groups), the units it discounts: line position -> units
+    part_units: list[dict[int, Decimal]] | None = None
 
 
 def evaluate(
@@ -116,6 +118,7 @@ class _Evaluation:
         cur = view.cur
         cart_wide = proposal.cart_wide
         parts = []  # (rounded discount, weights) per application
+        parts_units = []  # the units of each application in `parts` (not for cart-wide actions)
         total = ZERO
         discounted: dict[int, Decimal] = {}
         for amount, part_units in proposal.parts or ((proposal.amount, proposal.units),):
@@ -140,6 +143,7 @@ class _Evaluation:
             parts.append((discount, weights))
             total += discount
             if not cart_wide:
+                parts_units.append(units)
                 for position, qty in units.items():
                     discounted[position] = discounted.get(position, ZERO) + qty
         if total <= 0:
@@ -166,6 +170,8 @@ class _Evaluation:
                         merged[position] = [position, weight, cap]
             parts = [(capped, [tuple(merged[position]) for position in sorted(merged)])]
         outcome = _Outcome(rule, capped, proposal.groups, parts, discounted, condition_set, proposal.tenders)
+        if len(parts) > 1 and not cart_wide:
+            outcome.part_units = parts_units
         if not self.index.on_grid:
             # Amounts finer than the precision: a leftover unit may find no line to take it, so the
             # spreading decides the discount, before it is compared with others.
@@ -184,7 +190,10 @@ class _Evaluation:
         else:
             shares: dict[int, Decimal] = {}
             given = ZERO
-            for discount, weights in outcome.parts:
+            # The units each application discounted: those of the lines its share reached (a line
+            # whose share of a group rounds to zero keeps that group's units).
+            discounted: dict[int, Decimal] = {}
+            for number, (discount, weights) in enumerate(outcome.parts):
                 # a line's shares together never pass its current value
                 room = [
                     (position, weight, cap - shares.get(position, ZERO)) for position, weight, cap in weights
@@ -193,7 +202,13 @@ class _Evaluation:
                 for position, share in part.items():
                     shares[position] = shares.get(position, ZERO) + share
                 given += part_given
+                if outcome.part_units is not None:
+                    for position, units in outcome.part_units[number].items():
+                        if part.get(position, ZERO) > ZERO:
+                            discounted[position] = discounted.get(position, ZERO) + units
             outcome.shares, outcome.discount = shares, given
+            if outcome.part_units is not None:
+                outcome.discounted = discounted
         outcome.tender_shares = {}
         if outcome.tenders and outcome.discount > 0:
             left = view.tender_left

@@ -424,6 +424,24 @@ def test_percentage_per_group_of_units():
     assert shares(result, "half") == {"b": D(8), "a": D(10)}
 
 
+def test_a_group_share_rounding_to_zero_leaves_that_line_its_units():
+    """PER_UNIT divider 1, 25% off per unit, on a cart of 0.03 (1 unit) and 0.05 (2.25 units): three
+    groups, cheapest units first: two of the second line (0.0222 each), then 0.25 of it and 0.75 of the
+    first. The third group's 25% of 0.0281 rounds to 0.01, all of it on the first line (the second's
+    share rounds to zero), so the second line discounted 2 units, not 2.25; the first 0.75."""
+    rule = promotion(
+        "every", cart_condition("SUBTOTAL", "GREATER_THAN_OR_EQUAL", 0),
+        per_unit(product_based("PERCENTAGE", 25), divider=1, include=False),
+    )  # fmt: skip
+    result = evaluate(cart(line("L0", "A", "0.03", 1), line("L1", "A", "0.05", "2.25")), [rule])
+    assert applied_ids(result) == [("every", D("0.03"))]
+    assert result.applied[0].redemption_count == 3
+    assert {share.line_key: (share.discount, share.discount_qty) for share in result.applied[0].lines} == {
+        "L0": (D("0.01"), D("0.75")),
+        "L1": (D("0.02"), D(2)),
+    }
+
+
 # --- One line promotion per unit ----------------------------------------------------------------
 
 
