@@ -245,12 +245,23 @@ def _from_promotions(promotions, entity: str, attribute: str) -> list[str]:
     return found
 
 
+# Where else the org's values are seen (redemption lines, evaluated carts): the redemptions app is built
+# on this one, so it registers its reader here at start-up (redemptions/apps.py).
+_seen_elsewhere: list = []
+
+
+def values_seen_source_register(source) -> None:
+    """`source(org_id, entity, query, attribute)` -> values of `entity` the org has seen elsewhere."""
+    if source not in _seen_elsewhere:
+        _seen_elsewhere.append(source)
+
+
 def values_seen(org_id: int | None, entity: str, query: str, attribute: str = "") -> list[dict]:
     """Up to VALUES_MAX values of `entity` containing `query` (any case) the org has seen: SKUs of its
-    recorded redemption lines, the items and tenders of its latest evaluations, the values its
-    promotions name; for STORE, ZONE and CONCEPT its own ids with their names. [{value, label}]."""
+    recorded redemption lines, the items and tenders of its latest evaluations (both read by the
+    sources registered with `values_seen_source_register`), the values its promotions name; for STORE,
+    ZONE and CONCEPT its own ids with their names. [{value, label}]."""
     from promotions.models import Concept, Promotion, Store, Zone
-    from redemptions.models import Evaluation, RedemptionLine
 
     query = (query or "").strip()
     if entity in ("STORE", "ZONE", "CONCEPT"):
@@ -266,24 +277,13 @@ def values_seen(org_id: int | None, entity: str, query: str, attribute: str = ""
             for external_id, name in rows.order_by("name").values_list("external_id", "name")[:VALUES_MAX]
         ]
     seen: dict[str, None] = {}
-    if entity == "SKU":
-        lines = RedemptionLine.objects.filter(redemption__org_id=org_id).exclude(sku="")
-        if query:
-            lines = lines.filter(sku__icontains=query)
-        for sku in lines.order_by("sku").values_list("sku", flat=True).distinct()[:VALUES_MAX]:
-            seen[sku] = None
-    requests = (
-        Evaluation.objects.filter(org_id=org_id).order_by("-created_at").values_list("request", flat=True)
-    )
+    elsewhere = [value for source in _seen_elsewhere for value in source(org_id, entity, query, attribute)]
     promotions = (
         Promotion.objects.filter(org_id=org_id)
         .order_by("-created_on")
         .values_list("condition", "action")[:500]
     )
-    for value in [
-        *_from_carts(requests[:EVALUATIONS_SCANNED], entity, attribute),
-        *_from_promotions(promotions, entity, attribute),
-    ]:
+    for value in [*elsewhere, *_from_promotions(promotions, entity, attribute)]:
         if query.casefold() in value.casefold():
             seen[value] = None
     values = sorted(seen)[:VALUES_MAX]

@@ -25,4 +25,9 @@ class RedemptionsConfig(AppConfig):
         from wallets.services import pending_cart_check_register
 
         pending_cart_check_register(pending_cart_holds)
+        # The promotion builder's pickers offer the values the org's redemptions and carts have seen.
+        from promotions.builder_forms import values_seen_source_register
+        from redemptions.selectors import builder_values_seen
+
+        values_seen_source_register(builder_values_seen)
         from redemptions import tasks  # noqa: F401  queued and scheduled by name: registered in every process

@@ -620,3 +620,23 @@ def window_buckets(
     for restriction_id, scope, key, used, reserved in rows:
         buckets[restriction_id, scope][key] = used + reserved
     return buckets
+
+
+def builder_values_seen(org_id: int | None, entity: str, query: str, attribute: str = "") -> list[str]:
+    """Values of `entity` the org's redemptions and evaluations have seen, for the promotion builder's
+    pickers (`promotions.builder_forms.values_seen`): SKUs of its recorded redemption lines containing
+    `query`, and what the items and tenders of its latest evaluations name."""
+    from promotions.builder_forms import EVALUATIONS_SCANNED, VALUES_MAX, _from_carts
+    from redemptions.models import Evaluation, RedemptionLine
+
+    found: list[str] = []
+    if entity == "SKU":
+        lines = RedemptionLine.objects.filter(redemption__org_id=org_id).exclude(sku="")
+        if query:
+            lines = lines.filter(sku__icontains=query)
+        found.extend(lines.order_by("sku").values_list("sku", flat=True).distinct()[:VALUES_MAX])
+    requests = (
+        Evaluation.objects.filter(org_id=org_id).order_by("-created_at").values_list("request", flat=True)
+    )
+    found.extend(_from_carts(requests[:EVALUATIONS_SCANNED], entity, attribute))
+    return found
