@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promotions.audit import Actor
+from promotions.code_guard import code_guess_check, code_guess_record
 from promotions.models import RedemptionStrategy
 from promotions.selectors import store_scope_for_till, till_for_request
 from promotions_site.auth import (
@@ -29,7 +30,7 @@ from promotions_site.idempotency import idempotent
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField
 from redemptions import schema
 from redemptions.cart_locks import cart_cancel
-from redemptions.evaluation import EvaluationInput, evaluation_create, evaluation_lines
+from redemptions.evaluation import CODE_UNKNOWN, EvaluationInput, evaluation_create, evaluation_lines
 from redemptions.models import ANONYMOUS_CUSTOMER_ID
 from redemptions.redeem_input import redemption_request_fast
 from redemptions.selectors import pending_carts, redemption_line_list
@@ -422,6 +423,12 @@ class EvaluationCreateApi(APIView):
             payload = self.InputSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
+        # Typed codes are guesses until found: a client or customer over its budget of unknown codes
+        # is refused (429) before the cart is evaluated, and each call with codes is counted
+        # (promotions/code_guard.py; docs/code-redemption.md).
+        guessing = bool(data.get("promoCodes"))
+        if guessing:
+            code_guess_check(request.user, data.get("customerId"))
         cached = request.auth if isinstance(request.auth, CachedClient) else None
         try:
             outcome = self._evaluate(request, data, cached.check if cached else None)
@@ -432,6 +439,9 @@ class EvaluationCreateApi(APIView):
             # must not learn): verify the client afresh (401 now if it was deactivated) and evaluate again.
             client_verify_afresh(self, request)
             outcome = self._evaluate(request, data, None)
+        if guessing:
+            unknown = [log.promo_code for log in outcome.promo_code_logs if log.error_code == CODE_UNKNOWN]
+            code_guess_record(request.user, data.get("customerId"), outcome.unknown_code_count, codes=unknown)
         return Response(evaluation_body(outcome))
 
     @staticmethod

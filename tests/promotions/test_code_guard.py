@@ -142,3 +142,35 @@ def test_links_of_unknown_codes_lock_the_customer_out(api, org):
     assert PromoCode.objects.get(code="REAL2").customer_id is None
     # another customer is not (the client has 3 failures of 5)
     assert link(other.pk, "REAL2").status_code == 200
+
+
+def test_unknown_codes_in_evaluations_lock_the_customer_out_and_a_cart_without_codes_still_evaluates(
+    api, org
+):
+    promotion = PromotionFactory(org=org, type=PromotionType.CODE)
+    PromoCode.objects.create(org=org, promotion=promotion, code="REAL3")
+    customer, other = CustomerFactory(org=org), CustomerFactory(org=org)
+    url = "/api_gateway/v1/promotions/evaluate"
+
+    def evaluate(customer_id, *codes):
+        body = {"amount": "100.00", "customerId": customer_id, "cartItems": [{"sku": "A", "amount": "100.00", "qty": "1"}]}  # fmt: skip
+        if codes:
+            body["promoCodes"] = list(codes)
+        return api.post(url, body, format="json")
+
+    before = failures("customer")
+    # a known code counts nothing; three unknown ones fill the customer's window (3 a minute)
+    for _ in range(4):
+        assert evaluate(customer.pk, "real3").status_code == 200
+    answer = evaluate(customer.pk, "GUESS1", "GUESS2", "GUESS3")
+    assert answer.status_code == 200
+    assert [log["errorCode"] for log in answer.json()["data"]["promoCodeEvaluationLogs"]] == [1001] * 3
+    assert failures("customer") - before == 3
+
+    # then any evaluation of this customer with codes is refused, even with the right one
+    refused_answer = evaluate(customer.pk, "REAL3")
+    assert refused_answer.status_code == 429 and int(refused_answer["Retry-After"]) >= 1
+    assert refused_answer.json()["errors"][0]["code"] == 429
+    # a cart without codes still evaluates, and another customer's codes still count as found
+    assert evaluate(customer.pk).status_code == 200
+    assert evaluate(other.pk, "REAL3").status_code == 200
