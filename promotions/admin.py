@@ -2,13 +2,25 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from promotions import builder
 from promotions.audit import Actor
+from promotions.builder_forms import (
+    BuiltRule,
+    PromotionRestrictionForm,
+    builder_fields,
+    builder_layout,
+    initial_summary,
+    pretty_json,
+    preview_response,
+    values_seen,
+)
 from promotions.models import (
     ApiClient,
     AuditEvent,
@@ -22,12 +34,6 @@ from promotions.models import (
     Till,
     User,
     Zone,
-)
-from promotions.serializers import (
-    ActionSerializer,
-    ConditionSerializer,
-    StoreCriteriaSerializer,
-    TimeCriteriaSerializer,
 )
 from promotions.services import (
     PROMOTION_FIELDS,
@@ -48,7 +54,7 @@ from promotions_site.admin_scoping import (
     sees_all_orgs,
     user_org_id,
 )
-from promotions_site.errors import ErrorCode, PromotionError, flatten_detail
+from promotions_site.errors import ErrorCode, PromotionError
 
 
 @admin.register(Organization)
@@ -264,26 +270,17 @@ class ApiClientAdmin(OrgScopedAdmin):
         return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
-def _capillary_shape(serializer_class, name: str, value):
-    """`value` checked by the create API's serializer and returned as the API stores it (Capillary's shape)."""
-    if value in (None, {}, ""):
-        # The add form starts with `{}`: one "required" per field, not the nested "type: required"
-        # that read the same under condition and action.
-        raise forms.ValidationError(forms.Field.default_error_messages["required"], code="required")
-    serializer = serializer_class(data=value)
-    if not serializer.is_valid():
-        # Each message names its path from the field (`action.cartBasedAction.value: ...`), as the API does.
-        raise forms.ValidationError("; ".join(flatten_detail(serializer.errors, prefix=name)))
-    return serializer.to_representation(serializer.validated_data)
+BUILT_FIELDS = ("condition", "action", "store_criteria", "time_criteria", "custom_field_values")
 
 
 class PromotionAdminForm(forms.ModelForm):
-    """Checks `condition`, `action`, `store_criteria` and `time_criteria` against the same shapes the
-    create API validates, and keeps them as the API stores them."""
+    """The promotion's rule through the builder (`promotions/builder.py`): no JSON typed. What the builder
+    makes is checked by the create API's serializers and the engine's compile, and kept as the API
+    stores it; the JSON stays visible, read-only."""
 
     class Meta:
         model = Promotion
-        fields = ["org", *PROMOTION_FIELDS]
+        fields = ["org", *(name for name in PROMOTION_FIELDS if name not in BUILT_FIELDS)]
         # The form finds a taken name before the service does: the same words, the same code.
         error_messages = {
             NON_FIELD_ERRORS: {
@@ -292,23 +289,37 @@ class PromotionAdminForm(forms.ModelForm):
             }
         }
 
-    def clean_condition(self):
-        return _capillary_shape(ConditionSerializer, "condition", self.cleaned_data["condition"])
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = {}
+        if self.instance.pk is not None and not self.instance._state.adding:
+            stored = {
+                **builder.decompose(self.instance.condition, self.instance.action),
+                **builder.decompose_scope(
+                    self.instance.store_criteria,
+                    self.instance.time_criteria,
+                    self.instance.custom_field_values,
+                ),
+            }
+        counts = builder.slot_counts(self.data if self.is_bound else stored)
+        self.builder_names = list(builder_fields(counts))
+        for name, field in builder_fields(counts).items():
+            self.fields[name] = field
+            if name in stored:
+                self.initial[name] = stored[name]
+        self.builder_counts = counts
 
-    def clean_action(self):
-        return _capillary_shape(ActionSerializer, "action", self.cleaned_data["action"])
-
-    def clean_store_criteria(self):
-        value = self.cleaned_data["store_criteria"]
-        if value in (None, {}, ""):
-            return None  # no store scope: every store, as the API's null
-        return _capillary_shape(StoreCriteriaSerializer, "storeCriteria", value)
-
-    def clean_time_criteria(self):
-        value = self.cleaned_data["time_criteria"]
-        if value in (None, {}, ""):
-            return None  # no time window: at any time of day, as the API's null
-        return _capillary_shape(TimeCriteriaSerializer, "timeCriteria", value)
+    def clean(self):
+        cleaned = super().clean()
+        rule = BuiltRule({name: cleaned.get(name) for name in self.builder_names})
+        for field, message in rule.errors:
+            self.add_error(field if field in self.fields else None, message)
+        # The limits' check (the formset's) compares against the rule: with none built it has nothing to add.
+        self.instance._rule_unbuilt = bool(rule.errors)
+        if not rule.errors:
+            for name in BUILT_FIELDS:
+                setattr(self.instance, name, getattr(rule, name))
+        return cleaned
 
 
 def _restriction_specs(formset) -> list[RestrictionSpec]:
@@ -347,7 +358,9 @@ class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
         if any(self.errors):
             return
         fields = _promotion_fields(self.instance)
-        if any(fields[name] in (None, "") for name in RULE_INPUTS):
+        if any(fields[name] in (None, "") for name in RULE_INPUTS) or getattr(
+            self.instance, "_rule_unbuilt", False
+        ):
             # The promotion form lacks a field the rules compare and reports it itself (a missing or
             # unparsable date, no type): there is nothing to check the limits against yet.
             return
@@ -365,8 +378,15 @@ class PromotionRestrictionFormSet(forms.BaseInlineFormSet):
 
 
 class PromotionRestrictionInline(admin.TabularInline):
+    """The limits: one labelled row each (level, kpi, limit and its window, the fixed cycle in words)."""
+
     model = PromotionRestriction
+    form = PromotionRestrictionForm
     formset = PromotionRestrictionFormSet
+    fields = [
+        "level", "kpi", "limit", "frequency", "min_time_between_repeat", "window_type",
+        "fw_cycle", "fw_week_start", "fw_days", "fw_anchor", "fw_source",
+    ]  # fmt: skip
     formfield_overrides = FORMFIELD_OVERRIDES
     extra = 0
 
@@ -384,8 +404,72 @@ class PromotionAdmin(OrgScopedAdmin):
     actions = ["activate_selected", "deactivate_selected", "issue_to_customers"]
     audited_by_services = frozenset({"create", "update"})  # promotion_create, promotion_update
 
+    class Media:
+        css = {"all": ["promotions/builder.css"]}
+        js = ["promotions/builder.js"]
+
+    @admin.display(description="Stored JSON (read-only)")
+    def stored_json(self, obj):
+        """The rule as the API stores and echoes it, for experts: the builder above is where it changes."""
+        if obj is None or obj.pk is None:
+            return "—"
+        parts = {
+            "condition": obj.condition, "action": obj.action, "storeCriteria": obj.store_criteria,
+            "timeCriteria": obj.time_criteria, "customFieldValues": obj.custom_field_values,
+        }  # fmt: skip
+        return format_html('<pre class="builder-json">{}</pre>', pretty_json(parts))
+
+    @admin.display(description="In plain words")
+    def rule_summary(self, obj):
+        if obj is None or not obj.condition or not obj.action:
+            return "—"
+        return builder.summary(obj.condition, obj.action)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        if hasattr(form, "builder_counts"):
+            context["builder"] = builder_layout(form)
+            context["builder_summary"] = initial_summary(form)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        own = [
+            path("builder/preview/", self.admin_site.admin_view(self.builder_preview), name="promotions_promotion_builder_preview"),
+            path("builder/values/", self.admin_site.admin_view(self.builder_values), name="promotions_promotion_builder_values"),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def builder_preview(self, request):
+        """POST: the builder's values; answers the sentence, the JSON and the errors (the save's code)."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the builder's fields."}, status=405)
+        return preview_response(request.POST)
+
+    def builder_values(self, request):
+        """GET ?entity=SKU&q=ab: values of that kind the org has seen, for the pickers."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        entity = request.GET.get("entity", "SKU")
+        org_id = user_org_id(request)
+        if org_id is None:  # a platform superuser: the org of the promotion being edited, if named
+            org_id = request.GET.get("org") if str(request.GET.get("org", "")).isdigit() else None
+        values = values_seen(
+            org_id, entity, request.GET.get("q", "")[:100], request.GET.get("attribute", "")[:255]
+        )
+        return JsonResponse({"values": values})
+
     def get_readonly_fields(self, request, obj=None):
-        fixed = ["id", "created_by", "created_on", "last_updated_by", "last_updated_on"]
+        fixed = [
+            "id",
+            "created_by",
+            "created_on",
+            "last_updated_by",
+            "last_updated_on",
+            "rule_summary",
+            "stored_json",
+        ]
         # type never changes; active changes only through the activate/deactivate actions.
         return [*fixed, "type", "active"] if obj else fixed
 

@@ -88,6 +88,10 @@ class ErrorCode(IntEnum):
     # Capillary's "could not acquire the lock on the resource": another request holds the customer's
     # carts right now (a retry a moment later succeeds).
     RESOURCE_LOCKED = 521, 409, "Could not acquire the lock on the resource: resource is locked."
+    # Promo codes (Capillary's code errors; docs/code-link.md).
+    INVALID_PROMO_CODE = 1001, 400, "Invalid promo code."
+    PROMO_CODE_EXPIRED = 1002, 400, "Promo code has expired."
+    PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER = 1005, 409, "Promo code is linked to another customer."
     INVALID_CUSTOMER_IDENTIFIER = 1006, 400, "Invalid customer identifier."
     CUSTOMER_FETCH_FAILED = 1007, 400, "Error while fetching customer identifier."
     RESTRICTION_SCHEMA_CHANGE = 1011, 400, "Cannot change the restriction schema of an existing promotion."

@@ -57,6 +57,19 @@ BULK_JOB_ITEMS_PROCESSED = Counter(
     ["kind", "outcome"],
 )
 
+# Promo-code guessing (promotions/code_guard.py): counted at once, not on commit (the counters they
+# mirror live in the cache, outside any transaction).
+CODE_GUESS_FAILURES = Counter(
+    "promotions_code_guess_failures",
+    "Promo codes looked up that the org does not have (GET code, link), by who is counted.",
+    ["scope"],
+)
+CODE_GUESS_REFUSED = Counter(
+    "promotions_code_guess_refused",
+    "Calls refused (429) because too many promo-code look-ups failed, by who is locked out.",
+    ["scope"],
+)
+
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
@@ -98,6 +111,15 @@ def reversed_count() -> None:
 def bulk_job_items_count(*, kind: str, done: int, failed: int) -> None:
     _count_on_commit(BULK_JOB_ITEMS_PROCESSED, done, kind, "done")
     _count_on_commit(BULK_JOB_ITEMS_PROCESSED, failed, kind, "failed")
+
+
+def code_guess_failures_count(amount: int, *, scope: str) -> None:
+    if amount > 0:
+        CODE_GUESS_FAILURES.labels(scope).inc(amount)
+
+
+def code_guess_refused_count(*, scope: str) -> None:
+    CODE_GUESS_REFUSED.labels(scope).inc()
 
 
 # --- Scrape ---------------------------------------------------------------------------------------

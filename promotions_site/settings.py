@@ -306,6 +306,10 @@ API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/m")  # per API client, e
 LOGIN_FAILURE_LIMIT_PER_USERNAME = os.environ.get("LOGIN_FAILURE_LIMIT_PER_USERNAME", "10/5m")
 LOGIN_FAILURE_LIMIT_PER_IP = os.environ.get("LOGIN_FAILURE_LIMIT_PER_IP", "30/5m")
 LOGIN_FAILURE_CEILING_PER_USERNAME = os.environ.get("LOGIN_FAILURE_CEILING_PER_USERNAME", "100/h")
+# Promo codes looked up that the org does not have (GET code, link; promotions/code_guard.py): per API
+# client, and per customer when the call names one. Past either, code look-ups answer 429.
+CODE_GUESS_LIMIT_PER_CLIENT = os.environ.get("CODE_GUESS_LIMIT_PER_CLIENT", "100/10m")
+CODE_GUESS_LIMIT_PER_CUSTOMER = os.environ.get("CODE_GUESS_LIMIT_PER_CUSTOMER", "10/10m")
 
 # API client secrets are stored as HMAC-SHA256 under this key (promotions_site/client_secrets.py).
 # Changing it without naming the old one in the fallbacks stops every API client's secret from verifying:

@@ -587,19 +587,6 @@ def _window_condition(ranges: list[tuple[int, str, dt.date, dt.date]]) -> Q:
     )
 
 
-def window_sums(ranges: list[tuple[int, str, dt.date, dt.date]]) -> dict[tuple[int, str], Decimal]:
-    """{(restriction id, scope): used} summed over each range of window keys (inclusive), one query."""
-    if not ranges:
-        return {}
-    rows = (
-        RedemptionCounter.objects.filter(_window_condition(ranges))
-        .values("restriction_id", "scope")
-        .annotate(total=Sum("used"))
-        .values_list("restriction_id", "scope", "total")
-    )
-    return {(restriction_id, scope): total for restriction_id, scope, total in rows}
-
-
 def window_used_reserved(
     ranges: list[tuple[int, str, dt.date, dt.date]],
 ) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:

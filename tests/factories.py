@@ -16,6 +16,8 @@ from promotions.models import (
     LoyaltyProgram,
     LoyaltyPromotion,
     Organization,
+    PromoCode,
+    PromoCodeBatch,
     Promotion,
     PromotionRestriction,
     PromotionType,
@@ -357,6 +359,9 @@ class BulkJobItemFactory(factory.django.DjangoModelFactory):
     identifier = "1"
 
 
+_code_seq = itertools.count(1)
+
+
 def make_in_org(model, org):
     """One row of `model` belonging to `org` (for the tests that cover every model)."""
     makers = {
@@ -386,6 +391,15 @@ def make_in_org(model, org):
         Store: lambda: StoreFactory(org=org),
         Till: lambda: TillFactory(org=org),
         PromotionActivation: lambda: PromotionActivationFactory(org=org),
+        PromoCode: lambda: PromoCode.objects.create(
+            org=org, promotion=PromotionFactory(org=org, type="CODE"), code=f"ORG{org.pk}X{next(_code_seq)}"
+        ),
+        PromoCodeBatch: lambda: PromoCodeBatch.objects.create(
+            org=org,
+            promotion=PromotionFactory(org=org, type="CODE"),
+            kind="UPLOAD",
+            request_id=f"req-{next(_code_seq)}",
+        ),
     }
     if model not in makers:
         raise LookupError(f"no factory for {model._meta.label}: add one to tests/factories.py::make_in_org")

@@ -19,12 +19,15 @@ from promotions_site.errors import ErrorCode
 from promotions_site.idempotency import IDEMPOTENCY_ERRORS, IDEMPOTENCY_PARAMETERS
 from promotions_site.schema import error_responses
 from wallets.identifiers import IDENTIFIER_NAMES, SOURCES
+from wallets.selectors import CODE_LOOKUP_MAX
 from wallets.serializers import (
     CUSTOMER_RESPONSE,
     EARN_BULK_RESPONSE,
     EARN_RESPONSE,
     ISSUE_BULK_RESPONSE,
     LOYALTY_ISSUE_RESPONSE,
+    PROMO_CODE_LINK_RESPONSE,
+    PROMO_CODE_LOOKUP_RESPONSE,
     REVOKE_EARN_MAX_IDS,
     REVOKE_EARN_RESPONSE,
     WALLET_LIMIT_DEFAULT,
@@ -439,7 +442,10 @@ def customer_wallet_get(*, query):
         examples=[OpenApiExample("Response", value=WALLET_RESPONSE_EXAMPLE, response_only=True)],
         description=(
             "The CUSTOMER, EARNING and REWARD promotions issued to or earned by the customer, one item "
-            "per instance, latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
+            "per instance, and the promo codes linked to the customer, one item per code (`earnedType` "
+            "CODE, `earnedPromotionId` the code's id, `promoCode` the code, `validTill` the promotion's "
+            "end, `eventTime` when it was linked, `earnedFromType` CODE_LINK, `status` REVOKED for a "
+            "deactivated code), latest `validTill` first (then by `earnedPromotionId`), at most `limit` "
             f"items (default {WALLET_LIMIT_DEFAULT}, at most {WALLET_LIMIT_MAX}; no pagination). "
             "`isIncludeActivePromotionsOnly=true` keeps only ACTIVE instances still valid whose promotion "
             "is active and has not ended. `status` is the instance's (ACTIVE, REDEEMED, EXPIRED, REVOKED; "
@@ -455,8 +461,9 @@ def customer_wallet_get(*, query):
             "ones (REDEMPTION: redemption counts; TRANSACTION: transactions; DISCOUNT: discount); "
             "`maxLimit` is a six-decimal string; `remainingRedemption` an integer for REDEMPTION and "
             'TRANSACTION, a six-decimal string for DISCOUNT (`"4890.500000"`), never a float; '
-            "Customer = this customer's, Promotion = everyone's, Earn = this instance's; a Cart limit "
-            "holds per transaction so all of it remains. A limit whose window resets is counted in its "
+            "Customer = this customer's, Promotion = everyone's, Earn = this instance's, Code (a code's "
+            "item only) = this code's; a Cart limit holds per transaction so all of it remains. "
+            "`remainingRedemption` also subtracts what open carts (cart locks) reserve, never below 0. A limit whose window resets is counted in its "
             "current window, in the org's time zone: `windowType` (as configured; without one, MOVING "
             "for a frequency DAYS or WEEKS, else OVERALL), `fixedWindowConfig`, `currentCycle` "
             "`{startDate, endDate}` (local days, both inclusive; fixed windows only, else null), and "
@@ -689,5 +696,119 @@ def promotion_customer_deactivate(*, query):
             "The customer opts out: evaluate no longer offers the promotion (or the instance). "
             "Deactivating a promotion that is not activated is a success that changes nothing. 737 "
             "(409) while a pending cart of the customer holds the promotion. " + _ACTIVATION_RULES
+        ),
+    )
+
+
+# --- Promo codes -----------------------------------------------------------------------------------
+
+PROMO_CODE_EXAMPLE = {
+    "id": 1201,
+    "orgId": 100737,
+    "promotionId": "6912ced9d39e256f754a83f8",
+    "promotionName": "Welcome code",
+    "code": "WELCOME2025",
+    "customerId": 566881933,
+    "active": True,
+    "createdOn": 1761750000000,
+    "createdOnISO": "2025-10-29T15:00:00Z",
+    "validTill": 4102444799999,
+    "validTillISO": "2099-12-31T23:59:59Z",
+    "mode": "DISCOUNT",
+    "redeemableFrom": 1761696000000,
+    "redeemableFromISO": "2025-10-29T00:00:00Z",
+    "restrictions": {
+        "Code": [
+            {
+                "kpi": "REDEMPTION",
+                "maxLimit": "1.000000",
+                "remainingRedemption": 1,
+                "tempRedemption": 0,
+                "periodStart": None,
+                "periodEnd": None,
+            }
+        ]
+    },
+}
+PROMO_CODE_LOOKUP_EXAMPLE = {
+    "data": [PROMO_CODE_EXAMPLE],
+    "errors": [{"code": 1001, "message": "Promo code not found.", "promoCode": "NOSUCHCODE"}],
+}
+PROMO_CODE_LINK_REQUEST_EXAMPLE = {"customerId": 566881933, "code": "welcome2025", "mode": "DISCOUNT"}
+
+_CODE_RECORD_TEXT = (
+    "A code's record: `id`, `orgId`, `promotionId`, `promotionName`, `code` (upper-case), `customerId` "
+    "(null while unlinked), `active`, `createdOn`, `validTill` (the promotion's end: codes expire with "
+    "it), `mode`, `redeemableFrom` (the promotion's start), each time in epoch ms with its ISO twin, and "
+    "`restrictions.Code`: the promotion's Code-level limits counted for this code in their current "
+    "window: `maxLimit`, `remainingRedemption` (the limit less what redemptions used and open carts "
+    "reserve, never below 0), `tempRedemption` (what open carts reserve), `periodStart`/`periodEnd` "
+    "(epoch ms, null for a lifetime limit). "
+)
+_CODE_GUESS_TEXT = (
+    "Unknown codes are failed look-ups: past `CODE_GUESS_LIMIT_PER_CLIENT` of them per API client (and, "
+    "when the call names a customer, `CODE_GUESS_LIMIT_PER_CUSTOMER` per customer) in a sliding window, "
+    "code look-ups answer 429 with `Retry-After` until the window has room again."
+)
+
+
+def promo_code_lookup(*, query):
+    return extend_schema(
+        operation_id="promo_code_lookup",
+        summary="Look promo codes up",
+        tags=["Promo codes"],
+        parameters=[query],
+        responses={
+            200: PROMO_CODE_LOOKUP_RESPONSE.serializer,
+            **error_responses(ErrorCode.BAD_REQUEST),
+        },
+        examples=[OpenApiExample("Response", value=PROMO_CODE_LOOKUP_EXAMPLE, response_only=True)],
+        description=(
+            "The org's promo codes among `codes` (comma-separated, case-insensitive: upper-cased, blanks "
+            f"and repeats dropped, at most {CODE_LOOKUP_MAX}) whose promotion is of `mode`, in request "
+            "order. " + _CODE_RECORD_TEXT + "A code the org does not have (missing, another org's, or of "
+            "the other mode) is left out of `data` and listed in `errors` as `{code: 1001, message, "
+            "promoCode}`; the answer is still 200. `includeRedemptions` is accepted and changes nothing: "
+            "`restrictions` are always shown. " + _CODE_GUESS_TEXT + " 400 for a missing or malformed "
+            "parameter. Read access suffices."
+        ),
+    )
+
+
+def promo_code_link(*, request):
+    return extend_schema(
+        operation_id="promo_code_link",
+        summary="Link a promo code to a customer",
+        tags=["Promo codes"],
+        request=request,
+        parameters=IDEMPOTENCY_PARAMETERS,
+        responses={
+            200: PROMO_CODE_LINK_RESPONSE.serializer,
+            **error_responses(
+                ErrorCode.BAD_REQUEST,
+                ErrorCode.FORBIDDEN,
+                ErrorCode.INVALID_PROMO_CODE,
+                ErrorCode.PROMO_CODE_EXPIRED,
+                ErrorCode.PROMO_CODE_LINKED_TO_ANOTHER_CUSTOMER,
+                ErrorCode.INVALID_CUSTOMER_IDENTIFIER,
+                ErrorCode.PROMOTION_NOT_RUNNING,
+                *IDEMPOTENCY_ERRORS,
+            ),
+        },
+        examples=[
+            OpenApiExample("Request", value=PROMO_CODE_LINK_REQUEST_EXAMPLE, request_only=True),
+            OpenApiExample("Linked", value={"data": PROMO_CODE_EXAMPLE, "errors": []}, response_only=True),
+        ],
+        description=(
+            "Links the org's code `code` (case-insensitive) of a `mode` promotion to the customer "
+            "`customerId`, one customer per call, and answers the code's record. "
+            + _CODE_RECORD_TEXT
+            + "Refused, with nothing written, in this order: 1001 no such code in the org (another "
+            "org's, or of the other mode); 1006 no such customer in the org; 1001 the code is "
+            "deactivated; 1002 its promotion has ended; 709 its promotion is deactivated; 1005 (409) the "
+            "code is linked to another customer (linking is permanent). Linking a code again to the same "
+            "customer answers 200 unchanged. Of concurrent links of one code, exactly one wins. "
+            + _CODE_GUESS_TEXT
+            + " 403 for a read-only API client. Accepts an `Idempotency-Key` header."
         ),
     )

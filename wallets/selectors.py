@@ -9,12 +9,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import CharField, Prefetch, Q, QuerySet
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 
-from promotions.models import Organization, PromotionRestriction, PromotionType
-from promotions.windows import LIFETIME_WINDOW, OVERALL, Window, WindowRule, window_at, window_rule_stored
+from promotions.models import Organization, PromoCode, PromotionRestriction, PromotionType
+from promotions.windows import (
+    LIFETIME,
+    LIFETIME_WINDOW,
+    OVERALL,
+    Window,
+    WindowRule,
+    window_at,
+    window_rule_stored,
+)
 from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
 from wallets.identifiers import email_normalize, mobile_normalize
 from wallets.models import Customer, EarnedPromotion, PromotionActivation
@@ -24,7 +33,12 @@ WALLET_LEVELS = (
     PromotionRestriction.Level.CUSTOMER,
     PromotionRestriction.Level.PROMOTION,
     PromotionRestriction.Level.EARN,
+    # A linked promo code's own limits (its items only; left out of the body when empty).
+    PromotionRestriction.Level.CODE,
 )
+# A promo code linked to the customer, as a wallet item (docs/code-link.md, "In the wallet").
+CODE_KIND = "CODE"
+CODE_LINKED_FROM = "CODE_LINK"
 _BIGINT_MAX = 2**63 - 1
 # The admin's customer search matches a substring only for a text this long (trigram indexes need 3).
 CUSTOMER_SUBSTRING_MIN = 3
@@ -70,16 +84,19 @@ _CUSTOMER_VERIFIED = (
 @dataclass(frozen=True)
 class RestrictionUsage:
     """One limit of a promotion and how much of it is used, at one level (Cart, Customer, ...): in
-    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life."""
+    its current window (`window`, promotions/windows.py) for a limit that resets, else over its life.
+    `reserved`: what open carts hold of it (docs/cart-locks.md), not used yet but not free either."""
 
     restriction: PromotionRestriction
     used: Decimal
     rule: WindowRule = OVERALL
     window: Window = LIFETIME_WINDOW
+    reserved: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:
-        return max(Decimal(0), self.restriction.limit - self.used)
+        """The limit less what is used and what open carts reserve, never below 0."""
+        return max(Decimal(0), self.restriction.limit - self.used - self.reserved)
 
 
 @dataclass
@@ -134,28 +151,62 @@ class WalletInstance:
     earn_from_type: str
     earn_from_id: str
     promotion: WalletPromotion
+    # A linked promo code's item (kind CODE): the code; None for an issued or earned instance.
+    promo_code: str | None = None
 
     @property
     def promotion_id(self) -> str:
         return self.promotion.pk
 
 
+def code_wallet_instance(code: PromoCode) -> WalletInstance:
+    """A promo code linked to the customer as a wallet item: `pk` the code's id (as text), kind CODE,
+    ACTIVE (REVOKED when the code is deactivated), valid till its promotion ends, `event_time` when
+    it was linked, `earn_from_type` CODE_LINK and `earn_from_id` the code."""
+    return WalletInstance(
+        str(code.pk),
+        code.customer_id,
+        CODE_KIND,
+        EarnedPromotion.Status.ACTIVE if code.active else EarnedPromotion.Status.REVOKED,
+        False,
+        code.promotion.end_date,
+        code.linked_on,
+        {},
+        CODE_LINKED_FROM,
+        code.code,
+        promotion=code.promotion,
+        promo_code=code.code,
+    )
+
+
 # `wallet_read`'s one statement: the customer of the org (and, for a client served from the worker's
-# cache, whether it still holds), and its instances of wallet promotions, latest validTill first, at
-# most a limit; a customer without instances is one row of NULLs after the first two columns.
+# cache, whether it still holds), and its wallet items, latest validTill first, at most a limit: its
+# instances of wallet promotions and the promo codes linked to it (`code_wallet_instance`); a customer
+# without items is one row of NULLs after the first two columns.
 _WALLET_READ_SQL = (
     "SELECT {client_ok}, x.* FROM wallets_customer AS cu LEFT JOIN LATERAL ("
-    " SELECT ep.id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
+    " SELECT * FROM ("
+    " SELECT ep.id AS item_id, ep.customer_id, ep.kind, ep.status, ep.locked, ep.valid_till, ep.event_time,"
     " ep.event_details, coalesce(nullif(ep.unlocked_from_type, ''), ep.earned_from_type),"
     " coalesce(nullif(ep.unlocked_from_id, ''), ep.earned_from_id),"
     " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
-    " p.start_date"
+    " p.start_date, NULL::text"
     " FROM wallets_earnedpromotion AS ep JOIN promotions_promotion AS p ON p.id = ep.promotion_id"
     " WHERE ep.org_id = cu.org_id AND ep.customer_id = cu.id AND p.type IN ({types}){active}"
-    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS x ON true"
+    " ORDER BY ep.valid_till DESC, ep.id LIMIT %s) AS instances"
+    " UNION ALL SELECT * FROM ("
+    " SELECT pc.id::text, pc.customer_id, '{code_kind}', CASE WHEN pc.active THEN '{active_status}'"
+    " ELSE '{revoked_status}' END, false, p.end_date, pc.linked_on, '{{}}'::jsonb, '{code_from}', pc.code,"
+    " p.id, p.name, p.mode, p.custom_field_values, p.active, p.end_date, p.customer_activation_required,"
+    " p.start_date, pc.code"
+    " FROM promotions_promocode AS pc JOIN promotions_promotion AS p ON p.id = pc.promotion_id"
+    " WHERE pc.org_id = cu.org_id AND pc.customer_id = cu.id{code_active}"
+    " ORDER BY p.end_date DESC, pc.id::text LIMIT %s) AS codes"
+    " ORDER BY valid_till DESC, item_id LIMIT %s) AS x ON true"
     " WHERE cu.org_id = %s AND cu.id = %s"
 )
 _WALLET_ACTIVE_SQL = " AND ep.status = %s AND ep.valid_till > %s AND p.active AND p.end_date > %s"
+_WALLET_CODE_ACTIVE_SQL = " AND pc.active AND p.active AND p.end_date > %s"
 _WALLET_TYPES_SQL = ", ".join(f"'{kind}'" for kind in PromotionType.WALLET_TYPES)
 
 
@@ -164,6 +215,11 @@ def _wallet_read_sql(*, cached: bool, active_only: bool) -> str:
         client_ok=CLIENT_STILL_AS_CACHED_SQL.format(org="cu.org_id") if cached else "true",
         types=_WALLET_TYPES_SQL,
         active=_WALLET_ACTIVE_SQL if active_only else "",
+        code_active=_WALLET_CODE_ACTIVE_SQL if active_only else "",
+        code_kind=CODE_KIND,
+        code_from=CODE_LINKED_FROM,
+        active_status=EarnedPromotion.Status.ACTIVE,
+        revoked_status=EarnedPromotion.Status.REVOKED,
     )
 
 
@@ -199,7 +255,10 @@ def wallet_read(
     params: list = [client_id, client_check] if cached else []
     if active_only:
         params += [EarnedPromotion.Status.ACTIVE, now, now]
-    params += [limit, org.pk, customer_id]
+    params.append(limit)
+    if active_only:
+        params.append(now)
+    params += [limit, limit, org.pk, customer_id]
     with connection.cursor() as cursor:
         cursor.execute(_WALLET_READ[cached, active_only], params)
         rows = cursor.fetchall()
@@ -218,7 +277,9 @@ def wallet_read(
             promotion = promotions[row[11]] = WalletPromotion(
                 row[11], row[12], row[13], _json(row[14]), row[15], row[16], row[17], row[18]
             )
-        instances.append(WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion))
+        instances.append(
+            WalletInstance(*row[1:8], _json(row[8]), row[9], row[10], promotion=promotion, promo_code=row[19])
+        )
     if include_redemptions and promotions:
         for restriction in PromotionRestriction.objects.filter(
             promotion_id__in=promotions, level__in=WALLET_LEVELS
@@ -274,7 +335,35 @@ def wallet_get(
                 queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
             )
         )
-    return _wallet_entries(customer, list(instances[:limit]), include_redemptions, now)
+    items = list(instances[:limit]) + _linked_codes(customer, limit, active_only, include_redemptions, now)
+    # Both lists are in wallet order: merged, latest validTill first, then by id (as text).
+    items.sort(key=lambda item: str(item.pk))
+    items.sort(key=lambda item: item.valid_till, reverse=True)
+    return _wallet_entries(customer, items[:limit], include_redemptions, now)
+
+
+def _linked_codes(
+    customer: Customer, limit: int, active_only: bool, include_redemptions: bool, now: dt.datetime
+) -> list[WalletInstance]:
+    """The promo codes linked to the customer as wallet items (`code_wallet_instance`), latest
+    promotion end first, then by id as text (the one statement's order), at most `limit`."""
+    codes = (
+        PromoCode.objects.filter(org_id=customer.org_id, customer=customer)
+        .select_related("promotion")
+        .defer(*(f"promotion__{name}" for name in WALLET_PROMOTION_DEFERRED))
+        .annotate(id_text=Cast("id", CharField()))
+        .order_by("-promotion__end_date", "id_text")
+    )
+    if active_only:
+        codes = codes.filter(active=True, promotion__active=True, promotion__end_date__gt=now)
+    if include_redemptions:
+        codes = codes.prefetch_related(
+            Prefetch(
+                "promotion__restrictions",
+                queryset=PromotionRestriction.objects.filter(level__in=WALLET_LEVELS).order_by("kpi", "id"),
+            )
+        )
+    return [code_wallet_instance(code) for code in codes[:limit]]
 
 
 def _json(text):
@@ -363,16 +452,41 @@ def restriction_usage_counter_register(counter: UsageCounter) -> None:
         _usage_counters.append(counter)
 
 
-# A limit that resets is read from its window's counters (the redemptions app's too, registered
-# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id,
-# scope): used} summed over the keys in each range.
-WindowCounter = Callable[[list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], Decimal]]
+# A Customer or Promotion limit's counter rows (RedemptionCounter, the redemptions app's too, registered
+# likewise): takes [(restriction id, scope, first key, last key)] and returns {(restriction id, scope):
+# (used, reserved)} summed over the keys in each range; `reserved` is what open carts hold
+# (docs/cart-locks.md). A limit that resets is read from its window's rows (used and reserved); a
+# lifetime limit's use is counted from the lines, its reservations from its LIFETIME row.
+WindowCounter = Callable[
+    [list[tuple[int, str, dt.date, dt.date]]], dict[tuple[int, str], tuple[Decimal, Decimal]]
+]
 _window_counters: list[WindowCounter] = []
 
 
 def window_usage_counter_register(counter: WindowCounter) -> None:
     if counter not in _window_counters:
         _window_counters.append(counter)
+
+
+# What open carts hold of earned instances' Earn limits (CartLockUnit rows, registered by the
+# redemptions app): takes the instance ids and now, returns {(instance id, kpi): amount}.
+InstanceReservedCounter = Callable[[list[str], dt.datetime], dict[tuple[str, str], Decimal]]
+_instance_reserved_counters: list[InstanceReservedCounter] = []
+
+
+def instance_reserved_counter_register(counter: InstanceReservedCounter) -> None:
+    if counter not in _instance_reserved_counters:
+        _instance_reserved_counters.append(counter)
+
+
+def window_counts(
+    ranges: list[tuple[int, str, dt.date, dt.date]],
+) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+    """{(restriction id, scope): (used, reserved)} from the registered window counters."""
+    counted: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+    for window_counter in _window_counters if ranges else ():
+        counted.update(window_counter(ranges))
+    return counted
 
 
 def _restriction_usage(
@@ -387,47 +501,93 @@ def _restriction_usage(
     distinct redemptions, DISCOUNT sums the discount. Lines of reversed redemptions do not count.
     A Customer or Promotion limit whose window resets (FIXED, MOVING, CLASSIC with a frequency) is
     read from the counters of its window at `now`, in the org's time zone (the registered window
-    counter: `redemptions.selectors.window_sums`).
+    counter: `redemptions.selectors.window_used_reserved`).
+
+    What open carts reserve is `reserved` (docs/cart-locks.md): of a Customer or Promotion limit, the
+    `reserved` of its counter rows (its window's, or its LIFETIME row for a lifetime limit); of an
+    Earn limit, the instance's units held by open, unexpired carts. `remaining` subtracts both.
     """
     Level = PromotionRestriction.Level
     tz = customer.org.tz
     by_level: dict[str, set] = {level: set() for level in WALLET_LEVELS}
     windows: dict[int, tuple[WindowRule, Window]] = {}
     ranges = []
+    earn_instances: list[str] = []
+    code_windows: dict[int, tuple[WindowRule, Window]] = {}
     for instance in instances:
+        promo_code = getattr(instance, "promo_code", None)
         for restriction in instance.promotion.restrictions.all():
             rule = window_rule_stored(restriction)
-            if rule.resets and restriction.level in (Level.CUSTOMER, Level.PROMOTION):
-                if restriction.pk not in windows:
-                    window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
-                    windows[restriction.pk] = (rule, window)
-                    scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
-                    ranges.append((restriction.pk, scope, window.first_day, window.last_day))
-            else:
+            if restriction.level == Level.CODE:
+                # A code's own limits, counted for the code (its counters' scope); none for an instance.
+                if promo_code is not None:
+                    window = code_windows.get(restriction.pk)
+                    if window is None:
+                        at = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                        window = code_windows[restriction.pk] = (rule, at)
+                    first, last = (
+                        (window[1].first_day, window[1].last_day) if rule.resets else (LIFETIME, LIFETIME)
+                    )
+                    ranges.append((restriction.pk, code_scope(int(instance.pk)), first, last))
+                continue
+            if restriction.level not in (Level.CUSTOMER, Level.PROMOTION):
                 by_level[restriction.level].add(_usage_key(restriction, instance))
+                if restriction.level == Level.EARN:
+                    earn_instances.append(instance.pk)
+                continue
+            if restriction.pk in windows:
+                continue
+            scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
+            if rule.resets:
+                window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                ranges.append((restriction.pk, scope, window.first_day, window.last_day))
+            else:
+                window = LIFETIME_WINDOW
+                by_level[restriction.level].add(_usage_key(restriction, instance))
+                ranges.append((restriction.pk, scope, LIFETIME, LIFETIME))
+            windows[restriction.pk] = (rule, window)
 
     # Cart limits hold per transaction: nothing is used before the next one.
     del by_level[PromotionRestriction.Level.CART]
     used: dict[str, dict] = {}
     for counter in _usage_counters:
         used.update(counter(customer, by_level))
-    in_windows: dict[tuple[int, str], Decimal] = {}
-    for window_counter in _window_counters if ranges else ():
-        in_windows.update(window_counter(ranges))
+    in_windows = window_counts(ranges)
+    held: dict[tuple[str, str], Decimal] = {}
+    for instance_counter in _instance_reserved_counters if earn_instances else ():
+        held.update(instance_counter(sorted(set(earn_instances)), now))
 
+    zero = Decimal(0)
     usage: dict[str, dict[str, list[RestrictionUsage]]] = {}
     for instance in instances:
         levels: dict[str, list[RestrictionUsage]] = {level: [] for level in WALLET_LEVELS}
         for restriction in instance.promotion.restrictions.all():
+            if restriction.level == Level.CODE:
+                if getattr(instance, "promo_code", None) is not None:
+                    rule, window = code_windows[restriction.pk]
+                    code_used, reserved = in_windows.get(
+                        (restriction.pk, code_scope(int(instance.pk))), (zero, zero)
+                    )
+                    levels[Level.CODE].append(
+                        RestrictionUsage(restriction, code_used or zero, rule, window, reserved or zero)
+                    )
+                continue
+            counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
+            amount = counted.get(restriction.kpi, zero)
             if restriction.pk in windows:
                 rule, window = windows[restriction.pk]
                 scope = str(customer.pk) if restriction.level == Level.CUSTOMER else ""
-                amount = in_windows.get((restriction.pk, scope), Decimal(0))
-                levels[restriction.level].append(RestrictionUsage(restriction, amount, rule, window))
+                window_used, reserved = in_windows.get((restriction.pk, scope), (zero, zero))
+                if rule.resets:
+                    amount = window_used
+                levels[restriction.level].append(
+                    RestrictionUsage(restriction, amount, rule, window, reserved or zero)
+                )
                 continue
-            counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
-            amount = counted.get(restriction.kpi, Decimal(0))
-            levels[restriction.level].append(RestrictionUsage(restriction, amount))
+            reserved = zero
+            if restriction.level == Level.EARN:
+                reserved = held.get((instance.pk, restriction.kpi), zero)
+            levels[restriction.level].append(RestrictionUsage(restriction, amount, reserved=reserved))
         usage[instance.pk] = levels
     return usage
 
@@ -502,3 +662,95 @@ def customers_matching(*, value: str, org_id: int | None) -> QuerySet[Customer]:
         return Customer.objects.none()
     customers = Customer.objects.filter(customer_identifier_match(value))
     return customers if org_id is None else customers.filter(org_id=org_id)
+
+
+# --- Promo codes ---------------------------------------------------------------------------------
+
+CODE_LOOKUP_MAX = 100
+# A code no look-up can find: the placeholder that keeps the look-up's queries when nothing is found.
+_NO_CODE = ""
+# A restriction id no row has: the placeholder range that keeps the counters' query when no code is found.
+_NO_RANGE = (0, "", LIFETIME, LIFETIME)
+
+
+def code_scope(code_id: int) -> str:
+    """The RedemptionCounter scope of one promo code's Code-level limits (`code:<PromoCode.id>`)."""
+    return f"code:{code_id}"
+
+
+@dataclass
+class CodeRecord:
+    """One promo code as the code APIs show it, with its Code-level limits counted for it."""
+
+    code: PromoCode
+    restrictions: dict[str, list[RestrictionUsage]] = field(default_factory=dict)
+
+
+def codes_normalize(texts) -> list[str]:
+    """The codes asked for, upper-case (codes are case-insensitive), blanks dropped, each once, in order."""
+    return list(dict.fromkeys(text.strip().upper() for text in texts if text.strip()))
+
+
+def promo_codes_look_up(
+    *, org: Organization, codes: list[str], mode: str | None = None, now: dt.datetime | None = None
+) -> tuple[list[CodeRecord], list[str]]:
+    """(the org's codes among `codes` with their Code-level limits, in request order; the codes it
+    does not have, in request order). `codes` are normalized (`codes_normalize`).
+
+    A code of another org, or (with `mode`) of a promotion of the other mode, is not the org's: it is
+    unknown, exactly like a missing one. The same three queries run whatever is found, none of them
+    skipped when nothing is (no early return): the codes with their promotions (one query for all),
+    the promotions' Code-level restrictions, and their counters (`code_restrictions`); so how long a
+    look-up takes does not tell an existing code from a missing one (docs/code-link.md)."""
+    now = now or timezone.now()
+    # A NUL cannot be stored (PostgreSQL text): such a code is unknown without being sent.
+    queried = [code for code in codes if "\x00" not in code] or [_NO_CODE]
+    rows = {
+        row.code: row
+        for row in PromoCode.objects.filter(org=org, code__in=queried)
+        .select_related("promotion")
+        .defer(*(f"promotion__{name}" for name in WALLET_PROMOTION_DEFERRED))
+    }
+    found = [
+        rows[code] for code in codes if code in rows and (mode is None or rows[code].promotion.mode == mode)
+    ]
+    known = {row.code for row in found}
+    usage = code_restrictions(org=org, codes=found, now=now)
+    records = [CodeRecord(row, usage.get(row.pk, {})) for row in found]
+    return records, [code for code in codes if code not in known]
+
+
+def code_restrictions(
+    *, org: Organization, codes: list[PromoCode], now: dt.datetime
+) -> dict[int, dict[str, list[RestrictionUsage]]]:
+    """{code id: {"Code": [usage per limit]}}: each code's Code-level limits with what is used and
+    reserved of them in the RedemptionCounter rows of scope `code:<id>` (the redemptions app writes
+    them when a code is redeemed or an open cart holds it), in the limit's current window at `now`
+    (the org's time zone). Two queries, whatever is found."""
+    Level = PromotionRestriction.Level
+    promotion_ids = {row.promotion_id for row in codes} or {_NO_CODE}
+    restrictions: dict[str, list[PromotionRestriction]] = {}
+    for restriction in PromotionRestriction.objects.filter(
+        promotion_id__in=promotion_ids, level=Level.CODE
+    ).order_by("kpi", "id"):
+        restrictions.setdefault(restriction.promotion_id, []).append(restriction)
+    windows: dict[tuple[int, int], tuple[WindowRule, Window]] = {}
+    ranges = [_NO_RANGE]
+    for row in codes:
+        for restriction in restrictions.get(row.promotion_id, ()):
+            rule = window_rule_stored(restriction)
+            window = window_at(rule, tz=org.tz, at=now, promotion_start=row.promotion.start_date)
+            windows[row.pk, restriction.pk] = (rule, window)
+            first, last = (window.first_day, window.last_day) if rule.resets else (LIFETIME, LIFETIME)
+            ranges.append((restriction.pk, code_scope(row.pk), first, last))
+    counted = window_counts(ranges)
+    zero = Decimal(0)
+    usage: dict[int, dict[str, list[RestrictionUsage]]] = {}
+    for row in codes:
+        limits = []
+        for restriction in restrictions.get(row.promotion_id, ()):
+            rule, window = windows[row.pk, restriction.pk]
+            used, reserved = counted.get((restriction.pk, code_scope(row.pk)), (zero, zero))
+            limits.append(RestrictionUsage(restriction, used or zero, rule, window, reserved or zero))
+        usage[row.pk] = {Level.CODE: limits}
+    return usage

@@ -15,12 +15,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from promotions.models import LoyaltyProgram, LoyaltyPromotion, Promotion, PromotionRestriction
+from promotions_site.errors import ErrorCode
 from promotions_site.limits import StoredAsSentMixin
 from promotions_site.schema import V2MessageSerializer
 from promotions_site.shapes import Shape, always, envelope, item, itself, no_errors, via
 from promotions_site.timefmt import EpochMillisField, IsoDateTimeField, to_epoch_ms, to_iso
 from wallets.models import Customer, EarnedPromotion
-from wallets.selectors import WALLET_LEVELS, WalletEntry
+from wallets.selectors import CODE_KIND, CODE_LINKED_FROM, WALLET_LEVELS, CodeRecord, WalletEntry
 from wallets.services import IssuedInstance, IssueOutcome, LoyaltyIssueOutcome, RevokeOutcome
 
 # Request limits the views validate and the schema states.
@@ -337,7 +338,20 @@ WALLET_RESTRICTION = Shape(
 # An instance's limits by level, from WalletEntry.restrictions ({level: [RestrictionUsage]}).
 WALLET_RESTRICTIONS = Shape(
     "WalletRestrictions",
-    {level.value: (WALLET_RESTRICTION.many(), item(level)) for level in WALLET_LEVELS},
+    {
+        level.value: (
+            WALLET_RESTRICTION.many(
+                # Only a linked promo code's item has Code limits: the key is left out when empty.
+                **(
+                    {"required": False, "help_text": "A linked promo code's own limits (its items only)."}
+                    if level == PromotionRestriction.Level.CODE
+                    else {}
+                )
+            ),
+            item(level),
+        )
+        for level in WALLET_LEVELS
+    },
 )
 
 
@@ -363,7 +377,13 @@ WALLET_ITEM = Shape(
         "unlockedDate": (serializers.IntegerField(allow_null=True), _unlocked(to_epoch_ms)),
         "unlockedDateISO": (serializers.CharField(allow_null=True), _unlocked(to_iso)),
         "customerId": (serializers.IntegerField(), "instance.customer_id"),
-        "earnedType": (serializers.ChoiceField(choices=EarnedPromotion.Kind.values), "instance.kind"),
+        "earnedType": (
+            serializers.ChoiceField(
+                choices=[*EarnedPromotion.Kind.values, CODE_KIND],
+                help_text="ISSUED, EARNED, or CODE for a promo code linked to the customer.",
+            ),
+            "instance.kind",
+        ),
         "earnedStatus": (serializers.ChoiceField(choices=["LOCKED", "UNLOCKED"]), "earned_status"),
         "promotionStatus": (serializers.ChoiceField(choices=["ACTIVE", "INACTIVE"]), "promotion_status"),
         "applicationMode": (serializers.CharField(), "instance.promotion.mode"),
@@ -374,11 +394,18 @@ WALLET_ITEM = Shape(
         "eventTimeISO": (serializers.CharField(), via(to_iso, "instance.event_time")),
         "supplementaryCriteria": (serializers.JSONField(allow_null=True), _supplementary_criteria),
         "earnedFromType": (
-            serializers.ChoiceField(choices=EarnedPromotion.EarnedFromType.values),
+            serializers.ChoiceField(
+                choices=[*EarnedPromotion.EarnedFromType.values, CODE_LINKED_FROM],
+                help_text="CODE_LINK for a linked promo code (earnedFromId is then the code).",
+            ),
             "instance.earn_from_type",
         ),
         "earnedFromId": (serializers.CharField(), "instance.earn_from_id"),
         "status": (serializers.ChoiceField(choices=EarnedPromotion.Status.values), "status"),
+        "promoCode": (
+            serializers.CharField(required=False, help_text="Only on a linked promo code's item: the code."),
+            lambda entry: getattr(entry.instance, "promo_code", None),
+        ),
         "restrictions": (
             WALLET_RESTRICTIONS.field(required=False, help_text="Only with includeRedemptions=true."),
             "restrictions",
@@ -386,6 +413,114 @@ WALLET_ITEM = Shape(
     },
 )
 WALLET_RESPONSE = envelope("WalletResponse", WALLET_ITEM.many())
+
+# --- Promo codes (GET /promotions/code, POST /promotions/code/link) ---------------------------------
+
+# One Code-level limit of a code, from its RestrictionUsage (wallets.selectors.code_restrictions).
+CODE_RESTRICTION = Shape(
+    "CodeRestriction",
+    {
+        "kpi": (serializers.ChoiceField(choices=PromotionRestriction.Kpi.values), "restriction.kpi"),
+        "maxLimit": (
+            serializers.CharField(help_text='The limit, as a string with 6 decimals ("2.000000").'),
+            via("{:.6f}".format, "restriction.limit"),
+        ),
+        "remainingRedemption": (
+            RemainingField(
+                help_text="What is left for this code: the limit less what redemptions used and what open "
+                "carts reserve (never below 0); an integer for REDEMPTION and TRANSACTION, a string with 6 "
+                "decimals for DISCOUNT."
+            ),
+            lambda usage: remaining_value(usage.restriction.kpi, usage.remaining),
+        ),
+        "tempRedemption": (
+            RemainingField(help_text="What open carts (cart locks) reserve of the limit for this code now."),
+            lambda usage: remaining_value(usage.restriction.kpi, usage.reserved),
+        ),
+        "periodStart": (
+            EpochMillisField(
+                allow_null=True,
+                help_text="Epoch ms: when the limit's current window began; null for OVERALL.",
+            ),
+            via(to_epoch_ms, "window.start"),
+        ),
+        "periodEnd": (
+            EpochMillisField(
+                allow_null=True, help_text="Epoch ms: when that window ends (exclusive); null for OVERALL."
+            ),
+            via(to_epoch_ms, "window.end"),
+        ),
+    },
+)
+CODE_RESTRICTIONS = Shape(
+    "CodeRestrictions",
+    {PromotionRestriction.Level.CODE.value: (CODE_RESTRICTION.many(), item(PromotionRestriction.Level.CODE))},
+)
+
+# One promo code, from its CodeRecord.
+PROMO_CODE = Shape(
+    "PromoCode",
+    {
+        "id": (serializers.IntegerField(), "code.pk"),
+        "orgId": (serializers.IntegerField(), "code.org_id"),
+        "promotionId": (serializers.CharField(), "code.promotion.pk"),
+        "promotionName": (serializers.CharField(), "code.promotion.name"),
+        "code": (serializers.CharField(), "code.code"),
+        "customerId": (
+            serializers.IntegerField(allow_null=True, help_text="The linked customer; null while unlinked."),
+            "code.customer_id",
+        ),
+        "active": (serializers.BooleanField(), "code.active"),
+        "createdOn": (serializers.IntegerField(), via(to_epoch_ms, "code.created_on")),
+        "createdOnISO": (serializers.CharField(), via(to_iso, "code.created_on")),
+        "validTill": (
+            serializers.IntegerField(help_text="The promotion's end (codes expire with it)."),
+            via(to_epoch_ms, "code.promotion.end_date"),
+        ),
+        "validTillISO": (serializers.CharField(), via(to_iso, "code.promotion.end_date")),
+        "mode": (serializers.ChoiceField(choices=["DISCOUNT", "PAYMENT_VOUCHER"]), "code.promotion.mode"),
+        "redeemableFrom": (
+            serializers.IntegerField(help_text="The promotion's start."),
+            via(to_epoch_ms, "code.promotion.start_date"),
+        ),
+        "redeemableFromISO": (serializers.CharField(), via(to_iso, "code.promotion.start_date")),
+        "restrictions": (
+            CODE_RESTRICTIONS.field(help_text="The promotion's Code-level limits, counted for this code."),
+            "restrictions",
+        ),
+    },
+)
+PROMO_CODE_LINK_RESPONSE = envelope("PromoCodeLinkResponse", PROMO_CODE)
+
+# An unknown code of a look-up (a dict: code, message, promoCode).
+PROMO_CODE_ERROR = Shape(
+    "PromoCodeError",
+    {
+        "code": (serializers.IntegerField(), item("code")),
+        "message": (serializers.CharField(), item("message")),
+        "promoCode": (
+            serializers.CharField(help_text="The code as looked up (upper-case)."),
+            item("promoCode"),
+        ),
+    },
+)
+PROMO_CODE_LOOKUP_RESPONSE = Shape(
+    "PromoCodeLookupResponse",
+    {
+        "data": (PROMO_CODE.many(), item(0)),
+        "errors": (PROMO_CODE_ERROR.many(), item(1)),
+    },
+)
+
+
+def promo_code_lookup_body(records: list[CodeRecord], unknown: list[str]) -> dict:
+    """The codes found, in request order, and one 1001 entry per code the org does not have."""
+    errors = [
+        {"code": int(ErrorCode.INVALID_PROMO_CODE), "message": "Promo code not found.", "promoCode": code}
+        for code in unknown
+    ]
+    return PROMO_CODE_LOOKUP_RESPONSE.render((records, errors))
+
 
 # --- revokeEarn ------------------------------------------------------------------------------------
 

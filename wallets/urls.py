@@ -1,12 +1,14 @@
 from django.urls import path
 
-from wallets.apis import activation, customers, earn, issue, revoke, wallet
+from wallets.apis import activation, codes, customers, earn, issue, revoke, wallet
 
 urlpatterns = [
     # Before any `<str:promotion_id>` route (promotions.urls is included after these).
     path("customers", customers.CustomersApi.as_view(), name="customers"),
     path("earn/bulk", earn.EarnBulkApi.as_view(), name="promotion-earn-bulk"),
     # Literal routes before `<str:promotion_id>`, here and in promotions.urls (included after).
+    path("code", codes.PromoCodeLookupApi.as_view(), name="promo-code-lookup"),
+    path("code/link", codes.PromoCodeLinkApi.as_view(), name="promo-code-link"),
     path("revokeEarn", revoke.RevokeEarnApi.as_view(), name="promotion-revoke-earn"),
     path("customer/<int:customer_id>", wallet.CustomerWalletApi.as_view(), name="customer-wallet"),
     path("<str:promotion_id>/earn", earn.EarnApi.as_view(), name="promotion-earn"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from promotions.models import PromotionRestriction, PromotionType
+from promotions.models import PromoCode, PromotionRestriction, PromotionType
 from tests.factories import (
     ApiClientFactory,
     CustomerFactory,
@@ -43,6 +43,8 @@ EARNED_IDS = ("f022e0000000000000000001", "f022e0000000000000000002", "f022e0000
 PROGRAM_ID, LOYALTY_PROMOTION_ID = 9101, 9201
 TRANSACTION_IDS = ("FUZZ-TXN-1",)
 TILL_ID, TILL_CODE = 9301, "fuzz.till.1"
+# Promo codes of the CODE promotion: the schema's example code (unlinked) and one linked to the first customer.
+PROMO_CODES = ("WELCOME2025", "FUZZLINKED1")
 
 
 def seed() -> None:
@@ -81,3 +83,13 @@ def seed() -> None:
     program = LoyaltyProgramFactory(id=PROGRAM_ID, org=org)
     LoyaltyPromotionFactory(id=LOYALTY_PROMOTION_ID, org=org, program=program)
     TillFactory(id=TILL_ID, org=org, code=TILL_CODE)
+    PromotionRestrictionFactory(
+        promotion=promotions["CODE"],
+        level=PromotionRestriction.Level.CODE,
+        kpi="REDEMPTION",
+        limit=Decimal(1),
+    )
+    PromoCode.objects.create(org=org, promotion=promotions["CODE"], code=PROMO_CODES[0])
+    PromoCode.objects.create(
+        org=org, promotion=promotions["CODE"], code=PROMO_CODES[1], customer=first, linked_on=now
+    )

@@ -123,6 +123,7 @@ STRING_ID_FIELDS = {
     "promotionId": PROMOTION_IDS,
     "earnedPromotionId": seed.EARNED_IDS,
     "transactionIdentifier": seed.TRANSACTION_IDS,
+    "code": seed.PROMO_CODES,  # code/link
 }
 
 
@@ -202,6 +203,8 @@ def map_case(context, case):
             query["identifierValue"] = pick(value, seed.CUSTOMER_IDS)
         if _is_int(query.get("customerId")) or isinstance(query.get("customerId"), str):
             query["customerId"] = pick(query["customerId"], seed.CUSTOMER_IDS)
+        if isinstance(query.get("codes"), str):
+            query["codes"] = pick(query["codes"], seed.PROMO_CODES)
         if isinstance(query.get("promotionId"), str):
             query["promotionId"] = pick(query["promotionId"], PROMOTION_IDS)
     if case.body is not None and valid(ParameterLocation.BODY):
@@ -227,6 +230,8 @@ def seeded_org(transactional_db, settings):
     settings.LOGIN_FAILURE_LIMIT_PER_USERNAME = settings.LOGIN_FAILURE_LIMIT_PER_IP = "off"
     settings.LOGIN_FAILURE_CEILING_PER_USERNAME = "off"
     settings.API_RATE_LIMIT = "off"
+    # Random codes are unknown codes: the guess throttle would soon answer only 429 (tested apart).
+    settings.CODE_GUESS_LIMIT_PER_CLIENT = settings.CODE_GUESS_LIMIT_PER_CUSTOMER = "off"
     seed.seed()
 
 

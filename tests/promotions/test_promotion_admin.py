@@ -1,13 +1,13 @@
 """The Promotion admin writes through promotion_create / promotion_update, with the API's rules."""
 
 import datetime as dt
-import json
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from promotions import builder
 from promotions.models import AuditEvent, Promotion, PromotionRestriction
 from tests import factories
 from tests.promotions.test_capillary_promotion_objects import OBJECTS
@@ -39,13 +39,17 @@ def form_data(**changes):
         "mode": "DISCOUNT",
         "message_label": "",
         "campaign_id": "",
-        "condition": '{"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 10}}',
-        "action": '{"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 5}}',
+        # The rule, through the builder: more than 10 in the cart, 5 off.
+        "cond_type": "CART",
+        "cart_kpi": "SUBTOTAL",
+        "cart_operator": "GREATER_THAN",
+        "cart_value": "10",
+        "reward": "CART_BASED:ABSOLUTE",
+        "act_value": "5",
         "max_issuance_per_customer": 1,
         "earned_validity_days": "",
         "max_earning_per_customer": "",
         "earning_criteria": "null",
-        "custom_field_values": "{}",
         "restrictions-TOTAL_FORMS": 1,
         "restrictions-INITIAL_FORMS": 0,
         "restrictions-MIN_NUM_FORMS": 0,
@@ -77,29 +81,25 @@ def test_admin_creates_a_promotion_through_the_service(staff_client, org):
 
 
 def test_admin_takes_capillarys_objects_and_stores_them_as_the_api_does(staff_client, org):
-    # given: Capillary's "Buy 1 get 1" (PER_UNIT with a FREE_PRODUCT reward, kpi NONE target)
+    # given: Capillary's "Buy 1 get 1" (PER_UNIT with a FREE_PRODUCT reward, kpi NONE target), as the
+    # builder shows it
     obj = next(obj for obj in OBJECTS if obj["name"] == "Buy 1 get 1")
-    numbers = {"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 10}}
 
     # when
-    published = staff_client.post(
-        ADD_URL, form_data(condition=json.dumps(obj["condition"]), action=json.dumps(obj["action"]))
-    )
-    with_numbers = staff_client.post(ADD_URL, form_data(name="With numbers", condition=json.dumps(numbers)))
+    published = staff_client.post(ADD_URL, form_data(**builder.decompose(obj["condition"], obj["action"])))
 
     # then
     assert published.status_code == 302, published.content.decode()[:3000]
     promotion = Promotion.objects.get(name="Admin promotion")
     assert (promotion.condition, promotion.action) == (obj["condition"], obj["action"])
-    assert with_numbers.status_code == 302, with_numbers.content.decode()[:3000]
-    assert Promotion.objects.get(name="With numbers").condition["cartCondition"]["value"] == "10.000000"
+    assert Promotion.objects.get(name="Admin promotion").condition["productCondition"]["value"] == "2.000000"
 
 
 def test_admin_shows_shape_and_rule_errors(staff_client, org):
     # when: a bad action shape, then a Code limit on a CUSTOMER promotion
     bad_shape = staff_client.post(
         ADD_URL,
-        form_data(action='{"type": "CART_BASED", "cartBasedAction": {"type": "PERCENTAGE", "value": 500}}'),
+        form_data(reward="CART_BASED:PERCENTAGE", act_value="500"),
     )
     bad_rule = staff_client.post(ADD_URL, form_data(**{"restrictions-0-level": "Code"}))
 
@@ -190,21 +190,23 @@ def test_admin_missing_or_unparsable_dates_are_form_errors(staff_client, org, da
     assert not Promotion.objects.exists()
 
 
-def test_admin_empty_condition_and_action_each_say_required_once(staff_client, org):
-    # when: the add form's initial `{}` left in both
-    response = staff_client.post(ADD_URL, form_data(condition="{}", action="{}"))
+def test_admin_missing_builder_values_say_what_is_missing_beside_their_field(staff_client, org):
+    # when: no threshold and no percentage
+    response = staff_client.post(
+        ADD_URL, form_data(cart_value="", reward="CART_BASED:PERCENTAGE", act_value="")
+    )
 
-    # then: one plain "required" under each field, not a nested "type: ..." that reads the same twice
+    # then: one message in words under each field, nothing written
     text = response.content.decode()
     assert response.status_code == 200
-    assert "type: This field is required." not in text
-    for field in ("condition", "action"):
-        assert f'id="id_{field}_error"><li>This field is required.</li></ul>' in text
+    assert 'id="id_cart_value_error"><li>Enter the subtotal.</li></ul>' in text
+    assert 'id="id_act_value_error"><li>Enter the percentage.</li></ul>' in text
+    assert not Promotion.objects.exists()
 
 
-def test_admin_shape_errors_name_the_field_they_are_in(staff_client, org):
-    # when
-    response = staff_client.post(ADD_URL, form_data(action='{"type": "CART_BASED"}'))
+def test_admin_shape_errors_name_the_part_they_are_in(staff_client, org):
+    # when: a percentage above 100 (the API's serializer refuses it)
+    response = staff_client.post(ADD_URL, form_data(reward="PRODUCT_BASED:PERCENTAGE", act_value="150"))
 
-    # then: the path from the field, as the API reports it
-    assert "action.cartBasedAction: Required when action type is CART_BASED." in response.content.decode()
+    # then: the path, as the API reports it
+    assert "action.productBasedAction.value: A percentage must be at most 100." in response.content.decode()

@@ -21,7 +21,7 @@ from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from promotions.models import PromotionType
+from promotions.models import PromoCode, PromotionType
 from promotions_site.timefmt import to_epoch_ms
 from tests.conftest import basic_auth
 from tests.factories import (
@@ -104,6 +104,7 @@ class OrgSeed:
     cart: str  # the evaluationId of `customer`'s open cart (cart locks)
     optin_promotion: Any  # CUSTOMER with customerActivationRequired (not issued: opt-in may come first)
     till: Any  # a till of one of the org's stores
+    code: Any  # an unlinked PromoCode of a CODE promotion
 
 
 def _api(client) -> APIClient:
@@ -148,6 +149,9 @@ def org_seed(org) -> OrgSeed:
         cart=CartLockFactory(org=org, customer=customer).pk,
         optin_promotion=optin_promotion,
         till=TillFactory(org=org),
+        code=PromoCode.objects.create(
+            org=org, promotion=PromotionFactory(org=org, type=PromotionType.CODE), code=f"SEED{org.pk}"
+        ),
     )
 
 
@@ -168,6 +172,7 @@ MISSING = SimpleNamespace(
     cart="0" * 24,
     optin_promotion=SimpleNamespace(pk="0" * 24),
     till=SimpleNamespace(pk=9_000_000_001),
+    code=SimpleNamespace(pk=9_000_000_001, code="NOSUCHCODE1"),
 )  # fmt: skip
 
 
@@ -367,6 +372,12 @@ def _wallet_is_mine(response, mine, theirs) -> None:
     assert [(i["customerId"], i["earnedPromotionId"]) for i in items] == [(mine.customer.pk, mine.earned.pk)]
 
 
+def _code_is_mine(response, mine, theirs) -> None:
+    data = data_of(response)
+    [record] = data if isinstance(data, list) else [data]
+    assert (record["orgId"], record["id"]) == (mine.org.pk, mine.code.pk)
+
+
 def _customer_is_mine(response, mine, theirs) -> None:
     assert mine.org.customers.filter(pk=data_of(response)["customerId"]).exists()
 
@@ -504,6 +515,21 @@ CASES: dict[tuple[str, str], Case] = {
             probe("earned", status=400, codes=(731,)),
         ),
         audit="promotion.revoke_earn",
+    ),
+    # Promo codes
+    ("promo-code-lookup", "GET"): Case(
+        lambda ids: Call(f"{PROMOTIONS}/code", query={"codes": ids.code.code, "mode": "DISCOUNT"}),
+        check=_code_is_mine,
+        # Another org's code is unknown, as a missing one: left out, with a 1001 entry.
+        foreign=(probe("code", status=200, codes=(1001,), check=_list_is_empty),),
+    ),
+    ("promo-code-link", "POST"): Case(
+        lambda ids: Call(
+            f"{PROMOTIONS}/code/link", {"customerId": ids.customer.pk, "code": ids.code.code, "mode": "DISCOUNT"}
+        ),
+        check=_code_is_mine,
+        foreign=(probe("code", status=400, codes=(1001,)), probe("customer", status=400, codes=(1006,))),
+        audit="promo_code.link",
     ),
     # Customers and wallets
     ("customer-wallet", "GET"): Case(

@@ -10,6 +10,8 @@ from promotions.models import (
     Concept,
     LoyaltyProgram,
     LoyaltyPromotion,
+    PromoCode,
+    PromoCodeBatch,
     Promotion,
     Store,
     Till,
@@ -38,7 +40,7 @@ from wallets.models import (
 ORG_SCOPED = [
     ApiClient, Promotion, LoyaltyProgram, LoyaltyPromotion, AuditEvent, Customer, EarnedPromotion, Issual,
     LoyaltyEarnedPromotion, Redemption, RedemptionReversal, RedemptionCounter, BulkJob, Zone, Concept, Store,
-    Till, Evaluation, PromotionTally, RedemptionDay, CartLock, PromotionActivation,
+    Till, Evaluation, PromotionTally, RedemptionDay, CartLock, PromotionActivation, PromoCode, PromoCodeBatch,
 ]  # fmt: skip
 
 

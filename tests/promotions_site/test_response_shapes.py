@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from promotions.models import Organization, PromotionRestriction, PromotionType
+from promotions.models import Organization, PromoCode, PromotionRestriction, PromotionType
 from promotions.rules import org_rules_forget
 from promotions.schema import PROMOTION_CREATE_EXAMPLE
 from promotions_site.timefmt import to_epoch_ms
@@ -256,6 +256,27 @@ def test_every_success_body_is_the_documented_shape(api, org, published, checked
     )
     assert all("restrictions" in item for item in wallet["data"])
     checked(api.get(f"{PROMOTIONS}/customer/{customer.pk}"), customer_path, "get")
+
+    # then: promo codes: a look-up with an unknown code, a link, and the wallet with the linked code
+    code_promotion = PromotionFactory(org=org, type=PromotionType.CODE)
+    PromotionRestrictionFactory(promotion=code_promotion, level="Code", kpi="REDEMPTION", limit=1)
+    PromotionRestrictionFactory(
+        promotion=code_promotion, level="Code", kpi="DISCOUNT", limit=500,
+        window_type="FIXED", fixed_window_config={"cycleType": "CALENDAR_MONTH"},
+    )  # fmt: skip
+    PromoCode.objects.create(org=org, promotion=code_promotion, code="SHAPE1")
+    looked_up = checked(
+        api.get(f"{PROMOTIONS}/code?codes=shape1,NOPE&mode=DISCOUNT"), f"{PROMOTIONS}/code", "get"
+    )
+    assert looked_up["data"] and looked_up["errors"]
+    link = {"customerId": customer.pk, "code": "shape1", "mode": "DISCOUNT"}
+    checked(api.post(f"{PROMOTIONS}/code/link", link, format="json"), f"{PROMOTIONS}/code/link", "post")
+    wallet = checked(
+        api.get(f"{PROMOTIONS}/customer/{customer.pk}?includeRedemptions=true&limit=100"),
+        customer_path,
+        "get",
+    )
+    assert any(item.get("promoCode") == "SHAPE1" and item["restrictions"]["Code"] for item in wallet["data"])
 
     # then: evaluate, with a line promotion through a wallet instance (earnedPromotionId), code logs
     # and a CASH tender

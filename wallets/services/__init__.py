@@ -5,6 +5,7 @@
     revoke           revokeEarn
     activation       a customer's opt-in to a promotion (customerActivationRequired)
     customers        creating customers
+    codes            linking a promo code to a customer (code/link)
     loyalty          issuing loyalty promotions (v2 issue)
     bulk_jobs        the admin's issue and bulk-earn jobs, run in chunks
     bulk_job_inputs  their stored customer lists, deleted once no longer needed
@@ -44,6 +45,7 @@ from wallets.services.bulk_jobs import (
     bulk_job_run_chunk,
     bulk_job_start,
 )
+from wallets.services.codes import PromoCodeUnknown, promo_code_link
 from wallets.services.customers import customer_create
 from wallets.services.earn import (
     MAX_FUTURE_EVENT,
@@ -85,6 +87,7 @@ __all__ = [
     "IssueOutcome",
     "IssuedInstance",
     "LoyaltyIssueOutcome",
+    "PromoCodeUnknown",
     "RevokeOutcome",
     "RevokeRequest",
     "bulk_job_check",
@@ -109,6 +112,7 @@ __all__ = [
     "loyalty_promotion_issue",
     "pending_cart_check_register",
     "pending_cart_check_unregister",
+    "promo_code_link",
     "promotion_activation_set",
     "promotion_check_running",
     "promotion_tallies_refresh",
