@@ -32,7 +32,10 @@ from wallets.models import EarnedPromotion
 
 REDEMPTIONS = "/api_gateway/v1/promotions/redemptions"
 STRATEGIES = ["REDEMPTION_WITHOUT_CART_EVALUATION", "REDEMPTION_WITHOUT_CART_EVALUATION_CAPPED"]
-CART_OVER_500 = {"type": "CART", "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 500}}
+CART_OVER_500 = {
+    "type": "CART",
+    "cartCondition": {"kpi": "SUBTOTAL", "operator": "GREATER_THAN", "value": 500},
+}
 CART_100_OFF = {"type": "CART_BASED", "cartBasedAction": {"type": "ABSOLUTE", "value": 100}}
 REPORTED_CART = [{"sku": "A", "amount": "1000", "qty": "1"}]
 
@@ -149,7 +152,9 @@ def test_a_lifetime_earn_limit_beside_the_window_still_makes_the_instance_redeem
     promotion, _ = monthly_reward(org, limit=1, lifetime=2)
     instance = instance_of(promotion, customer)
     now = timezone.now()
-    assert redeem(api, sale(customer, promotion, instance, "A", now - dt.timedelta(days=40))).status_code == 200
+    assert (
+        redeem(api, sale(customer, promotion, instance, "A", now - dt.timedelta(days=40))).status_code == 200
+    )
     instance.refresh_from_db()
     assert instance.status == EarnedPromotion.Status.ACTIVE
     assert redeem(api, sale(customer, promotion, instance, "B", now)).status_code == 200
