@@ -48,7 +48,7 @@ from redemptions.cart_locks import (
     limit_units_left,
     window_peak,
 )
-from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation, code_scope
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation, code_scope, earn_scope
 from redemptions.selectors import window_buckets, window_used_reserved
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
@@ -388,9 +388,14 @@ def _headroom(
     tz = org.tz
     for promotion_id, limits in rules.limits.items():
         for limit in limits:
-            if limit.level == Level.EARN or (limit.level == Level.CUSTOMER and customer_id is None):
+            if limit.level == Level.CUSTOMER and customer_id is None:
                 continue
-            if limit.level == Level.CODE:
+            if limit.level == Level.EARN:
+                # A resetting Earn limit: the counter of the wallet's instance (scope earn:<id>).
+                if not limit.window.resets or promotion_id not in wallet:
+                    continue
+                scopes = [earn_scope(wallet[promotion_id][0])]
+            elif limit.level == Level.CODE:
                 scopes = [code_scope(code_id) for code_id in code_candidates.get(promotion_id, ())]
             else:
                 scopes = [str(customer_id) if limit.level == Level.CUSTOMER else ""]
@@ -447,8 +452,22 @@ def _headroom(
         instance = wallet.get(promotion_id)
         if instance is not None:
             instance_id, redemptions, transactions, discount = instance
-            earn = {limit.kpi: limit.limit for limit in limits if limit.level == Level.EARN}
-            earn.setdefault(Kpi.REDEMPTION, Decimal(1))  # an instance is single-use by default
+            earn_limits = [limit for limit in limits if limit.level == Level.EARN]
+            # Lifetime Earn limits on the instance's own counters; resetting ones on its window's
+            # counter (docs/code-redemption.md#earn-limits-that-reset).
+            earn = {limit.kpi: limit.limit for limit in earn_limits if not limit.window.resets}
+            if not any(limit.kpi == Kpi.REDEMPTION for limit in earn_limits):
+                earn.setdefault(Kpi.REDEMPTION, Decimal(1))  # an instance is single-use by default
+            for limit in earn_limits:
+                if limit.window.resets:
+                    used_window, reserved_window = counters.get(
+                        (limit.restriction_id, earn_scope(instance_id)), (ZERO, ZERO)
+                    )
+                    _remaining(
+                        limit.kpi,
+                        limit_units_left(limit=limit.limit, used=used_window, reserved=reserved_window),
+                        left,
+                    )
             used = {
                 Kpi.REDEMPTION: Decimal(redemptions),
                 Kpi.TRANSACTION: Decimal(transactions),

@@ -182,3 +182,25 @@ def test_concurrent_redemptions_of_one_instance_with_a_window_limit_of_n_give_ex
     assert Counter(results) == {(200, ()): 3, (409, (409,)): 9}
     assert sum(window_used(instance).values()) == 3
     assert violations([org.pk]) == []
+
+
+def test_evaluate_does_not_offer_an_instance_at_its_windows_limit_and_offers_it_after_an_old_use(db):
+    org = OrganizationFactory()
+    api, customer = client_of(org), CustomerFactory(org=org)
+    promotion, _ = monthly_reward(org)
+    instance = instance_of(promotion, customer)
+    cart = {"customerId": customer.pk, "amount": "1000", "cartItems": REPORTED_CART}
+
+    def offered() -> list[str]:
+        response = api.post("/api_gateway/v1/promotions/evaluate", cart, format="json")
+        assert response.status_code == 200, response.content
+        return [entry["promotionId"] for entry in response.json()["data"]["appliedPromotions"]]
+
+    now = timezone.now()
+    assert (
+        redeem(api, sale(customer, promotion, instance, "OLD", now - dt.timedelta(days=40))).status_code
+        == 200
+    )
+    assert offered() == [promotion.pk]  # last month's use leaves this month's unit
+    assert redeem(api, sale(customer, promotion, instance, "NOW", now)).status_code == 200
+    assert offered() == []
