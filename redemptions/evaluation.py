@@ -910,7 +910,8 @@ def cart_units(
     org's time zone: its lifetime row, its FIXED cycle's row, or its MOVING window's day row (with
     the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md). A CODE promotion's
     Code limits are reserved for the code it applied through (`code_ids`: promotion id -> PromoCode
-    id; scope `code:<id>`)."""
+    id; scope `code:<id>`). An Earn limit whose window resets is reserved on the applied instance's
+    window row (scope `earn:<id>`); the instance's own units are its lifetime Earn limits'."""
     code_ids = code_ids or {}
     units: list[ReservedUnit] = []
     tz = org.tz
@@ -921,10 +922,14 @@ def cart_units(
             Kpi.DISCOUNT: applied.discount,
         }
         limits = rules.limits.get(applied.promotion_id, ())
+        instance_id = applied.earned_promotion_id
         for limit in limits:
             if limit.level == Level.EARN:
-                continue
-            if limit.level == Level.CODE:
+                # A resetting Earn limit: the window's row of the instance (scope earn:<id>).
+                if not limit.window.resets or not instance_id:
+                    continue
+                scope = earn_scope(instance_id)
+            elif limit.level == Level.CODE:
                 if applied.promotion_id not in code_ids:
                     continue
                 scope = code_scope(code_ids[applied.promotion_id])
@@ -942,10 +947,15 @@ def cart_units(
                     moving=(window.first_day, window.last_day) if limit.window.kind == "MOVING" else None,
                 )
             )
-        instance_id = applied.earned_promotion_id
         if instance_id:
-            earn = {limit.kpi: limit for limit in limits if limit.level == Level.EARN}
-            for kpi in sorted(earn.keys() | {Kpi.REDEMPTION}):
+            earn_limits = [limit for limit in limits if limit.level == Level.EARN]
+            # The instance's own units: its lifetime Earn limits (single-use without any Earn
+            # REDEMPTION limit).
+            earn = {limit.kpi: limit for limit in earn_limits if not limit.window.resets}
+            kpis = earn.keys() | (
+                set() if any(lim.kpi == Kpi.REDEMPTION for lim in earn_limits) else {Kpi.REDEMPTION}
+            )
+            for kpi in sorted(kpis):
                 units.append(
                     ReservedUnit(
                         kpi=kpi,

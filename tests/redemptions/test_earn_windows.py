@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from promotions.rules import org_rules_forget
 from redemptions.invariants import violations
-from redemptions.models import RedemptionCounter, earn_scope
+from redemptions.models import CartLockUnit, RedemptionCounter, earn_scope
 from tests.concurrency import run_concurrently
 from tests.conftest import basic_auth
 from tests.factories import (
@@ -204,3 +204,42 @@ def test_evaluate_does_not_offer_an_instance_at_its_windows_limit_and_offers_it_
     assert offered() == [promotion.pk]  # last month's use leaves this month's unit
     assert redeem(api, sale(customer, promotion, instance, "NOW", now)).status_code == 200
     assert offered() == []
+
+
+def test_a_cart_reserves_the_instances_window_unit_and_its_redemption_takes_it(db):
+    org = OrganizationFactory(redemption_strategy="REDEMPTION_WITH_CART_EVALUATION")
+    api, customer = client_of(org), CustomerFactory(org=org)
+    promotion, restriction = monthly_reward(org)
+    instance = instance_of(promotion, customer)
+    cart = {"customerId": customer.pk, "amount": "1000", "cartItems": REPORTED_CART}
+
+    response = api.post("/api_gateway/v1/promotions/evaluate", cart, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert [entry["promotionId"] for entry in data["appliedPromotions"]] == [promotion.pk]
+    row = RedemptionCounter.objects.get(scope=earn_scope(instance.pk))
+    assert (row.restriction_id, row.used, row.reserved) == (restriction.pk, 0, 1)
+    # the instance's own units: none (its only Earn REDEMPTION limit resets)
+    assert list(CartLockUnit.objects.values_list("scope", "earned_promotion_id")) == [
+        (earn_scope(instance.pk), None)
+    ]
+    if connection.vendor == "postgresql":
+        assert violations([org.pk]) == []
+
+    bound = body(
+        customer,
+        "BOUND",
+        redemptions=[line(promotion, instance)],
+        promotionEvaluationId=data["evaluationId"],
+        appliedPromotionIdentifiers=[entry["identifier"] for entry in data["appliedPromotions"]],
+        amount=1000,
+    )
+    response = redeem(api, bound)
+
+    assert response.status_code == 200, response.content
+    row.refresh_from_db()
+    assert (row.used, row.reserved) == (1, 0)
+    instance.refresh_from_db()
+    assert instance.status == EarnedPromotion.Status.ACTIVE
+    if connection.vendor == "postgresql":
+        assert violations([org.pk]) == []
