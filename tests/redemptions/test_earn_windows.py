@@ -15,6 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from promotions.rules import org_rules_forget
+from promotions.windows import window_at, window_rule_stored
+from promotions_site.timefmt import to_epoch_ms
 from redemptions.invariants import violations
 from redemptions.models import CartLockUnit, RedemptionCounter, earn_scope
 from tests.concurrency import run_concurrently
@@ -243,3 +245,33 @@ def test_a_cart_reserves_the_instances_window_unit_and_its_redemption_takes_it(d
     assert instance.status == EarnedPromotion.Status.ACTIVE
     if connection.vendor == "postgresql":
         assert violations([org.pk]) == []
+
+
+def test_the_wallet_shows_the_instances_earn_limit_remaining_in_the_current_window(db):
+    org = OrganizationFactory()
+    api, customer = client_of(org), CustomerFactory(org=org)
+    promotion, _ = monthly_reward(org, limit=2, lifetime=5)
+    instance = instance_of(promotion, customer)
+    now = timezone.now()
+    assert (
+        redeem(api, sale(customer, promotion, instance, "OLD", now - dt.timedelta(days=40))).status_code
+        == 200
+    )
+    assert redeem(api, sale(customer, promotion, instance, "NOW", now)).status_code == 200
+    start = window_at(
+        window_rule_stored(promotion.restrictions.get(window_kind="FIXED")),
+        tz=org.tz,
+        at=now,
+        promotion_start=promotion.start_date,
+    )
+
+    response = api.get(f"/api_gateway/v1/promotions/customer/{customer.pk}", {"includeRedemptions": "true"})
+
+    assert response.status_code == 200, response.content
+    [item] = response.json()["data"]
+    earn = {r["windowType"]: r for r in item["restrictions"]["Earn"]}
+    assert earn["FIXED"]["remainingRedemption"] == 1  # 2 this month, 1 used this month
+    assert earn["FIXED"]["periodStart"] == to_epoch_ms(start.start)
+    assert earn["FIXED"]["periodEnd"] == to_epoch_ms(start.end)
+    assert earn["OVERALL"]["remainingRedemption"] == 3  # 5 in all, 2 used
+    assert earn["OVERALL"]["periodStart"] is None
