@@ -6,9 +6,10 @@ first to commit, and gets the recorded answer (or 800 when its body differs). Ev
 inside the same transaction with conditional writes, so limits hold under any concurrency:
 
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
-  carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
-- RedemptionCounter rows carry the Customer (scope: customer id), Promotion (scope: "") and Code
-  (scope: `code:<PromoCode.id>`, the code the CODE promotion is redeemed through) limits,
+  carry its lifetime Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
+- RedemptionCounter rows carry the Customer (scope: customer id), Promotion (scope: ""), Code
+  (scope: `code:<PromoCode.id>`, the code the CODE promotion is redeemed through) limits and the
+  Earn limits whose window resets (scope: `earn:<EarnedPromotion.id>`, the instance taken),
   one row per window the limit counts in (the window the transactionDate falls in, in the org's time
   zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
   within its limit (a MOVING window's day buckets are then summed);
