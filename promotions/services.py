@@ -414,12 +414,8 @@ def _validate_restrictions(promotion_type: str, restrictions: list[RestrictionSp
             spec.frequency not in ("", "DOES_NOT_REPEAT") or spec.window_type not in ("", "OVERALL")
         ):
             raise _bad("promotionRestrictions.Cart limits are per transaction and cannot reset.")
-        # Code limits are counted per code in windows like the other levels (docs/code-redemption.md).
-        if spec.level == Level.EARN and rules[id(spec)].resets:
-            raise _bad(
-                f"promotionRestrictions.{spec.level}: windows that reset are not supported on Earn "
-                "limits (they count over the instance's whole life)."
-            )
+        # Code and Earn limits are counted per code / per earned instance in windows like the other
+        # levels (docs/code-redemption.md); a lifetime Earn limit stays on the instance's own counters.
 
 
 def _window_kind(spec: RestrictionSpec) -> str:

@@ -48,7 +48,7 @@ from redemptions.cart_locks import (
     limit_units_left,
     window_peak,
 )
-from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation, code_scope
+from redemptions.models import ANONYMOUS_CUSTOMER_ID, CartLock, Evaluation, code_scope, earn_scope
 from redemptions.selectors import window_buckets, window_used_reserved
 from redemptions.serializers import decimal_text
 from wallets.models import Customer, EarnedPromotion
@@ -388,9 +388,14 @@ def _headroom(
     tz = org.tz
     for promotion_id, limits in rules.limits.items():
         for limit in limits:
-            if limit.level == Level.EARN or (limit.level == Level.CUSTOMER and customer_id is None):
+            if limit.level == Level.CUSTOMER and customer_id is None:
                 continue
-            if limit.level == Level.CODE:
+            if limit.level == Level.EARN:
+                # A resetting Earn limit: the counter of the wallet's instance (scope earn:<id>).
+                if not limit.window.resets or promotion_id not in wallet:
+                    continue
+                scopes = [earn_scope(wallet[promotion_id][0])]
+            elif limit.level == Level.CODE:
                 scopes = [code_scope(code_id) for code_id in code_candidates.get(promotion_id, ())]
             else:
                 scopes = [str(customer_id) if limit.level == Level.CUSTOMER else ""]
@@ -447,8 +452,22 @@ def _headroom(
         instance = wallet.get(promotion_id)
         if instance is not None:
             instance_id, redemptions, transactions, discount = instance
-            earn = {limit.kpi: limit.limit for limit in limits if limit.level == Level.EARN}
-            earn.setdefault(Kpi.REDEMPTION, Decimal(1))  # an instance is single-use by default
+            earn_limits = [limit for limit in limits if limit.level == Level.EARN]
+            # Lifetime Earn limits on the instance's own counters; resetting ones on its window's
+            # counter (docs/code-redemption.md#earn-limits-that-reset).
+            earn = {limit.kpi: limit.limit for limit in earn_limits if not limit.window.resets}
+            if not any(limit.kpi == Kpi.REDEMPTION for limit in earn_limits):
+                earn.setdefault(Kpi.REDEMPTION, Decimal(1))  # an instance is single-use by default
+            for limit in earn_limits:
+                if limit.window.resets:
+                    used_window, reserved_window = counters.get(
+                        (limit.restriction_id, earn_scope(instance_id)), (ZERO, ZERO)
+                    )
+                    _remaining(
+                        limit.kpi,
+                        limit_units_left(limit=limit.limit, used=used_window, reserved=reserved_window),
+                        left,
+                    )
             used = {
                 Kpi.REDEMPTION: Decimal(redemptions),
                 Kpi.TRANSACTION: Decimal(transactions),
@@ -891,7 +910,8 @@ def cart_units(
     org's time zone: its lifetime row, its FIXED cycle's row, or its MOVING window's day row (with
     the window's days, which `cart_lock_units_reserve` sums; docs/cart-locks.md). A CODE promotion's
     Code limits are reserved for the code it applied through (`code_ids`: promotion id -> PromoCode
-    id; scope `code:<id>`)."""
+    id; scope `code:<id>`). An Earn limit whose window resets is reserved on the applied instance's
+    window row (scope `earn:<id>`); the instance's own units are its lifetime Earn limits'."""
     code_ids = code_ids or {}
     units: list[ReservedUnit] = []
     tz = org.tz
@@ -902,10 +922,14 @@ def cart_units(
             Kpi.DISCOUNT: applied.discount,
         }
         limits = rules.limits.get(applied.promotion_id, ())
+        instance_id = applied.earned_promotion_id
         for limit in limits:
             if limit.level == Level.EARN:
-                continue
-            if limit.level == Level.CODE:
+                # A resetting Earn limit: the window's row of the instance (scope earn:<id>).
+                if not limit.window.resets or not instance_id:
+                    continue
+                scope = earn_scope(instance_id)
+            elif limit.level == Level.CODE:
                 if applied.promotion_id not in code_ids:
                     continue
                 scope = code_scope(code_ids[applied.promotion_id])
@@ -923,10 +947,15 @@ def cart_units(
                     moving=(window.first_day, window.last_day) if limit.window.kind == "MOVING" else None,
                 )
             )
-        instance_id = applied.earned_promotion_id
         if instance_id:
-            earn = {limit.kpi: limit for limit in limits if limit.level == Level.EARN}
-            for kpi in sorted(earn.keys() | {Kpi.REDEMPTION}):
+            earn_limits = [limit for limit in limits if limit.level == Level.EARN]
+            # The instance's own units: its lifetime Earn limits (single-use without any Earn
+            # REDEMPTION limit).
+            earn = {limit.kpi: limit for limit in earn_limits if not limit.window.resets}
+            kpis = earn.keys() | (
+                set() if any(lim.kpi == Kpi.REDEMPTION for lim in earn_limits) else {Kpi.REDEMPTION}
+            )
+            for kpi in sorted(kpis):
                 units.append(
                     ReservedUnit(
                         kpi=kpi,

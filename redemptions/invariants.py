@@ -86,6 +86,9 @@ T = {
 }
 IN_ORGS = "(%(orgs)s::bigint[] IS NULL OR {column} = ANY(%(orgs)s::bigint[]))"
 
+# A limit that counts over the whole life (its window never resets).
+LIFETIME = "window_kind NOT IN ('FIXED', 'MOVING')"
+
 # The non-reversed lines of the orgs' redemptions, with the redeeming customer.
 LIVE_LINES = f"""
     SELECT l.*, red.customer_id, red.transaction_date
@@ -107,6 +110,7 @@ SQL_CHECKS = {
             SELECT r.id AS restriction_id,
                    CASE r.level WHEN 'Customer' THEN live.customer_id::text
                                 WHEN 'Code' THEN 'code:' || live.promo_code_id::text
+                                WHEN 'Earn' THEN 'earn:' || live.earned_promotion_id
                                 ELSE '' END AS scope,
                    w.key AS window_start,
                    {KPI_MEASURE.format(kpi="r.kpi", lines="live")} AS used
@@ -119,9 +123,12 @@ SQL_CHECKS = {
                 p.start_date, o.timezone, live.transaction_date
             ) AS w
             -- An anonymous sale (no customer) counts towards Promotion limits only; a line redeemed
-            -- through a promo code towards its code's Code limits.
+            -- through a promo code towards its code's Code limits; a line of an earned instance towards
+            -- its instance's Earn limits whose window resets (a lifetime one is the instance's own).
             WHERE r.level = 'Promotion' OR (r.level = 'Customer' AND live.customer_id IS NOT NULL)
                OR (r.level = 'Code' AND live.promo_code_id IS NOT NULL)
+               OR (r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')
+                   AND coalesce(live.earned_promotion_id, '') <> '')
             GROUP BY r.id, 2, 3
         ),
         counters AS (
@@ -135,7 +142,8 @@ SQL_CHECKS = {
           ON f.restriction_id = c.restriction_id AND f.scope = c.scope AND f.window_start = c.window_start
         JOIN {T["restriction"]} r ON r.id = coalesce(c.restriction_id, f.restriction_id)
         WHERE coalesce(c.used, 0) <> coalesce(f.used, 0) OR coalesce(f.used, 0) > r."limit"
-           OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion', 'Code')
+           OR c.used > c."limit" OR c."limit" <> r."limit" OR r.level NOT IN ('Customer', 'Promotion', 'Code', 'Earn')
+           OR (r.level = 'Earn' AND r.window_kind NOT IN ('FIXED', 'MOVING'))
     """,
     "counter's reserved equals its open carts' units; used plus reserved within the limit (cart-evaluation orgs)": f"""
         WITH held AS (
@@ -184,7 +192,7 @@ SQL_CHECKS = {
         FROM {T["redemption"]} red JOIN {T["evaluation"]} ev ON ev.id = red.evaluation_id
         WHERE {IN_ORGS.format(column="red.org_id")} AND ev.customer_id IS DISTINCT FROM red.customer_id
     """,
-    "counter in its restriction's org, scoped to a customer of that org (Customer), to a code of its promotion (Code) or to all (Promotion)": f"""
+    "counter in its restriction's org, scoped to a customer of that org (Customer), to a code of its promotion (Code), to an instance of its promotion (Earn) or to all (Promotion)": f"""
         SELECT c.id, c.org_id, p.org_id AS promotion_org, r.level, c.scope
         FROM {T["counter"]} c JOIN {T["restriction"]} r ON r.id = c.restriction_id
         JOIN {T["promotion"]} p ON p.id = r.promotion_id
@@ -196,7 +204,11 @@ SQL_CHECKS = {
                OR (r.level = 'Code' AND NOT EXISTS (
                    SELECT 1 FROM {T["code"]} pc
                    WHERE 'code:' || pc.id::text = c.scope AND pc.promotion_id = r.promotion_id
-                     AND pc.org_id = c.org_id)))
+                     AND pc.org_id = c.org_id))
+               OR (r.level = 'Earn' AND NOT EXISTS (
+                   SELECT 1 FROM {T["earned"]} e
+                   WHERE 'earn:' || e.id = c.scope AND e.promotion_id = r.promotion_id
+                     AND e.org_id = c.org_id)))
     """,
     "a line's promo code is a code of the line's promotion, which is a CODE promotion": f"""
         SELECT l.id, l.promotion_id, p.type, l.promo_code_id, pc.promotion_id AS code_promotion
@@ -213,18 +225,20 @@ SQL_CHECKS = {
                    count(DISTINCT redemption_id) AS transactions, sum(discount) AS discount
             FROM live WHERE earned_promotion_id IS NOT NULL GROUP BY 1
         ),
+        -- Lifetime Earn limits only (one whose window resets is a counter of scope earn:<id>); an
+        -- instance without any Earn REDEMPTION limit is single-use.
         limits AS (
-            SELECT promotion_id,
-                   max("limit") FILTER (WHERE kpi = 'REDEMPTION') AS redemptions,
-                   max("limit") FILTER (WHERE kpi = 'TRANSACTION') AS transactions,
-                   max("limit") FILTER (WHERE kpi = 'DISCOUNT') AS discount
+            SELECT promotion_id, bool_or(kpi = 'REDEMPTION') AS has_redemption,
+                   max("limit") FILTER (WHERE kpi = 'REDEMPTION' AND {LIFETIME}) AS redemptions,
+                   max("limit") FILTER (WHERE kpi = 'TRANSACTION' AND {LIFETIME}) AS transactions,
+                   max("limit") FILTER (WHERE kpi = 'DISCOUNT' AND {LIFETIME}) AS discount
             FROM {T["restriction"]} WHERE level = 'Earn' GROUP BY 1
         ),
         instances AS (
             SELECT e.id, e.status, e.redemption_count, e.transaction_count, e.discount_total,
                    coalesce(u.redemptions, 0) AS u_redemptions, coalesce(u.transactions, 0) AS u_transactions,
                    coalesce(u.discount, 0) AS u_discount,
-                   coalesce(lim.redemptions, 1) AS max_redemptions, lim.transactions AS max_transactions,
+                   CASE WHEN lim.has_redemption THEN lim.redemptions ELSE 1 END AS max_redemptions, lim.transactions AS max_transactions,
                    lim.discount AS max_discount
             FROM {T["earned"]} e LEFT JOIN usage u ON u.id = e.id
             LEFT JOIN limits lim ON lim.promotion_id = e.promotion_id
@@ -233,11 +247,11 @@ SQL_CHECKS = {
         SELECT * FROM instances i
         WHERE (i.redemption_count, i.transaction_count, i.discount_total)
                   IS DISTINCT FROM (i.u_redemptions, i.u_transactions, i.u_discount)
-           OR i.redemption_count > i.max_redemptions
+           OR i.redemption_count > coalesce(i.max_redemptions, i.redemption_count)
            OR i.transaction_count > coalesce(i.max_transactions, i.transaction_count)
            OR i.discount_total > coalesce(i.max_discount, i.discount_total)
            OR (i.status IN ('ACTIVE', 'REDEEMED') AND (i.status = 'REDEEMED') IS DISTINCT FROM (
-                   i.redemption_count >= i.max_redemptions
+                   i.redemption_count >= coalesce(i.max_redemptions, i.redemption_count + 1)
                    OR i.transaction_count >= coalesce(i.max_transactions, i.transaction_count + 1)
                    OR i.discount_total >= coalesce(i.max_discount, i.discount_total + 1)))
            OR (i.status = 'REVOKED' AND i.u_transactions > 0)

@@ -215,6 +215,12 @@ def code_scope(code_id: int) -> str:
     return f"code:{code_id}"
 
 
+def earn_scope(instance_id: str) -> str:
+    """The RedemptionCounter (and CartLockUnit) scope of an Earn limit whose window resets, counted
+    for one earned instance (docs/code-redemption.md): `earn:<EarnedPromotion.id>`."""
+    return f"earn:{instance_id}"
+
+
 class RedemptionCounter(models.Model):
     """How much of one limit is used, for one scope: the unit a redemption takes under concurrency.
 

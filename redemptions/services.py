@@ -6,9 +6,10 @@ first to commit, and gets the recorded answer (or 800 when its body differs). Ev
 inside the same transaction with conditional writes, so limits hold under any concurrency:
 
 - the earned instance's own counters (`redemption_count`, `transaction_count`, `discount_total`)
-  carry its Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
-- RedemptionCounter rows carry the Customer (scope: customer id), Promotion (scope: "") and Code
-  (scope: `code:<PromoCode.id>`, the code the CODE promotion is redeemed through) limits,
+  carry its lifetime Earn-level limits; without an Earn REDEMPTION limit an instance is single-use;
+- RedemptionCounter rows carry the Customer (scope: customer id), Promotion (scope: ""), Code
+  (scope: `code:<PromoCode.id>`, the code the CODE promotion is redeemed through) limits and the
+  Earn limits whose window resets (scope: `earn:<EarnedPromotion.id>`, the instance taken),
   one row per window the limit counts in (the window the transactionDate falls in, in the org's time
   zone: promotions/windows.py), all taken with one upsert that only grows a counter while it stays
   within its limit (a MOVING window's day buckets are then summed);
@@ -78,6 +79,7 @@ from redemptions.models import (
     RedemptionPromotion,
     RedemptionReversal,
     code_scope,
+    earn_scope,
 )
 from redemptions.selectors import redemption_records, redemptions_filtered, window_buckets
 from redemptions.serializers import EXPORT_COLUMNS, REDEMPTION_LIST_RECORD
@@ -198,6 +200,8 @@ class _Plan:
     by_instance: dict[str, _Usage] = field(default_factory=lambda: defaultdict(_Usage))
     # promotion id -> the PromoCode id a CODE promotion is redeemed through (its Code limits' scope)
     codes: dict[str, int] = field(default_factory=dict)
+    # earned instance id -> its promotion id (its resetting Earn limits' counters, scope earn:<id>)
+    instance_promotion: dict[str, str] = field(default_factory=dict)
 
 
 def redemption_record(
@@ -848,9 +852,13 @@ def _discounts_check(org: Organization, data: RedemptionInput, customer_id: int 
 
 
 def _earn_limits(restrictions: list[PromotionRestriction]) -> dict[str, Decimal]:
-    """The Earn-level limits of an instance; an instance is single-use unless Earn REDEMPTION says otherwise."""
-    limits = {r.kpi: r.limit for r in restrictions if r.level == Level.EARN}
-    limits.setdefault(Kpi.REDEMPTION, Decimal(1))
+    """The lifetime Earn-level limits of an instance, carried by its own counters; an instance is
+    single-use unless an Earn REDEMPTION limit (lifetime or resetting) says otherwise. An Earn limit
+    whose window resets is counted in RedemptionCounter rows (scope `earn:<id>`), not here."""
+    earn = [r for r in restrictions if r.level == Level.EARN]
+    limits = {r.kpi: r.limit for r in earn if not window_rule_stored(r).resets}
+    if not any(r.kpi == Kpi.REDEMPTION for r in earn):
+        limits.setdefault(Kpi.REDEMPTION, Decimal(1))
     return limits
 
 
@@ -879,6 +887,7 @@ def _instances_take(
         if not _instance_take(instance_id, customer_id, data, promotion, usage, limits):
             raise _instance_refusal(instance_id, customer_id, data, promotion)
         plan.by_instance[instance_id] = usage
+        plan.instance_promotion[instance_id] = promotion.pk
         for line in lines:
             chosen[line.position, line.level] = instance_id
     for promotion_id in sorted(automatic):
@@ -904,6 +913,7 @@ def _instances_take(
         if instance_id is None:
             raise _no_instance(promotion.pk, customer_id)
         plan.by_instance[instance_id] = usage
+        plan.instance_promotion[instance_id] = promotion.pk
         for line in lines:
             chosen[line.position, line.level] = instance_id
     return chosen
@@ -937,7 +947,9 @@ def _instance_take(
             room.append(f"{column} <= %s")
             exhausted.append(f"{column} >= %s")
             bounds.append(limits[kpi] - usage.of(kpi))
-    when_exhausted = f"({' OR '.join(exhausted)})"
+    # Only resetting Earn limits (counted in RedemptionCounter rows): no lifetime bound here.
+    when_exhausted = f"({' OR '.join(exhausted)})" if exhausted else "(1 = 0)"
+    room = room or ["1 = 1"]
     ops = connection.ops
     quote = ops.quote_name
     statement = (
@@ -1158,6 +1170,27 @@ def _counter_deltas(
                 )
             else:
                 deltas.append(_CounterDelta(restriction, scope, window.key, amount))
+    # An Earn limit whose window resets: counted per earned instance (scope earn:<id>).
+    for instance_id, usage in plan.by_instance.items():
+        promotion_id = plan.instance_promotion[instance_id]
+        for restriction in plan.restrictions[promotion_id]:
+            if restriction.level != Level.EARN:
+                continue
+            rule = window_rule_stored(restriction)
+            if not rule.resets:
+                continue
+            scope = earn_scope(instance_id)
+            window = window_at(
+                rule, tz=tz, at=transaction_date, promotion_start=plan.promotions[promotion_id].start_date
+            )
+            amount = usage.of(restriction.kpi)
+            if rule.kind == "MOVING":
+                deltas.append(_CounterDelta(restriction, scope, LIFETIME, Decimal(0)))
+                deltas.append(
+                    _CounterDelta(restriction, scope, window.key, amount, window.first_day, window.last_day)
+                )
+            else:
+                deltas.append(_CounterDelta(restriction, scope, window.key, amount))
     return sorted(deltas, key=lambda delta: delta.sort_key)
 
 
@@ -1270,7 +1303,7 @@ def _used_up_after_giving_back(usage: _Usage, limits: dict[str, Decimal]) -> Q:
     """An instance whose Earn limits stay used up once `usage` is given back (another redemption
     used them up: a reversal without discount gives no discount room back), as a condition on the
     counters before the update; it stays REDEEMED."""
-    # Never empty: every instance has a REDEMPTION limit (1 by default).
+    # Empty when the instance's Earn limits all reset: it never stays REDEEMED for them.
     return functools.reduce(
         operator.or_,
         (
@@ -1278,6 +1311,7 @@ def _used_up_after_giving_back(usage: _Usage, limits: dict[str, Decimal]) -> Q:
             for kpi, column in EARN_COLUMNS
             if kpi in limits
         ),
+        Q(pk__in=[]),
     )
 
 
@@ -1326,6 +1360,7 @@ def redemption_reverse(
             if line.earned_promotion_id:
                 plan.by_instance[line.earned_promotion_id].add(line)
                 promotion_of[line.earned_promotion_id] = line.promotion_id
+                plan.instance_promotion[line.earned_promotion_id] = line.promotion_id
         _taken_give_back(org, redemption, plan, promotion_of)
         _redemption_days_apply(org, redemption, lines, reversal=True)
         audit_event_record(

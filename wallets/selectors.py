@@ -505,7 +505,9 @@ def _restriction_usage(
 
     What open carts reserve is `reserved` (docs/cart-locks.md): of a Customer or Promotion limit, the
     `reserved` of its counter rows (its window's, or its LIFETIME row for a lifetime limit); of an
-    Earn limit, the instance's units held by open, unexpired carts. `remaining` subtracts both.
+    Earn limit, the instance's units held by open, unexpired carts. `remaining` subtracts both. An Earn
+    limit whose window resets is read like a Code limit: the instance's counter rows (scope
+    `earn:<id>`) of its window at `now`, used and reserved.
     """
     Level = PromotionRestriction.Level
     tz = customer.org.tz
@@ -514,6 +516,7 @@ def _restriction_usage(
     ranges = []
     earn_instances: list[str] = []
     code_windows: dict[int, tuple[WindowRule, Window]] = {}
+    earn_windows: dict[tuple[int, str], tuple[WindowRule, Window]] = {}
     for instance in instances:
         promo_code = getattr(instance, "promo_code", None)
         for restriction in instance.promotion.restrictions.all():
@@ -529,6 +532,12 @@ def _restriction_usage(
                         (window[1].first_day, window[1].last_day) if rule.resets else (LIFETIME, LIFETIME)
                     )
                     ranges.append((restriction.pk, code_scope(int(instance.pk)), first, last))
+                continue
+            if restriction.level == Level.EARN and rule.resets:
+                # Counted per instance in its window's counter rows (scope earn:<id>).
+                window = window_at(rule, tz=tz, at=now, promotion_start=instance.promotion.start_date)
+                earn_windows[restriction.pk, instance.pk] = (rule, window)
+                ranges.append((restriction.pk, earn_scope(instance.pk), window.first_day, window.last_day))
                 continue
             if restriction.level not in (Level.CUSTOMER, Level.PROMOTION):
                 by_level[restriction.level].add(_usage_key(restriction, instance))
@@ -571,6 +580,15 @@ def _restriction_usage(
                     levels[Level.CODE].append(
                         RestrictionUsage(restriction, code_used or zero, rule, window, reserved or zero)
                     )
+                continue
+            if (restriction.pk, instance.pk) in earn_windows:
+                rule, window = earn_windows[restriction.pk, instance.pk]
+                window_used, reserved = in_windows.get(
+                    (restriction.pk, earn_scope(instance.pk)), (zero, zero)
+                )
+                levels[Level.EARN].append(
+                    RestrictionUsage(restriction, window_used or zero, rule, window, reserved or zero)
+                )
                 continue
             counted = used.get(restriction.level, {}).get(_usage_key(restriction, instance), {})
             amount = counted.get(restriction.kpi, zero)
@@ -676,6 +694,12 @@ _NO_RANGE = (0, "", LIFETIME, LIFETIME)
 def code_scope(code_id: int) -> str:
     """The RedemptionCounter scope of one promo code's Code-level limits (`code:<PromoCode.id>`)."""
     return f"code:{code_id}"
+
+
+def earn_scope(instance_id: str) -> str:
+    """The RedemptionCounter scope of an earned instance's Earn limits whose window resets
+    (`earn:<EarnedPromotion.id>`, docs/code-redemption.md#earn-limits-that-reset)."""
+    return f"earn:{instance_id}"
 
 
 @dataclass

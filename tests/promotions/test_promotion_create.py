@@ -143,8 +143,10 @@ def test_created_promotion_reads_back_the_same(api):
             ]}},
             "once per level",
         ),
-        ({"type": "EARNING", "promotionRestrictions": {"Earn": [{"kpi": "REDEMPTION", "limit": 1, "frequency": "DAYS"}]}},
-         "not supported on Earn"),
+        ({"type": "EARNING", "promotionRestrictions": {"Earn": [{"kpi": "REDEMPTION", "limit": 1, "windowType": "FIXED",
+                                                               "fixedWindowConfig": {"cycleType": "N_DAY", "refreshRate": 2,
+                                                                                     "cycleReferenceDateSource": "ISSUANCE_DATE"}}]}},
+         "ISSUANCE_DATE"),
         ({"customerActivationRequired": True, "type": "POS"}, "customerActivationRequired"),
     ],
 )  # fmt: skip
@@ -617,3 +619,23 @@ def test_a_lifetime_limit_and_a_monthly_one_on_the_same_kpi_are_stored_and_echoe
         ("FIXED", "CALENDAR_MONTH"),
         ("OVERALL", ""),
     ]
+
+
+def test_an_earn_limit_whose_window_resets_is_accepted_beside_a_lifetime_one(api):
+    # Earn limits with a reset are counted per earned instance (docs/code-redemption.md).
+    restrictions = {
+        "Earn": [
+            {
+                "kpi": "REDEMPTION",
+                "limit": 1,
+                "windowType": "FIXED",
+                "fixedWindowConfig": {"cycleType": "CALENDAR_MONTH"},
+            },
+            {"kpi": "REDEMPTION", "limit": 6},
+        ]
+    }
+    response = api.post(URL, body(type="EARNING", promotionRestrictions=restrictions), format="json")
+
+    assert response.status_code == 200, response.content
+    stored = sorted(PromotionRestriction.objects.filter(level="Earn").values_list("window_kind", "limit"))
+    assert stored == [("FIXED", 1), ("OVERALL", 6)]

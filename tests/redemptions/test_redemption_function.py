@@ -126,6 +126,29 @@ def world(db):
     )
     PromotionRestrictionFactory(promotion=coded, level=Level.PROMOTION, kpi=Kpi.REDEMPTION, limit=Decimal(6))
     other_coded = PromotionFactory(org=org, type=PromotionType.CODE, **started)
+    # Earn limits whose windows reset, per earned instance (scope earn:<id>): once a month and three
+    # times in all; and a rolling week's discount.
+    earn_monthly = PromotionFactory(org=org, type=PromotionType.REWARD, **started)
+    PromotionRestrictionFactory(
+        promotion=earn_monthly,
+        level=Level.EARN,
+        kpi=Kpi.REDEMPTION,
+        limit=Decimal(1),
+        window_type="FIXED",
+        fixed_window_config={"cycleType": "CALENDAR_MONTH"},
+    )
+    PromotionRestrictionFactory(
+        promotion=earn_monthly, level=Level.EARN, kpi=Kpi.REDEMPTION, limit=Decimal(3)
+    )
+    earn_rolling = PromotionFactory(org=org, type=PromotionType.REWARD, **started)
+    PromotionRestrictionFactory(
+        promotion=earn_rolling,
+        level=Level.EARN,
+        kpi=Kpi.DISCOUNT,
+        limit=Decimal(120),
+        window_type="MOVING",
+        frequency="WEEKS",
+    )
     ended = PromotionFactory(org=org, type=PromotionType.POS, end_date=now - dt.timedelta(days=2),
                              start_date=now - dt.timedelta(days=9))  # fmt: skip
     inactive = PromotionFactory(org=org, type=PromotionType.POS, active=False)
@@ -158,6 +181,9 @@ def world(db):
             (earning, {}),  # issued: LOCKED
             (weekly, {"kind": EarnedPromotion.Kind.EARNED}),
             (weekly, {"kind": EarnedPromotion.Kind.EARNED}),
+            (earn_monthly, {}),
+            (earn_monthly, {}),
+            (earn_rolling, {}),
         ):
             instances.append(
                 EarnedPromotionFactory(org=org, customer=customer, promotion=promotion, **fields)
@@ -168,6 +194,7 @@ def world(db):
         "client": client,
         "promotions": [p.pk for p in promotions] + [other_org_promotion.pk, "nosuchpromotion000000000"],
         "windowed": [monthly.pk, rolling.pk, weekly.pk],
+        "earn_windowed": [earn_monthly.pk, earn_rolling.pk],
         "coded": [coded.pk, other_coded.pk],
         "codes": ["OPEN1", "open2", "MINE", "THEIRS", "OFF", "OTHERP", "NOSUCH"],
         "customers": customers,
@@ -196,7 +223,8 @@ def requests(draw, world) -> RedemptionInput:
         for position in range(draw(st.integers(0, 3))):
             promotion_id = draw(
                 st.sampled_from(
-                    world["promotions"][:3] * 8 + world["windowed"] * 6 + world["coded"][:1] * 8
+                    world["promotions"][:3] * 8 + world["windowed"] * 6 + world["earn_windowed"] * 6
+                    + world["coded"][:1] * 8
                     + world["coded"][1:] + world["promotions"][3:]
                 )
             )  # fmt: skip
@@ -356,6 +384,8 @@ def test_the_function_answers_and_writes_what_the_general_path_does(world, mater
                     org=world["org"], data=first, fingerprint="f" * 64, actor=Actor.system("test"),
                     api_client=world["client"],
                 )  # fmt: skip
+                if RedemptionCounter.objects.filter(org=world["org"], scope__startswith="earn:").exists():
+                    seen.add("earn window")  # an Earn limit that resets was counted per instance
                 # Sometimes the first once more under another key: a window's limit half or wholly used.
                 for _ in range(data.draw(st.integers(0, 2))):
                     again = RedemptionInput(
@@ -376,7 +406,7 @@ def test_the_function_answers_and_writes_what_the_general_path_does(world, mater
                 transaction.set_rollback(True)
 
     compare()
-    assert {"recorded", 400, 715} <= seen, seen
+    assert {"recorded", 400, 715, "earn window"} <= seen, seen
 
 
 def line(
