@@ -11,7 +11,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from promotions import builder
-from promotions.duplicate import copy_initial, copy_restrictions
 from promotions.audit import Actor
 from promotions.builder_forms import (
     BuiltRule,
@@ -23,6 +22,7 @@ from promotions.builder_forms import (
     preview_response,
     values_seen,
 )
+from promotions.duplicate import copy_initial, copy_restrictions
 from promotions.models import (
     ApiClient,
     AuditEvent,
