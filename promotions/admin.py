@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from promotions import builder
@@ -22,6 +23,7 @@ from promotions.builder_forms import (
     preview_response,
     values_seen,
 )
+from promotions.calendar import TYPE_LEGEND, month_calendar, month_of
 from promotions.duplicate import copy_initial, copy_restrictions
 from promotions.models import (
     ApiClient,
@@ -434,6 +436,14 @@ def promotion_tasks(request):
                 "admin:promotions_promotion_changelist", {"type__in": ",".join(PromotionType.ISSUABLE_TYPES)}
             ),
         )
+    if user.has_perm("promotions.view_promotion"):
+        yield Task(
+            15,
+            "calendar",
+            "Promotion calendar",
+            "Every promotion of a month as a bar from its start to its end, by type.",
+            admin_url("admin:promotions_promotion_calendar"),
+        )
     codes = apps.get_model("promotions", "PromoCodeBatch")
     if admin.site.is_registered(codes) and user.has_perm("promotions.view_promocodebatch"):
         yield Task(
@@ -490,9 +500,27 @@ class PromotionAdmin(OrgScopedAdmin):
         own = [
             path("builder/preview/", self.admin_site.admin_view(self.builder_preview), name="promotions_promotion_builder_preview"),
             path("builder/values/", self.admin_site.admin_view(self.builder_values), name="promotions_promotion_builder_values"),
+            path("calendar/", self.admin_site.admin_view(self.calendar_view), name="promotions_promotion_calendar"),
             path("<path:object_id>/duplicate/", self.admin_site.admin_view(self.duplicate_view), name="promotions_promotion_duplicate"),
         ]  # fmt: skip
         return own + super().get_urls()
+
+    def calendar_view(self, request):
+        """The org's promotions of a month as bars (promotions/calendar.py); `?month=YYYY-MM`."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        first = month_of(request.GET.get("month"), timezone.localdate())
+        month = month_calendar(self.get_queryset(request), first)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Promotion calendar: {first:%B %Y}",
+            "month": month,
+            "legend": TYPE_LEGEND,
+            "zone": zone_label(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/promotions/promotion/calendar.html", context)
 
     # --- Duplicate (promotions/duplicate.py): the add form, prefilled; saved only by the marketer ---
 

@@ -26,7 +26,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from promotions.models import Organization, Promotion
+from promotions.models import Organization, Promotion, PromotionType
 from promotions_site.admin_format import DEFAULT_PRECISION
 from promotions_site.admin_scoping import sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -76,8 +76,8 @@ class Performance:
     @property
     def rate(self) -> Decimal | None:
         """Redeemed transactions per instance given (issued + earned), as a percentage with one
-        decimal; None when none was given (a POS or CODE promotion is redeemed without one)."""
-        if not self.given:
+        decimal; None for a POS or CODE promotion (redeemed without an instance) and when none was given."""
+        if self.promotion.type not in PromotionType.WALLET_TYPES or not self.given:
             return None
         return (Decimal(100) * self.totals.redeemed / self.given).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
