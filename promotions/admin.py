@@ -5,9 +5,10 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from promotions import builder
@@ -22,6 +23,8 @@ from promotions.builder_forms import (
     preview_response,
     values_seen,
 )
+from promotions.calendar import TYPE_LEGEND, month_calendar, month_of
+from promotions.duplicate import copy_initial, copy_restrictions
 from promotions.models import (
     ApiClient,
     AuditEvent,
@@ -296,6 +299,8 @@ class PromotionAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         stored = {}
+        if self.instance._state.adding and not self.is_bound:
+            stored = dict(self.initial)  # a copy's builder values (promotions/duplicate.py), if any
         if self.instance.pk is not None and not self.instance._state.adding:
             stored = {
                 **builder.decompose(self.instance.condition, self.instance.action),
@@ -431,6 +436,14 @@ def promotion_tasks(request):
                 "admin:promotions_promotion_changelist", {"type__in": ",".join(PromotionType.ISSUABLE_TYPES)}
             ),
         )
+    if user.has_perm("promotions.view_promotion"):
+        yield Task(
+            15,
+            "calendar",
+            "Promotion calendar",
+            "Every promotion of a month as a bar from its start to its end, by type.",
+            admin_url("admin:promotions_promotion_calendar"),
+        )
     codes = apps.get_model("promotions", "PromoCodeBatch")
     if admin.site.is_registered(codes) and user.has_perm("promotions.view_promocodebatch"):
         yield Task(
@@ -452,7 +465,7 @@ class PromotionAdmin(OrgScopedAdmin):
     search_fields = ["name", "id", "campaign_id"]
     date_hierarchy = "start_date"
     inlines = [PromotionRestrictionInline]
-    actions = ["activate_selected", "deactivate_selected", "issue_to_customers"]
+    actions = ["activate_selected", "deactivate_selected", "issue_to_customers", "duplicate_selected"]
     audited_by_services = frozenset({"create", "update"})  # promotion_create, promotion_update
 
     class Media:
@@ -476,7 +489,7 @@ class PromotionAdmin(OrgScopedAdmin):
             return "—"
         return builder.summary(obj.condition, obj.action)
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def _render_builder_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
         if hasattr(form, "builder_counts"):
             context["builder"] = builder_layout(form)
@@ -487,8 +500,94 @@ class PromotionAdmin(OrgScopedAdmin):
         own = [
             path("builder/preview/", self.admin_site.admin_view(self.builder_preview), name="promotions_promotion_builder_preview"),
             path("builder/values/", self.admin_site.admin_view(self.builder_values), name="promotions_promotion_builder_values"),
+            path("calendar/", self.admin_site.admin_view(self.calendar_view), name="promotions_promotion_calendar"),
+            path("<path:object_id>/duplicate/", self.admin_site.admin_view(self.duplicate_view), name="promotions_promotion_duplicate"),
         ]  # fmt: skip
         return own + super().get_urls()
+
+    def calendar_view(self, request):
+        """The org's promotions of a month as bars (promotions/calendar.py); `?month=YYYY-MM`."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        first = month_of(request.GET.get("month"), timezone.localdate())
+        month = month_calendar(self.get_queryset(request), first)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Promotion calendar: {first:%B %Y}",
+            "month": month,
+            "legend": TYPE_LEGEND,
+            "zone": zone_label(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/promotions/promotion/calendar.html", context)
+
+    # --- Duplicate (promotions/duplicate.py): the add form, prefilled; saved only by the marketer ---
+
+    COPY_PARAM = "copy_of"
+
+    def duplicate_view(self, request, object_id):
+        """Opens the add form prefilled with a copy of the promotion (one of the user's org)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        original = self.get_object(request, object_id)
+        if original is None:
+            raise Http404("No such promotion.")
+        return HttpResponseRedirect(
+            admin_url("admin:promotions_promotion_add", {self.COPY_PARAM: original.pk})
+        )
+
+    def _copied(self, request) -> Promotion | None:
+        """The promotion the add form copies (`?copy_of=`), if it is one the user sees."""
+        if request.method != "GET" or self.COPY_PARAM not in request.GET:
+            return None
+        if not hasattr(request, "_promotion_copied"):
+            original = self.get_queryset(request).filter(pk=request.GET[self.COPY_PARAM][:24]).first()
+            if original is None:
+                messages.warning(request, "The promotion to copy was not found: the form is empty.")
+            request._promotion_copied = original
+        return request._promotion_copied
+
+    def get_changeform_initial_data(self, request):
+        original = self._copied(request)
+        if original is None:
+            initial = super().get_changeform_initial_data(request)
+            initial.pop(self.COPY_PARAM, None)
+            return initial
+        return copy_initial(original)
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        original = self._copied(request) if obj is None or obj._state.adding else None
+        if original is not None and isinstance(inline, PromotionRestrictionInline):
+            kwargs["initial"] = copy_restrictions(original)
+        return kwargs
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        original = self._copied(request) if obj is None else None
+        if original is not None:
+            rows = original.restrictions.count()
+            for inline in inlines:
+                if isinstance(inline, PromotionRestrictionInline):
+                    inline.extra = rows
+        return inlines
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if add and self._copied(request) is not None:
+            context["copied_from"] = self._copied(request)
+        return self._render_builder_form(request, context, add, change, form_url, obj)
+
+    @admin.action(description="Duplicate the selected promotion", permissions=["add"])
+    def duplicate_selected(self, request, queryset):
+        """Opens the add form prefilled with a copy of the one selected promotion."""
+        selected = list(queryset.values_list("pk", flat=True)[:2])
+        if len(selected) != 1:
+            messages.warning(request, "Select exactly one promotion to duplicate.")
+            return None
+        return HttpResponseRedirect(
+            admin_url("admin:promotions_promotion_add", {self.COPY_PARAM: selected[0]})
+        )
 
     def builder_preview(self, request):
         """POST: the builder's values; answers the sentence, the JSON and the errors (the save's code)."""

@@ -380,6 +380,8 @@ class PromotionRestrictionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         config = self.instance.fixed_window_config if self.instance.pk else None
+        if config is None:  # a copy's limit (promotions/duplicate.py) comes as initial values
+            config = self.initial.get("fixed_window_config")
         if isinstance(config, dict):
             self.initial.update(
                 {

@@ -53,7 +53,7 @@ def is_marketer_model(model) -> bool:
 
 @dataclass(frozen=True)
 class Task:
-    """A card of the first page. `order` places it: create 10, issue 20, bulk earn 30, codes 40,
+    """A card of the first page. `order` places it: create 10, calendar 15, issue 20, bulk earn 30, codes 40,
     jobs 50, customers 60, dashboard 70, redemption audit 80."""
 
     order: int

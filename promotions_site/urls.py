@@ -8,6 +8,7 @@ from promotions_site.health import health_live, health_ready
 from promotions_site.metrics import metrics_view
 from promotions_site.views import favicon, landing
 from redemptions.admin import cart_trial_view, dashboard_view
+from redemptions.performance import promotion_performance_view
 
 urlpatterns = [
     path("", landing, name="landing"),
@@ -20,6 +21,12 @@ urlpatterns = [
         "admin/promotions/promotion/<str:promotion_id>/try/",
         admin.site.admin_view(cart_trial_view),
         name="admin-promotion-try",
+    ),
+    # A promotion's performance (its page's "Performance"): the redemptions app's summaries, its view.
+    path(
+        "admin/promotions/promotion/<str:promotion_id>/performance/",
+        admin.site.admin_view(promotion_performance_view),
+        name="admin-promotion-performance",
     ),
     path("admin/", admin.site.urls),
     path("v3/oauth/token/generate", OAuthTokenGenerateApi.as_view(), name="oauth-token-generate"),

@@ -63,11 +63,11 @@ def _seed():
         org=org, kind="ISSUE", promotion=issue, params={"contextId": "spring-wave-1"},
         identifier_type="id", values=[str(c.pk) for c in customers], user=marketer,
     )  # fmt: skip
-    return org, issue
+    return org, issue, pos
 
 
 def test_no_marketer_page_overflows_at_1280_px(server, page):
-    org, issue = _seed()
+    org, issue, pos = _seed()
     from redemptions.models import Redemption
 
     redemption = Redemption.objects.filter(org=org).order_by("pk").first()
@@ -80,6 +80,8 @@ def test_no_marketer_page_overflows_at_1280_px(server, page):
         "console-customers": reverse("admin:wallets_customer_changelist"),
         "console-jobs": reverse("admin:wallets_bulkjob_changelist"),
         "console-dashboard": reverse("admin-dashboard"),
+        "console-calendar": reverse("admin:promotions_promotion_calendar"),
+        "console-performance": reverse("admin-promotion-performance", args=[pos.pk]),
         "console-audit-events": reverse("admin:promotions_auditevent_changelist"),
     }
     page.set_viewport_size({"width": WIDTH, "height": 900})

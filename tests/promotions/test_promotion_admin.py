@@ -210,3 +210,70 @@ def test_admin_shape_errors_name_the_part_they_are_in(staff_client, org):
 
     # then: the path, as the API reports it
     assert "action.productBasedAction.value: A percentage must be at most 100." in response.content.decode()
+
+
+# --- Duplicate ---------------------------------------------------------------------------------------
+
+
+def _original(org, **fields):
+    start = timezone.now() + dt.timedelta(days=2)
+    promotion = factories.PromotionFactory(
+        org=org, name="Spring sale", start_date=start, end_date=start + dt.timedelta(days=10), **fields
+    )
+    PromotionRestriction.objects.create(promotion=promotion, level="Customer", kpi="REDEMPTION", limit=3)
+    return promotion
+
+
+def test_duplicate_opens_the_add_form_prefilled_and_saves_only_on_submit(staff_client, org):
+    original = _original(org)
+    factories.PromotionFactory(org=org, name="Copy of Spring sale")
+
+    response = staff_client.get(reverse("admin:promotions_promotion_duplicate", args=[original.pk]))
+    assert response.status_code == 302
+    page = staff_client.get(response["Location"])
+
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert form.initial["name"] == "Copy of Spring sale (2)"
+    assert form.initial["active"] is False
+    assert form.initial["start_date"] == original.start_date
+    assert form.initial["cond_type"] == builder.decompose(original.condition, original.action)["cond_type"]
+    formset = page.context["inline_admin_formsets"][0].formset
+    assert [f.initial["limit"] for f in formset.forms] == [3]
+    assert "copied-from" in page.content.decode()
+    assert Promotion.objects.filter(org=org).count() == 2  # nothing saved yet
+
+    # the marketer saves the form: the same create service
+    data = form_data(name="Copy of Spring sale (2)")
+    data.pop("active")
+    saved = staff_client.post(response["Location"], data)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    copy = Promotion.objects.get(org=org, name="Copy of Spring sale (2)")
+    assert copy.active is False
+    assert AuditEvent.objects.filter(action="promotion.create", object_id=copy.pk).exists()
+
+
+def test_duplicate_of_a_started_promotion_starts_now(staff_client, org):
+    original = _original(org)
+    Promotion.objects.filter(pk=original.pk).update(start_date=timezone.now() - dt.timedelta(days=1))
+
+    page = staff_client.get(f"{ADD_URL}?copy_of={original.pk}")
+
+    initial = page.context["adminform"].form.initial
+    assert abs(initial["start_date"] - timezone.now()) < dt.timedelta(minutes=2)
+    assert initial["end_date"] == original.end_date
+
+
+def test_duplicate_list_action_and_other_orgs(staff_client, org):
+    original = _original(org)
+    other = factories.PromotionFactory(org=factories.OrganizationFactory())
+
+    response = staff_client.post(
+        CHANGELIST_URL, {"action": "duplicate_selected", "_selected_action": [original.pk]}
+    )
+    assert response.status_code == 302 and f"copy_of={original.pk}" in response["Location"]
+    assert (
+        staff_client.get(reverse("admin:promotions_promotion_duplicate", args=[other.pk])).status_code == 404
+    )
+    page = staff_client.get(f"{ADD_URL}?copy_of={other.pk}")
+    assert page.context["adminform"].form.initial.get("name") in (None, "")
