@@ -38,6 +38,10 @@ class Redemption(models.Model):
         "rendered again from the recorded rows, so it is the first answer byte for byte.",
     )
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL)
+    # The till the redemption was recorded at (X-CAP-API-ATTRIBUTION-TILL-CODE, else the API client's
+    # default till; empty when neither names one). A code, not a key: a till renamed or removed later
+    # leaves the fact as it was. The performance page's top stores join it to the org's tills.
+    till_code = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Under REDEMPTION_WITH_CART_EVALUATION: the evaluation this redemption completes (at most one
     # redemption per evaluation: a partial unique index, so the redemptions without one, the hot
     # path's, add no index entry). Empty on the other strategies.
