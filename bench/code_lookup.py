@@ -37,39 +37,18 @@ from __future__ import annotations
 import os
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
-    REFERENCE_PATH,
-    REFERENCE_SETTINGS,
-    CpuMeter,
-    Endpoint,
-    RequestPool,
-    alternate,
-    analyze,
-    bench_database,
     bench_org,
     bench_promotion,
     copy_line,
-    endpoint_report,
-    gunicorn,
-    gunicorn_description,
-    load_settings,
-    paired_ratio,
     reference_counter,
-    reference_pool,
-    reference_problems,
     run_main,
-    verdict,
-    wrk_command,
-    wrk_threads,
 )
+from bench._read import read_bench
 
-TARGET_P99_MS = 50.0
-CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=3)
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CODES = int(os.environ.get("BENCH_CODES", "200000"))
 LOOKUPS = 20_000  # distinct codes in the request pool
 MARKER = "scratch database of bench/code_lookup.py"
@@ -106,73 +85,15 @@ def make_fixtures() -> tuple[str, list[str], int]:
 
 
 def main() -> int:
-    wrk_command()  # before the fixtures: stops here when wrk is missing
-    threads = wrk_threads(CLIENTS)
-    with bench_database("promotions_bench_code_lookup", marker=MARKER) as bench_url:
-        from django.db import connection
-
-        auth, codes, counter_id = make_fixtures()
-        analyze()
-        connection.close()
-        requests = [("GET", LOOKUP_PATH.format(code), "") for code in codes]
-        with (
-            tempfile.TemporaryDirectory() as directory,
-            gunicorn(
-                bench_url, workers=WORKERS, threads=THREADS, settings=REFERENCE_SETTINGS, ready_path=REFERENCE_PATH
-            ) as (reference_port, reference_pid),
-            gunicorn(
-                bench_url, workers=WORKERS, threads=THREADS, ready_path=LOOKUP_PATH.format(codes[0])
-            ) as (app_port, app_pid),
-        ):  # fmt: skip
-            work = Path(directory)
-            reference = Endpoint(
-                "reference",
-                reference_port,
-                reference_pid,
-                reference_pool(work, counter_id, threads=threads),
-                pool_setting="BENCH_REFERENCE_POOL",
-            )
-            lookup = Endpoint(
-                "look-up", app_port, app_pid, RequestPool(work, "lookup", requests, threads=threads, once=False),
-                auth=auth,
-            )  # fmt: skip
-            meter = CpuMeter(app_pid, bench_url)
-            try:
-                alternate(
-                    [reference, lookup],
-                    clients=CLIENTS, seconds=SECONDS, warmup_seconds=WARMUP_SECONDS, rounds=ROUNDS, meter=meter,
-                )  # fmt: skip
-            finally:
-                meter.close()
-        problems = reference_problems(reference, counter_id)
-        connection.close()
-
-    ratio = paired_ratio(lookup, reference)
-    errors = reference.non_2xx + reference.socket_errors + lookup.non_2xx + lookup.socket_errors
-    verdicts = {
-        "p99": lookup.p99_ms < TARGET_P99_MS,
-        "errors": errors == 0,
-        "reference": not problems,
-    }
-    print(
-        f"code look-up ({CODES:,} codes in the promotion, {len(codes):,} looked up) against a minimal UPDATE +"
-        f" INSERT outside the app's stack: {gunicorn_description(WORKERS, THREADS)} per server, wrk -t{threads}"
-        f" -c{CLIENTS}, {SECONDS:g} s per endpoint in {ROUNDS} alternating slices after {WARMUP_SECONDS:g} s"
-        f" warm-up ({os.cpu_count()} cores shared by the servers, PostgreSQL and wrk)"
+    return read_bench(
+        name="look-up",
+        database="promotions_bench_code_lookup",
+        marker=MARKER,
+        make_fixtures=make_fixtures,
+        path=LOOKUP_PATH,
+        description=f"code look-up ({CODES:,} codes in the promotion, {LOOKUPS:,} looked up)",
+        target_ratio=None,
     )
-    endpoint_report(reference)
-    endpoint_report(lookup)
-    print(f"  ratio look-up/reference: {ratio:.3f}  (printed for comparison)")
-    print(
-        f"  look-up p99: {lookup.p99_ms:.1f} ms  {verdict(verdicts['p99'])} (target < {TARGET_P99_MS:g} ms;"
-        " the median of the slices')"
-    )
-    print(
-        f"  errors (non-2xx or socket, warm-up included): {errors}  {verdict(verdicts['errors'])} (target 0)"
-    )
-    print(f"  reference writes: {'; '.join(problems) or 'one row and one counter unit per answer 200'}"
-          f"  {verdict(verdicts['reference'])}")  # fmt: skip
-    return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":

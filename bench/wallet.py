@@ -37,39 +37,18 @@ from __future__ import annotations
 import os
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
-    REFERENCE_PATH,
-    REFERENCE_SETTINGS,
-    CpuMeter,
-    Endpoint,
-    RequestPool,
-    alternate,
-    analyze,
-    bench_database,
     bench_org,
     bench_promotion,
-    endpoint_report,
-    gunicorn,
-    gunicorn_description,
-    load_settings,
-    paired_ratio,
     reference_counter,
-    reference_pool,
-    reference_problems,
     run_main,
-    verdict,
-    wrk_command,
-    wrk_threads,
 )
+from bench._read import read_bench
 
 TARGET_RATIO = 0.5
-TARGET_P99_MS = 50.0
-CLIENTS, SECONDS, WARMUP_SECONDS, WORKERS, THREADS = load_settings(seconds=10, warmup_seconds=3)
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "2000"))
 INSTANCES = int(os.environ.get("BENCH_INSTANCES", "4"))  # per customer
 MARKER = "scratch database of bench/wallet.py"
@@ -132,74 +111,15 @@ def make_fixtures() -> tuple[str, list[int], int]:
 
 
 def main() -> int:
-    wrk_command()  # before the fixtures: stops here when wrk is missing
-    threads = wrk_threads(CLIENTS)
-    with bench_database("promotions_bench_wallet", marker=MARKER) as bench_url:
-        from django.db import connection
-
-        auth, customers, counter_id = make_fixtures()
-        analyze()
-        connection.close()
-        requests = [("GET", WALLET_PATH.format(customer), "") for customer in customers]
-        with (
-            tempfile.TemporaryDirectory() as directory,
-            gunicorn(
-                bench_url, workers=WORKERS, threads=THREADS, settings=REFERENCE_SETTINGS, ready_path=REFERENCE_PATH
-            ) as (reference_port, reference_pid),
-            gunicorn(
-                bench_url, workers=WORKERS, threads=THREADS, ready_path=WALLET_PATH.format(customers[0])
-            ) as (app_port, app_pid),
-        ):  # fmt: skip
-            work = Path(directory)
-            reference = Endpoint(
-                "reference",
-                reference_port,
-                reference_pid,
-                reference_pool(work, counter_id, threads=threads),
-                pool_setting="BENCH_REFERENCE_POOL",
-            )
-            wallet = Endpoint(
-                "wallet", app_port, app_pid, RequestPool(work, "wallet", requests, threads=threads, once=False),
-                auth=auth,
-            )  # fmt: skip
-            meter = CpuMeter(app_pid, bench_url)
-            try:
-                alternate(
-                    [reference, wallet],
-                    clients=CLIENTS, seconds=SECONDS, warmup_seconds=WARMUP_SECONDS, rounds=ROUNDS, meter=meter,
-                )  # fmt: skip
-            finally:
-                meter.close()
-        problems = reference_problems(reference, counter_id)
-        connection.close()
-
-    ratio = paired_ratio(wallet, reference)
-    errors = reference.non_2xx + reference.socket_errors + wallet.non_2xx + wallet.socket_errors
-    verdicts = {
-        "ratio": ratio >= TARGET_RATIO,
-        "p99": wallet.p99_ms < TARGET_P99_MS,
-        "errors": errors == 0,
-        "reference": not problems,
-    }
-    print(
-        f"wallet ({CUSTOMERS:,} customers holding {INSTANCES} instances each) against a minimal UPDATE + INSERT"
-        f" outside the app's stack: {gunicorn_description(WORKERS, THREADS)} per server, wrk -t{threads}"
-        f" -c{CLIENTS}, {SECONDS:g} s per endpoint in {ROUNDS} alternating slices after {WARMUP_SECONDS:g} s"
-        f" warm-up ({os.cpu_count()} cores shared by the servers, PostgreSQL and wrk)"
+    return read_bench(
+        name="wallet",
+        database="promotions_bench_wallet",
+        marker=MARKER,
+        make_fixtures=make_fixtures,
+        path=WALLET_PATH,
+        description=f"wallet ({CUSTOMERS:,} customers holding {INSTANCES} instances each)",
+        target_ratio=TARGET_RATIO,
     )
-    endpoint_report(reference)
-    endpoint_report(wallet)
-    print(f"  ratio wallet/reference: {ratio:.3f}  {verdict(verdicts['ratio'])} (target >= {TARGET_RATIO})")
-    print(
-        f"  wallet p99: {wallet.p99_ms:.1f} ms  {verdict(verdicts['p99'])} (target < {TARGET_P99_MS:g} ms;"
-        " the median of the slices')"
-    )
-    print(
-        f"  errors (non-2xx or socket, warm-up included): {errors}  {verdict(verdicts['errors'])} (target 0)"
-    )
-    print(f"  reference writes: {'; '.join(problems) or 'one row and one counter unit per answer 200'}"
-          f"  {verdict(verdicts['reference'])}")  # fmt: skip
-    return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":
