@@ -616,6 +616,11 @@ class PromotionAdmin(OrgScopedAdmin):
             # Read and shown in the org's zone (promotions_site/admin_format.py); the API name as help.
             api_name = {"start_date": "startDate", "end_date": "endDate"}[db_field.name]
             field.help_text = f"In {zone_label()}, the organization's time zone. API: {api_name}."
+            # Django's split widget labels its two boxes with bare text ("Date:", "Time:") under the
+            # field's legend: no box has an accessible name of its own (axe-core's "label").
+            label = db_field.verbose_name.capitalize()
+            for widget, part in zip(getattr(field.widget, "widgets", ()), ("date", "time"), strict=False):
+                widget.attrs["aria-label"] = f"{label}: {part}"
         return field
 
     def get_readonly_fields(self, request, obj=None):
