@@ -63,14 +63,17 @@ def axe_violations(page) -> list[str]:
     return page.evaluate(AXE_RUN, list(IMPACTS_REFUSED))
 
 
-def page_problems(page, name: str | None = None) -> dict:
+def page_problems(page, name: str | None = None, anchor: str | None = None) -> dict:
     """Overflow and axe's serious violations of the page shown ({} when none), saving its screenshot
-    (the viewport, not the whole page: small files) as docs/img/<name>.png when `name` is given."""
+    (the viewport, not the whole page: small files) as docs/img/<name>.png when `name` is given, scrolled
+    so that the element `anchor` (a selector) is at the top."""
     problems = overflow(page)
     violations = axe_violations(page)
     if violations:
         problems["axe"] = violations
     if name:
+        if anchor:
+            page.locator(anchor).evaluate("el => el.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(IMAGES / f"{name}.png"))
     return problems
 
