@@ -29,6 +29,9 @@ from wallets.services import bulk_job_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Where a page's screenshot starts, when its top is not what the guide shows.
+ANCHORS = {"console-builder-add": "#promotion-builder"}
+
 
 def _seed():
     org = OrganizationFactory(name="Demo Retail", timezone="Asia/Kolkata")
@@ -106,7 +109,7 @@ def test_no_marketer_page_overflows_or_fails_axe_at_1280_px(server, page):
     for name, path in pages.items():
         page.goto(server.url + path)
         page.wait_for_selector("#content")
-        found = page_problems(page, name)
+        found = page_problems(page, name, ANCHORS.get(name))
         if found:
             problems[name] = found
 
