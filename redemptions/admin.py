@@ -713,6 +713,14 @@ class CartLineForm(forms.Form):
     categories = forms.CharField(max_length=1000, required=False, label="Categories")
     brands = forms.CharField(max_length=1000, required=False, label="Brands")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A row's boxes sit under the table's column headers, with no label of their own: each is
+        # named for assistive technology ("Line 2: SKU").
+        number = int(self.prefix.rsplit("-", 1)[-1]) + 1 if self.prefix else 1
+        for field in self.fields.values():
+            field.widget.attrs["aria-label"] = f"Line {number}: {field.label}"
+
     def clean(self):
         cleaned = super().clean()
         typed = any(self.data.get(self.add_prefix(name), "").strip() for name in self.fields)

@@ -1,4 +1,5 @@
-"""Without Chromium the browser tests skip on a laptop, saying how to install it, and fail in CI."""
+"""Without Chromium (or Playwright, or axe-core) the browser tests skip on a laptop, saying how to
+install it, and fail in CI."""
 
 from __future__ import annotations
 
@@ -71,3 +72,23 @@ def test_without_playwright_ci_fails(monkeypatch):
     # when / then
     with pytest.raises(pytest.fail.Exception, match="Playwright is not installed"):
         chromium.playwright_or_skip()
+
+
+def test_without_axe_core_ci_fails(monkeypatch):
+    # given: the axe-playwright-python package is not installed
+    from tests.browser import checks
+
+    monkeypatch.setattr(checks.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setenv("REQUIRE_BROWSER", "1")
+    # when / then
+    with pytest.raises(pytest.fail.Exception, match=r"axe-playwright-python \(axe-core\) is not installed"):
+        checks.axe_path()
+
+
+def test_axe_core_is_the_dev_dependency_s_own_file_with_its_licence():
+    # given the dev dependency installed (CI: pip install -e '.[dev]'), when its file is looked up
+    from tests.browser import checks
+
+    head = checks.axe_path().read_text()[:600]
+    # then it is axe-core 4, its MPL-2.0 header intact
+    assert head.startswith("/*! axe v4") and "Mozilla Public" in head and "Deque Systems" in head
