@@ -1,6 +1,7 @@
 """What every marketer page is held to in the browser tests, at 1280 px: no horizontal overflow (the page
 no wider than the window, no table wider than its box), no accessibility violation axe-core rates
-"serious" or "critical", and a viewport screenshot for the marketer guide (docs/img/).
+"serious" or "critical", and a viewport screenshot: into test-output/, or with SCREENSHOTS=docs into the
+marketer guide's docs/img/ (a plain test run leaves the checkout as it was).
 
 axe-core comes from the `axe-playwright-python` dev dependency, which ships axe-core's own
 `axe.min.js` (MPL-2.0, its licence header intact) inside the wheel: CI installs it with
@@ -10,9 +11,10 @@ with `page.add_script_tag`; the package's Python wrapper is not."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
-from tests.browser.chromium import _unavailable
+from tests.browser.chromium import OUTPUT, _unavailable
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 WIDTH = 1280
@@ -65,8 +67,9 @@ def axe_violations(page) -> list[str]:
 
 def page_problems(page, name: str | None = None, anchor: str | None = None) -> dict:
     """Overflow and axe's serious violations of the page shown ({} when none), saving its screenshot
-    (the viewport, not the whole page: small files) as docs/img/<name>.png when `name` is given, scrolled
-    so that the element `anchor` (a selector) is at the top."""
+    (the viewport, not the whole page: small files) as <name>.png when `name` is given, scrolled so that
+    the element `anchor` (a selector) is at the top: in docs/img/ with SCREENSHOTS=docs, else in
+    test-output/."""
     problems = overflow(page)
     violations = axe_violations(page)
     if violations:
@@ -74,7 +77,9 @@ def page_problems(page, name: str | None = None, anchor: str | None = None) -> d
     if name:
         if anchor:
             page.locator(anchor).evaluate("el => el.scrollIntoView({block: 'start'})")
-        page.screenshot(path=str(IMAGES / f"{name}.png"))
+        directory = IMAGES if os.environ.get("SCREENSHOTS") == "docs" else OUTPUT
+        directory.mkdir(exist_ok=True)
+        page.screenshot(path=str(directory / f"{name}.png"))
     return problems
 
 

@@ -1,7 +1,7 @@
 """The marketer's console in a real browser (Debian's Chromium, driven by Playwright) at 1280 px: no
 marketer page is wider than the window (no horizontal scroll) or has a table wider than its box, none has
 an accessibility violation axe-core rates serious or critical (tests/browser/checks.py), and a screenshot
-of each is saved into docs/img/, where the marketer guide shows them."""
+of each is saved (docs/img/ with SCREENSHOTS=docs, where the marketer guide shows them)."""
 
 from __future__ import annotations
 
