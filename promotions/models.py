@@ -724,6 +724,7 @@ class PromoCodeBatch(models.Model):
     objects = OrgScopedQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "promo code batches"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["org", "request_id"], name="promo_code_batch_request_unique"),
