@@ -37,7 +37,7 @@ from promotions.models import (
 from promotions.rules import OrgRules, org_rules
 from promotions.selectors import engine_settings_for
 from promotions.windows import window_at
-from promotions_site.auth import CLIENT_STILL_AS_CACHED_SQL, ClientStale
+from promotions_site.auth import ClientStale
 from promotions_site.errors import ErrorCode, PromotionError
 from redemptions.cart_locks import (
     ReservedUnit,
@@ -1101,10 +1101,11 @@ def _evaluation_store(
     answer can lose the record of the last evaluations (never a redemption: those commit as
     always); the database stays consistent.
 
-    On PostgreSQL one statement: the setting (`set_config(..., true)`, local to the statement's own
-    transaction, which it commits) and the insert, which also verifies `client_check` (the cached
-    client's state, `promotions_site.auth.client_check`) and raises `ClientStale` when it no longer
-    holds (nothing inserted)."""
+    On PostgreSQL one statement, `evaluation_record_v1` (migration 0023; a PL/pgSQL function plans its
+    statements once per connection, where the insert sent as a statement was planned every time): it
+    verifies `client_check` (the cached client's state, `promotions_site.auth.client_check`; False,
+    and `ClientStale` here, when it no longer holds: nothing inserted), sets `synchronous_commit` off
+    for its own transaction (the statement's, which it commits) and inserts."""
     if connection.vendor != "postgresql":
         if client_check is not None:
             raise ClientStale  # verified by the caller afresh
@@ -1112,32 +1113,31 @@ def _evaluation_store(
             evaluation.save(force_insert=True)
         return evaluation
     evaluation.created_at = timezone.now()
-    values = [
-        request_json
-        if request_json is not None and field.attname == "request"
-        else field.get_db_prep_save(getattr(evaluation, field.attname), connection)
-        for field in _EVALUATION_FIELDS
-    ]
+    request_field = Evaluation._meta.get_field("request")
     with connection.server_bound_cursor() as cursor:
         cursor.execute(
-            _EVALUATION_INSERT,
-            [*values, client_check, evaluation.api_client_id, evaluation.org_id, client_check],
+            "SELECT evaluation_record_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                evaluation.id,
+                evaluation.org_id,
+                evaluation.customer_id,
+                evaluation.api_client_id,
+                client_check,
+                evaluation.till_code,
+                request_json
+                if request_json is not None
+                else request_field.get_prep_value(evaluation.request),
+                evaluation.amount,
+                evaluation.discount,
+                request_field.get_prep_value(evaluation.applied),
+                evaluation.rules_version,
+                evaluation.created_at,
+            ],
         )
-        if cursor.fetchone() is None:
+        if not cursor.fetchone()[0]:
             raise ClientStale
     evaluation._state.adding, evaluation._state.db = False, connection.alias
     return evaluation
-
-
-_EVALUATION_FIELDS = [field for field in Evaluation._meta.concrete_fields]
-_EVALUATION_INSERT = (
-    "WITH local AS (SELECT set_config('synchronous_commit', 'off', true))"
-    f" INSERT INTO {Evaluation._meta.db_table} ({', '.join(f.column for f in _EVALUATION_FIELDS)})"
-    f" SELECT {', '.join('%s::jsonb' if f.get_internal_type() == 'JSONField' else '%s' for f in _EVALUATION_FIELDS)}"
-    " FROM local"
-    f" WHERE %s::text IS NULL OR {CLIENT_STILL_AS_CACHED_SQL.format(org='%s')}"
-    " RETURNING id"
-)
 
 
 def _outcome(

@@ -8,6 +8,63 @@ from django.db import migrations
 
 COLUMNS = ("request", "applied")
 
+FUNCTION = r"""
+CREATE OR REPLACE FUNCTION evaluation_record_v1(
+    p_id varchar,
+    p_org integer,
+    p_customer bigint,
+    p_client bigint,
+    p_client_check text,
+    p_till_code varchar,
+    p_request text,
+    p_amount numeric,
+    p_discount numeric,
+    p_applied text,
+    p_rules_version bigint,
+    p_created_at timestamptz
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_client_check IS NOT NULL THEN
+        -- The client and org the web worker cached: still this client, active, in the state it was
+        -- cached in (promotions_site.auth.CLIENT_STATE_SQL). Else the worker verifies afresh and calls again.
+        PERFORM 1
+        FROM promotions_apiclient AS c
+        JOIN promotions_organization AS o ON o.id = c.org_id
+        WHERE c.id = p_client AND c.org_id = p_org AND c.is_active
+          AND concat_ws('|', c.secret_hash, c.access, coalesce(c.default_till_id::text, ''), o.timezone,
+                        o.redemption_strategy, o.evaluation_mechanism, o.percentage_base, o.rounding_mode,
+                        o.rounding_precision::text, o.several_line_promotions_per_unit::text,
+                        o.rules_version::text)
+              = p_client_check;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END IF;
+    -- An evaluation is indicative: its transaction (this statement's) commits without waiting for
+    -- its WAL flush (redemptions.evaluation._evaluation_store).
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO redemptions_evaluation (
+        id, org_id, customer_id, api_client_id, till_code, request, amount, discount, applied,
+        rules_version, created_at
+    ) VALUES (
+        p_id, p_org, p_customer, p_client, p_till_code, p_request, p_amount, p_discount, p_applied,
+        p_rules_version, p_created_at
+    );
+    RETURN true;
+END;
+$$;
+"""
+DROP_FUNCTION = "DROP FUNCTION IF EXISTS evaluation_record_v1"
+
+
+def _on_postgresql(sql):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(sql, params=None)
+
+    return run
+
 
 def lz4_compression(apps, schema_editor):
     connection = schema_editor.connection
@@ -42,4 +99,5 @@ class Migration(migrations.Migration):
             field=redemptions.models.JSONTextField(),
         ),
         migrations.RunPython(lz4_compression, migrations.RunPython.noop),
+        migrations.RunPython(_on_postgresql(FUNCTION), _on_postgresql(DROP_FUNCTION)),
     ]
