@@ -605,28 +605,6 @@ def window_used_reserved(
     return {(restriction_id, scope): (total, held) for restriction_id, scope, total, held in rows}
 
 
-def window_used_reserved_sql(ranges: list[tuple[int, str, dt.date, dt.date]]) -> tuple[str, list]:
-    """`window_used_reserved`'s statement in SQL, as (statement, parameters), for a caller that reads it
-    with another in one statement (the evaluation reads it with the customer's wallet): rows of
-    (restriction_id, scope, used, reserved). `ranges` must not be empty. Ranges alike make one `IN`
-    term, as `_window_condition` groups them."""
-    alike: dict[tuple[str, dt.date, dt.date], list[int]] = defaultdict(list)
-    for restriction_id, scope, first, last in ranges:
-        alike[scope, first, last].append(restriction_id)
-    terms, params = [], []
-    for (scope, first, last), ids in alike.items():
-        terms.append(
-            f"(restriction_id IN ({', '.join(['%s'] * len(ids))}) AND scope = %s"
-            " AND window_start >= %s AND window_start <= %s)"
-        )
-        params.extend([*ids, scope, first, last])
-    statement = (
-        f'SELECT restriction_id, scope, SUM(used) AS used, SUM(reserved) AS reserved FROM "{RedemptionCounter._meta.db_table}"'
-        f" WHERE {' OR '.join(terms)} GROUP BY restriction_id, scope"
-    )
-    return statement, params
-
-
 def window_buckets(
     ranges: list[tuple[int, str, dt.date, dt.date]],
 ) -> dict[tuple[int, str], dict[dt.date, Decimal]]:

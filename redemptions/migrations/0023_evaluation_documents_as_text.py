@@ -55,7 +55,57 @@ BEGIN
 END;
 $$;
 """
+CONTEXT_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION evaluation_context_v1(
+    p_org integer,
+    p_customer bigint,
+    p_now timestamptz,
+    p_restrictions bigint[],
+    p_scopes text[],
+    p_firsts date[],
+    p_lasts date[]
+) RETURNS TABLE (
+    r_part integer,
+    r_key text,
+    r_id text,
+    r_redemption_count integer,
+    r_transaction_count integer,
+    r_used numeric,
+    r_reserved numeric,
+    r_rank bigint
+)
+LANGUAGE plpgsql STABLE
+-- One plan per connection: left to choose, PostgreSQL planned the wallet's query afresh at every call
+-- (a custom plan per moment `p_now`), for the same plan.
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    -- The customer LEFT JOIN its usable instances (ACTIVE, not expired, not LOCKED), ranked by
+    -- (promotion, valid_till, id): one row of NULLs when it holds none, none when the org has no
+    -- such customer (redemptions.evaluation._wallet_sql).
+    RETURN QUERY
+    SELECT 0, e.promotion_id::text, e.id::text, e.redemption_count, e.transaction_count, e.discount_total,
+           NULL::numeric, row_number() OVER (ORDER BY e.promotion_id, e.valid_till, e.id)
+    FROM wallets_customer AS c
+    LEFT JOIN wallets_earnedpromotion AS e
+      ON e.customer_id = c.id AND e.status = 'ACTIVE' AND e.valid_till > p_now AND NOT e.locked
+    WHERE c.id = p_customer AND c.org_id = p_org
+    ORDER BY 8;
+    -- The counters: used and reserved summed per (restriction, scope) over each range of window
+    -- keys (redemptions.selectors.window_used_reserved).
+    RETURN QUERY
+    SELECT 1, k.restriction_id::text, k.scope::text, NULL::integer, NULL::integer, SUM(k.used),
+           SUM(k.reserved), NULL::bigint
+    FROM unnest(p_restrictions, p_scopes, p_firsts, p_lasts) AS r(restriction_id, scope, first_key, last_key)
+    JOIN redemptions_redemptioncounter AS k
+      ON k.restriction_id = r.restriction_id AND k.scope = r.scope
+     AND k.window_start >= r.first_key AND k.window_start <= r.last_key
+    GROUP BY k.restriction_id, k.scope;
+END;
+$$;
+"""
 DROP_FUNCTION = "DROP FUNCTION IF EXISTS evaluation_record_v1"
+DROP_CONTEXT_FUNCTION = "DROP FUNCTION IF EXISTS evaluation_context_v1"
 
 
 def _on_postgresql(sql):
@@ -100,4 +150,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(lz4_compression, migrations.RunPython.noop),
         migrations.RunPython(_on_postgresql(FUNCTION), _on_postgresql(DROP_FUNCTION)),
+        migrations.RunPython(_on_postgresql(CONTEXT_FUNCTION), _on_postgresql(DROP_CONTEXT_FUNCTION)),
     ]
