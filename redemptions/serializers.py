@@ -26,7 +26,11 @@ REDEMPTION_LIST_MAX_LIMIT = 100
 
 
 def decimal_text(value: Decimal) -> str:
-    """Capillary's decimal strings: six decimals (`"500.000000"`)."""
+    """Capillary's decimal strings: six decimals (`"500.000000"`). A Decimal is formatted as it is (an
+    evaluation of 50 lines formats several hundred); anything else (an int, a float, a string) through
+    Decimal, so a float gives its exact value's digits, not its repr's."""
+    if type(value) is Decimal:
+        return f"{value:.6f}"
     return f"{Decimal(value):.6f}"
 
 

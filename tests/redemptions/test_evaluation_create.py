@@ -629,18 +629,17 @@ def test_an_evaluation_costs_a_few_statements(api, org, customer, django_assert_
     PromotionRestrictionFactory(promotion=promotion, level="Promotion", kpi="REDEMPTION", limit=5)
     assert evaluate(api, cart(customer)).status_code == 200
 
-    # then on PostgreSQL: the customer with its wallet, the counters, and one statement that inserts the
-    # evaluation (its own transaction set to commit asynchronously) and verifies the client served from
-    # the process's cache of verified clients. SQLite: the client with its org, and the insert.
+    # then on PostgreSQL: one call of the function that reads the customer with its wallet and the
+    # counters, and one of the function that verifies the client served from the process's cache of verified clients and
+    # inserts the evaluation (its own transaction set to commit asynchronously). SQLite: the client
+    # with its org, and the insert.
     with django_assert_max_num_queries(7) as captured:
         assert evaluate(api, cart(customer)).status_code == 200
     statements = [query["sql"] for query in captured if "SAVEPOINT" not in query["sql"]]
     if connection.vendor == "postgresql":
-        assert len(statements) == 3, [sql[:120] for sql in statements]
-        assert statements[-1].startswith(
-            "WITH local AS (SELECT set_config('synchronous_commit', 'off', true)) INSERT INTO redemptions_evaluation"
-        ), statements[-1][:120]
-        assert "promotions_apiclient" in statements[-1]
+        assert len(statements) == 2, [sql[:120] for sql in statements]
+        assert statements[0].startswith("SELECT * FROM evaluation_context_v1("), statements[0][:120]
+        assert statements[-1].startswith("SELECT evaluation_record_v1("), statements[-1][:120]
     else:  # SQLite has no asynchronous commit to ask for, and verifies the client first
         assert len(statements) == 4, [sql[:120] for sql in statements]
         assert statements[-1].startswith('INSERT INTO "redemptions_evaluation"'), statements[-1][:120]

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from promotions.models import ApiClient, RedemptionStrategy
 from promotions.services import organization_rules_version_bump
 from promotions_site.client_secrets import secret_hash_make
-from redemptions.models import Redemption
+from redemptions.models import Evaluation, Redemption
 from tests.factories import EarnedPromotionFactory, PromotionFactory
 from tests.redemptions.support import URL, body, line, redeem
 from tests.redemptions.test_evaluation_create import CART_100_OFF, CART_OVER_1500, cart, evaluate
@@ -93,6 +93,34 @@ def test_an_evaluation_of_a_known_client_is_refused_once_it_is_deactivated(api, 
     assert response.status_code == 401, response.json()
     # Nor does a refusal tell a deactivated client anything (an unknown customer: 401, not 404).
     assert evaluate(api, cart(customer, customerId=999_999_999)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change, status",
+    [({"secret_hash": secret_hash_make("another secret")}, 401), ({"is_active": False}, 401)],
+)
+def test_an_evaluation_of_a_changed_client_stores_nothing(api, customer, change, status):
+    assert evaluate(api, cart(customer)).status_code == 200
+    ApiClient.objects.filter(pk=api.api_client.pk).update(**change)
+
+    response = evaluate(api, cart(customer))
+
+    assert response.status_code == status, response.json()
+    assert Evaluation.objects.count() == 1  # evaluation_record_v1 refused the stale client's insert
+
+
+def test_an_org_rounding_changed_is_read_afresh_by_the_next_evaluation(api, org, customer):
+    PromotionFactory(org=org, type="POS", condition=CART_OVER_1500, action=CART_100_OFF)
+    organization_rules_version_bump(org=org)
+    assert evaluate(api, cart(customer)).status_code == 200
+    org.rounding_precision = 0
+    org.save(update_fields=["rounding_precision"])
+
+    response = evaluate(api, cart(customer))
+
+    # The cached state no longer holds: the client and its org were read afresh, and both stored.
+    assert response.status_code == 200, response.json()
+    assert Evaluation.objects.count() == 2
 
 
 def test_a_promotion_created_applies_to_the_next_evaluation(api, org, customer):

@@ -141,14 +141,30 @@ def wallet_read_active(t: Table):
 
 
 def evaluation_wallet(t: Table):
+    """An evaluation reads the wallet inside `evaluation_context_v1` (redemptions migration 0023): the
+    query that function runs, taken from its definition, with this customer, org and moment."""
     org = t.org
     rules = org_rules(org.pk, org.rules_version)
     settings = engine_settings_for(org)
-    return recorded(
-        lambda: evaluation_context(
+    calls = []
+
+    def record(execute, sql, params, many, context):
+        calls.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        evaluation_context(
             org=org, customer_id=t.customers[7].pk, rules=rules, store=None, settings=settings, now=t.now
         )
-    )
+    assert any("evaluation_context_v1(" in sql for sql in calls), calls
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'evaluation_context_v1'")
+        (source,) = cursor.fetchone()
+    query = source.split("RETURN QUERY", 1)[1].split(";", 1)[0]
+    assert TABLE in query, query
+    for name in ("p_customer", "p_org", "p_now"):
+        query = query.replace(name, f"%({name})s")
+    return [(query, {"p_customer": t.customers[7].pk, "p_org": org.pk, "p_now": t.now})]
 
 
 def issue(t: Table):
