@@ -67,7 +67,11 @@ FUNCTION = _replace_once(
     "transaction_number, transaction_date, amount, request_fingerprint, api_client_id, created_at\n",
     "transaction_number, transaction_date, amount, request_fingerprint, api_client_id, created_at, till_code\n",
 )
-FUNCTION = _replace_once(FUNCTION, "            p_client, p_now\n        )\n", "            p_client, p_now, coalesce(v_till, '')\n        )\n")
+FUNCTION = _replace_once(
+    FUNCTION,
+    "            p_client, p_now\n        )\n",
+    "            p_client, p_now, coalesce(v_till, '')\n        )\n",
+)
 # The promotions' loop notes a CODE promotion.
 FUNCTION = _replace_once(
     FUNCTION,
