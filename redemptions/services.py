@@ -252,7 +252,8 @@ def redemption_record_general(
     """`redemption_record` step by step through the ORM: on SQLite, for the capped strategy, and as the
     reference the tests hold the one-statement function to.
 
-    Errors (nothing written): 404 the org has no such customer; 800 (409) the transactionIdentifier
+    Errors (nothing written): 4001 (400) the till-code header names no till of the org (checked
+    first, as evaluate does); 404 the org has no such customer; 800 (409) the transactionIdentifier
     was recorded with another body; 400 a promotion not in the org, or `earnedPromotionId` on a
     POS/CODE promotion; 709 a promotion inactive or not started at transactionDate; 706 ended at
     transactionDate, or the earned instance expired; 715 an earned instance that is not this

@@ -152,19 +152,12 @@ _DROP_21 = """DROP FUNCTION IF EXISTS redemption_record_v1(
 );"""
 
 
-def _on_postgresql(*sqls):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in sqls:
-                schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("redemptions", "0021_redemption_till_code")]
 
     # Backwards: 0020's function again.
     operations = [
-        migrations.RunPython(_on_postgresql(_DROP_19, FUNCTION), _on_postgresql(_DROP_21, _EARN.FUNCTION))
+        migrations.RunPython(
+            _EARN._on_postgresql(_DROP_19, FUNCTION), _EARN._on_postgresql(_DROP_21, _EARN.FUNCTION)
+        )
     ]

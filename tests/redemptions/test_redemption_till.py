@@ -136,31 +136,28 @@ def test_an_unknown_till_is_4001_and_nothing_is_written(path, org, shop, code):
     assert not Redemption.objects.filter(org=org).exists()
 
 
-def test_the_api_records_the_headers_till(api, org, shop):
-    # given
-    data = body(shop["customer"], txn="TXN-API-TILL", line_items=[line(shop["promotion"])])
-    # when
-    response = api.post(
+def redeem_at(api, shop, txn: str, till_code: str):
+    """A redemption of the shop's POS promotion sent at the till of `till_code` (the header)."""
+    data = body(shop["customer"], txn=txn, line_items=[line(shop["promotion"])])
+    return api.post(
         "/api_gateway/v1/promotions/redemptions",
         data,
         format="json",
-        HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE="front.desk",
+        HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=till_code,
     )
+
+
+def test_the_api_records_the_headers_till(api, org, shop):
+    # when
+    response = redeem_at(api, shop, "TXN-API-TILL", "front.desk")
     # then
     assert response.status_code == 200, response.content
     assert Redemption.objects.get(org=org, transaction_identifier="TXN-API-TILL").till_code == "front.desk"
 
 
 def test_the_api_answers_an_unknown_till_as_evaluate_does(api, org, shop):
-    # given
-    data = body(shop["customer"], txn="TXN-API-UNKNOWN", line_items=[line(shop["promotion"])])
-    # when
-    response = api.post(
-        "/api_gateway/v1/promotions/redemptions",
-        data,
-        format="json",
-        HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE="elsewhere",
-    )
+    # when: another org's till
+    response = redeem_at(api, shop, "TXN-API-UNKNOWN", "elsewhere")
     # then: 400, 4001, the words evaluate answers, nothing written
     assert response.status_code == 400
     error = response.json()["errors"][0]
@@ -178,16 +175,6 @@ def test_the_api_without_a_till(api, org, shop):
 
 
 # --- A known (cached) client, PostgreSQL -------------------------------------------------------------
-
-
-def redeem_at(api, shop, txn: str, till_code: str):
-    data = body(shop["customer"], txn=txn, line_items=[line(shop["promotion"])])
-    return api.post(
-        "/api_gateway/v1/promotions/redemptions",
-        data,
-        format="json",
-        HTTP_X_CAP_API_ATTRIBUTION_TILL_CODE=till_code,
-    )
 
 
 @pytest.mark.postgres_only
