@@ -203,18 +203,29 @@ def till_resolve(*, client: ApiClient, till_code: str | None) -> Till | None:
     if till_code:
         till = None
         # A code longer than any, or holding a NUL (PostgreSQL text cannot), names no till.
-        if len(till_code) <= TILL_CODE_MAX_LENGTH and "\x00" not in till_code:
+        if till_code_usable(till_code):
             till = tills.filter(code=till_code).first()
         if till is None:
-            raise PromotionError(
-                ErrorCode.TILL_CODE_UNKNOWN,
-                f"{ErrorCode.TILL_CODE_UNKNOWN.message} {TILL_CODE_HEADER}: {till_code[:TILL_CODE_MAX_LENGTH]!r}.",
-            )
+            raise till_unknown(till_code)
         return till
     if client.default_till_id is None:
         return None
     # Filtered by org: a default till of another org (the admin refuses one) counts as none.
     return tills.filter(pk=client.default_till_id).first()
+
+
+def till_code_usable(till_code: str) -> bool:
+    """Whether a stripped till code could name a till: one longer than any, or holding a NUL (PostgreSQL
+    text cannot), names none."""
+    return len(till_code) <= TILL_CODE_MAX_LENGTH and "\x00" not in till_code
+
+
+def till_unknown(till_code: str) -> PromotionError:
+    """The 4001 refusal of a till code that names no till of the org."""
+    return PromotionError(
+        ErrorCode.TILL_CODE_UNKNOWN,
+        f"{ErrorCode.TILL_CODE_UNKNOWN.message} {TILL_CODE_HEADER}: {till_code[:TILL_CODE_MAX_LENGTH]!r}.",
+    )
 
 
 def till_for_request(request) -> Till | None:

@@ -76,6 +76,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The middleware the admin and the pages need and the API does not (promotions_site/handlers.py): the
+# API authenticates each request by its API client, never by a session or cookie (no session, no
+# logged-in user, no messages), its DRF views are exempt from CSRF, and it speaks epoch milliseconds
+# and offsets, not the staff's time zone. On the API's paths they read and write nothing.
+ADMIN_ONLY_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "promotions_site.admin_format.OrgTimezoneMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
+# What the API's paths go through: the request id, the access log, the security headers (and
+# X-Frame-Options, Content-Length) every answer carries, the JSON error envelope, the body cap.
+API_MIDDLEWARE = [name for name in MIDDLEWARE if name not in ADMIN_ONLY_MIDDLEWARE]
+# The paths served through API_MIDDLEWARE: the REST API's (not /api/docs/: the Swagger page uses CSRF).
+API_MIDDLEWARE_PATH_PREFIXES = ("/api_gateway/", "/v2/", "/v3/")
 
 ROOT_URLCONF = "promotions_site.urls"
 WSGI_APPLICATION = "promotions_site.wsgi.application"

@@ -1,11 +1,14 @@
 import gc
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+
+from promotions_site.handlers import ApiSplitWSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promotions_site.settings")
-
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # what get_wsgi_application() does before it builds its handler
+# The API's paths through its lean middleware stack, the rest through the whole one (handlers.py).
+application = ApiSplitWSGIHandler()
 
 # Everything loaded so far (Django, the apps, their modules: about 130,000 objects) lives as long as
 # the process: moved out of the garbage collector's generations, so a full collection no longer walks

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from promotions.audit import Actor
 from promotions.code_guard import code_guess_check, code_guess_record
 from promotions.models import RedemptionStrategy
-from promotions.selectors import store_scope_for_till, till_for_request
+from promotions.selectors import TILL_CODE_HEADER, store_scope_for_till, till_for_request
 from promotions_site.auth import (
     CachedClient,
     ClientStale,
@@ -262,6 +262,7 @@ class RedemptionCreateApi(APIView):
                 # Only the capped strategy reads the till (its store scopes the promotions checked).
                 store=store_scope_for_till(till_for_request(request)) if capped else None,
                 evaluation_id=data.get("promotionEvaluationId"),
+                till_code=request.headers.get(TILL_CODE_HEADER),
                 applied_identifiers=(
                     tuple(data["appliedPromotionIdentifiers"])
                     if data.get("appliedPromotionIdentifiers") is not None

@@ -59,7 +59,7 @@ from promotions.models import (
     RedemptionStrategy,
 )
 from promotions.rules import org_rules
-from promotions.selectors import engine_settings_for
+from promotions.selectors import engine_settings_for, till_code_usable, till_resolve, till_unknown
 from promotions.windows import LIFETIME, window_at, window_rule_stored
 from promotions_site import metrics
 from promotions_site.auth import ClientStale
@@ -157,6 +157,9 @@ class RedemptionInput:
     # identifiers of the promotions it applied (`appliedPromotionIdentifiers`).
     evaluation_id: str | None = None
     applied_identifiers: tuple[str, ...] | None = None
+    # The X-CAP-API-ATTRIBUTION-TILL-CODE header as sent (None: not sent): the redemption's till is
+    # the org's till of this code (none: 4001), else the API client's default till (`till_resolve`).
+    till_code: str | None = None
 
 
 class RecordedRow(types.SimpleNamespace):
@@ -249,7 +252,8 @@ def redemption_record_general(
     """`redemption_record` step by step through the ORM: on SQLite, for the capped strategy, and as the
     reference the tests hold the one-statement function to.
 
-    Errors (nothing written): 404 the org has no such customer; 800 (409) the transactionIdentifier
+    Errors (nothing written): 4001 (400) the till-code header names no till of the org (checked
+    first, as evaluate does); 404 the org has no such customer; 800 (409) the transactionIdentifier
     was recorded with another body; 400 a promotion not in the org, or `earnedPromotionId` on a
     POS/CODE promotion; 709 a promotion inactive or not started at transactionDate; 706 ended at
     transactionDate, or the earned instance expired; 715 an earned instance that is not this
@@ -271,6 +275,7 @@ def redemption_record_general(
     evaluated one. The cart's reservation becomes the redemption in the same transaction.
     """
     bound = org.redemption_strategy == RedemptionStrategy.REDEMPTION_WITH_CART_EVALUATION
+    till_code = _till_code(api_client, data.till_code)
     now = timezone.now()
     if bound:
         if data.evaluation_id is None:
@@ -294,6 +299,7 @@ def redemption_record_general(
                 request_fingerprint=fingerprint,
                 api_client=api_client,
                 evaluation_id=data.evaluation_id if bound else None,
+                till_code=till_code,
             )
             # A conflict on the key ends the transaction (nothing else is written yet); it is
             # answered below, from the redemption recorded under that key (or, bound to an
@@ -346,6 +352,15 @@ def redemption_record_general(
             ) from error
         return _recorded(org, data, fingerprint, error)
     return RecordOutcome(redemption, lines)
+
+
+def _till_code(api_client: ApiClient | None, header: str | None) -> str:
+    """The code of the till a redemption is recorded at (`RedemptionInput.till_code`); '' for none.
+    4001 for a header naming no till of the org."""
+    if api_client is None:
+        return ""
+    till = till_resolve(client=api_client, till_code=header)
+    return till.code if till is not None else ""
 
 
 def _evaluation_refused(message: str) -> PromotionError:
@@ -445,6 +460,7 @@ def redemption_record_one_statement(
 ) -> RecordOutcome:
     """`redemption_record` in one statement on PostgreSQL (`redemption_record_v1`): one round trip, one
     implicit transaction, nothing written when it refuses. Not for the capped strategy."""
+    till_code = (data.till_code or "").strip() or None  # blank reads as not sent
     customer = None
     if data.customer_lookup is not None:
         customer = customer_identifier_column(*data.customer_lookup)
@@ -491,6 +507,10 @@ def redemption_record_one_statement(
         actor.id,
         actor.name,
         current_request_id(),
+        # A code that cannot name a till (too long, a NUL: PostgreSQL text holds none) is sent as '',
+        # which names none either: refused by the statement, after it has verified a cached client.
+        till_code if till_code is None or till_code_usable(till_code) else "",
+        api_client.default_till_id if api_client is not None else None,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_STATEMENT, params)
@@ -500,7 +520,7 @@ def redemption_record_one_statement(
     if answer.get("replay"):
         return _recorded(org, data, fingerprint, None)
     if "error" in answer:
-        raise _refusal(org, answer)
+        raise till_unknown(till_code or "") if answer["error"] == "till" else _refusal(org, answer)
     customer_id = answer["customer"]
     # What was written, as plain records (the answer renders them; building model instances cost
     # about a tenth of the request's Python time).
@@ -518,6 +538,7 @@ def redemption_record_one_statement(
         request_fingerprint=fingerprint,
         api_client_id=api_client.pk if api_client is not None else None,
         created_at=now,
+        till_code=answer["till"],
     )
     written = {(level, position): (pk, earned, code) for level, position, pk, earned, code in answer["lines"]}
     recorded = []
@@ -544,7 +565,7 @@ def redemption_record_one_statement(
     return RecordOutcome(redemption, recorded)
 
 
-_RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(['%s'] * 19)})::text"
+_RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(['%s'] * 21)})::text"
 
 
 def _refusal(org: Organization, answer: dict) -> PromotionError:

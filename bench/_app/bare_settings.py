@@ -6,6 +6,7 @@ from promotions_site.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench._app.bare_urls"
 MIDDLEWARE: list[str] = []
+API_MIDDLEWARE: list[str] = []
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
