@@ -134,7 +134,7 @@ def lz4_compression(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('redemptions', '0021_redemption_till_code'),
+        ('redemptions', '0022_redemption_record_till'),
     ]
 
     operations = [
