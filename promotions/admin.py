@@ -18,6 +18,7 @@ from promotions.builder_forms import (
     PromotionRestrictionForm,
     builder_fields,
     builder_layout,
+    initial_earning_summary,
     initial_summary,
     pretty_json,
     preview_response,
@@ -277,7 +278,14 @@ class ApiClientAdmin(OrgScopedAdmin):
         return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
-BUILT_FIELDS = ("condition", "action", "store_criteria", "time_criteria", "custom_field_values")
+BUILT_FIELDS = (
+    "condition",
+    "action",
+    "store_criteria",
+    "time_criteria",
+    "custom_field_values",
+    "earning_criteria",
+)
 
 
 class PromotionAdminForm(forms.ModelForm):
@@ -309,6 +317,7 @@ class PromotionAdminForm(forms.ModelForm):
                     self.instance.time_criteria,
                     self.instance.custom_field_values,
                 ),
+                **builder.decompose_earning(self.instance.earning_criteria),
             }
         counts = builder.slot_counts(self.data if self.is_bound else stored)
         self.builder_names = list(builder_fields(counts))
@@ -325,6 +334,23 @@ class PromotionAdminForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, message)
         # The limits' check (the formset's) compares against the rule: with none built it has nothing to add.
         self.instance._rule_unbuilt = bool(rule.errors)
+        kind = cleaned.get("type") or self.instance.type
+        stored = None if self.instance._state.adding else self.instance.earning_criteria
+        if (
+            not rule.errors
+            and kind != PromotionType.EARNING
+            and rule.earning_criteria is not None
+            and rule.earning_criteria != stored
+        ):
+            # What the API keeps on any type (a copied object), the builder does not add: only an
+            # Earning promotion is earned by criteria.
+            self.add_error(
+                "ec_from",
+                "Only an Earning promotion is earned by criteria: pick “Not by criteria”, or make the "
+                "promotion an Earning one.",
+            )
+            self.instance._rule_unbuilt = True
+            return cleaned
         if not rule.errors:
             for name in BUILT_FIELDS:
                 setattr(self.instance, name, getattr(rule, name))
@@ -480,6 +506,7 @@ class PromotionAdmin(OrgScopedAdmin):
         parts = {
             "condition": obj.condition, "action": obj.action, "storeCriteria": obj.store_criteria,
             "timeCriteria": obj.time_criteria, "customFieldValues": obj.custom_field_values,
+            "earningCriteria": obj.earning_criteria,
         }  # fmt: skip
         return format_html('<pre class="builder-json">{}</pre>', pretty_json(parts))
 
@@ -494,6 +521,7 @@ class PromotionAdmin(OrgScopedAdmin):
         if hasattr(form, "builder_counts"):
             context["builder"] = builder_layout(form)
             context["builder_summary"] = initial_summary(form)
+            context["earning_summary"] = initial_earning_summary(form)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

@@ -19,7 +19,14 @@ from promotions import builder
 from promotions.models import Promotion
 from promotions.services import PROMOTION_FIELDS
 
-BUILT_FIELDS = ("condition", "action", "store_criteria", "time_criteria", "custom_field_values")
+BUILT_FIELDS = (
+    "condition",
+    "action",
+    "store_criteria",
+    "time_criteria",
+    "custom_field_values",
+    "earning_criteria",
+)
 NAME_MAX = Promotion._meta.get_field("name").max_length
 RESTRICTION_FIELDS = (
     "level", "kpi", "limit", "frequency", "window_type", "min_time_between_repeat", "fixed_window_config",
@@ -62,6 +69,7 @@ def copy_initial(original: Promotion, now=None) -> dict:
         **builder.decompose_scope(
             original.store_criteria, original.time_criteria, original.custom_field_values
         ),
+        **builder.decompose_earning(original.earning_criteria),
     )
     start, end = copy_dates(original, now)
     initial.update(
