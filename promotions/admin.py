@@ -487,6 +487,10 @@ class PromotionAdmin(OrgScopedAdmin):
 
     form = PromotionAdminForm
     list_display = ["name", "id", "type", "active", "start_date", "end_date", "max_issuance_per_customer"]
+    list_columns = {
+        "name": "name", "id": "id", "type": "type", "active": "active", "start_date": ("Starts", "startDate"),
+        "end_date": ("Ends", "endDate"), "max_issuance_per_customer": ("Issues per customer", "maxIssuancePerCustomer"),
+    }  # fmt: skip
     list_filter = ["type", "active", "mode"]
     search_fields = ["name", "id", "campaign_id"]
     date_hierarchy = "start_date"
