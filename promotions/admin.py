@@ -278,16 +278,6 @@ class ApiClientAdmin(OrgScopedAdmin):
         return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
-BUILT_FIELDS = (
-    "condition",
-    "action",
-    "store_criteria",
-    "time_criteria",
-    "custom_field_values",
-    "earning_criteria",
-)
-
-
 class PromotionAdminForm(forms.ModelForm):
     """The promotion's rule through the builder (`promotions/builder.py`): no JSON typed. What the builder
     makes is checked by the create API's serializers and the engine's compile, and kept as the API
@@ -295,7 +285,7 @@ class PromotionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Promotion
-        fields = ["org", *(name for name in PROMOTION_FIELDS if name not in BUILT_FIELDS)]
+        fields = ["org", *(name for name in PROMOTION_FIELDS if name not in builder.BUILT_FIELDS)]
         # The form finds a taken name before the service does: the same words, the same code.
         error_messages = {
             NON_FIELD_ERRORS: {
@@ -352,7 +342,7 @@ class PromotionAdminForm(forms.ModelForm):
             self.instance._rule_unbuilt = True
             return cleaned
         if not rule.errors:
-            for name in BUILT_FIELDS:
+            for name in builder.BUILT_FIELDS:
                 setattr(self.instance, name, getattr(rule, name))
         return cleaned
 

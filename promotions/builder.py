@@ -34,6 +34,12 @@ from typing import Any
 
 from promotions_site.limits import holds_nul, json_depth_exceeds
 
+# The promotion's fields the builder makes (the admin's form and a copy's initial values set them
+# from the builder's values, never as JSON).
+BUILT_FIELDS = (
+    "condition", "action", "store_criteria", "time_criteria", "custom_field_values", "earning_criteria",
+)  # fmt: skip
+
 # --- Choices, in the marketer's words -------------------------------------------------------------
 
 CONDITION_KINDS = [
