@@ -18,6 +18,7 @@ from promotions.builder_forms import (
     PromotionRestrictionForm,
     builder_fields,
     builder_layout,
+    initial_earning_summary,
     initial_summary,
     pretty_json,
     preview_response,
@@ -277,9 +278,6 @@ class ApiClientAdmin(OrgScopedAdmin):
         return TemplateResponse(request, "admin/promotions/apiclient/secret_once.html", context)
 
 
-BUILT_FIELDS = ("condition", "action", "store_criteria", "time_criteria", "custom_field_values")
-
-
 class PromotionAdminForm(forms.ModelForm):
     """The promotion's rule through the builder (`promotions/builder.py`): no JSON typed. What the builder
     makes is checked by the create API's serializers and the engine's compile, and kept as the API
@@ -287,7 +285,7 @@ class PromotionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Promotion
-        fields = ["org", *(name for name in PROMOTION_FIELDS if name not in BUILT_FIELDS)]
+        fields = ["org", *(name for name in PROMOTION_FIELDS if name not in builder.BUILT_FIELDS)]
         # The form finds a taken name before the service does: the same words, the same code.
         error_messages = {
             NON_FIELD_ERRORS: {
@@ -309,6 +307,7 @@ class PromotionAdminForm(forms.ModelForm):
                     self.instance.time_criteria,
                     self.instance.custom_field_values,
                 ),
+                **builder.decompose_earning(self.instance.earning_criteria),
             }
         counts = builder.slot_counts(self.data if self.is_bound else stored)
         self.builder_names = list(builder_fields(counts))
@@ -325,8 +324,25 @@ class PromotionAdminForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, message)
         # The limits' check (the formset's) compares against the rule: with none built it has nothing to add.
         self.instance._rule_unbuilt = bool(rule.errors)
+        kind = cleaned.get("type") or self.instance.type
+        stored = None if self.instance._state.adding else self.instance.earning_criteria
+        if (
+            not rule.errors
+            and kind != PromotionType.EARNING
+            and rule.earning_criteria is not None
+            and rule.earning_criteria != stored
+        ):
+            # What the API keeps on any type (a copied object), the builder does not add: only an
+            # Earning promotion is earned by criteria.
+            self.add_error(
+                "ec_from",
+                "Only an Earning promotion is earned by criteria: pick “Not by criteria”, or make the "
+                "promotion an Earning one.",
+            )
+            self.instance._rule_unbuilt = True
+            return cleaned
         if not rule.errors:
-            for name in BUILT_FIELDS:
+            for name in builder.BUILT_FIELDS:
                 setattr(self.instance, name, getattr(rule, name))
         return cleaned
 
@@ -461,6 +477,10 @@ class PromotionAdmin(OrgScopedAdmin):
 
     form = PromotionAdminForm
     list_display = ["name", "id", "type", "active", "start_date", "end_date", "max_issuance_per_customer"]
+    list_columns = {
+        "name": "name", "id": "id", "type": "type", "active": "active", "start_date": ("Starts", "startDate"),
+        "end_date": ("Ends", "endDate"), "max_issuance_per_customer": ("Issues per customer", "maxIssuancePerCustomer"),
+    }  # fmt: skip
     list_filter = ["type", "active", "mode"]
     search_fields = ["name", "id", "campaign_id"]
     date_hierarchy = "start_date"
@@ -480,6 +500,7 @@ class PromotionAdmin(OrgScopedAdmin):
         parts = {
             "condition": obj.condition, "action": obj.action, "storeCriteria": obj.store_criteria,
             "timeCriteria": obj.time_criteria, "customFieldValues": obj.custom_field_values,
+            "earningCriteria": obj.earning_criteria,
         }  # fmt: skip
         # A box that scrolls is reached by the keyboard too (tabindex), named for a screen reader.
         return format_html(
@@ -497,6 +518,7 @@ class PromotionAdmin(OrgScopedAdmin):
         if hasattr(form, "builder_counts"):
             context["builder"] = builder_layout(form)
             context["builder_summary"] = initial_summary(form)
+            context["earning_summary"] = initial_earning_summary(form)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

@@ -11,6 +11,9 @@ the cart"), and back.
 
 Everything here is plain data: no database, no request.
 
+The earning criteria (`ec_*`, an EARNING promotion's `earningCriteria`) are built the same way by
+`compose_earning` / `decompose_earning`, and read by `earning_words`.
+
 Flat names: `cond_type`; the cart condition `cart_kpi`, `cart_operator`, `cart_value`; product groups
 (one product condition each) `cg{i}_` for the condition and `tg{i}_` for the reward's own items, each
 with `kpi`, `operator`, `value` and criteria `c{j}_entity`, `c{j}_operator`, `c{j}_values` (one value a
@@ -23,10 +26,19 @@ line), `c{j}_attribute`; tender modes `tm{k}_type`, `tm{k}_ids`, the tender's ex
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from promotions_site.limits import holds_nul, json_depth_exceeds
+
+# The promotion's fields the builder makes (the admin's form and a copy's initial values set them
+# from the builder's values, never as JSON).
+BUILT_FIELDS = (
+    "condition", "action", "store_criteria", "time_criteria", "custom_field_values", "earning_criteria",
+)  # fmt: skip
 
 # --- Choices, in the marketer's words -------------------------------------------------------------
 
@@ -737,3 +749,226 @@ def decompose_scope(store: Any, time: Any, custom: Any) -> dict:
     if custom:
         out["custom_fields"] = "\n".join(f"{name}: {value}" for name, value in custom.items())
     return out
+
+
+# --- Earning criteria (an EARNING promotion: what earns it) -------------------------------------------
+
+EARNED_FROM = [
+    ("", "Not by criteria (earned through the earn APIs and bulk earn only)"),
+    ("ACTIVITY", "By an activity of the customer (an event)"),
+    ("MILESTONE", "By reaching a loyalty milestone"),
+]
+EVENT_TYPES = [
+    ("", "—"),
+    ("TransactionAdd", "a transaction (a purchase)"),
+    ("CustomerRegistration", "registering as a customer"),
+    ("CustomerUpdate", "updating their profile"),
+]
+EVENT_FILTERS = [
+    ("", "—"),
+    ("ALL", "every such event"),
+    ("SKU", "a transaction with an item of this SKU"),
+]
+YES_NO = [("", "—"), ("true", "yes"), ("false", "no")]
+
+# Capillary's expression of each filter (criteriaDsl) and the parse tree it stores beside it
+# (criteriaDslJson), as its published objects spell them: generated here, so a stored filter reads
+# back as one of ours only when both are exactly what we would write.
+_DSL_ALL = "true"
+_DSL_JSON_ALL = '\n{\n  "arity":"literal",\n  "value":"true",\n  "type":"boolean:primitive"\n}'
+_DSL_SKU = 'currentLineItem.doesItemMatch("sku_code","{sku}")'
+_DSL_JSON_SKU = (
+    '\n{\n  "arity":"method_call",\n  "type":"boolean:primitive",\n  "operands":[\n'
+    '    {\n      "arity":"name",\n      "value":"currentLineItem",\n      "type":"tx.item:object:primitive"\n    },\n'
+    '    {\n      "arity":"name",\n      "value":"doesItemMatch",\n      "type":"anonymous:function:primitive"\n    },\n'
+    '    {\n      "arity":"literal",\n      "value":"sku_code",\n      "type":"EEnum__InvAttr:enum:string:object:primitive"\n    },\n'
+    '    {\n      "arity":"literal",\n      "value":"{sku}",\n'
+    '      "type":"EEnum__InvAttr__EDepEnum__InvAttrVal__sku_code:string:object:primitive"\n    }\n  ]\n}'
+)
+# The keys the controls set; any other key of a stored criteria is kept as it is (`ec_kept`).
+EARNING_KEYS = (
+    "criteriaName", "earnedFromType", "milestoneId", "groupId", "eventType", "criteriaDsl", "criteriaDslJson",
+    "active", "earningValidTillDays",
+)  # fmt: skip
+EARNING_VALID_DAYS_MAX = 3650
+
+
+def _dsl(kind: str, sku: str = "") -> tuple[str, str]:
+    if kind == "ALL":
+        return _DSL_ALL, _DSL_JSON_ALL
+    return _DSL_SKU.replace("{sku}", sku), _DSL_JSON_SKU.replace("{sku}", sku)
+
+
+def _dsl_kind(dsl: Any, dsl_json: Any) -> tuple[str, str] | None:
+    """("ALL", "") or ("SKU", sku) when the stored filter is exactly one we write, else None."""
+    if (dsl, dsl_json) == _dsl("ALL"):
+        return "ALL", ""
+    match = re.fullmatch(r'currentLineItem\.doesItemMatch\("sku_code","([^"\\]+)"\)', str(dsl))
+    if match and (dsl, dsl_json) == _dsl("SKU", match[1]):
+        return "SKU", match[1]
+    return None
+
+
+def _whole(values: Mapping[str, Any], key: str, what: str, low: int, high: int = 2**31 - 1) -> int | None:
+    raw = _text(values, key)
+    if not raw:
+        return None
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not low <= int(raw) <= high:
+        raise BuilderError(key, f"Enter {what} as a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _kept(values: Mapping[str, Any]) -> dict:
+    """The stored criteria's keys no control sets, carried by the page as they were read."""
+    raw = _text(values, "ec_kept")
+    if not raw:
+        return {}
+    try:
+        kept = json.loads(raw)
+    except (ValueError, RecursionError):
+        kept = None
+    if not isinstance(kept, dict) or json_depth_exceeds(kept) or holds_nul(kept):
+        raise BuilderError(
+            "ec_from", "The stored criteria's other settings could not be read: reload the page."
+        )
+    return kept
+
+
+def compose_earning(values: Mapping[str, Any]) -> dict | None:
+    """The promotion's `earningCriteria` from the controls (None: not earned by criteria); the keys of a
+    stored criteria that no control sets are kept. BuilderError for a missing or inconsistent part."""
+    kept = _kept(values)
+    source = _text(values, "ec_from")
+    if not source:
+        return kept or None
+    criteria: dict = dict(kept)
+    name = _text(values, "ec_name")
+    if name:
+        criteria["criteriaName"] = name
+    criteria["earnedFromType"] = source
+    milestone = _whole(values, "ec_milestone", "the milestone's id", 0)
+    group = _whole(values, "ec_group", "the group's id", 0)
+    if source == "MILESTONE" and not milestone:
+        raise BuilderError(
+            "ec_milestone", "A milestone earns it: enter the milestone's id (a whole number from 1)."
+        )
+    for key, number in (("milestoneId", milestone), ("groupId", group)):
+        if number is not None:
+            criteria[key] = number
+    event = _text(values, "ec_event")
+    if event:
+        criteria["eventType"] = event
+    elif source == "ACTIVITY" and "eventType" not in criteria:
+        raise BuilderError(
+            "ec_event", "An activity earns it: pick the event (a transaction, registering, ...)."
+        )
+    events = _text(values, "ec_events")
+    if events == "SKU":
+        if criteria.get("eventType") != "TransactionAdd":
+            raise BuilderError(
+                "ec_events",
+                "Only a transaction has items: pick “a transaction” as the event, or “every such event”.",
+            )
+        sku = _text(values, "ec_sku")
+        if not sku:
+            raise BuilderError("ec_sku", "Enter the SKU whose purchase earns it.")
+        if '"' in sku or "\\" in sku:
+            raise BuilderError("ec_sku", "A SKU here cannot contain a double quote or a backslash.")
+        criteria["criteriaDsl"], criteria["criteriaDslJson"] = _dsl("SKU", sku)
+    elif events == "ALL":
+        criteria["criteriaDsl"], criteria["criteriaDslJson"] = _dsl("ALL")
+    active = _text(values, "ec_active")
+    if active:
+        criteria["active"] = active == "true"
+    days = _whole(values, "ec_valid_days", "the days to earn it in", 1, EARNING_VALID_DAYS_MAX)
+    if days is not None:
+        criteria["earningValidTillDays"] = days
+    return criteria
+
+
+def decompose_earning(criteria: Any) -> dict[str, str]:
+    """The controls' values of a stored `earningCriteria`; what they cannot show goes to `ec_kept`."""
+    if not isinstance(criteria, dict) or not criteria:
+        return {}
+    out: dict[str, str] = {}
+    kept = {key: value for key, value in criteria.items() if key not in EARNING_KEYS}
+    source = criteria.get("earnedFromType")
+    if source not in ("ACTIVITY", "MILESTONE"):
+        kept = dict(criteria)  # not ours to read: kept whole, shown in the JSON
+    else:
+        out["ec_from"] = source
+        for key, name in (
+            ("criteriaName", "ec_name"),
+            ("milestoneId", "ec_milestone"),
+            ("groupId", "ec_group"),
+        ):
+            value = criteria.get(key)
+            if isinstance(value, str) and key == "criteriaName" and value:
+                out[name] = value
+            elif (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and key != "criteriaName"
+                and value >= 0
+            ):
+                out[name] = str(value)
+            elif key in criteria:
+                kept[key] = value
+        event = criteria.get("eventType")
+        if event in dict(EVENT_TYPES) and event:
+            out["ec_event"] = event
+        elif "eventType" in criteria:
+            kept["eventType"] = event
+        read = _dsl_kind(criteria.get("criteriaDsl"), criteria.get("criteriaDslJson"))
+        if read is not None:
+            out["ec_events"] = read[0]
+            if read[1]:
+                out["ec_sku"] = read[1]
+        else:
+            kept.update({key: criteria[key] for key in ("criteriaDsl", "criteriaDslJson") if key in criteria})
+        active = criteria.get("active")
+        if isinstance(active, bool):
+            out["ec_active"] = "true" if active else "false"
+        elif "active" in criteria:
+            kept["active"] = active
+        days = criteria.get("earningValidTillDays")
+        if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= EARNING_VALID_DAYS_MAX:
+            out["ec_valid_days"] = str(days)
+        elif "earningValidTillDays" in criteria:
+            kept["earningValidTillDays"] = days
+    if kept:
+        out["ec_kept"] = json.dumps(kept, ensure_ascii=False)
+    return out
+
+
+def earning_words(criteria: Any) -> str:
+    """One sentence: 'Earned when the customer makes a transaction with an item of SKU 221900, within 30
+    days of being issued it (criteria “TransactionAdd_Criteria”).'"""
+    if not isinstance(criteria, dict) or not criteria:
+        return "Not earned by criteria: earned through the earn APIs and bulk earn only."
+    source = criteria.get("earnedFromType")
+    if source == "MILESTONE":
+        words = f"Earned when the customer reaches milestone {criteria.get('milestoneId')}"
+        if criteria.get("groupId"):
+            words += f" of group {criteria.get('groupId')}"
+    elif source == "ACTIVITY":
+        action = {
+            "TransactionAdd": "makes a transaction",
+            "CustomerRegistration": "registers",
+            "CustomerUpdate": "updates their profile",
+        }.get(criteria.get("eventType"), f"sends the event {criteria.get('eventType')}")
+        words = f"Earned when the customer {action}"
+    else:
+        return "Earning criteria set through the API, kept as they are (see the JSON)."
+    read = _dsl_kind(criteria.get("criteriaDsl"), criteria.get("criteriaDslJson"))
+    if read is not None and read[0] == "SKU":
+        words += f" with an item of SKU {read[1]}"
+    elif read is None and criteria.get("criteriaDsl"):
+        words += f" matching the expression {criteria.get('criteriaDsl')}"
+    if criteria.get("earningValidTillDays"):
+        words += f", within {_units(criteria['earningValidTillDays'], 'day')} of being issued it"
+    if criteria.get("criteriaName"):
+        words += f" (criteria “{criteria['criteriaName']}”)"
+    if criteria.get("active") is False:
+        words += "; the criteria are switched off"
+    return words + "."

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from django import forms
 from django.http import JsonResponse
+from rest_framework import serializers
 
 from promotions import builder
 from promotions.engine import UnsupportedRule
@@ -18,6 +19,7 @@ from promotions.rules import unsupported_text
 from promotions.serializers import (
     ActionSerializer,
     ConditionSerializer,
+    PromotionInputSerializer,
     StoreCriteriaSerializer,
     TimeCriteriaSerializer,
 )
@@ -32,8 +34,10 @@ def _choice(choices, initial=None, **kwargs) -> forms.ChoiceField:
     )
 
 
-def _text(label: str, **attrs) -> forms.CharField:
-    return forms.CharField(required=False, label=label, widget=forms.TextInput(attrs={**SMALL, **attrs}))
+def _text(label: str, help_text: str = "", **attrs) -> forms.CharField:
+    return forms.CharField(
+        required=False, label=label, help_text=help_text, widget=forms.TextInput(attrs={**SMALL, **attrs})
+    )
 
 
 def _lines(label: str, help_text: str = "", rows: int = 2) -> forms.CharField:
@@ -95,6 +99,7 @@ def builder_fields(counts: Mapping[str, int]) -> dict[str, forms.Field]:
             widget=forms.CheckboxSelectMultiple,
         ),
         "custom_fields": _lines("Custom fields", "One a line, as Name: value.", rows=3),
+        **earning_fields(),
     }
     for k in range(counts["tm"]):
         fields[f"tm{k}_type"] = _choice(builder.TENDER_MODE_TYPES, label="Tender kind")
@@ -104,6 +109,35 @@ def builder_fields(counts: Mapping[str, int]) -> dict[str, forms.Field]:
     for i in range(counts["tg"]):
         fields.update(_group_fields(f"tg{i}_", counts["criteria"]))
     return fields
+
+
+def earning_fields() -> dict[str, forms.Field]:
+    """The earning criteria's controls (an EARNING promotion); `ec_kept` carries the stored keys no
+    control sets, as they were read."""
+    return {
+        "ec_from": _choice(builder.EARNED_FROM, label="How customers earn it"),
+        "ec_event": _choice(builder.EVENT_TYPES, label="The event", help_text="API: eventType."),
+        "ec_events": _choice(
+            builder.EVENT_FILTERS, label="Which events count", help_text="API: criteriaDsl."
+        ),
+        "ec_sku": _text("SKU", placeholder="221900"),
+        "ec_milestone": _text("Milestone id", help_text="API: milestoneId."),
+        "ec_group": _text("Group id", help_text="API: groupId (0: none)."),
+        "ec_valid_days": _text(
+            "Earn within (days of being issued)", help_text="API: earningValidTillDays; empty: no limit."
+        ),
+        "ec_name": _text("Criteria name", help_text="API: criteriaName.", size=24),
+        "ec_active": _choice(builder.YES_NO, label="Criteria switched on", help_text="API: active."),
+        "ec_kept": forms.CharField(required=False, widget=forms.HiddenInput),
+    }
+
+
+def _api_field(serializer_class, name: str, value):
+    """`value` through the create API's own field `name` (its type and size checks)."""
+    try:
+        return serializer_class().fields[name].run_validation(value)
+    except serializers.ValidationError as error:
+        raise forms.ValidationError("; ".join(flatten_detail({name: error.detail}))) from error
 
 
 def _api_shape(serializer_class, name: str, value) -> dict:
@@ -123,6 +157,7 @@ class BuiltRule:
         self.errors: list[tuple[str | None, str]] = []
         self.condition = self.action = self.store_criteria = self.time_criteria = None
         self.custom_field_values: dict = {}
+        self.earning_criteria: dict | None = None
         try:
             condition = builder.compose_condition(values)
             self.condition = _api_shape(ConditionSerializer, "condition", condition)
@@ -159,6 +194,15 @@ class BuiltRule:
             self.custom_field_values = builder.compose_custom_fields(values)
         except builder.BuilderError as error:
             self.errors.append((error.field, error.message))
+        try:
+            criteria = builder.compose_earning(values)
+            if criteria is not None:
+                criteria = _api_field(PromotionInputSerializer, "earningCriteria", criteria)
+            self.earning_criteria = criteria
+        except builder.BuilderError as error:
+            self.errors.append((error.field, error.message))
+        except forms.ValidationError as error:
+            self.errors.append(("ec_from", " ".join(error.messages)))
 
     @property
     def summary(self) -> str:
@@ -180,6 +224,8 @@ def preview_response(data) -> JsonResponse:
             "storeCriteria": rule.store_criteria,
             "timeCriteria": rule.time_criteria,
             "customFieldValues": rule.custom_field_values,
+            "earningCriteria": rule.earning_criteria,
+            "earningSummary": builder.earning_words(rule.earning_criteria),
             "errors": [{"field": field, "message": message} for field, message in rule.errors],
         }
     )
@@ -318,7 +364,7 @@ def builder_layout(form) -> dict:
         "cond_type", "cart_kpi", "cart_operator", "cart_value", "tender_nested", "pay_operator", "pay_values",
         "reward", "act_value", "free_qty", "target", "target_type", "tcart_kpi", "tcart_operator", "tcart_value",
         "pu_kpi", "pu_divider", "pu_count", "pu_reward", "store_type", "store_operator", "store_values",
-        "time_repeat", "time_start", "time_hours", "time_days", "custom_fields",
+        "time_repeat", "time_start", "time_hours", "time_days", "custom_fields", *earning_fields(),
     ]  # fmt: skip
     layout = {name: form[name] for name in names}
     layout["modes"] = [{"type": form[f"tm{k}_type"], "ids": form[f"tm{k}_ids"]} for k in range(counts["tm"])]
@@ -339,6 +385,16 @@ def initial_summary(form) -> str:
     if instance.condition and instance.action:
         return builder.summary(instance.condition, instance.action)
     return ""
+
+
+def initial_earning_summary(form) -> str:
+    """The earning criteria's sentence the page opens with (posted values, or the stored criteria)."""
+    if not form.is_bound and not form.instance._state.adding:
+        return builder.earning_words(form.instance.earning_criteria)
+    try:
+        return builder.earning_words(builder.compose_earning(form.data if form.is_bound else form.initial))
+    except builder.BuilderError:
+        return ""
 
 
 # --- A limit's window, without JSON ------------------------------------------------------------------

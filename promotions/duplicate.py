@@ -19,7 +19,6 @@ from promotions import builder
 from promotions.models import Promotion
 from promotions.services import PROMOTION_FIELDS
 
-BUILT_FIELDS = ("condition", "action", "store_criteria", "time_criteria", "custom_field_values")
 NAME_MAX = Promotion._meta.get_field("name").max_length
 RESTRICTION_FIELDS = (
     "level", "kpi", "limit", "frequency", "window_type", "min_time_between_repeat", "fixed_window_config",
@@ -56,12 +55,13 @@ def copy_dates(original: Promotion, now=None):
 
 def copy_initial(original: Promotion, now=None) -> dict:
     """The add form's initial values for a copy of `original` (its builder's fields included)."""
-    initial = {name: getattr(original, name) for name in PROMOTION_FIELDS if name not in BUILT_FIELDS}
+    initial = {name: getattr(original, name) for name in PROMOTION_FIELDS if name not in builder.BUILT_FIELDS}
     initial.update(
         builder.decompose(original.condition, original.action),
         **builder.decompose_scope(
             original.store_criteria, original.time_criteria, original.custom_field_values
         ),
+        **builder.decompose_earning(original.earning_criteria),
     )
     start, end = copy_dates(original, now)
     initial.update(

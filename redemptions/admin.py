@@ -195,6 +195,12 @@ class RedemptionAdmin(ReadOnlyOrgScopedAdmin):
         "reversed_flag",
     ]
     list_display_links = ["transaction_list_display"]
+    list_columns = {
+        "transaction_list_display": "transactionIdentifier, transactionNumber", "customer_link": "customerId",
+        "amount_display": "amount", "discount_display": ("Total discount", "discount (of its lines)"),
+        "promotion_names": ("Promotions", "promotionId (of its lines)"), "date_display": "transactionDate",
+        "reversed_flag": ("Reversed", None),
+    }  # fmt: skip
     list_filter = [PromotionFilter, CustomerFilter, ReversalFilter, TransactionDateRangeFilter]
     # Shown as the search box's fields; `get_search_results` matches each exactly, in its stored spelling.
     search_fields = [

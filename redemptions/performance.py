@@ -1,5 +1,6 @@
 """A promotion's performance page (its page's "Performance"): what it was given and redeemed, per day
-and in all, its redemption rate, the API clients that redeemed it most, and the same numbers as CSV.
+and in all, its redemption rate, the stores and the API clients that redeemed it most, and the same
+numbers as CSV.
 
 Every read is a summary's or bounded (docs/marketer-guide.md, "A promotion's performance"):
 
@@ -7,10 +8,12 @@ Every read is a summary's or bounded (docs/marketer-guide.md, "A promotion's per
   totals only);
 - redeemed, reversed and discount, per day and in all: the promotion's `RedemptionDay` rows (closed
   days, materialised first as the dashboard does) and today's redemptions counted live;
-- the top API clients: a redemption records neither its store nor its till, only the API client
-  that sent it; no summary keeps clients, so they are counted from the promotion's lines of the last
-  `TOP_CLIENTS_DAYS` days (the promotion's line index, then each line's redemption), at most
-  `TOP_CLIENTS` rows.
+- the top stores: no summary keeps tills, so the promotion's lines of the last `TOP_DAYS` days are
+  counted per till code of their redemption (one aggregate: the promotion's line index, then each
+  line's redemption by its key), and the codes found are joined to the org's tills and their stores
+  (one look-up by the tills' unique (org, code) index). A redemption without a till code, or with a
+  code that names no till of the org, counts under "No store recorded". At most `TOP_ROWS` rows;
+- the top API clients: the same lines, per API client that sent the redemption.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from promotions.models import Organization, Promotion, PromotionType
+from promotions.models import Organization, Promotion, PromotionType, Till
 from promotions_site.admin_format import DEFAULT_PRECISION
 from promotions_site.admin_scoping import sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -36,9 +39,11 @@ from redemptions.selectors import DayRedemptions, PromotionActivity, promotion_a
 from redemptions.summaries import redemption_day_counts, redemption_days_refresh
 
 WINDOW_DAYS = 90  # the chart's and the CSV's days: the promotion's, up to today, at most the last 90
-TOP_CLIENTS_DAYS = 30
-TOP_CLIENTS = 10
+TOP_DAYS = 30  # the top stores' and clients' days: the last 30, today included
+TOP_ROWS = 10
 CSV_COLUMNS = ["day", "issued", "earned", "redeemed", "reversed", "discount"]
+CSV_STORE_COLUMNS = ["store", "store code", "redeemed", "reversed", "discount"]
+NO_STORE = "No store recorded"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,18 @@ class PerformanceDay:
     redeemed: int = 0
     reversed: int = 0
     discount: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class StoreRow:
+    """A store's redemptions of the promotion; `store_id` None for "No store recorded"."""
+
+    store_id: int | None
+    name: str
+    code: str
+    redeemed: int
+    reversed: int
+    discount: Decimal
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Performance:
     org: Organization
     totals: PromotionActivity
     days: list[PerformanceDay]
+    stores: list[StoreRow]
     clients: list[ClientRow]
 
     @property
@@ -123,24 +141,66 @@ def promotion_performance(*, promotion: Promotion, today: dt.date | None = None)
             days.append(
                 PerformanceDay(day, row.redeemed, row.reversed, row.discount) if row else PerformanceDay(day)
             )
-    return Performance(promotion, org, totals, days, _top_clients(org, promotion, today))
+    return Performance(
+        promotion, org, totals, days, _top_stores(org, promotion, today), _top_clients(org, promotion, today)
+    )
 
 
-def _top_clients(org: Organization, promotion: Promotion, today: dt.date) -> list[ClientRow]:
-    low = dt.datetime.combine(today - dt.timedelta(days=TOP_CLIENTS_DAYS - 1), dt.time.min, tzinfo=org.tz)
+def _recent_lines_by(org: Organization, promotion: Promotion, today: dt.date, key: str):
+    """The promotion's lines of the last TOP_DAYS days, grouped by `key`: redeemed and reversed
+    transactions, and the discount of the unreversed ones."""
+    low = dt.datetime.combine(today - dt.timedelta(days=TOP_DAYS - 1), dt.time.min, tzinfo=org.tz)
     unreversed, reversed_ = Q(redemption__reversal__isnull=True), Q(redemption__reversal__isnull=False)
-    rows = (
+    return (
         RedemptionLine.objects.filter(
             promotion=promotion, redemption__org=org, redemption__transaction_date__gte=low
         )
-        .values("redemption__api_client__username")
+        .values(key)
         .annotate(
             redeemed=Count("redemption", distinct=True, filter=unreversed),
             reversed=Count("redemption", distinct=True, filter=reversed_),
             discount=Sum("discount", filter=unreversed),
         )
-        .order_by("-redeemed", "-reversed", "redemption__api_client__username")[:TOP_CLIENTS]
     )
+
+
+def _top_stores(org: Organization, promotion: Promotion, today: dt.date) -> list[StoreRow]:
+    """The stores that redeemed the promotion most (see the module docstring). A redemption has one
+    till, so a store's counts are its tills' counts added up."""
+    per_till = list(_recent_lines_by(org, promotion, today, "redemption__till_code"))
+    codes = {row["redemption__till_code"] for row in per_till if row["redemption__till_code"]}
+    stores = {
+        code: (store_id, name, store_code)
+        for code, store_id, name, store_code in Till.objects.filter(org=org, code__in=codes).values_list(
+            "code", "store_id", "store__name", "store__code"
+        )
+    }
+    totals: dict[int | None, list] = {}
+    for row in per_till:
+        store_id, name, code = stores.get(row["redemption__till_code"], (None, NO_STORE, ""))
+        counts = totals.setdefault(store_id, [name, code, 0, 0, Decimal(0)])
+        counts[2] += row["redeemed"]
+        counts[3] += row["reversed"]
+        counts[4] += row["discount"] or Decimal(0)
+    rows = [StoreRow(store_id, *counts) for store_id, counts in totals.items()]
+    # Most redeemed first; then most reversed, most discount; "No store recorded" after a tie.
+    rows.sort(
+        key=lambda row: (
+            -row.redeemed,
+            -row.reversed,
+            -row.discount,
+            row.store_id is None,
+            row.name,
+            row.store_id or 0,
+        )
+    )
+    return rows[:TOP_ROWS]
+
+
+def _top_clients(org: Organization, promotion: Promotion, today: dt.date) -> list[ClientRow]:
+    rows = _recent_lines_by(org, promotion, today, "redemption__api_client__username").order_by(
+        "-redeemed", "-reversed", "redemption__api_client__username"
+    )[:TOP_ROWS]
     return [
         ClientRow(
             row["redemption__api_client__username"] or "(no API client: the admin or a job)",
@@ -158,7 +218,8 @@ def _rounded(value: Decimal, precision: int | None) -> Decimal:
 
 
 def performance_csv_rows(performance: Performance):
-    """One row per day shown (issued and earned have no days: empty), then the all-time totals."""
+    """One row per day shown (issued and earned have no days: empty), then the all-time totals; then an
+    empty row and the top stores, under their own header row."""
     precision = performance.org.rounding_precision
     for day in performance.days:
         yield [day.day.isoformat(), None, None, day.redeemed, day.reversed, _rounded(day.discount, precision)]
@@ -167,6 +228,10 @@ def performance_csv_rows(performance: Performance):
         "total", totals.issued, totals.earned, totals.redeemed, totals.reversed,
         _rounded(totals.discount, precision),
     ]  # fmt: skip
+    yield []
+    yield CSV_STORE_COLUMNS
+    for store in performance.stores:
+        yield [store.name, store.code, store.redeemed, store.reversed, _rounded(store.discount, precision)]
 
 
 def promotion_performance_view(request, promotion_id: str):
@@ -200,7 +265,7 @@ def promotion_performance_view(request, promotion_id: str):
         "chart": redemptions_per_day_svg(chart_days, x_title=f"Transaction date ({promotion.org.timezone})")
         if chart_days
         else None,
-        "top_clients_days": TOP_CLIENTS_DAYS,
+        "top_days": TOP_DAYS,
         "window_days": WINDOW_DAYS,
     }
     return TemplateResponse(request, "admin/redemptions/promotion_performance.html", context)

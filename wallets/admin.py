@@ -78,6 +78,11 @@ class CustomerAdmin(OrgScopedAdmin):
 
     form = CustomerAdminForm
     list_display = ["id", "name_display", "mobile", "email", "external_id", "source", "created_at"]
+    list_columns = {
+        "id": ("Customer id", "customerId"), "name_display": "firstName, lastName", "mobile": "mobile",
+        "email": "email", "external_id": ("External id", "externalId"), "source": "source",
+        "created_at": ("Created", "createdOn"),
+    }  # fmt: skip
     list_filter = [SourceFilter]
     # Shown as the search box's fields; `get_search_results` decides how each is matched.
     search_fields = ["=id", "mobile", "email", "external_id", "first_name", "last_name"]
@@ -155,6 +160,12 @@ class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
         "id", "customer_id", "promotion", "kind", "earned_from_type", "earned_from_id", "status",
         "valid_till", "redemption_count",
     ]  # fmt: skip
+    list_columns = {
+        "id": "id", "customer_id": ("Customer id", "customerId"), "promotion": "promotionId",
+        "kind": ("Issued or earned", None), "earned_from_type": ("Earned from", "earnedFromType"),
+        "earned_from_id": ("Earned from id", "earnedFromId"), "status": "status",
+        "valid_till": ("Valid till", "validTill"), "redemption_count": ("Times redeemed", "redemptionCount"),
+    }  # fmt: skip
     list_filter = ["status", "kind", "earned_from_type", CustomerFilter, ValidTillRangeFilter]
     # Exact matches, each by an index: an earned promotion's id, a customer id, a promotion's name.
     search_fields = ["=id", "=customer__id", "=promotion__name"]
@@ -179,12 +190,20 @@ class EarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
 @admin.register(Issual)
 class IssualAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["id", "customer_id", "program", "loyalty_promotion", "source", "created_at"]
+    list_columns = {
+        "id": "issualId", "customer_id": ("Customer id", "customerId"), "program": "programId",
+        "loyalty_promotion": ("Loyalty promotion", "promotionId"), "source": None, "created_at": ("Issued", None),
+    }  # fmt: skip
     search_fields = ["=id", "=customer__id"]
 
 
 @admin.register(LoyaltyEarnedPromotion)
 class LoyaltyEarnedPromotionAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["id", "issual_id", "customer_id", "loyalty_promotion", "created_at"]
+    list_columns = {
+        "id": "id", "issual_id": ("Issual", "issualId"), "customer_id": ("Customer id", "customerId"),
+        "loyalty_promotion": ("Loyalty promotion", "promotionId"), "created_at": ("Created", None),
+    }  # fmt: skip
     search_fields = ["=id", "=customer__id"]
 
 
@@ -260,6 +279,11 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
         "created_by",
         "created_at",
     ]
+    # Jobs are the console's own (no API reads them): their columns name no API field.
+    list_columns = {
+        "__str__": ("Job", None), "status": None, "promotions_display": None, "progress_display": None,
+        "created_by": ("Started by", None), "created_at": ("Started", None),
+    }  # fmt: skip
     list_filter = ["kind", "status"]
     list_select_related = ["promotion", "created_by"]
     fields = [

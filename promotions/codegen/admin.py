@@ -81,6 +81,11 @@ class PromoCodeAdmin(ReadOnlyOrgScopedAdmin):
     """Codes, searched by the whole code (any case: an exact look-up on the unique (org, code) index)."""
 
     list_display = ["code", "promotion", "customer_id", "linked_on", "active", "batch_id", "created_on"]
+    list_columns = {
+        "code": "code", "promotion": "promotionName", "customer_id": ("Linked customer", "customerId"),
+        "linked_on": ("Linked on", None), "active": "active", "batch_id": ("Batch", "id (of its batch)"),
+        "created_on": ("Created", "createdOn"),
+    }  # fmt: skip
     list_filter = [CodePromotionFilter, LinkedFilter, "active"]
     list_select_related = ["promotion"]
     search_fields = ["code"]
@@ -100,6 +105,11 @@ class PromoCodeAdmin(ReadOnlyOrgScopedAdmin):
 @admin.register(PromoCodeBatch)
 class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ["__str__", "promotion", "kind", "status", "progress_display", "created_by", "created_at"]
+    list_columns = {
+        "__str__": ("Batch", "id"), "promotion": "promotionId", "kind": ("Generated or uploaded", "kind"),
+        "status": "status", "progress_display": ("Progress", "done, total, failed"), "created_by": None,
+        "created_at": ("Started", "createdOn"),
+    }  # fmt: skip
     list_filter = ["kind", "status"]
     list_select_related = ["promotion"]
     fields = [

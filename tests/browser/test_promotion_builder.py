@@ -73,12 +73,27 @@ def test_a_marketer_builds_a_promotion_by_picking_and_sees_the_summary_follow(se
     page.fill("#id_act_value", "20")
     expected = "20% off the qualifying items when the cart has at least 2 units of SKU SHIRT or HAT-42."
     page.wait_for_function(f"document.getElementById('builder-summary').textContent === {expected!r}")
+    # and how it is earned: only an Earning promotion is, and only a transaction has items
+    assert page.locator("#earning-not-earning").is_visible()
+    page.select_option("#id_type", "EARNING")
+    assert page.locator("#earning-not-earning").is_hidden()
+    page.select_option("#id_ec_from", "ACTIVITY")
+    page.select_option("#id_ec_event", "CustomerRegistration")
+    assert page.locator("#id_ec_events option[value='SKU']").is_disabled()
+    page.select_option("#id_ec_event", "TransactionAdd")
+    page.select_option("#id_ec_events", "SKU")
+    page.fill("#id_ec_sku", "SHIRT")
+    page.fill("#id_ec_valid_days", "30")
+    earned = "Earned when the customer makes a transaction with an item of SKU SHIRT, within 30 days of being issued it."
+    page.wait_for_function(f"document.getElementById('earning-summary').textContent === {earned!r}")
     page.screenshot(path=str(OUTPUT / "builder-1-summary.png"), full_page=True)
     page.click("input[name=_save]")
     page.wait_for_selector(".messagelist")
 
     # then: stored as the API stores it
     promotion = Promotion.objects.get(org=org, name="Shirts 20% off")
+    assert promotion.earning_criteria["criteriaDsl"] == 'currentLineItem.doesItemMatch("sku_code","SHIRT")'
+    assert promotion.earning_criteria["earningValidTillDays"] == 30
     assert promotion.condition == {
         "type": "PRODUCT",
         "productCondition": {

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from promotions.models import AuditEvent
 from redemptions.models import CartLock, CartLockUnit, Redemption, RedemptionLine
+from redemptions.performance import _recent_lines_by
 from tests.factories import (
     AuditEventFactory,
     CustomerFactory,
@@ -111,3 +113,18 @@ def test_the_dropped_indexes_look_ups_still_use_an_index(org, tables):
         explained = plan(sql, params)
         assert "Seq Scan" not in explained, (name, explained)
         assert "Index" in explained, (name, explained)
+
+
+def test_the_performance_pages_top_stores_read_the_promotions_lines_by_an_index(org, tables):
+    # given: a promotion of the org among many (its lines a handful of the table's 4,000)
+    promotions, _ = tables
+    today = timezone.localdate(timezone=org.tz)
+
+    # when: the top stores' aggregate (redemptions/performance.py) is planned
+    explained = _recent_lines_by(org, promotions[3], today, "redemption__till_code").explain()
+
+    # then: the promotion's lines by its index, each redemption by its key; no new index needed (the
+    # reversals, none here, are read whole: an empty table)
+    assert "Seq Scan on redemptions_redemptionline " not in explained, explained
+    assert "Seq Scan on redemptions_redemption " not in explained, explained
+    assert "redemption_line_promotion_id" in explained, explained

@@ -76,11 +76,24 @@
       show("store", val("store_type") !== "");
       show("time", val("time_repeat") !== "");
       show("days", val("time_repeat") === "WEEKS");
+      // Earning criteria: only an Earning promotion is earned by them; items only in a transaction.
+      var typeEl = form.elements.type;
+      var kind = typeEl ? typeEl.value : root.getAttribute("data-promotion-type");
+      var source = val("ec_from");
+      document.getElementById("earning-not-earning").hidden = !kind || kind === "EARNING";
+      show("earning", source !== "");
+      show("ecactivity", source === "ACTIVITY");
+      show("ecmilestone", source === "MILESTONE");
+      Array.prototype.forEach.call(form.elements.ec_events.options, function (option) {
+        option.disabled = option.value === "SKU" && val("ec_event") !== "TransactionAdd";
+      });
+      show("ecsku", source === "ACTIVITY" && val("ec_events") === "SKU");
     }
 
     var summary = document.getElementById("builder-summary");
     var problems = document.getElementById("builder-problems");
     var jsonView = document.getElementById("builder-json");
+    var earningSummary = document.getElementById("earning-summary");
     var pending = null, sequence = 0;
 
     function preview() {
@@ -100,8 +113,10 @@
         });
         jsonView.textContent = JSON.stringify({
           condition: data.condition, action: data.action, storeCriteria: data.storeCriteria,
-          timeCriteria: data.timeCriteria, customFieldValues: data.customFieldValues
+          timeCriteria: data.timeCriteria, customFieldValues: data.customFieldValues,
+          earningCriteria: data.earningCriteria
         }, null, 2);
+        earningSummary.textContent = data.earningSummary || "";
         root.setAttribute("data-previewed", String(mine));
       }).catch(function () { /* the save still checks everything */ });
     }
@@ -111,6 +126,7 @@
       pending = setTimeout(preview, 250);
     }
     root.addEventListener("change", changed);
+    if (form.elements.type) form.elements.type.addEventListener("change", changed);
     root.addEventListener("input", function (event) {
       if (!event.target.classList.contains("builder-search-input")) changed();
     });
