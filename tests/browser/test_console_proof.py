@@ -5,11 +5,10 @@ discount computed by hand; issues the Customer one to three customers through th
 till's API client redeems it twice; the promotion's performance page shows what was done. Every page
 passed is held to tests/browser/checks.py (no overflow at 1280 px, no serious axe-core violation).
 
-Each condition x reward pair the builder allows (the engine's variants of each, 91 pairs) is built,
-stored and evaluated without a browser by
-tests/promotions/test_promotion_builder.py::test_each_condition_and_action_pair_is_built_stored_as_the_api_stores_it_and_evaluated;
-the browser covers each kind at least once, so that the page's script (what it shows and enables
-for each choice) is proved too, at a browser's cost of ten promotions rather than ninety."""
+Each condition x reward pair the builder allows (the engine's variants of each, 91 pairs) is built in
+the browser too, by tests/browser/test_builder_pairs.py, and built, stored and evaluated without a
+browser by
+tests/promotions/test_promotion_builder.py::test_each_condition_and_action_pair_is_built_stored_as_the_api_stores_it_and_evaluated."""
 
 from __future__ import annotations
 
