@@ -27,6 +27,7 @@ from promotions.admin import not_issuable_message
 from promotions.audit import Actor
 from promotions.models import Organization, Promotion, PromotionType
 from promotions_site.admin_console import Task, admin_url
+from promotions_site.admin_jobs import JobAdminMixin, progress_bar
 from promotions_site.admin_lists import DateRangeFilter, EstimatedCountPaginator
 from promotions_site.admin_scoping import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -261,7 +262,7 @@ def _org_promotions(request):
 
 
 @admin.register(BulkJob)
-class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
+class BulkJobAdmin(JobAdminMixin, ReadOnlyOrgScopedAdmin):
     """The jobs (list and page: progress, error report, input file, retry) and the screens that start
     them: issue a promotion and bulk earn, each a form, a preview and a confirmation (Django's
     delete_selected pattern: the preview's form posts `post=yes`). The work is done by the services.
@@ -270,6 +271,8 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
     error reports and input files needs view permission on jobs (or `run_bulk_job`). Every page is
     scoped to the staff user's org: another org's job or promotion is a 404.
     """
+
+    run_permission = "wallets.run_bulk_job"
 
     list_display = [
         "__str__",  # names the kind: "Issue a promotion #12"
@@ -300,30 +303,6 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
     ]
     readonly_fields = fields
 
-    class Media:
-        css = {"all": ["wallets/bulk_jobs.css"]}
-        js = ["wallets/bulk_job_progress.js"]
-
-    # --- permissions --------------------------------------------------------------------------------
-
-    def has_run_permission(self, request) -> bool:
-        return request.user.has_perm("wallets.run_bulk_job")
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or self.has_run_permission(request)
-
-    def _require_run_permission(self, request) -> None:
-        if not self.has_run_permission(request):
-            raise PermissionDenied
-
-    def _job(self, request, job_id: int) -> BulkJob:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        job = self.get_queryset(request).filter(pk=job_id).first()
-        if job is None:
-            raise Http404("No such job.")
-        return job
-
     # --- list and page ------------------------------------------------------------------------------
 
     @admin.display(description="Promotion")
@@ -336,12 +315,7 @@ class BulkJobAdmin(ReadOnlyOrgScopedAdmin):
 
     @admin.display(description="Progress")
     def progress_display(self, job: BulkJob):
-        return format_html(
-            '<span class="bulk-job-bar small{}"><span style="width: {}%"></span></span> {}',
-            " failed" if job.status == BulkJob.Status.FAILED else "",
-            job.percent,
-            _progress_text(job),
-        )
+        return progress_bar(job.percent, _progress_text(job), failed=job.status == BulkJob.Status.FAILED)
 
     @admin.display(description="What")
     def params_display(self, job: BulkJob):

@@ -11,11 +11,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from promotions.audit import Actor
 from promotions.codegen.forms import GenerateCodesForm, UploadCodesForm
@@ -29,6 +28,7 @@ from promotions.codegen.services import (
     upload_text,
 )
 from promotions.models import PromoCode, PromoCodeBatch, Promotion, PromotionType
+from promotions_site.admin_jobs import JobAdminMixin, progress_bar
 from promotions_site.admin_lists import EstimatedCountPaginator
 from promotions_site.admin_scoping import ReadOnlyOrgScopedAdmin, sees_all_orgs, user_org_id
 from promotions_site.csvexport import csv_lines
@@ -103,7 +103,10 @@ class PromoCodeAdmin(ReadOnlyOrgScopedAdmin):
 
 
 @admin.register(PromoCodeBatch)
-class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
+class PromoCodeBatchAdmin(JobAdminMixin, ReadOnlyOrgScopedAdmin):
+    run_permission = "promotions.change_promotion"
+    job_noun = "batch"
+
     list_display = ["__str__", "promotion", "kind", "status", "progress_display", "created_by", "created_at"]
     list_columns = {
         "__str__": ("Batch", "id"), "promotion": "promotionId", "kind": ("Generated or uploaded", "kind"),
@@ -128,37 +131,10 @@ class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
     ]
     readonly_fields = fields
 
-    class Media:
-        css = {"all": ["wallets/bulk_jobs.css"]}
-        js = ["wallets/bulk_job_progress.js"]
-
-    # --- permissions --------------------------------------------------------------------------------
-
-    def has_run_permission(self, request) -> bool:
-        return request.user.has_perm("promotions.change_promotion")
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or self.has_run_permission(request)
-
-    def _require_run_permission(self, request) -> None:
-        if not self.has_run_permission(request):
-            raise PermissionDenied
-
-    def _batch(self, request, batch_id: int) -> PromoCodeBatch:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        batch = self.get_queryset(request).filter(pk=batch_id).first()
-        if batch is None:
-            raise Http404("No such batch.")
-        return batch
-
     @admin.display(description="Progress")
     def progress_display(self, batch: PromoCodeBatch):
-        return format_html(
-            '<span class="bulk-job-bar small{}"><span style="width: {}%"></span></span> {}',
-            " failed" if batch.status == PromoCodeBatch.Status.FAILED else "",
-            _percent(batch),
-            _progress_text(batch),
+        return progress_bar(
+            _percent(batch), _progress_text(batch), failed=batch.status == PromoCodeBatch.Status.FAILED
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -199,7 +175,7 @@ class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
 
     def progress_view(self, request, batch_id: int):
         """The batch page's progress bar polls this every second until the batch finishes."""
-        batch = self._batch(request, batch_id)
+        batch = self._job(request, batch_id)
         return JsonResponse(
             {
                 "id": batch.pk,
@@ -216,7 +192,7 @@ class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
 
     def report_view(self, request, batch_id: int):
         """An upload's refused rows (line, code, errorCode, reason) as CSV."""
-        batch = self._batch(request, batch_id)
+        batch = self._job(request, batch_id)
         rows = ([entry.get(column) for column in REPORT_COLUMNS] for entry in batch.report)
         response = StreamingHttpResponse(
             csv_lines(REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
@@ -226,7 +202,7 @@ class PromoCodeBatchAdmin(ReadOnlyOrgScopedAdmin):
 
     def cancel_view(self, request, batch_id: int):
         self._require_run_permission(request)
-        batch = self._batch(request, batch_id)
+        batch = self._job(request, batch_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         try:
