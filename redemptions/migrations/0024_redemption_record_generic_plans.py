@@ -61,6 +61,7 @@ FUNCTION = _replace_once(
     v_cart_limits boolean;
     v_counted_limits boolean;
     v_earn_windows boolean;
+    v_moving_limits boolean;
     v_earned_refused int;
     v_earned_promotion text;
     v_earned_type text;
@@ -174,8 +175,9 @@ FUNCTION = _replace_once(
     _CART,
     """        SELECT coalesce(bool_or(r.level = 'Cart'), false),
                coalesce(bool_or(r.level IN ('Promotion', 'Customer', 'Code')), false),
-               coalesce(bool_or(r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')), false)
-        INTO v_cart_limits, v_counted_limits, v_earn_windows
+               coalesce(bool_or(r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')), false),
+               coalesce(bool_or(r.window_kind = 'MOVING'), false)
+        INTO v_cart_limits, v_counted_limits, v_earn_windows, v_moving_limits
         FROM promotions_promotionrestriction AS r
         WHERE r.promotion_id IN (SELECT l.promotion_id FROM jsonb_to_recordset(p_lines) AS l(promotion_id text));
 
@@ -193,33 +195,51 @@ FUNCTION = _replace_once(
     "        END IF;\n\n        WITH written AS (        END IF;\n",
     "        END IF;\n        END IF;\n\n        WITH written AS (",
 )
-# The counters: only with a limit they count. The resetting Earn limits' half of the window statement
-# only when the cart has one (a statement without it, else).
-_WINDOWS_START = (
-    "        SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.restriction_id, x.scope), '[]'::jsonb),\n"
-)
+# The counters: only with a limit they count. Without a MOVING limit (whose check reads the windows
+# again), the windows are not gathered into JSON for a second statement to take: one statement computes
+# them and takes the counters (with the resetting Earn limits' half only when the cart has one).
+_WINDOWS_START = "        SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.restriction_id, x.scope), '[]'::jsonb),\n"
+_INNER_START = "            SELECT r.id AS restriction_id,\n"
 _EARN_HALF_START = "            UNION ALL\n            -- An Earn limit whose window resets:"
-_WINDOWS_END = (
-    "            WHERE r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')\n        ) AS x;\n"
-)
-_windows = _between(FUNCTION, _WINDOWS_START, _WINDOWS_END)
-_earn_half = _between(_windows, _EARN_HALF_START, _WINDOWS_END.removesuffix("        ) AS x;\n"))
+_INNER_END = "            WHERE r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')\n"
+_LIMIT_REFUSED = "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n"
+_windows = _between(FUNCTION, _WINDOWS_START, _INNER_END + "        ) AS x;\n")
+_counters = _between(FUNCTION, "        WITH limits AS (\n", _LIMIT_REFUSED)
+_inner = _between(_windows, _INNER_START, _INNER_END)
+_taken = _between(_counters, "        taken AS (\n", _LIMIT_REFUSED)
+
+
+def _windows_and_counters(inner: str) -> str:
+    """One statement: the windows of `inner`'s rows (restriction_id, scope, amount, limit, key) taken."""
+    return (
+        "        WITH deltas AS (\n"
+        '            SELECT x.restriction_id, x.scope, x.key AS window_start, x.amount, x."limit"\n'
+        "            FROM (\n"
+        + inner
+        + "            ) AS x\n"
+        "        ),\n"
+        + _taken
+    )
+
+
 FUNCTION = _replace_once(
     FUNCTION,
-    _windows,
-    "        IF v_earn_windows THEN\n"
+    _windows + _counters,
+    "        IF v_moving_limits THEN\n"
     + _windows
+    + _counters
+    + "        ELSIF v_earn_windows THEN\n"
+    + _windows_and_counters(_inner)
     + "        ELSE\n"
-    + _windows.replace(_earn_half, "")
+    + _windows_and_counters(_inner[: _inner.index(_EARN_HALF_START)])
     + "        END IF;\n",
 )
 FUNCTION = _guarded(
     FUNCTION,
-    "        IF v_earn_windows THEN\n" + _WINDOWS_START,
+    "        IF v_moving_limits THEN\n" + _WINDOWS_START,
     "                                             'limit', v_found.\"limit\")::text;\n            END IF;\n        END IF;\n",
     "v_counted_limits OR v_earn_windows",
 )
-
 
 class Migration(migrations.Migration):
     dependencies = [("redemptions", "0023_evaluation_documents_as_text")]
