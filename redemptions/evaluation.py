@@ -368,9 +368,10 @@ def _wallet_and_counters(
     """PostgreSQL: the customer's wallet (`_customer_wallet`) and the counters of `ranges`
     (`window_used_reserved`), read by one call of `evaluation_context_v1` (migration 0023): one round
     trip where they were two, and planned once per connection (a PL/pgSQL function keeps its plans),
-    where planning the statements was three quarters of their cost."""
+    where planning the statements was three quarters of their cost; the call itself is prepared on the
+    connection (`server_bound_cursor(prepared=True)`), so neither is parsed nor planned again."""
     keys = list(ranges)
-    with connection.server_bound_cursor() as cursor:
+    with connection.server_bound_cursor(prepared=True) as cursor:
         cursor.execute(
             "SELECT * FROM evaluation_context_v1(%s, %s, %s, %s::bigint[], %s::text[], %s::date[], %s::date[])"
             " ORDER BY r_part, r_rank",
@@ -1113,7 +1114,8 @@ def _evaluation_store(
     statements once per connection, where the insert sent as a statement was planned every time): it
     verifies `client_check` (the cached client's state, `promotions_site.auth.client_check`; False,
     and `ClientStale` here, when it no longer holds: nothing inserted), sets `synchronous_commit` off
-    for its own transaction (the statement's, which it commits) and inserts."""
+    for its own transaction (the statement's, which it commits) and inserts. The call is prepared on
+    the connection (`server_bound_cursor(prepared=True)`)."""
     if connection.vendor != "postgresql":
         if client_check is not None:
             raise ClientStale  # verified by the caller afresh
@@ -1122,7 +1124,7 @@ def _evaluation_store(
         return evaluation
     evaluation.created_at = timezone.now()
     request_field = Evaluation._meta.get_field("request")
-    with connection.server_bound_cursor() as cursor:
+    with connection.server_bound_cursor(prepared=True) as cursor:
         cursor.execute(
             "SELECT evaluation_record_v1(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [

@@ -512,7 +512,7 @@ def redemption_record_one_statement(
         till_code if till_code is None or till_code_usable(till_code) else "",
         api_client.default_till_id if api_client is not None else None,
     ]
-    with connection.cursor() as cursor:
+    with connection.server_bound_cursor(prepared=True) as cursor:
         cursor.execute(_RECORD_STATEMENT, params)
         answer = json.loads(cursor.fetchone()[0], parse_float=Decimal)
     if answer.get("stale"):
@@ -565,7 +565,22 @@ def redemption_record_one_statement(
     return RecordOutcome(redemption, recorded)
 
 
-_RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(['%s'] * 21)})::text"
+# Prepared on each connection at its first run (`server_bound_cursor(prepared=True)`): PostgreSQL parses
+# and plans it once per connection. Each parameter cast to the function's type: bound on the server,
+# a parameter carries the type psycopg gave its Python value (a str is text, not jsonb).
+_RECORD_TYPES = (
+    "integer",
+    "bigint",
+    *["text"] * 7,
+    "timestamptz",
+    "numeric",
+    "text",
+    "jsonb",
+    "timestamptz",
+    "date",
+)
+_RECORD_TYPES += (*["text"] * 5, "bigint")
+_RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(f'%s::{kind}' for kind in _RECORD_TYPES)})::text"
 
 
 def _refusal(org: Organization, answer: dict) -> PromotionError:

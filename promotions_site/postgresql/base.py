@@ -9,14 +9,18 @@ request's JSON 503 (`Retry-After: 1`, nothing written) and is dropped; the next 
 `server_bound_cursor()`: a cursor whose parameters travel apart from the statement (PostgreSQL's
 extended protocol) instead of being quoted into its text by the client, as Django's cursors do; for a
 statement with a large parameter (an evaluation's 50-line request), where quoting costs the worker more
-than the statement. Never prepared: a named prepared statement outlives the transaction, which
-PgBouncer's transaction mode does not allow.
+than the statement. Not prepared, unless asked: `server_bound_cursor(prepared=True)` prepares its
+statement on the connection at its first run (PostgreSQL then neither parses nor plans it again on
+that connection), for the hot path's one statement. A named prepared statement outlives the
+transaction, which PgBouncer's transaction mode does not allow: behind it (`DATABASE_POOLER=transaction`)
+nothing is prepared.
 """
 
 import os
 import time
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 IDLE_SECONDS = float(os.environ.get("DB_CHECK_IDLE_SECONDS", "5"))
@@ -29,23 +33,41 @@ class UnpreparedServerBindingCursor(base.ServerBindingCursor):
         return super().execute(query, params, prepare=False, binary=binary)
 
 
+class PreparedServerBindingCursor(base.ServerBindingCursor):
+    """psycopg's cursor binding on the server, preparing each statement at its first run."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+class DatabaseOperations(base.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """The statement as run (Django's debug log, `CaptureQueriesContext`); for a prepared statement,
+        whose text psycopg does not keep, the statement as written."""
+        return super().last_executed_query(cursor, sql, params) or sql
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     last_used = 0.0  # time.monotonic() of the last cursor opened on the connection
-    _bind_on_server = False
+    _bind_on_server: type[base.ServerBindingCursor] | None = None
 
     @contextmanager
-    def server_bound_cursor(self):
-        self._bind_on_server = True
+    def server_bound_cursor(self, *, prepared: bool = False):
+        pooled = settings.DATABASE_POOLER == "transaction"
+        self._bind_on_server = (
+            PreparedServerBindingCursor if prepared and not pooled else UnpreparedServerBindingCursor
+        )
         try:
             cursor = self.cursor()
         finally:
-            self._bind_on_server = False
+            self._bind_on_server = None
         with cursor:
             yield cursor
 
     def create_cursor(self, name=None):
-        if self._bind_on_server and name is None:
-            return UnpreparedServerBindingCursor(self.connection)
+        if self._bind_on_server is not None and name is None:
+            return self._bind_on_server(self.connection)
         return super().create_cursor(name)
 
     def close_if_health_check_failed(self):

@@ -40,6 +40,29 @@ def test_a_redemption_is_one_statement_once_its_client_is_known(api, customer, p
     assert response.json()["data"]["lineItems"][0]["promotionId"] == pos_promotion.pk
 
 
+def _prepared() -> list[str]:
+    """The statements prepared on this connection (PostgreSQL's pg_prepared_statements)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_statement_is_prepared_on_the_connection_once(api, customer, pos_promotion):
+    for n in range(3):
+        assert redeem(api, body(customer, txn=f"P{n}", line_items=[line(pos_promotion)])).status_code == 200
+    prepared = [sql for sql in _prepared() if sql.startswith("SELECT redemption_record_v1(")]
+    assert len(prepared) == 1, prepared  # prepared at the first redemption, reused by the next two
+    assert Redemption.objects.filter(transaction_identifier__startswith="P").count() == 3
+
+
+def test_behind_a_transaction_mode_pooler_nothing_is_prepared(api, customer, pos_promotion, settings):
+    settings.DATABASE_POOLER = "transaction"
+    for n in range(3):
+        assert redeem(api, body(customer, txn=f"Q{n}", line_items=[line(pos_promotion)])).status_code == 200
+    assert not [sql for sql in _prepared() if "redemption_record_v1" in sql]
+    assert Redemption.objects.filter(transaction_identifier__startswith="Q").count() == 3
+
+
 def test_a_wallet_redemption_names_the_instance_the_statement_took(api, org, customer, wallet_promotion):
     first, second = (
         EarnedPromotionFactory(org=org, customer=customer, promotion=wallet_promotion) for _ in range(2)
