@@ -40,18 +40,20 @@ def test_a_redemption_is_one_statement_once_its_client_is_known(api, customer, p
     assert response.json()["data"]["lineItems"][0]["promotionId"] == pos_promotion.pk
 
 
-def _prepared() -> list[str]:
-    """The statements prepared on this connection (PostgreSQL's pg_prepared_statements)."""
+def _prepared() -> dict[str, int]:
+    """The statements prepared on this connection, each with how many times it ran (pg_prepared_statements)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
 
 
 def test_the_statement_is_prepared_on_the_connection_once(api, customer, pos_promotion):
     for n in range(3):
         assert redeem(api, body(customer, txn=f"P{n}", line_items=[line(pos_promotion)])).status_code == 200
-    prepared = [sql for sql in _prepared() if sql.startswith("SELECT redemption_record_v1(")]
-    assert len(prepared) == 1, prepared  # prepared at the first redemption, reused by the next two
+    prepared = {
+        sql: runs for sql, runs in _prepared().items() if sql.startswith("SELECT redemption_record_v1(")
+    }
+    assert list(prepared.values()) == [3], prepared  # prepared at the first redemption, run by all three
     assert Redemption.objects.filter(transaction_identifier__startswith="P").count() == 3
 
 
