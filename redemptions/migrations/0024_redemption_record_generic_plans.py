@@ -84,13 +84,20 @@ FUNCTION = _replace_once(
 # (0022 ran three statements). The missing come first, in the order the lines name them first; then
 # the others in id order (the first not running is refused, as before); a line naming an earned
 # instance of a POS or CODE promotion is refused after that, the first such line first.
+_promotions_loop = _between(
+    FUNCTION,
+    "        SELECT array_agg(x.promotion_id ORDER BY x.first) INTO v_taken\n",
+    "            v_code_promotion := v_code_promotion OR v_row.type = 'CODE';\n        END LOOP;\n",
+)
+# 0022's checks of a promotion that exists (ended, not running) and its note of a CODE promotion.
+_running = _between(
+    _promotions_loop,
+    "            IF v_row.end_date <= p_transaction_date THEN\n",
+    "            v_code_promotion := v_code_promotion OR v_row.type = 'CODE';\n",
+)
 FUNCTION = _replace_once(
     FUNCTION,
-    _between(
-        FUNCTION,
-        "        SELECT array_agg(x.promotion_id ORDER BY x.first) INTO v_taken\n",
-        "            v_code_promotion := v_code_promotion OR v_row.type = 'CODE';\n        END LOOP;\n",
-    ),
+    _promotions_loop,
     """        v_taken := ARRAY[]::text[];  -- the missing, until they are refused
         FOR v_row IN
             SELECT x.promotion_id, x.earned_first, p.id, p.type, p.active, p.start_date, p.end_date
@@ -108,16 +115,9 @@ FUNCTION = _replace_once(
                 CONTINUE;
             END IF;
             EXIT WHEN cardinality(v_taken) > 0;
-            IF v_row.end_date <= p_transaction_date THEN
-                RAISE EXCEPTION USING ERRCODE = 'PR001',
-                    MESSAGE = jsonb_build_object('error', 'ended', 'promotion', v_row.id)::text;
-            END IF;
-            IF NOT v_row.active OR v_row.start_date > p_transaction_date THEN
-                RAISE EXCEPTION USING ERRCODE = 'PR001',
-                    MESSAGE = jsonb_build_object('error', 'not_running', 'promotion', v_row.id)::text;
-            END IF;
-            v_code_promotion := v_code_promotion OR v_row.type = 'CODE';
-            IF v_row.earned_first IS NOT NULL AND v_row.type NOT IN ('CUSTOMER', 'EARNING', 'REWARD')
+"""
+    + _running
+    + """            IF v_row.earned_first IS NOT NULL AND v_row.type NOT IN ('CUSTOMER', 'EARNING', 'REWARD')
                AND (v_earned_refused IS NULL OR v_row.earned_first < v_earned_refused) THEN
                 v_earned_refused := v_row.earned_first;
                 v_earned_promotion := v_row.id;
@@ -198,11 +198,15 @@ FUNCTION = _replace_once(
 # The counters: only with a limit they count. Without a MOVING limit (whose check reads the windows
 # again), the windows are not gathered into JSON for a second statement to take: one statement computes
 # them and takes the counters (with the resetting Earn limits' half only when the cart has one).
-_WINDOWS_START = "        SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.restriction_id, x.scope), '[]'::jsonb),\n"
+_WINDOWS_START = (
+    "        SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.restriction_id, x.scope), '[]'::jsonb),\n"
+)
 _INNER_START = "            SELECT r.id AS restriction_id,\n"
 _EARN_HALF_START = "            UNION ALL\n            -- An Earn limit whose window resets:"
 _INNER_END = "            WHERE r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')\n"
-_LIMIT_REFUSED = "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n"
+_LIMIT_REFUSED = (
+    "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n"
+)
 _windows = _between(FUNCTION, _WINDOWS_START, _INNER_END + "        ) AS x;\n")
 _counters = _between(FUNCTION, "        WITH limits AS (\n", _LIMIT_REFUSED)
 _inner = _between(_windows, _INNER_START, _INNER_END)
@@ -214,11 +218,8 @@ def _windows_and_counters(inner: str) -> str:
     return (
         "        WITH deltas AS (\n"
         '            SELECT x.restriction_id, x.scope, x.key AS window_start, x.amount, x."limit"\n'
-        "            FROM (\n"
-        + inner
-        + "            ) AS x\n"
-        "        ),\n"
-        + _taken
+        "            FROM (\n" + inner + "            ) AS x\n"
+        "        ),\n" + _taken
     )
 
 
@@ -240,6 +241,7 @@ FUNCTION = _guarded(
     "                                             'limit', v_found.\"limit\")::text;\n            END IF;\n        END IF;\n",
     "v_counted_limits OR v_earn_windows",
 )
+
 
 class Migration(migrations.Migration):
     dependencies = [("redemptions", "0023_evaluation_documents_as_text")]
