@@ -146,9 +146,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
             f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '30000'))}"
         )
-        # Prepared statements, but only those asked for (`server_bound_cursor(prepared=True)`, the
-        # redemption's one statement): Django's default (None) refuses even those, and psycopg's
-        # automatic preparation after this many runs of a query never comes.
+        # Prepared statements, but only those asked for (`server_bound_cursor(prepared=True)`: the
+        # redemption's call and evaluate's two): Django's default (None) refuses even those, and
+        # psycopg's automatic preparation after this many runs of a query never comes.
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
     # An unreachable database fails a request within seconds (a JSON 503), instead of hanging it.
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))

@@ -569,17 +569,9 @@ def redemption_record_one_statement(
 # and plans it once per connection. Each parameter cast to the function's type: bound on the server,
 # a parameter carries the type psycopg gave its Python value (a str is text, not jsonb).
 _RECORD_TYPES = (
-    "integer",
-    "bigint",
-    *["text"] * 7,
-    "timestamptz",
-    "numeric",
-    "text",
-    "jsonb",
-    "timestamptz",
-    "date",
-)
-_RECORD_TYPES += (*["text"] * 5, "bigint")
+    "integer", "bigint", *["text"] * 7, "timestamptz", "numeric", "text", "jsonb", "timestamptz", "date",
+    *["text"] * 5, "bigint",
+)  # fmt: skip
 _RECORD_STATEMENT = f"SELECT redemption_record_v1({', '.join(f'%s::{kind}' for kind in _RECORD_TYPES)})::text"
 
 

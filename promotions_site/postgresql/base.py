@@ -11,9 +11,9 @@ extended protocol) instead of being quoted into its text by the client, as Djang
 statement with a large parameter (an evaluation's 50-line request), where quoting costs the worker more
 than the statement. Not prepared, unless asked: `server_bound_cursor(prepared=True)` prepares its
 statement on the connection at its first run (PostgreSQL then neither parses nor plans it again on
-that connection), for the hot path's one statement. A named prepared statement outlives the
-transaction, which PgBouncer's transaction mode does not allow: behind it (`DATABASE_POOLER=transaction`)
-nothing is prepared.
+that connection), for the hot paths' statements (the redemption's call, evaluate's two). A named
+prepared statement outlives the transaction, which PgBouncer's transaction mode does not allow: behind
+it (`DATABASE_POOLER=transaction`) nothing is prepared.
 """
 
 import os
