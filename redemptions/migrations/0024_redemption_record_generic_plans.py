@@ -184,17 +184,11 @@ FUNCTION = _replace_once(
 """
     + _CART,
 )
-FUNCTION = _guarded(
-    FUNCTION,
-    _CART,
-    "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n\n        WITH written AS (",
-    "v_cart_limits",
+# The end of a limit's refusal (the first after a start: here the Cart limits').
+_LIMIT_REFUSED = (
+    "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n"
 )
-FUNCTION = _replace_once(
-    FUNCTION,
-    "        END IF;\n\n        WITH written AS (        END IF;\n",
-    "        END IF;\n        END IF;\n\n        WITH written AS (",
-)
+FUNCTION = _guarded(FUNCTION, _CART, _LIMIT_REFUSED, "v_cart_limits")
 # The counters: only with a limit they count. Without a MOVING limit (whose check reads the windows
 # again), the windows are not gathered into JSON for a second statement to take: one statement computes
 # them and takes the counters (with the resetting Earn limits' half only when the cart has one).
@@ -204,9 +198,6 @@ _WINDOWS_START = (
 _INNER_START = "            SELECT r.id AS restriction_id,\n"
 _EARN_HALF_START = "            UNION ALL\n            -- An Earn limit whose window resets:"
 _INNER_END = "            WHERE r.level = 'Earn' AND r.window_kind IN ('FIXED', 'MOVING')\n"
-_LIMIT_REFUSED = (
-    "                                             'limit', v_found.\"limit\")::text;\n        END IF;\n"
-)
 _windows = _between(FUNCTION, _WINDOWS_START, _INNER_END + "        ) AS x;\n")
 _counters = _between(FUNCTION, "        WITH limits AS (\n", _LIMIT_REFUSED)
 _inner = _between(_windows, _INNER_START, _INNER_END)
