@@ -12,6 +12,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.urls import reverse
 from django.utils import timezone
 
 from promotions.models import Promotion
@@ -37,7 +38,9 @@ def test_a_marketer_builds_every_condition_and_reward_pair_in_the_browser(server
     login(page, server.url, "pairs", PASSWORD)
     pairs = [(c, a) for c in CONDITIONS for a in ACTIONS if supported(c, a)]
 
-    # when the marketer builds each pair on the add page, picking and typing only
+    # when the marketer builds each pair on the add page, picking and typing only, saving each with
+    # "Save and add another"
+    page.goto(server.url + reverse("admin:promotions_promotion_add"))
     expected = {}
     for number, (condition, action) in enumerate(pairs):
         (condition_fields, condition_json), (action_fields, action_json) = (
@@ -46,7 +49,7 @@ def test_a_marketer_builds_every_condition_and_reward_pair_in_the_browser(server
         )
         steps = [*condition_fields.items(), *action_fields.items()]
         built = Built(f"Pair {number}", steps=steps, discount="")  # a name is at most 50 characters
-        _build(page, server.url, built, start)
+        _build(page, server.url, built, start, another=True)
         expected[built.name] = (condition_json, action_json)
 
     # then each is stored with the JSON its picks mean

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import re
 
 import yaml
@@ -28,6 +30,19 @@ def api_routes() -> set[str]:
 
     walk(get_resolver().url_patterns)
     return routes
+
+
+@functools.cache
+def _schema_served() -> dict:
+    response = APIClient().get("/api/schema/")
+    assert response.status_code == 200
+    return yaml.load(response.content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def served_schema() -> dict:
+    """The schema /api/schema/ serves, fetched and parsed once per run (about a second each time) for
+    the tests that read it; each gets its own copy."""
+    return copy.deepcopy(_schema_served())
 
 
 def test_schema_lists_every_api_route_with_its_errors(db):
@@ -68,7 +83,7 @@ def test_docs_page_loads_its_assets_from_this_server(db):
 
 def test_each_api_gets_its_own_request_component(db):
     # given: several APIs each nesting a class named InputSerializer
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
 
     def request_properties(path):
         ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
@@ -90,7 +105,7 @@ def test_schema_generates_without_warnings_and_validates(db, tmp_path):
 
 
 def test_schema_documents_negotiation_errors_and_empty_query_parameters(db):
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
     for path, operations in schema["paths"].items():
         envelope = "V2ErrorEnvelope" if path.startswith("/v2/") else "ErrorEnvelope"
         for method, operation in operations.items():
@@ -120,7 +135,7 @@ def test_negotiation_errors_are_answered_in_the_envelope(api):
 
 
 def test_every_operation_has_a_summary(db):
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
     missing = [
         (method, path)
         for path, operations in schema["paths"].items()
@@ -132,7 +147,7 @@ def test_every_operation_has_a_summary(db):
 
 def test_no_operation_is_listed_twice_modulo_a_trailing_slash(db):
     # given: `/api_gateway/v1/promotions` and `/api_gateway/v1/promotions/` both serve list and create
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
     # then: each operation appears once, under the path Capillary documents it at
     operations = [
         (method, path.rstrip("/"))
@@ -186,7 +201,7 @@ def schema_examples(node):
 
 def test_no_example_date_expires_within_a_year(db):
     # given
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
     horizon = timezone.now() + dt.timedelta(days=366)
     # when
     dates = [found for example in schema_examples(schema) for found in example_dates(example)]
@@ -197,7 +212,7 @@ def test_no_example_date_expires_within_a_year(db):
 
 def test_every_request_list_describes_its_items(db):
     # given: the server validates each item of every list it reads (redemption lineItems, earnIds, ...)
-    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    schema = served_schema()
     components = schema["components"]["schemas"]
     undescribed, seen = [], set()
 
