@@ -51,6 +51,33 @@ class RequestBodyLimitMiddleware:
         return self.get_response(request)
 
 
+# The bytes of JSON text that say anything about its nesting: quotes, brackets, backslashes.
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}\\')
+_BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
+
+
+def json_text_depth_exceeds(raw: bytes, limit: int = JSON_MAX_DEPTH) -> bool | None:
+    """Whether the UTF-8 JSON text `raw`, already parsed, nests more than `limit` levels deep, read
+    off its bytes; None when they cannot tell (a backslash, or a bracket inside a string: the caller
+    walks the parsed value instead, `json_depth_exceeds`). About a tenth of the walk's time for a
+    50-line cart. Kept: quotes and brackets. With no backslash, each string is a quote, the brackets
+    inside it, and a quote: removing adjacent quote pairs, left to right, removes every string exactly
+    when none holds a bracket. What is left is the brackets alone, and each pass removing the
+    innermost empty pairs removes one level."""
+    kept = raw.translate(None, _NOT_STRUCTURE)
+    if b"\\" in kept:
+        return None
+    kept = kept.replace(b'""', b"")
+    if b'"' in kept:
+        return None
+    kept = kept.translate(_BRACES_AS_BRACKETS)
+    for _ in range(limit):
+        if not kept:
+            return False
+        kept = kept.replace(b"[]", b"")
+    return bool(kept)
+
+
 def json_depth_exceeds(value, limit: int = JSON_MAX_DEPTH) -> bool:
     """Whether `value` nests objects and arrays more than `limit` levels deep (iteratively: no recursion)."""
     stack = [(value, 1)] if isinstance(value, dict | list) else []

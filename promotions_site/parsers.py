@@ -8,7 +8,13 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from promotions_site.limits import JSON_MAX_DEPTH, RequestTooLarge, holds_nul, json_depth_exceeds
+from promotions_site.limits import (
+    JSON_MAX_DEPTH,
+    RequestTooLarge,
+    holds_nul,
+    json_depth_exceeds,
+    json_text_depth_exceeds,
+)
 
 
 class BoundedJSONParser(JSONParser):
@@ -27,7 +33,10 @@ class BoundedJSONParser(JSONParser):
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:
             raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.") from exc
-        if json_depth_exceeds(data):
+        # UTF-8 (DRF's default): every byte under 0x80 is the ASCII character it reads as.
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        deep = json_text_depth_exceeds(raw) if encoding.lower().replace("-", "") == "utf8" else None
+        if deep or (deep is None and json_depth_exceeds(data)):
             raise ParseError(f"JSON parse error - nested more than {JSON_MAX_DEPTH} levels deep.")
         # JSON text holds a NUL only as the escape `\u0000` (or as a zero byte of a UTF-16/32 body):
         # a body with neither needs no walk over every string (about 1 ms for a 50-line cart).

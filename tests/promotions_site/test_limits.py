@@ -16,10 +16,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from promotions.models import AuditEvent, Promotion, PromotionType
 from promotions.schema import PROMOTION_CREATE_EXAMPLE
-from promotions_site.limits import RequestTooLarge
+from promotions_site.limits import RequestTooLarge, json_depth_exceeds, json_text_depth_exceeds
 from promotions_site.parsers import BoundedJSONParser
 from tests.factories import ApiClientFactory, CustomerFactory, PromotionFactory
 from tests.redemptions.support import body as redemption_body
@@ -92,6 +94,49 @@ def test_json_nested_too_deep_is_400_not_500(api, depth):
     # 100,000 levels would exhaust the recursion limit of Python's JSON decoder.
     response = api.post(EARN_BULK, "[" * depth + "]" * depth, content_type="application/json")
     assert errors_of(response, 400) == ["JSON parse error - nested more than 32 levels deep."]
+
+
+# JSON values whose strings are made of the characters that matter to the byte reading: quotes,
+# brackets, backslashes, a letter and a non-ASCII one.
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='"[]{}\\aé ', max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='"[]{}\\a', max_size=3), children, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@given(value=_JSON_VALUES, limit=st.integers(min_value=1, max_value=8), ascii_only=st.booleans())
+def test_the_depth_read_off_the_bytes_agrees_with_the_walk(value, limit, ascii_only):
+    # given the value's JSON text, as a client may send it (escaped or not, spaced or not)
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    # when the parser reads its depth off the bytes
+    read = json_text_depth_exceeds(raw, limit)
+    # then it agrees with the walk of the parsed value, or says it cannot tell
+    assert read is None or read == json_depth_exceeds(value, limit)
+    if "\\" not in raw.decode() and not any(set(text) & set("[]{}") for text in _strings(value)):
+        assert read is not None  # it tells whenever no string holds a bracket and nothing is escaped
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+
+
+@pytest.mark.parametrize("depth", [31, 32, 33, 5000])
+def test_the_depth_read_off_the_bytes_counts_every_level(depth):
+    raw = ('{"a": [' * depth + "1" + "]}" * depth).encode()
+    assert json_text_depth_exceeds(raw) is (2 * depth > 32)
+    assert json_text_depth_exceeds(b'["[", ' + b"[" * 40 + b"]" * 40 + b"]") is None  # a bracket in a string
 
 
 def test_json_nested_32_levels_is_parsed(api):
