@@ -16,3 +16,8 @@ application = ApiSplitWSGIHandler()
 # a request that then answers late). Under gunicorn's --preload the workers inherit it from the master
 # (and share its memory pages longer, as the collector no longer writes to them).
 gc.freeze()
+# A request makes thousands of short-lived objects that reference counting frees; the youngest
+# generation is collected every 50,000 new objects rather than every 700, so a request pays for a
+# collection now and then rather than several each time (measured: 3% of the instructions of an
+# evaluation of a 50-line cart). Cyclic garbage waits a little longer to be freed.
+gc.set_threshold(50_000, 20, 20)

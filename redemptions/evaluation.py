@@ -16,8 +16,11 @@ import base64
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
+from typing import NamedTuple
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q
@@ -105,15 +108,17 @@ CODE_REASONS = {
 # --- Input ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CartLineInput:
+class CartLineInput(NamedTuple):
+    """One validated cart line as the services take it: immutable, and a named tuple rather than a
+    frozen dataclass, which took three times as long to make (50 per evaluation of a 50-line cart)."""
+
     sku: str
     amount: Decimal
     qty: Decimal
     discount: Decimal = ZERO
     categories: tuple[str, ...] = ()
     brands: tuple[str, ...] = ()
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = MappingProxyType({})
 
 
 def evaluation_lines(items) -> list[CartLineInput]:
@@ -121,13 +126,13 @@ def evaluation_lines(items) -> list[CartLineInput]:
     services take them."""
     return [
         CartLineInput(
-            sku=item["sku"],
-            amount=item["amount"],
-            qty=item["qty"],
-            discount=item.get("discount") or Decimal(0),
-            categories=tuple(item.get("categoryList") or ()),
-            brands=tuple(item.get("brandList") or ()),
-            attributes=dict(item.get("attributes") or {}),
+            item["sku"],
+            item["amount"],
+            item["qty"],
+            item.get("discount") or ZERO,
+            tuple(item.get("categoryList") or ()),
+            tuple(item.get("brandList") or ()),
+            dict(item.get("attributes") or {}),
         )
         for item in items
     ]
@@ -606,13 +611,13 @@ def codes_resolve(
     (`_headroom`)."""
     state = CodeState(sent=list(sent))
     wanted = list(dict.fromkeys(code.strip().upper() for code in sent))
-    code_promotions = [pid for pid, kind in rules.types.items() if kind == PromotionType.CODE]
+    code_promotions = rules.code_promotion_ids
     linked = customer_id is not None and bool(code_promotions)
     if not wanted and not linked:
         return state
     condition = Q(code__in=wanted)
     if linked:
-        condition |= Q(customer_id=customer_id, active=True, promotion_id__in=code_promotions)
+        condition |= Q(customer_id=customer_id, active=True, promotion_id__in=list(code_promotions))
     rows = {
         row[1]: row
         for row in PromoCode.objects.filter(condition, org_id=org.pk)

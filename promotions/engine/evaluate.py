@@ -83,9 +83,12 @@ class _Evaluation:
             return "NOT_STARTED"
         if context.now >= rule.end:
             return "EXPIRED"
-        if not time_holds(rule.time_criteria, context.now, context.timezone, rule.start):
+        # Most rules have neither criterion: not called for those (this runs for every candidate rule).
+        if rule.time_criteria is not None and not time_holds(
+            rule.time_criteria, context.now, context.timezone, rule.start
+        ):
             return "OUTSIDE_TIME_WINDOW"
-        if not store_holds(rule.store_criteria, context.store):
+        if rule.store_criteria is not None and not store_holds(rule.store_criteria, context.store):
             return "STORE_NOT_IN_SCOPE"
         if rule.type in WALLET_TYPES:
             if rule.promotion_id not in context.wallet:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
@@ -148,3 +151,14 @@ def test_admin_keeps_the_whole_stack(handlers):
     assert split[0] == whole[0] == "200 OK"
     assert [name for name, _ in split[1]] == [name for name, _ in whole[1]]
     assert any(name == "Set-Cookie" and "csrftoken=" in value for name, value in split[1]), split[1]
+
+
+def test_the_served_application_freezes_what_it_loaded_and_collects_young_objects_less_often():
+    # given a fresh interpreter (the served module changes the process's garbage collector)
+    code = "import gc, promotions_site.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count() > 100_000)"
+    env = {**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only"}
+    # when the application is loaded as gunicorn loads it
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    # then what it loaded is out of the collector's way and the youngest generation holds 50,000 objects
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["50000", "True"]
