@@ -61,6 +61,8 @@ Kpi = PromotionRestriction.Kpi
 Level = PromotionRestriction.Level
 ZERO = Decimal(0)
 ONE = Decimal(1)
+# What an unused single-use wallet instance still allows (a Headroom is immutable: one for them all).
+_ONE_LEFT = Headroom(redemptions=ONE, discount=None)
 # paymentVouchers are accepted and answered in the logs: payment vouchers do not exist yet.
 CODES_NOT_ENABLED = 1001
 CODES_NOT_ENABLED_MESSAGE = "Invalid code: payment vouchers are not enabled for this org."
@@ -455,7 +457,12 @@ def _headroom(
         instance = wallet.get(promotion_id)
         if not limits and instance is not None and promotion_id not in code_candidates:
             # Most of a wallet: an instance, single-use (no Earn REDEMPTION limit), and no other limit.
-            reserved = instance_reserved.get((instance[0], Kpi.REDEMPTION), ZERO)
+            reserved = (
+                instance_reserved.get((instance[0], Kpi.REDEMPTION), ZERO) if instance_reserved else ZERO
+            )
+            if not instance[1] and not reserved:  # unused and not held by a cart: one left, shared
+                headroom[promotion_id] = _ONE_LEFT
+                continue
             single_use = limit_units_left(limit=ONE, used=Decimal(instance[1]), reserved=reserved)
             headroom[promotion_id] = Headroom(redemptions=max(single_use, ZERO), discount=None)
             continue
