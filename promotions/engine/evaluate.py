@@ -281,7 +281,6 @@ class _Evaluation:
     # The whole evaluation ---------------------------------------------------------------------------
 
     def run(self, rules: tuple[Rule, ...]) -> Result:
-        order = {id(rule): position for position, rule in enumerate(rules)}
         eligible = []
         for rule in rules:
             reason = self.gate(rule)
@@ -322,6 +321,9 @@ class _Evaluation:
                 self.apply_phase(phases["LINE"], view, applied)
                 self.apply_phase(phases["CART"], view, applied)
             self.apply_phase(phases["TENDER"], view, applied)
+        if not self.skipped:  # no reasons asked for, or none to give
+            return Result(tuple(applied), ())
+        order = {id(rule): position for position, rule in enumerate(rules)}
         skipped = sorted(self.skipped.items(), key=lambda item: order[item[0]])
         return Result(tuple(applied), tuple(entry for _, entry in skipped))
 
