@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from promotions.engine import adjusted_tenders, evaluate
-from promotions.engine.types import Applied, Cart, Context, Headroom, Line, Result, StoreScope, Tender
+from promotions.engine.types import EMPTY, Applied, Cart, Context, Headroom, Line, Result, StoreScope, Tender
 from promotions.models import (
     ApiClient,
     Organization,
@@ -765,7 +765,7 @@ def evaluation_cart(
                 qty=line.qty,
                 categories=frozenset(line.categories),
                 brands=frozenset(line.brands),
-                attributes=dict(line.attributes),
+                attributes=dict(line.attributes) if line.attributes else EMPTY,
             )
             for key, line in zip(keys, lines, strict=True)
         ),

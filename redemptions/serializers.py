@@ -454,7 +454,9 @@ def _plain_decimal(value) -> Decimal:
 def _plain_texts(value, max_length: int) -> list[str]:
     if type(value) is not list or len(value) > EVALUATE_LIST_MAX:
         raise _NotPlain
-    return [_plain_text(item, max_length) for item in value]
+    for item in value:
+        _plain_text(item, max_length)
+    return value[:]
 
 
 def _plain_item(item) -> dict:
