@@ -454,8 +454,8 @@ def _plain_decimal(value) -> Decimal:
 def _plain_texts(value, max_length: int) -> list[str]:
     if type(value) is not list or len(value) > EVALUATE_LIST_MAX:
         raise _NotPlain
-    for item in value:
-        _plain_text(item, max_length)
+    for text in value:
+        _plain_text(text, max_length)
     return value[:]
 
 
