@@ -275,6 +275,11 @@ class RedemptionCounter(models.Model):
         return f"Limit {self.restriction_id}, {self.scope or 'whole promotion'}: used {self.used:f} of {self.limit:f}"
 
 
+class JSONText(str):
+    """JSON text already encoded (an evaluation's `applied`, formatted directly): a JSONTextField stores
+    it as it is. Read back from the database, the field's value is the parsed JSON, as for any other."""
+
+
 class JSONTextField(models.TextField):
     """A JSON document kept as its text (a `text` column, not `jsonb`), read back as the Python value:
     for a document written once and read whole, never queried inside (an evaluation's request and what
@@ -289,6 +294,8 @@ class JSONTextField(models.TextField):
         return value
 
     def get_prep_value(self, value):
+        if isinstance(value, JSONText):
+            return str(value)
         return None if value is None else json.dumps(value, separators=(",", ":"))
 
     def value_to_string(self, obj):
@@ -316,8 +323,10 @@ class Evaluation(models.Model):
     request = JSONTextField()
     amount = models.DecimalField(max_digits=18, decimal_places=6)
     discount = models.DecimalField(max_digits=18, decimal_places=6, default=0)
-    # [{promotionId, identifier, discount, redemptionCount, earnedPromotionId, lines: [{referenceId,
-    # sku, discount, discountAppliedOnQuantity, promotionAppliedOnQuantity}]}], decimals as strings.
+    # [{promotionId, identifier, discount, redemptionCount, earnedPromotionId, [promoCode, promoCodeId,]
+    # level, lines: [{referenceId, sku, discount, discountAppliedOnQuantity, promotionAppliedOnQuantity}]}],
+    # decimals as strings. The evaluation writes it as its JSON text (`JSONText`, formatted directly);
+    # read back, it is that list.
     applied = JSONTextField(default=list, blank=True)
     rules_version = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
