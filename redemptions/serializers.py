@@ -443,10 +443,25 @@ def _plain_text(value, max_length: int, *, blank: bool = False) -> str:
     return value
 
 
+# The decimal texts read lately and their values: a cart's quantities and prices repeat, within a cart
+# and from one cart to the next. A Decimal is immutable, and a plain text of at most 12 + 6 digits
+# quantizes exactly whatever the decimal context, so a value is the same whenever it is read.
+_DECIMALS_READ: dict[str, Decimal] = {}
+_DECIMALS_READ_MAX = 4096
+
+
 def _plain_decimal(value) -> Decimal:
+    if type(value) is str:
+        found = _DECIMALS_READ.get(value)
+        if found is not None:
+            return found
+        if _PLAIN_DECIMAL.fullmatch(value):
+            if len(_DECIMALS_READ) >= _DECIMALS_READ_MAX:
+                _DECIMALS_READ.clear()
+            found = _DECIMALS_READ[value] = Decimal(value).quantize(_SIX_PLACES)
+            return found
+        raise _NotPlain
     if type(value) is int and 0 <= value < 10**12:
-        return Decimal(value).quantize(_SIX_PLACES)
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
         return Decimal(value).quantize(_SIX_PLACES)
     raise _NotPlain
 

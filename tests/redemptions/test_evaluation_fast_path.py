@@ -130,3 +130,18 @@ def test_reference_ids_are_distinct_random_uuids():
     for text in ids:
         parsed = uuid.UUID(text)
         assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+def test_decimal_texts_read_again_give_the_same_values_and_the_memory_of_them_is_bounded():
+    from redemptions import serializers
+
+    # given a text read once, and as many other texts as the memory holds
+    first = serializers._plain_decimal("12.5")
+    for number in range(serializers._DECIMALS_READ_MAX + 10):
+        serializers._plain_decimal(f"{number}.25")
+    # then the memory never grew past its bound, and a text read again is the same value
+    assert len(serializers._DECIMALS_READ) <= serializers._DECIMALS_READ_MAX
+    again = serializers._plain_decimal("12.5")
+    assert again == first == Decimal("12.500000")
+    assert str(again) == "12.500000"
+    assert serializers._plain_decimal("12.5") is again  # the second read is remembered
