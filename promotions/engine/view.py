@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
 
 from .money import ZERO
 from .types import Cart, Line, Settings
@@ -26,6 +28,19 @@ def bits(mask: int) -> list[int]:
         out.append(low.bit_length() - 1)
         mask ^= low
     return out
+
+
+_SKU_AMOUNT_QTY = attrgetter("sku", "amount", "qty")
+
+
+def in_line_order(lines: Iterable[Line]) -> list[Line]:
+    """`lines` sorted by `Line.order_key`: by (sku, amount, qty), which the full key starts with, and
+    by the full key only among the lines that tie on those three, so most lines never build it."""
+    ordered: list[Line] = []
+    for _, tied in groupby(sorted(lines, key=_SKU_AMOUNT_QTY), key=_SKU_AMOUNT_QTY):
+        group = list(tied)
+        ordered.extend(group if len(group) == 1 else sorted(group, key=Line.order_key))
+    return ordered
 
 
 class CartIndex:
@@ -49,7 +64,7 @@ class CartIndex:
     )
 
     def __init__(self, cart: Cart, settings: Settings):
-        lines = sorted(cart.lines, key=Line.order_key)
+        lines = in_line_order(cart.lines)
         for line in lines:
             # the API refuses these (400); the core says which line rather than divide by zero
             if not line.qty > 0:
