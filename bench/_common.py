@@ -500,6 +500,7 @@ class CpuSample:
     elsewhere_ended: int  # how many of those backends had exited, since the meter started
     own: float  # this process (the bench script, the meter's watch included)
     machine: float  # the whole machine's busy seconds (/proc/stat: all but idle and iowait)
+    wal: int  # the server's WAL position in bytes (pg_current_wal_lsn()): what it had written since initdb
 
 
 class CpuMeter:
@@ -576,6 +577,7 @@ class CpuMeter:
         with self.lock:
             elsewhere = sum(last - first for first, last in self.foreign.values())
             ended = len(self.ended)
+            wal = int(self.database.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
         usage = resource.getrusage(resource.RUSAGE_SELF)
         try:
             with open("/proc/stat") as stat:
@@ -590,13 +592,15 @@ class CpuMeter:
             elsewhere_ended=ended,
             own=usage.ru_utime + usage.ru_stime,
             machine=machine,
+            wal=wal,
         )
 
     @staticmethod
     def spent(before: CpuSample, after: CpuSample, generator: float = 0.0) -> Counter:
         """CPU seconds per CPU_GROUPS entry between the samples; `generator` the load generator's CPU
         outside this process (wrk's). Also "ended elsewhere": how many backends of other databases
-        exited meanwhile (what they used after they were last seen is in PostgreSQL's figure)."""
+        exited meanwhile (what they used after they were last seen is in PostgreSQL's figure), and "WAL
+        bytes": what the whole server wrote to its WAL meanwhile (on a quiet server, the bench's writes)."""
         server = after.server.spent_since(before.server)
         elsewhere = after.elsewhere - before.elsewhere
         database = max(0.0, after.database.spent_since(before.database) - elsewhere)
@@ -604,6 +608,7 @@ class CpuMeter:
         other = max(0.0, (after.machine - before.machine) - server - database - generator)
         spent = Counter(dict(zip(CPU_GROUPS, (server, database, generator, other), strict=True)))
         spent["ended elsewhere"] = after.elsewhere_ended - before.elsewhere_ended
+        spent["WAL bytes"] = after.wal - before.wal
         return spent
 
 
@@ -1132,7 +1137,8 @@ def endpoint_report(endpoint: Endpoint, width: int = 10) -> None:
     wall = sum(s.wall for s in endpoint.slices)
     per_request = ", ".join(f"{group} {cpu[group] / requests * 1000:.2f}" for group in CPU_GROUPS[:3])
     print(
-        f"  {'':<{width}} CPU per request (ms): {per_request}; other processes {cpu['other'] / wall:.2f} cores"
+        f"  {'':<{width}} CPU per request (ms): {per_request}; other processes {cpu['other'] / wall:.2f} cores;"
+        f" WAL per request {cpu['WAL bytes'] / requests:,.0f} B"
     )
     if cpu["ended elsewhere"]:
         print(

@@ -491,7 +491,8 @@ def roundtrip_report(endpoint: RoundTrip, width: int = 10) -> None:
     wall = sum(s.wall for s in endpoint.slices)
     per_request = ", ".join(f"{group} {cpu[group] / count * 1000:.2f}" for group in CPU_GROUPS[:3])
     print(
-        f"  {'':<{width}} CPU per round trip (ms): {per_request}; other processes {cpu['other'] / wall:.2f} cores"
+        f"  {'':<{width}} CPU per round trip (ms): {per_request}; other processes {cpu['other'] / wall:.2f} cores;"
+        f" WAL per round trip {cpu['WAL bytes'] / count:,.0f} B"
     )
     for sample in [sample for run in endpoint.runs for sample in run.samples][:3]:
         print(f"  {'':<{width}} {sample}")
