@@ -297,7 +297,7 @@ REST_FRAMEWORK = {
         "promotions_site.auth.ApiClientTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["promotions_site.auth.HasApiAccess"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["promotions_site.shapes.ShapedJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["promotions_site.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "promotions_site.errors.api_exception_handler",

@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import linecache
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils import encoders
 
 Getter = Callable[[Any], Any]
 _EMPTY = ([], {}, ())
@@ -124,6 +128,9 @@ class Nested:
     convert: Callable[[Any], Any]
     each: bool = False
     each_value: bool = False
+    shape: Shape | None = (
+        None  # the shape `convert` renders with, when it is one (its JSON text is written directly)
+    )
 
 
 class Shape:
@@ -158,33 +165,8 @@ class Shape:
         when its value is neither None nor empty. An attribute several paths go through is read once
         into a local (`source.instance.promotion` is a related-object lookup on a model)."""
         namespace: dict[str, Any] = {"_EMPTY": _EMPTY}
-
-        def bind(value) -> str:
-            name = f"_{len(namespace)}"
-            namespace[name] = value
-            return name
-
-        uses = Counter(
-            prefix
-            for _, getter, _ in self._parts
-            if (path := _path_of(getter)) is not None
-            for prefix in _prefixes(path)
-        )
-        shared: dict[str, str] = {}  # path -> the local holding it
-
-        def read(path: str) -> str:
-            names = path.split(".")
-            for length in range(len(names), 0, -1):
-                local = shared.get(".".join(names[:length]))
-                if local is not None:
-                    return ".".join([local, *names[length:]])
-            return f"source.{path}"
-
-        reads = []
-        for path in sorted((path for path, count in uses.items() if count > 1), key=lambda p: p.count(".")):
-            reads.append(f"{(local := f'_a{len(shared)}')} = {read(path)}")
-            shared[path] = local
-
+        bind = _binder(namespace)
+        read, reads = self._reads()
         required, statements = [], []
         for key, getter, nested in self._parts:
             value = _expression(getter, bind, read)
@@ -211,14 +193,88 @@ class Shape:
             *(f"    {line}" for line in statements),
             "    return body",
         ]
-        code = "\n".join(lines) + "\n"
-        # A file name of its own, its text in linecache: a traceback through a renderer shows its line.
-        filename = f"<shape {self.name} {next(_compiled)}>"
-        linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
-        exec(compile(code, filename, "exec"), namespace)
-        render = namespace["render"]
-        render.__qualname__ = f"Shape({self.name}).render"
-        return code, render
+        return _compiled_function(self.name, "render", lines, namespace)
+
+    def _reads(self) -> tuple[Callable[[str], str], list[str]]:
+        """`read(path)`, the expression that reads an attribute path, and the statements that read into
+        locals the attributes several paths go through (each once)."""
+        uses = Counter(
+            prefix
+            for _, getter, _ in self._parts
+            if (path := _path_of(getter)) is not None
+            for prefix in _prefixes(path)
+        )
+        shared: dict[str, str] = {}  # path -> the local holding it
+
+        def read(path: str) -> str:
+            names = path.split(".")
+            for length in range(len(names), 0, -1):
+                local = shared.get(".".join(names[:length]))
+                if local is not None:
+                    return ".".join([local, *names[length:]])
+            return f"source.{path}"
+
+        reads = []
+        for path in sorted((path for path, count in uses.items() if count > 1), key=lambda p: p.count(".")):
+            reads.append(f"{(local := f'_a{len(shared)}')} = {read(path)}")
+            shared[path] = local
+        return read, reads
+
+    @cached_property
+    def render_json(self) -> Callable[[Any], str]:
+        """`render_json(source)`: the JSON text of `render(source)` exactly as DRF's `JSONRenderer` writes
+        it with the settings that allow it (`json_text_writable`), without building the dicts: compiled
+        once, on first use, like `render`. Each key's value is encoded by its schema field's type (a text
+        by the C encoder `json.dumps` uses, a count by `int`'s repr, anything else, or a value of another
+        type than its field's, by `json_value`); a nested shape writes its own text."""
+        return self._compile_json()[1]
+
+    def _compile_json(self) -> tuple[str, Callable[[Any], str]]:
+        """`render_json`'s source and function. Without optional keys, one join of the keys' texts and
+        the values' encodings; with some, the parts written key by key (an optional one only when its
+        value is neither None nor empty, as `render` leaves it out)."""
+        namespace: dict[str, Any] = {
+            "_EMPTY": _EMPTY,
+            "_s": encode_basestring,
+            "_i": int.__repr__,
+            "_v": json_value,
+        }
+        bind = _binder(namespace)
+        read, reads = self._reads()
+        lines = ["def render_json(source):", *(f"    {line}" for line in reads)]
+        encodings = [
+            (encode_basestring(key) + ":", f"_v{number}", _expression(getter, bind, read), nested)
+            for number, (key, getter, nested) in enumerate(self._parts)
+        ]
+        if all(self.schema_fields[key].required for key in self.keys):
+            pieces = []
+            for number, (name, local, value, nested) in enumerate(encodings):
+                pieces += [repr(("{" if number == 0 else ",") + name), _json_expression(
+                    self.schema_fields[self.keys[number]], nested, local, bind, value=value
+                )]  # fmt: skip
+            pieces.append(repr("}") if encodings else repr("{}"))
+            lines.append(f"    return ''.join(({', '.join(pieces)},))")
+            return _compiled_function(self.name, "render_json", lines, namespace)
+        lines.append("    parts = []")
+        written = maybe = False  # a key certainly / possibly written before this one
+        for key, (name, local, value, nested) in zip(self.keys, encodings, strict=True):
+            if written:
+                separator = repr("," + name)
+            else:
+                separator = f"(',' if parts else '') + {name!r}" if maybe else repr(name)
+            encoded = _json_expression(self.schema_fields[key], nested, local, bind)
+            lines.append(f"    {local} = {value}")
+            if self.schema_fields[key].required:
+                lines.append(f"    parts += ({separator}, {encoded})")
+                written = True
+            else:
+                lines += [
+                    f"    if {local} is not None and {local} not in _EMPTY:",
+                    f"        parts += ({separator}, {encoded})",
+                ]
+                maybe = True
+        lines.append("    return '{' + ''.join(parts) + '}'")
+        return _compiled_function(self.name, "render_json", lines, namespace)
 
     @cached_property
     def serializer(self) -> type[serializers.Serializer]:
@@ -232,15 +288,17 @@ class Shape:
 
     def field(self, **kwargs) -> Nested:
         """One object rendered by this shape, documented as this shape's component."""
-        return Nested(self.serializer(**kwargs), self.render)
+        return Nested(self.serializer(**kwargs), self.render, shape=self)
 
     def many(self, **kwargs) -> Nested:
         """A list of objects, each rendered by this shape."""
-        return Nested(self.serializer(many=True, **kwargs), self.render, each=True)
+        return Nested(self.serializer(many=True, **kwargs), self.render, each=True, shape=self)
 
     def by_key(self, **kwargs) -> Nested:
         """A dict whose values are rendered by this shape, its keys kept as they come."""
-        return Nested(serializers.DictField(child=self.serializer(), **kwargs), self.render, each_value=True)
+        return Nested(
+            serializers.DictField(child=self.serializer(), **kwargs), self.render, each_value=True, shape=self
+        )
 
 
 def serialized(serializer_class: type[serializers.BaseSerializer], **kwargs) -> Nested:
@@ -300,3 +358,136 @@ def _nested_expression(nested: Nested, value: str, bind: Callable[[Any], str]) -
     if nested.each_value:
         return f"{{key: {convert}(item) for key, item in {value}.items()}}"
     return f"{convert}({value})"
+
+
+def _binder(namespace: dict[str, Any]) -> Callable[[Any], str]:
+    """`bind(value)`: a new name in `namespace` holding `value` (a compiled renderer's constant)."""
+
+    def bind(value) -> str:
+        name = f"_{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    return bind
+
+
+def _compiled_function(shape: str, name: str, lines: list[str], namespace: dict[str, Any]):
+    """(source, function) of a renderer whose source is `lines`, defining `name`."""
+    code = "\n".join(lines) + "\n"
+    # A file name of its own, its text in linecache: a traceback through a renderer shows its line.
+    filename = f"<shape {shape} {next(_compiled)}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    exec(compile(code, filename, "exec"), namespace)
+    function = namespace[name]
+    function.__qualname__ = f"Shape({shape}).{name}"
+    return code, function
+
+
+# --- JSON text ----------------------------------------------------------------------------------------
+# What `rest_framework.renderers.JSONRenderer` writes with its default settings (UNICODE_JSON, COMPACT_JSON
+# and STRICT_JSON true): `json.dumps(data, cls=encoders.JSONEncoder, ensure_ascii=False, allow_nan=False,
+# separators=(",", ":"))`, then U+2028 and U+2029 escaped (`ShapedJSONRenderer` does that last step).
+
+
+def json_text_writable(renderer: JSONRenderer) -> bool:
+    """Whether `renderer` writes what `render_json` writes (its settings are DRF's defaults)."""
+    return (
+        not renderer.ensure_ascii
+        and renderer.compact
+        and renderer.strict
+        and renderer.encoder_class is encoders.JSONEncoder
+    )
+
+
+def _json_any(value) -> str:
+    return json.dumps(
+        value, cls=encoders.JSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+
+
+def json_value(value) -> str:
+    """One value's JSON text, as `json.dumps` writes it inside a body (`_json_any` for anything but a
+    text, a number of type `int`, a boolean or None)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return _json_any(value)
+
+
+def _json_expression(
+    schema: serializers.Field,
+    nested: Nested | None,
+    local: str,
+    bind: Callable[[Any], str],
+    *,
+    value: str = "",
+) -> str:
+    """The expression that writes the JSON text of the value in `local` (of `value`, read into `local`
+    on the way, when given)."""
+    first = f"({local} := {value})" if value else local
+    if nested is not None:
+        if nested.shape is None or nested.each_value:  # a serializer's data, a dict of objects: json.dumps
+            return f"_v({_nested_expression(nested, first, bind)})"
+        write = bind(nested.shape.render_json)
+        if nested.each:
+            return f"'[' + ','.join(map({write}, {first})) + ']'"
+        return f"{write}({first})"
+    if isinstance(schema, serializers.CharField | serializers.ChoiceField):
+        return f"(_s({local}) if type({first}) is str else _v({local}))"
+    if isinstance(schema, serializers.IntegerField):
+        return f"(_i({local}) if type({first}) is int else _v({local}))"
+    return f"_v({first})"
+
+
+class Shaped(Mapping):
+    """A body `shape` renders from `source`, for a DRF `Response`: `ShapedJSONRenderer` writes its JSON
+    text directly (`shape.render_json`); everything else reads it as the dict `shape.render` builds
+    (built once, when first read)."""
+
+    __slots__ = ("_plain", "shape", "source")
+
+    def __init__(self, shape: Shape, source):
+        self.shape, self.source, self._plain = shape, source, None
+
+    @property
+    def plain(self) -> dict:
+        if self._plain is None:
+            self._plain = self.shape.render(self.source)
+        return self._plain
+
+    def json_text(self) -> str:
+        return self.shape.render_json(self.source)
+
+    def __getitem__(self, key):
+        return self.plain[key]
+
+    def __iter__(self):
+        return iter(self.plain)
+
+    def __len__(self) -> int:
+        return len(self.plain)
+
+    def __repr__(self) -> str:
+        return f"Shaped({self.shape.name}, {self.plain!r})"
+
+
+class ShapedJSONRenderer(JSONRenderer):
+    """DRF's `JSONRenderer`, which writes a `Shaped` body's JSON text directly: the same bytes, without
+    building the body's dicts and walking them again (tests/promotions_site/test_shapes.py holds it to
+    `JSONRenderer`; the test suite's conftest checks every answer it renders)."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, Shaped):
+            if (
+                json_text_writable(self)
+                and self.get_indent(accepted_media_type, renderer_context or {}) is None
+            ):
+                return data.json_text().replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+            data = data.plain
+        return super().render(data, accepted_media_type, renderer_context)

@@ -118,6 +118,29 @@ def _test_settings(settings):
     settings.BULK_JOBS_IN_PROCESS = "sync"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shaped_bodies_written_both_ways():
+    """Every answer whose JSON text a shape writes directly (`ShapedJSONRenderer`) is also rendered as
+    DRF's `JSONRenderer` renders the same body built as dicts, and must be the same bytes: the whole
+    suite's answers (golden carts, random carts, the fuzz) check the direct writer."""
+    from rest_framework.renderers import JSONRenderer
+
+    from promotions_site.shapes import Shaped, ShapedJSONRenderer
+
+    direct = ShapedJSONRenderer.render
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        written = direct(self, data, accepted_media_type, renderer_context)
+        if isinstance(data, Shaped):
+            built = JSONRenderer.render(self, data.plain, accepted_media_type, renderer_context)
+            assert written == built, f"{data.shape.name}: the direct JSON text differs from JSONRenderer's"
+        return written
+
+    ShapedJSONRenderer.render = render
+    yield
+    ShapedJSONRenderer.render = direct
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache

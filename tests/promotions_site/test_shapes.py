@@ -11,13 +11,18 @@ import pytest
 from django.urls import path
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import extend_schema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from promotions.models import Promotion
 from promotions.serializers import PROMOTION_RESPONSE, PromotionOutputSerializer
 from promotions_site.shapes import (
     Shape,
+    Shaped,
+    ShapedJSONRenderer,
     always,
     envelope,
     item,
@@ -288,3 +293,121 @@ def test_issue_bulk_renders_what_the_hand_written_renderer_did():
         }
     )
     assert ISSUE_BULK_RESPONSE.render(IssueBulkBody({}, [])) == {"data": {}}
+
+
+# --- The JSON text written directly (`render_json`, `Shaped`, `ShapedJSONRenderer`) --------------------
+
+TAG = Shape(
+    "Tag", {"label": (serializers.CharField(), "label"), "weight": (serializers.IntegerField(), "weight")}
+)
+SINK = Shape(
+    "Sink",
+    {
+        "text": (serializers.CharField(), "text"),
+        "count": (serializers.IntegerField(), "count"),
+        "flag": (serializers.BooleanField(), "flag"),
+        "mode": (serializers.ChoiceField(choices=["A", "B"]), "mode"),
+        "anything": (serializers.JSONField(), "anything"),
+        "maybe": (serializers.CharField(required=False), "maybe"),
+        "tags": (TAG.many(), "tags"),
+        "main": (TAG.field(), "main"),
+        "byKey": (TAG.by_key(), "by_key"),
+        "later": (serializers.IntegerField(required=False), "later"),
+        "stamp": (serializers.IntegerField(), via(to_epoch_ms, "when")),
+    },
+)
+# Optional keys first: the separator before a key depends on what was written before it.
+OPTIONAL_FIRST = Shape(
+    "OptionalFirst",
+    {
+        "a": (serializers.CharField(required=False), "a"),
+        "b": (serializers.ListField(required=False), "b"),
+        "c": (serializers.IntegerField(), "c"),
+    },
+)
+
+_numbers = st.one_of(
+    st.integers(),
+    st.decimals(min_value=-(10**9), max_value=10**9, places=4),
+    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
+)
+# Texts of every kind (quotes, backslashes, control characters, U+2028 and U+2029, any plane), and values
+# of another type than the field's, which go through json.dumps as the dict's did.
+_texts = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"]) | st.sampled_from('"\\\u2028\u2029\x00\x1f')
+)
+_json = st.recursive(
+    st.none() | st.booleans() | _numbers | _texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=8,
+)
+_tags = st.builds(
+    SimpleNamespace, label=_texts | st.integers() | st.none(), weight=st.integers() | st.booleans() | _texts
+)
+_sinks = st.builds(
+    SimpleNamespace,
+    text=_texts | _numbers | st.none(),
+    count=st.integers() | st.booleans() | _texts | st.none() | _numbers,
+    flag=st.booleans() | st.none(),
+    mode=st.sampled_from(["A", "B"]) | _texts,
+    anything=_json,
+    maybe=st.none() | st.just("") | st.just([]) | _texts,
+    tags=st.lists(_tags, max_size=3),
+    main=_tags,
+    by_key=st.dictionaries(_texts, _tags, max_size=3),
+    later=st.none() | st.integers(),
+    when=st.datetimes(timezones=st.just(dt.UTC)),
+)
+_optional_firsts = st.builds(
+    SimpleNamespace,
+    a=st.none() | st.just("") | _texts,
+    b=st.none() | st.just([]) | st.lists(_texts, max_size=2),
+    c=st.integers(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=_sinks)
+def test_the_direct_json_text_is_the_bytes_json_renderer_writes_of_the_built_body(source):
+    # when the body is written directly and built as dicts then rendered by DRF's renderer
+    written = ShapedJSONRenderer().render(Shaped(SINK, source))
+
+    # then the bytes are the same
+    assert written == JSONRenderer().render(SINK.render(source))
+
+
+@settings(max_examples=100, deadline=None)
+@given(source=_optional_firsts)
+def test_the_separators_follow_the_keys_written_when_optional_keys_come_first(source):
+    assert ShapedJSONRenderer().render(Shaped(OPTIONAL_FIRST, source)) == JSONRenderer().render(
+        OPTIONAL_FIRST.render(source)
+    )
+
+
+def test_a_client_asking_for_indented_json_gets_what_json_renderer_indents():
+    # given a body and an Accept header asking for an indent
+    source = SimpleNamespace(a="x\u2028y", b=["é"], c=3)
+    accept = "application/json; indent=4"
+
+    # when / then: the direct writer steps aside for the built body
+    written = ShapedJSONRenderer().render(Shaped(OPTIONAL_FIRST, source), accept, {})
+    assert written == JSONRenderer().render(OPTIONAL_FIRST.render(source), accept, {})
+    assert b"\n    " in written and b"\\u2028" in written
+
+
+def test_a_shaped_body_reads_as_the_dict_its_shape_renders():
+    source = SimpleNamespace(a="", b=None, c=7)
+    shaped = Shaped(OPTIONAL_FIRST, source)
+
+    assert shaped == OPTIONAL_FIRST.render(source) == {"a": "", "c": 7}
+    assert (list(shaped), shaped["c"], len(shaped)) == (["a", "c"], 7, 2)
+    # DRF's own renderer (the idempotency record's) reads it as a mapping too
+    assert JSONRenderer().render(shaped) == b'{"a":"","c":7}'
+
+
+def test_the_direct_writer_steps_aside_for_renderer_settings_it_does_not_write():
+    class AsciiRenderer(ShapedJSONRenderer):
+        ensure_ascii = True
+
+    source = SimpleNamespace(a="é", b=None, c=1)
+    assert AsciiRenderer().render(Shaped(OPTIONAL_FIRST, source)) == b'{"a":"\\u00e9","c":1}'
