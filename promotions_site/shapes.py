@@ -128,9 +128,8 @@ class Nested:
     convert: Callable[[Any], Any]
     each: bool = False
     each_value: bool = False
-    shape: Shape | None = (
-        None  # the shape `convert` renders with, when it is one (its JSON text is written directly)
-    )
+    # The shape `convert` renders with, when it is one: its JSON text is then written directly.
+    shape: Shape | None = None
 
 
 class Shape:
